@@ -1,0 +1,548 @@
+"""The one ASFF builder and validator.
+
+Validation has two layers. botocore's own ParamValidator checks what the client would
+check (required members, types, minimums). A walk over botocore's Security Hub model then
+checks what the client does not (enums, the "not blank" pattern, model lengths), and a table
+of the documented limits that are only in the API reference (Title 256, Description 1024,
+map sizes, counts, 240 KB per finding, ...). Every violation names the finding Id, the
+field path, the limit and the size of the value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import botocore.session
+from botocore.model import ListShape, MapShape, Shape, StructureShape
+from botocore.validate import ParamValidator
+
+from hubrelay.settings import MAX_FINDING_BYTES
+
+SCHEMA_VERSION = "2018-10-08"
+NAMESPACES = (
+    "Software and Configuration Checks",
+    "TTPs",
+    "Effects",
+    "Unusual Behaviors",
+    "Sensitive Data Identifications",
+)
+SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+TRUNCATION_MARKER = "(truncated)"
+MAX_STRING_CHARS = 32_768
+
+# Documented limits that botocore's model does not carry. Paths use `[]` for list items
+# and `{}` for map values, so one entry covers every index and key.
+LENGTHS: dict[str, tuple[int, int]] = {
+    "Id": (1, 512),
+    "GeneratorId": (1, 512),
+    "Title": (1, 256),
+    "Description": (1, 1024),
+    "Severity.Original": (1, 64),
+    "FindingProviderFields.Severity.Original": (1, 64),
+    "Remediation.Recommendation.Text": (1, 512),
+    "Note.Text": (1, 512),
+    "Resources[].Type": (1, 256),
+    "Resources[].Region": (1, 16),
+    "ProductFields{}": (1, 2048),
+    "UserDefinedFields{}": (1, 1024),
+    # The reference says "under 1024 characters" for Details.Other values.
+    "Resources[].Details.Other{}": (1, 1023),
+}
+MAP_KEY_LENGTHS: dict[str, int] = {
+    "ProductFields": 128,
+    "UserDefinedFields": 128,
+    "Resources[].Details.Other": 128,
+}
+COUNTS: dict[str, tuple[int, int]] = {
+    "Types": (0, 50),
+    "FindingProviderFields.Types": (0, 50),
+    "Resources": (1, 32),
+    "ProductFields": (0, 50),
+    "UserDefinedFields": (0, 50),
+    "Resources[].Details.Other": (0, 50),
+    "Malware": (0, 5),
+    "ThreatIntelIndicators": (0, 5),
+    "Threats": (0, 32),
+    "RelatedFindings": (0, 10),
+    "FindingProviderFields.RelatedFindings": (0, 10),
+    "Compliance.RelatedRequirements": (0, 32),
+}
+RANGES: dict[str, tuple[float, float]] = {
+    "Confidence": (0, 100),
+    "Criticality": (0, 100),
+    "FindingProviderFields.Confidence": (0, 100),
+    "FindingProviderFields.Criticality": (0, 100),
+    "Severity.Normalized": (0, 100),
+}
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f")
+PRODUCT_ARN_RE = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):securityhub:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
+    r"(?P<account>\d{12}):product/(?P<company>[A-Za-z0-9_.-]+)/(?P<product>[A-Za-z0-9_.-]+)"
+)
+ACCOUNT_RE = re.compile(r"\d{12}")
+TIMESTAMP_RE = re.compile(
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+    r"(\.\d{1,9})?(Z|[+-](0\d|1[0-8])(:?[0-5]\d)?)"
+)
+NOT_BLANK_RE = re.compile(r".*\S.*", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule in one finding."""
+
+    finding_id: str
+    path: str
+    reason: str
+    limit: str = ""
+    size: int | None = None
+
+    def __str__(self) -> str:
+        detail = f"limit {self.limit}" if self.limit else ""
+        if self.size is not None:
+            detail = f"{detail}, got {self.size}" if detail else f"got {self.size}"
+        return f"finding {self.finding_id!r}: {self.path}: {self.reason}" + (
+            f" ({detail})" if detail else ""
+        )
+
+
+class InvalidFindingError(ValueError):
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("; ".join(str(v) for v in violations))
+        self.violations = violations
+
+
+def finding_size(finding: Mapping[str, Any]) -> int:
+    """Bytes of the finding as botocore puts it on the wire (json.dumps, ASCII-escaped)."""
+    return len(json.dumps(finding))
+
+
+@cache
+def _finding_shape() -> StructureShape:
+    model = botocore.session.get_session().get_service_model("securityhub")
+    shape = model.shape_for("AwsSecurityFinding")
+    assert isinstance(shape, StructureShape)
+    return shape
+
+
+@cache
+def _request_shape() -> Shape:
+    model = botocore.session.get_session().get_service_model("securityhub")
+    shape = model.operation_model("BatchImportFindings").input_shape
+    assert shape is not None
+    return shape
+
+
+_MISSING_RE = re.compile(r'Missing required parameter in Findings\[0\]\.?(\S*): "(\w+)"')
+_PARAM_RE = re.compile(r"parameter Findings\[0\]\.?([^,\s]*)")
+
+
+def _botocore_violations(finding: Mapping[str, Any], fid: str) -> list[Violation]:
+    report = ParamValidator().validate({"Findings": [finding]}, _request_shape())
+    if not report.has_errors():
+        return []
+    out = []
+    for line in report.generate_report().splitlines():
+        if missing := _MISSING_RE.search(line):
+            parent, member = missing.groups()
+            out.append(Violation(fid, f"{parent}.{member}" if parent else member, "required"))
+            continue
+        match = _PARAM_RE.search(line)
+        path = (match.group(1) if match else "") or "(finding)"
+        out.append(Violation(fid, path, f"botocore: {line.strip()}"))
+    return out
+
+
+def validate_finding(
+    finding: Any,
+    *,
+    max_finding_bytes: int = MAX_FINDING_BYTES,
+    expected_region: str | None = None,
+) -> list[Violation]:
+    """Every way `finding` breaks the ASFF contract; an empty list means it may be sent."""
+    if not isinstance(finding, Mapping):
+        return [Violation("?", "(finding)", f"not a JSON object but {type(finding).__name__}")]
+    fid = finding.get("Id") if isinstance(finding.get("Id"), str) else "?"
+    fid = str(fid)[:120]
+    out = _botocore_violations(finding, fid)
+    _walk(finding, _finding_shape(), "", "", fid, out)
+    out.extend(_rules(finding, fid, expected_region))
+    size = finding_size(finding)
+    if size > max_finding_bytes:
+        out.append(Violation(fid, "(finding)", "finding too large", f"{max_finding_bytes} B", size))
+    return out
+
+
+def check_finding(finding: Any, **kwargs: Any) -> None:
+    """Raise InvalidFindingError when the finding is not valid."""
+    violations = validate_finding(finding, **kwargs)
+    if violations:
+        raise InvalidFindingError(violations)
+
+
+def _walk(value: Any, shape: Shape, path: str, spath: str, fid: str, out: list[Violation]) -> None:
+    # Type errors are botocore's to report; here we only look inside well-typed values.
+    if isinstance(shape, StructureShape):
+        if isinstance(value, Mapping):
+            for key, member_value in value.items():
+                member = shape.members.get(key)
+                if member is not None:
+                    sub = f"{path}.{key}" if path else key
+                    _walk(member_value, member, sub, f"{spath}.{key}" if spath else key, fid, out)
+        return
+    if isinstance(shape, ListShape):
+        if isinstance(value, list):
+            _count(value, spath, path, fid, out)
+            for i, item in enumerate(value):
+                _walk(item, shape.member, f"{path}[{i}]", f"{spath}[]", fid, out)
+        return
+    if isinstance(shape, MapShape):
+        if isinstance(value, Mapping):
+            _count(value, spath, path, fid, out)
+            key_max = MAP_KEY_LENGTHS.get(spath)
+            for key, item in value.items():
+                if key_max is not None and isinstance(key, str) and len(key) > key_max:
+                    out.append(
+                        Violation(fid, f"{path}[{key[:40]!r}]", "key too long", str(key_max), len(key))
+                    )
+                if isinstance(key, str) and not NOT_BLANK_RE.fullmatch(key):
+                    out.append(Violation(fid, f"{path}[{key!r}]", "blank key"))
+                _walk(item, shape.value, f"{path}[{str(key)[:40]!r}]", f"{spath}{{}}", fid, out)
+        return
+    if shape.type_name == "string" and isinstance(value, str):
+        _string(value, shape, path, spath, fid, out)
+    elif shape.type_name in ("integer", "long", "double", "float") and isinstance(value, int | float):
+        low, high = RANGES.get(spath, (shape.metadata.get("min"), shape.metadata.get("max")))
+        if (low is not None and value < low) or (high is not None and value > high):
+            out.append(Violation(fid, path, "out of range", f"{low}..{high}", int(value)))
+
+
+def _count(value: Any, spath: str, path: str, fid: str, out: list[Violation]) -> None:
+    low, high = COUNTS.get(spath, (0, None))  # type: ignore[arg-type]
+    if len(value) < low or (high is not None and len(value) > high):
+        limit = f"{low}..{high} items" if high is not None else f">= {low} items"
+        out.append(Violation(fid, path, "wrong number of items", limit, len(value)))
+
+
+def _string(value: str, shape: Shape, path: str, spath: str, fid: str, out: list[Violation]) -> None:
+    size = len(value)
+    enum = shape.enum
+    if enum and value not in enum:
+        out.append(Violation(fid, path, f"not one of {', '.join(enum)}", size=size))
+        return
+    if shape.metadata.get("pattern") and not NOT_BLANK_RE.fullmatch(value):
+        out.append(Violation(fid, path, "blank string", "not blank", size))
+        return
+    low, high = LENGTHS.get(spath, (shape.metadata.get("min", 0), shape.metadata.get("max")))
+    if size < low or (high is not None and size > high):
+        out.append(Violation(fid, path, "wrong length", f"{low}..{high} characters", size))
+    elif size > MAX_STRING_CHARS:
+        out.append(Violation(fid, path, "field too long", f"{MAX_STRING_CHARS} characters", size))
+    if spath.rsplit(".", 1)[-1].endswith("At") and not TIMESTAMP_RE.fullmatch(value):
+        out.append(Violation(fid, path, "not an RFC 3339 timestamp", size=size))
+
+
+def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) -> list[Violation]:
+    out: list[Violation] = []
+    if finding.get("SchemaVersion") not in (None, SCHEMA_VERSION):
+        out.append(Violation(fid, "SchemaVersion", f"must be {SCHEMA_VERSION}"))
+    account = finding.get("AwsAccountId")
+    if isinstance(account, str) and not ACCOUNT_RE.fullmatch(account):
+        out.append(Violation(fid, "AwsAccountId", "not a 12-digit account id", "12 digits", len(account)))
+    arn = finding.get("ProductArn")
+    if isinstance(arn, str):
+        match = PRODUCT_ARN_RE.fullmatch(arn)
+        if not match:
+            out.append(
+                Violation(
+                    fid,
+                    "ProductArn",
+                    "not arn:<partition>:securityhub:<region>:<account>:product/<company>/<product>",
+                    size=len(arn),
+                )
+            )
+        elif expected_region and match["region"] != expected_region:
+            out.append(Violation(fid, "ProductArn", f"Region is not {expected_region}"))
+    severity = finding.get("Severity")
+    provider = finding.get("FindingProviderFields")
+    provider_severity = provider.get("Severity") if isinstance(provider, Mapping) else None
+    if not any(
+        isinstance(s, Mapping) and ("Label" in s or "Normalized" in s)
+        for s in (severity, provider_severity)
+    ):
+        out.append(Violation(fid, "Severity", "missing Severity.Label (or Normalized)"))
+    for field in ("Types", "FindingProviderFields.Types"):
+        types = _get(finding, field)
+        if isinstance(types, list):
+            for i, value in enumerate(types):
+                if isinstance(value, str) and not is_valid_type(value):
+                    out.append(
+                        Violation(
+                            fid,
+                            f"{field}[{i}]",
+                            "not namespace/category/classifier with a known namespace",
+                            size=len(value),
+                        )
+                    )
+    return out
+
+
+def _get(finding: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = finding
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+# --- helpers that mappers use so they never build an invalid finding -----------------
+
+
+def is_valid_type(value: str) -> bool:
+    parts = value.split("/")
+    return (
+        1 <= len(parts) <= 3
+        and parts[0] in NAMESPACES
+        and all(NOT_BLANK_RE.fullmatch(p) for p in parts)
+    )
+
+
+def normalize_type(raw: str, fallback: str = "Software and Configuration Checks") -> str:
+    """Turn any classifier into a valid `namespace/category/classifier`.
+
+    A value that already starts with a namespace keeps it; extra levels are joined into the
+    classifier. Anything else goes under `fallback` ("namespace" or "namespace/category"):
+    Macie's `Policy:IAMUser/S3BucketPublic` with fallback "Effects/Data Exposure" becomes
+    `Effects/Data Exposure/Policy:IAMUser-S3BucketPublic`.
+    """
+    parts = [p.strip() for p in raw.split("/") if p.strip()]
+    if parts and parts[0] in NAMESPACES:
+        return "/".join(parts[:2] + (["-".join(parts[2:])] if len(parts) > 2 else []))
+    head = [p for p in fallback.split("/") if p][:2]
+    if not head or head[0] not in NAMESPACES:
+        raise ValueError(f"fallback {fallback!r} does not start with an ASFF namespace")
+    if not parts:
+        return "/".join(head)
+    return "/".join([*head, "-".join(parts)])
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut text to `limit` characters, ending in "(truncated)" when cut, as AWS Health does."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - len(TRUNCATION_MARKER) - 1, 0)
+    return (text[:keep].rstrip() + " " + TRUNCATION_MARKER)[-limit:]
+
+
+def text_or(value: Any, fallback: str) -> str:
+    """A non-blank string: blank or missing values are refused by Security Hub."""
+    if isinstance(value, str) and NOT_BLANK_RE.fullmatch(value):
+        return value
+    if value is not None and not isinstance(value, str | dict | list):
+        return str(value)
+    return fallback
+
+
+_LABEL_SYNONYMS = {
+    "INFO": "INFORMATIONAL",
+    "INFORMATION": "INFORMATIONAL",
+    "INFORMATIONAL": "INFORMATIONAL",
+    "NONE": "INFORMATIONAL",
+    "NEGLIGIBLE": "INFORMATIONAL",
+    "LOW": "LOW",
+    "MINOR": "LOW",
+    "MEDIUM": "MEDIUM",
+    "MODERATE": "MEDIUM",
+    "HIGH": "HIGH",
+    "IMPORTANT": "HIGH",
+    "MAJOR": "HIGH",
+    "CRITICAL": "CRITICAL",
+    "URGENT": "CRITICAL",
+}
+
+
+def severity_from_label(label: str, default: str | None = None) -> dict[str, Any]:
+    """ASFF Severity from a vendor's label; unknown labels raise unless a default is given."""
+    found = _LABEL_SYNONYMS.get(label.strip().upper()) if isinstance(label, str) else None
+    if found is None:
+        if default is None:
+            raise ValueError(f"unknown severity label {label!r}")
+        found = default
+    return {"Label": found, "Original": truncate(str(label), 64) if str(label).strip() else found}
+
+
+def severity_from_score(score: float) -> dict[str, Any]:
+    """ASFF Severity from a 0-100 score, by the Normalized bands of the ASFF docs."""
+    if not 0 <= score <= 100:
+        raise ValueError(f"score {score} is not within 0..100")
+    label = (
+        "INFORMATIONAL"
+        if score < 1
+        else "LOW"
+        if score < 40
+        else "MEDIUM"
+        if score < 70
+        else "HIGH"
+        if score < 90
+        else "CRITICAL"
+    )
+    return {"Label": label, "Original": f"{score:g}"}
+
+
+def severity_from_cvss(score: float) -> dict[str, Any]:
+    """ASFF Severity from a CVSS base score (v2, v3 or v4 qualitative bands)."""
+    if not 0 <= score <= 10:
+        raise ValueError(f"CVSS score {score} is not within 0..10")
+    label = (
+        "INFORMATIONAL"
+        if score == 0
+        else "LOW"
+        if score < 4
+        else "MEDIUM"
+        if score < 7
+        else "HIGH"
+        if score < 9
+        else "CRITICAL"
+    )
+    return {"Label": label, "Original": f"{score:g}"}
+
+
+def partition_for(region: str) -> str:
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("us-isob-"):
+        return "aws-iso-b"
+    if region.startswith("us-iso-"):
+        return "aws-iso"
+    return "aws"
+
+
+def product_arn_for(region: str, account_id: str, configured: str = "") -> str:
+    """The ProductArn for findings sent to `region`.
+
+    A partner's ARN keeps its home account and only changes Region (seed 000); without one,
+    the account's private default product is used.
+    """
+    if configured:
+        match = PRODUCT_ARN_RE.fullmatch(configured)
+        if not match:
+            raise ValueError(f"configured product ARN {configured!r} is malformed")
+        return (
+            f"arn:{partition_for(region)}:securityhub:{region}:{match['account']}:"
+            f"product/{match['company']}/{match['product']}"
+        )
+    return (
+        f"arn:{partition_for(region)}:securityhub:{region}:{account_id}:"
+        f"product/{account_id}/default"
+    )
+
+
+def region_of(product_arn: str) -> str | None:
+    match = PRODUCT_ARN_RE.fullmatch(product_arn)
+    return match["region"] if match else None
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """RFC 3339 in UTC with milliseconds, the form AWS services use."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def clip_map(
+    values: Mapping[str, Any], *, max_pairs: int = 50, key_max: int = 128, value_max: int = 2048
+) -> dict[str, str]:
+    """A string map within ASFF limits: keys cut, values truncated, blanks dropped.
+
+    When pairs must be dropped, the last slot says how many, so nothing disappears silently.
+    """
+    out: dict[str, str] = {}
+    items = [
+        (str(k)[:key_max], truncate(v if isinstance(v, str) else json.dumps(v), value_max))
+        for k, v in values.items()
+        if v is not None and NOT_BLANK_RE.fullmatch(str(k))
+    ]
+    items = [(k, v) for k, v in items if NOT_BLANK_RE.fullmatch(v)]
+    if len(items) > max_pairs:
+        items = [*items[: max_pairs - 1], ("hubrelay/omittedFields", str(len(items) - max_pairs + 1))]
+    out.update(items)
+    return out
+
+
+def build_finding(
+    *,
+    finding_id: str,
+    product_arn: str,
+    generator_id: str,
+    account_id: str,
+    title: str,
+    description: str,
+    resources: Iterable[Mapping[str, Any]],
+    severity: Mapping[str, Any],
+    types: Iterable[str],
+    created_at: str,
+    updated_at: str | None = None,
+    type_fallback: str = "Software and Configuration Checks",
+    product_fields: Mapping[str, Any] | None = None,
+    remediation_text: str | None = None,
+    remediation_url: str | None = None,
+    source_url: str | None = None,
+    record_state: str = "ACTIVE",
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A complete ASFF finding with every documented limit applied.
+
+    Provider-owned values (Severity, Types) go to FindingProviderFields too, so a customer's
+    BatchUpdateFindings changes survive our later updates.
+    """
+    normalized_types = list(dict.fromkeys(normalize_type(t, type_fallback) for t in types))[:50]
+    if not normalized_types:
+        normalized_types = [normalize_type("", type_fallback)]
+    resource_list = [dict(r) for r in resources]
+    fields = dict(product_fields or {})
+    if len(resource_list) > 32:
+        fields["hubrelay/omittedResources"] = str(len(resource_list) - 32)
+        resource_list = resource_list[:32]
+    finding: dict[str, Any] = {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": finding_id[:512],
+        "ProductArn": product_arn,
+        "GeneratorId": truncate(text_or(generator_id, "hubrelay"), 512),
+        "AwsAccountId": account_id,
+        "Types": normalized_types,
+        "CreatedAt": created_at,
+        "UpdatedAt": updated_at or created_at,
+        "Severity": dict(severity),
+        "Title": truncate(text_or(title, "Untitled finding"), 256),
+        "Description": truncate(text_or(description, title or "No description"), 1024),
+        "Resources": resource_list,
+        "RecordState": record_state,
+        "FindingProviderFields": {"Severity": dict(severity), "Types": normalized_types},
+    }
+    if fields:
+        finding["ProductFields"] = clip_map(fields)
+    if remediation_text or remediation_url:
+        recommendation: dict[str, str] = {}
+        if remediation_text and NOT_BLANK_RE.fullmatch(remediation_text):
+            recommendation["Text"] = truncate(remediation_text, 512)
+        if remediation_url:
+            recommendation["Url"] = remediation_url
+        if recommendation:
+            finding["Remediation"] = {"Recommendation": recommendation}
+    if source_url:
+        finding["SourceUrl"] = source_url
+    if extra:
+        finding.update(extra)
+    return finding
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,48 @@
+"""boto3 clients, one per (service, Region), created on first use and reused across invocations."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Security Hub retries are ours (hubrelay.importer) because they must respect the
+# invocation's remaining time and report failures per message; other services keep
+# botocore's standard retries.
+_CONFIGS = {
+    "securityhub": Config(
+        retries={"mode": "standard", "max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra="hubrelay/0.1",
+    ),
+}
+_DEFAULT = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra="hubrelay/0.1",
+)
+
+
+@cache
+def client(service: str, region: str | None = None) -> Any:
+    """A client for `service` in `region` (the function's own Region when None).
+
+    AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> are honoured by boto3 itself, which is how
+    the local stack points every function at moto's server.
+    """
+    return boto3.session.Session().client(
+        service, region_name=region, config=_CONFIGS.get(service, _DEFAULT)
+    )
+
+
+def securityhub(region: str) -> Any:
+    return client("securityhub", region)
+
+
+def reset() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between cases)."""
+    client.cache_clear()

@@ -1,0 +1,111 @@
+"""Built-in sample findings: a realistic mix of sizes, plus deliberately broken ones.
+
+Deterministic for a given seed, so the demo, the benchmarks and the tests see the same data.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hubrelay import asff
+
+SUBSCRIBED = ("111111111111", "222222222222")
+UNSUBSCRIBED = "333333333333"
+REGION = "us-east-1"
+_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
+_WORDS = (
+    "access bucket policy public encryption disabled key rotation root credential "
+    "vulnerable package version upgrade exposure network ingress port unrestricted"
+).split()
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
+
+
+def control_finding(rng: random.Random, n: int, account: str, region: str = REGION) -> dict[str, Any]:
+    """A small configuration-check finding (~1-2 KB), like a Security Hub control."""
+    created = asff.timestamp(_EPOCH + timedelta(minutes=n))
+    return asff.build_finding(
+        finding_id=f"hubrelay-sample/control/{account}/{n}",
+        product_arn=asff.product_arn_for(region, account),
+        generator_id=f"sample-control-{n % 40}",
+        account_id=account,
+        title=f"Sample control {n % 40} failed: {_text(rng, 6)}",
+        description=_text(rng, 40),
+        resources=[{"Type": "AwsS3Bucket", "Id": f"arn:aws:s3:::sample-bucket-{n}", "Region": region}],
+        severity=asff.severity_from_label(rng.choice(["LOW", "MEDIUM", "HIGH"])),
+        types=["Software and Configuration Checks/Industry and Regulatory Standards"],
+        created_at=created,
+        remediation_text=_text(rng, 20),
+        product_fields={"sample/kind": "control", "sample/number": str(n)},
+    )
+
+
+def vulnerability_finding(
+    rng: random.Random, n: int, account: str, region: str = REGION
+) -> dict[str, Any]:
+    """A large vulnerability finding (~10-60 KB): long text, many resources and fields."""
+    created = asff.timestamp(_EPOCH + timedelta(minutes=n))
+    resources = [
+        {
+            "Type": "AwsEcrContainerImage",
+            "Id": f"arn:aws:ecr:{region}:{account}:repository/app-{n}/image-{r}",
+            "Region": region,
+            "Details": {"Other": {f"layer{k}": _text(rng, 60) for k in range(rng.randint(5, 20))}},
+        }
+        for r in range(rng.randint(3, 32))
+    ]
+    cvss = round(rng.uniform(3.0, 10.0), 1)
+    return asff.build_finding(
+        finding_id=f"hubrelay-sample/vuln/{account}/{n}",
+        product_arn=asff.product_arn_for(region, account),
+        generator_id=f"CVE-2026-{10000 + n}",
+        account_id=account,
+        title=f"CVE-2026-{10000 + n} in libsample {_text(rng, 4)}",
+        description=_text(rng, 400),
+        resources=resources,
+        severity=asff.severity_from_cvss(cvss),
+        types=["Software and Configuration Checks/Vulnerabilities/CVE"],
+        created_at=created,
+        remediation_text=_text(rng, 60),
+        product_fields={f"sample/field{k}": _text(rng, 30) for k in range(40)},
+    )
+
+
+def mixed(count: int, seed: int = 7, accounts: tuple[str, ...] = SUBSCRIBED) -> list[dict[str, Any]]:
+    """`count` valid findings, about 80% small controls and 20% large vulnerabilities."""
+    rng = random.Random(seed)
+    out = []
+    for n in range(count):
+        account = accounts[n % len(accounts)]
+        make = vulnerability_finding if rng.random() < 0.2 else control_finding
+        out.append(make(rng, n, account))
+    return out
+
+
+def broken(seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
+    """Findings that must be quarantined, each with the reason it is broken."""
+    rng = random.Random(seed)
+    base = control_finding(rng, 900_000, SUBSCRIBED[0])
+    oversized = vulnerability_finding(rng, 900_001, SUBSCRIBED[0])
+    oversized["ProductFields"] = {f"pad{k}": "x" * 2048 for k in range(50)}
+    for resource in oversized["Resources"]:
+        resource["Details"] = {"Other": {f"k{k}": "y" * 1023 for k in range(50)}}
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("title over 256 characters", {**base, "Id": "broken/title", "Title": "T" * 300}),
+        ("account id not 12 digits", {**base, "Id": "broken/account", "AwsAccountId": "12345"}),
+        ("blank description", {**base, "Id": "broken/blank", "Description": "   "}),
+        ("unknown type namespace", {**base, "Id": "broken/types", "Types": ["Made Up/Thing"]}),
+        ("no resources", {**base, "Id": "broken/resources", "Resources": []}),
+        ("bad timestamp", {**base, "Id": "broken/time", "UpdatedAt": "last tuesday"}),
+        ("over 240 KB", {**oversized, "Id": "broken/oversized"}),
+    ]
+    return cases
+
+
+def for_account(count: int, account: str, seed: int = 3) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [control_finding(rng, 500_000 + n, account) for n in range(count)]
