@@ -15,17 +15,36 @@ SUBSCRIBED = ("111111111111", "222222222222")
 UNSUBSCRIBED = "333333333333"
 REGION = "us-east-1"
 _EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
-_WORDS = (
-    "access bucket policy public encryption disabled key rotation root credential "
-    "vulnerable package version upgrade exposure network ingress port unrestricted"
-).split()
+_WORDS = [
+    "access",
+    "bucket",
+    "policy",
+    "public",
+    "encryption",
+    "disabled",
+    "key",
+    "rotation",
+    "root",
+    "credential",
+    "vulnerable",
+    "package",
+    "version",
+    "upgrade",
+    "exposure",
+    "network",
+    "ingress",
+    "port",
+    "unrestricted",
+]
 
 
 def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
 
 
-def control_finding(rng: random.Random, n: int, account: str, region: str = REGION) -> dict[str, Any]:
+def control_finding(
+    rng: random.Random, n: int, account: str, region: str = REGION
+) -> dict[str, Any]:
     """A small configuration-check finding (~1-2 KB), like a Security Hub control."""
     created = asff.timestamp(_EPOCH + timedelta(minutes=n))
     return asff.build_finding(
@@ -35,7 +54,9 @@ def control_finding(rng: random.Random, n: int, account: str, region: str = REGI
         account_id=account,
         title=f"Sample control {n % 40} failed: {_text(rng, 6)}",
         description=_text(rng, 40),
-        resources=[{"Type": "AwsS3Bucket", "Id": f"arn:aws:s3:::sample-bucket-{n}", "Region": region}],
+        resources=[
+            {"Type": "AwsS3Bucket", "Id": f"arn:aws:s3:::sample-bucket-{n}", "Region": region}
+        ],
         severity=asff.severity_from_label(rng.choice(["LOW", "MEDIUM", "HIGH"])),
         types=["Software and Configuration Checks/Industry and Regulatory Standards"],
         created_at=created,
@@ -54,7 +75,7 @@ def vulnerability_finding(
             "Type": "AwsEcrContainerImage",
             "Id": f"arn:aws:ecr:{region}:{account}:repository/app-{n}/image-{r}",
             "Region": region,
-            "Details": {"Other": {f"layer{k}": _text(rng, 60) for k in range(rng.randint(5, 20))}},
+            "Details": {"Other": {f"layer{k}": _text(rng, 30) for k in range(rng.randint(2, 6))}},
         }
         for r in range(rng.randint(3, 32))
     ]
@@ -75,7 +96,9 @@ def vulnerability_finding(
     )
 
 
-def mixed(count: int, seed: int = 7, accounts: tuple[str, ...] = SUBSCRIBED) -> list[dict[str, Any]]:
+def mixed(
+    count: int, seed: int = 7, accounts: tuple[str, ...] = SUBSCRIBED
+) -> list[dict[str, Any]]:
     """`count` valid findings, about 80% small controls and 20% large vulnerabilities."""
     rng = random.Random(seed)
     out = []

@@ -209,7 +209,9 @@ def _walk(value: Any, shape: Shape, path: str, spath: str, fid: str, out: list[V
             for key, item in value.items():
                 if key_max is not None and isinstance(key, str) and len(key) > key_max:
                     out.append(
-                        Violation(fid, f"{path}[{key[:40]!r}]", "key too long", str(key_max), len(key))
+                        Violation(
+                            fid, f"{path}[{key[:40]!r}]", "key too long", str(key_max), len(key)
+                        )
                     )
                 if isinstance(key, str) and not NOT_BLANK_RE.fullmatch(key):
                     out.append(Violation(fid, f"{path}[{key!r}]", "blank key"))
@@ -217,20 +219,24 @@ def _walk(value: Any, shape: Shape, path: str, spath: str, fid: str, out: list[V
         return
     if shape.type_name == "string" and isinstance(value, str):
         _string(value, shape, path, spath, fid, out)
-    elif shape.type_name in ("integer", "long", "double", "float") and isinstance(value, int | float):
+    elif shape.type_name in ("integer", "long", "double", "float") and isinstance(
+        value, int | float
+    ):
         low, high = RANGES.get(spath, (shape.metadata.get("min"), shape.metadata.get("max")))
         if (low is not None and value < low) or (high is not None and value > high):
             out.append(Violation(fid, path, "out of range", f"{low}..{high}", int(value)))
 
 
 def _count(value: Any, spath: str, path: str, fid: str, out: list[Violation]) -> None:
-    low, high = COUNTS.get(spath, (0, None))  # type: ignore[arg-type]
-    if len(value) < low or (high is not None and len(value) > high):
-        limit = f"{low}..{high} items" if high is not None else f">= {low} items"
+    low, high = COUNTS.get(spath, (0, 0))
+    if len(value) < low or (high and len(value) > high):
+        limit = f"{low}..{high} items" if high else f">= {low} items"
         out.append(Violation(fid, path, "wrong number of items", limit, len(value)))
 
 
-def _string(value: str, shape: Shape, path: str, spath: str, fid: str, out: list[Violation]) -> None:
+def _string(
+    value: str, shape: Shape, path: str, spath: str, fid: str, out: list[Violation]
+) -> None:
     size = len(value)
     enum = shape.enum
     if enum and value not in enum:
@@ -254,7 +260,9 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         out.append(Violation(fid, "SchemaVersion", f"must be {SCHEMA_VERSION}"))
     account = finding.get("AwsAccountId")
     if isinstance(account, str) and not ACCOUNT_RE.fullmatch(account):
-        out.append(Violation(fid, "AwsAccountId", "not a 12-digit account id", "12 digits", len(account)))
+        out.append(
+            Violation(fid, "AwsAccountId", "not a 12-digit account id", "12 digits", len(account))
+        )
     arn = finding.get("ProductArn")
     if isinstance(arn, str):
         match = PRODUCT_ARN_RE.fullmatch(arn)
@@ -263,7 +271,7 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
                 Violation(
                     fid,
                     "ProductArn",
-                    "not arn:<partition>:securityhub:<region>:<account>:product/<company>/<product>",
+                    "not arn:<partition>:securityhub:<region>:<account>:product/<co>/<product>",
                     size=len(arn),
                 )
             )
@@ -472,7 +480,10 @@ def clip_map(
     ]
     items = [(k, v) for k, v in items if NOT_BLANK_RE.fullmatch(v)]
     if len(items) > max_pairs:
-        items = [*items[: max_pairs - 1], ("hubrelay/omittedFields", str(len(items) - max_pairs + 1))]
+        items = [
+            *items[: max_pairs - 1],
+            ("hubrelay/omittedFields", str(len(items) - max_pairs + 1)),
+        ]
     out.update(items)
     return out
 
@@ -507,10 +518,12 @@ def build_finding(
     if not normalized_types:
         normalized_types = [normalize_type("", type_fallback)]
     resource_list = [dict(r) for r in resources]
-    fields = dict(product_fields or {})
+    # Our own markers go first so that clipping the map never drops them.
+    fields: dict[str, Any] = {}
     if len(resource_list) > 32:
         fields["hubrelay/omittedResources"] = str(len(resource_list) - 32)
         resource_list = resource_list[:32]
+    fields.update(product_fields or {})
     finding: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": finding_id[:512],

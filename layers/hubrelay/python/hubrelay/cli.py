@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hubrelay import asff, message
+from hubrelay.settings import MAX_FINDING_BYTES
 
 
 def _load_findings(path: str) -> list[Any]:
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("validate", help="check a JSON file of ASFF findings")
     check.add_argument("file")
-    check.add_argument("--max-finding-bytes", type=int, default=asff.MAX_FINDING_BYTES)
+    check.add_argument("--max-finding-bytes", type=int, default=MAX_FINDING_BYTES)
     check.set_defaults(run=validate)
     args = parser.parse_args(argv)
     code: int = args.run(args)

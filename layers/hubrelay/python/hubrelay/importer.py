@@ -49,7 +49,12 @@ TRANSIENT_CODES = frozenset(
     }
 )
 THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
-NETWORK_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+NETWORK_ERRORS = (
+    EndpointConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ConnectionClosedError,
+)
 
 ClientFor = Callable[[str], Any]  # region -> Security Hub client
 
@@ -122,7 +127,9 @@ class Importer:
         while pending:
             self._send(pending.pop(0), pending)
         self._flush_quarantine()
-        self.outcome.failed_messages |= {o for item in self.outcome.unresolved for o in item.origins}
+        self.outcome.failed_messages |= {
+            o for item in self.outcome.unresolved for o in item.origins
+        }
         return self.outcome
 
     # --- gathering ---------------------------------------------------------------------
@@ -143,7 +150,9 @@ class Importer:
                 )
                 if violations:
                     reason = "; ".join(str(v) for v in violations)
-                    self._quarantine((message_id,), item.finding_id, "InvalidFinding", reason, finding)
+                    self._quarantine(
+                        (message_id,), item.finding_id, "InvalidFinding", reason, finding
+                    )
                     continue
                 key = (finding["ProductArn"], finding["Id"])
                 # The same finding twice in one invocation (a redelivery, a producer's
@@ -204,7 +213,9 @@ class Importer:
             self._settle(call, response, pending)
             return
 
-    def _settle(self, call: Call[Item], response: dict[str, Any], pending: list[Call[Item]]) -> None:
+    def _settle(
+        self, call: Call[Item], response: dict[str, Any], pending: list[Call[Item]]
+    ) -> None:
         failed = {f.get("Id"): f for f in response.get("FailedFindings", [])}
         retry: list[Item] = []
         for item in call.items:
@@ -245,7 +256,9 @@ class Importer:
         if len(body.encode()) > limit:
             # Too big for SQS: keep the head of it, say so, and keep the reason whole.
             head = body.encode()[: limit - 200].decode(errors="ignore")
-            body = json.dumps({"truncated": True, "originalBytes": len(body.encode()), "head": head})
+            body = json.dumps(
+                {"truncated": True, "originalBytes": len(body.encode()), "head": head}
+            )
         self.outcome.quarantined.append(
             Quarantined(tuple(origins), finding_id, code, reason[:4000], body)
         )

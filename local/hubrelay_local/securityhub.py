@@ -1,0 +1,1024 @@
+"""moto's Security Hub, held to the documented AWS contract.
+
+moto 5.2.5 accepts any finding, has no size or rate limits, scans a list on every import and
+lacks BatchUpdateFindings, custom actions, insights and product subscriptions. `install()`
+patches moto in place, so the same contract is served in-process under `moto.mock_aws` and
+by a `moto.server.ThreadedMotoServer` running in this process::
+
+    contract = install()
+    with mock_aws():
+        enable_hub("111111111111", "us-east-1")
+        client = client_for("111111111111", "us-east-1")
+        client.batch_import_findings(Findings=[...])
+        contract.findings("111111111111", "us-east-1")
+    uninstall()
+
+State lives in the `Contract`, keyed by (account, region). Only "is the hub enabled" is read
+from moto's backend, so moto's EnableSecurityHub / DisableSecurityHub keep working.
+Start servers after `install()`: a server builds its URL map on its first Security Hub call.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import unquote
+
+import boto3
+from botocore.config import Config
+from moto.core.exceptions import JsonRESTError
+from moto.securityhub import urls as securityhub_urls
+from moto.securityhub.models import securityhub_backends
+from moto.securityhub.responses import SecurityHubResponse
+
+__all__ = [
+    "CallRecord",
+    "Contract",
+    "SecurityHubError",
+    "client_for",
+    "disable_hub",
+    "enable_hub",
+    "finding_size",
+    "install",
+    "uninstall",
+]
+
+Finding = dict[str, Any]
+FindingKey = tuple[str, str]  # (ProductArn, Id): a finding's identity in Security Hub
+Event = dict[str, Any]
+FaultKind = Literal["throttle", "internal", "failed_findings", "access_denied"]
+Scope = tuple[str, str]  # (account, region)
+
+MAX_ACTION_TARGETS = 50
+MAX_INSIGHTS = 100
+MAX_UPDATE_IDENTIFIERS = 100
+
+
+class SecurityHubError(JsonRESTError):
+    """An API error that botocore parses into ClientError with this code and HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(code, message)
+        # Not ServiceException: its status comes from the botocore model, which lacks
+        # TooManyRequestsException and 413 for Security Hub.
+        self.code = status
+
+
+def _invalid(message: str) -> SecurityHubError:
+    return SecurityHubError(400, "InvalidInputException", message)
+
+
+def _not_found(message: str) -> SecurityHubError:
+    return SecurityHubError(404, "ResourceNotFoundException", message)
+
+
+_FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
+    "throttle": (429, "TooManyRequestsException", "Rate exceeded"),
+    "internal": (500, "InternalException", "Internal service failure"),
+    "access_denied": (403, "AccessDeniedException", "Not authorized for BatchImportFindings"),
+}
+_FAILED_FINDINGS_PARAMS = frozenset({"ids", "first", "error_code", "error_message"})
+
+# --- The referee: ASFF rules as documented, deliberately independent of hubrelay. ---
+
+_REQUIRED_STRINGS = (
+    "SchemaVersion",
+    "Id",
+    "ProductArn",
+    "GeneratorId",
+    "AwsAccountId",
+    "CreatedAt",
+    "UpdatedAt",
+    "Title",
+    "Description",
+)
+_MAX_LENGTHS = (("Id", 512), ("GeneratorId", 512), ("Title", 256), ("Description", 1024))
+_NAMESPACES = frozenset(
+    {
+        "Software and Configuration Checks",
+        "TTPs",
+        "Effects",
+        "Unusual Behaviors",
+        "Sensitive Data Identifications",
+    }
+)
+_SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+_WORKFLOW_STATUSES = frozenset({"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"})
+_VERIFICATION_STATES = frozenset({"UNKNOWN", "TRUE_POSITIVE", "FALSE_POSITIVE", "BENIGN_POSITIVE"})
+_PRODUCT_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):securityhub:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"product/(?P<company>[^/]+)/(?P<product>[^/]+)"
+)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.I)
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_ACTION_ID = re.compile(r"[A-Za-z0-9]{1,20}")
+
+
+def finding_size(finding: Any) -> int:
+    """Bytes a finding takes in the request: botocore writes restJson bodies with json.dumps."""
+    return len(json.dumps(finding).encode("utf-8"))
+
+
+def _is_rfc3339(value: Any) -> bool:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        return False
+    try:  # the pattern accepts month 13 and the like
+        datetime.strptime(value[:19].upper(), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ratio(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100
+
+
+def _types_problem(types: Any) -> str | None:
+    if not isinstance(types, list):
+        return "Types must be a list"
+    for item in types:
+        parts = item.split("/", 2) if isinstance(item, str) else [""]
+        if parts[0] not in _NAMESPACES or not all(parts):
+            return f"Type {item!r} is not namespace[/category[/classifier]] with a valid namespace"
+    return None
+
+
+def _severity_problem(severity: Any, *, required: bool) -> str | None:
+    if not isinstance(severity, dict):
+        return "Severity must be an object"
+    label, normalized = severity.get("Label"), severity.get("Normalized")
+    if required and label is None and normalized is None:
+        return "Severity needs Label or Normalized"
+    if label is not None and label not in _SEVERITY_LABELS:
+        return f"Severity.Label {label!r} is not one of {', '.join(_SEVERITY_LABELS)}"
+    if normalized is not None and not _is_ratio(normalized):
+        return "Severity.Normalized must be an integer from 0 to 100"
+    return None
+
+
+def _check_finding(finding: Any, region: str) -> str | None:
+    """Why `finding` breaks the BatchImportFindings contract at `region`'s endpoint, or None."""
+    if not isinstance(finding, dict):
+        return "Finding must be an object"
+    for name in _REQUIRED_STRINGS:
+        if not isinstance(finding.get(name), str) or not finding[name]:
+            return f"{name} is required"
+    if not _ACCOUNT_ID.fullmatch(finding["AwsAccountId"]):
+        return f"AwsAccountId {finding['AwsAccountId']!r} is not a 12-digit account ID"
+    arn = _PRODUCT_ARN.fullmatch(finding["ProductArn"])
+    if arn is None:
+        return f"ProductArn {finding['ProductArn']!r} is not a Security Hub product ARN"
+    if arn["region"] != region:
+        return f"ProductArn region {arn['region']} does not match the endpoint region {region}"
+    for name, limit in _MAX_LENGTHS:
+        if len(finding[name]) > limit:
+            return f"{name} is longer than {limit} characters"
+    for name in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"):
+        if name in finding and not _is_rfc3339(finding[name]):
+            return f"{name} {finding[name]!r} is not an RFC 3339 timestamp"
+    resources = finding.get("Resources")
+    if not isinstance(resources, list) or not 1 <= len(resources) <= 32:
+        return "Resources must hold 1 to 32 resources"
+    for resource in resources:
+        if not isinstance(resource, dict) or not all(
+            isinstance(resource.get(key), str) and resource[key] for key in ("Type", "Id")
+        ):
+            return "Every resource needs a Type and an Id"
+    if "Severity" not in finding:
+        return "Severity is required"
+    return _severity_problem(finding["Severity"], required=True) or _types_problem(
+        finding.get("Types", [])
+    )
+
+
+def _update_problem(body: dict[str, Any]) -> str | None:
+    """Why a BatchUpdateFindings request carries an invalid value, or None."""
+    note = body.get("Note")
+    if note is not None and not (
+        isinstance(note, dict)
+        and isinstance(note.get("Text"), str)
+        and 1 <= len(note["Text"]) <= 512
+        and isinstance(note.get("UpdatedBy"), str)
+        and note["UpdatedBy"]
+    ):
+        return "Note needs Text of 1 to 512 characters and UpdatedBy"
+    workflow = body.get("Workflow")
+    if workflow is not None and (
+        not isinstance(workflow, dict) or workflow.get("Status") not in _WORKFLOW_STATUSES
+    ):
+        return f"Workflow.Status must be one of {', '.join(sorted(_WORKFLOW_STATUSES))}"
+    if "VerificationState" in body and body["VerificationState"] not in _VERIFICATION_STATES:
+        return f"VerificationState {body['VerificationState']!r} is not valid"
+    for name in ("Confidence", "Criticality"):
+        if name in body and not _is_ratio(body[name]):
+            return f"{name} must be an integer from 0 to 100"
+    fields = body.get("UserDefinedFields", {})
+    if not isinstance(fields, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
+    ):
+        return "UserDefinedFields must map strings to strings"
+    related = body.get("RelatedFindings", [])
+    if not isinstance(related, list) or not all(
+        isinstance(r, dict) and r.get("ProductArn") and r.get("Id") for r in related
+    ):
+        return "RelatedFindings need ProductArn and Id"
+    if "Severity" in body and (problem := _severity_problem(body["Severity"], required=False)):
+        return problem
+    return _types_problem(body["Types"]) if "Types" in body else None
+
+
+# --- Findings, filters and paging. ---
+
+_MANAGED_FIELDS = ("Workflow", "Note", "UserDefinedFields", "VerificationState")
+_FILTER_FIELDS: dict[str, tuple[str, ...]] = {
+    "Id": ("Id",),
+    "ProductArn": ("ProductArn",),
+    "AwsAccountId": ("AwsAccountId",),
+    "GeneratorId": ("GeneratorId",),
+    "Title": ("Title",),
+    "ProductName": ("ProductName",),
+    "CompanyName": ("CompanyName",),
+    "Region": ("Region",),
+    "RecordState": ("RecordState",),
+    "WorkflowStatus": ("Workflow", "Status"),
+    "SeverityLabel": ("Severity", "Label"),
+    "ComplianceStatus": ("Compliance", "Status"),
+}
+_POSITIVE = frozenset({"EQUALS", "PREFIX"})
+_NEGATIVE = frozenset({"NOT_EQUALS", "PREFIX_NOT_EQUALS"})
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _label(normalized: int) -> str:
+    for floor, label in ((90, "CRITICAL"), (70, "HIGH"), (40, "MEDIUM"), (1, "LOW")):
+        if normalized >= floor:
+            return label
+    return "INFORMATIONAL"
+
+
+def _check_filters(filters: Any) -> dict[str, list[dict[str, str]]]:
+    if not isinstance(filters, dict):
+        raise _invalid("Filters must be an object")
+    for name, conditions in filters.items():
+        if name not in _FILTER_FIELDS:
+            raise _invalid(f"Filter {name} is not supported here ({', '.join(_FILTER_FIELDS)})")
+        if not isinstance(conditions, list) or not all(
+            isinstance(c, dict)
+            and isinstance(c.get("Value"), str)
+            and c.get("Comparison") in _POSITIVE | _NEGATIVE
+            for c in conditions
+        ):
+            raise _invalid(f"Filter {name} needs Value and an EQUALS/PREFIX/NOT_EQUALS Comparison")
+    return filters
+
+
+def _compare(value: Any, condition: dict[str, str]) -> bool:
+    text = value if isinstance(value, str) else None
+    target, comparison = condition["Value"], condition["Comparison"]
+    if comparison == "EQUALS":
+        return text == target
+    if comparison == "PREFIX":
+        return text is not None and text.startswith(target)
+    if comparison == "NOT_EQUALS":
+        return text != target
+    return text is None or not text.startswith(target)
+
+
+def _matches(finding: Finding, filters: dict[str, list[dict[str, str]]]) -> bool:
+    # As documented: EQUALS/PREFIX on one field are OR'ed, negations AND'ed, fields AND'ed.
+    for name, conditions in filters.items():
+        value = _dig(finding, _FILTER_FIELDS[name])
+        positive = [c for c in conditions if c["Comparison"] in _POSITIVE]
+        if positive and not any(_compare(value, c) for c in positive):
+            return False
+        if not all(_compare(value, c) for c in conditions if c["Comparison"] in _NEGATIVE):
+            return False
+    return True
+
+
+def _page(items: list[Any], max_results: Any, token: Any, limit: int) -> tuple[list[Any], Any]:
+    size = int(max_results) if isinstance(max_results, str) and max_results.isdigit() else max_results
+    size = limit if size is None else size
+    if not isinstance(size, int) or not 1 <= size <= limit:
+        raise _invalid(f"MaxResults must be between 1 and {limit}")
+    start = 0
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(str(token).encode()).decode())
+        except ValueError as exc:
+            raise _invalid("NextToken is not valid") from exc
+    end = start + size
+    next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], next_token
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _event(
+    detail_type: str, account: str, region: str, resources: list[str], detail: dict[str, Any]
+) -> Event:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.securityhub",
+        "account": account,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": resources,
+        "detail": detail,
+    }
+
+
+def _imported_event(finding: Finding) -> Event:
+    return _event(
+        "Security Hub Findings - Imported",
+        finding["AwsAccountId"],
+        finding["Region"],
+        [finding["Id"]],
+        {"findings": [copy.deepcopy(finding)]},
+    )
+
+
+# --- Accounts and hubs. ---
+
+
+def enable_hub(account: str, region: str) -> None:
+    """Subscribe `account` to Security Hub in `region`, as EnableSecurityHub would."""
+    securityhub_backends[account][region].enable_security_hub()
+
+
+def disable_hub(account: str, region: str) -> None:
+    """Unsubscribe `account` from Security Hub in `region`, as DisableSecurityHub would."""
+    backend = securityhub_backends[account][region]
+    if backend.enabled:
+        backend.disable_security_hub()
+
+
+def _hub_enabled(account: str, region: str) -> bool:
+    return bool(securityhub_backends[account][region].enabled)
+
+
+def client_for(
+    account: str,
+    region: str,
+    service: str = "securityhub",
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A boto3 client that moto serves as `account`, in-process or through a moto server.
+
+    moto picks the calling account from, in order: the MOTO_ACCOUNT_ID environment variable
+    (which therefore must be unset), an `x-moto-account-id` request header, the account
+    owning the access key in moto's IAM, else 123456789012. The client sends the header.
+    SDK retries are off unless `config` says otherwise, so every API call reaches the
+    contract exactly once and injected faults surface to the caller.
+    """
+    if not _ACCOUNT_ID.fullmatch(account):
+        raise ValueError(f"account must be 12 digits, got {account!r}")
+    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    client = boto3.session.Session().client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=no_retries.merge(config) if config else no_retries,
+    )
+
+    def act_as_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+
+    client.meta.events.register("before-sign", act_as_account)
+    return client
+
+
+# --- The contract: settings, observations and state. ---
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One BatchImportFindings call as the service saw it.
+
+    `outcome` is "ok", "partial" (some FailedFindings) or the error code returned.
+    """
+
+    account: str
+    region: str
+    findings: int
+    request_bytes: int
+    outcome: str
+
+
+@dataclass
+class _Fault:
+    kind: FaultKind
+    params: dict[str, Any]
+
+
+@dataclass
+class _Hub:
+    """One account's Security Hub in one region."""
+
+    findings: dict[FindingKey, Finding] = field(default_factory=dict)
+    products: dict[str, str] = field(default_factory=dict)  # ProductArn -> subscription ARN
+    actions: dict[str, dict[str, str]] = field(default_factory=dict)
+    insights: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Contract:
+    """Limits, fault injection, observations and state of the patched Security Hub.
+
+    Rate limiting is a token bucket per (calling account, region) for BatchImportFindings:
+    `burst` calls at once, refilled at `rate_per_second` by `clock`; None disables it.
+    """
+
+    max_findings_per_call: int = 100
+    max_finding_bytes: int = 240 * 1024
+    max_request_bytes: int = 6 * 1024 * 1024
+    rate_per_second: float | None = 10.0
+    burst: int = 30
+    clock: Callable[[], float] = time.monotonic
+    calls: list[CallRecord] = field(default_factory=list)
+    throttled: int = 0
+    _hubs: dict[Scope, _Hub] = field(default_factory=dict, init=False, repr=False)
+    _buckets: dict[Scope, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    _faults: deque[_Fault] = field(default_factory=deque, init=False, repr=False)
+    _subscribers: list[Callable[[Event], None]] = field(
+        default_factory=list, init=False, repr=False
+    )
+    # Reentrant, and events go out after release: a server thread serves requests meanwhile.
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+
+    def inject(self, kind: FaultKind, count: int = 1, **params: Any) -> None:
+        """Queue `count` faults for the next BatchImportFindings calls, one per call.
+
+        "throttle" (429 TooManyRequestsException), "internal" (500 InternalException) and
+        "access_denied" (403 AccessDeniedException) fail the whole call. "failed_findings"
+        returns findings in FailedFindings: those whose Id is in `ids`, else the `first` N
+        (default all), with `error_code` (default "InternalException") and `error_message`.
+        Calls refused by the rate limiter do not consume a fault.
+        """
+        if kind not in (*_FAULT_ERRORS, "failed_findings"):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        allowed = _FAILED_FINDINGS_PARAMS if kind == "failed_findings" else frozenset()
+        if unknown := set(params) - allowed:
+            raise TypeError(f"fault {kind!r} takes no parameter(s) {sorted(unknown)}")
+        with self._lock:
+            self._faults.extend(_Fault(kind, dict(params)) for _ in range(count))
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` with every EventBridge event Security Hub would emit.
+
+        That is one "Security Hub Findings - Imported" event per finding imported or updated,
+        and the events built by `custom_action`. Returns a function that unsubscribes.
+        """
+        with self._lock:
+            self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def findings(self, account: str, region: str) -> list[Finding]:
+        """Copies of the findings stored in `account`'s hub in `region`."""
+        with self._lock:
+            return copy.deepcopy(list(self._hub(account, region).findings.values()))
+
+    def custom_action(
+        self, account: str, region: str, action_arn: str, finding_keys: Iterable[FindingKey]
+    ) -> Event:
+        """Emit and return the event Security Hub sends when a user runs a custom action.
+
+        `finding_keys` are (ProductArn, Id) pairs in `account`'s hub; every finding goes in
+        the one event. Raises LookupError for an unknown action target or finding.
+        """
+        with self._lock:
+            hub = self._hub(account, region)
+            target = hub.actions.get(action_arn)
+            if target is None:
+                raise LookupError(f"no action target {action_arn} in {account}/{region}")
+            keys = list(finding_keys)
+            if missing := [key for key in keys if key not in hub.findings]:
+                raise LookupError(f"no findings {missing} in {account}/{region}")
+            event = _event(
+                "Security Hub Findings - Custom Action",
+                account,
+                region,
+                [action_arn],
+                {
+                    "actionName": target["Name"],
+                    "actionDescription": target["Description"],
+                    "findings": [copy.deepcopy(hub.findings[key]) for key in keys],
+                },
+            )
+        self._emit([event])
+        return event
+
+    def _hub(self, account: str, region: str) -> _Hub:
+        return self._hubs.setdefault((account, region), _Hub())
+
+    def _emit(self, events: list[Event]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for event in events:
+            for callback in subscribers:
+                callback(event)
+
+    def _take_token(self, scope: Scope) -> bool:
+        if self.rate_per_second is None:
+            return True
+        now = self.clock()
+        tokens, stamp = self._buckets.get(scope, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - stamp) * self.rate_per_second)
+        allowed = tokens >= 1
+        self._buckets[scope] = (tokens - 1 if allowed else tokens, now)
+        return allowed
+
+    def _may_import(self, caller: str, region: str, finding: Finding) -> bool:
+        account, product_arn = finding["AwsAccountId"], finding["ProductArn"]
+        product_account = product_arn.split(":")[4]
+        if not _hub_enabled(account, region):
+            return False
+        subscribed = product_arn in self._hub(account, region).products
+        if caller == account:
+            default = f"product/{account}/default"
+            return product_arn.endswith(f":{account}:{default}") or subscribed or caller == product_account
+        return caller == product_account and subscribed
+
+    def _store(self, region: str, finding: Finding, now: str) -> Finding:
+        hub = self._hub(finding["AwsAccountId"], region)
+        key = (finding["ProductArn"], finding["Id"])
+        old = hub.findings.get(key)
+        new = copy.deepcopy(finding)
+        if old is not None:
+            for name in _MANAGED_FIELDS:
+                if name in old:
+                    new[name] = copy.deepcopy(old[name])
+                else:
+                    new.pop(name, None)
+        arn = _PRODUCT_ARN.fullmatch(new["ProductArn"])
+        assert arn is not None  # _check_finding passed
+        if (arn["company"], arn["product"]) == (new["AwsAccountId"], "default"):
+            # A custom integration is the one case where the provider names itself.
+            new.setdefault("CompanyName", "Personal")
+            new.setdefault("ProductName", "Default")
+        else:
+            new["CompanyName"], new["ProductName"] = arn["company"], arn["product"]
+        new["Region"] = region
+        new["ProcessedAt"] = now
+        new.setdefault("RecordState", "ACTIVE")
+        if "Label" not in new["Severity"]:
+            new["Severity"]["Label"] = _label(new["Severity"]["Normalized"])
+        workflow = new.setdefault("Workflow", {})
+        workflow.setdefault("Status", "NEW")
+        if old is not None and workflow["Status"] in ("NOTIFIED", "RESOLVED"):
+            reactivated = old.get("RecordState") == "ARCHIVED" and new["RecordState"] == "ACTIVE"
+            old_status = _dig(old, ("Compliance", "Status"))
+            new_status = _dig(new, ("Compliance", "Status"))
+            regressed = old_status == "PASSED" and new_status not in (None, "PASSED")
+            if reactivated or regressed:
+                workflow["Status"] = "NEW"
+        hub.findings[key] = new
+        return new
+
+
+# --- Operations: (contract, request, events out) -> response body, under the lock. ---
+
+
+@dataclass(frozen=True)
+class _Request:
+    account: str
+    region: str
+    partition: str
+    raw: bytes
+    path: str
+    query: dict[str, Any]
+
+    @classmethod
+    def of(cls, response: SecurityHubResponse) -> _Request:
+        raw = response.raw_body or b""
+        return cls(
+            account=response.current_account,
+            region=response.region,
+            partition=response.partition,
+            raw=raw.encode("utf-8") if isinstance(raw, str) else bytes(raw),
+            path=response.path,
+            query=dict(response.querystring),
+        )
+
+    def json(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.raw or b"{}")
+        except ValueError as exc:
+            raise _invalid(f"Request body is not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise _invalid("Request body must be a JSON object")
+        return body
+
+    def query_param(self, name: str) -> Any:
+        value = self.query.get(name)
+        return value[0] if isinstance(value, list) else value
+
+    def uri_arn(self, collection: str) -> str:
+        return unquote(self.path.split(f"/{collection}/", 1)[1])
+
+    def arn(self, resource: str) -> str:
+        return f"arn:{self.partition}:securityhub:{self.region}:{self.account}:{resource}"
+
+
+def _enabled_hub(contract: Contract, request: _Request) -> _Hub:
+    if not _hub_enabled(request.account, request.region):
+        raise SecurityHubError(
+            401,
+            "InvalidAccessException",
+            f"Account {request.account} is not subscribed to AWS Security Hub in {request.region}",
+        )
+    return contract._hub(request.account, request.region)
+
+
+def _batch_import_findings(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    try:
+        body: dict[str, Any] | None = request.json()
+    except SecurityHubError:
+        body = None
+    findings = body.get("Findings") if body else None
+    count = len(findings) if isinstance(findings, list) else 0
+
+    def refuse(error: SecurityHubError) -> SecurityHubError:
+        c.calls.append(CallRecord(*(request.account, request.region), count, len(request.raw), error.error_type))
+        if error.code == 429:
+            c.throttled += 1
+        return error
+
+    if not c._take_token((request.account, request.region)):
+        raise refuse(SecurityHubError(429, "TooManyRequestsException", "Rate exceeded"))
+    fault = c._faults.popleft() if c._faults else None
+    if fault is not None and fault.kind in _FAULT_ERRORS:
+        raise refuse(SecurityHubError(*_FAULT_ERRORS[fault.kind]))
+    if len(request.raw) > c.max_request_bytes:
+        message = f"Request of {len(request.raw)} bytes exceeds {c.max_request_bytes} bytes"
+        raise refuse(SecurityHubError(413, "RequestEntityTooLargeException", message))
+    if not isinstance(findings, list) or not 1 <= count <= c.max_findings_per_call:
+        limit = c.max_findings_per_call
+        raise refuse(_invalid(f"Findings must hold 1 to {limit} findings, got {count}"))
+
+    forced: dict[int, tuple[str, str]] = {}
+    if fault is not None:  # only "failed_findings" gets here
+        failure = (
+            fault.params.get("error_code", "InternalException"),
+            fault.params.get("error_message", "Injected failure"),
+        )
+        ids = fault.params.get("ids")
+        chosen = (
+            [i for i, f in enumerate(findings) if isinstance(f, dict) and f.get("Id") in ids]
+            if ids is not None
+            else range(min(fault.params.get("first", count), count))
+        )
+        forced = dict.fromkeys(chosen, failure)
+
+    failed: list[dict[str, str]] = []
+    now = _now()
+    for index, finding in enumerate(findings):
+        problem = forced.get(index)
+        if problem is None and finding_size(finding) > c.max_finding_bytes:
+            problem = ("InvalidInput", f"Finding size exceeded {c.max_finding_bytes // 1024} KB")
+        if problem is None and (reason := _check_finding(finding, request.region)):
+            problem = ("InvalidInput", reason)
+        if problem is None and not c._may_import(request.account, request.region, finding):
+            owner = finding["AwsAccountId"]
+            problem = (
+                "InvalidAccess",
+                f"Account {owner} is not subscribed to AWS Security Hub in {request.region}"
+                if not _hub_enabled(owner, request.region)
+                else f"Account {request.account} may not import findings into account {owner} "
+                f"for product {finding['ProductArn']}",
+            )
+        if problem is not None:
+            finding_id = finding.get("Id") if isinstance(finding, dict) else None
+            failed.append(
+                {"Id": str(finding_id or ""), "ErrorCode": problem[0], "ErrorMessage": problem[1]}
+            )
+            continue
+        events.append(_imported_event(c._store(request.region, finding, now)))
+    outcome = "partial" if failed else "ok"
+    c.calls.append(CallRecord(request.account, request.region, count, len(request.raw), outcome))
+    return {"FailedCount": len(failed), "SuccessCount": count - len(failed), "FailedFindings": failed}
+
+
+def _get_findings(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    body = request.json()
+    filters = _check_filters(body.get("Filters") or {})
+    matching = [f for f in hub.findings.values() if _matches(f, filters)]
+    page, token = _page(matching, body.get("MaxResults"), body.get("NextToken"), 100)
+    return {"Findings": copy.deepcopy(page), **({"NextToken": token} if token else {})}
+
+
+def _batch_update_findings(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    body = request.json()
+    identifiers = body.get("FindingIdentifiers")
+    if not isinstance(identifiers, list) or not 1 <= len(identifiers) <= MAX_UPDATE_IDENTIFIERS:
+        raise _invalid(f"FindingIdentifiers must hold 1 to {MAX_UPDATE_IDENTIFIERS} identifiers")
+    problem = _update_problem(body)
+    processed: list[dict[str, str]] = []
+    unprocessed: list[dict[str, Any]] = []
+    seen: set[FindingKey] = set()
+    now = _now()
+    for identifier in identifiers:
+        key = (str(_dig(identifier, ("ProductArn",))), str(_dig(identifier, ("Id",))))
+        finding = hub.findings.get(key)
+        error = (
+            ("InvalidInput", problem)
+            if problem
+            else ("DuplicatedFindingIdentifier", "Finding Identifier is duplicated")
+            if key in seen
+            else ("FindingNotFound", "Finding Not Found")
+            if finding is None
+            else None
+        )
+        seen.add(key)
+        if error is not None or finding is None:
+            code, message = error or ("FindingNotFound", "Finding Not Found")
+            unprocessed.append(
+                {"FindingIdentifier": identifier, "ErrorCode": code, "ErrorMessage": message}
+            )
+            continue
+        if "Note" in body:
+            finding["Note"] = {**body["Note"], "UpdatedAt": now}
+        if "Workflow" in body:
+            finding["Workflow"] = {**finding.get("Workflow", {}), "Status": body["Workflow"]["Status"]}
+        if "UserDefinedFields" in body:
+            finding["UserDefinedFields"] = {**finding.get("UserDefinedFields", {}), **body["UserDefinedFields"]}
+        if "Severity" in body:
+            severity = {**finding.get("Severity", {}), **body["Severity"]}
+            if "Normalized" in body["Severity"] and "Label" not in body["Severity"]:
+                severity["Label"] = _label(body["Severity"]["Normalized"])
+            finding["Severity"] = severity
+        for name in ("VerificationState", "Types", "Confidence", "Criticality", "RelatedFindings"):
+            if name in body:
+                finding[name] = copy.deepcopy(body[name])
+        finding["UpdatedAt"] = now
+        processed.append({"Id": key[1], "ProductArn": key[0]})
+        events.append(_imported_event(finding))
+    return {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
+
+
+def _action_name(name: Any) -> str:
+    if not isinstance(name, str) or not 1 <= len(name) <= 20:
+        raise _invalid("Name must be 1 to 20 characters")
+    return name
+
+
+def _description(description: Any) -> str:
+    if not isinstance(description, str) or not description:
+        raise _invalid("Description is required")
+    return description
+
+
+def _create_action_target(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    body = request.json()
+    name, description, target_id = _action_name(body.get("Name")), _description(body.get("Description")), body.get("Id")
+    if not isinstance(target_id, str) or not _ACTION_ID.fullmatch(target_id):
+        raise _invalid("Id must be 1 to 20 alphanumeric characters")
+    arn = request.arn(f"action/custom/{target_id}")
+    if arn in hub.actions:
+        raise SecurityHubError(409, "ResourceConflictException", f"Action target {arn} exists")
+    if len(hub.actions) >= MAX_ACTION_TARGETS:
+        raise SecurityHubError(
+            429, "LimitExceededException", f"At most {MAX_ACTION_TARGETS} custom actions per Region"
+        )
+    hub.actions[arn] = {"ActionTargetArn": arn, "Name": name, "Description": description}
+    return {"ActionTargetArn": arn}
+
+
+def _lookup(items: dict[str, Any], arns: Any, kind: str) -> list[Any]:
+    if not arns:
+        return list(items.values())
+    if missing := [arn for arn in arns if arn not in items]:
+        raise _not_found(f"No {kind} with ARN {', '.join(map(str, missing))}")
+    return [items[arn] for arn in arns]
+
+
+def _describe_action_targets(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    body = request.json()
+    targets = _lookup(hub.actions, body.get("ActionTargetArns"), "action target")
+    page, token = _page(targets, body.get("MaxResults"), body.get("NextToken"), 100)
+    return {"ActionTargets": copy.deepcopy(page), **({"NextToken": token} if token else {})}
+
+
+def _update_action_target(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    body = request.json()
+    (target,) = _lookup(hub.actions, [request.uri_arn("actionTargets")], "action target")
+    if "Name" in body:
+        target["Name"] = _action_name(body["Name"])
+    if "Description" in body:
+        target["Description"] = _description(body["Description"])
+    return {}
+
+
+def _delete_action_target(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    arn = request.uri_arn("actionTargets")
+    _lookup(hub.actions, [arn], "action target")
+    del hub.actions[arn]
+    return {"ActionTargetArn": arn}
+
+
+def _insight_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
+    checks: dict[str, Callable[[Any], bool]] = {
+        "Name": lambda v: isinstance(v, str) and 1 <= len(v) <= 128,
+        "Filters": lambda v: isinstance(v, dict),
+        "GroupByAttribute": lambda v: isinstance(v, str) and bool(v),
+    }
+    for name, valid in checks.items():
+        if (name in body or not partial) and not valid(body.get(name)):
+            raise _invalid(f"{name} is missing or invalid (Name takes at most 128 characters)")
+    return {name: copy.deepcopy(body[name]) for name in checks if name in body}
+
+
+def _create_insight(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    fields = _insight_fields(request.json(), partial=False)
+    if len(hub.insights) >= MAX_INSIGHTS:
+        raise SecurityHubError(429, "LimitExceededException", f"At most {MAX_INSIGHTS} insights")
+    arn = request.arn(f"insight/{request.account}/custom/{uuid.uuid4()}")
+    hub.insights[arn] = {"InsightArn": arn, **fields}
+    return {"InsightArn": arn}
+
+
+def _get_insights(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    body = request.json()
+    insights = _lookup(hub.insights, body.get("InsightArns"), "insight")
+    page, token = _page(insights, body.get("MaxResults"), body.get("NextToken"), 100)
+    return {"Insights": copy.deepcopy(page), **({"NextToken": token} if token else {})}
+
+
+def _update_insight(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    (insight,) = _lookup(hub.insights, [request.uri_arn("insights")], "insight")
+    insight.update(_insight_fields(request.json(), partial=True))
+    return {}
+
+
+def _delete_insight(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    arn = request.uri_arn("insights")
+    _lookup(hub.insights, [arn], "insight")
+    del hub.insights[arn]
+    return {"InsightArn": arn}
+
+
+def _enable_import_findings_for_product(
+    c: Contract, request: _Request, events: list[Event]
+) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    product_arn = request.json().get("ProductArn")
+    arn = _PRODUCT_ARN.fullmatch(product_arn) if isinstance(product_arn, str) else None
+    if arn is None or arn["region"] != request.region:
+        raise _invalid(f"ProductArn {product_arn!r} is not a product ARN in {request.region}")
+    if product_arn in hub.products:
+        raise SecurityHubError(409, "ResourceConflictException", f"Already subscribed to {product_arn}")
+    subscription = request.arn(f"product-subscription/{arn['company']}/{arn['product']}")
+    hub.products[product_arn] = subscription
+    return {"ProductSubscriptionArn": subscription}
+
+
+def _list_enabled_products_for_import(
+    c: Contract, request: _Request, events: list[Event]
+) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    page, token = _page(
+        list(hub.products.values()),
+        request.query_param("MaxResults"),
+        request.query_param("NextToken"),
+        100,
+    )
+    return {"ProductSubscriptions": page, **({"NextToken": token} if token else {})}
+
+
+def _disable_import_findings_for_product(
+    c: Contract, request: _Request, events: list[Event]
+) -> dict[str, Any]:
+    hub = _enabled_hub(c, request)
+    subscription = request.uri_arn("productSubscriptions")
+    products = [p for p, s in hub.products.items() if s == subscription]
+    if not products:
+        raise _not_found(f"No product subscription {subscription}")
+    del hub.products[products[0]]
+    return {}
+
+
+# --- Patching moto. ---
+
+_Operation = Callable[[Contract, _Request, list[Event]], dict[str, Any]]
+# Keys are moto's method names: the botocore operation name in snake_case.
+_OPERATIONS: dict[str, _Operation] = {
+    "batch_import_findings": _batch_import_findings,
+    "get_findings": _get_findings,
+    "batch_update_findings": _batch_update_findings,
+    "create_action_target": _create_action_target,
+    "describe_action_targets": _describe_action_targets,
+    "update_action_target": _update_action_target,
+    "delete_action_target": _delete_action_target,
+    "create_insight": _create_insight,
+    "get_insights": _get_insights,
+    "update_insight": _update_insight,
+    "delete_insight": _delete_insight,
+    "enable_import_findings_for_product": _enable_import_findings_for_product,
+    "list_enabled_products_for_import": _list_enabled_products_for_import,
+    "disable_import_findings_for_product": _disable_import_findings_for_product,
+}
+# moto routes a request to SecurityHubResponse by URL first, then picks the operation from
+# the botocore model's method and requestUri, so only the paths moto lacks are needed.
+_URL_PATHS = (
+    "{0}/findings/batchupdate$",
+    "{0}/actionTargets$",
+    "{0}/actionTargets/get$",
+    "{0}/actionTargets/(?P<ActionTargetArn>.+)$",
+    "{0}/insights$",
+    "{0}/insights/get$",
+    "{0}/insights/(?P<InsightArn>.+)$",
+    "{0}/productSubscriptions$",
+    "{0}/productSubscriptions/(?P<ProductSubscriptionArn>.+)$",
+)
+_MISSING = object()
+_install_lock = threading.Lock()
+_active: Contract | None = None
+_saved_methods: dict[str, Any] = {}
+_added_paths: list[str] = []
+
+
+def _method(operation: _Operation) -> Callable[[SecurityHubResponse], str]:
+    def method(response: SecurityHubResponse) -> str:
+        contract = _active
+        if contract is None:
+            raise SecurityHubError(500, "InternalException", "hubrelay_local contract not installed")
+        request = _Request.of(response)
+        events: list[Event] = []
+        with contract._lock:
+            result = operation(contract, request, events)
+        contract._emit(events)
+        return json.dumps(result)
+
+    method.__name__ = operation.__name__.lstrip("_")
+    return method
+
+
+def install(contract: Contract | None = None) -> Contract:
+    """Patch moto's Security Hub to enforce the contract; return the active Contract.
+
+    Idempotent: moto is patched once; a given `contract` replaces the active one, otherwise
+    the active one (or a new default one) is kept.
+    """
+    global _active
+    with _install_lock:
+        if _active is None:
+            for name, operation in _OPERATIONS.items():
+                _saved_methods[name] = SecurityHubResponse.__dict__.get(name, _MISSING)
+                setattr(SecurityHubResponse, name, _method(operation))
+            for path in _URL_PATHS:
+                if path not in securityhub_urls.url_paths:
+                    securityhub_urls.url_paths[path] = SecurityHubResponse.dispatch
+                    _added_paths.append(path)
+        if contract is not None or _active is None:
+            _active = contract if contract is not None else Contract()
+        return _active
+
+
+def uninstall() -> None:
+    """Restore moto's own Security Hub. Servers already started keep their URL map."""
+    global _active
+    with _install_lock:
+        if _active is None:
+            return
+        for name, original in _saved_methods.items():
+            if original is _MISSING:
+                delattr(SecurityHubResponse, name)
+            else:
+                setattr(SecurityHubResponse, name, original)
+        for path in _added_paths:
+            securityhub_urls.url_paths.pop(path, None)
+        _saved_methods.clear()
+        _added_paths.clear()
+        _active = None

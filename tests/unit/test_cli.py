@@ -1,0 +1,52 @@
+"""`hubrelay validate`: the partner's pre-flight check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hubrelay import cli
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [lambda fs: fs, lambda fs: {"Findings": fs}, lambda fs: {"version": 1, "findings": fs}],
+    ids=["array", "Findings", "queue-message"],
+)
+def test_validate_accepts_every_documented_file_shape(tmp_path, finding, capsys, shape):
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps(shape([finding])))
+    assert cli.main(["validate", str(path)]) == 0
+    assert "1 findings: 1 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_validate_prints_each_problem_and_exits_1(tmp_path, finding, capsys):
+    bad = dict(finding, Id="bad-one", Title="t" * 300, AwsAccountId="42")
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps([finding, bad]))
+    assert cli.main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "[1] INVALID" in out
+    assert "finding 'bad-one': Title: wrong length (limit 1..256 characters, got 300)" in out
+    assert "finding 'bad-one': AwsAccountId: not a 12-digit account id" in out
+    assert "2 findings: 1 valid, 1 invalid" in out
+
+
+def test_validate_reports_an_unreadable_file_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    assert cli.main(["validate", str(path)]) == 2
+    assert "broken.json" in capsys.readouterr().err
+
+
+def test_console_script_is_installed(tmp_path, finding):
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps([finding]))
+    script = sys.executable.rsplit("/", 1)[0] + "/hubrelay"
+    result = subprocess.run(
+        [script, "validate", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,69 @@
+"""Properties of the one batching function."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hubrelay.packing import Sized, lower_bound, pack
+
+GROUPS = [
+    ("us-east-1", "111111111111"),
+    ("us-east-1", "222222222222"),
+    ("eu-west-1", "111111111111"),
+]
+BUDGET = 240 * 1024
+
+sizes = st.one_of(
+    st.integers(min_value=800, max_value=3_000),  # control findings
+    st.integers(min_value=10_000, max_value=BUDGET),  # vulnerability findings
+)
+items = st.lists(st.tuples(st.sampled_from(GROUPS), sizes), min_size=0, max_size=600)
+
+
+@settings(max_examples=150, deadline=None)
+@given(items)
+def test_every_finding_is_in_exactly_one_call_within_limits(entries):
+    sized = [Sized(i, group, size) for i, (group, size) in enumerate(entries)]
+    calls = pack(sized, BUDGET)
+    placed = Counter(item for call in calls for item in call.items)
+    assert placed == Counter(range(len(entries)))
+    by_item = {s.item: s for s in sized}
+    for call in calls:
+        assert 1 <= len(call.items) <= 100
+        assert call.size == sum(by_item[i].size for i in call.items) <= BUDGET
+        assert {by_item[i].group for i in call.items} == {call.group}
+
+
+@settings(max_examples=150, deadline=None)
+@given(items)
+def test_calls_per_group_stay_near_the_lower_bound(entries):
+    calls = pack([Sized(i, g, s) for i, (g, s) in enumerate(entries)], BUDGET)
+    for group in GROUPS:
+        group_sizes = [s for g, s in entries if g == group]
+        made = sum(1 for c in calls if c.group == group)
+        bound = lower_bound(group_sizes, BUDGET)
+        assert bound <= made <= max(bound + 1, int(bound * 1.2) + 1), (made, bound)
+
+
+def test_small_findings_fill_calls_of_100():
+    calls = pack([Sized(i, GROUPS[0], 1_000) for i in range(1_000)], BUDGET)
+    assert [len(c.items) for c in calls] == [100] * 10
+
+
+def test_large_findings_fill_calls_by_bytes():
+    calls = pack([Sized(i, GROUPS[0], 60 * 1024) for i in range(8)], BUDGET)
+    assert [len(c.items) for c in calls] == [4, 4]
+
+
+def test_groups_are_never_mixed_even_when_they_would_fit():
+    calls = pack([Sized(1, GROUPS[0], 10), Sized(2, GROUPS[1], 10)], BUDGET)
+    assert sorted(c.group for c in calls) == sorted(GROUPS[:2])
+
+
+def test_lower_bound_is_the_max_of_count_and_bytes():
+    assert lower_bound([], BUDGET) == 0
+    assert lower_bound([1] * 101, BUDGET) == 2
+    assert lower_bound([BUDGET // 2 + 1] * 3, BUDGET) == 2
