@@ -43,13 +43,13 @@ def _text(rng: random.Random, words: int) -> str:
 
 
 def control_finding(
-    rng: random.Random, n: int, account: str, region: str = REGION
+    rng: random.Random, n: int, account: str, region: str = REGION, product: str = ""
 ) -> dict[str, Any]:
     """A small configuration-check finding (~1-2 KB), like a Security Hub control."""
     created = asff.timestamp(_EPOCH + timedelta(minutes=n))
     return asff.build_finding(
         finding_id=f"hubrelay-sample/control/{account}/{n}",
-        product_arn=asff.product_arn_for(region, account),
+        product_arn=asff.product_arn_for(region, account, product),
         generator_id=f"sample-control-{n % 40}",
         account_id=account,
         title=f"Sample control {n % 40} failed: {_text(rng, 6)}",
@@ -66,7 +66,7 @@ def control_finding(
 
 
 def vulnerability_finding(
-    rng: random.Random, n: int, account: str, region: str = REGION
+    rng: random.Random, n: int, account: str, region: str = REGION, product: str = ""
 ) -> dict[str, Any]:
     """A large vulnerability finding (~10-60 KB): long text, many resources and fields."""
     created = asff.timestamp(_EPOCH + timedelta(minutes=n))
@@ -82,7 +82,7 @@ def vulnerability_finding(
     cvss = round(rng.uniform(3.0, 10.0), 1)
     return asff.build_finding(
         finding_id=f"hubrelay-sample/vuln/{account}/{n}",
-        product_arn=asff.product_arn_for(region, account),
+        product_arn=asff.product_arn_for(region, account, product),
         generator_id=f"CVE-2026-{10000 + n}",
         account_id=account,
         title=f"CVE-2026-{10000 + n} in libsample {_text(rng, 4)}",
@@ -97,7 +97,7 @@ def vulnerability_finding(
 
 
 def mixed(
-    count: int, seed: int = 7, accounts: tuple[str, ...] = SUBSCRIBED
+    count: int, seed: int = 7, accounts: tuple[str, ...] = SUBSCRIBED, product: str = ""
 ) -> list[dict[str, Any]]:
     """`count` valid findings, about 80% small controls and 20% large vulnerabilities."""
     rng = random.Random(seed)
@@ -105,15 +105,15 @@ def mixed(
     for n in range(count):
         account = accounts[n % len(accounts)]
         make = vulnerability_finding if rng.random() < 0.2 else control_finding
-        out.append(make(rng, n, account))
+        out.append(make(rng, n, account, REGION, product))
     return out
 
 
-def broken(seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
+def broken(seed: int = 11, product: str = "") -> list[tuple[str, dict[str, Any]]]:
     """Findings that must be quarantined, each with the reason it is broken."""
     rng = random.Random(seed)
-    base = control_finding(rng, 900_000, SUBSCRIBED[0])
-    oversized = vulnerability_finding(rng, 900_001, SUBSCRIBED[0])
+    base = control_finding(rng, 900_000, SUBSCRIBED[0], REGION, product)
+    oversized = vulnerability_finding(rng, 900_001, SUBSCRIBED[0], REGION, product)
     oversized["ProductFields"] = {f"pad{k}": "x" * 2048 for k in range(50)}
     for resource in oversized["Resources"]:
         resource["Details"] = {"Other": {f"k{k}": "y" * 1023 for k in range(50)}}
@@ -129,6 +129,6 @@ def broken(seed: int = 11) -> list[tuple[str, dict[str, Any]]]:
     return cases
 
 
-def for_account(count: int, account: str, seed: int = 3) -> list[dict[str, Any]]:
+def for_account(count: int, account: str, seed: int = 3, product: str = "") -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    return [control_finding(rng, 500_000 + n, account) for n in range(count)]
+    return [control_finding(rng, 500_000 + n, account, REGION, product) for n in range(count)]

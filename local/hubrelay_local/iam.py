@@ -1,0 +1,135 @@
+"""Check every AWS call a function makes against that function's IAM role in the template.
+
+moto evaluates IAM policies only against resource "*" for most services, so scoped
+statements would deny everything. Here moto's policy evaluator (`IAMPolicy`) gets the real
+resource ARN of each call, derived from its parameters, and every call is recorded so that
+statements no call ever needed can be reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from moto.iam.access_control import IAMPolicy, PermissionResult
+
+# Operations whose IAM action is not `<service>:<Operation>`.
+_ACTION_NAMES = {
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("dynamodb", "BatchWriteItem"): "dynamodb:BatchWriteItem",
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    function: str
+    action: str
+    resource: str
+    allowed: bool
+
+
+@dataclass
+class Checker:
+    """Policies per function, and the record of what each function called."""
+
+    policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+
+    def check(self, function: str, action: str, resources: Iterable[str]) -> list[Call]:
+        results = []
+        for resource in resources:
+            allowed = self.allows(function, action, resource)
+            results.append(Call(function, action, resource, allowed))
+        self.calls.extend(results)
+        return results
+
+    def allows(self, function: str, action: str, resource: str) -> bool:
+        verdict = False
+        for document in self.policies.get(function, []):
+            result = IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+            if result == PermissionResult.DENIED:
+                return False
+            verdict = verdict or result == PermissionResult.PERMITTED
+        return verdict
+
+    def denied(self) -> list[Call]:
+        return [c for c in self.calls if not c.allowed]
+
+    def unused_statements(self) -> dict[str, list[str]]:
+        """Per function, the allowed actions of its role that no recorded call used."""
+        report: dict[str, list[str]] = {}
+        for function, documents in self.policies.items():
+            used = {c.action for c in self.calls if c.function == function and c.allowed}
+            unused = sorted(
+                {
+                    action
+                    for document in documents
+                    for statement in _statements(document)
+                    if statement.get("Effect") == "Allow"
+                    for action in _as_list(statement.get("Action"))
+                    if action not in used and not action.startswith(("logs:", "xray:"))
+                }
+            )
+            if unused:
+                report[function] = unused
+        return report
+
+
+def action_of(service: str, operation: str) -> str:
+    return _ACTION_NAMES.get((service, operation), f"{service}:{operation}")
+
+
+def resources_of(
+    service: str, operation: str, params: Mapping[str, Any], region: str, account: str
+) -> list[str]:
+    """The resource ARNs IAM evaluates for a call (the subset hubrelay's functions make)."""
+    arn = f"arn:aws:{service}:{region}:{account}"
+    if service == "sqs" and "QueueUrl" in params:
+        return [f"arn:aws:sqs:{region}:{account}:{urlparse(params['QueueUrl']).path.rsplit('/', 1)[-1]}"]
+    if service == "dynamodb":
+        if "TableName" in params:
+            return [f"{arn}:table/{params['TableName']}"]
+        if "RequestItems" in params:
+            return [f"{arn}:table/{name}" for name in params["RequestItems"]]
+    if service == "securityhub":
+        if operation == "BatchImportFindings":
+            return sorted({str(f.get("ProductArn")) for f in params.get("Findings", [])}) or ["*"]
+        return [f"{arn}:hub/default"]
+    if service == "sns" and "TopicArn" in params:
+        return [params["TopicArn"]]
+    if service == "secretsmanager" and "SecretId" in params:
+        secret = str(params["SecretId"])
+        return [secret if secret.startswith("arn:") else f"{arn}:secret:{secret}"]
+    if service == "s3" and "Bucket" in params:
+        if "Key" in params:
+            return [f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"]
+        return [f"arn:aws:s3:::{params['Bucket']}"]
+    if service == "ssm":
+        if operation == "CreateOpsItem":
+            return [f"{arn}:opsitem/*"]
+        if "Name" in params:
+            return [f"{arn}:parameter/{str(params['Name']).lstrip('/')}"]
+    if service == "lambda" and "FunctionName" in params:
+        name = str(params["FunctionName"])
+        return [name if name.startswith("arn:") else f"{arn}:function:{name}"]
+    if service == "events":
+        return [f"{arn}:event-bus/{params.get('EventBusName', 'default')}"]
+    return ["*"]
+
+
+def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    statements = document.get("Statement", [])
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
