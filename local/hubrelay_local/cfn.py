@@ -30,7 +30,8 @@ def load(path: str | Path) -> dict[str, Any]:
     template, matches = decode(str(path))
     if matches or template is None:
         raise TemplateError(f"cannot decode {path}: {[str(m) for m in matches]}")
-    return _plain(template)
+    plain: dict[str, Any] = _plain(template)
+    return plain
 
 
 def _plain(value: Any) -> Any:
@@ -111,7 +112,9 @@ class Resolver:
             handler = _INTRINSICS.get(key)
             if handler is not None:
                 return handler(self, arg)
-        return {k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not NO_VALUE}
+        return {
+            k: r for k, r in ((k, self.resolve(v)) for k, v in value.items()) if r is not NO_VALUE
+        }
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":

@@ -94,7 +94,9 @@ def resources_of(
     """The resource ARNs IAM evaluates for a call (the subset hubrelay's functions make)."""
     arn = f"arn:aws:{service}:{region}:{account}"
     if service == "sqs" and "QueueUrl" in params:
-        return [f"arn:aws:sqs:{region}:{account}:{urlparse(params['QueueUrl']).path.rsplit('/', 1)[-1]}"]
+        return [
+            f"arn:aws:sqs:{region}:{account}:{urlparse(params['QueueUrl']).path.rsplit('/', 1)[-1]}"
+        ]
     if service == "dynamodb":
         if "TableName" in params:
             return [f"{arn}:table/{params['TableName']}"]

@@ -15,7 +15,7 @@ by a `moto.server.ThreadedMotoServer` running in this process::
 
 State lives in the `Contract`, keyed by (account, region). Only "is the hub enabled" is read
 from moto's backend, so moto's EnableSecurityHub / DisableSecurityHub keep working.
-Start servers after `install()`: a server builds its URL map on its first Security Hub call.
+A server builds its URL map on its first Security Hub request: `install()` before that.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import re
 import threading
 import time
@@ -92,25 +93,13 @@ _FAILED_FINDINGS_PARAMS = frozenset({"ids", "first", "error_code", "error_messag
 # --- The referee: ASFF rules as documented, deliberately independent of hubrelay. ---
 
 _REQUIRED_STRINGS = (
-    "SchemaVersion",
-    "Id",
-    "ProductArn",
-    "GeneratorId",
-    "AwsAccountId",
-    "CreatedAt",
-    "UpdatedAt",
-    "Title",
-    "Description",
+    *("SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId"),
+    *("CreatedAt", "UpdatedAt", "Title", "Description"),
 )
 _MAX_LENGTHS = (("Id", 512), ("GeneratorId", 512), ("Title", 256), ("Description", 1024))
 _NAMESPACES = frozenset(
-    {
-        "Software and Configuration Checks",
-        "TTPs",
-        "Effects",
-        "Unusual Behaviors",
-        "Sensitive Data Identifications",
-    }
+    {"Software and Configuration Checks", "TTPs", "Effects", "Unusual Behaviors"}
+    | {"Sensitive Data Identifications"}
 )
 _SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _WORKFLOW_STATUSES = frozenset({"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"})
@@ -241,15 +230,8 @@ def _update_problem(body: dict[str, Any]) -> str | None:
 
 _MANAGED_FIELDS = ("Workflow", "Note", "UserDefinedFields", "VerificationState")
 _FILTER_FIELDS: dict[str, tuple[str, ...]] = {
-    "Id": ("Id",),
-    "ProductArn": ("ProductArn",),
-    "AwsAccountId": ("AwsAccountId",),
-    "GeneratorId": ("GeneratorId",),
-    "Title": ("Title",),
-    "ProductName": ("ProductName",),
-    "CompanyName": ("CompanyName",),
-    "Region": ("Region",),
-    "RecordState": ("RecordState",),
+    **{name: (name,) for name in ("Id", "ProductArn", "AwsAccountId", "GeneratorId", "Title")},
+    **{name: (name,) for name in ("ProductName", "CompanyName", "Region", "RecordState")},
     "WorkflowStatus": ("Workflow", "Status"),
     "SeverityLabel": ("Severity", "Label"),
     "ComplianceStatus": ("Compliance", "Status"),
@@ -312,7 +294,9 @@ def _matches(finding: Finding, filters: dict[str, list[dict[str, str]]]) -> bool
 
 
 def _page(items: list[Any], max_results: Any, token: Any, limit: int) -> tuple[list[Any], Any]:
-    size = int(max_results) if isinstance(max_results, str) and max_results.isdigit() else max_results
+    size = (
+        int(max_results) if isinstance(max_results, str) and max_results.isdigit() else max_results
+    )
     size = limit if size is None else size
     if not isinstance(size, int) or not 1 <= size <= limit:
         raise _invalid(f"MaxResults must be between 1 and {limit}")
@@ -393,13 +377,16 @@ def client_for(
     """
     if not _ACCOUNT_ID.fullmatch(account):
         raise ValueError(f"account must be 12 digits, got {account!r}")
-    no_retries = Config(retries={"mode": "standard", "max_attempts": 1})
+    if os.environ.get("MOTO_ACCOUNT_ID", account) != account:
+        raise RuntimeError("MOTO_ACCOUNT_ID is set, so moto would ignore the account chosen here")
+    no_retries = Config(retries={"mode": "standard", "total_max_attempts": 1})
     client = boto3.session.Session().client(
         service,
         region_name=region,
         endpoint_url=endpoint_url,
+        # moto ignores credentials; fixed fake ones keep real ones out of tests.
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key="testing",  # noqa: S106
         config=no_retries.merge(config) if config else no_retries,
     )
 
@@ -495,6 +482,22 @@ class Contract:
             self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def seed(self, account: str, region: str, findings: Iterable[Finding]) -> None:
+        """Place findings in `account`'s hub as AWS services and partners deliver them.
+
+        For findings no test account may import itself (GuardDuty, Inspector, Macie,
+        Security Hub controls: their ProductArn has no account). Stored as given, plus
+        the fields Security Hub adds when missing (Region, Workflow, RecordState). No event.
+        """
+        with self._lock:
+            hub = self._hub(account, region)
+            for finding in findings:
+                stored = copy.deepcopy(finding)
+                stored.setdefault("Region", region)
+                stored.setdefault("RecordState", "ACTIVE")
+                stored.setdefault("Workflow", {"Status": "NEW"})
+                hub.findings[(stored["ProductArn"], stored["Id"])] = stored
+
     def findings(self, account: str, region: str) -> list[Finding]:
         """Copies of the findings stored in `account`'s hub in `region`."""
         with self._lock:
@@ -552,13 +555,14 @@ class Contract:
 
     def _may_import(self, caller: str, region: str, finding: Finding) -> bool:
         account, product_arn = finding["AwsAccountId"], finding["ProductArn"]
-        product_account = product_arn.split(":")[4]
         if not _hub_enabled(account, region):
             return False
         subscribed = product_arn in self._hub(account, region).products
+        product_account = product_arn.split(":")[4]
+        # An account's own products, its private default product/<account>/default included,
+        # are the ones whose ARN carries its account ID.
         if caller == account:
-            default = f"product/{account}/default"
-            return product_arn.endswith(f":{account}:{default}") or subscribed or caller == product_account
+            return subscribed or caller == product_account
         return caller == product_account and subscribed
 
     def _store(self, region: str, finding: Finding, now: str) -> Finding:
@@ -598,7 +602,17 @@ class Contract:
         return new
 
 
-# --- Operations: (contract, request, events out) -> response body, under the lock. ---
+# --- Operations: each turns a request into a response body, under the contract's lock. ---
+
+Body = dict[str, Any]
+_Operation = Callable[[Contract, "_Request"], Body]
+_OPERATIONS: dict[str, _Operation] = {}
+
+
+def _operation(function: _Operation) -> _Operation:
+    # moto calls the method named after the botocore operation in snake_case.
+    _OPERATIONS[function.__name__.lstrip("_")] = function
+    return function
 
 
 @dataclass(frozen=True)
@@ -609,6 +623,7 @@ class _Request:
     raw: bytes
     path: str
     query: dict[str, Any]
+    events: list[Event] = field(default_factory=list)  # to emit once the lock is released
 
     @classmethod
     def of(cls, response: SecurityHubResponse) -> _Request:
@@ -642,37 +657,39 @@ class _Request:
         return f"arn:{self.partition}:securityhub:{self.region}:{self.account}:{resource}"
 
 
-def _enabled_hub(contract: Contract, request: _Request) -> _Hub:
-    if not _hub_enabled(request.account, request.region):
+def _enabled_hub(contract: Contract, req: _Request) -> _Hub:
+    if not _hub_enabled(req.account, req.region):
         raise SecurityHubError(
             401,
             "InvalidAccessException",
-            f"Account {request.account} is not subscribed to AWS Security Hub in {request.region}",
+            f"Account {req.account} is not subscribed to AWS Security Hub in {req.region}",
         )
-    return contract._hub(request.account, request.region)
+    return contract._hub(req.account, req.region)
 
 
-def _batch_import_findings(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
+@_operation
+def _batch_import_findings(c: Contract, req: _Request) -> Body:
     try:
-        body: dict[str, Any] | None = request.json()
+        body: dict[str, Any] | None = req.json()
     except SecurityHubError:
         body = None
     findings = body.get("Findings") if body else None
     count = len(findings) if isinstance(findings, list) else 0
 
     def refuse(error: SecurityHubError) -> SecurityHubError:
-        c.calls.append(CallRecord(*(request.account, request.region), count, len(request.raw), error.error_type))
+        record = CallRecord(req.account, req.region, count, len(req.raw), error.error_type)
+        c.calls.append(record)
         if error.code == 429:
             c.throttled += 1
         return error
 
-    if not c._take_token((request.account, request.region)):
+    if not c._take_token((req.account, req.region)):
         raise refuse(SecurityHubError(429, "TooManyRequestsException", "Rate exceeded"))
     fault = c._faults.popleft() if c._faults else None
     if fault is not None and fault.kind in _FAULT_ERRORS:
         raise refuse(SecurityHubError(*_FAULT_ERRORS[fault.kind]))
-    if len(request.raw) > c.max_request_bytes:
-        message = f"Request of {len(request.raw)} bytes exceeds {c.max_request_bytes} bytes"
+    if len(req.raw) > c.max_request_bytes:
+        message = f"Request of {len(req.raw)} bytes exceeds {c.max_request_bytes} bytes"
         raise refuse(SecurityHubError(413, "RequestEntityTooLargeException", message))
     if not isinstance(findings, list) or not 1 <= count <= c.max_findings_per_call:
         limit = c.max_findings_per_call
@@ -698,15 +715,15 @@ def _batch_import_findings(c: Contract, request: _Request, events: list[Event]) 
         problem = forced.get(index)
         if problem is None and finding_size(finding) > c.max_finding_bytes:
             problem = ("InvalidInput", f"Finding size exceeded {c.max_finding_bytes // 1024} KB")
-        if problem is None and (reason := _check_finding(finding, request.region)):
+        if problem is None and (reason := _check_finding(finding, req.region)):
             problem = ("InvalidInput", reason)
-        if problem is None and not c._may_import(request.account, request.region, finding):
+        if problem is None and not c._may_import(req.account, req.region, finding):
             owner = finding["AwsAccountId"]
             problem = (
                 "InvalidAccess",
-                f"Account {owner} is not subscribed to AWS Security Hub in {request.region}"
-                if not _hub_enabled(owner, request.region)
-                else f"Account {request.account} may not import findings into account {owner} "
+                f"Account {owner} is not subscribed to AWS Security Hub in {req.region}"
+                if not _hub_enabled(owner, req.region)
+                else f"Account {req.account} may not import findings into account {owner} "
                 f"for product {finding['ProductArn']}",
             )
         if problem is not None:
@@ -715,24 +732,48 @@ def _batch_import_findings(c: Contract, request: _Request, events: list[Event]) 
                 {"Id": str(finding_id or ""), "ErrorCode": problem[0], "ErrorMessage": problem[1]}
             )
             continue
-        events.append(_imported_event(c._store(request.region, finding, now)))
+        req.events.append(_imported_event(c._store(req.region, finding, now)))
     outcome = "partial" if failed else "ok"
-    c.calls.append(CallRecord(request.account, request.region, count, len(request.raw), outcome))
-    return {"FailedCount": len(failed), "SuccessCount": count - len(failed), "FailedFindings": failed}
+    c.calls.append(CallRecord(req.account, req.region, count, len(req.raw), outcome))
+    return {
+        "FailedCount": len(failed),
+        "SuccessCount": count - len(failed),
+        "FailedFindings": failed,
+    }
 
 
-def _get_findings(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    body = request.json()
+@_operation
+def _get_findings(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    body = req.json()
     filters = _check_filters(body.get("Filters") or {})
     matching = [f for f in hub.findings.values() if _matches(f, filters)]
-    page, token = _page(matching, body.get("MaxResults"), body.get("NextToken"), 100)
-    return {"Findings": copy.deepcopy(page), **({"NextToken": token} if token else {})}
+    return _paged("Findings", matching, body)
 
 
-def _batch_update_findings(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    body = request.json()
+def _apply_update(finding: Finding, body: dict[str, Any], now: str) -> None:
+    if "Note" in body:
+        finding["Note"] = {**body["Note"], "UpdatedAt": now}
+    if "Workflow" in body:
+        finding["Workflow"] = {**finding.get("Workflow", {}), "Status": body["Workflow"]["Status"]}
+    if "UserDefinedFields" in body:
+        fields = finding.get("UserDefinedFields", {})
+        finding["UserDefinedFields"] = {**fields, **body["UserDefinedFields"]}
+    if "Severity" in body:
+        severity = {**finding.get("Severity", {}), **body["Severity"]}
+        if "Normalized" in body["Severity"] and "Label" not in body["Severity"]:
+            severity["Label"] = _label(body["Severity"]["Normalized"])
+        finding["Severity"] = severity
+    for name in ("VerificationState", "Types", "Confidence", "Criticality", "RelatedFindings"):
+        if name in body:
+            finding[name] = copy.deepcopy(body[name])
+    finding["UpdatedAt"] = now
+
+
+@_operation
+def _batch_update_findings(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    body = req.json()
     identifiers = body.get("FindingIdentifiers")
     if not isinstance(identifiers, list) or not 1 <= len(identifiers) <= MAX_UPDATE_IDENTIFIERS:
         raise _invalid(f"FindingIdentifiers must hold 1 to {MAX_UPDATE_IDENTIFIERS} identifiers")
@@ -744,184 +785,175 @@ def _batch_update_findings(c: Contract, request: _Request, events: list[Event]) 
     for identifier in identifiers:
         key = (str(_dig(identifier, ("ProductArn",))), str(_dig(identifier, ("Id",))))
         finding = hub.findings.get(key)
-        error = (
-            ("InvalidInput", problem)
-            if problem
-            else ("DuplicatedFindingIdentifier", "Finding Identifier is duplicated")
-            if key in seen
-            else ("FindingNotFound", "Finding Not Found")
-            if finding is None
-            else None
-        )
-        seen.add(key)
-        if error is not None or finding is None:
-            code, message = error or ("FindingNotFound", "Finding Not Found")
+        if problem:
+            error: tuple[str, str] | None = ("InvalidInput", problem)
+        elif key in seen:
+            error = ("DuplicatedFindingIdentifier", "Finding Identifier is duplicated")
+        elif finding is None:
+            error = ("FindingNotFound", "Finding Not Found")
+        else:
+            error = None
+            _apply_update(finding, body, now)
+            processed.append({"Id": key[1], "ProductArn": key[0]})
+            req.events.append(_imported_event(finding))
+        if error is not None:
             unprocessed.append(
-                {"FindingIdentifier": identifier, "ErrorCode": code, "ErrorMessage": message}
+                {"FindingIdentifier": identifier, "ErrorCode": error[0], "ErrorMessage": error[1]}
             )
-            continue
-        if "Note" in body:
-            finding["Note"] = {**body["Note"], "UpdatedAt": now}
-        if "Workflow" in body:
-            finding["Workflow"] = {**finding.get("Workflow", {}), "Status": body["Workflow"]["Status"]}
-        if "UserDefinedFields" in body:
-            finding["UserDefinedFields"] = {**finding.get("UserDefinedFields", {}), **body["UserDefinedFields"]}
-        if "Severity" in body:
-            severity = {**finding.get("Severity", {}), **body["Severity"]}
-            if "Normalized" in body["Severity"] and "Label" not in body["Severity"]:
-                severity["Label"] = _label(body["Severity"]["Normalized"])
-            finding["Severity"] = severity
-        for name in ("VerificationState", "Types", "Confidence", "Criticality", "RelatedFindings"):
-            if name in body:
-                finding[name] = copy.deepcopy(body[name])
-        finding["UpdatedAt"] = now
-        processed.append({"Id": key[1], "ProductArn": key[0]})
-        events.append(_imported_event(finding))
+        seen.add(key)
     return {"ProcessedFindings": processed, "UnprocessedFindings": unprocessed}
 
 
-def _action_name(name: Any) -> str:
-    if not isinstance(name, str) or not 1 <= len(name) <= 20:
-        raise _invalid("Name must be 1 to 20 characters")
-    return name
+@dataclass(frozen=True)
+class _Collection:
+    """Custom action targets and insights: same describe/update/delete, different fields."""
+
+    segment: str  # URI segment before the ARN, e.g. /actionTargets/{ActionTargetArn+}
+    arn_member: str
+    list_member: str
+    hub_attribute: str
+    rules: dict[str, tuple[Callable[[Any], bool], str]]
+
+    def items(self, hub: _Hub) -> dict[str, Body]:
+        items: dict[str, Body] = getattr(hub, self.hub_attribute)
+        return items
+
+    def fields(self, body: Body, *, partial: bool) -> Body:
+        for name, (valid, rule) in self.rules.items():
+            if (name in body or not partial) and not valid(body.get(name)):
+                raise _invalid(f"{name} must be {rule}")
+        return {name: copy.deepcopy(body[name]) for name in self.rules if name in body}
+
+    def lookup(self, hub: _Hub, arns: Any) -> list[Body]:
+        items = self.items(hub)
+        if not arns:
+            return list(items.values())
+        if missing := [arn for arn in arns if arn not in items]:
+            raise _not_found(f"No {self.list_member} with ARN {', '.join(map(str, missing))}")
+        return [items[arn] for arn in arns]
 
 
-def _description(description: Any) -> str:
-    if not isinstance(description, str) or not description:
-        raise _invalid("Description is required")
-    return description
+def _text(limit: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, str) and 1 <= len(value) <= limit
 
 
-def _create_action_target(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    body = request.json()
-    name, description, target_id = _action_name(body.get("Name")), _description(body.get("Description")), body.get("Id")
-    if not isinstance(target_id, str) or not _ACTION_ID.fullmatch(target_id):
+_ACTION_TARGETS = _Collection(
+    "actionTargets",
+    "ActionTargetArn",
+    "ActionTargets",
+    "actions",
+    {"Name": (_text(20), "1 to 20 characters"), "Description": (_text(2**31), "given")},
+)
+_INSIGHTS = _Collection(
+    "insights",
+    "InsightArn",
+    "Insights",
+    "insights",
+    {
+        "Name": (_text(128), "1 to 128 characters"),
+        "Filters": (lambda value: isinstance(value, dict), "an object"),
+        "GroupByAttribute": (_text(2**31), "given"),
+    },
+)
+
+
+def _paged(member: str, items: list[Any], body: Body) -> Body:
+    page, token = _page(items, body.get("MaxResults"), body.get("NextToken"), 100)
+    return {member: copy.deepcopy(page), **({"NextToken": token} if token else {})}
+
+
+@_operation
+def _create_action_target(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    body = req.json()
+    fields = _ACTION_TARGETS.fields(body, partial=False)
+    if not isinstance(body.get("Id"), str) or not _ACTION_ID.fullmatch(body["Id"]):
         raise _invalid("Id must be 1 to 20 alphanumeric characters")
-    arn = request.arn(f"action/custom/{target_id}")
+    arn = req.arn(f"action/custom/{body['Id']}")
     if arn in hub.actions:
         raise SecurityHubError(409, "ResourceConflictException", f"Action target {arn} exists")
     if len(hub.actions) >= MAX_ACTION_TARGETS:
-        raise SecurityHubError(
-            429, "LimitExceededException", f"At most {MAX_ACTION_TARGETS} custom actions per Region"
-        )
-    hub.actions[arn] = {"ActionTargetArn": arn, "Name": name, "Description": description}
+        message = f"At most {MAX_ACTION_TARGETS} custom actions per account and Region"
+        raise SecurityHubError(429, "LimitExceededException", message)
+    hub.actions[arn] = {"ActionTargetArn": arn, **fields}
     return {"ActionTargetArn": arn}
 
 
-def _lookup(items: dict[str, Any], arns: Any, kind: str) -> list[Any]:
-    if not arns:
-        return list(items.values())
-    if missing := [arn for arn in arns if arn not in items]:
-        raise _not_found(f"No {kind} with ARN {', '.join(map(str, missing))}")
-    return [items[arn] for arn in arns]
-
-
-def _describe_action_targets(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    body = request.json()
-    targets = _lookup(hub.actions, body.get("ActionTargetArns"), "action target")
-    page, token = _page(targets, body.get("MaxResults"), body.get("NextToken"), 100)
-    return {"ActionTargets": copy.deepcopy(page), **({"NextToken": token} if token else {})}
-
-
-def _update_action_target(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    body = request.json()
-    (target,) = _lookup(hub.actions, [request.uri_arn("actionTargets")], "action target")
-    if "Name" in body:
-        target["Name"] = _action_name(body["Name"])
-    if "Description" in body:
-        target["Description"] = _description(body["Description"])
-    return {}
-
-
-def _delete_action_target(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    arn = request.uri_arn("actionTargets")
-    _lookup(hub.actions, [arn], "action target")
-    del hub.actions[arn]
-    return {"ActionTargetArn": arn}
-
-
-def _insight_fields(body: dict[str, Any], *, partial: bool) -> dict[str, Any]:
-    checks: dict[str, Callable[[Any], bool]] = {
-        "Name": lambda v: isinstance(v, str) and 1 <= len(v) <= 128,
-        "Filters": lambda v: isinstance(v, dict),
-        "GroupByAttribute": lambda v: isinstance(v, str) and bool(v),
-    }
-    for name, valid in checks.items():
-        if (name in body or not partial) and not valid(body.get(name)):
-            raise _invalid(f"{name} is missing or invalid (Name takes at most 128 characters)")
-    return {name: copy.deepcopy(body[name]) for name in checks if name in body}
-
-
-def _create_insight(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    fields = _insight_fields(request.json(), partial=False)
+@_operation
+def _create_insight(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    fields = _INSIGHTS.fields(req.json(), partial=False)
     if len(hub.insights) >= MAX_INSIGHTS:
         raise SecurityHubError(429, "LimitExceededException", f"At most {MAX_INSIGHTS} insights")
-    arn = request.arn(f"insight/{request.account}/custom/{uuid.uuid4()}")
+    arn = req.arn(f"insight/{req.account}/custom/{uuid.uuid4()}")
     hub.insights[arn] = {"InsightArn": arn, **fields}
     return {"InsightArn": arn}
 
 
-def _get_insights(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    body = request.json()
-    insights = _lookup(hub.insights, body.get("InsightArns"), "insight")
-    page, token = _page(insights, body.get("MaxResults"), body.get("NextToken"), 100)
-    return {"Insights": copy.deepcopy(page), **({"NextToken": token} if token else {})}
+def _describe(kind: _Collection) -> _Operation:
+    def describe(c: Contract, req: _Request) -> Body:
+        body = req.json()
+        items = kind.lookup(_enabled_hub(c, req), body.get(f"{kind.arn_member}s"))
+        return _paged(kind.list_member, items, body)
+
+    return describe
 
 
-def _update_insight(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    (insight,) = _lookup(hub.insights, [request.uri_arn("insights")], "insight")
-    insight.update(_insight_fields(request.json(), partial=True))
-    return {}
+def _update(kind: _Collection) -> _Operation:
+    def update(c: Contract, req: _Request) -> Body:
+        (item,) = kind.lookup(_enabled_hub(c, req), [req.uri_arn(kind.segment)])
+        item.update(kind.fields(req.json(), partial=True))
+        return {}
+
+    return update
 
 
-def _delete_insight(c: Contract, request: _Request, events: list[Event]) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    arn = request.uri_arn("insights")
-    _lookup(hub.insights, [arn], "insight")
-    del hub.insights[arn]
-    return {"InsightArn": arn}
+def _delete(kind: _Collection) -> _Operation:
+    def delete(c: Contract, req: _Request) -> Body:
+        hub = _enabled_hub(c, req)
+        (item,) = kind.lookup(hub, [req.uri_arn(kind.segment)])
+        del kind.items(hub)[item[kind.arn_member]]
+        return {kind.arn_member: item[kind.arn_member]}
+
+    return delete
 
 
-def _enable_import_findings_for_product(
-    c: Contract, request: _Request, events: list[Event]
-) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    product_arn = request.json().get("ProductArn")
-    arn = _PRODUCT_ARN.fullmatch(product_arn) if isinstance(product_arn, str) else None
-    if arn is None or arn["region"] != request.region:
-        raise _invalid(f"ProductArn {product_arn!r} is not a product ARN in {request.region}")
+_OPERATIONS |= {
+    "describe_action_targets": _describe(_ACTION_TARGETS),
+    "update_action_target": _update(_ACTION_TARGETS),
+    "delete_action_target": _delete(_ACTION_TARGETS),
+    "get_insights": _describe(_INSIGHTS),
+    "update_insight": _update(_INSIGHTS),
+    "delete_insight": _delete(_INSIGHTS),
+}
+
+
+@_operation
+def _enable_import_findings_for_product(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    product_arn = str(req.json().get("ProductArn"))
+    arn = _PRODUCT_ARN.fullmatch(product_arn)
+    if arn is None or arn["region"] != req.region:
+        raise _invalid(f"ProductArn {product_arn!r} is not a product ARN in {req.region}")
     if product_arn in hub.products:
-        raise SecurityHubError(409, "ResourceConflictException", f"Already subscribed to {product_arn}")
-    subscription = request.arn(f"product-subscription/{arn['company']}/{arn['product']}")
+        message = f"Already subscribed to {product_arn}"
+        raise SecurityHubError(409, "ResourceConflictException", message)
+    subscription = req.arn(f"product-subscription/{arn['company']}/{arn['product']}")
     hub.products[product_arn] = subscription
     return {"ProductSubscriptionArn": subscription}
 
 
-def _list_enabled_products_for_import(
-    c: Contract, request: _Request, events: list[Event]
-) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    page, token = _page(
-        list(hub.products.values()),
-        request.query_param("MaxResults"),
-        request.query_param("NextToken"),
-        100,
-    )
-    return {"ProductSubscriptions": page, **({"NextToken": token} if token else {})}
+@_operation
+def _list_enabled_products_for_import(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    paging = {name: req.query_param(name) for name in ("MaxResults", "NextToken")}
+    return _paged("ProductSubscriptions", list(hub.products.values()), paging)
 
 
-def _disable_import_findings_for_product(
-    c: Contract, request: _Request, events: list[Event]
-) -> dict[str, Any]:
-    hub = _enabled_hub(c, request)
-    subscription = request.uri_arn("productSubscriptions")
+@_operation
+def _disable_import_findings_for_product(c: Contract, req: _Request) -> Body:
+    hub = _enabled_hub(c, req)
+    subscription = req.uri_arn("productSubscriptions")
     products = [p for p, s in hub.products.items() if s == subscription]
     if not products:
         raise _not_found(f"No product subscription {subscription}")
@@ -931,24 +963,6 @@ def _disable_import_findings_for_product(
 
 # --- Patching moto. ---
 
-_Operation = Callable[[Contract, _Request, list[Event]], dict[str, Any]]
-# Keys are moto's method names: the botocore operation name in snake_case.
-_OPERATIONS: dict[str, _Operation] = {
-    "batch_import_findings": _batch_import_findings,
-    "get_findings": _get_findings,
-    "batch_update_findings": _batch_update_findings,
-    "create_action_target": _create_action_target,
-    "describe_action_targets": _describe_action_targets,
-    "update_action_target": _update_action_target,
-    "delete_action_target": _delete_action_target,
-    "create_insight": _create_insight,
-    "get_insights": _get_insights,
-    "update_insight": _update_insight,
-    "delete_insight": _delete_insight,
-    "enable_import_findings_for_product": _enable_import_findings_for_product,
-    "list_enabled_products_for_import": _list_enabled_products_for_import,
-    "disable_import_findings_for_product": _disable_import_findings_for_product,
-}
 # moto routes a request to SecurityHubResponse by URL first, then picks the operation from
 # the botocore model's method and requestUri, so only the paths moto lacks are needed.
 _URL_PATHS = (
@@ -973,12 +987,13 @@ def _method(operation: _Operation) -> Callable[[SecurityHubResponse], str]:
     def method(response: SecurityHubResponse) -> str:
         contract = _active
         if contract is None:
-            raise SecurityHubError(500, "InternalException", "hubrelay_local contract not installed")
+            raise SecurityHubError(
+                500, "InternalException", "hubrelay_local contract not installed"
+            )
         request = _Request.of(response)
-        events: list[Event] = []
         with contract._lock:
-            result = operation(contract, request, events)
-        contract._emit(events)
+            result = operation(contract, request)
+        contract._emit(request.events)
         return json.dumps(result)
 
     method.__name__ = operation.__name__.lstrip("_")

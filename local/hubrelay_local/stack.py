@@ -38,7 +38,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import botocore.client
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
@@ -51,7 +50,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # functions' own (unmodified) clients act as the stack's account.
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
-POWERTOOLS_LAYER = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:1"
+POWERTOOLS_LAYER = (
+    "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:1"
+)
 
 
 class StackError(Exception):
@@ -120,7 +121,7 @@ class Report:
 class FakeContext:
     """The parts of the Lambda context object handlers use, with a real deadline."""
 
-    def __init__(self, function: LambdaFunction) -> None:
+    def __init__(self, function: LambdaFunction, slept: Callable[[], float] = lambda: 0.0) -> None:
         self.function_name = function.name
         self.function_version = "$LATEST"
         self.invoked_function_arn = function.arn
@@ -129,9 +130,10 @@ class FakeContext:
         self.log_group_name = f"/aws/lambda/{function.name}"
         self.log_stream_name = "local"
         self._deadline = time.monotonic() + function.timeout
+        self._slept = slept
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+        return max(int((self._deadline - time.monotonic() - self._slept()) * 1000), 0)
 
 
 class _Stdout(io.TextIOBase):
@@ -169,7 +171,10 @@ class LocalStack:
         self.account = account
         self.region = region
         self.stack_name = stack_name
-        self.contract = hub.install(contract)
+        # Security Hub's rate limiter runs on the stack's time: real time plus the time
+        # functions spent in (simulated) backoff sleeps.
+        self._started = time.monotonic()
+        self.contract = hub.install(contract or hub.Contract(clock=self.now))
         self.extra_environment = dict(environment or {})
         self.server: ThreadedMotoServer | None = None
         self.endpoint = ""
@@ -203,6 +208,8 @@ class LocalStack:
         self.endpoint = f"http://{host}:{port}"
         self._patch_botocore()
         self._unsubscribe = self.contract.subscribe(self._events.append)
+        # A documented prerequisite of the stack: Security Hub is enabled in its account.
+        hub.enable_hub(self.account, self.region)
         ssm = self.client("ssm")
         template = cfn.load(self.template_path)
         self.resolver = cfn.Resolver.create(
@@ -227,7 +234,7 @@ class LocalStack:
         if self._unsubscribe:
             self._unsubscribe()
         if self._original_call is not None:
-            botocore.client.BaseClient._make_api_call = self._original_call  # type: ignore[method-assign]
+            botocore.client.BaseClient._make_api_call = self._original_call
             self._original_call = None
         if self.server:
             self.server.stop()
@@ -268,7 +275,9 @@ class LocalStack:
     def _create_AWS_SQS_Queue(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
         sqs = self.client("sqs")
         attributes = {
-            key: json.dumps(value) if isinstance(value, dict) else str(value).lower()
+            key: json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
             if isinstance(value, bool)
             else str(value)
             for key, value in props.items()
@@ -277,14 +286,20 @@ class LocalStack:
         if "RedrivePolicy" in props:
             policy = props["RedrivePolicy"]
             attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": policy["deadLetterTargetArn"],
-                 "maxReceiveCount": int(policy["maxReceiveCount"])}
+                {
+                    "deadLetterTargetArn": policy["deadLetterTargetArn"],
+                    "maxReceiveCount": int(policy["maxReceiveCount"]),
+                }
             )
         attributes.pop("SqsManagedSseEnabled", None)  # moto's server ignores it
         url = sqs.create_queue(QueueName=self._name(logical_id), Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-        return {"Ref": url, "Arn": arn["QueueArn"], "QueueUrl": url,
-                "QueueName": url.rsplit("/", 1)[-1]}
+        return {
+            "Ref": url,
+            "Arn": arn["QueueArn"],
+            "QueueUrl": url,
+            "QueueName": url.rsplit("/", 1)[-1],
+        }
 
     def _create_AWS_SQS_QueuePolicy(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
         sqs = self.client("sqs")
@@ -310,15 +325,21 @@ class LocalStack:
         if ttl:
             ddb.update_time_to_live(
                 TableName=name,
-                TimeToLiveSpecification={"Enabled": bool(ttl.get("Enabled", True)),
-                                         "AttributeName": ttl["AttributeName"]},
+                TimeToLiveSpecification={
+                    "Enabled": bool(ttl.get("Enabled", True)),
+                    "AttributeName": ttl["AttributeName"],
+                },
             )
         return {"Ref": name, "Arn": arn, "StreamArn": f"{arn}/stream/local"}
 
     def _create_AWS_S3_Bucket(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
         name = self._name(logical_id.lower(), 63).lower()
         self.client("s3").create_bucket(Bucket=name)
-        return {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+        return {
+            "Ref": name,
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+        }
 
     def _create_AWS_S3_BucketPolicy(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
         self.client("s3").put_bucket_policy(
@@ -330,14 +351,20 @@ class LocalStack:
         arn = self.client("sns").create_topic(Name=self._name(logical_id))["TopicArn"]
         return {"Ref": arn, "TopicArn": arn, "TopicName": arn.rsplit(":", 1)[-1]}
 
-    def _create_AWS_SNS_Subscription(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_SNS_Subscription(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         arn = self.client("sns").subscribe(
-            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"],
+            TopicArn=props["TopicArn"],
+            Protocol=props["Protocol"],
+            Endpoint=props["Endpoint"],
             Attributes={"RawMessageDelivery": str(props.get("RawMessageDelivery", False)).lower()},
         )["SubscriptionArn"]
         return {"Ref": arn}
 
-    def _create_AWS_SecretsManager_Secret(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_SecretsManager_Secret(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         value = props.get("SecretString") or json.dumps({"local": "generated"})
         arn = self.client("secretsmanager").create_secret(
             Name=self._name(logical_id), SecretString=value
@@ -351,13 +378,17 @@ class LocalStack:
         arn = f"arn:aws:iam::{self.account}:role/{name}"
         return {"Ref": name, "Arn": arn, "RoleId": name}
 
-    def _create_AWS_IAM_ManagedPolicy(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_IAM_ManagedPolicy(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         for role in props.get("Roles", []):
             role_id = next(k for k, r in self.resources.items() if r.get("Ref") == role)
             self.checker.policies.setdefault(role_id, []).append(props["PolicyDocument"])
         return {"Ref": f"arn:aws:iam::{self.account}:policy/{self._name(logical_id)}"}
 
-    def _create_AWS_Lambda_LayerVersion(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_Lambda_LayerVersion(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         folder = _folder_for(props["Content"]["S3Key"], "layers")
         if not (folder / "python").is_dir():
             raise StackError(f"{logical_id}: layer folder {folder}/python does not exist")
@@ -365,7 +396,7 @@ class LocalStack:
 
     def _create_AWS_Lambda_Function(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
         folder = _folder_for(props["Code"]["S3Key"], "functions")
-        module_name, _, function_name = props["Handler"].rpartition(".")
+        module_name, _, _function_name = props["Handler"].rpartition(".")
         source = folder / f"{module_name}.py"
         if not source.is_file():
             raise StackError(f"{logical_id}: handler file {source} does not exist")
@@ -375,26 +406,44 @@ class LocalStack:
         arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
         env = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
         self.functions[logical_id] = LambdaFunction(
-            logical_id, name, arn, props["Handler"], folder, layers, env,
-            int(props.get("Timeout", 3)), role_id,
+            logical_id,
+            name,
+            arn,
+            props["Handler"],
+            folder,
+            layers,
+            env,
+            int(props.get("Timeout", 3)),
+            role_id,
         )
         return {"Ref": name, "Arn": arn}
 
-    def _create_AWS_Lambda_EventSourceMapping(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
-        function = next(f for f in self.functions.values() if props["FunctionName"] in (f.name, f.arn))
+    def _create_AWS_Lambda_EventSourceMapping(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
+        function = next(
+            f for f in self.functions.values() if props["FunctionName"] in (f.name, f.arn)
+        )
         queue = next(r for r in self.resources.values() if r.get("Arn") == props["EventSourceArn"])
         visibility = int(queue["Properties"].get("VisibilityTimeout", 30))
         self.mappings.append(
             QueueMapping(
-                logical_id, function.logical_id, queue["QueueUrl"], queue["Arn"],
-                int(props.get("BatchSize", 10)), int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                logical_id,
+                function.logical_id,
+                queue["QueueUrl"],
+                queue["Arn"],
+                int(props.get("BatchSize", 10)),
+                int(props.get("MaximumBatchingWindowInSeconds", 0)),
                 "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                visibility, bool(props.get("Enabled", True)),
+                visibility,
+                bool(props.get("Enabled", True)),
             )
         )
         return {"Ref": str(uuid.uuid4())}
 
-    def _create_AWS_Lambda_Permission(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_Lambda_Permission(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         return {"Ref": logical_id}
 
     def _create_AWS_Events_Rule(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -409,40 +458,61 @@ class LocalStack:
             )
             for t in props.get("Targets", [])
         ]
-        rule = Rule(logical_id, arn, props.get("EventPattern"), props.get("ScheduleExpression"), targets)
+        rule = Rule(
+            logical_id, arn, props.get("EventPattern"), props.get("ScheduleExpression"), targets
+        )
         if props.get("State", "ENABLED") == "ENABLED":
             (self.schedules if rule.schedule else self.rules).append(rule)
         return {"Ref": rule.arn.rsplit("/", 1)[-1], "Arn": arn}
 
-    def _create_AWS_Scheduler_Schedule(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_Scheduler_Schedule(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         target = props["Target"]
-        arn = f"arn:aws:scheduler:{self.region}:{self.account}:schedule/default/{self._name(logical_id)}"
+        name = self._name(logical_id)
+        arn = f"arn:aws:scheduler:{self.region}:{self.account}:schedule/default/{name}"
         role_id = next(k for k, r in self.resources.items() if r.get("Arn") == target["RoleArn"])
         retry = target.get("RetryPolicy", {})
         rule = Rule(
-            logical_id, arn, None, props["ScheduleExpression"],
-            [Target(target["Arn"], int(retry.get("MaximumRetryAttempts", 185)),
+            logical_id,
+            arn,
+            None,
+            props["ScheduleExpression"],
+            [
+                Target(
+                    target["Arn"],
+                    int(retry.get("MaximumRetryAttempts", 185)),
                     int(retry.get("MaximumEventAgeInSeconds", 86400)),
-                    target.get("DeadLetterConfig", {}).get("Arn"), target.get("Input"))],
+                    target.get("DeadLetterConfig", {}).get("Arn"),
+                    target.get("Input"),
+                )
+            ],
         )
         self.resources.setdefault(logical_id, {})["SchedulerRole"] = role_id
         if props.get("State", "ENABLED") == "ENABLED":
             self.schedules.append(rule)
         return {"Ref": arn.rsplit("/", 1)[-1], "Arn": arn, "SchedulerRole": role_id}
 
-    def _create_AWS_SecurityHub_ActionTarget(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_SecurityHub_ActionTarget(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         arn = self.client("securityhub").create_action_target(
             Name=props["Name"], Description=props["Description"], Id=props["Id"]
         )["ActionTargetArn"]
         return {"Ref": arn, "ActionTargetArn": arn}
 
-    def _create_AWS_SecurityHub_Insight(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
-        arn = self.client("securityhub").create_insight(
-            Name=props["Name"], Filters=props["Filters"], GroupByAttribute=props["GroupByAttribute"]
-        )["InsightArn"]
+    def _create_AWS_SecurityHub_Insight(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
+        client = self.client("securityhub")
+        params = {k: props[k] for k in ("Name", "Filters", "GroupByAttribute")}
+        shape = client.meta.service_model.operation_model("CreateInsight").input_shape
+        arn = client.create_insight(**coerce(params, shape))["InsightArn"]
         return {"Ref": arn, "InsightArn": arn}
 
-    def _create_AWS_SecurityHub_ProductSubscription(self, logical_id: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _create_AWS_SecurityHub_ProductSubscription(
+        self, logical_id: str, props: dict[str, Any]
+    ) -> dict[str, Any]:
         arn = self.client("securityhub").enable_import_findings_for_product(
             ProductArn=props["ProductArn"]
         )["ProductSubscriptionArn"]
@@ -460,7 +530,9 @@ class LocalStack:
         try:
             return self.functions[logical_id]
         except KeyError:
-            raise StackError(f"no function {logical_id} in the stack (its condition may be off)") from None
+            raise StackError(
+                f"no function {logical_id} in the stack (its condition may be off)"
+            ) from None
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run a function's handler in-process, as its Lambda would, and return the result."""
@@ -468,12 +540,23 @@ class LocalStack:
         with self._function_environment(function):
             handler = getattr(self._load(function), function.handler.rpartition(".")[2])
             function.invocations += 1
+            slept = [0.0]
+
+            def simulated_sleep(seconds: Any) -> None:
+                # Backoff inside a function passes simulated time: a retry storm costs the
+                # invocation its deadline, not the test its minutes.
+                slept[0] += seconds
+                self.clock += seconds
+
+            real_sleep, time.sleep = time.sleep, simulated_sleep
             try:
-                return handler(event, FakeContext(function))
+                return handler(event, FakeContext(function, lambda: slept[0]))
             except Exception:
                 function.errors += 1
                 function.logs.append(traceback.format_exc())
                 raise
+            finally:
+                time.sleep = real_sleep
 
     @contextlib.contextmanager
     def _function_environment(self, function: LambdaFunction) -> Iterator[None]:
@@ -516,7 +599,8 @@ class LocalStack:
             module_name = function.handler.rpartition(".")[0]
             path = function.code_dir / f"{module_name}.py"
             spec = importlib.util.spec_from_file_location(f"lambda_{function.logical_id}", path)
-            assert spec is not None and spec.loader is not None
+            assert spec is not None
+            assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             added = [str(function.code_dir), *(str(p) for p in function.layer_dirs)]
             sys.path[:0] = added
@@ -546,17 +630,25 @@ class LocalStack:
                 for call in stack.checker.check(function.role, action, resources):
                     if not call.allowed:
                         raise ClientError(
-                            {"Error": {"Code": "AccessDeniedException",
-                                       "Message": f"{function.logical_id} role may not "
-                                       f"{action} on {call.resource}"},
-                             "ResponseMetadata": {"HTTPStatusCode": 403}},
+                            {
+                                "Error": {
+                                    "Code": "AccessDeniedException",
+                                    "Message": f"{function.logical_id} role may not "
+                                    f"{action} on {call.resource}",
+                                },
+                                "ResponseMetadata": {"HTTPStatusCode": 403},
+                            },
                             operation,
                         )
             return original(client, operation, params)
 
-        botocore.client.BaseClient._make_api_call = checked  # type: ignore[method-assign]
+        botocore.client.BaseClient._make_api_call = checked
 
     # --- driving it as AWS would -----------------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since the stack started: real time plus simulated time."""
+        return time.monotonic() - self._started + self.clock
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock; messages whose visibility timeout passed reappear."""
@@ -566,7 +658,9 @@ class LocalStack:
         sqs = self.client("sqs")
         for _, url, receipt in due:
             with contextlib.suppress(ClientError):
-                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0
+                )
 
     def tick(self) -> list[Any]:
         """Fire every schedule once, as EventBridge Scheduler would at its next rate."""
@@ -591,7 +685,9 @@ class LocalStack:
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
             (call,) = self.checker.check(role, action, [mapping.queue_arn])
             if not call.allowed:
-                raise StackError(f"{mapping.function}: its role lacks {action} on {mapping.queue_arn}")
+                raise StackError(
+                    f"{mapping.function}: its role lacks {action} on {mapping.queue_arn}"
+                )
         while len(messages) < mapping.batch_size:
             got = sqs.receive_message(
                 QueueUrl=mapping.queue_url,
@@ -610,19 +706,22 @@ class LocalStack:
             response = self.invoke(mapping.function, event)
             if mapping.report_failures and isinstance(response, dict):
                 failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception:  # noqa: BLE001 - a crashed invocation fails its whole batch
+        except Exception:
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
             sqs.delete_message_batch(
                 QueueUrl=mapping.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(done[start : start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
             )
         for m in messages:
             if m["MessageId"] in failed:
-                self._hidden.append((self.clock + mapping.visibility_timeout, mapping.queue_url,
-                                     m["ReceiptHandle"]))
+                self._hidden.append(
+                    (self.clock + mapping.visibility_timeout, mapping.queue_url, m["ReceiptHandle"])
+                )
         self.deliver_events()
         return len(messages)
 
@@ -669,7 +768,7 @@ class LocalStack:
             for _attempt in range(min(target.retries, 3) + 1):
                 try:
                     return self.invoke(function.logical_id, event)
-                except Exception as exc:  # noqa: BLE001 - EventBridge retries any failure
+                except Exception as exc:
                     last_error = f"{type(exc).__name__}: {exc}"
             self._dead_letter(rule, target, event, "Lambda.FunctionError", last_error)
             return None
@@ -680,23 +779,38 @@ class LocalStack:
             return None
         raise StackError(f"{rule.logical_id}: target {target.arn} is not in the stack")
 
-    def _dead_letter(self, rule: Rule, target: Target, event: dict[str, Any], code: str, message: str) -> None:
-        self.report.target_failures.append({"rule": rule.logical_id, "code": code, "message": message})
+    def _dead_letter(
+        self, rule: Rule, target: Target, event: dict[str, Any], code: str, message: str
+    ) -> None:
+        self.report.target_failures.append(
+            {"rule": rule.logical_id, "code": code, "message": message}
+        )
         if not target.dlq_arn:
             return
         queue = next(r for r in self.resources.values() if r.get("Arn") == target.dlq_arn)
         # EventBridge puts these attributes on events it dead-letters.
-        attrs = {"ERROR_CODE": code, "ERROR_MESSAGE": message[:1000], "RULE_ARN": rule.arn,
-                 "TARGET_ARN": target.arn}
+        attrs = {
+            "ERROR_CODE": code,
+            "ERROR_MESSAGE": message[:1000],
+            "RULE_ARN": rule.arn,
+            "TARGET_ARN": target.arn,
+        }
         self.client("sqs").send_message(
-            QueueUrl=queue["QueueUrl"], MessageBody=json.dumps(event),
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()},
+            QueueUrl=queue["QueueUrl"],
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()
+            },
         )
 
     # --- Security Hub side -----------------------------------------------------------------
 
-    def click(self, action_logical_id: str, finding_keys: list[tuple[str, str]],
-              account: str | None = None) -> dict[str, Any]:
+    def click(
+        self,
+        action_logical_id: str,
+        finding_keys: list[tuple[str, str]],
+        account: str | None = None,
+    ) -> dict[str, Any]:
         """A person picks findings in the console and chooses a custom action."""
         arn = self.resources[action_logical_id]["ActionTargetArn"]
         event = self.contract.custom_action(account or self.account, self.region, arn, finding_keys)
@@ -709,18 +823,47 @@ class LocalStack:
             QueueUrl=self.resources[logical_id]["QueueUrl"],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
 
     def messages(self, logical_id: str) -> list[dict[str, Any]]:
         """Read (and consume) every message of a queue, with its attributes."""
         sqs, out = self.client("sqs"), []
         url = self.resources[logical_id]["QueueUrl"]
-        while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                         MessageAttributeNames=["All"], AttributeNames=["All"]).get("Messages"):
+        while got := sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        ).get("Messages"):
             out.extend(got)
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+                ],
+            )
         return out
+
+
+def coerce(value: Any, shape: Any) -> Any:
+    """CloudFormation's typing of properties: "7" becomes 7 where the API wants a number."""
+    if shape is None:
+        return value
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: coerce(v, shape.members.get(k)) for k, v in value.items()}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [coerce(v, shape.member) for v in value]
+    if shape.type_name == "map" and isinstance(value, dict):
+        return {k: coerce(v, shape.value) for k, v in value.items()}
+    if shape.type_name in ("integer", "long") and isinstance(value, str):
+        return int(value)
+    if shape.type_name in ("double", "float") and isinstance(value, str):
+        return float(value)
+    if shape.type_name == "boolean" and isinstance(value, str):
+        return value.lower() == "true"
+    return value
 
 
 def _folder_for(s3_key: str, kind: str) -> Path:
@@ -754,4 +897,3 @@ def _sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[st
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
-

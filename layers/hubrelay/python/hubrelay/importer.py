@@ -108,7 +108,7 @@ class Importer:
     sqs: Any
     settings: Settings
     remaining_ms: Callable[[], int] = lambda: 900_000
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds)
     log: Callable[..., None] = lambda *args, **kwargs: None
     outcome: Outcome = field(default_factory=Outcome)
 

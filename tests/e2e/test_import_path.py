@@ -1,0 +1,112 @@
+"""Source -> queue -> importer -> Security Hub, through the real template on the local stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubrelay import message
+from hubrelay_local import demo, samples
+from hubrelay_local.demo import PARTNER_PRODUCT
+from hubrelay_local.stack import LocalStack, StackError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def send(stack: LocalStack, bodies: list[str]) -> None:
+    sqs = stack.client("sqs")
+    for body in bodies:
+        sqs.send_message(QueueUrl=stack.outputs["FindingsQueueUrl"], MessageBody=body)
+
+
+def test_demo_accounts_for_every_finding():
+    # When the demo runs (what `make demo` prints)
+    summary = demo.run(findings=120)
+    # Then every finding is imported or quarantined with a reason, and nothing is lost
+    assert summary.lost == 0
+    assert summary.imported == 120
+    assert summary.in_security_hub == {
+        samples.SUBSCRIBED[0]: 60,
+        samples.SUBSCRIBED[1]: 60,
+        samples.UNSUBSCRIBED: 0,
+    }
+    assert summary.quarantined == {
+        "InvalidAccess": 20,
+        "InvalidFinding": len(samples.broken()),
+        "MalformedMessage": 1,
+    }
+    assert summary.lower_bound <= summary.calls <= summary.lower_bound + 2
+    # And the importer's role allowed every call it made and holds nothing it never used
+    assert summary.denied_calls == 0
+    assert "ImporterRole" not in summary.unused_permissions
+
+
+def test_poison_message_ends_in_the_dead_letter_queue_after_max_receives(make_stack):
+    # Given a stack whose queue redrives after 2 receives, and a Security Hub that keeps failing
+    stack = make_stack(MaxReceiveCount=2)
+    stack.contract.inject("internal", count=10_000)
+    send(stack, [message.encode(samples.mixed(3, product=PARTNER_PRODUCT))])
+    # When the event source mapping keeps polling as the visibility timeouts pass
+    stack.drain()
+    # Then the message was tried exactly twice and now sits in the dead-letter queue
+    assert stack.functions["ImporterFunction"].invocations == 2
+    (dead,) = stack.messages("FindingsDeadLetterQueue")
+    assert dead["Attributes"]["ApproximateReceiveCount"] >= "2"
+    assert len(message.decode(dead["Body"])) == 3
+    assert stack.queue_depth("FindingsQueue") == 0
+
+
+def test_redelivered_message_after_a_crash_is_imported_once(make_stack):
+    # Given an importer invocation that fails mid-way (Security Hub down for its first calls)
+    stack = make_stack()
+    findings = samples.mixed(50, product=PARTNER_PRODUCT)
+    stack.contract.inject("failed_findings", first=10, error_code="InternalException")
+    stack.contract.inject("internal", count=400)
+    send(stack, list(message.pack_messages(findings)))
+    stack.poll(stack.mappings[0])
+    # When Security Hub recovers and SQS delivers the message again
+    stack.contract._faults.clear()
+    stack.drain()
+    # Then each finding is in Security Hub exactly once
+    stored = [f for a in samples.SUBSCRIBED for f in stack.contract.findings(a, stack.region)]
+    assert sorted(f["Id"] for f in stored) == sorted(f["Id"] for f in findings)
+
+
+def test_a_missing_permission_fails_the_test_run(make_stack, tmp_path):
+    # Given a template whose importer may not write to the dead-letter queue
+    text = (ROOT / "template.yaml").read_text()
+    grant = "Action: sqs:SendMessage\n                Resource: !GetAtt FindingsDeadLetterQueue.Arn"
+    broken = text.replace(grant, grant.replace("FindingsDeadLetterQueue", "FindingsQueue"))
+    assert broken != text
+    template = tmp_path / "template.yaml"
+    template.write_text(broken)
+    stack = make_stack(template)
+    # When a malformed message must be quarantined
+    send(stack, ["not json"])
+    stack.poll(stack.mappings[0])
+    # Then the call was refused as AWS would, and the message was kept for redelivery
+    denied = stack.checker.denied()
+    assert [(c.action, c.resource.split(":")[-1].split("-")[-2]) for c in denied] == [
+        ("sqs:SendMessage", "FindingsDeadLetterQueue")
+    ]
+    assert stack.queue_depth("FindingsQueue") == 1
+
+
+def test_a_handler_path_typo_is_caught_before_deploying(make_stack, tmp_path):
+    text = (ROOT / "template.yaml").read_text()
+    template = tmp_path / "template.yaml"
+    template.write_text(text.replace("functions/importer.zip", "functions/importr.zip"))
+    with pytest.raises(StackError, match="functions/importr"):
+        make_stack(template)
+
+
+def test_outputs_point_at_real_resources(make_stack):
+    stack = make_stack()
+    attrs = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.outputs["FindingsQueueUrl"], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == stack.resources["FindingsDeadLetterQueue"]["Arn"]
+    assert stack.outputs["ResolvedProductArn"] == PARTNER_PRODUCT

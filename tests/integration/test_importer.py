@@ -1,0 +1,348 @@
+"""The importer handler against moto, with Security Hub held to the documented contract."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hubrelay import aws, message
+from hubrelay.settings import MAX_FINDING_BYTES
+from hubrelay_local import samples
+from hubrelay_local import securityhub as hub
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_ACCOUNT = "123456789012"  # moto's default account: the importer's own
+REGION = "us-east-1"
+PARTNER = f"arn:aws:securityhub:{REGION}:{STACK_ACCOUNT}:product/hubrelay/test"
+
+
+class Context:
+    function_name = "importer"
+    memory_limit_in_mb = 512
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{STACK_ACCOUNT}:function:importer"
+    aws_request_id = "req-1"
+
+    def __init__(self, remaining_ms: int = 120_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def contract() -> Iterator[hub.Contract]:
+    # A clock that only moves when a test says so keeps the rate limiter deterministic.
+    contract = hub.install(hub.Contract(clock=lambda: 0.0))
+    yield contract
+    hub.uninstall()
+
+
+@pytest.fixture
+def env(contract: hub.Contract, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        monkeypatch.setenv("HUBRELAY_QUARANTINE_QUEUE_URL", dlq)
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "hubrelay")
+        for account in (*samples.SUBSCRIBED, STACK_ACCOUNT):
+            hub.enable_hub(account, REGION)
+            hub.client_for(account, REGION).enable_import_findings_for_product(ProductArn=PARTNER)
+        aws.reset()
+        yield {"sqs": sqs, "dlq": dlq, "contract": contract}
+        aws.reset()
+
+
+def load_handler() -> Any:
+    """functions/importer/app.py, imported fresh so it reads this test's environment."""
+    spec = importlib.util.spec_from_file_location(
+        f"importer_app_{uuid.uuid4().hex}", ROOT / "functions/importer/app.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def sqs_event(bodies: list[str], ids: list[str] | None = None) -> dict[str, Any]:
+    ids = ids or [f"msg-{i}" for i in range(len(bodies))]
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "receiptHandle": f"rh-{message_id}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{REGION}:{STACK_ACCOUNT}:findings",
+                "awsRegion": REGION,
+            }
+            for message_id, body in zip(ids, bodies, strict=True)
+        ]
+    }
+
+
+def failed_ids(response: dict[str, Any]) -> set[str]:
+    return {f["itemIdentifier"] for f in response["batchItemFailures"]}
+
+
+def dlq_messages(env: dict[str, Any]) -> list[dict[str, Any]]:
+    got = env["sqs"].receive_message(
+        QueueUrl=env["dlq"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    return got.get("Messages", [])
+
+
+def codes(messages: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(m["MessageAttributes"]["hubrelay.ErrorCode"]["StringValue"] for m in messages)
+
+
+def stored(contract: hub.Contract, account: str) -> list[dict[str, Any]]:
+    return contract.findings(account, REGION)
+
+
+def test_findings_are_imported_in_full_calls_and_messages_reported_done(env):
+    # Given 400 findings for two subscribed accounts, in messages as a producer writes them
+    findings = samples.mixed(400, product=PARTNER)
+    bodies = list(message.pack_messages(findings))
+    # When the importer handles the batch
+    response = load_handler()(sqs_event(bodies), Context())
+    # Then every finding is in Security Hub, no message failed, and calls are near the bound
+    assert failed_ids(response) == set()
+    assert len(stored(env["contract"], samples.SUBSCRIBED[0])) == 200
+    assert len(stored(env["contract"], samples.SUBSCRIBED[1])) == 200
+    calls = env["contract"].calls
+    assert all(c.findings <= 100 and c.outcome == "ok" for c in calls)
+    sizes = [len(json.dumps(f)) for f in findings]
+    bound = sum(
+        max(-(-len(group) // 100), -(-sum(group) // MAX_FINDING_BYTES))
+        for group in (sizes[0::2], sizes[1::2])
+    )
+    assert bound <= len(calls) <= bound + 2
+
+
+def test_byte_budget_is_respected_when_security_hub_enforces_240_kb_per_call(env):
+    # Given a Security Hub that refuses requests over the seed's 240 KB per call
+    env["contract"].max_request_bytes = MAX_FINDING_BYTES + 1024
+    findings = samples.mixed(200, product=PARTNER)
+    # When they are imported
+    response = load_handler()(sqs_event(list(message.pack_messages(findings))), Context())
+    # Then no call was refused and everything arrived
+    assert failed_ids(response) == set()
+    assert {c.outcome for c in env["contract"].calls} == {"ok"}
+    assert max(c.request_bytes for c in env["contract"].calls) <= MAX_FINDING_BYTES + 1024
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 200
+
+
+def test_unsubscribed_account_is_quarantined_without_failing_the_others(env):
+    # Given one message mixing subscribed accounts and an unsubscribed one
+    good = samples.mixed(20, product=PARTNER)
+    foreign = samples.for_account(5, samples.UNSUBSCRIBED, product=PARTNER)
+    body = message.encode(good + foreign)
+    # When imported
+    response = load_handler()(sqs_event([body]), Context())
+    # Then the message is done, the good findings are imported, the foreign ones are in the
+    # dead-letter queue with Security Hub's error code
+    assert failed_ids(response) == set()
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 20
+    quarantined = dlq_messages(env)
+    assert codes(quarantined) == Counter({"InvalidAccess": 5})
+    reason = quarantined[0]["MessageAttributes"]["hubrelay.ErrorMessage"]["StringValue"]
+    assert samples.UNSUBSCRIBED in reason
+    assert {
+        m["MessageAttributes"]["hubrelay.SourceMessageIds"]["StringValue"] for m in quarantined
+    } == {"msg-0"}
+
+
+def test_invalid_and_oversized_findings_are_quarantined_before_any_call(env):
+    # Given a message with valid findings and every kind of broken one
+    good = samples.mixed(10, product=PARTNER)
+    broken = samples.broken(product=PARTNER)
+    bodies = [message.encode(good + [f for _, f in broken])]
+    # When imported
+    response = load_handler()(sqs_event(bodies), Context())
+    # Then the message is done, the valid ones imported, each broken one kept with its reason
+    assert failed_ids(response) == set()
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 10
+    quarantined = dlq_messages(env)
+    assert codes(quarantined) == Counter({"InvalidFinding": len(broken)})
+    reasons = {
+        m["MessageAttributes"]["hubrelay.FindingId"]["StringValue"]: m["MessageAttributes"][
+            "hubrelay.ErrorMessage"
+        ]["StringValue"]
+        for m in quarantined
+    }
+    assert "finding too large (limit 245760 B" in reasons["broken/oversized"]
+    assert "Title: wrong length (limit 1..256 characters, got 300)" in reasons["broken/title"]
+    # No call carried an invalid finding
+    assert sum(c.findings for c in env["contract"].calls) == 10
+
+
+def test_oversized_finding_body_is_kept_truncated_with_its_size(env):
+    _, oversized = samples.broken(product=PARTNER)[-1]
+    load_handler()(sqs_event([message.encode([oversized])]), Context())
+    (kept,) = dlq_messages(env)
+    body = json.loads(kept["Body"])
+    assert body["truncated"] is True
+    assert body["originalBytes"] > MAX_FINDING_BYTES
+
+
+def test_malformed_message_body_is_quarantined_and_the_rest_imported(env):
+    bodies = ["{not json", message.encode(samples.mixed(3, product=PARTNER)), '{"version": 9}']
+    response = load_handler()(sqs_event(bodies), Context())
+    assert failed_ids(response) == set()
+    quarantined = dlq_messages(env)
+    assert codes(quarantined) == Counter({"MalformedMessage": 2})
+    assert {m["Body"] for m in quarantined} == {"{not json", '{"version": 9}'}
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 3
+
+
+def test_throttling_is_retried_within_the_invocation(env):
+    # Given Security Hub throttles the first two calls
+    env["contract"].inject("throttle", count=2)
+    body = message.encode(samples.mixed(30, product=PARTNER))
+    # When imported
+    response = load_handler()(sqs_event([body]), Context())
+    # Then the calls were retried and everything arrived
+    assert failed_ids(response) == set()
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 30
+    assert [c.outcome for c in env["contract"].calls][:2] == ["TooManyRequestsException"] * 2
+
+
+def test_rate_limit_burst_then_messages_fail_for_redelivery_when_time_runs_out(env):
+    # Given a rate limiter with no refill (the clock stands still) and an invocation
+    # with no time left for retries
+    env["contract"].burst = 1
+    findings = samples.for_account(150, samples.SUBSCRIBED[0], product=PARTNER)
+    bodies = [message.encode(findings[:100]), message.encode(findings[100:])]
+    # When imported
+    response = load_handler()(sqs_event(bodies), Context(remaining_ms=12_000))
+    # Then one call succeeded, and exactly the messages holding a finding that was not
+    # imported are reported failed (SQS will deliver them again)
+    imported = {f["Id"] for f in stored(env["contract"], samples.SUBSCRIBED[0])}
+    assert len(imported) == 100
+    pending = {
+        f"msg-{i}"
+        for i, part in enumerate((findings[:100], findings[100:]))
+        if any(f["Id"] not in imported for f in part)
+    }
+    assert pending
+    assert failed_ids(response) == pending
+    assert env["contract"].throttled >= 1
+    assert dlq_messages(env) == []
+
+
+def test_partial_failed_findings_are_retried_or_quarantined_by_error_code(env):
+    # Given a call where two findings fail transiently and one is refused as invalid input
+    findings = samples.for_account(10, samples.SUBSCRIBED[0], product=PARTNER)
+    env["contract"].inject("failed_findings", ids=[findings[0]["Id"], findings[1]["Id"]])
+    body = message.encode(findings)
+    handler = load_handler()
+    # When imported
+    response = handler(sqs_event([body]), Context())
+    # Then the transient ones were retried and the message is done
+    assert failed_ids(response) == set()
+    assert len(stored(env["contract"], samples.SUBSCRIBED[0])) == 10
+
+    env["contract"].inject(
+        "failed_findings",
+        ids=[findings[2]["Id"]],
+        error_code="InvalidInput",
+        error_message="Finding is malformed",
+    )
+    response = handler(sqs_event([body], ["msg-b"]), Context())
+    assert failed_ids(response) == set()
+    (kept,) = dlq_messages(env)
+    assert kept["MessageAttributes"]["hubrelay.ErrorCode"]["StringValue"] == "InvalidInput"
+    assert kept["MessageAttributes"]["hubrelay.FindingId"]["StringValue"] == findings[2]["Id"]
+
+
+def test_internal_errors_that_outlast_the_invocation_fail_only_their_messages(env):
+    env["contract"].inject("internal", count=50)
+    bodies = [message.encode(samples.for_account(5, samples.SUBSCRIBED[0], product=PARTNER))]
+    response = load_handler()(sqs_event(bodies), Context(remaining_ms=15_500))
+    assert failed_ids(response) == {"msg-0"}
+    assert dlq_messages(env) == []
+
+
+def test_access_denied_for_a_call_quarantines_only_that_call(env):
+    env["contract"].inject("access_denied")
+    first = samples.for_account(3, samples.SUBSCRIBED[0], product=PARTNER)
+    second = samples.for_account(3, samples.SUBSCRIBED[1], product=PARTNER)
+    response = load_handler()(sqs_event([message.encode(first), message.encode(second)]), Context())
+    assert failed_ids(response) == set()
+    assert codes(dlq_messages(env)) == Counter({"AccessDeniedException": 3})
+    assert (
+        len(stored(env["contract"], samples.SUBSCRIBED[0]))
+        + len(stored(env["contract"], samples.SUBSCRIBED[1]))
+        == 3
+    )
+
+
+def test_redelivered_message_overwrites_and_never_duplicates(env):
+    # Given a message imported once
+    findings = samples.mixed(20, product=PARTNER)
+    body = message.encode(findings)
+    handler = load_handler()
+    handler(sqs_event([body]), Context())
+    # When SQS delivers it again, twice in one batch and once more later, with a newer copy
+    newer = copy.deepcopy(findings)
+    for f in newer:
+        f["UpdatedAt"] = "2026-12-01T00:00:00.000Z"
+        f["Title"] = "updated"
+    response = handler(sqs_event([body, message.encode(newer), body], ["a", "b", "c"]), Context())
+    # Then there is one finding per Id, and it is the newer version
+    assert failed_ids(response) == set()
+    everything = [f for a in samples.SUBSCRIBED for f in stored(env["contract"], a)]
+    assert len(everything) == 20
+    assert {f["Title"] for f in everything} == {"updated"}
+
+
+def test_request_level_invalid_input_is_bisected_to_the_bad_finding(env, monkeypatch):
+    # Given a Security Hub that refuses a whole request when it contains one bad finding
+    findings = samples.for_account(8, samples.SUBSCRIBED[0], product=PARTNER)
+    poison = findings[5]["Id"]
+    real = aws.securityhub
+
+    class Picky:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def batch_import_findings(self, Findings: list[dict[str, Any]]) -> Any:
+            if any(f["Id"] == poison for f in Findings):
+                raise self.client.exceptions.InvalidInputException(
+                    {"Error": {"Code": "InvalidInputException", "Message": "bad request"}},
+                    "BatchImportFindings",
+                )
+            return self.client.batch_import_findings(Findings=Findings)
+
+    monkeypatch.setattr(aws, "securityhub", lambda region: Picky(real(region)))
+    # When imported
+    response = load_handler()(sqs_event([message.encode(findings)]), Context())
+    # Then only the poison finding is quarantined
+    assert failed_ids(response) == set()
+    (kept,) = dlq_messages(env)
+    assert kept["MessageAttributes"]["hubrelay.FindingId"]["StringValue"] == poison
+    assert len(stored(env["contract"], samples.SUBSCRIBED[0])) == 7
+
+
+def test_quarantine_write_failure_keeps_the_message_for_redelivery(env, monkeypatch):
+    monkeypatch.setenv("HUBRELAY_QUARANTINE_QUEUE_URL", env["dlq"] + "-missing")
+    response = load_handler()(
+        sqs_event(["garbage", message.encode(samples.mixed(2, product=PARTNER))]), Context()
+    )
+    assert failed_ids(response) == {"msg-0"}
