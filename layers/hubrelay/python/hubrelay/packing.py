@@ -37,10 +37,12 @@ class Sized(Generic[T]):
     size: int
 
 
-def lower_bound(sizes: Sequence[int], byte_budget: int) -> int:
+def lower_bound(
+    sizes: Sequence[int], byte_budget: int, max_per_call: int = MAX_FINDINGS_PER_CALL
+) -> int:
     if not sizes:
         return 0
-    return max(math.ceil(len(sizes) / MAX_FINDINGS_PER_CALL), math.ceil(sum(sizes) / byte_budget))
+    return max(math.ceil(len(sizes) / max_per_call), math.ceil(sum(sizes) / byte_budget))
 
 
 def pack(
@@ -58,7 +60,13 @@ def pack(
         groups[entry.group].append(entry)
     calls: list[Call[T]] = []
     for key in sorted(groups):
-        calls.extend(_first_fit_decreasing(key, groups[key], byte_budget, max_per_call))
+        entries = sorted(groups[key], key=lambda e: e.size, reverse=True)
+        best = _first_fit_decreasing(key, entries, byte_budget, max_per_call)
+        bound = lower_bound([e.size for e in entries], byte_budget, max_per_call)
+        if len(best) > bound:
+            balanced = _balanced(key, entries, bound, byte_budget, max_per_call)
+            best = balanced if len(balanced) < len(best) else best
+        calls.extend(best)
     return calls
 
 
@@ -69,7 +77,7 @@ def _first_fit_decreasing(
     # Bins that still have room; full ones leave the list so the scan stays short even for
     # thousands of small findings.
     open_bins: list[Call[T]] = []
-    for entry in sorted(entries, key=lambda e: e.size, reverse=True):
+    for entry in entries:
         target = next(
             (b for b in open_bins if b.size + entry.size <= byte_budget),
             None,
@@ -83,3 +91,28 @@ def _first_fit_decreasing(
         if len(target.items) >= max_per_call or target.size >= byte_budget:
             open_bins.remove(target)
     return bins
+
+
+def _balanced(
+    key: GroupKey, entries: list[Sized[T]], calls: int, byte_budget: int, max_per_call: int
+) -> list[Call[T]]:
+    """Largest first, each into the call whose fuller dimension stays lowest (opening a new
+    call only when none has room), so both limits fill evenly across `calls` calls."""
+    bins: list[Call[T]] = [Call(key) for _ in range(max(calls, 1))]
+    for entry in entries:
+        target: Call[T] | None = None
+        best = 0.0
+        for candidate in bins:
+            if len(candidate.items) < max_per_call and candidate.size + entry.size <= byte_budget:
+                load = max(
+                    (len(candidate.items) + 1) / max_per_call,
+                    (candidate.size + entry.size) / byte_budget,
+                )
+                if target is None or load < best:
+                    target, best = candidate, load
+        if target is None:
+            target = Call(key)
+            bins.append(target)
+        target.items.append(entry.item)
+        target.size += entry.size
+    return [b for b in bins if b.items]
