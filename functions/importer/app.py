@@ -33,7 +33,10 @@ class RedeliverMessage(Exception):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     logger.set_correlation_id(context.aws_request_id)
-    records = [(r["messageId"], r["body"]) for r in event.get("Records", [])]
+    records = [
+        (r["messageId"], r["body"], int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)))
+        for r in event.get("Records", [])
+    ]
     outcome = Importer(
         client_for=aws.securityhub,
         sqs=aws.client("sqs"),

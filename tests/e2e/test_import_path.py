@@ -43,18 +43,22 @@ def test_demo_accounts_for_every_finding():
     assert "ImporterRole" not in summary.unused_permissions
 
 
-def test_poison_message_ends_in_the_dead_letter_queue_after_max_receives(make_stack):
+def test_findings_failing_until_the_last_receive_are_quarantined_with_their_reason(make_stack):
     # Given a stack whose queue redrives after 2 receives, and a Security Hub that keeps failing
     stack = make_stack(MaxReceiveCount=2)
     stack.contract.inject("internal", count=10_000)
     send(stack, [message.encode(samples.mixed(3, product=PARTNER_PRODUCT))])
     # When the event source mapping keeps polling as the visibility timeouts pass
     stack.drain()
-    # Then the message was tried exactly twice and now sits in the dead-letter queue
+    # Then the message was tried exactly twice, and on its last receive each finding was
+    # quarantined with the error that kept it out
     assert stack.functions["ImporterFunction"].invocations == 2
-    (dead,) = stack.messages("FindingsDeadLetterQueue")
-    assert dead["Attributes"]["ApproximateReceiveCount"] >= "2"
-    assert len(message.decode(dead["Body"])) == 3
+    dead = stack.messages("FindingsDeadLetterQueue")
+    assert len(dead) == 3
+    for kept in dead:
+        attributes = kept["MessageAttributes"]
+        assert attributes["hubrelay.ErrorCode"]["StringValue"] == "RetriesExhausted"
+        assert "InternalException" in attributes["hubrelay.ErrorMessage"]["StringValue"]
     assert stack.queue_depth("FindingsQueue") == 0
 
 

@@ -76,7 +76,9 @@ def load_handler() -> Any:
     return module.handler
 
 
-def sqs_event(bodies: list[str], ids: list[str] | None = None) -> dict[str, Any]:
+def sqs_event(
+    bodies: list[str], ids: list[str] | None = None, receive_count: int = 1
+) -> dict[str, Any]:
     ids = ids or [f"msg-{i}" for i in range(len(bodies))]
     return {
         "Records": [
@@ -84,7 +86,7 @@ def sqs_event(bodies: list[str], ids: list[str] | None = None) -> dict[str, Any]
                 "messageId": message_id,
                 "receiptHandle": f"rh-{message_id}",
                 "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "attributes": {"ApproximateReceiveCount": str(receive_count)},
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
@@ -346,3 +348,20 @@ def test_quarantine_write_failure_keeps_the_message_for_redelivery(env, monkeypa
         sqs_event(["garbage", message.encode(samples.mixed(2, product=PARTNER))]), Context()
     )
     assert failed_ids(response) == {"msg-0"}
+
+
+def test_on_the_last_receive_unimportable_findings_are_quarantined_with_the_last_error(env):
+    # Given Security Hub failing for good and a message on its fifth (last) receive
+    env["contract"].inject("internal", count=10_000)
+    findings = samples.for_account(4, samples.SUBSCRIBED[0], product=PARTNER)
+    event = sqs_event([message.encode(findings)], receive_count=5)
+    # When imported
+    response = load_handler()(event, Context(remaining_ms=15_500))
+    # Then the message is done and each finding is kept with the reason it never got in
+    assert failed_ids(response) == set()
+    kept = dlq_messages(env)
+    assert codes(kept) == Counter({"RetriesExhausted": 4})
+    assert all(
+        "InternalException" in m["MessageAttributes"]["hubrelay.ErrorMessage"]["StringValue"]
+        for m in kept
+    )

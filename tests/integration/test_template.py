@@ -592,12 +592,14 @@ def test_importer_environment_is_the_agreed_contract(template: dict[str, Any]) -
         "POWERTOOLS_LOG_LEVEL",
         "HUBRELAY_QUARANTINE_QUEUE_URL",
         "HUBRELAY_BATCH_BYTE_BUDGET",
+        "HUBRELAY_MAX_RECEIVE_COUNT",
         "HUBRELAY_PRODUCT_ARN",
     }
     assert variables["POWERTOOLS_SERVICE_NAME"] == "hubrelay-importer"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "hubrelay"
     assert variables["HUBRELAY_QUARANTINE_QUEUE_URL"] == {"Ref": "FindingsDeadLetterQueue"}
     assert variables["HUBRELAY_BATCH_BYTE_BUDGET"] == {"Ref": "BatchByteBudget"}
+    assert variables["HUBRELAY_MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
 
 
 def test_hubrelay_variables_are_settings_the_code_reads(template: dict[str, Any]) -> None:

@@ -5,6 +5,9 @@ dead-letter queue with its error code and reason, because retrying cannot fix it
 unresolved (a transient failure outlived the invocation's time). A message is reported
 done only when none of its findings is unresolved; otherwise SQS delivers it again, and
 re-importing the findings that did succeed only overwrites them (same ProductArn and Id).
+On a message's last receive (`max_receive_count`, the queue's redrive setting) unresolved
+findings are quarantined with their last error instead, so that nothing reaches the
+dead-letter queue without a reason.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class Item:
     finding: dict[str, Any]
     origins: set[str]
     size: int
+    last_error: str = ""
 
     @property
     def finding_id(self) -> str:
@@ -112,9 +116,11 @@ class Importer:
     log: Callable[..., None] = lambda *args, **kwargs: None
     outcome: Outcome = field(default_factory=Outcome)
 
-    def run(self, records: Iterable[tuple[str, str]]) -> Outcome:
-        """Import the findings of (message_id, body) records; return what became of them."""
-        items = self._collect(records)
+    def run(self, records: Iterable[tuple[str, str, int]]) -> Outcome:
+        """Import the findings of (message id, body, receive count) records."""
+        records = list(records)
+        final = {mid for mid, _, count in records if count >= self.settings.max_receive_count}
+        items = self._collect((mid, body) for mid, body, _ in records)
         calls = pack(
             (Sized(item, self._group(item), item.size) for item in items),
             self.settings.batch_byte_budget,
@@ -126,6 +132,10 @@ class Importer:
         pending = list(calls)
         while pending:
             self._send(pending.pop(0), pending)
+        last_chance = [i for i in self.outcome.unresolved if i.origins <= final]
+        for item in last_chance:
+            self._quarantine_item(item, "RetriesExhausted", f"last error: {item.last_error}")
+        self.outcome.unresolved = [i for i in self.outcome.unresolved if not i.origins <= final]
         self._flush_quarantine()
         self.outcome.failed_messages |= {
             o for item in self.outcome.unresolved for o in item.origins
@@ -189,7 +199,7 @@ class Importer:
                     if self._backoff(attempt, call, f"{code}: {text}"):
                         attempt += 1
                         continue
-                    self.outcome.unresolved.extend(call.items)
+                    self._give_up(call, f"{code}: {text}")
                 elif code == "InvalidInputException" and len(call.items) > 1:
                     # A request-level rejection names no finding: halve the call until the
                     # bad finding stands alone, so it cannot take the others with it.
@@ -204,7 +214,7 @@ class Importer:
                 if self._backoff(attempt, call, f"{type(exc).__name__}: {exc}"):
                     attempt += 1
                     continue
-                self.outcome.unresolved.extend(call.items)
+                self._give_up(call, f"{type(exc).__name__}: {exc}")
                 return
             except ParamValidationError as exc:
                 for item in call.items:
@@ -225,12 +235,18 @@ class Importer:
                 continue
             code = str(failure.get("ErrorCode") or "Unknown")
             if code in TRANSIENT_CODES:
+                item.last_error = f"{code}: {failure.get('ErrorMessage') or ''}"
                 retry.append(item)
             else:
                 self._quarantine_item(item, code, str(failure.get("ErrorMessage") or ""))
         if retry:
             self.outcome.retries += 1
             pending.insert(0, _call(call.group, retry))
+
+    def _give_up(self, call: Call[Item], error: str) -> None:
+        for item in call.items:
+            item.last_error = error
+        self.outcome.unresolved.extend(call.items)
 
     def _backoff(self, attempt: int, call: Call[Item], why: str) -> bool:
         """Sleep before another attempt if the invocation has time for it."""

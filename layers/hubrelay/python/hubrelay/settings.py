@@ -28,10 +28,74 @@ class Settings(BaseModel):
     batch_byte_budget: int = Field(DEFAULT_BATCH_BYTE_BUDGET, ge=1024, le=MAX_REQUEST_BYTES)
     max_finding_bytes: int = Field(MAX_FINDING_BYTES, ge=1024, le=MAX_FINDING_BYTES)
     max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, ge=1024, le=1024 * 1024)
+    # The findings queue's maxReceiveCount: on a message's last receive the importer
+    # quarantines what it could not import, with the reason, instead of letting SQS's
+    # redrive move it to the dead-letter queue without one.
+    max_receive_count: int = Field(5, ge=1)
     # Time kept back from the Lambda deadline for reporting, so retries never run into it.
     deadline_margin_ms: int = Field(10_000, ge=0)
     max_retry_backoff_s: float = Field(8.0, gt=0)
     region: str = "us-east-1"
+
+    # --- Collector: see hubrelay.collector and hubrelay.sources. Empty = not configured.
+    source: str = Field("", pattern=r"^(|vendor_api|scanner_reports|health)$")
+    findings_queue_url: str = ""
+    tracking_table: str = ""
+    # Comma-separated Regions findings may be sent to; empty = the function's own Region.
+    regions: str = Field("", pattern=r"^[a-z0-9, -]*$")
+    severity_floor: str = Field(
+        "INFORMATIONAL", pattern=r"^(INFORMATIONAL|LOW|MEDIUM|HIGH|CRITICAL)$"
+    )
+    # Seed 000: "some vulnerability management vendors only send findings with a CVSS
+    # score of 3 or above"; 0 sends every score.
+    cvss_floor: float = Field(0.0, ge=0, le=10)
+    renewal_mode: str = Field("refresh", pattern=r"^(refresh|new-generation)$")
+    # Security Hub ages findings off 90 days after their last update.
+    renewal_days: int = Field(80, ge=1, le=89)
+    reports_bucket: str = ""
+    reports_prefix: str = ""
+    errors_prefix: str = "errors/"
+    max_report_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    vendor_api_url: str = ""
+    vendor_secret_arn: str = ""
+    # Path of a JMESPath mapping file; empty = the built-in mapping/vendor_default.json.
+    vendor_mapping: str = ""
+    http_timeout_s: float = Field(10.0, gt=0, le=60)
+
+    def region_list(self) -> tuple[str, ...]:
+        """Configured Regions, the function's own first when it is among them."""
+        listed = [r.strip() for r in self.regions.split(",") if r.strip()]
+        ordered = sorted(set(listed), key=lambda r: (r != self.region, listed.index(r)))
+        return tuple(ordered) or (self.region,)
+
+    # --- Route-out (responder): see hubrelay.routing. Empty ARN/secret = not configured.
+    # Custom action ARNs come from the stack (never hard-coded): one action per destination.
+    webhook_action_arn: str = ""
+    sns_action_arn: str = ""
+    opscenter_action_arn: str = ""
+    vendor_action_arn: str = ""
+    auto_route: bool = False
+    # Comma-separated destinations the automatic route sends to.
+    auto_route_destinations: str = "sns"
+    auto_route_min_severity: str = Field(
+        "HIGH", pattern=r"^(INFORMATIONAL|LOW|MEDIUM|HIGH|CRITICAL)$"
+    )
+    # Comma-separated Security Hub ProductName values; empty = every product.
+    auto_route_product_names: str = ""
+    # Secrets Manager secret (JSON): {"url", "signing_secret"}; never in env or logs.
+    webhook_secret_arn: str = ""
+    webhook_mode: str = Field("finding", pattern=r"^(finding|batch)$")
+    webhook_format: str = Field("hubrelay", pattern=r"^(hubrelay|slack)$")
+    sns_topic_arn: str = ""
+    opscenter_enabled: bool = False
+    # Vendor back-sync reuses the collector's vendor_api_url and vendor_secret_arn.
+    vendor_back_sync: bool = False
+    idempotency_table: str = ""
+    idempotency_window_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    responder_dlq_url: str = ""
+    http_max_attempts: int = Field(3, ge=1, le=10)
+    # How long a secret fetched from Secrets Manager is reused before fetching it again.
+    secret_max_age_s: int = Field(300, ge=0, le=3600)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
