@@ -21,6 +21,7 @@ A server builds its URL map on its first Security Hub request: `install()` befor
 from __future__ import annotations
 
 import base64
+import functools
 import copy
 import json
 import os
@@ -360,6 +361,12 @@ def _hub_enabled(account: str, region: str) -> bool:
     return bool(securityhub_backends[account][region].enabled)
 
 
+@functools.cache
+def _session() -> boto3.session.Session:
+    # Shared so that its loader reads each service model once, not once per client.
+    return boto3.session.Session()
+
+
 def client_for(
     account: str,
     region: str,
@@ -380,7 +387,7 @@ def client_for(
     if os.environ.get("MOTO_ACCOUNT_ID", account) != account:
         raise RuntimeError("MOTO_ACCOUNT_ID is set, so moto would ignore the account chosen here")
     no_retries = Config(retries={"mode": "standard", "total_max_attempts": 1})
-    client = boto3.session.Session().client(
+    client = _session().client(
         service,
         region_name=region,
         endpoint_url=endpoint_url,

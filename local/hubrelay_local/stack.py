@@ -39,6 +39,7 @@ from types import ModuleType
 from typing import Any
 
 import botocore.client
+from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
@@ -196,6 +197,11 @@ class LocalStack:
         self._stdout = _Stdout(sys.stdout)
         self._unsubscribe: Callable[[], None] | None = None
         self._original_call: Any = None
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        # Fault injection: called with (function, "service:Operation", params) around every
+        # AWS call a function makes; a hook raises to make the call (or the function) fail.
+        self.before_call: list[Callable[[LambdaFunction, str, dict[str, Any]], None]] = []
+        self.after_call: list[Callable[[LambdaFunction, str, dict[str, Any]], None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -248,9 +254,10 @@ class LocalStack:
 
     def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
         """A client acting as `account` (the stack's by default) against the local stack."""
-        return hub.client_for(
-            account or self.account, region or self.region, service, endpoint_url=self.endpoint
-        )
+        key = (service, account or self.account, region or self.region)
+        if key not in self._clients:
+            self._clients[key] = hub.client_for(key[1], key[2], service, endpoint_url=self.endpoint)
+        return self._clients[key]
 
     # --- resources ---------------------------------------------------------------------
 
@@ -602,6 +609,7 @@ class LocalStack:
             assert spec is not None
             assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            self._fresh_logger(function)
             added = [str(function.code_dir), *(str(p) for p in function.layer_dirs)]
             sys.path[:0] = added
             try:
@@ -612,6 +620,20 @@ class LocalStack:
                 raise StackError(f"{function.logical_id}: {function.handler} is not a function")
             function.module = module
         return function.module
+
+    @staticmethod
+    def _fresh_logger(function: LambdaFunction) -> None:
+        """Forget Powertools' setup of the function's logger, as a new Lambda process would.
+
+        Powertools configures the stdlib logger named after the service once per process;
+        a second stack in this process must not find it configured by the first.
+        """
+        name = function.environment.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+        service_logger = logging.getLogger(name)
+        for handler in list(service_logger.handlers):
+            service_logger.removeHandler(handler)
+        with contextlib.suppress(AttributeError):
+            delattr(service_logger, LOGGER_ATTRIBUTE_PRECONFIGURED)
 
     def _patch_botocore(self) -> None:
         """Attribute every call a function makes to it, and refuse what its role refuses."""
@@ -640,7 +662,13 @@ class LocalStack:
                             },
                             operation,
                         )
-            return original(client, operation, params)
+                for hook in stack.before_call:
+                    hook(function, f"{service}:{operation}", params)
+            result = original(client, operation, params)
+            if function is not None:
+                for hook in stack.after_call:
+                    hook(function, f"{client.meta.service_model.signing_name}:{operation}", params)
+            return result
 
         botocore.client.BaseClient._make_api_call = checked
 

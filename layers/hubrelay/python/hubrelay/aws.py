@@ -28,15 +28,20 @@ _DEFAULT = Config(
 
 
 @cache
+def _session() -> boto3.session.Session:
+    # One session per process: its loader caches service models, so a client per Region
+    # costs no second read of the (large) Security Hub model.
+    return boto3.session.Session()
+
+
+@cache
 def client(service: str, region: str | None = None) -> Any:
     """A client for `service` in `region` (the function's own Region when None).
 
     AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> are honoured by boto3 itself, which is how
     the local stack points every function at moto's server.
     """
-    return boto3.session.Session().client(
-        service, region_name=region, config=_CONFIGS.get(service, _DEFAULT)
-    )
+    return _session().client(service, region_name=region, config=_CONFIGS.get(service, _DEFAULT))
 
 
 def securityhub(region: str) -> Any:
@@ -46,3 +51,4 @@ def securityhub(region: str) -> Any:
 def reset() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
     client.cache_clear()
+    _session.cache_clear()

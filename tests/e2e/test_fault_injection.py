@@ -1,0 +1,37 @@
+"""Fault injection with conservation accounting: every finding imported or quarantined."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubrelay_local import faults
+
+# 7 kinds x 1,250 + mixed 2,000 = 10,750 findings through the local stack.
+PER_KIND = 1_250
+
+
+@pytest.mark.parametrize("kind", list(faults.FAULTS))
+def test_no_finding_is_lost_or_duplicated_under(kind):
+    ledger = faults.run_kind([kind], PER_KIND)
+    assert ledger.lost == 0, f"lost {ledger.lost}: {ledger.lost_ids}"
+    assert ledger.duplicates == 0
+    assert ledger.unreadable == 0
+    assert ledger.imported + sum(ledger.quarantined.values()) + ledger.filtered == ledger.source
+
+
+def test_no_finding_is_lost_when_every_fault_happens_at_once():
+    ledger = faults.run_kind(list(faults.FAULTS), 2_000)
+    assert ledger.lost == 0, f"lost {ledger.lost}: {ledger.lost_ids}"
+    assert ledger.duplicates == 0
+    assert ledger.unreadable == 0
+    # The faults really happened: throttles, refusals and an unsubscribed account
+    assert ledger.throttled > 0
+    assert ledger.quarantined.get("InvalidAccess", 0) > 0
+    assert ledger.quarantined.get("InvalidFinding", 0) > 0
+    assert ledger.quarantined.get("InvalidInput", 0) > 0
+
+
+def test_quarantine_reasons_name_the_fault():
+    ledger = faults.run_kind(["account unsubscribed mid-run"], 400)
+    assert set(ledger.quarantined) == {"InvalidAccess"}
+    assert ledger.imported > 0
