@@ -132,3 +132,47 @@ def broken(seed: int = 11, product: str = "") -> list[tuple[str, dict[str, Any]]
 def for_account(count: int, account: str, seed: int = 3, product: str = "") -> list[dict[str, Any]]:
     rng = random.Random(seed)
     return [control_finding(rng, 500_000 + n, account, REGION, product) for n in range(count)]
+
+
+def trivy_report(
+    vulnerabilities: int, image: str = "registry.example.com/shop/api:1.4.2", seed: int = 9
+) -> dict[str, Any]:
+    """A Trivy JSON report (schema 2) of one container image, shaped like Trivy's output."""
+    rng = random.Random(seed)
+    vulns = []
+    for n in range(vulnerabilities):
+        score = round(rng.uniform(0.5, 10.0), 1)
+        label = asff.severity_from_cvss(score)["Label"]
+        package = f"lib{rng.choice(_WORDS)}{n % 50}"
+        vulns.append(
+            {
+                "VulnerabilityID": f"CVE-2026-{20000 + n}",
+                "PkgID": f"{package}@1.{n % 7}.{n % 3}",
+                "PkgName": package,
+                "InstalledVersion": f"1.{n % 7}.{n % 3}",
+                "FixedVersion": f"1.{n % 7}.{n % 3 + 1}",
+                "Status": "fixed",
+                "SeveritySource": "nvd",
+                "PrimaryURL": f"https://avd.aquasec.com/nvd/cve-2026-{20000 + n}",
+                "Title": f"{package}: {_text(rng, 6)}",
+                "Description": _text(rng, rng.randint(20, 200)),
+                "Severity": "LOW" if label == "INFORMATIONAL" else label,
+                "CVSS": {"nvd": {"V3Score": score}},
+                "PublishedDate": "2026-10-01T00:00:00Z",
+            }
+        )
+    return {
+        "SchemaVersion": 2,
+        "CreatedAt": "2026-11-20T09:00:00Z",
+        "ArtifactName": image,
+        "ArtifactType": "container_image",
+        "Metadata": {"RepoTags": [image]},
+        "Results": [
+            {
+                "Target": f"{image} (alpine 3.18.4)",
+                "Class": "os-pkgs",
+                "Type": "alpine",
+                "Vulnerabilities": vulns,
+            }
+        ],
+    }

@@ -21,8 +21,8 @@ A server builds its URL map on its first Security Hub request: `install()` befor
 from __future__ import annotations
 
 import base64
-import functools
 import copy
+import functools
 import json
 import os
 import re
