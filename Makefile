@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# checkov pins its own boto3 (and more) against ours, so it lives in a virtualenv of its
+# own, from the `scan` extra of pyproject.toml.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: venv test lint unit demo bench clean
+.PHONY: venv test lint scan unit demo bench clean build package deploy publish docs
 
 venv: $(STAMP)
 
@@ -15,11 +19,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-lint: venv
+$(CHECKOV_STAMP): pyproject.toml | $(STAMP)
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		$$($(PY) -m hubrelay_local.scan --print-requirements)
+	@touch $@
+
+lint: venv $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/hubrelay/python/hubrelay local/hubrelay_local functions
 	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) -m hubrelay_local.scan --checkov $(CHECKOV_VENV)/bin/checkov
+
+# checkov on template.yaml, as it is and with every optional part on (local/hubrelay_local/scan.py).
+scan: venv $(CHECKOV_STAMP)
+	$(PY) -m hubrelay_local.scan --checkov $(CHECKOV_VENV)/bin/checkov
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -33,5 +48,30 @@ demo: venv
 bench: venv
 	$(PY) -m bench $(ARGS)
 
+# Release (docs/setup.md): reproducible zips, an artifact bucket per Region named
+# <prefix>-<region>, a stack, quick-create links. All of it is local/hubrelay_local/release.py.
+RELEASE := $(PY) -m hubrelay_local.release
+
+build: venv
+	$(RELEASE) build
+
+package: venv
+	@test -n "$(BUCKET)" || { echo 'usage: make package BUCKET=<prefix>-<region> [PREFIX=hubrelay/<version>/] [REGION=<region>]'; exit 2; }
+	$(RELEASE) package --bucket '$(BUCKET)' $(if $(PREFIX),--prefix '$(PREFIX)') $(if $(REGION),--region '$(REGION)')
+
+# PARAMS is read from the environment (make exports command-line variables), so values
+# may hold quotes and spaces: PARAMS='LogLevel=DEBUG SnsActionName="Page me"'.
+deploy: venv
+	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo 'usage: make deploy STACK=<name> BUCKET=<prefix>-<region> [PARAMS="K=V ..."] [DEPLOY_WITH=cli]'; exit 2; }
+	$(RELEASE) deploy --stack '$(STACK)' --bucket '$(BUCKET)' --params "$$PARAMS" $(if $(REGION),--region '$(REGION)') $(if $(filter cli,$(DEPLOY_WITH)),--cli)
+
+publish: venv
+	@test -n "$(BUCKET_PREFIX)" -a -n "$(REGIONS)" || { echo 'usage: make publish BUCKET_PREFIX=<prefix> REGIONS="us-east-1 eu-west-1" [PREFIX=hubrelay/<version>/] [STACK_NAME=hubrelay]'; exit 2; }
+	$(RELEASE) publish --bucket-prefix '$(BUCKET_PREFIX)' --regions '$(REGIONS)' $(if $(PREFIX),--prefix '$(PREFIX)') $(if $(STACK_NAME),--stack-name '$(STACK_NAME)')
+
+# Regenerates the parameters table of docs/setup.md from template.yaml (a test checks it).
+docs: venv
+	$(PY) -m hubrelay_local.docs
+
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

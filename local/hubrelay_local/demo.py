@@ -1,10 +1,17 @@
 """`make demo`: the whole pipeline on this machine, from template.yaml, with no AWS account.
 
-Brings the stack up on moto's server (127.0.0.1), subscribes two customer accounts to the
-product and leaves a third unsubscribed, enqueues built-in sample findings (some invalid,
-some over the limits, some for the unsubscribed account, one malformed message), lets the
-importer drain the queue as its event source mapping would, and prints what became of every
-finding. Usage: python -m hubrelay_local.demo [--findings N] [--param Name=Value ...]
+1. Brings the stack up on moto's server (127.0.0.1) with a scanner-report source, a signed
+   webhook custom action and the automatic route on; subscribes two customer accounts to the
+   product and leaves a third unsubscribed.
+2. A producer enqueues built-in sample findings (some invalid, some over the limits, some for
+   the unsubscribed account, one malformed message); the importer drains the queue as its
+   event source mapping would.
+3. A Trivy report lands in the reports bucket; a schedule tick runs the collector; a second
+   tick over the same report sends nothing; a rescan with fixed vulnerabilities archives them.
+4. Someone picks findings in the console and chooses "Send to webhook": the responder signs
+   and posts them to a receiver on 127.0.0.1 and writes the outcome back to Security Hub.
+Then it prints what became of every finding. Usage:
+python -m hubrelay_local.demo [--findings N] [--vulnerabilities N] [--param Name=Value ...]
 """
 
 from __future__ import annotations
@@ -12,19 +19,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hubrelay import asff, message
+from hubrelay.destinations import webhook
 from hubrelay.packing import lower_bound
 from hubrelay_local import samples
 from hubrelay_local import securityhub as hub
 from hubrelay_local.stack import DEFAULT_ACCOUNT, LocalStack
 
 PARTNER_PRODUCT = f"arn:aws:securityhub:us-east-1:{DEFAULT_ACCOUNT}:product/hubrelay/demo"
+WEBHOOK_SECRET_NAME = "hubrelay-demo-webhook"  # noqa: S105 - a name, not a value
+SIGNING_SECRET = "demo-signing-secret"  # noqa: S105 - a local demo value, not a credential
+IMAGE = "registry.example.com/shop/api:1.4.2"
 
 
 @dataclass
@@ -40,31 +54,127 @@ class Summary:
     naive_calls: int = 0
     naive_over_budget: int = 0
     throttled: int = 0
+    collected: int = 0
+    collected_second_run: int = 0
+    archived: int = 0
+    clicked: int = 0
+    webhook_received: int = 0
+    webhook_verified: int = 0
+    written_back: int = 0
+    auto_routed: int = 0
     denied_calls: int = 0
     unused_permissions: dict[str, list[str]] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
-        accounted = self.imported + sum(self.quarantined.values()) - self.malformed_messages
+        """Producer findings neither in Security Hub nor quarantined with a reason."""
+        producer_imported = sum(self.in_security_hub.values()) - self.collected
+        accounted = producer_imported + sum(self.quarantined.values()) - self.malformed_messages
         return self.sent - accounted
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that checks signatures as a customer's would."""
+
+    secret: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    verified: int = 0
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                ok = webhook.verify(receiver.secret, dict(self.headers.items()), body)
+                receiver.verified += ok
+                receiver.received.append(json.loads(body))
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(
+                    json.dumps({"reference": f"HOOK-{len(receiver.received)}"}).encode()
+                )
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+
+
+@contextmanager
+def _stage(summary: Summary, name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    summary.stages[name] = time.perf_counter() - started
 
 
 def run(
     findings: int = 300,
     parameters: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    vulnerabilities: int = 120,
 ) -> Summary:
     summary = Summary()
-    params = {"ProductArn": PARTNER_PRODUCT, **(parameters or {})}
-    product = params["ProductArn"]
-    started = time.perf_counter()
-    progress("bringing the stack up from template.yaml on moto's server")
-    with LocalStack(parameters=params) as stack:
-        summary.stages["stack up"] = time.perf_counter() - started
-        progress(f"stack up at {stack.endpoint}: {len(stack.resources)} resources")
+    receiver = Receiver(SIGNING_SECRET).start()
+    params = {
+        "ProductArn": PARTNER_PRODUCT,
+        "Source": "scanner_reports",
+        "EnableWebhook": "true",
+        "WebhookSecretName": WEBHOOK_SECRET_NAME,
+        "AutoRoute": "true",
+        **(parameters or {}),
+    }
 
-        mark = time.perf_counter()
+    def create_secrets(stack: LocalStack) -> None:
+        # The operator's step before deploying: the webhook's URL and signing secret.
+        stack.client("secretsmanager").create_secret(
+            Name=WEBHOOK_SECRET_NAME,
+            SecretString=json.dumps({"url": receiver.url, "signing_secret": SIGNING_SECRET}),
+        )
+
+    progress("bringing the stack up from template.yaml on moto's server")
+    try:
+        with _stage(summary, "stack up"):
+            stack = LocalStack(parameters=params, setup=create_secrets).up()
+        try:
+            progress(f"stack up at {stack.endpoint}: {len(stack.resources)} resources")
+            _import_path(stack, summary, findings, params, progress)
+            _collect(stack, summary, vulnerabilities, progress)
+            _route_out(stack, summary, progress)
+            _audit(stack, summary)
+        finally:
+            stack.down()
+    finally:
+        receiver.stop()
+    summary.webhook_received = len(receiver.received)
+    summary.webhook_verified = receiver.verified
+    return summary
+
+
+def _import_path(
+    stack: LocalStack,
+    summary: Summary,
+    count: int,
+    params: dict[str, str],
+    progress: Callable[[str], None],
+) -> None:
+    product = params["ProductArn"]
+    with _stage(summary, "enqueue"):
         for account in samples.SUBSCRIBED:
             hub.enable_hub(account, stack.region)
             stack.client("securityhub", account=account).enable_import_findings_for_product(
@@ -75,7 +185,7 @@ def run(
             f"{samples.UNSUBSCRIBED} left unsubscribed"
         )
         batch = (
-            samples.mixed(findings, product=product)
+            samples.mixed(count, product=product)
             + [f for _, f in samples.broken(product=product)]
             + samples.for_account(20, samples.UNSUBSCRIBED, product=product)
         )
@@ -92,32 +202,99 @@ def run(
         sqs.send_message(QueueUrl=queue, MessageBody='{"version": 1, "findings": "oops"}')
         summary.messages = len(bodies) + 1
         summary.malformed_messages = 1
-        summary.stages["enqueue"] = time.perf_counter() - mark
-        progress(f"enqueued {summary.sent} findings in {len(bodies)} messages + 1 malformed")
-
-        mark = time.perf_counter()
+    progress(f"a producer enqueued {summary.sent} findings in {len(bodies)} messages + 1 malformed")
+    with _stage(summary, "import"):
         polls = stack.drain()
-        summary.stages["import"] = time.perf_counter() - mark
-        progress(f"importer drained the queue in {polls} invocation(s)")
+    summary.calls = len(stack.contract.calls)
+    progress(
+        f"the queues drained in {polls} function invocation(s); {summary.calls} "
+        "BatchImportFindings calls"
+    )
 
-        mark = time.perf_counter()
-        for account in (*samples.SUBSCRIBED, samples.UNSUBSCRIBED):
-            summary.in_security_hub[account] = _count_findings(stack, account)
-        summary.imported = sum(summary.in_security_hub.values())
-        summary.quarantined = dict(
-            Counter(
-                m.get("MessageAttributes", {})
-                .get("hubrelay.ErrorCode", {})
-                .get("StringValue", "redriven by SQS")
-                for m in stack.messages("FindingsDeadLetterQueue")
-            )
+
+def _collect(
+    stack: LocalStack, summary: Summary, vulnerabilities: int, progress: Callable[[str], None]
+) -> None:
+    if "CollectorFunction" not in stack.functions:
+        return
+    s3 = stack.client("s3")
+    bucket = stack.outputs["CollectorReportsBucket"]
+    key = f"{stack.parameters.get('ReportsPrefix', 'reports/')}shop-api/trivy.json"
+    report = samples.trivy_report(vulnerabilities, IMAGE)
+    with _stage(summary, "collect"):
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report).encode())
+        first = _tick(stack)
+        summary.collected = first.get("enqueued", 0)
+        stack.drain()
+        progress(
+            f"collector tick 1: {summary.collected} findings from a Trivy report enqueued "
+            "and imported"
         )
-        summary.calls = len(stack.contract.calls)
-        summary.throttled = stack.contract.throttled
-        summary.denied_calls = len(stack.checker.denied())
-        summary.unused_permissions = stack.checker.unused_statements()
-        summary.stages["report"] = time.perf_counter() - mark
-    return summary
+        second = _tick(stack)
+        summary.collected_second_run = second.get("enqueued", 0)
+        progress(f"collector tick 2 (same report): {summary.collected_second_run} enqueued")
+        # A rescan in which the first ten vulnerabilities are fixed: a complete scan of the
+        # image, so the missing findings are archived everywhere they were sent.
+        fixed = report["Results"][0]["Vulnerabilities"][10:]
+        rescan = {**report, "CreatedAt": "2026-11-21T09:00:00Z"}
+        rescan["Results"] = [{**report["Results"][0], "Vulnerabilities": fixed}]
+        stack.advance(301)
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(rescan).encode())
+        _tick(stack)
+        stack.drain()
+    summary.archived = sum(
+        1
+        for f in stack.contract.findings(stack.account, stack.region)
+        if f.get("RecordState") == "ARCHIVED"
+    )
+    progress(f"collector tick 3 (rescan, 10 fixed): {summary.archived} findings archived")
+
+
+def _tick(stack: LocalStack) -> dict[str, Any]:
+    results = [r for r in stack.tick() if isinstance(r, dict)]
+    return results[0] if results else {}
+
+
+def _route_out(stack: LocalStack, summary: Summary, progress: Callable[[str], None]) -> None:
+    if "WebhookActionTarget" not in stack.resources:
+        return
+    candidates = [
+        f
+        for f in stack.contract.findings(stack.account, stack.region)
+        if f.get("RecordState") == "ACTIVE"
+    ][:3]
+    keys = [(f["ProductArn"], f["Id"]) for f in candidates]
+    with _stage(summary, "route out"):
+        stack.click("WebhookActionTarget", keys)
+        stack.click("WebhookActionTarget", keys)  # a double click: must not deliver twice
+    summary.clicked = len(keys)
+    stored = {f["Id"]: f for f in stack.contract.findings(stack.account, stack.region)}
+    summary.written_back = sum(
+        1 for _, fid in keys if stored[fid].get("Workflow", {}).get("Status") == "NOTIFIED"
+    )
+    summary.auto_routed = stack.report.events_matched.get("AutoRouteRule", 0)
+    progress(
+        f"custom action clicked twice on {len(keys)} findings; "
+        f"{summary.written_back} written back as NOTIFIED"
+    )
+
+
+def _audit(stack: LocalStack, summary: Summary) -> None:
+    for account in (*samples.SUBSCRIBED, samples.UNSUBSCRIBED, stack.account):
+        summary.in_security_hub[account] = _count_findings(stack, account)
+    summary.imported = sum(summary.in_security_hub.values())
+    summary.quarantined = dict(
+        Counter(
+            m.get("MessageAttributes", {})
+            .get("hubrelay.ErrorCode", {})
+            .get("StringValue", "redriven by SQS")
+            for m in stack.messages("FindingsDeadLetterQueue")
+        )
+    )
+    summary.calls = len(stack.contract.calls)
+    summary.throttled = stack.contract.throttled
+    summary.denied_calls = len(stack.checker.denied())
+    summary.unused_permissions = stack.checker.unused_statements()
 
 
 def _count_findings(stack: LocalStack, account: str) -> int:
@@ -142,44 +319,72 @@ def _naive_calls(findings: list[dict[str, Any]], budget: int) -> tuple[int, int]
 
 
 def _bound(findings: list[dict[str, Any]], budget: int) -> int:
-    valid = [f for f in findings if not asff.validate_finding(f)]
     groups: dict[tuple[Any, Any], list[int]] = {}
-    for f in valid:
-        key = (asff.region_of(f["ProductArn"]), f["AwsAccountId"])
-        groups.setdefault(key, []).append(asff.finding_size(f))
+    for f in findings:
+        if not asff.validate_finding(f):
+            key = (asff.region_of(f["ProductArn"]), f["AwsAccountId"])
+            groups.setdefault(key, []).append(asff.finding_size(f))
     return sum(lower_bound(sizes, budget) for sizes in groups.values())
 
 
 def render(summary: Summary) -> str:
     ratio = summary.calls / summary.lower_bound if summary.lower_bound else 0.0
-    lines = [
-        "",
-        "hubrelay demo: template.yaml on a local moto server, no AWS account",
-        "-" * 72,
-        f"findings sent            {summary.sent} in {summary.messages} messages "
-        f"({summary.malformed_messages} malformed message)",
-        f"imported                 {summary.imported}",
-        "  Security Hub count     "
-        + ", ".join(f"{a}={n}" for a, n in summary.in_security_hub.items())
-        + "  (GetFindings, per account)",
-        f"quarantined              {sum(summary.quarantined.values())}  "
-        + ", ".join(f"{code} {n}" for code, n in sorted(summary.quarantined.items())),
-        f"lost                     {summary.lost}",
-        f"BatchImportFindings      {summary.calls} calls (lower bound {summary.lower_bound}, "
-        f"ratio {ratio:.2f}); naive chunking by 100: {summary.naive_calls} calls, "
-        f"{summary.naive_over_budget} of them over the byte budget",
-        f"throttled calls          {summary.throttled}",
-        f"IAM                      {summary.denied_calls} denied calls; unused permissions: "
-        + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none"),
-        "time per stage           "
-        + ", ".join(f"{stage} {seconds:.2f}s" for stage, seconds in summary.stages.items()),
+    rows = [
+        (
+            "producer findings sent",
+            f"{summary.sent} in {summary.messages} messages "
+            f"({summary.malformed_messages} malformed)",
+        ),
+        (
+            "collected from a report",
+            f"{summary.collected} (second run over the same report: "
+            f"{summary.collected_second_run})",
+        ),
+        (
+            "in Security Hub",
+            f"{summary.imported}  (GetFindings per account: "
+            + ", ".join(f"{a}={n}" for a, n in summary.in_security_hub.items())
+            + ")",
+        ),
+        (
+            "quarantined",
+            f"{sum(summary.quarantined.values())}  "
+            + ", ".join(f"{c} {n}" for c, n in sorted(summary.quarantined.items())),
+        ),
+        ("archived", f"{summary.archived} (fixed in the rescan)"),
+        ("lost", str(summary.lost)),
+        (
+            "BatchImportFindings",
+            f"{summary.calls} calls; producer batch lower bound "
+            f"{summary.lower_bound} (naive chunking by 100: {summary.naive_calls} calls, "
+            f"{summary.naive_over_budget} over the byte budget)",
+        ),
+        ("custom action", f"{summary.clicked} findings, clicked twice"),
+        (
+            "webhook",
+            f"{summary.webhook_received} received, {summary.webhook_verified} signatures verified",
+        ),
+        ("written back", f"{summary.written_back} findings NOTIFIED with a note"),
+        ("automatic route", f"{summary.auto_routed} imported events matched"),
+        ("throttled calls", str(summary.throttled)),
+        (
+            "IAM",
+            f"{summary.denied_calls} denied calls; unused permissions: "
+            + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none"),
+        ),
+        ("time per stage", ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())),
     ]
+    del ratio
+    width = max(len(name) for name, _ in rows)
+    lines = ["", "hubrelay demo: template.yaml on a local moto server, no AWS account", "-" * 72]
+    lines += [f"{name:<{width}}  {value}" for name, value in rows]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--findings", type=int, default=300, help="valid sample findings")
+    parser.add_argument("--findings", type=int, default=300, help="producer sample findings")
+    parser.add_argument("--vulnerabilities", type=int, default=120, help="in the Trivy report")
     parser.add_argument(
         "--param",
         action="append",
@@ -190,9 +395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     parameters = dict(p.split("=", 1) for p in args.param)
-    summary = run(args.findings, parameters, progress=lambda line: print(f"==> {line}", flush=True))
+    summary = run(
+        args.findings,
+        parameters,
+        lambda line: print(f"==> {line}", flush=True),
+        args.vulnerabilities,
+    )
     print(json.dumps(asdict(summary), indent=2) if args.json else render(summary))
-    return 0 if summary.lost == 0 else 1
+    return 0 if summary.lost == 0 and summary.denied_calls == 0 else 1
 
 
 if __name__ == "__main__":

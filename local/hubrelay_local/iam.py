@@ -1,20 +1,22 @@
 """Check every AWS call a function makes against that function's IAM role in the template.
 
-moto evaluates IAM policies only against resource "*" for most services, so scoped
-statements would deny everything. Here moto's policy evaluator (`IAMPolicy`) gets the real
-resource ARN of each call, derived from its parameters, and every call is recorded so that
-statements no call ever needed can be reported.
+moto's own evaluator is not usable here: it checks most services against resource "*"
+only (so scoped statements would deny everything), and it turns IAM wildcards into regular
+expressions without escaping, so a `?` (as in `secret:name-??????`) breaks it. This
+evaluates identity policies the way IAM documents it, for what hubrelay's roles use: Allow
+and Deny, Action/NotAction and Resource/NotResource with `*` and `?` wildcards, an explicit
+Deny winning. Conditions are not evaluated (hubrelay's roles have none). The resource ARN of
+each call is derived from its parameters, and every call is recorded, so that statements no
+call ever needed can be reported.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import urlparse
-
-from moto.iam.access_control import IAMPolicy, PermissionResult
 
 # Operations whose IAM action is not `<service>:<Operation>`.
 _ACTION_NAMES = {
@@ -53,13 +55,15 @@ class Checker:
         return results
 
     def allows(self, function: str, action: str, resource: str) -> bool:
-        verdict = False
+        allowed = False
         for document in self.policies.get(function, []):
-            result = IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
-            if result == PermissionResult.DENIED:
-                return False
-            verdict = verdict or result == PermissionResult.PERMITTED
-        return verdict
+            for statement in _statements(document):
+                if not _applies(statement, action, resource):
+                    continue
+                if statement.get("Effect") == "Deny":
+                    return False
+                allowed = allowed or statement.get("Effect") == "Allow"
+        return allowed
 
     def denied(self) -> list[Call]:
         return [c for c in self.calls if not c.allowed]
@@ -110,7 +114,8 @@ def resources_of(
         return [params["TopicArn"]]
     if service == "secretsmanager" and "SecretId" in params:
         secret = str(params["SecretId"])
-        return [secret if secret.startswith("arn:") else f"{arn}:secret:{secret}"]
+        # A secret's ARN ends in "-" and six random characters; a name stands for it.
+        return [secret if secret.startswith("arn:") else f"{arn}:secret:{secret}-AbCdEf"]
     if service == "s3" and "Bucket" in params:
         if "Key" in params:
             return [f"arn:aws:s3:::{params['Bucket']}/{params['Key']}"]
@@ -126,6 +131,23 @@ def resources_of(
     if service == "events":
         return [f"{arn}:event-bus/{params.get('EventBusName', 'default')}"]
     return ["*"]
+
+
+def _applies(statement: Mapping[str, Any], action: str, resource: str) -> bool:
+    # Action names are case-insensitive in IAM; resource ARNs are case-sensitive.
+    def any_action(patterns: Any) -> bool:
+        return any(fnmatchcase(action.lower(), p.lower()) for p in _as_list(patterns))
+
+    def any_resource(patterns: Any) -> bool:
+        return any(fnmatchcase(resource, p) for p in _as_list(patterns))
+
+    if "Action" in statement and not any_action(statement["Action"]):
+        return False
+    if "NotAction" in statement and any_action(statement["NotAction"]):
+        return False
+    if "Resource" in statement and not any_resource(statement["Resource"]):
+        return False
+    return not ("NotResource" in statement and any_resource(statement["NotResource"]))
 
 
 def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:

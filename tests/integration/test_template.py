@@ -69,6 +69,8 @@ EXTRA_NAME_PROPERTIES = {
 }
 
 FAKE_ACCOUNT = "111122223333"
+# What !Ref AWS::NoValue resolves to: dropped from lists and mappings, as CloudFormation does.
+NO_VALUE: Any = object()
 
 
 # ------------------------------------------------------------------------------------
@@ -122,10 +124,12 @@ def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str,
     def walk(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(node, dict):
             if "Statement" in node:
-                for index, statement in enumerate(as_list(node["Statement"])):
-                    where = f"{path}/Statement[{index}]"
-                    sid = statement.get("Sid") if isinstance(statement, dict) else None
-                    yield (f"{where} ({sid})" if sid else where), statement
+                for index, entry in enumerate(as_list(node["Statement"])):
+                    # Conditional statements (Fn::If) are checked in both branches.
+                    for statement in _branches(entry):
+                        where = f"{path}/Statement[{index}]"
+                        sid = statement.get("Sid")
+                        yield (f"{where} ({sid})" if sid else where), statement
             for key, item in node.items():
                 if key != "Statement":
                     yield from walk(item, f"{path}/{key}")
@@ -134,6 +138,15 @@ def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str,
                 yield from walk(item, f"{path}[{index}]")
 
     yield from walk(template.get("Resources", {}), "Resources")
+
+
+def _branches(entry: Any) -> list[dict[str, Any]]:
+    if isinstance(entry, dict) and set(entry) == {"Fn::If"}:
+        _, when_true, when_false = entry["Fn::If"]
+        return [*_branches(when_true), *_branches(when_false)]
+    if isinstance(entry, dict) and entry != {"Ref": "AWS::NoValue"}:
+        return [entry]
+    return []
 
 
 def references(value: Any) -> set[str]:
@@ -196,7 +209,9 @@ class Resolver:
             return self.condition(args)
         raise AssertionError(f"unsupported condition function {function}")
 
-    def _name(self, name: str) -> str:
+    def _name(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:
@@ -207,7 +222,7 @@ class Resolver:
 
     def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [self.resolve(item) for item in node]
+            return [r for r in (self.resolve(item) for item in node) if r is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -241,9 +256,13 @@ class Resolver:
                 return str(self.resolve(args[1])).split(args[0])
             if function == "Fn::Join":
                 return args[0].join(str(part) for part in self.resolve(args[1]))
+            if function == "Fn::FindInMap":
+                name, top, second = (self.resolve(arg) for arg in args)
+                return self.template["Mappings"][name][top][second]
             if function.startswith("Fn::") or function == "Condition":
                 raise AssertionError(f"the test resolver does not support {function}")
-        return {key: self.resolve(value) for key, value in node.items()}
+        resolved = {key: self.resolve(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
 
 
 # ------------------------------------------------------------------------------------
@@ -279,16 +298,34 @@ def test_no_iam_action_has_a_wildcard(template: dict[str, Any]) -> None:
     assert not offenders, "IAM actions must be listed explicitly, no '*':\n" + "\n".join(offenders)
 
 
-def test_only_xray_is_granted_on_every_resource(template: dict[str, Any]) -> None:
-    # X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
+# Actions whose service authorization reference allows no resource-level permission, so
+# Resource "*" is the only possible form.
+RESOURCELESS_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "health:DescribeEvents",
+    "health:DescribeEventDetails",
+    "health:DescribeAffectedEntities",
+    "health:DescribeEventsForOrganization",
+    "health:DescribeEventDetailsForOrganization",
+    "health:DescribeAffectedEntitiesForOrganization",
+    "ssm:CreateOpsItem",
+}
+
+
+def test_only_actions_without_resource_level_permissions_use_every_resource(
+    template: dict[str, Any],
+) -> None:
     offenders = []
     for where, statement in policy_statements(template):
         if statement.get("Effect") != "Allow" or "*" not in as_list(statement.get("Resource")):
             continue
         for action in leaves(statement.get("Action", [])):
-            if not action.lower().startswith("xray:"):
+            if action not in RESOURCELESS_ACTIONS:
                 offenders.append(f"{where}: {action} on Resource '*'")
-    assert not offenders, "only X-Ray actions may use Resource '*':\n" + "\n".join(offenders)
+    assert not offenders, "Resource '*' only where IAM allows nothing else:\n" + "\n".join(
+        offenders
+    )
 
 
 def _grants_batch_import(statement: dict[str, Any]) -> bool:
@@ -484,14 +521,19 @@ def test_functions_match_their_layers(template: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------
 # Queues
 # ------------------------------------------------------------------------------------
-def test_every_queue_is_encrypted(template: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "kms_key_arn",
+    ["", "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+)
+def test_every_queue_is_encrypted(template: dict[str, Any], kms_key_arn: str) -> None:
     queues = resources_of(template, "AWS::SQS::Queue")
     assert queues, "template.yaml defines no SQS queue"
+    resolver = Resolver(template, {"KmsKeyArn": kms_key_arn, "AutoRoute": "true"})
+    resolved = {logical_id: resolver.resolve(props(r)) for logical_id, r in queues.items()}
     unencrypted = [
         logical_id
-        for logical_id, resource in queues.items()
-        if props(resource).get("SqsManagedSseEnabled") is not True
-        and not props(resource).get("KmsMasterKeyId")
+        for logical_id, queue in resolved.items()
+        if queue.get("SqsManagedSseEnabled") is not True and not queue.get("KmsMasterKeyId")
     ]
     assert not unencrypted, f"queues without server-side encryption: {unencrypted}"
 

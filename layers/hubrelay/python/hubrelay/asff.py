@@ -11,6 +11,7 @@ field path, the limit and the size of the value.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -222,6 +223,10 @@ def _walk(value: Any, shape: Shape, path: str, spath: str, fid: str, out: list[V
     elif shape.type_name in ("integer", "long", "double", "float") and isinstance(
         value, int | float
     ):
+        if not math.isfinite(value):
+            # JSON from outside may say NaN or Infinity; botocore cannot send either.
+            out.append(Violation(fid, path, "not a finite number"))
+            return
         low, high = RANGES.get(spath, (shape.metadata.get("min"), shape.metadata.get("max")))
         if (low is not None and value < low) or (high is not None and value > high):
             out.append(Violation(fid, path, "out of range", f"{low}..{high}", int(value)))

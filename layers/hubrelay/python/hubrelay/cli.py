@@ -46,6 +46,62 @@ def validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def convert(args: argparse.Namespace) -> int:
+    """Print the findings the collector would send for a native file; errors to stderr."""
+    # Imported here so that `hubrelay validate` does not load the sources.
+    from hubrelay.sources import Context, MappingError, files
+
+    try:
+        with open(args.file, "rb") as handle:
+            document = json.loads(handle.read())
+        fmt = None if args.format == "auto" else args.format
+        records, problems = files.read_records(document, fmt, args.file, args.mapping)
+        ctx = Context(args.account, (args.region,), args.product_arn)
+        ctx.product_arn_in(args.region)  # a malformed --product-arn fails here, clearly
+    except (OSError, ValueError, MappingError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+    findings, errors = files.map_records(records, ctx)
+    for position, reason in problems + errors:
+        print(f"{position}: {reason}", file=sys.stderr)
+    print(json.dumps(findings, indent=2))
+    print(
+        f"{len(records)} records: {len(findings)} findings, {len(problems + errors)} errors",
+        file=sys.stderr,
+    )
+    return 1 if problems or errors else 0
+
+
+def route(args: argparse.Namespace) -> int:
+    """Would this stack accept the event, and what exactly would it send (and write back)?"""
+    from hubrelay import responder
+    from hubrelay.routing import RouteConfig
+    from hubrelay.settings import Settings
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            event = json.load(handle)
+        settings = Settings.from_env()
+        config = RouteConfig.from_settings(settings)
+    except (OSError, ValueError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        secret = None
+        if args.sign and settings.webhook_secret_arn:
+            deps = responder.default_deps(settings)
+            document = json.loads(deps.secret(settings.webhook_secret_arn))
+            secret = str(document.get("signing_secret", "")) or None
+        report = responder.preview(event, config, signing_secret=secret)
+    else:
+        outcome = responder.respond(event, settings, config, responder.default_deps(settings))
+        report = responder.outcome_report(outcome)
+    print(json.dumps(report, indent=2, default=str))
+    verdict = "accepted" if report["accepted"] else "rejected"
+    print(f"{verdict}: {report['reason']}", file=sys.stderr)
+    return 0 if report["accepted"] else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubrelay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +109,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("file")
     check.add_argument("--max-finding-bytes", type=int, default=MAX_FINDING_BYTES)
     check.set_defaults(run=validate)
+    conv = commands.add_parser(
+        "convert", help="turn a native file (SARIF, Trivy, Grype, ASFF, Health, vendor) into ASFF"
+    )
+    conv.add_argument("file")
+    conv.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "sarif", "trivy", "grype", "asff", "health", "vendor"],
+    )
+    conv.add_argument("--mapping", default="", help="vendor mapping file (default: built-in)")
+    conv.add_argument("--account", default="123456789012", help="AwsAccountId of the findings")
+    conv.add_argument("--region", default="us-east-1", help="Region of the ProductArn")
+    conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")
+    conv.set_defaults(run=convert)
+    routing = commands.add_parser(
+        "route",
+        help="say whether this stack accepts a saved Security Hub EventBridge event, and what "
+        "it would send (configuration from HUBRELAY_* environment variables)",
+    )
+    routing.add_argument("file", help="EventBridge event (custom action or imported), JSON")
+    routing.add_argument("--dry-run", action="store_true", help="print the payloads, send nothing")
+    routing.add_argument(
+        "--sign",
+        action="store_true",
+        help="with --dry-run: read the webhook signing secret to show real signature headers",
+    )
+    routing.set_defaults(run=route)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

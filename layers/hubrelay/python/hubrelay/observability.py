@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+import sys
+from typing import IO, TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
+    from hubrelay.collector import Outcome as CollectOutcome
     from hubrelay.importer import Outcome
+    from hubrelay.responder import Outcome as RouteOutcome
 
 # Service name and namespace come from POWERTOOLS_SERVICE_NAME and
 # POWERTOOLS_METRICS_NAMESPACE, set per function by template.yaml.
-logger = Logger()
+
+
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is now, not to the one at import time.
+
+    Lambda never swaps stdout; tests do (pytest's capsys), and a logger bound at import to
+    an earlier test's capture would hide every later test's log lines.
+    """
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
+logger = Logger(logger_handler=_CurrentStdout())
 metrics = Metrics()
 tracer = Tracer()
 
@@ -37,3 +59,56 @@ def record_import(outcome: Outcome) -> None:
         throttles=outcome.throttles,
         retries=outcome.retries,
     )
+
+
+def record_route(outcome: RouteOutcome) -> None:
+    """Metrics and log lines for one routed (or rejected) Security Hub event."""
+    decision = outcome.decision
+    if not decision.accepted:
+        metrics.add_metric("RouteEventsRejected", MetricUnit.Count, 1)
+        logger.warning(
+            "event rejected",
+            reason=decision.reason,
+            event_id=decision.event_id,
+            rejected_findings=decision.rejected[:10],
+        )
+        return
+    metrics.add_metric("RouteEventsAccepted", MetricUnit.Count, 1)
+    metrics.add_metric("RouteFindings", MetricUnit.Count, len(decision.findings))
+    metrics.add_metric("RouteFindingsRejected", MetricUnit.Count, len(decision.rejected))
+    metrics.add_metric("RouteDeliveries", MetricUnit.Count, len(outcome.delivered))
+    metrics.add_metric("RouteDuplicates", MetricUnit.Count, len(outcome.duplicates))
+    metrics.add_metric("RouteDeliveryFailures", MetricUnit.Count, len(outcome.failed))
+    unprocessed = outcome.writeback.unprocessed if outcome.writeback else []
+    metrics.add_metric("RouteWriteBackFailures", MetricUnit.Count, len(unprocessed))
+    for destination, keys, reason in outcome.failed:
+        logger.error("delivery failed", destination=destination, findings=keys[:10], reason=reason)
+    if unprocessed:
+        logger.warning("write-back incomplete", unprocessed=unprocessed[:10])
+    logger.info(
+        "event routed",
+        reason=decision.reason,
+        event_id=decision.event_id,
+        delivered=[(d, len(k), ref) for d, k, ref in outcome.delivered],
+        duplicates=len(outcome.duplicates),
+        failed=len(outcome.failed),
+        dead_lettered=outcome.dead_lettered,
+        skipped=decision.skipped[:20],
+        rejected_findings=decision.rejected[:10],
+    )
+
+
+def record_collect(source: str, outcome: CollectOutcome) -> None:
+    """Metrics and one summary log line for a collector run."""
+    metrics.add_dimension("Source", source or "none")
+    metrics.add_metric("CollectRecords", MetricUnit.Count, outcome.records)
+    metrics.add_metric("CollectFindings", MetricUnit.Count, outcome.findings)
+    metrics.add_metric("CollectEnqueued", MetricUnit.Count, outcome.enqueued)
+    metrics.add_metric("CollectMessages", MetricUnit.Count, outcome.messages)
+    metrics.add_metric("CollectUnchanged", MetricUnit.Count, outcome.actions["unchanged"])
+    metrics.add_metric("CollectArchived", MetricUnit.Count, outcome.actions["archived"])
+    metrics.add_metric("CollectMalformed", MetricUnit.Count, outcome.malformed)
+    metrics.add_metric("CollectErrors", MetricUnit.Count, 1 if outcome.error else 0)
+    metrics.add_metric("CollectStoppedEarly", MetricUnit.Count, int(outcome.stopped_early))
+    log = logger.error if outcome.error else logger.info
+    log("collect finished", **outcome.summary())

@@ -1,0 +1,30 @@
+"""Collector: on a schedule, read the configured source and enqueue new or changed findings.
+
+The source (HUBRELAY_SOURCE = vendor_api | scanner_reports | health), the queue, the
+tracking table and the reports bucket come from the environment (hubrelay.settings).
+The run stops before the deadline; the next scheduled run continues from the cursor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hubrelay.collector import build
+from hubrelay.observability import logger, metrics, record_collect, tracer
+from hubrelay.settings import Settings
+
+settings = Settings.from_env()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.set_correlation_id(context.aws_request_id)
+    account_id = context.invoked_function_arn.split(":")[4]
+    collector = build(settings, account_id, context.get_remaining_time_in_millis, logger.info)
+    outcome = collector.run()
+    record_collect(settings.source, outcome)
+    return outcome.summary()

@@ -1,0 +1,53 @@
+"""Responder: Security Hub custom actions (EventBridge) and the automatic route (SQS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hubrelay.observability import logger, metrics, record_route, tracer
+from hubrelay.responder import default_deps, respond
+from hubrelay.routing import RouteConfig
+from hubrelay.settings import Settings
+
+settings = Settings.from_env()
+config = RouteConfig.from_settings(settings)
+deps = default_deps(settings)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def route(event: Any) -> None:
+    record_route(respond(event, settings, config, deps))
+
+
+def _route_record(record: SQSRecord) -> None:
+    # The automatic route's queue holds EventBridge events as they were matched.
+    try:
+        event = json.loads(record.body)
+    except ValueError:
+        event = record.body  # rejected by decide() with a log line and a metric
+    route(event)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.set_correlation_id(context.aws_request_id)
+    deps.ledger.register_lambda_context(context)
+    if "Records" in event:
+        return dict(
+            process_partial_response(
+                event=event, record_handler=_route_record, processor=processor, context=context
+            )
+        )
+    route(event)
+    return {}

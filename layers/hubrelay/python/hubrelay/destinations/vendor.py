@@ -1,0 +1,90 @@
+"""Back-sync to the vendor's own API: tell the source product where its finding went.
+
+Only this product's findings are synced (the others belong to other vendors). The request
+is `POST <base_url>/securityhub/notifications` with a bearer token. The base URL and the
+secret are the collector's (`vendor_api_url`, `vendor_secret_arn`): the secret is either the
+token itself or JSON with "token" (or "api_key") and optionally "base_url". A JSON reply
+may name the vendor's own reference as {"reference": "..."}.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from hubrelay.asff import PRODUCT_ARN_RE
+from hubrelay.destinations import DeliveryError
+from hubrelay.http import Client, HttpError
+
+if TYPE_CHECKING:
+    from hubrelay.routing import Decision, Finding
+
+PATH = "/securityhub/notifications"
+
+
+def not_applicable(finding: Finding, product_arn: str) -> str | None:
+    """Why this finding is not the vendor's to hear about, or None."""
+    theirs = PRODUCT_ARN_RE.fullmatch(finding.ProductArn)
+    if theirs is None:  # AWS services' products have no account: never ours
+        return "not this product's finding"
+    if product_arn:
+        ours = PRODUCT_ARN_RE.fullmatch(product_arn)
+        if ours and (ours["company"], ours["product"]) == (theirs["company"], theirs["product"]):
+            return None
+        return "not this product's finding"
+    # The private default product: product/<account>/default in the finding's own account.
+    if theirs["product"] == "default" and theirs["company"] == theirs["account"]:
+        return None
+    return "not this product's finding"
+
+
+def credentials(secret_text: str, default_base_url: str) -> dict[str, str]:
+    """{"base_url", "token"} from the vendor secret and the configured API URL."""
+    try:
+        document = json.loads(secret_text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        token = document.get("token") or document.get("api_key") or ""
+        base = document.get("base_url") or default_base_url
+    else:
+        token, base = secret_text.strip(), default_base_url
+    return {"base_url": str(base), "token": str(token)}
+
+
+def render(decision: Decision, finding: Finding) -> dict[str, Any]:
+    from hubrelay.routing import finding_summary
+
+    summary = finding_summary(finding, decision.region)
+    document = {
+        "findingId": finding.Id,
+        "productArn": finding.ProductArn,
+        "generatorId": finding.GeneratorId,
+        "awsAccountId": finding.AwsAccountId,
+        "workflowStatus": "NOTIFIED",
+        "route": decision.route.name if decision.route else None,
+        "securityHubUrl": summary["links"].get("securityHub"),
+    }
+    return {"method": "POST", "path": PATH, "body": json.dumps(document, sort_keys=True)}
+
+
+def send(payload: Mapping[str, Any], secret: Mapping[str, Any], http: Client) -> dict[str, str]:
+    base, token = secret.get("base_url"), secret.get("token")
+    if not isinstance(base, str) or not isinstance(token, str) or not token:
+        raise DeliveryError("vendor secret lacks 'base_url' or 'token'")
+    try:
+        reply = http.request(
+            str(payload["method"]),
+            base.rstrip("/") + str(payload["path"]),
+            body=str(payload["body"]).encode("utf-8"),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+    except (HttpError, ValueError) as error:
+        raise DeliveryError(f"vendor: {error}") from None
+    try:
+        document = reply.json()
+    except ValueError:
+        document = None
+    reference = document.get("reference") if isinstance(document, dict) else None
+    return {"reference": str(reference) if reference else f"HTTP {reply.status}"}

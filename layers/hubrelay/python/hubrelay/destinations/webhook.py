@@ -1,0 +1,156 @@
+"""HTTPS webhook: a JSON document per finding (or per batch), signed with HMAC-SHA256.
+
+Signature (docs/webhooks.md): `X-Hubrelay-Signature: v1=<hex HMAC-SHA256(secret,
+timestamp + "." + body)>` with `X-Hubrelay-Timestamp: <unix seconds>`; receivers recompute
+it over the raw body and refuse timestamps outside their replay window. The URL and the
+signing secret come from Secrets Manager (JSON secret {"url", "signing_secret"}).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hubrelay.destinations import DeliveryError
+from hubrelay.http import Client, HttpError
+
+if TYPE_CHECKING:
+    from hubrelay.routing import Decision, Finding
+
+SIGNATURE_HEADER = "X-Hubrelay-Signature"
+TIMESTAMP_HEADER = "X-Hubrelay-Timestamp"
+DELIVERY_HEADER = "X-Hubrelay-Delivery"
+SCHEME = "v1"
+PAYLOAD_VERSION = 1
+_SLACK_EMOJI = {"CRITICAL": ":red_circle:", "HIGH": ":large_orange_circle:"}
+
+
+def render(
+    decision: Decision, findings: Sequence[Finding], fmt: str = "hubrelay"
+) -> dict[str, Any]:
+    """{"body": <exact bytes as text>, "contentType"} for these findings."""
+    from hubrelay.routing import finding_summary
+
+    summaries = [finding_summary(f, decision.region) for f in findings]
+    if fmt == "slack":
+        document: dict[str, Any] = _slack(summaries, decision)
+    else:
+        route = decision.route
+        document = {
+            "version": PAYLOAD_VERSION,
+            "source": "hubrelay",
+            "eventId": decision.event_id,
+            "route": {
+                "kind": route.kind if route else None,
+                "name": route.name if route else None,
+                "action": route.action if route else None,
+            },
+            "findings": [
+                {**summary, "asff": finding.raw()}
+                for summary, finding in zip(summaries, findings, strict=True)
+            ],
+        }
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True)
+    return {"body": body, "contentType": "application/json"}
+
+
+def _slack(summaries: list[dict[str, Any]], decision: Decision) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = []
+    for summary in summaries[:45]:  # Slack allows 50 blocks per message
+        emoji = _SLACK_EMOJI.get(summary["severity"], ":white_circle:")
+        link_text = " | ".join(f"<{url}|{name}>" for name, url in summary["links"].items())
+        text = (
+            f"{emoji} *[{summary['severity']}] {_escape(summary['title'])[:200]}*\n"
+            f"{summary['productName'] or summary['productArn']} - account "
+            f"{summary['awsAccountId']} - {summary['region']}\n{link_text}"
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    if len(summaries) > 45:
+        more = {"type": "mrkdwn", "text": f"... and {len(summaries) - 45} more findings"}
+        blocks.append({"type": "section", "text": more})
+    name = decision.route.name if decision.route else "hubrelay"
+    return {"text": f"Security Hub: {len(summaries)} finding(s) via {name}", "blocks": blocks}
+
+
+def _escape(text: str) -> str:
+    # Slack mrkdwn control characters.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def signature(secret: str, timestamp: str, body: str) -> str:
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.{body}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"{SCHEME}={digest}"
+
+
+def signed_headers(
+    body: str, secret: str, delivery_id: str, now: float | None = None
+) -> dict[str, str]:
+    timestamp = str(int(time.time() if now is None else now))
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(secret, timestamp, body),
+        DELIVERY_HEADER: delivery_id,
+    }
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: int = 300,
+    now: float | None = None,
+) -> bool:
+    """The receiver's check (reference implementation of docs/webhooks.md)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
+    given = lowered.get(SIGNATURE_HEADER.lower(), "")
+    if not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_s:
+        return False
+    expected = signature(secret, timestamp, body.decode("utf-8"))
+    return hmac.compare_digest(expected, given)
+
+
+def delivery_id(idempotency_key: Mapping[str, str]) -> str:
+    """A stable id per delivery: receivers can deduplicate on it too."""
+    return hashlib.sha256(json.dumps(dict(idempotency_key), sort_keys=True).encode()).hexdigest()[
+        :32
+    ]
+
+
+def send(
+    payload: Mapping[str, Any],
+    secret: Mapping[str, Any],
+    http: Client,
+    delivery: str,
+) -> dict[str, str]:
+    url, key = secret.get("url"), secret.get("signing_secret")
+    if not isinstance(url, str) or not isinstance(key, str) or not key:
+        raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
+    body = str(payload["body"])
+    try:
+        response = http.request(
+            "POST", url, body=body.encode("utf-8"), headers=signed_headers(body, key, delivery)
+        )
+    except (HttpError, ValueError) as error:
+        raise DeliveryError(f"webhook: {error}") from None
+    return {"reference": _receiver_reference(response.body) or delivery, "delivery": delivery}
+
+
+def _receiver_reference(body: bytes) -> str | None:
+    """A ticket key the receiver may return as {"reference": "..."} (optional)."""
+    try:
+        document = json.loads(body or b"null")
+    except ValueError:
+        return None
+    value = document.get("reference") if isinstance(document, dict) else None
+    return str(value)[:256] if isinstance(value, str | int) and str(value).strip() else None

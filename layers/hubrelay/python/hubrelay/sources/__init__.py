@@ -1,0 +1,164 @@
+"""What every source shares: records, units of work, the mapping context, time parsing.
+
+A source has two halves with one small interface:
+
+- ``collect(cursor) -> Iterator[Unit]`` reads native records from where the last run
+  stopped. A Unit is the smallest step after which the cursor can move: one S3 report, one
+  API page, one batch of Health events. It carries the cursor to commit once its findings
+  are enqueued, and the scopes it covers completely (a whole scan of an image, a repository).
+- ``map(record, ctx) -> list[finding]`` turns one native record into ASFF findings built
+  with ``hubrelay.asff``. A finding the source reports as resolved has RecordState ARCHIVED.
+  A record that cannot be mapped raises MappingError (or any ValueError) with the reason.
+
+``hubrelay convert`` and the collector call the same ``map`` functions.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from hubrelay import asff
+
+Cursor = dict[str, Any]
+Finding = dict[str, Any]
+
+
+class MappingError(ValueError):
+    """A native record that cannot become a valid finding; the message says why."""
+
+
+class SourceError(RuntimeError):
+    """The source cannot be read now (unreachable, refusing, out of time): retry next run."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where findings go: the customer account, the Regions, the product."""
+
+    account_id: str
+    regions: tuple[str, ...]
+    product_arn: str = ""  # the partner's configured ARN; empty = private default
+    now: datetime = field(default_factory=asff.now_utc)
+
+    @property
+    def home(self) -> str:
+        return self.regions[0]
+
+    def product_arn_in(self, region: str) -> str:
+        return asff.product_arn_for(region, self.account_id, self.product_arn)
+
+    def timestamp(self) -> str:
+        return asff.timestamp(self.now)
+
+
+@dataclass
+class Record:
+    """One native record and where it came from (for error reports)."""
+
+    native: Any
+    position: str
+    kind: str  # which mapper reads it: sarif, trivy, grype, asff, vendor, health
+    scope: str  # what a complete scan covers; tracking groups findings by it
+    context: Any = None  # shared data the mapper needs (a SARIF run, a vendor mapping)
+
+
+@dataclass
+class Unit:
+    """A step of collection: its records, and the cursor that is safe once they are sent."""
+
+    records: list[Record]
+    cursor: Cursor
+    label: str
+    complete_scopes: frozenset[str] = frozenset()
+    # Problems with the unit as a whole (an unreadable file): (position, reason).
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Source(Protocol):
+    name: str
+
+    def collect(self, cursor: Cursor) -> Iterator[Unit]: ...
+
+    def map(self, record: Record, ctx: Context) -> list[Finding]: ...
+
+
+def parse_time(value: Any) -> datetime:
+    """A UTC datetime from any form sources use.
+
+    Epoch seconds or milliseconds (the Health API as JSON), RFC 3339 / ISO 8601, RFC 1123
+    ("Sat, 04 Feb 2023 00:00:00 GMT", Health events in EventBridge), or a datetime.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = value / 1000 if value > 1e11 else value
+            moment = datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            # NaN, infinities, epochs beyond the years a datetime holds (found by fuzzing)
+            raise MappingError(f"unreadable timestamp {str(value)[:64]!r}: {exc}") from exc
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            try:
+                moment = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError) as exc:
+                raise MappingError(f"unreadable timestamp {text[:64]!r}") from exc
+    else:
+        raise MappingError(f"unreadable timestamp {str(value)[:64]!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # "0001-01-01T00:00:00+05:00" is before year 1 in UTC
+        raise MappingError(f"unreadable timestamp {str(value)[:64]!r}: {exc}") from exc
+
+
+def rfc3339(value: Any, default: str) -> str:
+    """ASFF timestamp of `value`, or `default` when the value is missing."""
+    if value is None or value == "":
+        return default
+    return asff.timestamp(parse_time(value))
+
+
+def stable_hash(*parts: Any, length: int = 32) -> str:
+    """A short, stable digest of JSON-able parts (finding Ids that survive re-scans)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def obj(value: Any) -> Mapping[str, Any]:
+    """The value when it is a JSON object, else an empty one (optional native fields)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def items(value: Any) -> list[Any]:
+    """The value when it is a JSON array, else an empty one (optional native lists)."""
+    return value if isinstance(value, list) else []
+
+
+def string(value: Any) -> str | None:
+    """The value when it is a string, else None (optional native texts)."""
+    return value if isinstance(value, str) else None
+
+
+def dig(data: Any, *path: str | int) -> Any:
+    """data[path[0]][path[1]]... or None when any step is missing."""
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(data, list) or not -len(data) <= step < len(data):
+                return None
+            data = data[step]
+        elif isinstance(data, Mapping):
+            data = data.get(step)
+        else:
+            return None
+    return data

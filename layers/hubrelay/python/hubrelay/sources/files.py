@@ -1,0 +1,78 @@
+"""Native files to findings without AWS: what `hubrelay convert` runs.
+
+The records and mappers are the collector's own; only the reading differs (a local file
+instead of S3, an API page or the Health API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hubrelay import asff
+from hubrelay.sources import Context, Finding, MappingError, Record, health, scanner_reports
+from hubrelay.sources.vendor_api import VendorMapping
+from hubrelay.sources.vendor_api import map_record as map_vendor
+
+FORMATS = (*scanner_reports.FORMATS, "health", "vendor")
+
+
+def read_records(
+    document: Any, fmt: str | None, origin: str, mapping_path: str = ""
+) -> tuple[list[Record], list[tuple[str, str]]]:
+    """(records, file-level errors) of a document in `fmt` (detected when None)."""
+    if fmt == "vendor":
+        mapping = VendorMapping.load(mapping_path)
+        items = document if isinstance(document, list) else mapping.records(document)
+        return [
+            Record(r, f"{origin}#[{i}]", "vendor", "vendor", mapping) for i, r in enumerate(items)
+        ], []
+    if fmt == "health" or (fmt is None and _looks_like_health(document)):
+        events = document if isinstance(document, list) else [document]
+        records = []
+        for i, event in enumerate(events):
+            native = (
+                health.from_eventbridge(event)
+                if isinstance(event, Mapping) and "detail" in event
+                else event
+            )
+            records.append(Record(native, f"{origin}#[{i}]", "health", health.SCOPE))
+        return records, []
+    records, _, errors = scanner_reports.parse_report(document, origin, "", fmt)
+    return records, errors
+
+
+def map_records(records: list[Record], ctx: Context) -> tuple[list[Finding], list[tuple[str, str]]]:
+    """Valid findings, and (position, reason) for every record that cannot be sent."""
+    findings: list[Finding] = []
+    errors: list[tuple[str, str]] = []
+    for record in records:
+        try:
+            mapped = _mapper(record.kind)(record, ctx)
+        except Exception as exc:  # a bad record is reported, never fatal
+            errors.append((record.position, f"{type(exc).__name__}: {exc}"))
+            continue
+        for finding in mapped:
+            violations = asff.validate_finding(finding)
+            if violations:
+                errors.append((record.position, "; ".join(str(v) for v in violations)))
+            else:
+                findings.append(finding)
+    return findings, errors
+
+
+def _mapper(kind: str) -> Any:
+    if kind == "health":
+        return health.map_event
+    if kind == "vendor":
+        return map_vendor
+    if kind not in scanner_reports.MAPPERS:
+        raise MappingError(f"no mapper for {kind!r}")
+    return scanner_reports.MAPPERS[kind]
+
+
+def _looks_like_health(document: Any) -> bool:
+    first = document[0] if isinstance(document, list) and document else document
+    return isinstance(first, Mapping) and (
+        first.get("source") == "aws.health" or isinstance(first.get("event"), Mapping)
+    )

@@ -1,0 +1,252 @@
+"""AWS Health events to ASFF, exactly as seed 003 (the AWS Health integration) states.
+
+Only security-related events: any event of an AWS security service, any event whose type
+code contains SECURITY, ABUSE or CERTIFICATE, any event of service RISK or ABUSE, and the
+type codes the seed's CRITICAL rule names (one is an S3 event, which the three rules above
+would otherwise drop). The
+fields follow seed 003's table: Id = the event ARN with the account inserted + "/" + a
+SHA-256 of the start time; GeneratorId = the type code; Title "AWS Health - <code>";
+Types ["Software and Configuration Checks"]; CreatedAt = start time; UpdatedAt = the
+event's time (last update); Resources of type Other (each affected entity, or the
+account); SourceUrl the event on the Health console; Description cut to 1024 characters
+ending in "(truncated)". Severity by seed 003's rules, checked in order: CRITICAL, HIGH,
+MEDIUM; the seed names no level for other security-related events: hubrelay uses LOW.
+
+Our choices where the seed is silent or cannot apply to a partner product: ProductArn is
+the configured product's (a partner cannot import into product/aws/health); the start
+time is hashed in its RFC 3339 form; a closed event is resolved (ARCHIVED). Global events
+go to us-east-1, cn-northwest-1 or us-gov-west-1 by partition (the seed's
+"gov-us-west-1" is read as us-gov-west-1), regional events to their Region; each
+resource carries that Region so change tracking routes the finding there.
+
+Timestamps come as datetimes (boto3), epoch numbers (the API's JSON) or RFC 1123 strings
+(EventBridge "AWS Health Event" events); all are accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from hubrelay import asff
+from hubrelay.sources import (
+    Context,
+    Cursor,
+    Finding,
+    MappingError,
+    Record,
+    Unit,
+    dig,
+    items,
+    obj,
+    parse_time,
+)
+
+SCOPE = "health"
+CRITICAL_CODES = frozenset(
+    {
+        "AWS_S3_OPEN_ACCESS_BUCKET_NOTIFICATION",
+        "AWS_SHIELD_INTERNET_TRAFFIC_LIMITATIONS_PLACED_IN_RESPONSE_TO_DDOS_ATTACK",
+        "AWS_SHIELD_IS_RESPONDING_TO_A_DDOS_ATTACK_AGAINST_YOUR_AWS_RESOURCES",
+    }
+)
+HIGH_CODE_PARTS = ("SECURITY_NOTIFICATION", "ABUSE_DETECTION")
+MEDIUM_CODE_PARTS = ("CERTIFICATE", "END_OF_SUPPORT")
+# Seed 003's MEDIUM list; it is also what "an AWS security service" means here.
+_SECURITY_SERVICES = """
+    ACM CLOUDHSM CLOUDTRAIL CONFIG CONTROLTOWER DETECTIVE EVENTS GUARDDUTY IAM INSPECTOR KMS
+    MACIE SES SECURITYHUB SHIELD SSO COGNITO IOTDEVICEDEFENDER NETWORKFIREWALL ROUTE53 WAF
+    FIREWALLMANAGER SECRETSMANAGER BACKUP AUDITMANAGER ARTIFACT CLOUDENDURE CODEGURU
+    ORGANIZATIONS DIRECTORYSERVICE RESOURCEMANAGER CLOUDWATCH DRS INSPECTOR2 RESILIENCEHUB
+"""
+SECURITY_SERVICES = frozenset(_SECURITY_SERVICES.split())
+SECURITY_CODE_WORDS = ("SECURITY", "ABUSE", "CERTIFICATE")
+GLOBAL_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}
+CONSOLE_URL = "https://phd.aws.amazon.com/phd/home#/event-log?eventID="
+DETAILS_BATCH = 10  # DescribeEventDetails and DescribeAffectedEntities take 10 ARNs at most
+
+
+def is_security_related(service: str, code: str) -> bool:
+    service, code = service.upper(), code.upper()
+    # The seed's CRITICAL type codes (an S3 event among them) are security events too.
+    return (
+        service in SECURITY_SERVICES
+        or service in ("RISK", "ABUSE")
+        or any(word in code for word in SECURITY_CODE_WORDS)
+        or code in CRITICAL_CODES
+    )
+
+
+def severity_label(service: str, code: str) -> str:
+    service, code = service.upper(), code.upper()
+    if service == "RISK" or code in CRITICAL_CODES:
+        return "CRITICAL"
+    if service == "ABUSE" or any(part in code for part in HIGH_CODE_PARTS):
+        return "HIGH"
+    if service in SECURITY_SERVICES or any(part in code for part in MEDIUM_CODE_PARTS):
+        return "MEDIUM"
+    return "LOW"
+
+
+def finding_id(event_arn: str, account: str, start: Any) -> str:
+    """Seed 003: the event ARN including the account, plus a hash of the start time."""
+    parts = event_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "health":
+        raise MappingError(f"not a Health event ARN: {event_arn[:120]!r}")
+    parts[4] = account
+    digest = hashlib.sha256(asff.timestamp(parse_time(start)).encode()).hexdigest().upper()
+    return f"{':'.join(parts)}/{digest}"
+
+
+def map_event(record: Record, ctx: Context) -> list[Finding]:
+    """A normalised Health record (see `from_api` / `from_eventbridge`) to 0 or 1 finding."""
+    item = record.native
+    event = item.get("event") if isinstance(item, Mapping) else None
+    if not isinstance(event, Mapping):
+        raise MappingError("Health record has no event")
+    arn, code = str(event.get("arn") or ""), str(event.get("eventTypeCode") or "")
+    service = str(event.get("service") or "")
+    if not arn or not code or event.get("startTime") is None:
+        raise MappingError("Health event lacks arn, eventTypeCode or startTime")
+    if not is_security_related(service, code):
+        return []
+    account = str(item.get("account") or ctx.account_id)
+    # First, so that an ARN that is not a Health event's is refused before it is read.
+    identifier = finding_id(arn, account, event["startTime"])
+    region = _region(arn, str(event.get("region") or ""))
+    entities = [
+        str(e.get("entityValue") or e.get("entityArn"))
+        for e in items(item.get("entities"))
+        if isinstance(e, Mapping)
+        and (e.get("entityValue") or e.get("entityArn"))
+        and e.get("entityValue") != "UNKNOWN"
+    ]
+    label = severity_label(service, code)
+    created = asff.timestamp(parse_time(event["startTime"]))
+    updated = item.get("time") or event.get("lastUpdatedTime") or event["startTime"]
+    finding = asff.build_finding(
+        finding_id=identifier,
+        product_arn=ctx.product_arn_in(region if region in ctx.regions else ctx.home),
+        generator_id=code,
+        account_id=account,
+        title=f"AWS Health - {code}",
+        description=str(item.get("description") or f"AWS Health event {code}"),
+        resources=[
+            {"Type": "Other", "Id": value[:512], "Region": region}
+            for value in dict.fromkeys(entities or [account])
+        ],
+        severity={"Label": label, "Original": label},
+        types=["Software and Configuration Checks"],
+        created_at=created,
+        updated_at=max(created, asff.timestamp(parse_time(updated))),
+        source_url=CONSOLE_URL + arn,
+        product_fields={
+            "hubrelay/health/service": service,
+            "hubrelay/health/eventTypeCategory": event.get("eventTypeCategory"),
+            "hubrelay/health/statusCode": event.get("statusCode"),
+            "hubrelay/health/eventArn": arn,
+            "hubrelay/health/eventScopeCode": event.get("eventScopeCode"),
+        },
+        record_state="ARCHIVED" if str(event.get("statusCode")).lower() == "closed" else "ACTIVE",
+    )
+    return [finding]
+
+
+def _region(arn: str, region: str) -> str:
+    region = region or arn.split(":")[3]
+    if region and region != "global":
+        return region
+    partition = arn.split(":")[1] or "aws"
+    return GLOBAL_REGIONS.get(partition, "us-east-1")
+
+
+def from_eventbridge(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A Health record from an EventBridge "AWS Health Event" (RFC 1123 times)."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise MappingError("EventBridge event has no detail")
+    english = [d for d in items(detail.get("eventDescription")) if isinstance(d, Mapping)]
+    english.sort(key=lambda d: d.get("language") != "en_US")
+    return {
+        "account": detail.get("affectedAccount") or event.get("account"),
+        "time": event.get("time"),
+        "description": english[0].get("latestDescription") if english else None,
+        "entities": detail.get("affectedEntities") or [],
+        "event": {
+            "arn": detail.get("eventArn"),
+            "service": detail.get("service"),
+            "eventTypeCode": detail.get("eventTypeCode"),
+            "eventTypeCategory": detail.get("eventTypeCategory"),
+            "eventScopeCode": detail.get("eventScopeCode"),
+            "region": detail.get("eventRegion") or event.get("region"),
+            "startTime": detail.get("startTime"),
+            "endTime": detail.get("endTime"),
+            "lastUpdatedTime": detail.get("lastUpdatedTime"),
+            "statusCode": detail.get("statusCode"),
+        },
+    }
+
+
+def from_api(detail: Mapping[str, Any], entities: list[Any], account: str) -> dict[str, Any]:
+    """A Health record from a DescribeEventDetails item and its affected entities."""
+    event = dict(obj(detail.get("event")))
+    return {
+        "account": account,
+        "time": event.get("lastUpdatedTime"),
+        "description": dig(detail, "eventDescription", "latestDescription"),
+        "entities": entities,
+        "event": event,
+    }
+
+
+class HealthSource:
+    """DescribeEvents / DescribeEventDetails / DescribeAffectedEntities of one account."""
+
+    name = "health"
+
+    def __init__(self, health: Any, account_id: str) -> None:
+        self.health = health
+        self.account_id = account_id
+
+    def map(self, record: Record, ctx: Context) -> list[Finding]:
+        return map_event(record, ctx)
+
+    def collect(self, cursor: Cursor) -> Iterator[Unit]:
+        events = self._security_events(cursor.get("since"))
+        for start in range(0, len(events), DETAILS_BATCH):
+            batch = events[start : start + DETAILS_BATCH]
+            arns = [e["arn"] for e in batch]
+            details = self.health.describe_event_details(eventArns=arns)
+            entities: dict[str, list[Any]] = {arn: [] for arn in arns}
+            pages = self.health.get_paginator("describe_affected_entities")
+            for page in pages.paginate(filter={"eventArns": arns}):
+                for entity in page.get("entities", []):
+                    entities.setdefault(entity.get("eventArn"), []).append(entity)
+            records = [
+                Record(
+                    from_api(d, entities.get(d["event"]["arn"], []), self.account_id),
+                    f"health:{d['event']['arn']}",
+                    "health",
+                    SCOPE,
+                )
+                for d in details.get("successfulSet", [])
+            ]
+            errors = [
+                (f"health:{f.get('eventArn')}", f"{f.get('errorName')}: {f.get('errorMessage')}")
+                for f in details.get("failedSet", [])
+            ]
+            since = asff.timestamp(parse_time(batch[-1]["lastUpdatedTime"]))
+            yield Unit(records, {"since": since}, f"health events {start}..", errors=errors)
+
+    def _security_events(self, since: str | None) -> list[dict[str, Any]]:
+        """Security-related events updated since the watermark, oldest update first."""
+        event_filter: dict[str, Any] = {}
+        if since:
+            event_filter["lastUpdatedTimes"] = [{"from": parse_time(since)}]
+        found = []
+        for page in self.health.get_paginator("describe_events").paginate(filter=event_filter):
+            for event in page.get("events", []):
+                if is_security_related(event.get("service", ""), event.get("eventTypeCode", "")):
+                    found.append(event)
+        return sorted(found, key=lambda e: (parse_time(e["lastUpdatedTime"]), e["arn"]))

@@ -1,0 +1,236 @@
+"""SARIF 2.1.0 (any tool: CodeQL, Semgrep, Trivy, Grype, Checkov...) to ASFF.
+
+Every result of every run becomes a finding. SARIF's indirections are resolved: a rule by
+`ruleIndex` (or `rule.index`, or `rule.toolComponent` into an extension), by `ruleId`
+otherwise; an artifact location by `index` into `run.artifacts`; a message by `id` into
+the rule's `messageStrings`, with `{0}` arguments filled in. Severity is the rule's
+`security-severity` property (a CVSS-like 0-10 score, the GitHub convention) when present,
+else the result's `level` (error HIGH, warning MEDIUM, note LOW, none INFORMATIONAL).
+Results of kind pass / notApplicable, accepted suppressions and baselineState "absent"
+are resolved (ARCHIVED). A run whose results are null or whose invocation failed is not a
+complete scan, so nothing is archived for being absent from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubrelay import asff
+from hubrelay.sources import (
+    Context,
+    Finding,
+    MappingError,
+    Record,
+    dig,
+    items,
+    obj,
+    stable_hash,
+    string,
+)
+
+LEVELS = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFORMATIONAL"}
+RESOLVED_KINDS = {"pass", "notApplicable"}
+_ARGUMENT = re.compile(r"\{(\d+)\}")
+
+
+@dataclass
+class Run:
+    """What the results of one run share."""
+
+    document: Mapping[str, Any]
+    tool: str
+    repository: str
+    _rules_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rule in self.rules():
+            if isinstance(rule, Mapping) and isinstance(rule.get("id"), str):
+                self._rules_by_id.setdefault(rule["id"], rule)
+
+    def rules(self, component: int | None = None) -> list[Any]:
+        if component is None:
+            rules = dig(self.document, "tool", "driver", "rules")
+        else:
+            rules = dig(self.document, "tool", "extensions", component, "rules")
+        return rules if isinstance(rules, list) else []
+
+    def rule_for(self, result: Mapping[str, Any]) -> Mapping[str, Any]:
+        reference = obj(result.get("rule"))
+        index = result.get("ruleIndex", reference.get("index"))
+        component = dig(reference, "toolComponent", "index")
+        if isinstance(index, int) and index >= 0:
+            rules = self.rules(component if isinstance(component, int) else None)
+            if index >= len(rules) or not isinstance(rules[index], Mapping):
+                raise MappingError(f"ruleIndex {index} is not in the run's {len(rules)} rules")
+            found: Mapping[str, Any] = rules[index]
+            return found
+        rule_id = result.get("ruleId") or reference.get("id")
+        return self._rules_by_id.get(str(rule_id), {})
+
+    def artifact_uri(self, location: Mapping[str, Any]) -> str:
+        uri = location.get("uri")
+        index = location.get("index")
+        if not uri and isinstance(index, int):
+            uri = dig(self.document, "artifacts", index, "location", "uri")
+            if uri is None:
+                raise MappingError(f"artifact index {index} is not in the run's artifacts")
+        return str(uri or "")
+
+
+def records(
+    document: Any, origin: str, folder: str
+) -> tuple[list[Record], set[str], list[tuple[str, str]]]:
+    """(records, complete scopes, file-level errors) of a SARIF log."""
+    if not isinstance(document, Mapping) or document.get("version") != "2.1.0":
+        version = document.get("version") if isinstance(document, Mapping) else None
+        raise MappingError(f"not a SARIF 2.1.0 log (version {version!r})")
+    runs = document.get("runs")
+    if not isinstance(runs, list):
+        raise MappingError("SARIF log has no 'runs' array")
+    out: list[Record] = []
+    complete: set[str] = set()
+    errors: list[tuple[str, str]] = []
+    for r, run_document in enumerate(runs):
+        if not isinstance(run_document, Mapping):
+            errors.append((f"{origin}#runs[{r}]", "run is not a JSON object"))
+            continue
+        tool = str(dig(run_document, "tool", "driver", "name") or "unknown-tool")
+        repository = str(dig(run_document, "versionControlProvenance", 0, "repositoryUri") or "")
+        category = str(dig(run_document, "automationDetails", "id") or "")
+        scope = f"sarif:{folder}:{tool}:{repository}:{category}"
+        run = Run(run_document, tool, repository)
+        results = run_document.get("results")
+        failed = any(
+            isinstance(i, Mapping) and i.get("executionSuccessful") is False
+            for i in items(run_document.get("invocations"))
+        )
+        if isinstance(results, list) and not failed:
+            complete.add(scope)
+        for i, result in enumerate(results if isinstance(results, list) else []):
+            out.append(Record(result, f"{origin}#runs[{r}].results[{i}]", "sarif", scope, run))
+    return out, complete, errors
+
+
+def map_result(record: Record, ctx: Context) -> list[Finding]:
+    result, run = record.native, record.context
+    if not isinstance(result, Mapping):
+        raise MappingError("result is not a JSON object")
+    assert isinstance(run, Run)
+    rule = run.rule_for(result)
+    rule_id = str(result.get("ruleId") or dig(result, "rule", "id") or rule.get("id") or "")
+    if not rule_id:
+        raise MappingError("result has no ruleId and no rule reference")
+    text = _message(result, rule)
+    location = obj(dig(result, "locations", 0, "physicalLocation"))
+    uri = run.artifact_uri(obj(location.get("artifactLocation")))
+    region = obj(location.get("region"))
+    fingerprint = (
+        result.get("fingerprints")
+        or result.get("partialFingerprints")
+        or {
+            "location": [uri, region.get("startLine"), region.get("startColumn")],
+            "message": text,
+        }
+    )
+    level = str(result.get("level") or dig(rule, "defaultConfiguration", "level") or "warning")
+    tags = [t for t in items(dig(rule, "properties", "tags")) if isinstance(t, str)]
+    cwes = [t for t in tags if "cwe" in t.lower()]
+    title = dig(rule, "shortDescription", "text") or rule.get("name") or text.split("\n", 1)[0]
+    where = f"{uri}:{region.get('startLine')}" if region.get("startLine") else uri
+    full = dig(rule, "fullDescription", "text")
+    finding = asff.build_finding(
+        finding_id=f"hubrelay/sarif/{run.tool[:64]}/{rule_id[:200]}/"
+        + stable_hash(run.tool, run.repository, rule_id, fingerprint),
+        product_arn=ctx.product_arn_in(ctx.home),
+        generator_id=f"{run.tool}/{rule_id}",
+        account_id=ctx.account_id,
+        title=f"{run.tool}: {title}",
+        description=f"{text}\n\n{full}" if full and full != text else text,
+        resources=[_resource(run, uri, region, where)],
+        severity=_severity(result, rule, level),
+        types=[
+            "Software and Configuration Checks/Vulnerabilities/CWE"
+            if cwes
+            else "Software and Configuration Checks/Code Analysis"
+        ],
+        created_at=ctx.timestamp(),
+        product_fields={
+            "sarif/tool": run.tool,
+            "sarif/toolVersion": dig(run.document, "tool", "driver", "semanticVersion")
+            or dig(run.document, "tool", "driver", "version"),
+            "sarif/ruleId": rule_id,
+            "sarif/level": level,
+            "sarif/kind": result.get("kind") or "fail",
+            "sarif/location": where,
+            "sarif/repository": run.repository or None,
+            "sarif/tags": ",".join(tags) or None,
+            "sarif/helpUri": rule.get("helpUri"),
+        },
+        remediation_text=string(dig(rule, "help", "text")),
+        remediation_url=rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None,
+        record_state="ARCHIVED" if _resolved(result) else "ACTIVE",
+    )
+    return [finding]
+
+
+def _message(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
+    message = obj(result.get("message"))
+    text = message.get("text")
+    if not text and isinstance(message.get("id"), str):
+        text = dig(rule, "messageStrings", message["id"], "text")
+    if not text:
+        text = dig(rule, "shortDescription", "text") or dig(rule, "fullDescription", "text")
+    if not isinstance(text, str) or not text.strip():
+        raise MappingError("result has no message text (nor a message id its rule defines)")
+    arguments = [str(a) for a in items(message.get("arguments"))]
+    return _ARGUMENT.sub(
+        lambda m: arguments[int(m[1])] if int(m[1]) < len(arguments) else m[0], text
+    )
+
+
+def _severity(result: Mapping[str, Any], rule: Mapping[str, Any], level: str) -> dict[str, Any]:
+    score = dig(result, "properties", "security-severity") or dig(
+        rule, "properties", "security-severity"
+    )
+    try:
+        return asff.severity_from_cvss(float(score)) if score is not None else _by_level(level)
+    except (TypeError, ValueError):  # a list or an object is no score either
+        return _by_level(level)
+
+
+def _by_level(level: str) -> dict[str, Any]:
+    return {"Label": LEVELS.get(level, "INFORMATIONAL"), "Original": level[:64] or "none"}
+
+
+def _resource(run: Run, uri: str, region: Mapping[str, Any], where: str) -> dict[str, Any]:
+    base = run.repository.rstrip("/") + "/" if run.repository else ""
+    details = asff.clip_map(
+        {
+            "uri": uri or None,
+            "repository": run.repository or None,
+            "startLine": region.get("startLine"),
+            "startColumn": region.get("startColumn"),
+            "endLine": region.get("endLine"),
+            "snippet": dig(region, "snippet", "text"),
+        },
+        value_max=1023,
+    )
+    resource: dict[str, Any] = {"Type": "Other", "Id": (base + (uri or where or run.tool))[:512]}
+    if details:
+        resource["Details"] = {"Other": details}
+    return resource
+
+
+def _resolved(result: Mapping[str, Any]) -> bool:
+    suppressed = any(
+        isinstance(s, Mapping) and s.get("status", "accepted") == "accepted"
+        for s in items(result.get("suppressions"))
+    )
+    return (
+        str(result.get("kind")) in RESOLVED_KINDS
+        or suppressed
+        or result.get("baselineState") == "absent"
+    )

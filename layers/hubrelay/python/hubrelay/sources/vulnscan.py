@@ -1,0 +1,425 @@
+"""Trivy JSON and Grype JSON vulnerability reports to ASFF.
+
+One finding per (scanned artifact, package, vulnerability), with a stable Id from those,
+CVSS-based severity where the report has a score (v3 preferred over v2, the report's own
+severity source first), the vendor label otherwise (unknown labels become INFORMATIONAL
+with the original kept), the artifact and package in Resources, and the native details in
+the ASFF `Vulnerabilities` field and ProductFields. Trivy misconfigurations that failed
+become findings too. A report is a complete scan of its artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hubrelay import asff
+from hubrelay.sources import (
+    Context,
+    Finding,
+    MappingError,
+    Record,
+    dig,
+    items,
+    obj,
+    rfc3339,
+    stable_hash,
+    string,
+)
+
+VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
+Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
+
+
+# --- Trivy -----------------------------------------------------------------------------
+
+
+def trivy_records(document: Any, origin: str, folder: str) -> Parsed:
+    if not isinstance(document, Mapping) or not isinstance(document.get("Results", []), list):
+        raise MappingError("not a Trivy JSON report (no 'Results' array)")
+    artifact = str(document.get("ArtifactName") or "unknown-artifact")
+    scope = f"trivy:{folder}:{artifact}"
+    shared = {
+        "artifact": artifact,
+        "artifactType": document.get("ArtifactType"),
+        "imageId": dig(document, "Metadata", "ImageID"),
+        "createdAt": document.get("CreatedAt"),
+    }
+    out: list[Record] = []
+    errors: list[tuple[str, str]] = []
+    for r, result in enumerate(document.get("Results") or []):
+        if not isinstance(result, Mapping):
+            continue
+        context = {
+            **shared,
+            "target": result.get("Target"),
+            "class": result.get("Class"),
+            "type": result.get("Type"),
+        }
+        for kind in ("Vulnerabilities", "Misconfigurations"):
+            found = result.get(kind)
+            if found is not None and not isinstance(found, list):
+                # Not a scan result we can read: say so, and archive nothing for its absence.
+                errors.append((f"{origin}#Results[{r}].{kind}", f"{kind} is not an array"))
+                continue
+            for i, item in enumerate(found or []):
+                position = f"{origin}#Results[{r}].{kind}[{i}]"
+                record_kind = "trivy" if kind == "Vulnerabilities" else "trivy-misconfig"
+                out.append(Record(item, position, record_kind, scope, context))
+    return out, set() if errors else {scope}, errors
+
+
+def map_trivy(record: Record, ctx: Context) -> list[Finding]:
+    vuln, context = _object(record.native), record.context
+    vid, package = vuln.get("VulnerabilityID"), vuln.get("PkgName")
+    if not vid or not package:
+        raise MappingError("vulnerability without VulnerabilityID or PkgName")
+    installed = str(vuln.get("InstalledVersion") or "")
+    fixed = vuln.get("FixedVersion")
+    cvss = _trivy_cvss(vuln)
+    severity = _severity(cvss, vuln.get("Severity"))
+    title = f"{vid} in {package} {installed}".strip()
+    finding = asff.build_finding(
+        finding_id=f"hubrelay/trivy/{vid}/"
+        + stable_hash(
+            context["artifact"],
+            context["target"],
+            vuln.get("PkgID") or f"{package}@{installed}",
+            vuln.get("PkgPath"),
+            vid,
+        ),
+        product_arn=ctx.product_arn_in(ctx.home),
+        generator_id=f"trivy/{vid}",
+        account_id=ctx.account_id,
+        title=f"{title}: {vuln['Title']}" if vuln.get("Title") else title,
+        description=str(vuln.get("Description") or vuln.get("Title") or title),
+        resources=[_artifact_resource(context, package, installed, fixed, vuln.get("PkgPath"))],
+        severity=severity,
+        types=[
+            VULNERABILITY_TYPE
+            if str(vid).startswith("CVE-")
+            else "Software and Configuration Checks/Vulnerabilities"
+        ],
+        created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+        product_fields={
+            "trivy/artifact": context["artifact"],
+            "trivy/target": context.get("target"),
+            "trivy/class": context.get("class"),
+            "trivy/severity": vuln.get("Severity"),
+            "trivy/severitySource": vuln.get("SeveritySource"),
+            "trivy/status": vuln.get("Status"),
+            "trivy/cwe": ",".join(c for c in items(vuln.get("CweIDs")) if isinstance(c, str))
+            or None,
+        },
+        remediation_text=f"Upgrade {package} to {fixed}." if fixed else None,
+        remediation_url=string(vuln.get("PrimaryURL")),
+        record_state="ARCHIVED" if vuln.get("Status") == "not_affected" else "ACTIVE",
+        extra={
+            "Vulnerabilities": [
+                _vulnerability(
+                    vid,
+                    package,
+                    installed,
+                    fixed,
+                    context.get("type"),
+                    vuln.get("PkgPath"),
+                    cvss,
+                    vendor="Trivy",
+                    url=vuln.get("PrimaryURL"),
+                    vendor_severity=vuln.get("Severity"),
+                    references=vuln.get("References"),
+                    published=vuln.get("PublishedDate"),
+                    modified=vuln.get("LastModifiedDate"),
+                )
+            ]
+        },
+    )
+    return [finding]
+
+
+def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
+    item, context = _object(record.native), record.context
+    check = item.get("AVDID") or item.get("ID")
+    if not check:
+        raise MappingError("misconfiguration without ID")
+    cause = obj(item.get("CauseMetadata"))
+    where = f"{context.get('target')}:{cause.get('StartLine')}" if cause.get("StartLine") else None
+    finding = asff.build_finding(
+        finding_id=f"hubrelay/trivy/{check}/"
+        + stable_hash(
+            context["artifact"],
+            context.get("target"),
+            check,
+            cause.get("Resource"),
+            cause.get("StartLine"),
+        ),
+        product_arn=ctx.product_arn_in(ctx.home),
+        generator_id=f"trivy/{check}",
+        account_id=ctx.account_id,
+        title=str(item.get("Title") or check),
+        description=str(item.get("Message") or item.get("Description") or check),
+        resources=[
+            {
+                "Type": "Other",
+                "Id": str(cause.get("Resource") or context.get("target") or context["artifact"])[
+                    :512
+                ],
+                "Details": {
+                    "Other": asff.clip_map(
+                        {
+                            "target": context.get("target"),
+                            "location": where,
+                            "provider": cause.get("Provider"),
+                            "service": cause.get("Service"),
+                        },
+                        value_max=1023,
+                    )
+                },
+            }
+        ],
+        severity=_severity([], item.get("Severity")),
+        types=["Software and Configuration Checks/Industry and Regulatory Standards"],
+        created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+        product_fields={
+            "trivy/artifact": context["artifact"],
+            "trivy/target": context.get("target"),
+            "trivy/type": item.get("Type"),
+            "trivy/namespace": item.get("Namespace"),
+        },
+        remediation_text=string(item.get("Resolution")),
+        remediation_url=string(item.get("PrimaryURL")),
+        record_state="ARCHIVED" if item.get("Status") == "PASS" else "ACTIVE",
+    )
+    return [finding]
+
+
+def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
+    sources = obj(vuln.get("CVSS"))
+    preferred = sorted(sources, key=lambda s: (s != vuln.get("SeveritySource"), s != "nvd", s))
+    out = []
+    for source in preferred:
+        scores = obj(sources[source])
+        for version, score_key, vector_key in (
+            ("3.x", "V3Score", "V3Vector"),
+            ("2.0", "V2Score", "V2Vector"),
+        ):
+            score = scores.get(score_key)
+            if isinstance(score, int | float) and 0 <= score <= 10:
+                vector = scores.get(vector_key)
+                if version == "3.x" and isinstance(vector, str) and vector.startswith("CVSS:"):
+                    version = vector.split("/", 1)[0][5:]
+                out.append(_cvss(version, score, vector, source))
+    return out
+
+
+# --- Grype -----------------------------------------------------------------------------
+
+
+def grype_records(document: Any, origin: str, folder: str) -> Parsed:
+    if not isinstance(document, Mapping) or not isinstance(document.get("matches"), list):
+        raise MappingError("not a Grype JSON report (no 'matches' array)")
+    target = dig(document, "source", "target")
+    name = str(
+        (target.get("userInput") or target.get("imageID"))
+        if isinstance(target, Mapping)
+        else target or "unknown-target"
+    )
+    scope = f"grype:{folder}:{name}"
+    context = {
+        "artifact": name,
+        "sourceType": dig(document, "source", "type"),
+        "imageId": dig(document, "source", "target", "imageID"),
+        "createdAt": dig(document, "descriptor", "timestamp"),
+        "scanner": f"grype {dig(document, 'descriptor', 'version') or ''}".strip(),
+    }
+    out = [
+        Record(match, f"{origin}#matches[{i}]", "grype", scope, context)
+        for i, match in enumerate(document["matches"])
+    ]
+    return out, {scope}, []
+
+
+def map_grype(record: Record, ctx: Context) -> list[Finding]:
+    match, context = _object(record.native), record.context
+    vuln = _object(match.get("vulnerability"))
+    package = _object(match.get("artifact"))
+    vid, name = vuln.get("id"), package.get("name")
+    if not vid or not name:
+        raise MappingError("match without vulnerability.id or artifact.name")
+    version = str(package.get("version") or "")
+    fixes = items(dig(vuln, "fix", "versions"))
+    fixed = ", ".join(str(v) for v in fixes) or None
+    path = dig(package, "locations", 0, "path")
+    related = [r for r in items(match.get("relatedVulnerabilities")) if isinstance(r, Mapping)]
+    cvss = _grype_cvss(vuln.get("cvss"), vuln.get("namespace"))
+    for other in related:
+        cvss += _grype_cvss(other.get("cvss"), other.get("namespace"))
+    description = vuln.get("description") or next(
+        (r["description"] for r in related if r.get("description")), None
+    )
+    title = f"{vid} in {name} {version}".strip()
+    state = dig(vuln, "fix", "state")
+    finding = asff.build_finding(
+        finding_id=f"hubrelay/grype/{vid}/"
+        + stable_hash(context["artifact"], package.get("purl") or f"{name}@{version}", path, vid),
+        product_arn=ctx.product_arn_in(ctx.home),
+        generator_id=f"grype/{vid}",
+        account_id=ctx.account_id,
+        title=title,
+        description=str(description or title),
+        resources=[_artifact_resource(context, name, version, fixed, path)],
+        severity=_severity(cvss, vuln.get("severity")),
+        types=[
+            VULNERABILITY_TYPE
+            if str(vid).startswith("CVE-")
+            else "Software and Configuration Checks/Vulnerabilities"
+        ],
+        created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+        product_fields={
+            "grype/artifact": context["artifact"],
+            "grype/scanner": context.get("scanner"),
+            "grype/severity": vuln.get("severity"),
+            "grype/namespace": vuln.get("namespace"),
+            "grype/fixState": state,
+            "grype/purl": package.get("purl"),
+            "grype/related": ",".join(str(r.get("id")) for r in related) or None,
+        },
+        remediation_text=f"Upgrade {name} to {fixed}." if fixed else None,
+        remediation_url=string(dig(vuln, "urls", 0)) or string(vuln.get("dataSource")),
+        extra={
+            "Vulnerabilities": [
+                _vulnerability(
+                    vid,
+                    name,
+                    version,
+                    fixed,
+                    package.get("type"),
+                    path,
+                    cvss,
+                    vendor=str(vuln.get("namespace") or "grype"),
+                    url=vuln.get("dataSource"),
+                    vendor_severity=vuln.get("severity"),
+                    references=vuln.get("urls"),
+                    fix_state=state,
+                    related=[str(r["id"]) for r in related if r.get("id")],
+                )
+            ]
+        },
+    )
+    return [finding]
+
+
+def _grype_cvss(entries: Any, source: Any) -> list[dict[str, Any]]:
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        score = dig(entry, "metrics", "baseScore")
+        if isinstance(score, int | float) and 0 <= score <= 10:
+            out.append(
+                _cvss(
+                    str(entry.get("version") or "?"),
+                    score,
+                    entry.get("vector"),
+                    str(entry.get("source") or source or "grype"),
+                )
+            )
+    # Newest CVSS version first: 3.1 over 3.0 over 2.0.
+    return sorted(out, key=lambda c: c["Version"], reverse=True)
+
+
+# --- shared ----------------------------------------------------------------------------
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise MappingError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _cvss(version: str, score: float, vector: Any, source: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Version": version, "BaseScore": float(score), "Source": source}
+    if isinstance(vector, str) and vector:
+        entry["BaseVector"] = vector
+    return entry
+
+
+def _severity(cvss: list[dict[str, Any]], label: Any) -> dict[str, Any]:
+    v3 = [c for c in cvss if c["Version"].startswith(("3", "4"))]
+    if v3 or cvss:
+        return asff.severity_from_cvss((v3 or cvss)[0]["BaseScore"])
+    return asff.severity_from_label(str(label or "UNKNOWN"), default="INFORMATIONAL")
+
+
+def _artifact_resource(
+    context: Mapping[str, Any], package: str, version: str, fixed: Any, path: Any
+) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "Other": asff.clip_map(
+            {
+                "target": context.get("target"),
+                "package": package,
+                "installedVersion": version or None,
+                "fixedVersion": fixed,
+                "path": path,
+            },
+            value_max=1023,
+        )
+    }
+    image = context.get("artifactType") == "container_image" or context.get("sourceType") == "image"
+    if image:
+        container = {"ImageName": context["artifact"]}
+        if context.get("imageId"):
+            container["ImageId"] = str(context["imageId"])
+        details["Container"] = container
+    return {
+        "Type": "Container" if image else "Other",
+        "Id": str(context["artifact"])[:512],
+        "Details": details,
+    }
+
+
+def _vulnerability(
+    vid: str,
+    package: str,
+    version: str,
+    fixed: Any,
+    manager: Any,
+    path: Any,
+    cvss: list[dict[str, Any]],
+    *,
+    vendor: str,
+    url: Any = None,
+    vendor_severity: Any = None,
+    references: Any = None,
+    published: Any = None,
+    modified: Any = None,
+    fix_state: Any = None,
+    related: list[str] | None = None,
+) -> dict[str, Any]:
+    software = {
+        "Name": package,
+        "Version": version,
+        "FixedInVersion": fixed,
+        "PackageManager": manager,
+        "FilePath": path,
+    }
+    vendor_info = {
+        "Name": vendor[:128],
+        "Url": url,
+        "VendorSeverity": vendor_severity,
+        "VendorCreatedAt": rfc3339(published, "") or None,
+        "VendorUpdatedAt": rfc3339(modified, "") or None,
+    }
+    available = {"fixed": "YES", "not-fixed": "NO", "wont-fix": "NO"}.get(str(fix_state))
+    if fix_state is None:
+        available = "YES" if fixed else "NO"
+    entry: dict[str, Any] = {
+        "Id": str(vid),
+        "VulnerablePackages": [{k: str(v) for k, v in software.items() if v}],
+        "Vendor": {k: str(v) for k, v in vendor_info.items() if v},
+        "Cvss": cvss[:10],
+        "ReferenceUrls": [u for u in items(references) if isinstance(u, str)][:20],
+        "RelatedVulnerabilities": (related or [])[:20],
+    }
+    if available:
+        entry["FixAvailable"] = available
+    return {k: v for k, v in entry.items() if v not in ([], None)}

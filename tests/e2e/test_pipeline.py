@@ -1,0 +1,155 @@
+"""The whole pipeline through the real template: source -> Security Hub -> out and back."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any
+
+import pytest
+
+from hubrelay import message
+from hubrelay_local import demo, samples
+from hubrelay_local import securityhub as hub
+from hubrelay_local.demo import PARTNER_PRODUCT
+from hubrelay_local.stack import DEFAULT_ACCOUNT, LocalStack
+
+
+def test_demo_report_matches_what_happened():
+    # When the demo runs (what `make demo` prints)
+    summary = demo.run(findings=120, vulnerabilities=40)
+    # Then every producer finding is in Security Hub or quarantined with its reason
+    assert summary.lost == 0
+    assert summary.in_security_hub == {
+        samples.SUBSCRIBED[0]: 60,
+        samples.SUBSCRIBED[1]: 60,
+        samples.UNSUBSCRIBED: 0,
+        DEFAULT_ACCOUNT: 40,
+    }
+    assert summary.quarantined == {
+        "InvalidAccess": 20,
+        "InvalidFinding": len(samples.broken()),
+        "MalformedMessage": 1,
+    }
+    # And the collector sent the report once, nothing on the unchanged rerun, and archived
+    # the ten vulnerabilities fixed in the rescan
+    assert (summary.collected, summary.collected_second_run, summary.archived) == (40, 0, 10)
+    # And the custom action, clicked twice, reached the receiver once per finding, signed,
+    # and each finding was written back
+    assert summary.clicked == 3
+    assert summary.webhook_received == summary.webhook_verified == 3
+    assert summary.written_back == 3
+    # And no function made a call its role does not allow
+    assert summary.denied_calls == 0
+    assert "ImporterRole" not in summary.unused_permissions
+
+
+def _subscribe(stack: LocalStack, region: str = "us-east-1") -> None:
+    hub.enable_hub(stack.account, region)
+
+
+def _asff_report(finding: dict[str, Any]) -> bytes:
+    return json.dumps({"Findings": [finding]}).encode()
+
+
+def test_a_resolved_finding_is_archived_in_every_region_it_was_sent_to(make_stack):
+    # Given a stack collecting ASFF reports for two Regions, and a finding about a global
+    # resource (an IAM role), which belongs in every Region
+    stack = make_stack(Source="scanner_reports", Regions="us-east-1,eu-west-1")
+    _subscribe(stack, "eu-west-1")
+    finding = samples.control_finding(random.Random(1), 1, stack.account)
+    finding["Resources"] = [{"Type": "AwsIamRole", "Id": "arn:aws:iam::123456789012:role/admin"}]
+    s3, bucket = stack.client("s3"), stack.outputs["CollectorReportsBucket"]
+    s3.put_object(Bucket=bucket, Key="reports/iam/findings.json", Body=_asff_report(finding))
+    stack.tick()
+    stack.drain()
+    both = {r: stack.contract.findings(stack.account, r) for r in ("us-east-1", "eu-west-1")}
+    assert [len(v) for v in both.values()] == [1, 1]
+    # When the source reports it resolved
+    stack.advance(301)
+    resolved = copy.deepcopy(finding)
+    resolved["RecordState"] = "ARCHIVED"
+    s3.put_object(Bucket=bucket, Key="reports/iam/findings.json", Body=_asff_report(resolved))
+    stack.tick()
+    stack.drain()
+    # Then it is archived in both Regions, each with that Region's ProductArn
+    for region in ("us-east-1", "eu-west-1"):
+        (stored,) = stack.contract.findings(stack.account, region)
+        assert stored["RecordState"] == "ARCHIVED"
+        assert f":securityhub:{region}:" in stored["ProductArn"]
+
+
+def _notifications(stack: LocalStack, queue_url: str) -> list[dict[str, Any]]:
+    sqs, out = stack.client("sqs"), []
+    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        out.extend(got)
+        for m in got:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+def test_a_finding_reset_to_new_by_security_hub_is_not_notified_again(make_stack):
+    # Given the automatic route to SNS, with the topic read through an SQS subscription
+    stack = make_stack(AutoRoute="true", AutoRouteDestinations="sns", AutoRouteMinSeverity="HIGH")
+    sqs = stack.client("sqs")
+    inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])
+    stack.client("sns").subscribe(
+        TopicArn=stack.resources["NotificationTopic"]["Ref"],
+        Protocol="sqs",
+        Endpoint=inbox_arn["Attributes"]["QueueArn"],
+    )
+    finding = samples.control_finding(random.Random(2), 7, stack.account, product=PARTNER_PRODUCT)
+    finding["Severity"] = finding["FindingProviderFields"]["Severity"] = {"Label": "CRITICAL"}
+
+    def send(state: str, updated: str) -> None:
+        body = message.encode([{**finding, "RecordState": state, "UpdatedAt": updated}])
+        sqs.send_message(QueueUrl=stack.outputs["FindingsQueueUrl"], MessageBody=body)
+        stack.drain()
+
+    # When it is imported, the route notifies once and writes NOTIFIED back
+    send("ACTIVE", "2026-11-02T00:00:00.000Z")
+    assert len(_notifications(stack, inbox)) == 1
+    (stored,) = stack.contract.findings(stack.account, stack.region)
+    assert stored["Workflow"]["Status"] == "NOTIFIED"
+    # And when the source archives and re-activates it, Security Hub resets it to NEW,
+    # which emits an Imported event that matches the rule again
+    send("ARCHIVED", "2026-11-03T00:00:00.000Z")
+    matched_before = stack.report.events_matched.get("AutoRouteRule", 0)
+    send("ACTIVE", "2026-11-04T00:00:00.000Z")
+    assert stack.report.events_matched.get("AutoRouteRule", 0) > matched_before
+    # Then nobody is notified a second time
+    assert _notifications(stack, inbox) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "present", "absent"),
+    [
+        (
+            {"EnableSns": "true", "EnableWebhook": "false"},
+            {"SnsActionTarget", "SnsActionRule"},
+            {"WebhookActionTarget", "WebhookActionRule"},
+        ),
+        (
+            {"EnableSns": "false", "EnableOpsCenter": "true"},
+            {"OpsCenterActionTarget"},
+            {"SnsActionTarget", "NotificationTopic"},
+        ),
+        ({"AutoRoute": "false"}, set(), {"AutoRouteRule", "AutoRouteQueue"}),
+        ({"AutoRoute": "true"}, {"AutoRouteRule", "AutoRouteQueue"}, set()),
+    ],
+)
+def test_destinations_follow_their_parameters(make_stack, parameters, present, absent):
+    stack = make_stack(**parameters)
+    assert present <= set(stack.resources)
+    assert not absent & set(stack.resources)
+    # The responder is told exactly the action ARNs that exist, never a hard-coded one
+    env = stack.functions["ResponderFunction"].environment
+    for logical_id, variable in (
+        ("SnsActionTarget", "HUBRELAY_SNS_ACTION_ARN"),
+        ("WebhookActionTarget", "HUBRELAY_WEBHOOK_ACTION_ARN"),
+        ("OpsCenterActionTarget", "HUBRELAY_OPSCENTER_ACTION_ARN"),
+    ):
+        expected = stack.resources.get(logical_id, {}).get("ActionTargetArn", "")
+        assert env.get(variable, "") == expected

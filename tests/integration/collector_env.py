@@ -1,0 +1,157 @@
+"""Shared set-up for collector tests: moto resources, a fake Lambda context, a vendor API."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+
+from hubrelay import message
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+TOKEN = "s3cr3t-token-never-logged"
+
+
+def create_stack_resources(region: str = "us-east-1") -> dict[str, str]:
+    """The collector's queue, tracking table (as template.yaml defines it) and bucket."""
+    sqs = boto3.client("sqs", region_name=region)
+    queue_url = sqs.create_queue(QueueName="findings")["QueueUrl"]
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    dynamodb.create_table(
+        TableName="tracking",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "due", "AttributeType": "S"},
+            {"AttributeName": "ls", "AttributeType": "N"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "renewal",
+                "KeySchema": [
+                    {"AttributeName": "due", "KeyType": "HASH"},
+                    {"AttributeName": "ls", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+    boto3.client("s3", region_name=region).create_bucket(Bucket="reports")
+    secret = boto3.client("secretsmanager", region_name=region).create_secret(
+        Name="vendor-token", SecretString=TOKEN
+    )
+    return {"queue_url": queue_url, "secret_arn": secret["ARN"]}
+
+
+def drain(queue_url: str) -> list[dict[str, Any]]:
+    """Every finding on the queue (messages are deleted), in order of receipt."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    findings: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+        if not messages:
+            return findings
+        for item in messages:
+            findings.extend(message.decode(item["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
+
+
+def load_handler() -> ModuleType:
+    """functions/collector/app.py, freshly imported (it reads settings at import)."""
+    spec = importlib.util.spec_from_file_location(
+        "collector_app", ROOT / "functions" / "collector" / "app.py"
+    )
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class FakeContext:
+    remaining: Callable[[], int] = lambda: 300_000
+    function_name: str = "collector"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:collector"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining()
+
+
+@dataclass
+class VendorApi:
+    """A vendor REST API on 127.0.0.1: pages, a since filter, bearer auth, scripted faults."""
+
+    records: list[dict[str, Any]]
+    page_size: int = 2
+    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    unauthorized: int = 0
+    url: str = ""
+
+    def page(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        since = query.get("updated_since", [""])[0]
+        start = int(query.get("cursor", ["0"])[0])
+        size = int(query.get("limit", [str(self.page_size)])[0])
+        matching = [r for r in self.records if r.get("updated_at", "") >= since]
+        chunk = matching[start : start + size]
+        more = start + size < len(matching)
+        link = f"/v1/findings?cursor={start + size}&limit={size}&updated_since={since}"
+        return {"findings": chunk, "next": link if more else None}
+
+
+def serve(api: VendorApi) -> Iterator[VendorApi]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            api.requests.append(self.path)
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                api.unauthorized += 1
+                self._reply(401, {"error": "unauthorized"})
+                return
+            if api.faults:
+                status, headers = api.faults.pop(0)
+                self._reply(status, {"error": "try later"}, headers)
+                return
+            self._reply(200, api.page(parse_qs(urlsplit(self.path).query)))
+
+        def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    api.url = f"http://127.0.0.1:{server.server_address[1]}/v1/findings"
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()

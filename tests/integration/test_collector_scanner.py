@@ -1,0 +1,198 @@
+"""The collector handler over scanner reports in S3 (moto): new objects, invalid files,
+unchanged re-scans, findings absent from a complete scan, partial scans, SQS packing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hubrelay import asff, aws
+from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
+from tests.conftest import FIXTURES, load_fixture
+from tests.integration.collector_env import FakeContext, create_stack_resources, drain, load_handler
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    with mock_aws():
+        aws.reset()
+        resources = create_stack_resources()
+        for key, value in {
+            "HUBRELAY_SOURCE": "scanner_reports",
+            "HUBRELAY_FINDINGS_QUEUE_URL": resources["queue_url"],
+            "HUBRELAY_TRACKING_TABLE": "tracking",
+            "HUBRELAY_REPORTS_BUCKET": "reports",
+            "HUBRELAY_REPORTS_PREFIX": "",
+            "HUBRELAY_REGIONS": "us-east-1",
+        }.items():
+            monkeypatch.setenv(key, value)
+        yield resources
+        aws.reset()
+
+
+def put(key: str, document: Any) -> None:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    boto3.client("s3").put_object(Bucket="reports", Key=key, Body=body)
+
+
+def run() -> dict[str, Any]:
+    result: dict[str, Any] = load_handler().handler({}, FakeContext())
+    return result
+
+
+def active_ids(findings: list[dict[str, Any]]) -> set[str]:
+    return {f["Id"] for f in findings if f["RecordState"] == "ACTIVE"}
+
+
+def test_reports_become_findings_and_invalid_files_are_reported(stack: dict[str, str]) -> None:
+    put("shop/api/trivy.json", load_fixture("sources/trivy_image.json"))
+    put("shop/web/codeql.sarif", load_fixture("sources/sarif_multi_run.sarif.json"))
+    put("shop/web/broken.sarif", (FIXTURES / "sources" / "truncated.sarif.json").read_bytes())
+    put("shop/web/notes.json", load_fixture("sources/not_a_report.json"))
+    summary = run()
+    findings = drain(stack["queue_url"])
+    assert all(asff.validate_finding(f) == [] for f in findings)
+    # Trivy: 4 active findings (1 vulnerability resolved, 1 malformed, 1 misconfig passed);
+    # SARIF: 4 active after merging the duplicate (2 resolved never sent are dropped).
+    assert len(active_ids(findings)) == 8 == len(findings)
+    assert summary["duplicates"] == 1
+    assert summary["malformed"] == 3  # a record without an Id, and two unreadable files
+    # One error report per report file with problems, written before the cursor passes it.
+    errors = []
+    for report in summary["errorReports"]:
+        key = report.split("/", 3)[3]
+        assert key.startswith("errors/scanner_reports/")
+        body = boto3.client("s3").get_object(Bucket="reports", Key=key)["Body"].read()
+        errors += json.loads(body)["errors"]
+    positions = {e["position"] for e in errors}
+    assert positions == {
+        "s3://reports/shop/web/broken.sarif",
+        "s3://reports/shop/web/notes.json",
+        "s3://reports/shop/api/trivy.json#Results[0].Vulnerabilities[4]",
+    }
+    reasons = " ".join(e["reason"] for e in errors)
+    assert "invalid report" in reasons
+    assert "unrecognised report" in reasons
+    # The error report itself is never read back as a report.
+    assert run()["records"] == 0
+
+
+def test_an_unchanged_rescan_enqueues_nothing(stack: dict[str, str]) -> None:
+    put("shop/api/trivy-1.json", load_fixture("sources/trivy_image.json"))
+    run()
+    drain(stack["queue_url"])
+    put("shop/api/trivy-2.json", load_fixture("sources/trivy_image.json"))
+    summary = run()
+    assert summary["records"] == 7
+    assert summary["enqueued"] == 0
+    assert drain(stack["queue_url"]) == []
+
+
+def test_a_finding_absent_from_a_complete_rescan_is_archived(stack: dict[str, str]) -> None:
+    report = load_fixture("sources/trivy_image.json")
+    del report["Results"][0]["Vulnerabilities"][4]  # a clean report: every record maps
+    put("shop/api/trivy-1.json", report)
+    run()
+    first = {f["Id"]: f for f in drain(stack["queue_url"])}
+    fixed = copy.deepcopy(report)
+    del fixed["Results"][0]["Vulnerabilities"][0]  # libcrypto3 was upgraded
+    put("shop/api/trivy-2.json", fixed)
+    summary = run()
+    (archived,) = drain(stack["queue_url"])
+    assert archived["RecordState"] == "ARCHIVED"
+    assert archived["GeneratorId"] == "trivy/CVE-2023-5363"
+    assert archived["CreatedAt"] == first[archived["Id"]]["CreatedAt"]
+    assert summary["actions"]["archived"] == 1
+
+
+def test_a_partial_scan_archives_nothing(stack: dict[str, str]) -> None:
+    report = load_fixture("sources/trivy_image.json")
+    put("shop/api/trivy-1.json", report)
+    run()
+    drain(stack["queue_url"])
+    partial = copy.deepcopy(report)
+    partial["Results"][0]["Vulnerabilities"] = [{"PkgName": "broken entry"}]
+    put("shop/api/trivy-2.json", partial)
+    summary = run()
+    assert summary["malformed"] == 1
+    assert drain(stack["queue_url"]) == []  # nothing archived although findings are absent
+
+
+def test_another_artifact_in_the_same_folder_does_not_archive_the_first(
+    stack: dict[str, str],
+) -> None:
+    report = load_fixture("sources/trivy_image.json")
+    put("shop/trivy-api.json", report)
+    run()
+    drain(stack["queue_url"])
+    other = copy.deepcopy(report)
+    other["ArtifactName"] = "registry.example.com/shop/cart:3.0.0"
+    other["Results"][0]["Vulnerabilities"] = other["Results"][0]["Vulnerabilities"][:1]
+    put("shop/trivy-cart.json", other)
+    run()
+    assert {f["RecordState"] for f in drain(stack["queue_url"])} == {"ACTIVE"}
+
+
+def test_many_findings_are_packed_into_full_messages_and_batches(stack: dict[str, str]) -> None:
+    report = load_fixture("sources/trivy_image.json")
+    template = report["Results"][0]["Vulnerabilities"][0]
+    report["Results"] = [
+        {
+            "Target": "big",
+            "Type": "alpine",
+            "Vulnerabilities": [
+                {**template, "VulnerabilityID": f"CVE-2026-{n:05d}", "Description": "d" * 900}
+                for n in range(600)
+            ],
+        }
+    ]
+    put("big/trivy.json", report)
+    summary = run()
+    sqs = boto3.client("sqs")
+    messages = []
+    while batch := sqs.receive_message(QueueUrl=stack["queue_url"], MaxNumberOfMessages=10).get(
+        "Messages"
+    ):
+        messages += [m["Body"] for m in batch]
+        for m in batch:
+            sqs.delete_message(QueueUrl=stack["queue_url"], ReceiptHandle=m["ReceiptHandle"])
+    sizes = [len(body.encode()) for body in messages]
+    assert summary["enqueued"] == 600
+    assert summary["messages"] == len(messages)
+    assert max(sizes) <= DEFAULT_MAX_MESSAGE_BYTES
+    # Full messages: only the last of each chunk of 500 findings (the unit of tracking
+    # writes) may be less than 95% full.
+    assert all(size > 0.95 * DEFAULT_MAX_MESSAGE_BYTES for size in sorted(sizes)[2:])
+    # One SendMessageBatch carries at most 256 KiB in all, so full messages go one per call.
+    assert summary["calls"] == len(messages)
+
+
+def test_findings_not_reported_again_are_renewed_before_the_age_off(stack: dict[str, str]) -> None:
+    put("shop/api/trivy.json", load_fixture("sources/trivy_image.json"))
+    run()
+    first = {f["Id"]: f for f in drain(stack["queue_url"])}
+    # Given every tracked finding was last sent 81 days ago (renewal after 80 by default)
+    dynamodb = boto3.client("dynamodb")
+    items = dynamodb.scan(TableName="tracking")["Items"]
+    old = str(datetime.now(UTC).timestamp() - 81 * 86_400)
+    for item in items:
+        if item["pk"]["S"] != "cursor":
+            item["ls"] = {"N": old}
+            dynamodb.put_item(TableName="tracking", Item=item)
+    # When a run finds no new report, the sweep renews them (refresh: same Id, later UpdatedAt)
+    summary = run()
+    renewed = drain(stack["queue_url"])
+    assert summary["actions"] == {"renewed": len(first)}
+    assert {f["Id"] for f in renewed} == set(first)
+    assert all(f["UpdatedAt"] > first[f["Id"]]["UpdatedAt"] for f in renewed)
+    assert all(f["CreatedAt"] == first[f["Id"]]["CreatedAt"] for f in renewed)
+    # And the next run has nothing left to renew.
+    assert run()["enqueued"] == 0

@@ -1,0 +1,422 @@
+"""The responder end to end: moto (SNS, SQS, DynamoDB, Secrets Manager), the Security Hub
+contract (action targets, BatchUpdateFindings, events), the OpsCenter extension, and real
+HTTP receivers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from hubrelay import aws
+from hubrelay.http import Client
+from hubrelay.responder import Outcome, default_deps, respond
+from hubrelay.routing import RouteConfig
+from hubrelay.settings import Settings
+from hubrelay_local import opscenter, securityhub
+from tests.conftest import load_fixture
+from tests.integration.route_harness import (
+    ACCOUNT,
+    REGION,
+    SIGNING_SECRET,
+    VENDOR_TOKEN,
+    Receiver,
+    action_targets,
+    drain,
+    topic_with_queue,
+)
+
+FAMILIES = ["guardduty", "inspector", "macie", "securityhub-control", "partner"]
+
+
+class Stack:
+    """What template.yaml would deploy, built directly in moto for one test."""
+
+    def __init__(self, contract: securityhub.Contract, ops: opscenter.OpsCenter) -> None:
+        self.contract, self.ops = contract, ops
+        self.webhook = Receiver().start()
+        self.vendor = Receiver(token=VENDOR_TOKEN).start()
+        self.securityhub = boto3.client("securityhub", region_name=REGION)
+        self.actions = action_targets(self.securityhub)
+        self.topic, self.topic_reader = topic_with_queue()
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.dlq = sqs.create_queue(QueueName="responder-dlq")["QueueUrl"]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="idempotency",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(
+            Name="hubrelay/webhook",
+            SecretString=json.dumps({"url": self.webhook.url, "signing_secret": SIGNING_SECRET}),
+        )
+        secrets.create_secret(Name="hubrelay/vendor", SecretString=VENDOR_TOKEN)
+        self.settings = Settings(
+            region=REGION,
+            product_arn=f"arn:aws:securityhub:{REGION}:222222222222:product/generico/secure-pro",
+            webhook_action_arn=self.actions["webhook"],
+            sns_action_arn=self.actions["sns"],
+            opscenter_action_arn=self.actions["opscenter"],
+            vendor_action_arn=self.actions["vendor"],
+            webhook_secret_arn="hubrelay/webhook",
+            sns_topic_arn=self.topic,
+            opscenter_enabled=True,
+            vendor_back_sync=True,
+            vendor_secret_arn="hubrelay/vendor",
+            vendor_api_url=self.vendor.url.removesuffix("/hook"),
+            auto_route=True,
+            auto_route_destinations="webhook,sns",
+            idempotency_table="idempotency",
+            responder_dlq_url=self.dlq,
+        )
+        self.configure()
+
+    def configure(self, **changes: Any) -> None:
+        self.settings = self.settings.model_copy(update=changes)
+        self.config = RouteConfig.from_settings(self.settings)
+        self.deps = default_deps(self.settings)
+        # Retries without waiting: the backoff itself is unit-tested.
+        self.deps.http = Client(
+            max_attempts=3, base_backoff_s=0, max_backoff_s=0, sleep=lambda _: None
+        )
+
+    def seed(self, *families: str) -> list[dict[str, Any]]:
+        findings = [
+            load_fixture(f"events/custom-action-{name}.json")["detail"]["findings"][0]
+            for name in families
+        ]
+        self.contract.seed(ACCOUNT, REGION, findings)
+        return findings
+
+    def click(self, destination: str, *families: str) -> dict[str, Any]:
+        """The event Security Hub emits when a user runs our custom action on findings."""
+        findings = self.seed(*families)
+        keys = [(f["ProductArn"], f["Id"]) for f in findings]
+        return self.contract.custom_action(ACCOUNT, REGION, self.actions[destination], keys)
+
+    def route(self, event: Any) -> Outcome:
+        return respond(event, self.settings, self.config, self.deps)
+
+    def stored(self, finding_id: str) -> dict[str, Any]:
+        (found,) = [f for f in self.contract.findings(ACCOUNT, REGION) if f["Id"] == finding_id]
+        return found
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in drain(self.dlq)]
+
+    def published(self) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in drain(self.topic_reader)]
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    contract = securityhub.install(securityhub.Contract(rate_per_second=None))
+    ops = opscenter.install(opscenter.OpsCenter())
+    aws.reset()
+    parameters.clear_caches()
+    parameters.base.DEFAULT_PROVIDERS.clear()
+    with mock_aws():
+        securityhub.enable_hub(ACCOUNT, REGION)
+        built = Stack(contract, ops)
+        try:
+            yield built
+        finally:
+            built.webhook.stop()
+            built.vendor.stop()
+    aws.reset()
+    parameters.base.DEFAULT_PROVIDERS.clear()
+    securityhub.uninstall()
+    opscenter.uninstall()
+
+
+def test_multi_select_sends_every_finding_signed_and_writes_each_back(stack):
+    # Given five findings from five product families, selected together
+    event = stack.click("webhook", *FAMILIES)
+    # When the user runs "send to webhook"
+    outcome = stack.route(event)
+    # Then every finding is delivered once, signed, and written back
+    assert len(stack.webhook.accepted()) == 5
+    assert [r for r in stack.webhook.received if not r.verified] == []
+    sent_ids = {r.json()["findings"][0]["id"] for r in stack.webhook.accepted()}
+    assert sent_ids == {f["Id"] for f in event["detail"]["findings"]}
+    assert len(outcome.delivered) == 5
+    assert outcome.writeback is not None
+    assert outcome.writeback.unprocessed == []
+    for finding in event["detail"]["findings"]:
+        stored = stack.stored(finding["Id"])
+        assert stored["Workflow"]["Status"] == "NOTIFIED"
+        assert stored["Note"]["Text"].startswith("hubrelay sent this finding via")
+        assert stored["UserDefinedFields"]["hubrelay:webhook"].startswith("T-")
+        assert stored["UserDefinedFields"]["hubrelay:webhook"] in stored["Note"]["Text"]
+
+
+def test_redelivery_and_double_click_deliver_once(stack):
+    event = stack.click("webhook", "guardduty", "inspector")
+    stack.route(event)
+    # Redelivery of the same event, then a second click (a new event, same findings).
+    again = stack.route(copy.deepcopy(event))
+    second_click = stack.contract.custom_action(
+        ACCOUNT, REGION, stack.actions["webhook"],
+        [(f["ProductArn"], f["Id"]) for f in event["detail"]["findings"]],
+    )  # fmt: skip
+    third = stack.route(second_click)
+    assert len(stack.webhook.received) == 2
+    assert again.delivered == []
+    assert len(again.duplicates) == 2
+    assert third.delivered == []
+    assert len(third.duplicates) == 2
+
+
+def test_sns_publishes_one_readable_message_per_finding(stack):
+    event = stack.click("sns", "guardduty", "macie", "partner")
+    stack.route(event)
+    messages = stack.published()
+    assert len(messages) == 3
+    notices = [json.loads(m["Message"]) for m in messages]  # the Chatbot "default" form
+    assert {n["content"]["title"].split("]")[0] for n in notices} == {"[HIGH"}
+    guardduty = [n for n in notices if "detective/home" in n["content"]["description"]]
+    assert len(guardduty) == 1
+    references = {
+        stack.stored(f["Id"])["UserDefinedFields"]["hubrelay:sns"]
+        for f in event["detail"]["findings"]
+    }
+    assert references == {m["MessageId"] for m in messages}
+
+
+def test_opscenter_gets_one_opsitem_per_finding_deduplicated_by_finding(stack):
+    event = stack.click("opscenter", "inspector", "securityhub-control")
+    stack.route(event)
+    items = stack.ops.items(ACCOUNT, REGION)
+    assert len(items) == 2
+    assert {i["OperationalData"]["hubrelay:findingId"]["Value"] for i in items} == {
+        f["Id"] for f in event["detail"]["findings"]
+    }
+    # Without the idempotency table, OpsCenter's own dedup string still holds.
+    stack.configure(idempotency_table="")
+    stack.route(copy.deepcopy(event))
+    assert len(stack.ops.items(ACCOUNT, REGION)) == 2
+    stored = stack.stored(event["detail"]["findings"][0]["Id"])
+    assert stored["UserDefinedFields"]["hubrelay:opscenter"] in {i["OpsItemId"] for i in items}
+
+
+def test_vendor_back_sync_covers_only_this_products_findings(stack):
+    outcome = stack.route(stack.click("vendor", "partner", "guardduty"))
+    assert len(stack.vendor.accepted()) == 1
+    assert stack.vendor.accepted()[0].path == "/securityhub/notifications"
+    assert stack.vendor.accepted()[0].json()["findingId"] == "secure-pro/finding/98765"
+    assert any("not this product's finding" in why for _, why in outcome.decision.skipped)
+
+
+def test_a_destination_failing_once_is_retried_and_delivered_once(stack):
+    stack.webhook.statuses = [500, 503]
+    outcome = stack.route(stack.click("webhook", "macie"))
+    assert len(stack.webhook.accepted()) == 3
+    assert len(outcome.delivered) == 1
+    assert outcome.failed == []
+    assert stack.dead_letters() == []
+    assert stack.stored(outcome.decision.findings[0].Id)["Workflow"]["Status"] == "NOTIFIED"
+
+
+def test_a_destination_down_for_good_dead_letters_only_that_delivery(stack):
+    stack.webhook.fail_if = lambda body: b"secure-pro/finding/98765" in body
+    event = stack.click("webhook", "partner", "guardduty")
+    outcome = stack.route(event)
+    # The other finding went through and was written back.
+    assert len(outcome.delivered) == 1
+    assert stack.stored(event["detail"]["findings"][1]["Id"])["Workflow"]["Status"] == "NOTIFIED"
+    assert stack.stored("secure-pro/finding/98765")["Workflow"]["Status"] == "NEW"
+    # The failed one is in the dead-letter queue with the reason and a replayable event.
+    (parked,) = stack.dead_letters()
+    assert "HTTP 500" in parked["reason"]
+    assert "gave up after 3 attempts" in parked["reason"]
+    assert parked["findings"] == [
+        {
+            "ProductArn": event["detail"]["findings"][0]["ProductArn"],
+            "Id": "secure-pro/finding/98765",
+        }
+    ]
+    assert [f["Id"] for f in parked["event"]["detail"]["findings"]] == ["secure-pro/finding/98765"]
+    # Once the receiver is back, replaying the parked event delivers just that finding.
+    stack.webhook.fail_if = lambda body: False
+    replay = stack.route(parked["event"])
+    assert len(replay.delivered) == 1
+    assert replay.duplicates == []
+
+
+def test_an_unreadable_secret_fails_the_delivery_without_leaking_anything(stack):
+    stack.configure(webhook_secret_arn="hubrelay/missing")
+    outcome = stack.route(stack.click("webhook", "macie"))
+    (parked,) = stack.dead_letters()
+    assert "cannot read its secret (" in parked["reason"]
+    assert SIGNING_SECRET not in json.dumps(parked)
+    assert outcome.failed
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e.update(source="aws.config"),
+        lambda e: e.update(resources=[e["resources"][0].replace(ACCOUNT, "999999999999")]),
+        lambda e: e["detail"].update(findings=[{"NoId": True}, "junk"]),
+    ],
+    ids=["wrong-source", "foreign-action-arn", "malformed-findings"],
+)
+def test_hostile_events_change_nothing(stack, mutate):
+    event = stack.click("webhook", "guardduty")
+    before = stack.contract.findings(ACCOUNT, REGION)
+    mutate(event)
+    outcome = stack.route(event)
+    assert not outcome.decision.accepted
+    assert stack.webhook.received == []
+    assert stack.contract.findings(ACCOUNT, REGION) == before
+    assert stack.dead_letters() == []
+
+
+def _private_finding(finding: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    updated = dict(finding, AwsAccountId=ACCOUNT, **changes)
+    updated["ProductArn"] = f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
+    return updated
+
+
+def test_automatic_route_does_not_loop_and_survives_a_workflow_reset(stack, finding):
+    # The rule's filters, applied as EventBridge would, in front of the responder.
+    from hubrelay_local.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    pattern = auto_route_pattern({"AutoRouteMinSeverity": "HIGH"})
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    finding = _private_finding(finding, Id="auto/1")
+
+    def deliver_matching() -> int:
+        handled = 0
+        while events:
+            event = events.pop(0)
+            if matches(pattern, event):
+                handled += 1
+                stack.route(event)
+        return handled
+
+    stack.securityhub.batch_import_findings(Findings=[finding])
+    # The import matches; the responder's write-back emits an update event that does not.
+    assert deliver_matching() == 1
+    assert len(stack.webhook.accepted()) == 1
+    assert len(stack.published()) == 1
+    assert stack.stored("auto/1")["Workflow"]["Status"] == "NOTIFIED"
+    assert events == []
+
+    # Archived, then active again: Security Hub resets Workflow.Status to NEW...
+    later = dict(finding, UpdatedAt="2026-11-02T10:00:00.000Z", RecordState="ARCHIVED")
+    stack.securityhub.batch_import_findings(Findings=[later])
+    again = dict(finding, UpdatedAt="2026-11-03T10:00:00.000Z", RecordState="ACTIVE")
+    stack.securityhub.batch_import_findings(Findings=[again])
+    assert stack.stored("auto/1")["Workflow"]["Status"] == "NEW"
+    # ...the rule fires again, even after the idempotency window, but nothing is resent.
+    stack.configure(idempotency_table="")
+    assert deliver_matching() == 1
+    assert len(stack.webhook.accepted()) == 1
+    assert stack.published() == []
+
+
+# --- The Lambda handler (functions/responder/app.py) -----------------------------------
+
+
+class Context:
+    function_name = "hubrelay-responder"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:hubrelay-responder"
+    aws_request_id = "c0ffee00-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/hubrelay-responder"
+    log_stream_name = "stream"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 290_000
+
+
+def load_handler(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in stack.settings.model_dump().items():
+        monkeypatch.setenv(
+            f"HUBRELAY_{name.upper()}",
+            str(value).lower() if isinstance(value, bool) else str(value),
+        )
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hubrelay-responder")
+    path = Path(__file__).resolve().parents[2] / "functions" / "responder" / "app.py"
+    spec = importlib.util.spec_from_file_location("responder_app_under_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.deps.http = Client(max_attempts=1, sleep=lambda _: None)
+    return module
+
+
+def sqs_record(body: str, message_id: str) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": "1767225600000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1767225600001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:auto-route",
+        "awsRegion": REGION,
+    }
+
+
+def test_handler_rejects_a_hostile_event_with_a_log_line_and_a_metric(
+    stack, monkeypatch, capsys, caplog
+):
+    app = load_handler(stack, monkeypatch)
+    event = stack.click("webhook", "guardduty")
+    event["source"] = "attacker.securityhub"
+    with caplog.at_level(logging.WARNING):
+        assert app.handler(event, Context()) == {}
+    out = capsys.readouterr().out
+    (rejected,) = [r for r in caplog.records if r.getMessage() == "event rejected"]
+    assert "is not aws.securityhub" in rejected.__dict__["reason"]
+    metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert any(
+        m.get("RouteEventsRejected") == [1.0] or m.get("RouteEventsRejected") == 1.0
+        for m in metrics
+    )
+    assert stack.webhook.received == []
+
+
+def test_handler_routes_automatic_route_batches_from_the_queue(stack, monkeypatch, finding):
+    app = load_handler(stack, monkeypatch)
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    stack.securityhub.batch_import_findings(
+        Findings=[
+            _private_finding(finding, Id="queued/1"),
+            _private_finding(finding, Id="queued/2"),
+        ]
+    )
+    records = [sqs_record(json.dumps(e), f"m{i}") for i, e in enumerate(events[:2])]
+    records.append(sqs_record("not json", "m-junk"))
+    reply = app.handler({"Records": records}, Context())
+    assert reply == {"batchItemFailures": []}
+    assert sorted(r.json()["findings"][0]["id"] for r in stack.webhook.accepted()) == [
+        "queued/1",
+        "queued/2",
+    ]

@@ -1,0 +1,205 @@
+"""template.yaml's route-out rules, checked with the documented EventBridge semantics
+(hubrelay_local.eventpattern), not moto's matcher."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubrelay.routing import RouteConfig, decide
+from hubrelay.settings import Settings
+from hubrelay_local import cfn
+from hubrelay_local.eventpattern import matches
+from tests.conftest import load_fixture
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+ACCOUNT = "111111111111"
+ACTIONS = {
+    "WebhookActionTarget": f"arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/hubrelayHook",
+    "SnsActionTarget": f"arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/hubrelaySns",
+    "OpsCenterActionTarget": f"arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/hubrelayOps",
+    "VendorActionTarget": f"arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/hubrelayVndr",
+}
+ALL_ON = {
+    "EnableWebhook": "true",
+    "WebhookSecretName": "hubrelay/webhook",
+    "EnableSns": "true",
+    "EnableOpsCenter": "true",
+    "EnableVendorBackSync": "true",
+    "BackSyncSecretName": "hubrelay/vendor",
+    "BackSyncApiUrl": "https://api.example.com",
+    "AutoRoute": "true",
+}
+
+
+@cache
+def _template() -> dict[str, Any]:
+    return cfn.load(TEMPLATE)
+
+
+def resolver(overrides: dict[str, str], region: str = "us-east-1") -> cfn.Resolver:
+    template = copy.deepcopy(_template())
+    resolved = cfn.Resolver.create(
+        template,
+        {**ALL_ON, **overrides},
+        region=region,
+        account=ACCOUNT,
+        stack_name="hubrelay-test",
+        resolve_ssm=lambda name: "arn:aws:lambda:us-east-1:017000801446:layer:powertools:1",
+    )
+    for logical_id, arn in ACTIONS.items():
+        resolved.attributes[logical_id] = {"Ref": arn, "ActionTargetArn": arn}
+    # Other resources as CloudFormation would name them.
+    for logical_id in ("NotificationTopic", "IdempotencyTable", "ResponderDeadLetterQueue"):
+        resolved.attributes[logical_id] = {"Ref": f"<{logical_id}>"}
+    return resolved
+
+
+def rule_pattern(overrides: dict[str, str], rule: str) -> dict[str, Any]:
+    resolved = resolver(overrides)
+    spec = resolved.template["Resources"][rule]
+    assert resolved.condition(spec["Condition"]), f"{rule} is not created"
+    pattern: dict[str, Any] = resolved.resolve(spec["Properties"]["EventPattern"])
+    return pattern
+
+
+def auto_route_pattern(overrides: dict[str, str]) -> dict[str, Any]:
+    return rule_pattern(overrides, "AutoRouteRule")
+
+
+def custom_action(arn: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_fixture("events/custom-action-multi.json"))
+    event["resources"] = [arn]
+    return event
+
+
+@pytest.mark.parametrize(
+    ("rule", "target"),
+    [
+        ("WebhookActionRule", "WebhookActionTarget"),
+        ("SnsActionRule", "SnsActionTarget"),
+        ("OpsCenterActionRule", "OpsCenterActionTarget"),
+        ("VendorActionRule", "VendorActionTarget"),
+    ],
+)
+def test_each_action_rule_matches_only_its_own_action(rule, target):
+    pattern = rule_pattern({}, rule)
+    assert matches(pattern, custom_action(ACTIONS[target]))
+    for other, arn in ACTIONS.items():
+        if other != target:
+            assert not matches(pattern, custom_action(arn))
+    foreign = ACTIONS[target].replace(ACCOUNT, "999999999999")
+    assert not matches(pattern, custom_action(foreign))
+    spoofed = dict(custom_action(ACTIONS[target]), source="custom.securityhub")
+    assert not matches(pattern, spoofed)
+
+
+def imported(**changes: Any) -> dict[str, Any]:
+    event = copy.deepcopy(load_fixture("events/imported-inspector.json"))
+    event["detail"]["findings"][0].update(changes)
+    return event
+
+
+@pytest.mark.parametrize(
+    ("minimum", "label", "expected"),
+    [
+        ("HIGH", "CRITICAL", True),
+        ("HIGH", "HIGH", True),
+        ("HIGH", "MEDIUM", False),
+        ("CRITICAL", "HIGH", False),
+        ("INFORMATIONAL", "INFORMATIONAL", True),
+        ("LOW", "INFORMATIONAL", False),
+    ],
+)
+def test_auto_route_minimum_severity(minimum, label, expected):
+    pattern = auto_route_pattern({"AutoRouteMinSeverity": minimum})
+    assert matches(pattern, imported(Severity={"Label": label})) is expected
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"Workflow": {"Status": "NOTIFIED"}},
+        {"Workflow": {"Status": "RESOLVED"}},
+        {"RecordState": "ARCHIVED"},
+    ],
+)
+def test_auto_route_ignores_worked_and_archived_findings(changes):
+    # NOTIFIED is what hubrelay's own write-back sets: its Imported event never matches.
+    assert not matches(auto_route_pattern({}), imported(**changes))
+
+
+def test_auto_route_product_filter_is_optional():
+    assert matches(auto_route_pattern({}), imported(ProductName="Anything"))
+    pattern = auto_route_pattern({"AutoRouteProductNames": "GuardDuty,Inspector"})
+    assert pattern["detail"]["findings"]["ProductName"] == ["GuardDuty", "Inspector"]
+    assert matches(pattern, imported())
+    assert not matches(pattern, imported(ProductName="Macie"))
+
+
+def test_the_pattern_matches_across_findings_so_the_responder_rechecks_each_one():
+    # Two findings: one HIGH but already NOTIFIED, one NEW but LOW. EventBridge matches
+    # each field against any element, so the rule fires; the responder sends neither.
+    event = imported()
+    worked = dict(event["detail"]["findings"][0], Id="a", Workflow={"Status": "NOTIFIED"})
+    low = dict(event["detail"]["findings"][0], Id="b", Severity={"Label": "LOW"})
+    low["FindingProviderFields"] = {"Severity": {"Label": "LOW"}}
+    event["detail"]["findings"] = [worked, low]
+    assert matches(auto_route_pattern({}), event)
+    config = RouteConfig.from_settings(
+        Settings(auto_route=True, sns_topic_arn="arn:aws:sns:us-east-1:1:t")
+    )
+    decision = decide(event, config)
+    assert decision.findings == []
+    assert len(decision.skipped) == 2
+
+
+def test_responder_environment_carries_the_action_arns_from_the_stack():
+    resolved = resolver({})
+    variables = resolved.resolve(
+        resolved.template["Resources"]["ResponderFunction"]["Properties"]["Environment"]
+    )["Variables"]
+    settings = Settings.from_env({k: str(v) for k, v in variables.items()})
+    config = RouteConfig.from_settings(settings)
+    assert dict(config.actions) == {
+        ACTIONS["WebhookActionTarget"]: "webhook",
+        ACTIONS["SnsActionTarget"]: "sns",
+        ACTIONS["OpsCenterActionTarget"]: "opscenter",
+        ACTIONS["VendorActionTarget"]: "vendor",
+    }
+    assert config.enabled == {"webhook", "sns", "opscenter", "vendor"}
+    assert config.auto_route
+    assert settings.idempotency_window_minutes == 60
+
+
+def test_action_ids_and_names_stay_within_security_hub_limits():
+    resolved = resolver({"ActionIdPrefix": "A" * 12})
+    for logical_id in ACTIONS:
+        properties = resolved.resolve(resolved.template["Resources"][logical_id]["Properties"])
+        assert properties["Id"].isalnum()
+        assert len(properties["Id"]) <= 20
+        assert 1 <= len(properties["Name"]) <= 20
+
+
+def test_custom_actions_are_left_out_where_the_resource_type_is_unavailable():
+    resolved = resolver({}, region="eu-west-1")
+    assert not resolved.condition("WebhookAction")
+    assert resolved.condition("AutoRouteEnabled")
+
+
+def test_insights_and_product_subscription_target_this_regions_product_arn():
+    partner = "arn:aws:securityhub:us-west-2:222222222222:product/generico/secure-pro"
+    resolved = resolver({"ProductArn": partner})
+    expected = "arn:aws:securityhub:us-east-1:222222222222:product/generico/secure-pro"
+    subscription = resolved.template["Resources"]["PartnerProductSubscription"]
+    assert resolved.condition(subscription["Condition"])
+    assert resolved.resolve(subscription["Properties"])["ProductArn"] == expected
+    for name in ("InsightCriticalHighByResource", "InsightByType", "InsightRecentNew"):
+        filters = resolved.resolve(resolved.template["Resources"][name]["Properties"])["Filters"]
+        assert filters["ProductArn"] == [{"Comparison": "EQUALS", "Value": expected}]
+    private = resolver({})
+    assert not private.condition("SubscribeToPartnerProduct")

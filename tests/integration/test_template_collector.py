@@ -1,0 +1,113 @@
+"""The collector section of template.yaml agrees with the code that runs in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hubrelay import tracking
+from hubrelay.settings import Settings
+from tests.integration.test_template import Resolver, _load, as_list, props
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return _load()
+
+
+def test_collector_parts_are_off_unless_a_source_is_chosen(template: dict[str, Any]) -> None:
+    assert Resolver(template, {}).condition("CollectorEnabled") is False
+    assert Resolver(template, {"Source": "scanner_reports"}).condition("CollectorEnabled")
+    for logical_id in ("CollectorFunction", "CollectorSchedule", "TrackingTable", "CollectorRole"):
+        assert template["Resources"][logical_id]["Condition"] == "CollectorEnabled"
+
+
+def test_tracking_table_matches_the_tracking_module(template: dict[str, Any]) -> None:
+    table = props(template["Resources"]["TrackingTable"])
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == tracking.RENEWAL_INDEX
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["due", "ls"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    # The AWS managed key by default, the stack's key when KmsKeyArn is given.
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    for parameters, expected in (
+        ({}, {"SSEEnabled": True, "SSEType": "KMS"}),
+        ({"KmsKeyArn": key}, {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}),
+    ):
+        resolved = Resolver(template, {"Source": "health", **parameters}).resolve(table)
+        assert resolved["SSESpecification"] == expected
+
+
+def test_collector_environment_sets_the_settings_it_reads(template: dict[str, Any]) -> None:
+    resolver = Resolver(template, {"Source": "vendor_api", "Regions": ""})
+    variables = resolver.resolve(props(template["Resources"]["CollectorFunction"]))["Environment"][
+        "Variables"
+    ]
+    settings = Settings.from_env(
+        {k: str(v) for k, v in variables.items()} | {"AWS_REGION": "us-east-1"}
+    )
+    assert settings.source == "vendor_api"
+    assert settings.region_list() == ("us-east-1",)  # empty Regions = the stack's Region
+    assert settings.reports_bucket == "<ReportsBucket>"  # created when no bucket is given
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "hubrelay-collector"
+
+
+def test_schedule_invokes_only_the_collector_and_is_not_retried(template: dict[str, Any]) -> None:
+    schedule = props(template["Resources"]["CollectorSchedule"])
+    assert schedule["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
+    assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(5 minutes)"
+    assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    role = props(template["Resources"]["CollectorSchedulerRole"])
+    statements = [s for p in role["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    assert statements == [
+        {
+            "Sid": "InvokeCollector",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::GetAtt": ["CollectorFunction", "Arn"]},
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "sids"),
+    [
+        ({"Source": "scanner_reports"}, set()),
+        ({"Source": "health"}, {"ListHealthEvents", "ReadHealthEvents"}),
+        (
+            {
+                "Source": "vendor_api",
+                "VendorSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:t-AbC",
+            },
+            {"ReadVendorToken"},
+        ),
+    ],
+)
+def test_source_specific_permissions_exist_only_for_their_source(
+    template: dict[str, Any], parameters: dict[str, str], sids: set[str]
+) -> None:
+    resolver = Resolver(template, parameters)
+    role = resolver.resolve(props(template["Resources"]["CollectorRole"]))
+    granted = {
+        s.get("Sid")
+        for p in role["Policies"]
+        for s in as_list(p["PolicyDocument"]["Statement"])
+        if isinstance(s, dict)
+    }
+    optional = {"ListHealthEvents", "ReadHealthEvents", "ReadVendorToken"}
+    assert granted & optional == sids
+    star = [
+        s
+        for p in role["Policies"]
+        for s in as_list(p["PolicyDocument"]["Statement"])
+        if isinstance(s, dict) and s.get("Resource") == "*"
+    ]
+    # Resource "*" only where the action accepts nothing else.
+    assert {a for s in star for a in as_list(s["Action"])} <= {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "health:DescribeEvents",
+    }

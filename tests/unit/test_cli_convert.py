@@ -1,0 +1,86 @@
+"""`hubrelay convert`: native files to findings that `hubrelay validate` accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubrelay import cli
+from tests.conftest import FIXTURES
+
+SOURCES = FIXTURES / "sources"
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "findings", "errors"),
+    [
+        ("sarif_multi_run.sarif.json", "auto", 7, 0),
+        ("trivy_image.json", "auto", 6, 1),
+        ("grype_image.json", "grype", 4, 1),
+        ("health_eventbridge.json", "auto", 2, 0),
+        ("vendor_findings.json", "vendor", 4, 1),
+    ],
+)
+def test_convert_prints_findings_that_validate_accepts(
+    name: str,
+    fmt: str,
+    findings: int,
+    errors: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["convert", str(SOURCES / name), "--format", fmt, "--account", "111122223333"])
+    out, err = capsys.readouterr()
+    converted = json.loads(out)
+    assert len(converted) == findings
+    if name != "health_eventbridge.json":  # Health events name their own account
+        assert {f["AwsAccountId"] for f in converted} == {"111122223333"}
+    assert code == (1 if errors else 0)
+    assert f"{findings} findings, {errors} errors" in err
+    path = tmp_path / "out.json"
+    path.write_text(out)
+    assert cli.main(["validate", str(path)]) == 0
+
+
+def test_convert_names_each_unmappable_record(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["convert", str(SOURCES / "trivy_image.json")])
+    _, err = capsys.readouterr()
+    assert (
+        "trivy_image.json#Results[0].Vulnerabilities[4]: MappingError: vulnerability without" in err
+    )
+
+
+def test_convert_uses_the_partner_product_arn_in_the_region(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli.main(
+        [
+            "convert",
+            str(SOURCES / "grype_image.json"),
+            "--region",
+            "eu-west-1",
+            "--product-arn",
+            "arn:aws:securityhub:us-west-2:222222222222:product/generico/secure-pro",
+        ]
+    )
+    converted = json.loads(capsys.readouterr().out)
+    assert {f["ProductArn"] for f in converted} == {
+        "arn:aws:securityhub:eu-west-1:222222222222:product/generico/secure-pro"
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("not_a_report.json", "unrecognised report"),
+        ("truncated.sarif.json", "Expecting value"),
+        ("missing.json", "No such file"),
+    ],
+)
+def test_convert_refuses_unreadable_files_clearly(
+    name: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["convert", str(SOURCES / name)]) == 2
+    assert message in capsys.readouterr().err

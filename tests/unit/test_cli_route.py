@@ -1,0 +1,67 @@
+"""`hubrelay route`: the operator's view of what the responder would do with an event."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hubrelay import cli
+from tests.conftest import FIXTURES
+
+ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelayHook"
+
+
+@pytest.fixture(autouse=True)
+def _stack_settings(monkeypatch):
+    monkeypatch.setenv("HUBRELAY_WEBHOOK_ACTION_ARN", ACTION)
+    monkeypatch.setenv("HUBRELAY_WEBHOOK_SECRET_ARN", "hubrelay/webhook")
+    monkeypatch.setenv("HUBRELAY_OPSCENTER_ENABLED", "true")
+    monkeypatch.setenv("HUBRELAY_AUTO_ROUTE", "true")
+    monkeypatch.setenv("HUBRELAY_AUTO_ROUTE_DESTINATIONS", "webhook,opscenter")
+
+
+def run(capsys, *args):
+    code = cli.main(["route", *args])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if out.strip() else None), err
+
+
+def test_dry_run_prints_every_payload_and_the_write_back(capsys):
+    code, report, err = run(capsys, "--dry-run", str(FIXTURES / "events/custom-action-multi.json"))
+    assert code == 0
+    assert err.startswith("accepted: custom-action route 'Send to webhook': 5 finding(s)")
+    assert len(report["deliveries"]) == 5
+    first = report["deliveries"][0]
+    assert json.loads(first["payload"]["body"])["findings"][0]["severity"] == "HIGH"
+    assert first["headers"]["X-Hubrelay-Signature"].startswith("v1=<")
+    (update,) = report["writeBack"]  # same placeholder reference: one request
+    assert len(update["request"]["FindingIdentifiers"]) == 5
+    assert update["request"]["Workflow"] == {"Status": "NOTIFIED"}
+
+
+def test_dry_run_of_an_imported_event_shows_the_opsitem_fields(capsys):
+    code, report, _ = run(capsys, "--dry-run", str(FIXTURES / "events/imported-inspector.json"))
+    assert code == 0
+    ops = [d for d in report["deliveries"] if d["destination"] == "opscenter"]
+    assert ops[0]["payload"]["Source"] == "SecurityHub"
+    assert "/aws/dedup" in ops[0]["payload"]["OperationalData"]
+
+
+def test_a_foreign_event_is_rejected_with_exit_1(capsys, tmp_path):
+    event = json.loads((FIXTURES / "events/custom-action-macie.json").read_text())
+    event["resources"] = ["arn:aws:securityhub:us-east-1:999999999999:action/custom/x"]
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    code, report, err = run(capsys, "--dry-run", str(path))
+    assert code == 1
+    assert report["deliveries"] == []
+    assert "do not belong to this stack" in err
+
+
+def test_an_unreadable_file_exits_2(capsys, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{")
+    code, _, err = run(capsys, "--dry-run", str(path))
+    assert code == 2
+    assert "broken.json" in err

@@ -1,0 +1,241 @@
+"""hubrelay.routing: which events are accepted, and what each destination is sent."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from hubrelay.routing import RouteConfig, decide, labels_at_least, plan
+from hubrelay.settings import Settings
+from tests.conftest import load_fixture
+
+ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelayHook"
+SNS_ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelaySns"
+FAMILIES = ["guardduty", "inspector", "macie", "securityhub-control", "partner"]
+
+
+def config(**overrides: Any) -> RouteConfig:
+    values: dict[str, Any] = {
+        "webhook_action_arn": ACTION,
+        "sns_action_arn": SNS_ACTION,
+        "webhook_secret_arn": "hubrelay/webhook",
+        "sns_topic_arn": "arn:aws:sns:us-east-1:111111111111:t",
+        "opscenter_enabled": True,
+        "auto_route": True,
+        "auto_route_destinations": "sns,opscenter",
+    }
+    values.update(overrides)
+    return RouteConfig.from_settings(Settings(**values))
+
+
+def event(name: str = "multi") -> dict[str, Any]:
+    return copy.deepcopy(load_fixture(f"events/custom-action-{name}.json"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_product_family_is_accepted_despite_missing_optional_fields(family):
+    decision = decide(event(family), config())
+    assert decision.accepted, decision.reason
+    assert len(decision.findings) == 1
+    assert decision.route is not None
+    assert decision.route.destinations == ("webhook",)
+
+
+def test_a_multi_select_event_yields_every_finding():
+    decision = decide(event(), config())
+    assert [f.ProductName for f in decision.findings] == [
+        "GuardDuty", "Inspector", "Macie", "Security Hub", "secure-pro",
+    ]  # fmt: skip
+    deliveries = plan(decision, config())
+    assert len(deliveries) == 5
+    assert {d.findings[0].Id for d in deliveries} == {f.Id for f in decision.findings}
+
+
+def test_batch_mode_sends_one_document_for_all_selected_findings():
+    deliveries = plan(decide(event(), config()), config(webhook_mode="batch"))
+    assert len(deliveries) == 1
+    body = json.loads(deliveries[0].payload["body"])
+    assert len(body["findings"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda e: e.update(source="aws.guardduty"), "is not aws.securityhub"),
+        (lambda e: e.update(source="custom.securityhub"), "is not aws.securityhub"),
+        (
+            lambda e: e.update(
+                resources=["arn:aws:securityhub:us-east-1:999999999999:action/custom/evil"]
+            ),
+            "do not belong to this stack",
+        ),
+        (lambda e: e.update(resources=[]), "do not belong to this stack"),
+        (lambda e: e.update({"detail-type": "Security Hub Insight Results"}), "not handled"),
+        (lambda e: e["detail"].update(findings=[]), "not a Security Hub findings event"),
+        (lambda e: e.pop("detail"), "not a Security Hub findings event"),
+        (
+            lambda e: e["detail"].update(findings=[{"Title": "no id"}, 42, "x"]),
+            "no finding in the event could be read",
+        ),
+    ],
+    ids=[
+        "other-service",
+        "custom-source",
+        "foreign-action",
+        "no-action",
+        "other-detail-type",
+        "no-findings",
+        "no-detail",
+        "malformed-findings",
+    ],
+)
+def test_hostile_events_are_rejected_with_a_reason(change, reason):
+    hostile = event()
+    change(hostile)
+    decision = decide(hostile, config())
+    assert not decision.accepted
+    assert reason in decision.reason
+    assert plan(decision, config()) == []
+
+
+@pytest.mark.parametrize("value", [None, [], "text", 12])
+def test_non_object_events_are_rejected(value):
+    assert not decide(value, config()).accepted
+
+
+def test_unreadable_findings_are_rejected_alone():
+    mixed = event()
+    mixed["detail"]["findings"].insert(1, {"ProductArn": "x"})
+    decision = decide(mixed, config())
+    assert decision.accepted
+    assert len(decision.findings) == 5
+    assert [index for index, _ in decision.rejected] == [1]
+
+
+def test_an_action_whose_destination_is_not_configured_is_rejected():
+    decision = decide(event(), config(webhook_secret_arn=""))
+    assert not decision.accepted
+    assert "not configured" in decision.reason
+
+
+def imported(**finding_changes: Any) -> dict[str, Any]:
+    document = copy.deepcopy(load_fixture("events/imported-inspector.json"))
+    document["detail"]["findings"][0].update(finding_changes)
+    return document
+
+
+def test_the_automatic_route_takes_new_active_findings_at_or_above_the_minimum():
+    decision = decide(imported(), config())
+    assert decision.accepted
+    assert len(decision.findings) == 1
+    assert decision.route is not None
+    assert decision.route.destinations == ("sns", "opscenter")
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"Workflow": {"Status": "NOTIFIED"}}, "not NEW"),
+        ({"RecordState": "ARCHIVED"}, "not ACTIVE"),
+        ({"Severity": {"Label": "MEDIUM"}, "FindingProviderFields": {}}, "below HIGH"),
+    ],
+)
+def test_the_automatic_route_rechecks_each_finding(changes, why):
+    decision = decide(imported(**changes), config())
+    assert decision.findings == []
+    assert why in decision.skipped[0][1]
+
+
+def test_the_automatic_route_filters_on_product_names():
+    assert decide(imported(), config(auto_route_product_names="Inspector")).findings
+    skipped = decide(imported(), config(auto_route_product_names="GuardDuty,Macie"))
+    assert not skipped.findings
+
+
+def test_the_automatic_route_is_refused_when_off():
+    decision = decide(imported(), config(auto_route=False))
+    assert not decision.accepted
+    assert "off" in decision.reason
+
+
+def test_the_automatic_route_skips_a_destination_already_written_back():
+    # A workflow reset to NEW keeps UserDefinedFields: no second OpsItem after the window.
+    again = imported(UserDefinedFields={"hubrelay:opscenter": "oi-000000000001"})
+    decision = decide(again, config())
+    deliveries = plan(decision, config())
+    assert [d.destination for d in deliveries] == ["sns"]
+    assert any("already sent (oi-000000000001)" in why for _, why in decision.skipped)
+
+
+def test_severity_falls_back_to_normalized_then_provider_fields():
+    partner = decide(event("partner"), config()).findings[0]
+    assert partner.severity_label == "HIGH"  # Normalized 75
+    provider_only = event("partner")
+    finding = provider_only["detail"]["findings"][0]
+    finding.pop("Severity")
+    finding["FindingProviderFields"] = {"Severity": {"Label": "CRITICAL"}}
+    assert decide(provider_only, config()).findings[0].severity_label == "CRITICAL"
+
+
+def test_labels_at_least_lists_the_rule_pattern_values():
+    assert labels_at_least("HIGH") == ["HIGH", "CRITICAL"]
+    assert labels_at_least("INFORMATIONAL")[0] == "INFORMATIONAL"
+
+
+def test_payloads_carry_console_links_and_the_detective_pivot_for_guardduty_only():
+    decision = decide(event(), config())
+    summaries = [json.loads(d.payload["body"])["findings"][0] for d in plan(decision, config())]
+    for summary in summaries:
+        assert summary["links"]["securityHub"].startswith(
+            "https://console.aws.amazon.com/securityhub/home?region=us-east-1#/findings?search="
+        )
+    detective = {s["productName"]: "detective" in s["links"] for s in summaries}
+    assert detective == {
+        "GuardDuty": True, "Inspector": False, "Macie": False, "Security Hub": False,
+        "secure-pro": False,
+    }  # fmt: skip
+
+
+def test_sns_and_opscenter_payloads_respect_service_limits():
+    decision = decide(imported(Title="é" * 300), config())
+    sns_payload, ops_payload = (d.payload for d in plan(decision, config()))
+    assert len(sns_payload["Subject"]) < 100
+    assert sns_payload["Subject"].isascii()
+    message = json.loads(sns_payload["Message"])
+    assert set(message) == {"default", "email"}
+    assert json.loads(message["default"])["version"] == "1.0"  # AWS Chatbot custom format
+    assert len(ops_payload["Title"]) <= 1024
+    dedup = json.loads(ops_payload["OperationalData"]["/aws/dedup"]["Value"])
+    assert dedup["dedupString"].startswith("hubrelay:")
+    assert ops_payload["Severity"] == "1"  # CRITICAL
+
+
+def test_vendor_back_sync_only_covers_this_products_findings():
+    cfg = config(
+        vendor_action_arn=ACTION.replace("Hook", "Vndr"),
+        vendor_back_sync=True,
+        vendor_secret_arn="hubrelay/vendor",
+        product_arn="arn:aws:securityhub:us-west-2:222222222222:product/generico/secure-pro",
+    )
+    multi = event()
+    multi["resources"] = [ACTION.replace("Hook", "Vndr")]
+    decision = decide(multi, cfg)
+    deliveries = plan(decision, cfg)
+    assert [d.findings[0].ProductName for d in deliveries] == ["secure-pro"]
+    assert sum("not this product's finding" in why for _, why in decision.skipped) == 4
+
+
+def test_slack_format_is_a_slack_message_with_escaped_text_and_links():
+    hostile = event("partner")
+    hostile["detail"]["findings"][0]["Title"] = "<!channel> & <http://evil|click>"
+    cfg = config(webhook_format="slack")
+    (delivery,) = plan(decide(hostile, cfg), cfg)
+    message = json.loads(delivery.payload["body"])
+    assert message["text"].startswith("Security Hub: 1 finding(s)")
+    text = message["blocks"][0]["text"]["text"]
+    assert "<!channel>" not in text
+    assert "&lt;!channel&gt; &amp; &lt;http://evil|click&gt;" in text
+    assert "|securityHub>" in text

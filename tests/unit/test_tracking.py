@@ -1,0 +1,250 @@
+"""Change tracking and the lifecycle: what is sent, to which Regions, with which timestamps."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from hubrelay import asff
+from hubrelay.sources import Context
+from hubrelay.tracking import (
+    Policy,
+    Tracked,
+    archive,
+    below_floor,
+    content_hash,
+    plan,
+    target_regions,
+)
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+POLICY = Policy()
+
+
+def ctx(at: datetime = T0, regions: tuple[str, ...] = REGIONS) -> Context:
+    return Context("123456789012", regions, "", at)
+
+
+def logical(finding: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A mapped finding as a source produces it: base Id, home ProductArn."""
+    out = copy.deepcopy(finding)
+    out["Id"] = "scanner/finding-1"
+    out["ProductArn"] = asff.product_arn_for("us-east-1", "123456789012")
+    out["AwsAccountId"] = "123456789012"
+    out["Resources"] = [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b", "Region": "eu-west-1"}]
+    out.update(changes)
+    return out
+
+
+def sent_state(finding: dict[str, Any], at: datetime = T0) -> Tracked:
+    first = plan(finding, "scope", None, ctx(at), POLICY)
+    assert first.state is not None
+    return first.state
+
+
+def test_a_new_finding_is_sent_once_with_created_equal_to_updated(finding: dict[str, Any]) -> None:
+    result = plan(logical(finding), "scope", None, ctx(), POLICY)
+    assert result.action == "new"
+    (sent,) = result.sends
+    assert sent["CreatedAt"] == sent["UpdatedAt"] == "2026-11-01T00:00:00.000Z"
+    assert sent["ProductArn"] == asff.product_arn_for("eu-west-1", "123456789012")
+    assert asff.validate_finding(sent) == []
+    assert result.state is not None
+    assert result.state.regions == {"eu-west-1"}
+
+
+def test_a_new_finding_keeps_the_sources_earlier_creation_time(finding: dict[str, Any]) -> None:
+    # Given a source that saw the issue start a day before it reached us (Health's startTime)
+    started = "2026-10-31T00:00:00.000Z"
+    result = plan(logical(finding, CreatedAt=started), "scope", None, ctx(), POLICY)
+    # Then CreatedAt is the source's, UpdatedAt is when we sent it
+    (sent,) = result.sends
+    assert sent["CreatedAt"] == started
+    assert sent["UpdatedAt"] == "2026-11-01T00:00:00.000Z"
+
+
+def test_an_unchanged_finding_is_not_sent_again(finding: dict[str, Any]) -> None:
+    state = sent_state(logical(finding))
+    # Only timestamps moved: the scanner saw it again an hour later.
+    again = logical(
+        finding, LastObservedAt="2026-11-01T01:00:00Z", UpdatedAt="2026-11-01T01:00:00Z"
+    )
+    result = plan(again, "scope", state, ctx(T0 + timedelta(hours=1)), POLICY)
+    assert (result.action, result.sends, result.state) == ("unchanged", [], None)
+
+
+def test_a_changed_finding_keeps_created_at_and_advances_updated_at(
+    finding: dict[str, Any],
+) -> None:
+    state = sent_state(logical(finding))
+    changed = logical(finding, Title="A new title")
+    result = plan(changed, "scope", state, ctx(T0 + timedelta(hours=2)), POLICY)
+    assert result.action == "changed"
+    (sent,) = result.sends
+    assert sent["CreatedAt"] == "2026-11-01T00:00:00.000Z"
+    assert sent["UpdatedAt"] == "2026-11-01T02:00:00.000Z"
+    assert sent["Title"] == "A new title"  # complete finding, not a patch
+    assert sent["Description"] == finding["Description"]
+
+
+def test_updated_at_always_moves_forward_even_when_the_clock_does_not(
+    finding: dict[str, Any],
+) -> None:
+    state = sent_state(logical(finding))
+    result = plan(logical(finding, Title="changed"), "scope", state, ctx(T0), POLICY)
+    assert result.sends[0]["UpdatedAt"] == "2026-11-01T00:00:00.001Z"
+
+
+def test_a_resolved_finding_is_archived_in_every_region_it_was_sent_to(
+    finding: dict[str, Any],
+) -> None:
+    iam = logical(
+        finding, Resources=[{"Type": "AwsIamRole", "Id": "arn:aws:iam::123456789012:role/x"}]
+    )
+    state = sent_state(iam)
+    assert state.regions == set(REGIONS)
+    resolved = {**iam, "RecordState": "ARCHIVED"}
+    result = plan(resolved, "scope", state, ctx(T0 + timedelta(days=1)), POLICY)
+    assert result.action == "archived"
+    assert {asff.region_of(s["ProductArn"]) for s in result.sends} == set(REGIONS)
+    assert {s["RecordState"] for s in result.sends} == {"ARCHIVED"}
+    assert result.state is not None
+    assert result.state.state == "ARCHIVED"
+    # Resolved again next run: nothing more to send.
+    assert plan(resolved, "scope", result.state, ctx(T0 + timedelta(days=2)), POLICY).sends == []
+
+
+def test_a_resolved_finding_never_sent_is_dropped(finding: dict[str, Any]) -> None:
+    result = plan(logical(finding, RecordState="ARCHIVED"), "scope", None, ctx(), POLICY)
+    assert (result.action, result.sends, result.state) == ("dropped", [], None)
+
+
+def test_an_absent_finding_is_archived_from_its_last_body(finding: dict[str, Any]) -> None:
+    state = sent_state(logical(finding))
+    result = archive(state, ctx(T0 + timedelta(days=3)))
+    (sent,) = result.sends
+    assert sent["RecordState"] == "ARCHIVED"
+    assert sent["Title"] == finding["Title"]
+    assert sent["CreatedAt"] == "2026-11-01T00:00:00.000Z"
+    assert asff.validate_finding(sent) == []
+
+
+def test_an_archived_finding_that_reappears_is_reopened_with_its_created_at(
+    finding: dict[str, Any],
+) -> None:
+    state = archive(sent_state(logical(finding)), ctx(T0 + timedelta(days=1))).state
+    result = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=2)), POLICY)
+    assert result.action == "reopened"
+    assert result.sends[0]["RecordState"] == "ACTIVE"
+    assert result.sends[0]["CreatedAt"] == "2026-11-01T00:00:00.000Z"
+
+
+def test_renewal_refresh_resends_an_unchanged_finding_before_the_age_off(
+    finding: dict[str, Any],
+) -> None:
+    state = sent_state(logical(finding))
+    early = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=79)), POLICY)
+    assert early.action == "unchanged"
+    due = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=80)), POLICY)
+    assert due.action == "renewed"
+    assert due.sends[0]["Id"] == "scanner/finding-1"
+    assert due.sends[0]["UpdatedAt"] == asff.timestamp(T0 + timedelta(days=80))
+
+
+def test_renewal_new_generation_archives_the_old_id_and_starts_a_new_one(
+    finding: dict[str, Any],
+) -> None:
+    state = sent_state(logical(finding))
+    policy = Policy(renewal_mode="new-generation", renewal_days=80)
+    result = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=85)), policy)
+    assert result.action == "regenerated"
+    old, new = result.sends
+    assert (old["Id"], old["RecordState"]) == ("scanner/finding-1", "ARCHIVED")
+    assert (new["Id"], new["RecordState"]) == ("scanner/finding-1/g1", "ACTIVE")
+    assert new["CreatedAt"] == new["UpdatedAt"] == asff.timestamp(T0 + timedelta(days=85))
+    assert result.state is not None
+    assert result.state.generation == 1
+    # The next unchanged report is quiet again.
+    later = plan(logical(finding), "scope", result.state, ctx(T0 + timedelta(days=86)), policy)
+    assert later.action == "unchanged"
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        pytest.param(
+            [{"Type": "AwsS3Bucket", "Id": "b", "Region": "eu-west-1"}],
+            ("eu-west-1",),
+            id="regional",
+        ),
+        pytest.param([{"Type": "AwsIamUser", "Id": "u"}], REGIONS, id="iam-global"),
+        pytest.param([{"Type": "AwsAccount", "Id": "123456789012"}], REGIONS, id="account-global"),
+        pytest.param([{"Type": "Other", "Id": "x"}], ("us-east-1",), id="no-region-home"),
+        pytest.param(
+            [{"Type": "AwsEc2Instance", "Id": "i", "Region": "sa-east-1"}],
+            ("us-east-1",),
+            id="unconfigured-home",
+        ),
+        pytest.param(
+            [
+                {"Type": "AwsS3Bucket", "Id": "a", "Region": "ap-southeast-2"},
+                {"Type": "AwsS3Bucket", "Id": "b", "Region": "eu-west-1"},
+            ],
+            ("eu-west-1", "ap-southeast-2"),
+            id="two-regions",
+        ),
+    ],
+)
+def test_target_regions(resources: list[dict[str, Any]], expected: tuple[str, ...]) -> None:
+    assert target_regions({"Resources": resources}, ctx()) == expected
+
+
+def test_a_finding_that_moves_region_is_archived_where_it_left(finding: dict[str, Any]) -> None:
+    state = sent_state(logical(finding))
+    moved = logical(
+        finding,
+        Resources=[{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b", "Region": "ap-southeast-2"}],
+    )
+    result = plan(moved, "scope", state, ctx(T0 + timedelta(hours=1)), POLICY)
+    states = {(asff.region_of(s["ProductArn"]), s["RecordState"]) for s in result.sends}
+    assert states == {("ap-southeast-2", "ACTIVE"), ("eu-west-1", "ARCHIVED")}
+
+
+def test_severity_floor_and_cvss_floor(finding: dict[str, Any]) -> None:
+    low = logical(
+        finding, Severity={"Label": "LOW"}, FindingProviderFields={"Severity": {"Label": "LOW"}}
+    )
+    assert below_floor(low, Policy(severity_floor="MEDIUM"))
+    assert not below_floor(low, Policy(severity_floor="LOW"))
+    scored = logical(finding, Vulnerabilities=[{"Id": "CVE-1", "Cvss": [{"BaseScore": 2.9}]}])
+    assert below_floor(scored, Policy(cvss_floor=3.0))
+    assert not below_floor(
+        {**scored, "Vulnerabilities": [{"Id": "CVE-1", "Cvss": [{"BaseScore": 3.0}]}]},
+        Policy(cvss_floor=3.0),
+    )
+
+
+def test_a_finding_that_falls_under_the_floor_is_archived_once(finding: dict[str, Any]) -> None:
+    state = sent_state(logical(finding))
+    floor = Policy(cvss_floor=3.0)
+    weak = logical(finding, Vulnerabilities=[{"Id": "CVE-1", "Cvss": [{"BaseScore": 1.0}]}])
+    result = plan(weak, "scope", state, ctx(T0 + timedelta(hours=1)), floor)
+    assert result.action == "archived"
+    assert plan(weak, "scope", None, ctx(), floor).action == "dropped"
+
+
+def test_content_hash_ignores_timestamps_and_region_but_not_content(
+    finding: dict[str, Any],
+) -> None:
+    moved = {
+        **finding,
+        "UpdatedAt": "2030-01-01T00:00:00Z",
+        "ProductArn": "arn:other",
+        "LastObservedAt": "x",
+    }
+    assert content_hash(moved) == content_hash(finding)
+    assert content_hash({**finding, "Description": "other"}) != content_hash(finding)
