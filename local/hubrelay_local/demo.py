@@ -79,8 +79,10 @@ class Receiver:
     """A webhook receiver on 127.0.0.1 that checks signatures as a customer's would."""
 
     secret: str
+    status: int = 200  # what it answers to a correctly signed request
     received: list[dict[str, Any]] = field(default_factory=list)
     verified: int = 0
+    verified_ok: int = 0  # signed correctly and answered 2xx: delivered
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -97,7 +99,9 @@ class Receiver:
                 ok = webhook.verify(receiver.secret, dict(self.headers.items()), body)
                 receiver.verified += ok
                 receiver.received.append(json.loads(body))
-                self.send_response(200 if ok else 401)
+                status = receiver.status if ok else 401
+                receiver.verified_ok += ok and status < 300
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
                 self.wfile.write(

@@ -41,6 +41,7 @@ class Ledger:
     invocations: int = 0
     calls: int = 0
     throttled: int = 0
+    faults_hit: int = 0  # how often the injected fault actually happened
     lost_ids: list[str] = field(default_factory=list)
 
     @property
@@ -135,6 +136,8 @@ FAULTS: dict[str, Callable[[Run], None]] = {
 
 def run_kind(kinds: Sequence[str], count: int, seed: int = 5) -> Ledger:
     """Push `count` findings through a fresh stack while the given faults happen."""
+    if len(kinds) == 1 and kinds[0] in SOURCE_FAULTS:
+        return SOURCE_FAULTS[kinds[0]](count, seed)
     name = "mixed" if len(kinds) > 1 else kinds[0]
     with LocalStack(parameters={"ProductArn": PARTNER_PRODUCT, "MaxReceiveCount": "5"}) as stack:
         for account in samples.SUBSCRIBED:
@@ -159,6 +162,185 @@ def run_kind(kinds: Sequence[str], count: int, seed: int = 5) -> Ledger:
                 run.midway()
         stack.drain()
         return _account(name, stack, run)
+
+
+# --- faults on the collector and route-out side ---------------------------------------------
+
+REPORT_KEY = "reports/shop-api/trivy.json"
+
+
+def _collector_stack(**parameters: str) -> LocalStack:
+    stack = LocalStack(
+        parameters={"ProductArn": PARTNER_PRODUCT, "Source": "scanner_reports", **parameters}
+    ).up()
+    return stack
+
+
+def _collect_until_done(stack: LocalStack, ticks: int = 20) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for _ in range(ticks):
+        got = [r for r in stack.tick() if isinstance(r, dict)]
+        results.extend(got)
+        stack.drain()
+        if got and got[-1].get("finished") and not got[-1].get("stoppedEarly"):
+            break
+        stack.advance(300)
+    return results
+
+
+def _source_ledger(name: str, stack: LocalStack, source: int, runs: list[dict[str, Any]]) -> Ledger:
+    """Conservation from the source's side: every native record is a finding in Security
+    Hub, an entry of an error report (with its reason) or deliberately filtered."""
+    ledger = Ledger(name, source=source)
+    stored = [f["Id"] for f in stack.contract.findings(stack.account, stack.region)]
+    ledger.duplicates = len(stored) - len(set(stored))
+    ledger.imported = len(set(stored))
+    reasons: Counter[str] = Counter()
+    s3, bucket = stack.client("s3"), stack.outputs["CollectorReportsBucket"]
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="errors/")
+    for page in pages:
+        for item in page.get("Contents", []):
+            document = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            for error in document.get("errors", []):
+                reason = str(error.get("reason", "")).strip()
+                reasons["MalformedRecord" if reason else "(no reason)"] += 1
+                ledger.unreadable += not reason
+    for kept in stack.messages("FindingsDeadLetterQueue"):
+        code = kept.get("MessageAttributes", {}).get("hubrelay.ErrorCode", {}).get("StringValue")
+        reasons[code or "RedrivenBySQS"] += 1
+    ledger.quarantined = dict(reasons)
+    ledger.filtered = sum(r.get("actions", {}).get("dropped", 0) for r in runs)
+    ledger.lost = source - ledger.imported - sum(reasons.values()) - ledger.filtered
+    ledger.invocations = sum(f.invocations for f in stack.functions.values())
+    ledger.calls = len(stack.contract.calls)
+    return ledger
+
+
+def _malformed_native_records(count: int, seed: int) -> Ledger:
+    report = samples.trivy_report(count, seed=seed)
+    vulnerabilities = report["Results"][0]["Vulnerabilities"]
+    for vulnerability in random.Random(seed).sample(vulnerabilities, max(count // 50, 1)):
+        del vulnerability["VulnerabilityID"], vulnerability["PkgName"]
+    stack = _collector_stack()
+    try:
+        s3 = stack.client("s3")
+        s3.put_object(
+            Bucket=stack.outputs["CollectorReportsBucket"],
+            Key=REPORT_KEY,
+            Body=json.dumps(report).encode(),
+        )
+        runs = _collect_until_done(stack)
+        ledger = _source_ledger("malformed native records", stack, count, runs)
+        ledger.faults_hit = max(count // 50, 1)
+        return ledger
+    finally:
+        stack.down()
+
+
+def _collector_timeout_mid_source(count: int, seed: int) -> Ledger:
+    # Three reports; the first run has about a second (the collector must stop cleanly and
+    # save what it finished), the second is killed outright after a few enqueues.
+    stack = _collector_stack()
+    try:
+        s3 = stack.client("s3")
+        per_report = count // 3
+        for n in range(3):
+            report = samples.trivy_report(
+                per_report, image=f"registry.example.com/app{n}:1", seed=seed + n
+            )
+            s3.put_object(
+                Bucket=stack.outputs["CollectorReportsBucket"],
+                Key=f"reports/app{n}/trivy.json",
+                Body=json.dumps(report).encode(),
+            )
+        collector = stack.functions["CollectorFunction"]
+        # just past the collector's 10 s safety margin: about a second of work
+        timeout, collector.timeout = collector.timeout, 11
+        runs = [r for r in stack.tick() if isinstance(r, dict)]
+        collector.timeout = timeout
+        sends = {"count": 0}
+
+        def kill(function: LambdaFunction, operation: str, params: dict[str, Any]) -> None:
+            if function is collector and operation == "sqs:SendMessageBatch":
+                sends["count"] += 1
+                if sends["count"] == 2:
+                    raise RuntimeError("simulated timeout: the collector was killed mid-source")
+
+        stack.after_call.append(kill)
+        stack.advance(300)
+        killed = 0
+        try:
+            stack.tick()
+        except RuntimeError:
+            killed = 1  # the schedule does not retry; the next run starts from the saved cursor
+        stack.after_call.remove(kill)
+        stopped = sum(1 for r in runs if r.get("stoppedEarly"))
+        runs += _collect_until_done(stack)
+        ledger = _source_ledger("collector timeout mid-source", stack, per_report * 3, runs)
+        ledger.faults_hit = stopped + killed
+        return ledger
+    finally:
+        stack.down()
+
+
+def _destination_down(count: int, seed: int) -> Ledger:
+    """Findings picked for a custom action whose webhook never answers 2xx: each must be
+    delivered or in the responder's dead-letter queue with the reason."""
+    from hubrelay_local.demo import SIGNING_SECRET, WEBHOOK_SECRET_NAME, Receiver
+
+    receiver = Receiver(SIGNING_SECRET, status=503).start()
+
+    def secret(stack: LocalStack) -> None:
+        stack.client("secretsmanager").create_secret(
+            Name=WEBHOOK_SECRET_NAME,
+            SecretString=json.dumps({"url": receiver.url, "signing_secret": SIGNING_SECRET}),
+        )
+
+    stack = LocalStack(
+        parameters={
+            "ProductArn": PARTNER_PRODUCT,
+            "EnableWebhook": "true",
+            "WebhookSecretName": WEBHOOK_SECRET_NAME,
+        },
+        setup=secret,
+    ).up()
+    try:
+        findings = samples.for_account(
+            min(count, 60), stack.account, seed=seed, product=PARTNER_PRODUCT
+        )
+        for body in message.pack_messages(findings):
+            stack.client("sqs").send_message(
+                QueueUrl=stack.outputs["FindingsQueueUrl"], MessageBody=body
+            )
+        stack.drain()
+        keys = [(f["ProductArn"], f["Id"]) for f in findings]
+        for start in range(0, len(keys), 20):
+            stack.click("WebhookActionTarget", keys[start : start + 20])
+        ledger = Ledger("destination down", source=len(keys))
+        reasons: Counter[str] = Counter()
+        for kept in stack.messages("ResponderDeadLetterQueue"):
+            body = json.loads(kept["Body"])
+            for _ in body.get("findings", []):
+                reasons[
+                    "DeliveryFailed" if str(body.get("reason", "")).strip() else "(no reason)"
+                ] += 1
+        ledger.quarantined = dict(reasons)
+        ledger.unreadable = reasons.get("(no reason)", 0)
+        ledger.imported = receiver.verified_ok  # delivered and acknowledged: none here
+        ledger.faults_hit = receiver.verified - receiver.verified_ok
+        ledger.lost = ledger.source - ledger.imported - sum(reasons.values())
+        ledger.invocations = sum(f.invocations for f in stack.functions.values())
+        return ledger
+    finally:
+        stack.down()
+        receiver.stop()
+
+
+SOURCE_FAULTS: dict[str, Callable[[int, int], Ledger]] = {
+    "malformed native records": _malformed_native_records,
+    "collector timeout mid-source": _collector_timeout_mid_source,
+    "destination down": _destination_down,
+}
 
 
 def _account(name: str, stack: LocalStack, run: Run) -> Ledger:
@@ -227,10 +409,10 @@ def render(ledgers: list[Ledger]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make faults", description=__doc__)
     parser.add_argument("--findings", type=int, default=1500)
-    parser.add_argument("--kind", action="append", choices=[*FAULTS, "mixed"])
+    parser.add_argument("--kind", action="append", choices=[*FAULTS, *SOURCE_FAULTS, "mixed"])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    kinds = args.kind or [*FAULTS, "mixed"]
+    kinds = args.kind or [*FAULTS, *SOURCE_FAULTS, "mixed"]
     ledgers = []
     for kind in kinds:
         print(f"==> {kind}", flush=True)

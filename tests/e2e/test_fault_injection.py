@@ -6,13 +6,16 @@ import pytest
 
 from hubrelay_local import faults
 
-# 7 kinds x 1,250 + mixed 2,000 = 10,750 findings through the local stack.
+# 7 import-path kinds x 1,250 + 2 source kinds x 1,250 + mixed 2,000 = 13,250 findings
+# through the local stack, plus 60 findings sent to a destination that is down.
 PER_KIND = 1_250
 
 
-@pytest.mark.parametrize("kind", list(faults.FAULTS))
+@pytest.mark.parametrize("kind", [*faults.FAULTS, *faults.SOURCE_FAULTS])
 def test_no_finding_is_lost_or_duplicated_under(kind):
     ledger = faults.run_kind([kind], PER_KIND)
+    if kind in faults.SOURCE_FAULTS:
+        assert ledger.faults_hit > 0, "the fault never happened"
     assert ledger.lost == 0, f"lost {ledger.lost}: {ledger.lost_ids}"
     assert ledger.duplicates == 0
     assert ledger.unreadable == 0

@@ -90,7 +90,7 @@ class Collector:
     remaining_ms: Callable[[], int] = lambda: 900_000
     deadline_margin_ms: int = 10_000
     log: Callable[..., None] = lambda *args, **kwargs: None
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds)
     chunk_size: int = 500
     renewal_limit: int = 500
     outcome: Outcome = field(default_factory=Outcome)

@@ -52,7 +52,7 @@ class Client:
     max_attempts: int = 3
     base_backoff_s: float = 0.5
     max_backoff_s: float = 8.0
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds)
     user_agent: str = "hubrelay/0.1"
     _random: random.Random = field(default_factory=random.Random, repr=False)
 

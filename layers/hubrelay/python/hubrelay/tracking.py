@@ -268,7 +268,9 @@ def _advance(previous: str, ctx: Context) -> str:
 class Store:
     """The tracking table through a boto3 DynamoDB client."""
 
-    def __init__(self, dynamodb: Any, table: str, sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, dynamodb: Any, table: str, sleep: Any = lambda seconds: time.sleep(seconds)
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
         self.sleep = sleep

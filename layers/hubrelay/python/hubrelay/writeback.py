@@ -104,7 +104,7 @@ def apply(
     *,
     attempts: int = 4,
     max_backoff_s: float = 8.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds),
 ) -> Result:
     """Send every update; retry throttling and transient UnprocessedFindings."""
     result = Result()
