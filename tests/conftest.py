@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Powertools reads these when hubrelay.observability is first imported, which may happen
+# while pytest collects a test module, before any fixture runs.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "hubrelay")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "hubrelay-test")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 def load_fixture(name: str) -> Any:

@@ -346,8 +346,11 @@ def build_source(settings: Settings, account_id: str, remaining_ms: Callable[[],
 
         from hubrelay.sources.vendor_api import VendorApiSource, VendorMapping, auth_headers
 
-        # Cached for 5 minutes across warm invocations; never put in env vars or logs.
-        secret = parameters.get_secret(settings.vendor_secret_arn, max_age=300)
+        # Cached across warm invocations (secret_max_age_s, 5 minutes by default, as the
+        # responder's secrets); never put in env vars or logs.
+        secret = parameters.get_secret(
+            settings.vendor_secret_arn, max_age=settings.secret_max_age_s
+        )
         client = http.Client(
             timeout_s=settings.http_timeout_s,
             max_attempts=5,
