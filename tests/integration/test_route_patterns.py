@@ -185,10 +185,10 @@ def test_action_ids_and_names_stay_within_security_hub_limits():
         assert 1 <= len(properties["Name"]) <= 20
 
 
-def test_custom_actions_are_left_out_where_the_resource_type_is_unavailable():
-    resolved = resolver({}, region="eu-west-1")
-    assert not resolved.condition("WebhookAction")
-    assert resolved.condition("AutoRouteEnabled")
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "ap-southeast-2", "us-gov-west-1"])
+def test_custom_actions_exist_in_every_region(region):
+    resolved = resolver({}, region=region)
+    assert resolved.condition("SnsAction")
 
 
 def test_insights_and_product_subscription_target_this_regions_product_arn():
