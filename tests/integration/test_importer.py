@@ -365,3 +365,91 @@ def test_on_the_last_receive_unimportable_findings_are_quarantined_with_the_last
         "InternalException" in m["MessageAttributes"]["hubrelay.ErrorMessage"]["StringValue"]
         for m in kept
     )
+
+
+def test_an_integer_too_long_to_convert_fails_only_its_own_message(env):
+    huge = message.encode(samples.mixed(1, product=PARTNER)).replace(
+        '"version": 1', '"version": 1, "n": ' + "9" * 5000
+    )
+    good = message.encode(samples.mixed(2, seed=3, product=PARTNER))
+    response = load_handler()(sqs_event([huge, good]), Context())
+    assert failed_ids(response) == set()
+    assert codes(dlq_messages(env)) == Counter({"MalformedMessage": 1})
+
+
+def test_findings_failing_transiently_back_off_and_give_up_at_the_deadline(env, monkeypatch):
+    # Given Security Hub refusing the same findings in every answer
+    env["contract"].inject("failed_findings", count=1_000, first=3, error_code="InternalException")
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    findings = samples.for_account(5, samples.SUBSCRIBED[0], product=PARTNER)
+    # When imported with a minute left
+    response = load_handler()(sqs_event([message.encode(findings)]), Context(remaining_ms=60_000))
+    # Then the retries waited between attempts and stopped; the message is redelivered
+    assert slept, "retries of failed findings must back off"
+    assert len(env["contract"].calls) == 8
+    assert failed_ids(response) == {"msg-0"}
+
+
+def test_quarantined_bodies_and_attributes_always_fit_sqs(env):
+    # Given a huge finding full of characters JSON escapes, and an Id with control characters
+    quoted = samples.for_account(1, samples.SUBSCRIBED[0], product=PARTNER)[0]
+    quoted["Id"] = "quoted"
+    quoted["Description"] = '"' * 600_000
+    control = samples.for_account(1, samples.SUBSCRIBED[0], seed=8, product=PARTNER)[0]
+    control["Id"] = "bad\x01id"
+    control["Title"] = "t" * 300
+    # And many mid-sized findings for the unsubscribed account
+    foreign = samples.mixed(30, accounts=(samples.UNSUBSCRIBED,), product=PARTNER)
+    bodies = [
+        json.dumps({"version": 1, "findings": [quoted]}),
+        message.encode([control]),
+        *message.pack_messages(foreign),
+    ]
+    response = load_handler()(sqs_event(bodies), Context())
+    # Then every one of them is kept in the dead-letter queue and no message fails
+    assert failed_ids(response) == set()
+    kept = []
+    while got := dlq_messages(env):
+        kept += got
+        for m in got:
+            env["sqs"].delete_message(QueueUrl=env["dlq"], ReceiptHandle=m["ReceiptHandle"])
+    assert len(kept) == 32
+
+
+def test_a_server_error_without_a_known_code_is_retried(env, monkeypatch):
+    real = aws.securityhub
+    calls = {"n": 0}
+
+    class Flaky:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def batch_import_findings(self, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                from botocore.exceptions import ClientError
+
+                raise ClientError(
+                    {
+                        "Error": {"Code": "502", "Message": "Bad Gateway"},
+                        "ResponseMetadata": {"HTTPStatusCode": 502},
+                    },
+                    "BatchImportFindings",
+                )
+            return self.client.batch_import_findings(**kwargs)
+
+    monkeypatch.setattr(aws, "securityhub", lambda region: Flaky(real(region)))
+    findings = samples.for_account(4, samples.SUBSCRIBED[0], product=PARTNER)
+    response = load_handler()(sqs_event([message.encode(findings)]), Context())
+    assert failed_ids(response) == set()
+    assert dlq_messages(env) == []
+    assert calls["n"] == 2
+
+
+def test_no_call_starts_inside_the_deadline_margin(env):
+    response = load_handler()(
+        sqs_event([message.encode(samples.mixed(4, product=PARTNER))]), Context(remaining_ms=9_000)
+    )
+    assert env["contract"].calls == []
+    assert failed_ids(response) == {"msg-0"}

@@ -88,8 +88,10 @@ PRODUCT_ARN_RE = re.compile(
 )
 ACCOUNT_RE = re.compile(r"\d{12}")
 TIMESTAMP_RE = re.compile(
-    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
-    r"(\.\d{1,9})?(Z|[+-](0\d|1[0-8])(:?[0-5]\d)?)"
+    # Seconds 00-59 (a leap second cannot be compared, so it is refused) and an offset of
+    # at most +/-18:00.
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d{1,9})?(Z|[+-]((0\d|1[0-7])(:?[0-5]\d)?|18(:?00)?))"
 )
 NOT_BLANK_RE = re.compile(r".*\S.*", re.DOTALL)
 

@@ -14,20 +14,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ParamValidationError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from hubrelay import asff, message
 from hubrelay.packing import Call, Sized, lower_bound, pack
@@ -49,15 +43,19 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
         "RequestTimeout",
         "RequestTimeoutException",
+        "ExpiredTokenException",
     }
 )
 THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
-NETWORK_ERRORS = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
-)
+# Everything botocore raises below the HTTP response (timeouts, connection, TLS, proxy,
+# truncated streams) can succeed on a later attempt. ParamValidationError, also a
+# BotoCoreError, is caught first: it never will.
+NETWORK_ERRORS = (BotoCoreError,)
+# A request too large for Security Hub names no finding: split it like InvalidInput.
+SPLIT_CODES = frozenset({"InvalidInputException", "RequestEntityTooLargeException"})
+# Bytes botocore adds around the findings: '{"Findings": [' + ']}', and ', ' between two.
+REQUEST_ENVELOPE = len('{"Findings": []}')
+SEPARATOR = len(", ")
 
 ClientFor = Callable[[str], Any]  # region -> Security Hub client
 
@@ -121,9 +119,11 @@ class Importer:
         records = list(records)
         final = {mid for mid, _, count in records if count >= self.settings.max_receive_count}
         items = self._collect((mid, body) for mid, body, _ in records)
+        # Each finding costs its bytes and a separator; the envelope comes off the budget,
+        # so no request exceeds it even at the 6 MB maximum.
+        budget = self.settings.batch_byte_budget - REQUEST_ENVELOPE
         calls = pack(
-            (Sized(item, self._group(item), item.size) for item in items),
-            self.settings.batch_byte_budget,
+            (Sized(item, self._group(item), item.size + SEPARATOR) for item in items), budget
         )
         self.outcome.lower_bound = sum(
             lower_bound([i.size for i in group_items], self.settings.batch_byte_budget)
@@ -132,10 +132,12 @@ class Importer:
         pending = list(calls)
         while pending:
             self._send(pending.pop(0), pending)
-        last_chance = [i for i in self.outcome.unresolved if i.origins <= final]
+        # A finding from a message on its last receive is kept with its reason now: after
+        # this, SQS would move the message without one.
+        last_chance = [i for i in self.outcome.unresolved if i.origins & final]
         for item in last_chance:
             self._quarantine_item(item, "RetriesExhausted", f"last error: {item.last_error}")
-        self.outcome.unresolved = [i for i in self.outcome.unresolved if not i.origins <= final]
+        self.outcome.unresolved = [i for i in self.outcome.unresolved if not i.origins & final]
         self._flush_quarantine()
         self.outcome.failed_messages |= {
             o for item in self.outcome.unresolved for o in item.origins
@@ -154,16 +156,15 @@ class Importer:
                 continue
             for finding in findings:
                 self.outcome.received += 1
-                item = Item(finding, {message_id}, asff.finding_size(finding))
                 violations = asff.validate_finding(
                     finding, max_finding_bytes=self.settings.max_finding_bytes
                 )
                 if violations:
                     reason = "; ".join(str(v) for v in violations)
-                    self._quarantine(
-                        (message_id,), item.finding_id, "InvalidFinding", reason, finding
-                    )
+                    fid = violations[0].finding_id
+                    self._quarantine((message_id,), fid, "InvalidFinding", reason, finding)
                     continue
+                item = Item(finding, {message_id}, asff.finding_size(finding))
                 key = (finding["ProductArn"], finding["Id"])
                 # The same finding twice in one invocation (a redelivery, a producer's
                 # retry) is sent once: the newer version, answering for both messages.
@@ -184,31 +185,46 @@ class Importer:
 
     def _send(self, call: Call[Item], pending: list[Call[Item]]) -> None:
         region = call.group[0]
-        attempt = 0
+        attempt = call.attempt
         while True:
+            if self.remaining_ms() <= self.settings.deadline_margin_ms:
+                # A call started now could outlive the invocation: leave it to redelivery.
+                self._give_up(call, "no time left in this invocation")
+                return
             self.outcome.calls += 1
             try:
                 response = self.client_for(region).batch_import_findings(
                     Findings=[item.finding for item in call.items]
                 )
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "Unknown")
-                text = exc.response.get("Error", {}).get("Message", str(exc))
-                if code in TRANSIENT_CODES:
-                    self.outcome.throttles += code in THROTTLE_CODES
+                error = exc.response.get("Error", {})
+                code = str(error.get("Code", "Unknown"))
+                text = str(error.get("Message", exc))
+                status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+                if code in SPLIT_CODES or status == 413:
+                    if len(call.items) > 1:
+                        # A request-level rejection names no finding: halve the call until
+                        # the bad finding stands alone, so it cannot take the others with it.
+                        middle = len(call.items) // 2
+                        pending[:0] = [
+                            _call(call.group, call.items[:middle], attempt),
+                            _call(call.group, call.items[middle:], attempt),
+                        ]
+                    else:
+                        self._quarantine_item(call.items[0], code, text)
+                elif code in TRANSIENT_CODES or status == 429 or status >= 500:
+                    self.outcome.throttles += code in THROTTLE_CODES or status == 429
                     if self._backoff(attempt, call, f"{code}: {text}"):
                         attempt += 1
                         continue
                     self._give_up(call, f"{code}: {text}")
-                elif code == "InvalidInputException" and len(call.items) > 1:
-                    # A request-level rejection names no finding: halve the call until the
-                    # bad finding stands alone, so it cannot take the others with it.
-                    middle = len(call.items) // 2
-                    first, second = call.items[:middle], call.items[middle:]
-                    pending[:0] = [_call(call.group, first), _call(call.group, second)]
                 else:
                     for item in call.items:
                         self._quarantine_item(item, code, text)
+                return
+            except ParamValidationError as exc:
+                for item in call.items:
+                    self._quarantine_item(item, "ParamValidation", str(exc))
                 return
             except NETWORK_ERRORS as exc:
                 if self._backoff(attempt, call, f"{type(exc).__name__}: {exc}"):
@@ -216,15 +232,11 @@ class Importer:
                     continue
                 self._give_up(call, f"{type(exc).__name__}: {exc}")
                 return
-            except ParamValidationError as exc:
-                for item in call.items:
-                    self._quarantine_item(item, "ParamValidation", str(exc))
-                return
-            self._settle(call, response, pending)
+            self._settle(call, response, pending, attempt)
             return
 
     def _settle(
-        self, call: Call[Item], response: dict[str, Any], pending: list[Call[Item]]
+        self, call: Call[Item], response: dict[str, Any], pending: list[Call[Item]], attempt: int
     ) -> None:
         failed = {f.get("Id"): f for f in response.get("FailedFindings", [])}
         retry: list[Item] = []
@@ -240,8 +252,12 @@ class Importer:
             else:
                 self._quarantine_item(item, code, str(failure.get("ErrorMessage") or ""))
         if retry:
-            self.outcome.retries += 1
-            pending.insert(0, _call(call.group, retry))
+            again = _call(call.group, retry, attempt + 1)
+            # Findings Security Hub could not take right now wait like a throttled call.
+            if self._backoff(attempt, again, retry[0].last_error):
+                pending.insert(0, again)
+            else:
+                self._give_up(again, retry[0].last_error)
 
     def _give_up(self, call: Call[Item], error: str) -> None:
         for item in call.items:
@@ -250,7 +266,12 @@ class Importer:
 
     def _backoff(self, attempt: int, call: Call[Item], why: str) -> bool:
         """Sleep before another attempt if the invocation has time for it."""
-        delay = random.uniform(0, min(self.settings.max_retry_backoff_s, 0.2 * 2**attempt))
+        if attempt + 1 >= self.settings.max_import_attempts:
+            self.log("retries exhausted", reason=why, findings=len(call.items))
+            return False
+        delay = random.uniform(
+            0, min(self.settings.max_retry_backoff_s, 0.2 * 2 ** min(attempt, 16))
+        )
         if self.remaining_ms() - self.settings.deadline_margin_ms < delay * 1000 + 5_000:
             self.log("retry budget exhausted", reason=why, findings=len(call.items))
             return False
@@ -269,21 +290,21 @@ class Importer:
     ) -> None:
         body = payload if isinstance(payload, str) else message.encode([payload])
         limit = self.settings.max_message_bytes - 8 * 1024  # room for attributes
-        if len(body.encode()) > limit:
-            # Too big for SQS: keep the head of it, say so, and keep the reason whole.
-            head = body.encode()[: limit - 200].decode(errors="ignore")
-            body = json.dumps(
-                {"truncated": True, "originalBytes": len(body.encode()), "head": head}
-            )
+        original = len(body.encode())
+        keep = limit - 200
+        while len(body.encode()) > limit:
+            # Too big for SQS: keep as much of its head as fits once escaped, say so, and
+            # keep the reason whole.
+            head = body.encode()[:keep].decode(errors="ignore")
+            body = json.dumps({"truncated": True, "originalBytes": original, "head": head})
+            keep //= 2
         self.outcome.quarantined.append(
             Quarantined(tuple(origins), finding_id, code, reason[:4000], body)
         )
         self.log("finding quarantined", finding_id=finding_id, code=code, reason=reason[:1000])
 
     def _flush_quarantine(self) -> None:
-        entries = self.outcome.quarantined
-        for start in range(0, len(entries), 10):
-            chunk = entries[start : start + 10]
+        for chunk in _dlq_batches(self.outcome.quarantined, self.settings.max_message_bytes):
             try:
                 response = self.sqs.send_message_batch(
                     QueueUrl=self.settings.quarantine_queue_url,
@@ -298,9 +319,28 @@ class Importer:
                 self.outcome.failed_messages |= set(chunk[i].origins)
 
 
+def _dlq_batches(entries: list[Quarantined], max_bytes: int) -> Iterator[list[Quarantined]]:
+    """SendMessageBatch calls: at most 10 entries and at most max_bytes in all."""
+    batch: list[Quarantined] = []
+    size = 0
+    for entry in entries:
+        cost = len(entry.body.encode()) + 8 * 1024
+        if batch and (len(batch) == 10 or size + cost > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += cost
+    if batch:
+        yield batch
+
+
+_NOT_SQS_TEXT = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _dlq_entry(entry_id: str, q: Quarantined) -> dict[str, Any]:
     def attr(value: str) -> dict[str, str]:
-        return {"DataType": "String", "StringValue": value or "-"}
+        # SQS refuses control characters in attribute values; a finding Id may hold any.
+        return {"DataType": "String", "StringValue": _NOT_SQS_TEXT.sub("?", value) or "-"}
 
     return {
         "Id": entry_id,
@@ -314,8 +354,8 @@ def _dlq_entry(entry_id: str, q: Quarantined) -> dict[str, Any]:
     }
 
 
-def _call(group: tuple[str, str], items: list[Item]) -> Call[Item]:
-    return Call(group, items, sum(i.size for i in items))
+def _call(group: tuple[str, str], items: list[Item], attempt: int = 0) -> Call[Item]:
+    return Call(group, items, sum(i.size for i in items), attempt)
 
 
 def _by_group(calls: list[Call[Item]]) -> list[list[Item]]:

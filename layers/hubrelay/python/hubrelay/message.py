@@ -26,7 +26,8 @@ def decode(body: str) -> list[dict[str, Any]]:
     """The findings of one message body; MessageError says what is wrong with it."""
     try:
         document = json.loads(body)
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
+        # ValueError covers JSONDecodeError and integers too long to convert.
         raise MessageError(f"body is not JSON: {exc}") from exc
     except RecursionError as exc:
         raise MessageError("body is nested too deeply") from exc

@@ -28,6 +28,7 @@ class Call(Generic[T]):
     group: GroupKey
     items: list[T] = field(default_factory=list)
     size: int = 0
+    attempt: int = 0  # how often this call was tried already (the importer's retries)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ class Settings(BaseModel):
     # Time kept back from the Lambda deadline for reporting, so retries never run into it.
     deadline_margin_ms: int = Field(10_000, ge=0)
     max_retry_backoff_s: float = Field(8.0, gt=0)
+    # Attempts per BatchImportFindings call within one invocation; SQS redelivery (up to
+    # max_receive_count) is the outer retry.
+    max_import_attempts: int = Field(8, ge=1)
     region: str = "us-east-1"
 
     # --- Collector: see hubrelay.collector and hubrelay.sources. Empty = not configured.
