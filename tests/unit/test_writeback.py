@@ -75,3 +75,20 @@ def test_throttling_and_transient_unprocessed_findings_are_retried_the_rest_repo
     assert hub.calls[2]["FindingIdentifiers"] == [{"ProductArn": keys(1)[0][0], "Id": "f-0"}]
     assert result.processed == 3
     assert [u["ErrorCode"] for u in result.unprocessed] == ["FindingNotFound"]
+
+
+def test_a_duplicate_delivery_writes_the_note_but_never_moves_the_workflow():
+    # Given a finding someone RESOLVED after the first delivery; a redelivered event still
+    # says NEW, but the responder marks duplicates UNCHANGED
+    body = writeback.update_for("r", [writeback.Sent("webhook", "T-1")], "UNCHANGED")
+    assert "Workflow" not in body
+    assert body["Note"]["Text"]
+
+
+def test_only_transient_unprocessed_findings_are_still_pending():
+    result = writeback.Result()
+    result.unprocessed = [
+        {"FindingIdentifier": {"Id": "a"}, "ErrorCode": "FindingNotFound"},
+        {"FindingIdentifier": {"Id": "b"}, "ErrorCode": "InternalException"},
+    ]
+    assert [u["FindingIdentifier"]["Id"] for u in writeback.still_pending(result)] == ["b"]

@@ -25,6 +25,10 @@ from hubrelay.settings import Settings
 DLQ_VERSION = 1
 
 
+class WriteBackError(Exception):
+    """Deliveries happened but Security Hub did not record them yet."""
+
+
 class DeadLetterError(Exception):
     """A failed delivery could not be parked in the dead-letter queue: retry the event."""
 
@@ -127,6 +131,7 @@ def respond(event: Any, settings: Settings, config: RouteConfig, deps: Deps) -> 
         return outcome
     route = decision.route
     sent: dict[FindingKey, list[writeback.Sent]] = {}
+    fresh: set[FindingKey] = set()
     dead_letter_failures: list[str] = []
     for delivery in plan(decision, config):
         key = delivery.idempotency_key(route)
@@ -146,18 +151,29 @@ def respond(event: Any, settings: Settings, config: RouteConfig, deps: Deps) -> 
         reference = str(once.result.get("reference", ""))
         target = outcome.delivered if once.fresh else outcome.duplicates
         target.append((delivery.destination, delivery.keys, reference))
+        if once.fresh:
+            fresh.update(delivery.keys)
         # Duplicates are written back too: the invocation that delivered may have stopped
         # before its own write-back, and the same Note/fields again change nothing.
         for finding_key in delivery.keys:
             sent.setdefault(finding_key, []).append(writeback.Sent(delivery.destination, reference))
     if sent:
-        status = {f.key: f.workflow_status for f in decision.findings}
+        # Only a fresh delivery moves the workflow: a duplicate's event may be stale, and
+        # setting NOTIFIED from it could reopen a finding someone resolved since.
+        status = {
+            f.key: f.workflow_status if f.key in fresh else "UNCHANGED" for f in decision.findings
+        }
         updates = writeback.build_updates(route.name, sent, status)
         outcome.writeback = writeback.apply(
             deps.securityhub(decision.region or settings.region),
             updates,
             max_backoff_s=settings.max_retry_backoff_s,
         )
+        if pending := writeback.still_pending(outcome.writeback):
+            # Without the write-back the finding stays NEW and would be routed again by
+            # the next Imported event: fail, so the event is retried; the ledger turns the
+            # retry's deliveries into duplicates and only the write-back is redone.
+            raise WriteBackError(f"{len(pending)} findings not written back: {pending[:3]}")
     if dead_letter_failures:
         raise DeadLetterError(
             f"{len(dead_letter_failures)} failed deliveries could not be dead-lettered"

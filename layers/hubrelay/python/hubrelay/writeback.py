@@ -76,6 +76,11 @@ def update_for(route_name: str, sent: list[Sent], workflow_status: str) -> dict[
     return body
 
 
+def still_pending(result: Result) -> list[dict[str, Any]]:
+    """Unprocessed findings a later attempt could still update (not the final refusals)."""
+    return [u for u in result.unprocessed if u.get("ErrorCode") not in _FINAL_UNPROCESSED]
+
+
 def build_updates(
     route_name: str,
     sent: Mapping[FindingKey, list[Sent]],
@@ -116,7 +121,8 @@ def apply(
                 reply = client.batch_update_findings(**Update(pending, update.body).request())
             except (ClientError, BotoCoreError) as error:
                 code = error.response["Error"]["Code"] if isinstance(error, ClientError) else ""
-                if code in _RETRYABLE_CODES and attempt < attempts:
+                transient = code in _RETRYABLE_CODES or isinstance(error, BotoCoreError)
+                if transient and attempt < attempts:
                     sleep(_backoff(attempt, max_backoff_s))
                     continue
                 result.unprocessed.extend(
