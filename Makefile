@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: venv test lint scan unit demo bench clean build package deploy publish docs
+.PHONY: venv test lint scan unit demo bench fuzz clean build package deploy publish docs
 
 venv: $(STAMP)
 
@@ -47,6 +47,11 @@ demo: venv
 
 bench: venv
 	$(PY) -m bench $(ARGS)
+
+# The long fuzz run: 10,000 inputs per parser of outside input, each bounded in time
+# (tests/fuzz/harness.py); `make test` runs a short pass of the same tests.
+fuzz: venv
+	HUBRELAY_FUZZ=long $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 # Release (docs/setup.md): reproducible zips, an artifact bucket per Region named
 # <prefix>-<region>, a stack, quick-create links. All of it is local/hubrelay_local/release.py.

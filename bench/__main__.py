@@ -2,8 +2,16 @@
 
 Machines are noisy, so no figure here is an absolute time on its own: CPU costs are shown
 next to the cost of `json.dumps` of the same findings (what any integration pays to send
-them), and call counts next to the lower bound max(ceil(n/100), ceil(bytes/budget)) and to
-naive chunking by 100. Results go to bench/results.json.
+them), call counts next to the lower bound max(ceil(n/100), ceil(bytes/budget)) and to
+naive chunking by 100, throughput next to Security Hub's limit, import time next to a bare
+boto3 handler, memory next to a process that only imports the same modules and next to the
+function's configured memory, cost next to the Security Hub ingestion it causes.
+Sections: packing, CPU, collector, startup (bench/startup.py), throughput
+(bench/throughput.py), memory (bench/memory.py), cost (bench/cost.py), latency
+(bench/latency.py); each module's docstring says how its figures are made. Results go to
+bench/results.json (not committed), the plots to bench/throughput.png and bench/latency.png.
+
+Usage: python -m bench [--quick]  (make bench ARGS=--quick: a smaller run, about a minute)
 """
 
 from __future__ import annotations
@@ -11,12 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hubrelay import asff
+from bench import collector, cost, latency, memory, plots, startup, throughput
+from hubrelay import asff, message
 from hubrelay.packing import Sized, lower_bound, pack
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
 from hubrelay_local import samples
@@ -79,6 +89,10 @@ def cpu(count: int) -> dict[str, Any]:
         return pack(sized, DEFAULT_BATCH_BYTE_BUDGET)
 
     packing_us = _per_finding(packing_run, count)
+    # Serialization: the queue message bodies (json.dumps of each finding inside).
+    serialize = _per_finding(lambda: list(message.pack_messages(findings)), count)
+    bodies = list(message.pack_messages(findings))
+    decode = _per_finding(lambda: [message.decode(b) for b in bodies], count)
     return {
         "findings": count,
         "baseline_json_dumps_us": round(baseline, 1),
@@ -86,6 +100,10 @@ def cpu(count: int) -> dict[str, Any]:
         "validate_per_baseline": round(validate / baseline, 2),
         "pack_us": round(packing_us, 1),
         "pack_per_baseline": round(packing_us / baseline, 2),
+        "serialize_us": round(serialize, 1),
+        "serialize_per_baseline": round(serialize / baseline, 2),
+        "decode_us": round(decode, 1),
+        "decode_per_baseline": round(decode / baseline, 2),
     }
 
 
@@ -108,18 +126,178 @@ def render(results: dict[str, Any]) -> str:
         f"same finding ({c['baseline_json_dumps_us']} us):",
         f"  validation   {c['validate_us']:>8} us  = {c['validate_per_baseline']}x baseline",
         f"  packing      {c['pack_us']:>8} us  = {c['pack_per_baseline']}x baseline",
+        f"  serializing  {c['serialize_us']:>8} us  = {c['serialize_per_baseline']}x baseline"
+        "  (queue message bodies)",
+        f"  decoding     {c['decode_us']:>8} us  = {c['decode_per_baseline']}x baseline"
+        "  (message.decode)",
     ]
     return "\n".join(lines)
 
 
+def render_more(results: dict[str, Any]) -> str:
+    """The sections after packing, CPU and the collector."""
+    st = results["startup"]
+    lines = [
+        "",
+        f"Handler import time (fresh interpreter, best of {st['repeat']}), against a bare "
+        f"handler that imports boto3 ({st['bare_boto3_handler_ms']} ms):",
+    ]
+    for row in st["handlers"]:
+        heavy = ", ".join(f"{h['package']} {h['ms']} ms" for h in row["heaviest"])
+        lines.append(
+            f"  {row['handler']:28} {row['import_ms']:>7} ms = {row['per_bare_boto3']}x  "
+            f"(self time: {heavy})"
+        )
+    tp = results["throughput"]
+    lines += [
+        "",
+        "Throughput through the local stack, Security Hub limited to 10 calls/s, burst 30, "
+        "per account and Region",
+        "(importer clock = importer CPU in-process + simulated backoff and idle time; "
+        "bucket empty at start; ceiling 1,000 findings/s):",
+        f"  {'offered/s':>9} {'findings':>8} {'imported/s':>10} {'/ceiling':>8} "
+        f"{'calls':>6} {'429s':>5} {'retries':>7} {'accepted/bound':>14} {'sleep s':>8} "
+        f"{'wall/s':>7}",
+    ]
+    for r in tp["offered_load"]:
+        lines.append(
+            f"  {r['offered_per_s']:>9.0f} {r['findings']:>8} {r['findings_per_s']:>10} "
+            f"{r['per_ceiling']:>8} {r['calls']:>6} {r['throttled']:>5} {r['retries']:>7} "
+            f"{r['accepted_calls_per_lower_bound']:>14} {r['backoff_sleep_seconds']:>8} "
+            f"{r['wall_findings_per_s']:>7}"
+        )
+    lines += [
+        "  accounts (one stack each, a backlog each, running in parallel):",
+        f"  {'accounts':>9} {'findings':>8} {'imported/s':>10} {'/ceiling':>8} {'calls':>6} "
+        f"{'429s':>5} {'slowest account /ceiling':>25}",
+    ]
+    for r in tp["scaling"]:
+        lines.append(
+            f"  {r['accounts']:>9} {r['findings']:>8} {r['findings_per_s']:>10.0f} "
+            f"{r['per_ceiling']:>8} {r['calls']:>6} {r['throttled']:>5} "
+            f"{r['slowest_account_per_ceiling']:>25}"
+        )
+    lines += ["", "Peak memory (RSS, fresh subprocess), against the same imports alone:"]
+    for name, m in results["memory"].items():
+        what = (
+            f"{m['records']} SQS records ({m['event_mb']} MB event)"
+            if name == "importer"
+            else f"a {m['report_mb']} MB Trivy report ({m['records']} records)"
+        )
+        extra = (
+            f"; moto's copy of the findings {m['moto_copy_mb']} MB, importer's own about "
+            f"{m['run_over_setup_less_moto_copy_mb']} MB"
+            if "moto_copy_mb" in m
+            else ""
+        )
+        lines.append(
+            f"  {name:9} on {what}: peak {m['peak_mb']} MB = {m['peak_per_baseline']}x the "
+            f"imports alone ({m['baseline_imports_mb']} MB), {m['peak_per_function_memory']}x "
+            f"its {m['function_memory_mb']} MB; the run adds {m['run_over_setup_mb']} MB to "
+            f"the set-up input{extra}"
+        )
+    c, month = results["cost"]["per_million"], results["cost"]["unchanged_month"]
+    lines += [
+        "",
+        f"Cost per million findings imported (us-east-1 list prices of {cost.PRICE_DATE}, "
+        "in bench/cost.py; prices change):",
+    ]
+    for item, usd in c["lines_usd"].items():
+        lines.append(f"  {item:52} ${usd:>9.4f}")
+    lines += [
+        f"  {'hubrelay total':52} ${c['hubrelay_usd']:>9.4f}  = {c['hubrelay_per_ingestion']:.2%}"
+        f" of the Security Hub ingestion it causes (${c['securityhub_ingestion_usd']:.2f})",
+        f"  (each 100 ms of Security Hub latency per call adds "
+        f"${c['per_100ms_securityhub_latency_usd']:.4f} of importer time)",
+        f"  source re-reporting {month['findings']} unchanged findings every 5 minutes for a "
+        f"month: naive resend {month['naive_ingestion_events']:,} ingestion events "
+        f"(${month['naive_ingestion_usd']:,.2f}); hubrelay {month['hubrelay_ingestion_events']:,}"
+        f" (renewals, ${month['hubrelay_ingestion_usd']:.2f}) + its own "
+        f"${month['hubrelay_own_usd']:.2f}",
+    ]
+    lat = results["latency"]
+    lines += [
+        "",
+        "Latency from appearance at the source to import (simulated hour, model in "
+        "bench/latency.py):",
+    ]
+    lines.append(f"  {'configuration':38} {'load/s':>6} {'p50':>7} {'p90':>7} {'p99':>7}")
+    for r in lat["rows"]:
+        lines.append(
+            f"  {r['config']:38} {r['findings_per_s']:>6g} {r['p50_s']:>6}s {r['p90_s']:>6}s "
+            f"{r['p99_s']:>6}s"
+        )
+    return "\n".join(lines)
+
+
+def _importer_cost_inputs(tp: dict[str, Any]) -> dict[str, float]:
+    """Per finding, from the one-account backlog at the rate limit (the costlier case:
+    the importer also waits out throttling)."""
+    one = next(r for r in tp["scaling"] if r["accounts"] == 1)
+    return {
+        "seconds_per_finding": round(one["importer_duration_s"] / one["findings"], 6),
+        "calls_per_finding": round(one["calls"] / one["findings"], 5),
+    }
+
+
+def _latency_inputs(results: dict[str, Any]) -> latency.Measured:
+    unchanged = results["collector"]["unchanged"]
+    start = next(r for r in results["startup"]["handlers"] if "collector" in r["handler"])
+    calm = min(results["throughput"]["offered_load"], key=lambda r: r["offered_per_s"])
+    controls = next(r for r in results["packing"] if r["mix"].startswith("controls"))
+    return latency.Measured(
+        collector_start_s=start["import_ms"] / 1000,
+        collector_s_per_finding=round(unchanged["runs"][0]["cpu_s"] / unchanged["findings"], 6),
+        import_s_per_call=round(calm["importer_duration_seconds"] / calm["calls"], 4),
+        finding_bytes=controls["mean_bytes"],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
-    parser.add_argument("--findings", type=int, default=2000)
+    parser.add_argument("--findings", type=int, default=2000, help="findings per packing mix")
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
     args = parser.parse_args()
-    results = {"packing": packing(args.findings), "cpu": cpu(min(args.findings, 1000))}
+    quick = args.quick
+    started = time.perf_counter()
+
+    def step(name: str) -> None:
+        print(f"==> {name} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
+
+    step("packing, CPU")
+    results: dict[str, Any] = {
+        "quick": quick,
+        "packing": packing(args.findings),
+        "cpu": cpu(min(args.findings, 1000)),
+    }
+    step("collector")
+    results["collector"] = collector.run(repeat=50 if quick else 200)
+    step("handler import times")
+    results["startup"] = startup.run(repeat=2 if quick else 3)
+    step("throughput through the local stack")
+    results["throughput"] = throughput.run(quick)
+    step("memory")
+    results["memory"] = memory.run(
+        records=2_000 if quick else 10_000, report_mb=10 if quick else 50
+    )
+    step("cost, latency")
+    results["cost"] = {
+        "per_million": cost.per_million(
+            _importer_cost_inputs(results["throughput"]), results["collector"]["unchanged"]
+        ),
+        "unchanged_month": cost.unchanged_month(results["collector"]["unchanged"]),
+        "prices": cost.PRICES,
+    }
+    results["latency"] = latency.run(_latency_inputs(results))
+    results["seconds"] = round(time.perf_counter() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    figures = [plots.throughput(results), plots.latency(results)]
     print(render(results))
-    print(f"\nwritten to {RESULTS}")
+    print(collector.render(results["collector"]))
+    print(render_more(results))
+    print(
+        f"\nwritten to {RESULTS} and {', '.join(str(f) for f in figures)} in {results['seconds']} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,278 @@
+"""Collector figures for `make bench`.
+
+- CPU per native record for each source's mapper (map + validate), next to json.dumps of
+  the same native record, so the figure is a ratio on any machine.
+- Imports per run when a source re-reports 10,000 unchanged findings: change tracking
+  (target 0) next to a naive collector that resends everything (10,000). Tracking and the
+  queue are in-memory fakes with the real Collector, plan and packing code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from hubrelay import message
+from hubrelay.collector import Collector
+from hubrelay.sources import (
+    Context,
+    Cursor,
+    Record,
+    Unit,
+    files,
+    health,
+    scanner_reports,
+    vendor_api,
+)
+from hubrelay.tracking import Store, Tracked
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sources"
+SAMPLES = {
+    "sarif": ("sarif_multi_run.sarif.json", None),
+    "trivy": ("trivy_image.json", None),
+    "grype": ("grype_image.json", None),
+    "health": ("health_eventbridge.json", None),
+    "vendor": ("vendor_findings.json", "vendor"),
+}
+CTX = Context("123456789012", ("us-east-1",), "", datetime(2026, 11, 1, tzinfo=UTC))
+SQS_BILLING_CHUNK = 64 * 1024  # SQS bills each 64 KB chunk of a request's payload
+
+
+def _map_repeatedly(records: list[Record], repeat: int) -> None:
+    for _ in range(repeat):
+        for record in records:
+            _map_only(record)
+
+
+def _map_and_validate_repeatedly(records: list[Record], repeat: int) -> None:
+    for _ in range(repeat):
+        files.map_records(records, CTX)
+
+
+def _dump_each(natives: list[Any]) -> None:
+    for native in natives:
+        json.dumps(native)
+
+
+def _map_only(record: Record) -> list[dict[str, Any]]:
+    """The mapper alone (the samples hold deliberately unmappable records too)."""
+    try:
+        if record.kind == "health":
+            return health.map_event(record, CTX)
+        if record.kind == "vendor":
+            return vendor_api.map_record(record, CTX)
+        return scanner_reports.map_record(record, CTX)
+    except ValueError:
+        return []
+
+
+def _best(work: Callable[[], object]) -> float:
+    """CPU seconds of the fastest of 3 runs (the others met more noise)."""
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        work()
+        times.append(time.process_time() - started)
+    return min(times)
+
+
+def cpu_per_record(repeat: int = 200) -> list[dict[str, Any]]:
+    """Mapping alone, and mapping + validation, per native record (best of 3 passes)."""
+    rows = []
+    for source, (name, fmt) in SAMPLES.items():
+        document = json.loads((FIXTURES / name).read_text())
+        records, _ = files.read_records(document, fmt, name)
+        natives = [r.native for r in records] * repeat
+        count = len(natives)
+        mapped = _best(partial(_map_repeatedly, records, repeat))
+        both = _best(partial(_map_and_validate_repeatedly, records, repeat))
+        baseline = _best(partial(_dump_each, natives))
+        rows.append(
+            {
+                "source": source,
+                "records": count,
+                "map_us": round(mapped / count * 1e6, 1),
+                "map_validate_us": round(both / count * 1e6, 1),
+                "json_dumps_us": round(baseline / count * 1e6, 1),
+                "map_ratio": round(mapped / max(baseline, 1e-9), 1),
+                "ratio": round(both / max(baseline, 1e-9), 1),
+            }
+        )
+    return rows
+
+
+class MemoryStore(Store):
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Tracked] = {}
+        self.cursors: dict[str, Cursor] = {}
+        self.saved = 0
+        self.write_units = 0  # DynamoDB on-demand: 1 per started KB of each item written
+        self.keys_read = 0
+        self.read_units = 0  # strongly consistent: 1 per started 4 KB (a Query sums items)
+
+    def cursor(self, source: str) -> Cursor:
+        return dict(self.cursors.get(source, {}))
+
+    def commit(self, source: str, cursor: Cursor) -> None:
+        self.cursors[source] = cursor
+
+    def load(self, scope: str, keys: Any) -> dict[str, Tracked]:
+        keys = list(keys)
+        found = {k: self.items[(scope, k)] for k in keys if (scope, k) in self.items}
+        self.keys_read += len(keys)
+        # BatchGetItem: each key costs at least one unit, found or not.
+        self.read_units += len(keys) - len(found)
+        self.read_units += sum(math.ceil(item_bytes(t) / 4096) for t in found.values())
+        return found
+
+    def load_scope(self, scope: str) -> dict[str, Tracked]:
+        found = {k: t for (s, k), t in self.items.items() if s == scope}
+        self.keys_read += len(found)
+        self.read_units += max(1, math.ceil(sum(item_bytes(t) for t in found.values()) / 4096))
+        return found
+
+    def save(self, states: Any) -> None:
+        for state in states:
+            self.saved += 1
+            self.write_units += math.ceil(item_bytes(state) / 1024)
+            self.items[(state.scope, state.key)] = state
+
+    def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:
+        return []
+
+
+def item_bytes(state: Tracked) -> int:
+    """Size of the DynamoDB item hubrelay.tracking writes for `state`, by DynamoDB's rule
+    (attribute names + values): the compressed last body dominates; the other attributes
+    (hash, timestamps, numbers, names) are counted from their values."""
+    body = len(zlib.compress(json.dumps(state.body, separators=(",", ":")).encode()))
+    keys = len(f"f#{state.scope}") + len(state.key) + len(state.hash)
+    stamps = len(state.created_at) + len(state.updated_at) + len(state.state)
+    regions = sum(len(r) for r in state.regions)
+    names_and_numbers = 120  # 11 attribute names, 4 numbers, the sparse index key
+    return (body if state.body is not None else 0) + keys + stamps + regions + names_and_numbers
+
+
+class NullStore(MemoryStore):
+    """Tracking that remembers nothing: every run is a first run (for memory figures)."""
+
+    def save(self, states: Any) -> None:
+        self.saved += len(list(states))
+
+
+class CountingQueue:
+    """SQS as far as the bill goes: requests, messages, and 64 KB chunks (each billed)."""
+
+    def __init__(self) -> None:
+        self.findings = 0
+        self.requests = 0
+        self.messages = 0
+        self.billed_requests = 0
+        self.bytes = 0
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.findings += sum(len(message.decode(e["MessageBody"])) for e in Entries)
+        size = sum(len(e["MessageBody"].encode()) for e in Entries)
+        self.requests += 1
+        self.messages += len(Entries)
+        self.bytes += size
+        self.billed_requests += max(1, math.ceil(size / SQS_BILLING_CHUNK))
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+
+class RepeatingReport:
+    """A scanner that re-reports the same Trivy report (n vulnerabilities) every run."""
+
+    name = "bench"
+
+    def __init__(self, count: int) -> None:
+        report = json.loads((FIXTURES / "trivy_image.json").read_text())
+        template = report["Results"][0]["Vulnerabilities"][0]
+        report["Results"] = [
+            {
+                "Target": "bench",
+                "Type": "alpine",
+                "Vulnerabilities": [
+                    {**copy.deepcopy(template), "VulnerabilityID": f"CVE-2026-{n:05d}"}
+                    for n in range(count)
+                ],
+            }
+        ]
+        self.report = report
+
+    def collect(self, cursor: Cursor) -> Iterator[Unit]:
+        records, complete, _ = scanner_reports.parse_report(self.report, "bench", "bench")
+        yield Unit(records, {}, "bench", frozenset(complete))
+
+    def map(self, record: Record, ctx: Context) -> list[dict[str, Any]]:
+        return scanner_reports.map_record(record, ctx)
+
+
+def unchanged_resend(count: int = 10_000) -> dict[str, Any]:
+    """Two runs over the same report; what each run sends, costs and takes."""
+    store, source = MemoryStore(), RepeatingReport(count)
+    runs = []
+    for _ in range(2):
+        queue = CountingQueue()
+        saved, units, read = store.saved, store.write_units, store.keys_read
+        read_units = store.read_units
+        started = time.process_time()
+        Collector(source=source, ctx=CTX, store=store, sqs=queue, queue_url="q").run()
+        runs.append(
+            {
+                "imports": queue.findings,
+                "cpu_s": round(time.process_time() - started, 3),
+                "sqs_requests": queue.requests,
+                "sqs_billed_requests": queue.billed_requests,
+                "sqs_messages": queue.messages,
+                "sqs_bytes": queue.bytes,
+                "dynamodb_items_written": store.saved - saved,
+                "dynamodb_write_units": store.write_units - units,
+                "dynamodb_items_read": store.keys_read - read,
+                "dynamodb_read_units": store.read_units - read_units,
+            }
+        )
+    return {
+        "findings": count,
+        "first_run_imports": runs[0]["imports"],
+        "second_run_imports": runs[1]["imports"],
+        "naive_second_run_imports": count,
+        "runs": runs,
+    }
+
+
+def run(repeat: int = 200) -> dict[str, Any]:
+    return {"cpu_per_record": cpu_per_record(repeat), "unchanged": unchanged_resend()}
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "",
+        "Collector CPU per native record, against json.dumps of the same record:",
+        f"  {'source':8} {'map':>8} {'x':>6} {'map+validate':>13} {'x':>6} {'json.dumps':>11}",
+    ]
+    for row in results["cpu_per_record"]:
+        lines.append(
+            f"  {row['source']:8} {row['map_us']:>6} us {row['map_ratio']:>5}x "
+            f"{row['map_validate_us']:>10} us {row['ratio']:>5}x {row['json_dumps_us']:>8} us"
+        )
+    u = results["unchanged"]
+    lines += [
+        "",
+        f"Imports when a source re-reports {u['findings']} unchanged findings:",
+        f"  first run {u['first_run_imports']}, second run {u['second_run_imports']} "
+        f"(target 0); naive resend {u['naive_second_run_imports']}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(run()))

@@ -1,0 +1,184 @@
+"""Latency from a finding's appearance at the source to its import: a discrete model.
+
+An hour of findings is simulated, event by event, with the stack's defaults and with times
+measured in the same bench run; nothing here sleeps. The model:
+
+1. Findings appear at the source as a Poisson process (`rate` per second).
+2. The collector runs on its schedule (EventBridge Scheduler, `rate(5 minutes)`): the run
+   at time k*S reads every finding that appeared since the previous run. It first pays a
+   fixed start-up time (the collector handler's measured import time, i.e. every run is
+   taken to be a cold start), then maps and tracks findings one after another at the
+   measured collector time per finding, and enqueues them in chunks of 500 (the collector's
+   chunk size) as each chunk is done, packed into 256 KiB messages.
+   A producer that writes to the queue itself ("direct") skips this step: each finding is
+   enqueued when it appears, one message each.
+3. The event source mapping gathers messages into a batch that starts with the first
+   message and closes when the batching window (`ImportBatchingWindowSeconds`, 20 s) has
+   passed, or when the batch holds 100 messages (`ImportBatchSize`) or 6 MB (Lambda's
+   invocation payload), whichever comes first. At most 2 invocations run at once
+   (`ImporterMaxConcurrency`); a batch waits for a free one.
+4. The importer sends ceil(n / 100) BatchImportFindings calls one after another, each
+   taking the measured importer time per call (in-process, moto's answer included as a
+   stand-in for Security Hub's latency), and each waiting for a token of the 10 requests/s,
+   burst 30 bucket. A finding is imported when its call returns.
+
+Latency = import time - appearance time, over every finding that appeared in the hour.
+Retries after throttling are not modelled beyond waiting for a token (the importer's
+measured throughput, in the throughput figures, is within a few percent of that ideal).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+HOUR = 3600.0
+CHUNK = 500
+MESSAGE_BYTES = 256 * 1024
+BATCH_MESSAGES = 100
+PAYLOAD_BYTES = 6 * 1024 * 1024
+CONCURRENCY = 2
+PER_CALL = 100
+RATE, BURST = 10.0, 30
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Times taken from this bench run."""
+
+    collector_start_s: float
+    collector_s_per_finding: float
+    import_s_per_call: float
+    finding_bytes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    schedule_s: float | None  # None: the producer writes to the queue directly
+    window_s: float
+
+
+CONFIGS = (
+    Config("default: schedule 5 min, window 20 s", 300.0, 20.0),
+    Config("schedule 5 min, window 0 s", 300.0, 0.0),
+    Config("schedule 1 min, window 20 s", 60.0, 20.0),
+    Config("direct to the queue, window 20 s", None, 20.0),
+)
+
+
+class Bucket:
+    def __init__(self) -> None:
+        self.tokens, self.stamp = float(BURST), 0.0
+
+    def take(self, at: float) -> float:
+        """When a call wanting to start at `at` gets its token.
+
+        Calls of two overlapping invocations may come out of time order; an earlier one
+        then refills nothing, which only makes the model stricter than the service.
+        """
+        if at > self.stamp:
+            self.tokens = min(float(BURST), self.tokens + (at - self.stamp) * RATE)
+            self.stamp = at
+        if self.tokens < 1:
+            at += (1 - self.tokens) / RATE
+            self.tokens, self.stamp = 1.0, at
+        self.tokens -= 1
+        return at
+
+
+def _messages(
+    config: Config, arrivals: list[float], measured: Measured
+) -> list[tuple[float, list[float]]]:
+    """(enqueue time, appearance times of its findings) for every queue message."""
+    if config.schedule_s is None:
+        return [(t, [t]) for t in arrivals]
+    per_message = max(1, MESSAGE_BYTES // measured.finding_bytes)
+    out: list[tuple[float, list[float]]] = []
+    pending = list(arrivals)
+    run = 1
+    while pending:
+        start = run * config.schedule_s
+        batch = [t for t in pending if t < start]
+        pending = pending[len(batch) :]
+        clock = start + measured.collector_start_s
+        for first in range(0, len(batch), CHUNK):
+            chunk = batch[first : first + CHUNK]
+            clock += len(chunk) * measured.collector_s_per_finding
+            for m in range(0, len(chunk), per_message):
+                out.append((clock, chunk[m : m + per_message]))
+        run += 1
+    return out
+
+
+def _batches(
+    config: Config, messages: list[tuple[float, list[float]]], measured: Measured
+) -> list[tuple[float, list[float]]]:
+    """(close time, appearance times) of every batch the event source mapping hands over."""
+    out: list[tuple[float, list[float]]] = []
+    i = 0
+    while i < len(messages):
+        opened = messages[i][0]
+        deadline = opened + config.window_s
+        findings: list[float] = []
+        count = size = 0
+        closed = deadline
+        while i < len(messages) and messages[i][0] <= deadline:
+            body = len(messages[i][1]) * measured.finding_bytes
+            if count and size + body > PAYLOAD_BYTES:
+                closed = messages[i - 1][0]  # as full as it gets: invoked at once
+                break
+            findings += messages[i][1]
+            count, size = count + 1, size + body
+            i += 1
+            if count == BATCH_MESSAGES:
+                closed = messages[i - 1][0]
+                break
+        out.append((closed, findings))
+    return out
+
+
+def simulate(config: Config, rate: float, measured: Measured, seed: int = 1) -> dict[str, Any]:
+    rng = random.Random(seed)
+    arrivals: list[float] = []
+    t = rng.expovariate(rate)
+    while t < HOUR:
+        arrivals.append(t)
+        t += rng.expovariate(rate)
+    bucket = Bucket()
+    slots = [0.0] * CONCURRENCY
+    latencies: list[float] = []
+    invocations = 0
+    for closed, findings in _batches(config, _messages(config, arrivals, measured), measured):
+        slot = min(range(CONCURRENCY), key=lambda s: slots[s])
+        clock = max(closed, slots[slot])
+        invocations += 1
+        for first in range(0, len(findings), PER_CALL):
+            clock = bucket.take(clock) + measured.import_s_per_call
+            latencies += [clock - appeared for appeared in findings[first : first + PER_CALL]]
+        slots[slot] = clock
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, math.ceil(p / 100 * len(latencies)) - 1)], 1)
+
+    return {
+        "config": config.name,
+        "findings_per_s": rate,
+        "findings": len(latencies),
+        "importer_invocations": invocations,
+        "p50_s": pct(50),
+        "p90_s": pct(90),
+        "p99_s": pct(99),
+        "max_s": round(latencies[-1], 1),
+        "mean_s": round(sum(latencies) / len(latencies), 1),
+    }
+
+
+def run(measured: Measured, rates: tuple[float, ...] = (1.0, 20.0)) -> dict[str, Any]:
+    return {
+        "measured": vars(measured),
+        "rows": [simulate(c, r, measured) for r in rates for c in CONFIGS],
+    }
