@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from typing import Any
 
 import botocore.client
 from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_PRECONFIGURED
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import base as powertools_parameters_base
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
@@ -216,6 +219,15 @@ class LocalStack:
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto's backends live in this process and outlive a server: start from nothing, as
+        # a new account would (a secret left by an earlier stack must not collide).
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=30):
+            pass
+        # Powertools keeps parameter providers (with clients bound to an endpoint) and their
+        # cached values per process; a new stack is a new set of Lambda processes.
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        powertools_parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
         self._patch_botocore()
         self._unsubscribe = self.contract.subscribe(self._events.append)
         # A documented prerequisite of the stack: Security Hub is enabled in its account.
