@@ -256,7 +256,9 @@ def _latency_inputs(results: dict[str, Any]) -> latency.Measured:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--findings", type=int, default=2000, help="findings per packing mix")
-    parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller runs (about a minute; noisier figures)"
+    )
     args = parser.parse_args()
     quick = args.quick
     started = time.perf_counter()

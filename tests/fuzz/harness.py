@@ -7,9 +7,12 @@ non-empty message naming the record or field). Targets are plain functions, so t
 hypothesis tests (test_parsers.py) and the regression replays (test_regressions.py) share
 them.
 
-Inputs come from two generators: any JSON value (numbers include NaN and Infinity, which
-Python's json module reads), and structure-aware mutations of the real samples under
-tests/fixtures: a few subtrees of a valid document replaced by any JSON value, or deleted.
+Inputs come from three generators: any JSON value (numbers include NaN and Infinity,
+which Python's json module reads; object keys are often field names the parsers know);
+structure-aware mutations of the real samples under tests/fixtures (a few subtrees of a
+valid document replaced by any JSON value, deleted, or given a known field); and, for ASFF,
+the valid sample finding with fields of the botocore model set to values that break their
+type or limits. Queue messages are also fuzzed as text (edits of a valid body).
 
 Runs: `make test` runs a short pass (FUZZ_EXAMPLES, default 150 inputs per parser);
 `make fuzz` sets HUBRELAY_FUZZ=long for 10,000 inputs per parser, each bounded to

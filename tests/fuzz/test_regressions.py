@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+from hubrelay import asff, message
+from hubrelay.sources import scanner_reports
 from tests.conftest import FIXTURES
 from tests.fuzz.harness import TARGETS
 
@@ -29,3 +31,21 @@ def test_input_that_once_broke_a_parser_is_handled(path):
     assert case["fix"]
     assert case["found"]
     TARGETS[case["target"]][0](case["input"])
+
+
+def test_a_trivy_result_that_cannot_be_read_makes_the_scan_incomplete():
+    # Given a report whose only result holds no array of vulnerabilities (fixture above)
+    case = json.loads((FIXTURES / "fuzz" / "trivy-vulnerabilities-not-an-array.json").read_text())
+    # When it is read
+    records, complete, errors = scanner_reports.parse_report(case["input"], "r.json", "f")
+    # Then it names the field, and nothing is archived for being absent from it
+    assert records == []
+    assert complete == set()
+    assert errors == [("r.json#Results[0].Vulnerabilities", "Vulnerabilities is not an array")]
+
+
+def test_an_infinite_number_is_a_violation_and_the_other_finding_stays_valid():
+    case = json.loads((FIXTURES / "fuzz" / "importer-confidence-infinity.json").read_text())
+    violations = asff.validate_finding(message.decode(case["input"][0])[0])
+    assert ("Confidence", "not a finite number") in [(v.path, v.reason) for v in violations]
+    assert asff.validate_finding(message.decode(case["input"][0])[1]) == []
