@@ -311,28 +311,27 @@ def _count_findings(stack: LocalStack, account: str) -> int:
         return 0  # not subscribed: Security Hub holds nothing for it
 
 
-def _naive_calls(findings: list[dict[str, Any]], budget: int) -> tuple[int, int]:
-    """Calls, and calls over the byte budget, if findings were chunked by 100 in order."""
+def _group_sizes(findings: list[dict[str, Any]]) -> list[list[int]]:
+    """Wire sizes of the valid findings, per (Region, account) group, in order."""
     groups: dict[tuple[Any, Any], list[int]] = {}
     for f in findings:
         if not asff.validate_finding(f):
             key = (asff.region_of(f["ProductArn"]), f["AwsAccountId"])
             groups.setdefault(key, []).append(asff.finding_size(f))
-    chunks = [sizes[i : i + 100] for sizes in groups.values() for i in range(0, len(sizes), 100)]
+    return list(groups.values())
+
+
+def _naive_calls(findings: list[dict[str, Any]], budget: int) -> tuple[int, int]:
+    """Calls, and calls over the byte budget, if findings were chunked by 100 in order."""
+    chunks = [s[i : i + 100] for s in _group_sizes(findings) for i in range(0, len(s), 100)]
     return len(chunks), sum(1 for chunk in chunks if sum(chunk) > budget)
 
 
 def _bound(findings: list[dict[str, Any]], budget: int) -> int:
-    groups: dict[tuple[Any, Any], list[int]] = {}
-    for f in findings:
-        if not asff.validate_finding(f):
-            key = (asff.region_of(f["ProductArn"]), f["AwsAccountId"])
-            groups.setdefault(key, []).append(asff.finding_size(f))
-    return sum(lower_bound(sizes, budget) for sizes in groups.values())
+    return sum(lower_bound(sizes, budget) for sizes in _group_sizes(findings))
 
 
 def render(summary: Summary) -> str:
-    ratio = summary.calls / summary.lower_bound if summary.lower_bound else 0.0
     rows = [
         (
             "producer findings sent",
@@ -378,7 +377,6 @@ def render(summary: Summary) -> str:
         ),
         ("time per stage", ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())),
     ]
-    del ratio
     width = max(len(name) for name, _ in rows)
     lines = ["", "hubrelay demo: template.yaml on a local moto server, no AWS account", "-" * 72]
     lines += [f"{name:<{width}}  {value}" for name, value in rows]

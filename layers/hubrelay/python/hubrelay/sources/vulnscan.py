@@ -95,11 +95,7 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
         description=str(vuln.get("Description") or vuln.get("Title") or title),
         resources=[_artifact_resource(context, package, installed, fixed, vuln.get("PkgPath"))],
         severity=severity,
-        types=[
-            VULNERABILITY_TYPE
-            if str(vid).startswith("CVE-")
-            else "Software and Configuration Checks/Vulnerabilities"
-        ],
+        types=[_vulnerability_type(vid)],
         created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
         product_fields={
             "trivy/artifact": context["artifact"],
@@ -269,11 +265,7 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
         description=str(description or title),
         resources=[_artifact_resource(context, name, version, fixed, path)],
         severity=_severity(cvss, vuln.get("severity")),
-        types=[
-            VULNERABILITY_TYPE
-            if str(vid).startswith("CVE-")
-            else "Software and Configuration Checks/Vulnerabilities"
-        ],
+        types=[_vulnerability_type(vid)],
         created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
         product_fields={
             "grype/artifact": context["artifact"],
@@ -423,3 +415,9 @@ def _vulnerability(
     if available:
         entry["FixAvailable"] = available
     return {k: v for k, v in entry.items() if v not in ([], None)}
+
+
+def _vulnerability_type(vulnerability_id: Any) -> str:
+    if str(vulnerability_id).startswith("CVE-"):
+        return VULNERABILITY_TYPE
+    return "Software and Configuration Checks/Vulnerabilities"
