@@ -34,6 +34,9 @@ NAMESPACES = (
     "Sensitive Data Identifications",
 )
 SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+# A finding's identity in Security Hub CSPM: (ProductArn, Id), the AwsSecurityFindingIdentifier
+# of https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingIdentifier.html
+FindingKey = tuple[str, str]
 TRUNCATION_MARKER = "(truncated)"
 MAX_STRING_CHARS = 32_768
 
