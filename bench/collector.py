@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hubrelay import message
-from hubrelay.collector import Collector
+from hubrelay.collector import Collector, FindingQueue
+from hubrelay.error_report import ErrorReport
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -225,7 +226,13 @@ def unchanged_resend(count: int = 10_000) -> dict[str, Any]:
         saved, units, read = store.saved, store.write_units, store.keys_read
         read_units = store.read_units
         started = time.process_time()
-        Collector(source=source, ctx=CTX, store=store, sqs=queue, queue_url="q").run()
+        Collector(
+            source=source,
+            ctx=CTX,
+            store=store,
+            queue=FindingQueue(queue, "q"),
+            errors=ErrorReport(None, "", "", "bench"),
+        ).run()
         runs.append(
             {
                 "imports": queue.findings,

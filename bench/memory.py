@@ -151,7 +151,8 @@ def collector(mode: str, report: str) -> dict[str, Any]:
     from moto import mock_aws
 
     from bench.collector import CTX, CountingQueue, NullStore
-    from hubrelay.collector import Collector
+    from hubrelay.collector import Collector, FindingQueue
+    from hubrelay.error_report import ErrorReport
     from hubrelay.sources.scanner_reports import ScannerReportsSource
 
     out: dict[str, Any] = {"mode": mode, "report_mb": round(os.path.getsize(report) / 2**20, 1)}
@@ -169,8 +170,8 @@ def collector(mode: str, report: str) -> dict[str, Any]:
             source=ScannerReportsSource(s3, "bench-reports"),
             ctx=CTX,
             store=NullStore(),
-            sqs=queue,
-            queue_url="bench",
+            queue=FindingQueue(queue, "bench"),
+            errors=ErrorReport(None, "", "", "bench"),
         ).run()
         if outcome.error or not outcome.finished or outcome.malformed:
             raise RuntimeError(f"collector run failed: {outcome.summary()}")

@@ -11,11 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hubrelay.collector import build
+from hubrelay import collector
 from hubrelay.observability import logger, metrics, record_collect, tracer
 from hubrelay.settings import Settings
 
 settings = Settings.from_env()
+services = collector.connect(settings)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -24,7 +25,8 @@ settings = Settings.from_env()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(context.aws_request_id)
     account_id = context.invoked_function_arn.split(":")[4]
-    collector = build(settings, account_id, context.get_remaining_time_in_millis, logger.info)
-    outcome = collector.run()
+    outcome = collector.collect(
+        settings, services, account_id, context.get_remaining_time_in_millis
+    )
     record_collect(settings.source, outcome)
     return outcome.summary()

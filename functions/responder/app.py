@@ -13,19 +13,21 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hubrelay import responder
 from hubrelay.observability import logger, metrics, record_route, tracer
-from hubrelay.responder import default_deps, respond
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
 
 settings = Settings.from_env()
+services = responder.connect(settings)
 config = RouteConfig.from_settings(settings)
-deps = default_deps(settings)
+# Each queued event is routed on its own: one that fails (a write-back Security Hub did not
+# take) is retried alone, the others of the batch are done.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def route(event: Any) -> None:
-    record_route(respond(event, settings, config, deps))
+    record_route(responder.respond(event, settings, config, services))
 
 
 def _route_record(record: SQSRecord) -> None:
@@ -42,7 +44,7 @@ def _route_record(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(context.aws_request_id)
-    deps.ledger.register_lambda_context(context)
+    services.ledger.register_lambda_context(context)
     if "Records" in event:
         return dict(
             process_partial_response(

@@ -37,7 +37,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from hubrelay import asff, http, message, routing
-from hubrelay.importer import Importer
+from hubrelay import importer
+from hubrelay.retry import Retry
 from hubrelay.settings import Settings
 from hubrelay.sources import (
     Context,
@@ -419,12 +420,12 @@ def importer(bodies: list[str]) -> None:
         _CLIENT.append(_securityhub())
     quarantine = _Quarantine()
     records = [(f"m{i}", body, 1) for i, body in enumerate(bodies)]
-    outcome = Importer(
-        client_for=lambda region: _CLIENT[0],
-        sqs=quarantine,
-        settings=Settings(quarantine_queue_url="https://sqs.local/q"),
-        sleep=lambda seconds: None,
-    ).run(records)
+    outcome = importer.import_records(
+        records,
+        Settings(quarantine_queue_url="https://sqs.local/q"),
+        importer.Services(securityhub=lambda region: _CLIENT[0], sqs=quarantine),
+        retry=Retry(max_attempts=8, sleep=lambda seconds: None),
+    )
     assert not outcome.unresolved
     assert not outcome.failed_messages
     for q in outcome.quarantined:
@@ -570,7 +571,7 @@ def eventbridge_event(event: Any) -> None:
     assert decision.reason.strip()
     assert all(why.strip() for _, why in decision.rejected)
     assert all(why.strip() for _, why in decision.skipped)
-    for delivery in routing.plan(decision, ROUTE_CONFIG):
+    for delivery in routing.plan_deliveries(decision, ROUTE_CONFIG):
         assert delivery.findings
         assert delivery.payload
 

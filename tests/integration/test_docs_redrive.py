@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from hubrelay import message
-from hubrelay.importer import Quarantined, _dlq_entry
+from hubrelay.quarantine import Quarantined, dlq_entry
 
 OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
@@ -38,7 +38,7 @@ def queues() -> Iterator[tuple[Any, str, str]]:
         # Given what the importer writes (one per code) and one message SQS moved itself
         for code in ("InvalidAccess", "InvalidFinding"):
             body = message.encode([{"Id": f"f-{code}"}])
-            entry = _dlq_entry("0", Quarantined(("m-1",), f"f-{code}", code, "why", body))
+            entry = dlq_entry(Quarantined(("m-1",), f"f-{code}", code, "why", body))
             sqs.send_message(
                 QueueUrl=dlq,
                 MessageBody=entry["MessageBody"],

@@ -19,7 +19,8 @@ from moto import mock_aws
 
 from hubrelay import aws
 from hubrelay.http import Client
-from hubrelay.responder import Outcome, default_deps, respond
+from hubrelay.responder import RouteOutcome, connect, respond
+from hubrelay.retry import Retry
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
 from hubrelay_local import opscenter, securityhub
@@ -86,10 +87,10 @@ class Stack:
     def configure(self, **changes: Any) -> None:
         self.settings = self.settings.model_copy(update=changes)
         self.config = RouteConfig.from_settings(self.settings)
-        self.deps = default_deps(self.settings)
+        self.services = connect(self.settings)
         # Retries without waiting: the backoff itself is unit-tested.
-        self.deps.http = Client(
-            max_attempts=3, base_backoff_s=0, max_backoff_s=0, sleep=lambda _: None
+        self.services.outlets.http = Client(
+            retry=Retry(max_attempts=3, base_s=0, cap_s=0, sleep=lambda _: None)
         )
 
     def seed(self, *families: str) -> list[dict[str, Any]]:
@@ -106,8 +107,8 @@ class Stack:
         keys = [(f["ProductArn"], f["Id"]) for f in findings]
         return self.contract.custom_action(ACCOUNT, REGION, self.actions[destination], keys)
 
-    def route(self, event: Any) -> Outcome:
-        return respond(event, self.settings, self.config, self.deps)
+    def route(self, event: Any) -> RouteOutcome:
+        return respond(event, self.settings, self.config, self.services)
 
     def stored(self, finding_id: str) -> dict[str, Any]:
         (found,) = [f for f in self.contract.findings(ACCOUNT, REGION) if f["Id"] == finding_id]
@@ -360,7 +361,7 @@ def load_handler(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.deps.http = Client(max_attempts=1, sleep=lambda _: None)
+    module.services.outlets.http = Client(retry=Retry(max_attempts=1, sleep=lambda _: None))
     return module
 
 

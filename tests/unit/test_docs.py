@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hubrelay import asff, message
-from hubrelay.importer import Quarantined, _dlq_entry
+from hubrelay.quarantine import Quarantined, dlq_entry
 from hubrelay_local import docs, release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_documented_setup_message_is_a_valid_queue_message() -> None:
 
 
 def test_documented_dead_letter_attributes_are_the_ones_the_importer_writes() -> None:
-    entry = _dlq_entry("0", Quarantined(("m-1",), "f-1", "InvalidAccess", "why", "{}"))
+    entry = dlq_entry(Quarantined(("m-1",), "f-1", "InvalidAccess", "why", "{}"))
     operations = read("docs/operations.md")
     documented = set(re.findall(r"`(hubrelay\.[A-Za-z]+)`", operations))
     assert documented == set(entry["MessageAttributes"])

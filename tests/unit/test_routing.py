@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hubrelay.routing import RouteConfig, decide, labels_at_least, plan
+from hubrelay.routing import RouteConfig, decide, labels_at_least, plan_deliveries
 from hubrelay.settings import Settings
 from tests.conftest import load_fixture
 
@@ -49,13 +49,13 @@ def test_a_multi_select_event_yields_every_finding():
     assert [f.ProductName for f in decision.findings] == [
         "GuardDuty", "Inspector", "Macie", "Security Hub", "secure-pro",
     ]  # fmt: skip
-    deliveries = plan(decision, config())
+    deliveries = plan_deliveries(decision, config())
     assert len(deliveries) == 5
     assert {d.findings[0].Id for d in deliveries} == {f.Id for f in decision.findings}
 
 
 def test_batch_mode_sends_one_document_for_all_selected_findings():
-    deliveries = plan(decide(event(), config()), config(webhook_mode="batch"))
+    deliveries = plan_deliveries(decide(event(), config()), config(webhook_mode="batch"))
     assert len(deliveries) == 1
     body = json.loads(deliveries[0].payload["body"])
     assert len(body["findings"]) == 5
@@ -98,7 +98,7 @@ def test_hostile_events_are_rejected_with_a_reason(change, reason):
     decision = decide(hostile, config())
     assert not decision.accepted
     assert reason in decision.reason
-    assert plan(decision, config()) == []
+    assert plan_deliveries(decision, config()) == []
 
 
 @pytest.mark.parametrize("value", [None, [], "text", 12])
@@ -165,7 +165,7 @@ def test_the_automatic_route_skips_a_destination_already_written_back():
     # A workflow reset to NEW keeps UserDefinedFields: no second OpsItem after the window.
     again = imported(UserDefinedFields={"hubrelay:opscenter": "oi-000000000001"})
     decision = decide(again, config())
-    deliveries = plan(decision, config())
+    deliveries = plan_deliveries(decision, config())
     assert [d.destination for d in deliveries] == ["sns"]
     assert any("already sent (oi-000000000001)" in why for _, why in decision.skipped)
 
@@ -187,7 +187,7 @@ def test_labels_at_least_lists_the_rule_pattern_values():
 
 def test_payloads_carry_console_links_and_the_detective_pivot_for_guardduty_only():
     decision = decide(event(), config())
-    summaries = [json.loads(d.payload["body"])["findings"][0] for d in plan(decision, config())]
+    summaries = [json.loads(d.payload["body"])["findings"][0] for d in plan_deliveries(decision, config())]
     for summary in summaries:
         assert summary["links"]["securityHub"].startswith(
             "https://console.aws.amazon.com/securityhub/home?region=us-east-1#/findings?search="
@@ -201,7 +201,7 @@ def test_payloads_carry_console_links_and_the_detective_pivot_for_guardduty_only
 
 def test_sns_and_opscenter_payloads_respect_service_limits():
     decision = decide(imported(Title="é" * 300), config())
-    sns_payload, ops_payload = (d.payload for d in plan(decision, config()))
+    sns_payload, ops_payload = (d.payload for d in plan_deliveries(decision, config()))
     assert len(sns_payload["Subject"]) < 100
     assert sns_payload["Subject"].isascii()
     message = json.loads(sns_payload["Message"])
@@ -223,7 +223,7 @@ def test_vendor_back_sync_only_covers_this_products_findings():
     multi = event()
     multi["resources"] = [ACTION.replace("Hook", "Vndr")]
     decision = decide(multi, cfg)
-    deliveries = plan(decision, cfg)
+    deliveries = plan_deliveries(decision, cfg)
     assert [d.findings[0].ProductName for d in deliveries] == ["secure-pro"]
     assert sum("not this product's finding" in why for _, why in decision.skipped) == 4
 
@@ -232,7 +232,7 @@ def test_slack_format_is_a_slack_message_with_escaped_text_and_links():
     hostile = event("partner")
     hostile["detail"]["findings"][0]["Title"] = "<!channel> & <http://evil|click>"
     cfg = config(webhook_format="slack")
-    (delivery,) = plan(decide(hostile, cfg), cfg)
+    (delivery,) = plan_deliveries(decide(hostile, cfg), cfg)
     message = json.loads(delivery.payload["body"])
     assert message["text"].startswith("Security Hub: 1 finding(s)")
     text = message["blocks"][0]["text"]["text"]

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubrelay import writeback
+from hubrelay.retry import Retry
 from hubrelay.writeback import Sent
 
 
@@ -70,7 +71,7 @@ class FlakyHub:
 def test_throttling_and_transient_unprocessed_findings_are_retried_the_rest_reported():
     hub = FlakyHub()
     updates = writeback.build_updates("x", {key: [Sent("sns", "m")] for key in keys(3)}, {})
-    result = writeback.apply(hub, updates, sleep=lambda _: None)
+    result = writeback.apply(hub, updates, Retry(max_attempts=4, sleep=lambda _: None))
     assert len(hub.calls) == 3
     assert hub.calls[2]["FindingIdentifiers"] == [{"ProductArn": keys(1)[0][0], "Id": "f-0"}]
     assert result.processed == 3

@@ -89,12 +89,12 @@ def route(args: argparse.Namespace) -> int:
     if args.dry_run:
         secret = None
         if args.sign and settings.webhook_secret_arn:
-            deps = responder.default_deps(settings)
-            document = json.loads(deps.secret(settings.webhook_secret_arn))
+            services = responder.connect(settings)
+            document = json.loads(services.outlets.secret(settings.webhook_secret_arn))
             secret = str(document.get("signing_secret", "")) or None
         report = responder.preview(event, config, signing_secret=secret)
     else:
-        outcome = responder.respond(event, settings, config, responder.default_deps(settings))
+        outcome = responder.respond(event, settings, config, responder.connect(settings))
         report = responder.outcome_report(outcome)
     print(json.dumps(report, indent=2, default=str))
     verdict = "accepted" if report["accepted"] else "rejected"

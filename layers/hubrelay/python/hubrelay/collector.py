@@ -8,16 +8,13 @@ the next run, and change tracking turns what was already sent into a harmless re
 worst. The run stops before the Lambda deadline (minus a safety margin).
 
 A record that cannot be mapped or validated never stops the run: it is counted, logged
-with its position and reason, and written to the error report, a JSON object under
-`<errors_prefix><source>/YYYY/MM/DD/` in the stack's reports bucket. The report is written
-before the cursor moves past the record, so every skipped record can be found there.
+with its position and reason, and written to the error report (`hubrelay.error_report`)
+before the cursor moves past the record.
 """
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,21 +22,24 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hubrelay import asff, aws, http, message, tracking
+from hubrelay import asff, aws, http, message, sqs, tracking
+from hubrelay.error_report import ErrorReport
+from hubrelay.errors import TransientError
+from hubrelay.observability import logger
+from hubrelay.retry import Retry
 from hubrelay.settings import MAX_FINDING_BYTES, Settings
 from hubrelay.sources import Context, Finding, Record, Source, SourceError, Unit
 from hubrelay.tracking import Plan, Policy, Store, Tracked
 
-SQS_BATCH_ENTRIES = 10
-MAX_ERROR_RECORD_CHARS = 8_192
+Scoped = dict[str, dict[str, tuple[Finding, Record]]]  # scope -> finding Id -> (finding, record)
 
 
-class CollectorError(RuntimeError):
-    """The run cannot go on (source unreachable, queue refusing messages)."""
+class CollectorError(TransientError):
+    """The run cannot go on (the queue refusing messages): the next run tries again."""
 
 
 @dataclass
-class Outcome:
+class CollectOutcome:
     units: int = 0
     records: int = 0
     findings: int = 0
@@ -73,59 +73,97 @@ class Outcome:
 
 
 @dataclass
+class FindingQueue:
+    """The findings queue: findings packed into full messages, sent in batches."""
+
+    client: Any
+    url: str
+    max_message_bytes: int = 256 * 1024
+    retry: Retry = field(default_factory=lambda: Retry(max_attempts=5, base_s=0.1, cap_s=2.0))
+
+    def enqueue(self, findings: list[Finding], outcome: CollectOutcome) -> None:
+        if not findings:
+            return
+        bodies = list(message.pack_messages(findings, self.max_message_bytes))
+        report = sqs.send_entries(
+            self.client,
+            self.url,
+            [{"MessageBody": body} for body in bodies],
+            max_bytes=self.max_message_bytes,
+            retry=self.retry,
+        )
+        outcome.calls += report.calls
+        if report.refused:
+            raise CollectorError(f"SQS refused messages: {[why for _, why in report.refused][:3]}")
+        if report.failed:
+            raise CollectorError(f"SQS kept failing {len(report.failed)} messages")
+        outcome.enqueued += len(findings)
+        outcome.messages += len(bodies)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_finding_bytes: int = MAX_FINDING_BYTES
+    chunk_size: int = 500  # findings tracked and enqueued at a time
+    renewal_limit: int = 500  # findings renewed per run at most
+
+
+@dataclass
 class Collector:
     """One run of one source. AWS clients are passed in, so tests drive it against moto."""
 
     source: Source
     ctx: Context
     store: Store
-    sqs: Any
-    queue_url: str
+    queue: FindingQueue
+    errors: ErrorReport
     policy: Policy = field(default_factory=Policy)
-    s3: Any = None
-    errors_bucket: str = ""
-    errors_prefix: str = "errors/"
-    max_message_bytes: int = 256 * 1024
-    max_finding_bytes: int = MAX_FINDING_BYTES
-    remaining_ms: Callable[[], int] = lambda: 900_000
-    deadline_margin_ms: int = 10_000
-    log: Callable[..., None] = lambda *args, **kwargs: None
-    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds)
-    chunk_size: int = 500
-    renewal_limit: int = 500
-    outcome: Outcome = field(default_factory=Outcome)
-    _errors: list[dict[str, Any]] = field(default_factory=list)
+    limits: Limits = field(default_factory=Limits)
+    time_left: Callable[[], bool] = lambda: True
+    outcome: CollectOutcome = field(default_factory=CollectOutcome)
 
-    def run(self) -> Outcome:
+    def run(self) -> CollectOutcome:
         try:
             cursor = self.store.cursor(self.source.name)
             for unit in self.source.collect(cursor):
-                if not (self._time_left() and self._process(unit)):
+                if not (self.time_left() and self._process(unit)):
                     self.outcome.stopped_early = True
                     break
                 self._flush_errors()
                 self.store.commit(self.source.name, unit.cursor)
             else:
                 self.outcome.finished = True
-            if self.outcome.finished and self._time_left():
+            if self.outcome.finished and self.time_left():
                 self._renew_due()
             self._flush_errors()
         except (CollectorError, SourceError, ClientError, BotoCoreError) as exc:
             self.outcome.error = f"{type(exc).__name__}: {exc}"
-            self.log("collector run failed", error=self.outcome.error)
+            logger.error("collector run failed", error=self.outcome.error)
             self._flush_errors(best_effort=True)
         return self.outcome
-
-    # --- one unit ----------------------------------------------------------------------
 
     def _process(self, unit: Unit) -> bool:
         """Map, track and enqueue a unit; False when the deadline stopped it."""
         self.outcome.units += 1
         for position, reason in unit.errors:
             self._malformed(position, reason, None)
-        by_scope: dict[str, dict[str, tuple[Finding, Record]]] = {}
+        by_scope, incomplete = self._map(unit.records)
+        for scope, items in by_scope.items():
+            complete = scope in unit.complete_scopes and scope not in incomplete
+            if not self._process_scope(scope, items, complete):
+                return False
+        # A complete scan that reported nothing left in a scope still resolves its findings.
+        for scope in unit.complete_scopes - set(by_scope) - incomplete:
+            if not self._process_scope(scope, {}, complete=True):
+                return False
+        return True
+
+    def _map(self, records: Iterable[Record]) -> tuple[Scoped, set[str]]:
+        """Each record's findings by scope (first of an Id wins), and the scopes in which a
+        record could not be mapped (their scans are not complete)."""
+        by_scope: Scoped = {}
         incomplete: set[str] = set()
-        for record in unit.records:
+        for record in records:
             self.outcome.records += 1
             try:
                 findings = self.source.map(record, self.ctx)
@@ -139,25 +177,18 @@ class Collector:
                     self.outcome.duplicates += 1
                     continue
                 scoped[finding["Id"]] = (finding, record)
-        for scope, items in by_scope.items():
-            complete = scope in unit.complete_scopes and scope not in incomplete
-            if not self._process_scope(scope, items, complete):
-                return False
-        # A complete scan that reported nothing left in a scope still resolves its findings.
-        for scope in unit.complete_scopes - set(by_scope) - incomplete:
-            if not self._process_scope(scope, {}, complete=True):
-                return False
-        return True
+        return by_scope, incomplete
 
     def _process_scope(
         self, scope: str, items: dict[str, tuple[Finding, Record]], complete: bool
     ) -> bool:
         known = self.store.load_scope(scope) if complete else None
         entries = list(items.values())
-        for start in range(0, len(entries), self.chunk_size):
-            if not self._time_left():
+        size = self.limits.chunk_size
+        for start in range(0, len(entries), size):
+            if not self.time_left():
                 return False
-            chunk = entries[start : start + self.chunk_size]
+            chunk = entries[start : start + size]
             tracked = (
                 known if known is not None else self.store.load(scope, [f["Id"] for f, _ in chunk])
             )
@@ -167,8 +198,7 @@ class Collector:
                 planned = tracking.plan(
                     finding, scope, tracked.get(finding["Id"]), self.ctx, self.policy
                 )
-                problems = self._problems(planned.sends)
-                if problems:
+                if problems := self._problems(planned.sends):
                     self._malformed(record.position, problems, record.native)
                     complete = False
                     continue
@@ -176,23 +206,20 @@ class Collector:
             self._deliver(plans)
         if complete and known is not None:
             absent = [t for key, t in known.items() if key not in items and t.state == "ACTIVE"]
-            for start in range(0, len(absent), self.chunk_size):
-                if not self._time_left():
+            for start in range(0, len(absent), size):
+                if not self.time_left():
                     return False
-                self._deliver(
-                    [tracking.archive(t, self.ctx) for t in absent[start : start + self.chunk_size]]
-                )
+                self._deliver([tracking.archive(t, self.ctx) for t in absent[start : start + size]])
         return True
 
     def _renew_due(self) -> None:
         """Renew active findings the source has not re-reported, before the 90-day age-off."""
         before = self.ctx.now.timestamp() - self.policy.renewal_days * 86_400
-        due = self.store.due(before, self.renewal_limit)
         by_scope: dict[str, list[str]] = {}
-        for scope, key in due:
+        for scope, key in self.store.due(before, self.limits.renewal_limit):
             by_scope.setdefault(scope, []).append(key)
         for scope, keys in by_scope.items():
-            if not self._time_left():
+            if not self.time_left():
                 return
             plans: list[Plan] = []
             for state in self.store.load(scope, keys).values():
@@ -201,141 +228,87 @@ class Collector:
                     plans.append(tracking.plan(body, scope, state, self.ctx, self.policy))
             self._deliver(plans)
 
-    def _deliver(self, plans: Iterable[Plan]) -> None:
+    def _deliver(self, plans: list[Plan]) -> None:
         """Enqueue every send, then remember the new states (never the other way round)."""
-        plans = list(plans)
-        sends = [finding for p in plans for finding in p.sends]
-        self._enqueue(sends)
+        self.queue.enqueue([finding for p in plans for finding in p.sends], self.outcome)
         states: list[Tracked] = [p.state for p in plans if p.state is not None]
         self.store.save(states)
         self.outcome.actions.update(p.action for p in plans)
 
     def _problems(self, sends: list[Finding]) -> str:
-        reasons = []
         for finding in sends:
-            violations = asff.validate_finding(finding, max_finding_bytes=self.max_finding_bytes)
-            reasons += [str(v) for v in violations]
+            violations = asff.validate_finding(
+                finding, max_finding_bytes=self.limits.max_finding_bytes
+            )
             if violations:
-                break
-        return "; ".join(reasons)
-
-    # --- the queue -----------------------------------------------------------------------
-
-    def _enqueue(self, findings: list[Finding]) -> None:
-        if not findings:
-            return
-        bodies = list(message.pack_messages(findings, self.max_message_bytes))
-        for batch in _batches(bodies, self.max_message_bytes):
-            self._send_batch(batch)
-        self.outcome.enqueued += len(findings)
-        self.outcome.messages += len(bodies)
-
-    def _send_batch(self, bodies: list[str]) -> None:
-        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
-        for attempt in range(5):
-            self.outcome.calls += 1
-            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            failed = {f["Id"]: f for f in response.get("Failed", [])}
-            if not failed:
-                return
-            if any(f.get("SenderFault") for f in failed.values()):
-                raise CollectorError(f"SQS refused messages: {list(failed.values())[:3]}")
-            entries = [e for e in entries if e["Id"] in failed]
-            self.sleep(min(0.1 * 2**attempt, 2.0))
-        raise CollectorError(f"SQS kept failing {len(entries)} messages after 5 attempts")
-
-    # --- errors and time -------------------------------------------------------------------
+                return "; ".join(str(v) for v in violations)
+        return ""
 
     def _malformed(self, position: str, reason: str, native: Any) -> None:
         self.outcome.malformed += 1
-        self.log("malformed record skipped", position=position, reason=reason[:2000])
-        text = json.dumps(native, default=str) if native is not None else None
-        if text is not None and len(text) > MAX_ERROR_RECORD_CHARS:
-            text = text[:MAX_ERROR_RECORD_CHARS] + "...(cut)"
-        self._errors.append({"position": position, "reason": reason, "record": text})
+        self.errors.add(position, reason, native)
 
     def _flush_errors(self, best_effort: bool = False) -> None:
-        if not self._errors:
-            return
-        if not (self.s3 and self.errors_bucket):
-            self._errors.clear()  # logged already; nowhere else to keep them
-            return
-        name = f"{self.ctx.now:%Y/%m/%d/%H%M%S}-{uuid.uuid4().hex[:12]}.json"
-        key = f"{self.errors_prefix}{self.source.name}/{name}"
-        document = {"source": self.source.name, "errors": self._errors}
-        try:
-            self.s3.put_object(
-                Bucket=self.errors_bucket,
-                Key=key,
-                Body=json.dumps(document, indent=1).encode(),
-                ContentType="application/json",
-            )
-        except (ClientError, BotoCoreError):
-            if not best_effort:
-                raise
-            return
-        self.outcome.error_reports.append(f"s3://{self.errors_bucket}/{key}")
-        self._errors = []
-
-    def _time_left(self) -> bool:
-        return self.remaining_ms() > self.deadline_margin_ms
+        if written := self.errors.flush(self.ctx.now, best_effort):
+            self.outcome.error_reports.append(written)
 
 
-def _batches(bodies: list[str], max_bytes: int) -> Iterable[list[str]]:
-    """SendMessageBatch calls: at most 10 entries and, like one message, at most max_bytes."""
-    batch: list[str] = []
-    size = 0
-    for body in bodies:
-        cost = len(body.encode())
-        if batch and (len(batch) == SQS_BATCH_ENTRIES or size + cost > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(body)
-        size += cost
-    if batch:
-        yield batch
+# --- wiring from settings (the Lambda handler's calls) --------------------------------
 
 
-# --- wiring from settings (the Lambda handler's one call) ------------------------------
+@dataclass
+class Services:
+    """The clients a collector run uses; the source's own come from `client`."""
+
+    dynamodb: Any
+    sqs: Any
+    s3: Any
+    client: Callable[..., Any]  # (service, Region or None) -> client
 
 
-def build(
-    settings: Settings,
-    account_id: str,
-    remaining_ms: Callable[[], int],
-    log: Callable[..., None],
-) -> Collector:
-    """The collector of the configured source, with the stack's queue, table and bucket."""
-    return Collector(
-        source=build_source(settings, account_id, remaining_ms),
-        ctx=Context(account_id, settings.region_list(), settings.product_arn),
-        store=Store(aws.client("dynamodb"), settings.tracking_table),
+def connect(settings: Settings) -> Services:
+    return Services(
+        dynamodb=aws.client("dynamodb"),
         sqs=aws.client("sqs"),
-        queue_url=settings.findings_queue_url,
+        s3=aws.client("s3"),
+        client=aws.client,
+    )
+
+
+def collect(
+    settings: Settings, services: Services, account_id: str, remaining_ms: Callable[[], int]
+) -> CollectOutcome:
+    """One run of the configured source into the stack's queue, table and bucket."""
+    source = build_source(settings, services, account_id, remaining_ms)
+    collector = Collector(
+        source=source,
+        ctx=Context(account_id, settings.region_list(), settings.product_arn),
+        store=Store(services.dynamodb, settings.tracking_table),
+        queue=FindingQueue(services.sqs, settings.findings_queue_url, settings.max_message_bytes),
+        errors=ErrorReport(
+            services.s3, settings.reports_bucket, settings.errors_prefix, source.name
+        ),
         policy=Policy(
             renewal_mode=settings.renewal_mode,
             renewal_days=settings.renewal_days,
             severity_floor=settings.severity_floor,
             cvss_floor=settings.cvss_floor,
         ),
-        s3=aws.client("s3"),
-        errors_bucket=settings.reports_bucket,
-        errors_prefix=settings.errors_prefix,
-        max_message_bytes=settings.max_message_bytes,
-        max_finding_bytes=settings.max_finding_bytes,
-        remaining_ms=remaining_ms,
-        deadline_margin_ms=settings.deadline_margin_ms,
-        log=log,
+        limits=Limits(max_finding_bytes=settings.max_finding_bytes),
+        time_left=lambda: remaining_ms() > settings.deadline_margin_ms,
     )
+    return collector.run()
 
 
-def build_source(settings: Settings, account_id: str, remaining_ms: Callable[[], int]) -> Source:
+def build_source(
+    settings: Settings, services: Services, account_id: str, remaining_ms: Callable[[], int]
+) -> Source:
     # Imported here: each source pulls in only what it needs at cold start.
     if settings.source == "scanner_reports":
         from hubrelay.sources.scanner_reports import ScannerReportsSource
 
         return ScannerReportsSource(
-            aws.client("s3"),
+            services.s3,
             settings.reports_bucket,
             settings.reports_prefix,
             skip_prefix=settings.errors_prefix,
@@ -353,9 +326,12 @@ def build_source(settings: Settings, account_id: str, remaining_ms: Callable[[],
         )
         client = http.Client(
             timeout_s=settings.http_timeout_s,
-            max_attempts=5,
-            max_backoff_s=settings.max_retry_backoff_s,
-            sleep=_deadline_sleep(remaining_ms, settings.deadline_margin_ms),
+            retry=Retry(
+                max_attempts=5,
+                base_s=0.5,
+                cap_s=settings.max_retry_backoff_s,
+                sleep=_deadline_sleep(remaining_ms, settings.deadline_margin_ms),
+            ),
         )
         return VendorApiSource(
             settings.vendor_api_url,
@@ -368,7 +344,7 @@ def build_source(settings: Settings, account_id: str, remaining_ms: Callable[[],
 
         # The Health API is served from one Region per partition.
         endpoint = GLOBAL_REGIONS.get(asff.partition_for(settings.region), "us-east-1")
-        return HealthSource(aws.client("health", endpoint), account_id)
+        return HealthSource(services.client("health", endpoint), account_id)
     raise ValueError(f"HUBRELAY_SOURCE {settings.source!r} is not a source")
 
 

@@ -14,13 +14,13 @@ read it.
 from __future__ import annotations
 
 from enum import Enum
-from typing import ClassVar
 
 
 class HubrelayError(Exception):
     """Base of every error hubrelay raises; the message is the reason and holds no secret."""
 
-    transient: ClassVar[bool] = False
+    # Whether a later attempt can succeed; a subclass may decide per instance.
+    transient: bool = False
 
 
 class TransientError(HubrelayError):
@@ -33,6 +33,10 @@ class PermanentError(HubrelayError):
     """Retrying cannot fix it: keep the work with this reason."""
 
     transient = False
+
+
+class DeliveryError(PermanentError):
+    """A destination did not take a payload after its own retries; the message is the reason."""
 
 
 class Meaning(Enum):

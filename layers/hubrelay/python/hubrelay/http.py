@@ -1,25 +1,26 @@
 """A small HTTP client for hubrelay's outbound calls (webhooks, vendor APIs).
 
 Standard library only (urllib). Every call has a timeout; 429, 5xx and connection errors
-are retried with exponential backoff and full jitter, honouring `Retry-After` (seconds or
-an HTTP date) up to `max_backoff_s`. Other 4xx responses are not retried: the request is
-wrong and sending it again will not fix it. Plain http is refused except to loopback
-addresses (local tests and the local stack).
+are retried with the one retry helper (`hubrelay.retry.Retry`: exponential backoff, full
+jitter), honouring `Retry-After` (seconds or an HTTP date) up to its cap. Other 4xx
+responses are not retried: the request is wrong and sending it again will not fix it.
+Plain http is refused except to loopback addresses (local tests and the local stack).
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
-import random
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from hubrelay.errors import HubrelayError
+from hubrelay.retry import Retry
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -37,24 +38,21 @@ class Response:
         return json.loads(self.body or b"null")
 
 
-class HttpError(Exception):
+class HttpError(HubrelayError):
     """A request that failed for good: `status` None means no response at all."""
 
     def __init__(self, message: str, *, status: int | None, attempts: int) -> None:
         super().__init__(message)
         self.status = status
         self.attempts = attempts
+        self.transient = status is None or status in RETRYABLE_STATUS
 
 
 @dataclass
 class Client:
     timeout_s: float = 10.0
-    max_attempts: int = 3
-    base_backoff_s: float = 0.5
-    max_backoff_s: float = 8.0
-    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds)
+    retry: Retry = field(default_factory=lambda: Retry(max_attempts=3, base_s=0.5))
     user_agent: str = "hubrelay/0.1"
-    _random: random.Random = field(default_factory=random.Random, repr=False)
 
     def request(
         self,
@@ -68,7 +66,9 @@ class Client:
         all_headers = {"User-Agent": self.user_agent, **(headers or {})}
         last = "no attempt made"
         status: int | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             request = urllib.request.Request(  # noqa: S310 - scheme checked by check_url
                 url, data=body, headers=all_headers, method=method
             )
@@ -87,19 +87,10 @@ class Client:
                 status = None
                 reason = getattr(error, "reason", error)
                 last = f"no response: {reason}"
-            if attempt < self.max_attempts:
-                self.sleep(self._delay(attempt, retry_after))
-        raise HttpError(
-            f"gave up after {self.max_attempts} attempts: {last}",
-            status=status,
-            attempts=self.max_attempts,
-        )
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_backoff_s)
-        ceiling = min(self.max_backoff_s, self.base_backoff_s * 2 ** (attempt - 1))
-        return self._random.uniform(0, ceiling)
+            if not self.retry.pause(attempt, retry_after):
+                raise HttpError(
+                    f"gave up after {attempt} attempts: {last}", status=status, attempts=attempt
+                )
 
 
 def check_url(url: str) -> None:

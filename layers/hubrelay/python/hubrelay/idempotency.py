@@ -1,10 +1,13 @@
 """One delivery per (finding Id + ProductArn, destination, action) within a window.
 
-Powertools' Idempotency with its DynamoDB persistence layer: a redelivered event, a
-double click on a custom action, or a finding that Security Hub resets to NEW and the
-automatic route sees again within `idempotency_window_minutes`, returns the recorded
+Powertools' Idempotency with its DynamoDB persistence layer
+(https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/): a redelivered
+event, a double click on a custom action, or a finding that Security Hub resets to NEW and
+the automatic route sees again within `idempotency_window_minutes`, returns the recorded
 reference instead of sending again. A send that fails deletes its in-progress record, so
-the next attempt can deliver.
+the next attempt can deliver. The idempotent function is configured once per ledger (once
+per Lambda process); a replay is recognised by the documented `response_hook`, which
+Powertools calls only when it returns a stored response.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+
+from hubrelay.errors import TransientError
 
 KEY_PREFIX = "hubrelay-route"
+_REPLAYED = "__hubrelay_replayed"
 
 
-class InProgress(Exception):
+class InProgress(TransientError):
     """Another invocation is delivering the same thing right now."""
 
 
@@ -36,11 +43,28 @@ class Once:
     fresh: bool  # False when a previous delivery's result was returned
 
 
+def _mark_replay(response: Any, idempotent_data: DataRecord) -> Any:
+    return {**response, _REPLAYED: True} if isinstance(response, dict) else response
+
+
+def _deliver(delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    # `delivery` is only the idempotency key (Powertools hashes it); `send` does the work.
+    return send()
+
+
 class Ledger:
     def __init__(self, table_name: str, window_minutes: int, client: Any = None) -> None:
-        self.store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
         self.config = IdempotencyConfig(
-            expires_after_seconds=window_minutes * 60, raise_on_no_idempotency_key=True
+            expires_after_seconds=window_minutes * 60,
+            raise_on_no_idempotency_key=True,
+            response_hook=_mark_replay,
+        )
+        self._once = idempotent_function(
+            _deliver,
+            data_keyword_argument="delivery",
+            persistence_store=DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client),
+            config=self.config,
+            key_prefix=KEY_PREFIX,
         )
 
     def register_lambda_context(self, context: Any) -> None:
@@ -48,28 +72,15 @@ class Ledger:
         self.config.register_lambda_context(context)
 
     def once(self, key: dict[str, str], send: Callable[[], dict[str, Any]]) -> Once:
-        fresh = False
-
-        def deliver(delivery: dict[str, str]) -> dict[str, Any]:
-            nonlocal fresh
-            fresh = True
-            return send()
-
-        wrapped = idempotent_function(
-            deliver,
-            data_keyword_argument="delivery",
-            persistence_store=self.store,
-            config=self.config,
-            key_prefix=KEY_PREFIX,
-        )
         try:
             with warnings.catch_warnings():
                 # Outside Lambda (CLI, tests) there is no remaining time to record.
                 warnings.filterwarnings("ignore", message="Couldn't determine the remaining time")
-                result = wrapped(delivery=key)
+                result = dict(self._once(delivery=key, send=send))
         except IdempotencyAlreadyInProgressError as error:
             raise InProgress(str(error)) from None
-        return Once(dict(result), fresh)
+        replayed = bool(result.pop(_REPLAYED, False))
+        return Once(result, fresh=not replayed)
 
 
 class NoLedger:

@@ -10,9 +10,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
-    from hubrelay.collector import Outcome as CollectOutcome
-    from hubrelay.importer import Outcome
-    from hubrelay.responder import Outcome as RouteOutcome
+    from hubrelay.collector import CollectOutcome
+    from hubrelay.importer import ImportOutcome
+    from hubrelay.responder import RouteOutcome
 
 # Service name and namespace come from POWERTOOLS_SERVICE_NAME and
 # POWERTOOLS_METRICS_NAMESPACE, set per function by template.yaml.
@@ -39,7 +39,7 @@ metrics = Metrics()
 tracer = Tracer()
 
 
-def record_import(outcome: Outcome) -> None:
+def record_import(outcome: ImportOutcome) -> None:
     """Metrics and one summary log line for an importer invocation."""
     metrics.add_metric("FindingsReceived", MetricUnit.Count, outcome.received)
     metrics.add_metric("FindingsImported", MetricUnit.Count, outcome.imported)

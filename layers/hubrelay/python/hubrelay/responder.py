@@ -1,8 +1,9 @@
 """The responder: route one Security Hub event out, then write the outcome back.
 
-decide -> plan -> per delivery: once (idempotency) -> send (retries inside the
-destination) -> on failure, the finding's delivery goes to the responder's dead-letter
-queue with the reason, and every other delivery carries on -> BatchUpdateFindings.
+decide -> plan_deliveries -> per delivery: once (idempotency) -> send through the
+destination's registry entry (retries inside the destination) -> on failure, the finding's
+delivery goes to the responder's dead-letter queue with the reason, and every other
+delivery carries on -> BatchUpdateFindings.
 """
 
 from __future__ import annotations
@@ -16,79 +17,50 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hubrelay import writeback
-from hubrelay.destinations import DeliveryError, opscenter, sns, vendor, webhook
+from hubrelay.asff import FindingKey
+from hubrelay.destinations import REGISTRY
+from hubrelay.errors import DeliveryError, TransientError
 from hubrelay.http import Client
 from hubrelay.idempotency import InProgress, Ledger, NoLedger
-from hubrelay.routing import Decision, Delivery, FindingKey, RouteConfig, decide, plan
+from hubrelay.observability import logger
+from hubrelay.retry import Retry
+from hubrelay.route_types import Decision, Delivery, Outlets
+from hubrelay.routing import RouteConfig, decide, plan_deliveries
 from hubrelay.settings import Settings
 
 DLQ_VERSION = 1
 
 
-class WriteBackError(Exception):
-    """Deliveries happened but Security Hub did not record them yet."""
+class WriteBackError(TransientError):
+    """Deliveries happened but Security Hub did not record them yet: retry the event."""
 
 
-class DeadLetterError(Exception):
+class DeadLetterError(TransientError):
     """A failed delivery could not be parked in the dead-letter queue: retry the event."""
 
 
 @dataclass
-class Deps:
-    """Everything the responder talks to (boto3 clients, secrets, HTTP, idempotency)."""
+class Services:
+    """Everything the responder talks to: Security Hub, its dead-letter queue, the
+    idempotency ledger and the destinations' outlets."""
 
     securityhub: Callable[[str], Any]  # Region -> client
-    sns: Any
-    ssm: Any
     sqs: Any
-    secret: Callable[[str], str]  # secret ARN -> SecretString (cached)
-    http: Client
     ledger: Ledger | NoLedger
+    outlets: Outlets
+
+
+Sends = list[tuple[str, list[FindingKey], str]]  # (destination, findings, reference or why)
 
 
 @dataclass
-class Outcome:
+class RouteOutcome:
     decision: Decision
-    delivered: list[tuple[str, list[FindingKey], str]] = field(default_factory=list)
-    duplicates: list[tuple[str, list[FindingKey], str]] = field(default_factory=list)
-    failed: list[tuple[str, list[FindingKey], str]] = field(default_factory=list)
+    delivered: Sends = field(default_factory=list)
+    duplicates: Sends = field(default_factory=list)
+    failed: Sends = field(default_factory=list)
     dead_lettered: int = 0
     writeback: writeback.Result | None = None
-
-
-def _send(
-    delivery: Delivery, settings: Settings, deps: Deps, key: dict[str, str]
-) -> dict[str, Any]:
-    destination = delivery.destination
-    if destination == "webhook":
-        secret = _json_secret(_secret(deps, settings.webhook_secret_arn, "webhook"), "webhook")
-        return webhook.send(delivery.payload, secret, deps.http, webhook.delivery_id(key))
-    if destination == "sns":
-        return sns.send(delivery.payload, deps.sns, settings.sns_topic_arn)
-    if destination == "opscenter":
-        return opscenter.send(delivery.payload, deps.ssm)
-    credentials = vendor.credentials(
-        _secret(deps, settings.vendor_secret_arn, "vendor"), settings.vendor_api_url
-    )
-    return vendor.send(delivery.payload, credentials, deps.http)
-
-
-def _secret(deps: Deps, arn: str, what: str) -> str:
-    try:
-        return deps.secret(arn)
-    except Exception as error:
-        # Any failure: report its kind, never anything that might hold the value.
-        raise DeliveryError(f"{what}: cannot read its secret ({type(error).__name__})") from None
-
-
-def _json_secret(text: str, what: str) -> Mapping[str, Any]:
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    if not isinstance(document, Mapping):
-        raise DeliveryError(f"{what}: its secret is not a JSON object")
-    return document
 
 
 def dead_letter_body(
@@ -124,56 +96,35 @@ def dead_letter_body(
     )
 
 
-def respond(event: Any, settings: Settings, config: RouteConfig, deps: Deps) -> Outcome:
+def respond(
+    event: Any, settings: Settings, config: RouteConfig, services: Services
+) -> RouteOutcome:
     decision = decide(event, config)
-    outcome = Outcome(decision)
+    outcome = RouteOutcome(decision)
     if not decision.accepted or decision.route is None:
         return outcome
-    route = decision.route
     sent: dict[FindingKey, list[writeback.Sent]] = {}
     fresh: set[FindingKey] = set()
     dead_letter_failures: list[str] = []
-    for delivery in plan(decision, config):
-        key = delivery.idempotency_key(route)
+    for delivery in plan_deliveries(decision, config):
         try:
-            once = deps.ledger.once(key, lambda d=delivery, k=key: _send(d, settings, deps, k))  # type: ignore[misc]
-        except InProgress:
-            outcome.duplicates.append((delivery.destination, delivery.keys, "in progress"))
-            continue
+            reference = _deliver_once(delivery, decision, settings, services, outcome, fresh)
         except DeliveryError as error:
             reason = str(error)
             outcome.failed.append((delivery.destination, delivery.keys, reason))
-            if not _dead_letter(deps, settings, event, delivery, reason, decision):
-                dead_letter_failures.append(reason)
-            else:
+            if _dead_letter(services, settings, event, delivery, reason, decision):
                 outcome.dead_lettered += 1
+            else:
+                dead_letter_failures.append(reason)
             continue
-        reference = str(once.result.get("reference", ""))
-        target = outcome.delivered if once.fresh else outcome.duplicates
-        target.append((delivery.destination, delivery.keys, reference))
-        if once.fresh:
-            fresh.update(delivery.keys)
+        if reference is None:
+            continue
         # Duplicates are written back too: the invocation that delivered may have stopped
         # before its own write-back, and the same Note/fields again change nothing.
         for finding_key in delivery.keys:
             sent.setdefault(finding_key, []).append(writeback.Sent(delivery.destination, reference))
     if sent:
-        # Only a fresh delivery moves the workflow: a duplicate's event may be stale, and
-        # setting NOTIFIED from it could reopen a finding someone resolved since.
-        status = {
-            f.key: f.workflow_status if f.key in fresh else "UNCHANGED" for f in decision.findings
-        }
-        updates = writeback.build_updates(route.name, sent, status)
-        outcome.writeback = writeback.apply(
-            deps.securityhub(decision.region or settings.region),
-            updates,
-            max_backoff_s=settings.max_retry_backoff_s,
-        )
-        if pending := writeback.still_pending(outcome.writeback):
-            # Without the write-back the finding stays NEW and would be routed again by
-            # the next Imported event: fail, so the event is retried; the ledger turns the
-            # retry's deliveries into duplicates and only the write-back is redone.
-            raise WriteBackError(f"{len(pending)} findings not written back: {pending[:3]}")
+        _write_back(decision, sent, fresh, settings, services, outcome)
     if dead_letter_failures:
         raise DeadLetterError(
             f"{len(dead_letter_failures)} failed deliveries could not be dead-lettered"
@@ -181,8 +132,63 @@ def respond(event: Any, settings: Settings, config: RouteConfig, deps: Deps) -> 
     return outcome
 
 
+def _deliver_once(
+    delivery: Delivery,
+    decision: Decision,
+    settings: Settings,
+    services: Services,
+    outcome: RouteOutcome,
+    fresh: set[FindingKey],
+) -> str | None:
+    """Send one delivery unless the ledger has it: its reference, None when another
+    invocation is sending it right now; DeliveryError when the destination refused it."""
+    assert decision.route is not None
+    key = delivery.idempotency_key(decision.route)
+    destination = REGISTRY[delivery.destination]
+    try:
+        once = services.ledger.once(
+            key, lambda: destination.send(delivery, key, settings, services.outlets)
+        )
+    except InProgress:
+        outcome.duplicates.append((delivery.destination, delivery.keys, "in progress"))
+        return None
+    reference = str(once.result.get("reference", ""))
+    target = outcome.delivered if once.fresh else outcome.duplicates
+    target.append((delivery.destination, delivery.keys, reference))
+    if once.fresh:
+        fresh.update(delivery.keys)
+    return reference
+
+
+def _write_back(
+    decision: Decision,
+    sent: Mapping[FindingKey, list[writeback.Sent]],
+    fresh: set[FindingKey],
+    settings: Settings,
+    services: Services,
+    outcome: RouteOutcome,
+) -> None:
+    assert decision.route is not None
+    # Only a fresh delivery moves the workflow: a duplicate's event may be stale, and
+    # setting NOTIFIED from it could reopen a finding someone resolved since.
+    status = {
+        f.key: f.workflow_status if f.key in fresh else "UNCHANGED" for f in decision.findings
+    }
+    updates = writeback.build_updates(decision.route.name, sent, status)
+    outcome.writeback = writeback.apply(
+        services.securityhub(decision.region or settings.region),
+        updates,
+        Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s),
+    )
+    if pending := writeback.still_pending(outcome.writeback):
+        # Without the write-back the finding stays NEW and would be routed again by the
+        # next Imported event: fail, so the event is retried; the ledger turns the retry's
+        # deliveries into duplicates and only the write-back is redone.
+        raise WriteBackError(f"{len(pending)} findings not written back: {pending[:3]}")
+
+
 def _dead_letter(
-    deps: Deps,
+    services: Services,
     settings: Settings,
     event: Any,
     delivery: Delivery,
@@ -193,7 +199,7 @@ def _dead_letter(
         return False
     body = dead_letter_body(event, delivery, reason, decision)
     try:
-        deps.sqs.send_message(
+        services.sqs.send_message(
             QueueUrl=settings.responder_dlq_url,
             MessageBody=body,
             MessageAttributes={
@@ -201,12 +207,13 @@ def _dead_letter(
                 "destination": {"DataType": "String", "StringValue": delivery.destination},
             },
         )
-    except (ClientError, BotoCoreError):
+    except (ClientError, BotoCoreError) as error:
+        logger.error("responder dead-letter write failed", error=str(error))
         return False
     return True
 
 
-def default_deps(settings: Settings) -> Deps:
+def connect(settings: Settings) -> Services:
     """Real clients, for the Lambda function and `hubrelay route`."""
     from aws_lambda_powertools.utilities import parameters
 
@@ -223,18 +230,19 @@ def default_deps(settings: Settings) -> Deps:
         if settings.idempotency_table
         else NoLedger()
     )
-    return Deps(
-        securityhub=aws.securityhub,
-        sns=aws.client("sns"),
-        ssm=aws.client("ssm"),
-        sqs=aws.client("sqs"),
-        secret=secret,
-        http=Client(
-            timeout_s=settings.http_timeout_s,
+    http = Client(
+        timeout_s=settings.http_timeout_s,
+        retry=Retry(
             max_attempts=settings.http_max_attempts,
-            max_backoff_s=settings.max_retry_backoff_s,
+            base_s=0.5,
+            cap_s=settings.max_retry_backoff_s,
         ),
+    )
+    return Services(
+        securityhub=aws.securityhub,
+        sqs=aws.client("sqs"),
         ledger=ledger,
+        outlets=Outlets(sns=aws.client("sns"), ssm=aws.client("ssm"), secret=secret, http=http),
     )
 
 
@@ -263,27 +271,15 @@ def preview(
         return report
     report["route"] = {"kind": route.kind, "name": route.name, "action": route.action}
     sent: dict[FindingKey, list[writeback.Sent]] = {}
-    for delivery in plan(decision, config):
+    for delivery in plan_deliveries(decision, config):
         key = delivery.idempotency_key(route)
         entry: dict[str, Any] = {
             "destination": delivery.destination,
             "findings": [{"ProductArn": arn, "Id": fid} for arn, fid in delivery.keys],
             "idempotencyKey": key,
             "payload": delivery.payload,
+            **REGISTRY[delivery.destination].preview(delivery, key, signing_secret),
         }
-        if delivery.destination == "webhook":
-            body = str(delivery.payload["body"])
-            entry["headers"] = (
-                webhook.signed_headers(body, signing_secret, webhook.delivery_id(key))
-                if signing_secret
-                else {
-                    "Content-Type": "application/json",
-                    webhook.TIMESTAMP_HEADER: "<unix seconds at send time>",
-                    webhook.SIGNATURE_HEADER: "v1=<hex HMAC-SHA256(signing secret, "
-                    "timestamp + '.' + body)>",
-                    webhook.DELIVERY_HEADER: webhook.delivery_id(key),
-                }
-            )
         report["deliveries"].append(entry)
         for finding_key in delivery.keys:
             placeholder = f"<{delivery.destination} reference>"
@@ -298,7 +294,7 @@ def preview(
     return report
 
 
-def outcome_report(outcome: Outcome) -> dict[str, Any]:
+def outcome_report(outcome: RouteOutcome) -> dict[str, Any]:
     """A JSON-able summary of what `respond` did."""
     unprocessed = outcome.writeback.unprocessed if outcome.writeback else []
     return {

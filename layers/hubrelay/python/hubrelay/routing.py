@@ -9,115 +9,41 @@
   * every finding in the event is handled (one event may carry up to 100 selected
     findings); a finding we cannot read (no Id or ProductArn) is rejected alone.
 
-`plan(decision, config)` returns, per finding and destination, the exact payload to send.
+`plan_deliveries(decision, config)` returns, per finding and destination, the exact payload
+to send; the destinations are known only through `hubrelay.destinations.REGISTRY`.
 The responder and `hubrelay route` share both functions.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from hubrelay import asff, links
+from hubrelay import asff
+from hubrelay.asff import FindingKey
+from hubrelay.destinations import NAMES, REGISTRY
+from hubrelay.route_types import (
+    SEVERITY_ORDER,
+    Decision,
+    Delivery,
+    EventFinding,
+    OpenModel,
+    Route,
+)
 from hubrelay.settings import Settings
 
 SOURCE = "aws.securityhub"
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 IMPORTED = "Security Hub Findings - Imported"
 AUTO = "auto"
-Destination = Literal["webhook", "sns", "opscenter", "vendor"]
-DESTINATIONS: tuple[Destination, ...] = ("webhook", "sns", "opscenter", "vendor")
-SEVERITY_ORDER = {label: rank for rank, label in enumerate(asff.SEVERITY_LABELS)}
-FindingKey = tuple[str, str]  # (ProductArn, Id): a finding's identity in Security Hub
 
 
-# --- Models: tolerant, because every product omits different optional fields. ---------
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class SeverityModel(_Open):
-    Label: str | None = None
-    Normalized: int | None = None
-    Original: str | None = None
-
-
-class WorkflowModel(_Open):
-    Status: str | None = None
-
-
-class ResourceModel(_Open):
-    Type: str = "Other"
-    Id: str = "unknown"
-    Region: str | None = None
-    Partition: str | None = None
-
-
-class ProviderFieldsModel(_Open):
-    Severity: SeverityModel | None = None
-
-
-class Finding(_Open):
-    """An ASFF finding as it arrives in an event: only Id and ProductArn are required."""
-
-    Id: str = Field(min_length=1, max_length=512)
-    ProductArn: str = Field(min_length=1, max_length=2048)
-    AwsAccountId: str | None = None
-    Region: str | None = None
-    GeneratorId: str | None = None
-    ProductName: str | None = None
-    CompanyName: str | None = None
-    Title: str | None = None
-    Description: str | None = None
-    Types: list[str] = Field(default_factory=list)
-    Severity: SeverityModel | None = None
-    FindingProviderFields: ProviderFieldsModel | None = None
-    Resources: list[ResourceModel] = Field(default_factory=list)
-    Workflow: WorkflowModel | None = None
-    RecordState: str | None = None
-    CreatedAt: str | None = None
-    UpdatedAt: str | None = None
-    SourceUrl: str | None = None
-    ProductFields: dict[str, Any] = Field(default_factory=dict)
-    UserDefinedFields: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def key(self) -> FindingKey:
-        return (self.ProductArn, self.Id)
-
-    @property
-    def severity_label(self) -> str:
-        """Label, else derived from Normalized (Security Hub's bands), else the provider's."""
-        provider = self.FindingProviderFields.Severity if self.FindingProviderFields else None
-        for severity in (self.Severity, provider):
-            if severity is None:
-                continue
-            if severity.Label is not None and severity.Label in SEVERITY_ORDER:
-                return severity.Label
-            if severity.Normalized is not None:
-                score = min(max(severity.Normalized, 0), 100)
-                return str(asff.severity_from_score(score)["Label"])
-        return "INFORMATIONAL"
-
-    @property
-    def workflow_status(self) -> str:
-        # Security Hub fills Workflow.Status in; a finding without one has never been worked.
-        return (self.Workflow.Status if self.Workflow else None) or "NEW"
-
-    def raw(self) -> dict[str, Any]:
-        """The finding as received (extra fields included), for payloads that carry ASFF."""
-        return self.model_dump(mode="json", exclude_unset=True)
-
-
-class SecurityHubDetail(_Open):
+class SecurityHubDetail(OpenModel):
     # Findings are read one by one below, so that one unreadable finding does not cost the
     # others their delivery.
     findings: list[Any] = Field(min_length=1)
@@ -138,75 +64,41 @@ def _csv(value: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RouteConfig:
-    """What this stack routes: action ARN -> destination, the automatic route's filters."""
+    """What this stack routes: action ARN -> destination, the automatic route's filters,
+    and the settings the destinations render and send with."""
 
-    actions: Mapping[str, Destination]
-    enabled: frozenset[Destination]
+    actions: Mapping[str, str]
+    enabled: frozenset[str]
+    settings: Settings
     auto_route: bool = False
-    auto_destinations: tuple[Destination, ...] = ()
+    auto_destinations: tuple[str, ...] = ()
     min_severity: str = "HIGH"
     product_names: frozenset[str] = frozenset()
-    webhook_mode: str = "finding"
-    webhook_format: str = "hubrelay"
-    product_arn: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RouteConfig:
-        enabled: set[Destination] = set()
-        if settings.webhook_secret_arn:
-            enabled.add("webhook")
-        if settings.sns_topic_arn:
-            enabled.add("sns")
-        if settings.opscenter_enabled:
-            enabled.add("opscenter")
-        if settings.vendor_back_sync and settings.vendor_secret_arn:
-            enabled.add("vendor")
-        arns: dict[Destination, str] = {
-            "webhook": settings.webhook_action_arn,
-            "sns": settings.sns_action_arn,
-            "opscenter": settings.opscenter_action_arn,
-            "vendor": settings.vendor_action_arn,
-        }
-        unknown = [d for d in _csv(settings.auto_route_destinations) if d not in DESTINATIONS]
+        wanted = _csv(settings.auto_route_destinations)
+        unknown = [name for name in wanted if name not in REGISTRY]
         if unknown:
             raise ValueError(f"auto_route_destinations: unknown destination(s) {unknown}")
         return cls(
-            actions={arn: dest for dest, arn in arns.items() if arn},
-            enabled=frozenset(enabled),
-            auto_route=settings.auto_route,
-            auto_destinations=tuple(
-                d for d in DESTINATIONS if d in _csv(settings.auto_route_destinations)
+            actions={
+                arn: name
+                for name, destination in REGISTRY.items()
+                if (arn := destination.action_arn(settings))
+            },
+            enabled=frozenset(
+                name for name, destination in REGISTRY.items() if destination.enabled(settings)
             ),
+            settings=settings,
+            auto_route=settings.auto_route,
+            auto_destinations=tuple(name for name in NAMES if name in wanted),
             min_severity=settings.auto_route_min_severity,
             product_names=frozenset(_csv(settings.auto_route_product_names)),
-            webhook_mode=settings.webhook_mode,
-            webhook_format=settings.webhook_format,
-            product_arn=settings.product_arn,
         )
 
 
 # --- Decision -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Route:
-    kind: Literal["custom-action", "auto"]
-    name: str  # the action's name, or "auto"
-    action: str  # the action target ARN, or "auto": part of the idempotency key
-    destinations: tuple[Destination, ...]
-
-
-@dataclass
-class Decision:
-    accepted: bool
-    reason: str
-    route: Route | None = None
-    event_id: str = ""
-    region: str = ""
-    account: str = ""
-    findings: list[Finding] = field(default_factory=list)
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, why) unreadable
-    skipped: list[tuple[FindingKey, str]] = field(default_factory=list)  # filtered out
 
 
 def _reject(reason: str, **known: Any) -> Decision:
@@ -222,7 +114,7 @@ def labels_at_least(minimum: str) -> list[str]:
     return [label for label in asff.SEVERITY_LABELS if severity_at_least(label, minimum)]
 
 
-def auto_route_filter(finding: Finding, config: RouteConfig) -> str | None:
+def auto_route_filter(finding: EventFinding, config: RouteConfig) -> str | None:
     """Why the automatic route must not forward `finding`, or None to forward it.
 
     The rule's pattern already says this, but EventBridge matches each pattern field
@@ -268,44 +160,11 @@ def decide(event: Any, config: RouteConfig) -> Decision:
         "region": parsed.region,
         "account": parsed.account,
     }
-    if parsed.detail_type == CUSTOM_ACTION:
-        ours = [arn for arn in parsed.resources if arn in config.actions]
-        if not ours:
-            foreign = ", ".join(parsed.resources)[:300] or "none"
-            return _reject(f"action ARN(s) {foreign} do not belong to this stack", **known)
-        destination = config.actions[ours[0]]
-        if destination not in config.enabled:
-            return _reject(f"destination {destination} is not configured", **known)
-        route = Route(
-            "custom-action", parsed.detail.actionName or destination, ours[0], (destination,)
-        )
-    elif parsed.detail_type == IMPORTED:
-        if not config.auto_route:
-            return _reject("the automatic route is off", **known)
-        destinations = tuple(d for d in config.auto_destinations if d in config.enabled)
-        if not destinations:
-            return _reject("the automatic route has no configured destination", **known)
-        route = Route("auto", AUTO, AUTO, destinations)
-    else:
-        return _reject(f"detail-type {parsed.detail_type[:100]!r} is not handled", **known)
-
+    route = _route_for(parsed, config)
+    if isinstance(route, str):
+        return _reject(route, **known)
     decision = Decision(accepted=True, reason="", route=route, **known)
-    seen: set[FindingKey] = set()
-    for index, raw in enumerate(parsed.detail.findings):
-        try:
-            finding = Finding.model_validate(raw)
-        except ValidationError as error:
-            decision.rejected.append((index, _short(error)))
-            continue
-        if finding.key in seen:
-            decision.skipped.append((finding.key, "listed twice in the event"))
-            continue
-        seen.add(finding.key)
-        why = auto_route_filter(finding, config) if route.kind == "auto" else None
-        if why:
-            decision.skipped.append((finding.key, why))
-        else:
-            decision.findings.append(finding)
+    _read_findings(decision, route, parsed.detail.findings, config)
     if not decision.findings and decision.rejected and not decision.skipped:
         decision.accepted = False
         decision.reason = (
@@ -319,101 +178,75 @@ def decide(event: Any, config: RouteConfig) -> Decision:
     return decision
 
 
+def _route_for(parsed: SecurityHubEvent, config: RouteConfig) -> Route | str:
+    """The route an event takes, or why it takes none."""
+    if parsed.detail_type == CUSTOM_ACTION:
+        ours = [arn for arn in parsed.resources if arn in config.actions]
+        if not ours:
+            foreign = ", ".join(parsed.resources)[:300] or "none"
+            return f"action ARN(s) {foreign} do not belong to this stack"
+        destination = config.actions[ours[0]]
+        if destination not in config.enabled:
+            return f"destination {destination} is not configured"
+        name = parsed.detail.actionName or destination
+        return Route("custom-action", name, ours[0], (destination,))
+    if parsed.detail_type == IMPORTED:
+        if not config.auto_route:
+            return "the automatic route is off"
+        destinations = tuple(d for d in config.auto_destinations if d in config.enabled)
+        if not destinations:
+            return "the automatic route has no configured destination"
+        return Route("auto", AUTO, AUTO, destinations)
+    return f"detail-type {parsed.detail_type[:100]!r} is not handled"
+
+
+def _read_findings(
+    decision: Decision, route: Route, raw_findings: list[Any], config: RouteConfig
+) -> None:
+    """Each finding of the event, read alone: taken, skipped (with why) or rejected."""
+    seen: set[FindingKey] = set()
+    for index, raw in enumerate(raw_findings):
+        try:
+            finding = EventFinding.model_validate(raw)
+        except ValidationError as error:
+            decision.rejected.append((index, _short(error)))
+            continue
+        if finding.key in seen:
+            decision.skipped.append((finding.key, "listed twice in the event"))
+            continue
+        seen.add(finding.key)
+        why = auto_route_filter(finding, config) if route.kind == "auto" else None
+        if why:
+            decision.skipped.append((finding.key, why))
+        else:
+            decision.findings.append(finding)
+
+
 # --- Payloads -------------------------------------------------------------------------
 
 
-def finding_summary(finding: Finding, region: str) -> dict[str, Any]:
-    """The fields every destination shows, with the console links."""
-    finding_region = finding.Region or region
-    return {
-        "id": finding.Id,
-        "productArn": finding.ProductArn,
-        "productName": finding.ProductName,
-        "companyName": finding.CompanyName,
-        "awsAccountId": finding.AwsAccountId,
-        "region": finding_region,
-        "title": finding.Title or finding.GeneratorId or finding.Id,
-        "description": finding.Description or "",
-        "severity": finding.severity_label,
-        "types": finding.Types,
-        "workflowStatus": finding.workflow_status,
-        "recordState": finding.RecordState or "ACTIVE",
-        "createdAt": finding.CreatedAt,
-        "updatedAt": finding.UpdatedAt,
-        "resources": [{"type": r.Type, "id": r.Id} for r in finding.Resources[:32]],
-        # The console of the Region the event came from: with cross-Region aggregation
-        # that is the aggregation Region, where the finding can be opened.
-        "links": links.finding_links(finding.Id, region or finding_region, finding.ProductName),
-    }
-
-
-@dataclass
-class Delivery:
-    """One send: a destination, the finding(s) it covers and the exact payload."""
-
-    destination: Destination
-    findings: list[Finding]
-    payload: dict[str, Any]
-
-    @property
-    def keys(self) -> list[FindingKey]:
-        return [f.key for f in self.findings]
-
-    def idempotency_key(self, route: Route) -> dict[str, str]:
-        """(finding Id + ProductArn) + destination + action: one delivery per window."""
-        if len(self.findings) == 1:
-            finding = self.findings[0]
-            return {
-                "findingId": finding.Id,
-                "productArn": finding.ProductArn,
-                "destination": self.destination,
-                "action": route.action,
-            }
-        # A batch webhook covers several findings at once: the same selection sent twice is
-        # one delivery (overlapping selections are not merged).
-        batch = json.dumps(sorted(self.keys))
-        return {"findings": batch, "destination": self.destination, "action": route.action}
-
-
-def plan(decision: Decision, config: RouteConfig) -> list[Delivery]:
+def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
     """Every delivery for an accepted decision, in a stable order (destination, finding).
 
     Findings a destination must not get are recorded in `decision.skipped` with the reason.
     """
-    from hubrelay.destinations import opscenter, sns, vendor, webhook
-
     if not decision.accepted or decision.route is None:
         return []
     route = decision.route
     out: list[Delivery] = []
-    for destination in route.destinations:
-        eligible: list[Finding] = []
+    for name in route.destinations:
+        destination = REGISTRY[name]
+        eligible: list[EventFinding] = []
         for finding in decision.findings:
-            earlier = finding.UserDefinedFields.get(f"hubrelay:{destination}")
+            earlier = finding.UserDefinedFields.get(f"hubrelay:{name}")
             if route.kind == "auto" and earlier:
                 # Security Hub resets Workflow.Status to NEW when a finding is reactivated
                 # or its compliance regresses; the fields we wrote survive the reset, so the
                 # automatic route does not open a second ticket, even after the window.
-                decision.skipped.append((finding.key, f"{destination}: already sent ({earlier})"))
-            elif destination == "vendor" and (
-                why := vendor.not_applicable(finding, config.product_arn)
-            ):
-                decision.skipped.append((finding.key, f"vendor: {why}"))
+                decision.skipped.append((finding.key, f"{name}: already sent ({earlier})"))
+            elif why := destination.not_applicable(finding, config.settings):
+                decision.skipped.append((finding.key, f"{name}: {why}"))
             else:
                 eligible.append(finding)
-        if destination == "webhook" and config.webhook_mode == "batch":
-            if eligible:
-                payload = webhook.render(decision, eligible, config.webhook_format)
-                out.append(Delivery("webhook", eligible, payload))
-            continue
-        for finding in eligible:
-            if destination == "webhook":
-                payload = webhook.render(decision, [finding], config.webhook_format)
-            elif destination == "sns":
-                payload = sns.render(decision, finding)
-            elif destination == "opscenter":
-                payload = opscenter.render(decision, finding)
-            else:
-                payload = vendor.render(decision, finding)
-            out.append(Delivery(destination, [finding], payload))
+        out.extend(destination.render(decision, eligible, config.settings))
     return out

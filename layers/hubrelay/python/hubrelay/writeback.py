@@ -6,31 +6,28 @@ when the finding was NEW (a finding someone already resolved or suppressed keeps
 status: routing it must not reopen it). One request carries one update for up to 100
 findings, so findings with identical updates share requests. UnprocessedFindings with a
 transient error, and throttled requests, are retried with backoff; the rest is reported.
+What each error code means is `hubrelay.errors.SECURITY_HUB_CODES`, shared with the importer.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hubrelay import asff
+from hubrelay import asff, errors
+from hubrelay.asff import FindingKey
+from hubrelay.destinations import REGISTRY
+from hubrelay.observability import logger
+from hubrelay.retry import Retry
 from hubrelay.settings import MAX_FINDINGS_PER_CALL
 
-FindingKey = tuple[str, str]
 UPDATED_BY = "hubrelay"
 FIELD_PREFIX = "hubrelay:"
 NOTE_MAX = 512
-_RETRYABLE_CODES = frozenset(
-    {"TooManyRequestsException", "ThrottlingException", "InternalException", "InternalError"}
-)
-_FINAL_UNPROCESSED = frozenset({"FindingNotFound", "InvalidInput", "DuplicatedFindingIdentifier"})
-_LABELS = {"webhook": "webhook", "sns": "SNS", "opscenter": "OpsCenter", "vendor": "vendor API"}
 
 
 @dataclass(frozen=True)
@@ -58,10 +55,15 @@ class Result:
 
 
 def note_text(route_name: str, sent: Iterable[Sent]) -> str:
-    parts = [f"{_LABELS.get(s.destination, s.destination)} ({s.reference})" for s in sent]
+    parts = [f"{_label(s.destination)} ({s.reference})" for s in sent]
     return asff.truncate(
         f"hubrelay sent this finding via {route_name} to " + ", ".join(parts), NOTE_MAX
     )
+
+
+def _label(destination: str) -> str:
+    known = REGISTRY.get(destination)
+    return known.label if known else destination
 
 
 def update_for(route_name: str, sent: list[Sent], workflow_status: str) -> dict[str, Any]:
@@ -78,7 +80,13 @@ def update_for(route_name: str, sent: list[Sent], workflow_status: str) -> dict[
 
 def still_pending(result: Result) -> list[dict[str, Any]]:
     """Unprocessed findings a later attempt could still update (not the final refusals)."""
-    return [u for u in result.unprocessed if u.get("ErrorCode") not in _FINAL_UNPROCESSED]
+    return [u for u in result.unprocessed if not _final(u)]
+
+
+def _final(unprocessed: Mapping[str, Any]) -> bool:
+    """A refusal no later attempt changes (FindingNotFound, InvalidInput...); codes the table
+    does not know are tried again."""
+    return errors.meaning(str(unprocessed.get("ErrorCode", ""))) is errors.Meaning.REFUSED
 
 
 def build_updates(
@@ -103,28 +111,23 @@ def build_updates(
     return updates
 
 
-def apply(
-    client: Any,
-    updates: Iterable[Update],
-    *,
-    attempts: int = 4,
-    max_backoff_s: float = 8.0,
-    sleep: Callable[[float], None] = lambda seconds: time.sleep(seconds),
-) -> Result:
+def apply(client: Any, updates: Iterable[Update], retry: Retry | None = None) -> Result:
     """Send every update; retry throttling and transient UnprocessedFindings."""
+    retry = retry or Retry(max_attempts=4, base_s=0.4)
     result = Result()
     for update in updates:
         pending = list(update.identifiers)
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while pending:
+            attempt += 1
             result.calls += 1
             try:
                 reply = client.batch_update_findings(**Update(pending, update.body).request())
             except (ClientError, BotoCoreError) as error:
-                code = error.response["Error"]["Code"] if isinstance(error, ClientError) else ""
-                transient = code in _RETRYABLE_CODES or isinstance(error, BotoCoreError)
-                if transient and attempt < attempts:
-                    sleep(_backoff(attempt, max_backoff_s))
+                if _transient(error) and retry.pause(attempt):
                     continue
+                code = error.response["Error"]["Code"] if isinstance(error, ClientError) else ""
+                logger.warning("BatchUpdateFindings failed", code=code, error=str(error))
                 result.unprocessed.extend(
                     {
                         "FindingIdentifier": i,
@@ -136,17 +139,17 @@ def apply(
                 break
             result.processed += len(reply.get("ProcessedFindings", []))
             unprocessed = reply.get("UnprocessedFindings", [])
-            final = [u for u in unprocessed if u.get("ErrorCode") in _FINAL_UNPROCESSED]
-            result.unprocessed.extend(final)
-            pending = [u["FindingIdentifier"] for u in unprocessed if u not in final]
-            if not pending:
+            result.unprocessed.extend(u for u in unprocessed if _final(u))
+            again = [u for u in unprocessed if not _final(u)]
+            pending = [u["FindingIdentifier"] for u in again]
+            if pending and not retry.pause(attempt):
+                result.unprocessed.extend(again)
                 break
-            if attempt == attempts:
-                result.unprocessed.extend(u for u in unprocessed if u not in final)
-                break
-            sleep(_backoff(attempt, max_backoff_s))
     return result
 
 
-def _backoff(attempt: int, ceiling: float) -> float:
-    return random.uniform(0, min(ceiling, 0.2 * 2**attempt))
+def _transient(error: ClientError | BotoCoreError) -> bool:
+    if not isinstance(error, ClientError):
+        return True  # below the HTTP response: a timeout, a dropped connection
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return errors.retryable(str(error.response["Error"]["Code"]), status)

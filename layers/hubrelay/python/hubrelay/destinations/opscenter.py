@@ -1,4 +1,7 @@
-"""Systems Manager OpsCenter: one OpsItem per finding (seed 003: OpsCenter receives findings).
+"""Systems Manager OpsCenter: one OpsItem per finding.
+
+OpsCenter is one of the services that receive Security Hub findings ("Available AWS service
+integrations", https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html).
 
 OperationalData carries the finding's key data; `/aws/dedup` holds a deduplication string
 derived from the finding's identity (ProductArn + Id, hashed: Ids run to 512 characters),
@@ -9,16 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hubrelay import asff
-from hubrelay.destinations import DeliveryError
-
-if TYPE_CHECKING:
-    from hubrelay.routing import Decision, Finding
+from hubrelay.errors import DeliveryError
+from hubrelay.route_types import (
+    Decision,
+    Delivery,
+    Destination,
+    EventFinding,
+    Outlets,
+    finding_summary,
+    one_per_finding,
+)
+from hubrelay.settings import Settings
 
 SOURCE = "SecurityHub"
 CATEGORY = "Security"
@@ -27,7 +37,7 @@ SEVERITY = {"CRITICAL": "1", "HIGH": "2", "MEDIUM": "3", "LOW": "4", "INFORMATIO
 _MAX_VALUE = 1024  # keep each value small: OperationalData totals at most 20 KB
 
 
-def dedup_string(finding: Finding) -> str:
+def dedup_string(finding: EventFinding) -> str:
     digest = hashlib.sha256(f"{finding.ProductArn}\n{finding.Id}".encode()).hexdigest()
     return f"hubrelay:{digest}"
 
@@ -39,10 +49,8 @@ def _data(value: str, searchable: bool = False) -> dict[str, str]:
     }
 
 
-def render(decision: Decision, finding: Finding) -> dict[str, Any]:
+def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     """The exact CreateOpsItem request."""
-    from hubrelay.routing import finding_summary
-
     summary = finding_summary(finding, decision.region)
     arns = [r["id"] for r in summary["resources"] if str(r["id"]).startswith("arn:")]
     data: dict[str, dict[str, str]] = {
@@ -56,7 +64,7 @@ def render(decision: Decision, finding: Finding) -> dict[str, Any]:
         "hubrelay:awsAccountId": _data(str(summary["awsAccountId"]), searchable=True),
         "hubrelay:region": _data(str(summary["region"])),
         "hubrelay:types": _data(json.dumps(summary["types"][:10])),
-        "hubrelay:route": _data(decision.route.name if decision.route else ""),
+        "hubrelay:route": _data(decision.route_name or ""),
     }
     if arns:
         data["/aws/resources"] = {
@@ -87,9 +95,27 @@ def render(decision: Decision, finding: Finding) -> dict[str, Any]:
     }
 
 
-def send(payload: Mapping[str, Any], ssm: Any) -> dict[str, str]:
+def render(
+    decision: Decision, findings: Sequence[EventFinding], settings: Settings
+) -> list[Delivery]:
+    return one_per_finding("opscenter", decision, findings, render_one)
+
+
+def send(
+    delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
+) -> dict[str, str]:
     try:
-        reply = ssm.create_ops_item(**payload)
+        reply = outlets.ssm.create_ops_item(**delivery.payload)
     except (ClientError, BotoCoreError) as error:
         raise DeliveryError(f"opscenter: {error}") from None
     return {"reference": str(reply["OpsItemId"])}
+
+
+DESTINATION = Destination(
+    name="opscenter",
+    label="OpsCenter",
+    enabled=lambda settings: settings.opscenter_enabled,
+    action_arn=lambda settings: settings.opscenter_action_arn,
+    render=render,
+    send=send,
+)

@@ -2,22 +2,31 @@
 
 The message uses MessageStructure "json": email subscribers get plain text, every other
 protocol (AWS Chatbot's https endpoint, SQS, Lambda) gets the Chatbot custom-notification
-JSON (seed 003: Chatbot reaches Slack and Chime through an SNS topic). Message attributes
-(severity, product) let subscribers filter.
+JSON: AWS Chatbot reaches Slack and Chime through an SNS topic ("Available AWS service
+integrations",
+https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html).
+Message attributes (severity, product) let subscribers filter.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hubrelay.destinations import DeliveryError
-
-if TYPE_CHECKING:
-    from hubrelay.routing import Decision, Finding
+from hubrelay.errors import DeliveryError
+from hubrelay.route_types import (
+    Decision,
+    Delivery,
+    Destination,
+    EventFinding,
+    Outlets,
+    finding_summary,
+    one_per_finding,
+)
+from hubrelay.settings import Settings
 
 MAX_SUBJECT = 100
 
@@ -29,10 +38,8 @@ def _subject(severity: str, title: str) -> str:
     return text[: MAX_SUBJECT - 1]
 
 
-def render(decision: Decision, finding: Finding) -> dict[str, Any]:
+def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     """The exact PublishInput (without TopicArn)."""
-    from hubrelay.routing import finding_summary
-
     summary = finding_summary(finding, decision.region)
     link_lines = [f"{name}: {url}" for name, url in summary["links"].items()]
     resources = ", ".join(r["id"] for r in summary["resources"][:5])
@@ -79,9 +86,27 @@ def render(decision: Decision, finding: Finding) -> dict[str, Any]:
     }
 
 
-def send(payload: Mapping[str, Any], sns: Any, topic_arn: str) -> dict[str, str]:
+def render(
+    decision: Decision, findings: Sequence[EventFinding], settings: Settings
+) -> list[Delivery]:
+    return one_per_finding("sns", decision, findings, render_one)
+
+
+def send(
+    delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
+) -> dict[str, str]:
     try:
-        reply = sns.publish(TopicArn=topic_arn, **payload)
+        reply = outlets.sns.publish(TopicArn=settings.sns_topic_arn, **delivery.payload)
     except (ClientError, BotoCoreError) as error:
         raise DeliveryError(f"sns: {error}") from None
     return {"reference": str(reply["MessageId"])}
+
+
+DESTINATION = Destination(
+    name="sns",
+    label="SNS",
+    enabled=lambda settings: bool(settings.sns_topic_arn),
+    action_arn=lambda settings: settings.sns_action_arn,
+    render=render,
+    send=send,
+)

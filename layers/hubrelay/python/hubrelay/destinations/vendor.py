@@ -10,21 +10,30 @@ may name the vendor's own reference as {"reference": "..."}.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hubrelay.asff import PRODUCT_ARN_RE
-from hubrelay.destinations import DeliveryError
-from hubrelay.http import Client, HttpError
-
-if TYPE_CHECKING:
-    from hubrelay.routing import Decision, Finding
+from hubrelay.errors import DeliveryError
+from hubrelay.http import HttpError
+from hubrelay.route_types import (
+    Decision,
+    Delivery,
+    Destination,
+    EventFinding,
+    Outlets,
+    finding_summary,
+    one_per_finding,
+    read_secret,
+)
+from hubrelay.settings import Settings
 
 PATH = "/securityhub/notifications"
 
 
-def not_applicable(finding: Finding, product_arn: str) -> str | None:
+def not_applicable(finding: EventFinding, settings: Settings) -> str | None:
     """Why this finding is not the vendor's to hear about, or None."""
+    product_arn = settings.product_arn
     theirs = PRODUCT_ARN_RE.fullmatch(finding.ProductArn)
     if theirs is None:  # AWS services' products have no account: never ours
         return "not this product's finding"
@@ -53,9 +62,7 @@ def credentials(secret_text: str, default_base_url: str) -> dict[str, str]:
     return {"base_url": str(base), "token": str(token)}
 
 
-def render(decision: Decision, finding: Finding) -> dict[str, Any]:
-    from hubrelay.routing import finding_summary
-
+def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     summary = finding_summary(finding, decision.region)
     document = {
         "findingId": finding.Id,
@@ -63,18 +70,30 @@ def render(decision: Decision, finding: Finding) -> dict[str, Any]:
         "generatorId": finding.GeneratorId,
         "awsAccountId": finding.AwsAccountId,
         "workflowStatus": "NOTIFIED",
-        "route": decision.route.name if decision.route else None,
+        "route": decision.route_name,
         "securityHubUrl": summary["links"].get("securityHub"),
     }
     return {"method": "POST", "path": PATH, "body": json.dumps(document, sort_keys=True)}
 
 
-def send(payload: Mapping[str, Any], secret: Mapping[str, Any], http: Client) -> dict[str, str]:
+def render(
+    decision: Decision, findings: Sequence[EventFinding], settings: Settings
+) -> list[Delivery]:
+    return one_per_finding("vendor", decision, findings, render_one)
+
+
+def send(
+    delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
+) -> dict[str, str]:
+    secret = credentials(
+        read_secret(outlets, settings.vendor_secret_arn, "vendor"), settings.vendor_api_url
+    )
     base, token = secret.get("base_url"), secret.get("token")
-    if not isinstance(base, str) or not isinstance(token, str) or not token:
+    if not base or not token:
         raise DeliveryError("vendor secret lacks 'base_url' or 'token'")
+    payload = delivery.payload
     try:
-        reply = http.request(
+        reply = outlets.http.request(
             str(payload["method"]),
             base.rstrip("/") + str(payload["path"]),
             body=str(payload["body"]).encode("utf-8"),
@@ -88,3 +107,14 @@ def send(payload: Mapping[str, Any], secret: Mapping[str, Any], http: Client) ->
         document = None
     reference = document.get("reference") if isinstance(document, dict) else None
     return {"reference": str(reference) if reference else f"HTTP {reply.status}"}
+
+
+DESTINATION = Destination(
+    name="vendor",
+    label="vendor API",
+    enabled=lambda settings: settings.vendor_back_sync and bool(settings.vendor_secret_arn),
+    action_arn=lambda settings: settings.vendor_action_arn,
+    render=render,
+    send=send,
+    not_applicable=not_applicable,
+)

@@ -13,13 +13,21 @@ import hmac
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hubrelay.destinations import DeliveryError
-from hubrelay.http import Client, HttpError
-
-if TYPE_CHECKING:
-    from hubrelay.routing import Decision, Finding
+from hubrelay.errors import DeliveryError
+from hubrelay.http import HttpError
+from hubrelay.route_types import (
+    Decision,
+    Delivery,
+    Destination,
+    EventFinding,
+    Outlets,
+    finding_summary,
+    json_secret,
+    read_secret,
+)
+from hubrelay.settings import Settings
 
 SIGNATURE_HEADER = "X-Hubrelay-Signature"
 TIMESTAMP_HEADER = "X-Hubrelay-Timestamp"
@@ -30,11 +38,23 @@ _SLACK_EMOJI = {"CRITICAL": ":red_circle:", "HIGH": ":large_orange_circle:"}
 
 
 def render(
-    decision: Decision, findings: Sequence[Finding], fmt: str = "hubrelay"
+    decision: Decision, findings: Sequence[EventFinding], settings: Settings
+) -> list[Delivery]:
+    """One delivery per finding, or one for them all when WebhookMode is batch."""
+    if settings.webhook_mode == "batch":
+        groups = [list(findings)] if findings else []
+    else:
+        groups = [[finding] for finding in findings]
+    return [
+        Delivery("webhook", group, render_body(decision, group, settings.webhook_format))
+        for group in groups
+    ]
+
+
+def render_body(
+    decision: Decision, findings: Sequence[EventFinding], fmt: str = "hubrelay"
 ) -> dict[str, Any]:
     """{"body": <exact bytes as text>, "contentType"} for these findings."""
-    from hubrelay.routing import finding_summary
-
     summaries = [finding_summary(f, decision.region) for f in findings]
     if fmt == "slack":
         document: dict[str, Any] = _slack(summaries, decision)
@@ -72,7 +92,7 @@ def _slack(summaries: list[dict[str, Any]], decision: Decision) -> dict[str, Any
     if len(summaries) > 45:
         more = {"type": "mrkdwn", "text": f"... and {len(summaries) - 45} more findings"}
         blocks.append({"type": "section", "text": more})
-    name = decision.route.name if decision.route else "hubrelay"
+    name = decision.route_name or "hubrelay"
     return {"text": f"Security Hub: {len(summaries)} finding(s) via {name}", "blocks": blocks}
 
 
@@ -128,22 +148,39 @@ def delivery_id(idempotency_key: Mapping[str, str]) -> str:
 
 
 def send(
-    payload: Mapping[str, Any],
-    secret: Mapping[str, Any],
-    http: Client,
-    delivery: str,
+    delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
 ) -> dict[str, str]:
-    url, key = secret.get("url"), secret.get("signing_secret")
-    if not isinstance(url, str) or not isinstance(key, str) or not key:
+    secret = json_secret(read_secret(outlets, settings.webhook_secret_arn, "webhook"), "webhook")
+    url, signing_key = secret.get("url"), secret.get("signing_secret")
+    if not isinstance(url, str) or not isinstance(signing_key, str) or not signing_key:
         raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
-    body = str(payload["body"])
+    delivery_ref = delivery_id(key)
+    body = str(delivery.payload["body"])
+    headers = signed_headers(body, signing_key, delivery_ref)
     try:
-        response = http.request(
-            "POST", url, body=body.encode("utf-8"), headers=signed_headers(body, key, delivery)
-        )
+        response = outlets.http.request("POST", url, body=body.encode("utf-8"), headers=headers)
     except (HttpError, ValueError) as error:
         raise DeliveryError(f"webhook: {error}") from None
-    return {"reference": _receiver_reference(response.body) or delivery, "delivery": delivery}
+    reference = _receiver_reference(response.body) or delivery_ref
+    return {"reference": reference, "delivery": delivery_ref}
+
+
+def preview(
+    delivery: Delivery, key: Mapping[str, str], signing_secret: str | None
+) -> dict[str, Any]:
+    """The headers a send would carry: signed now when the secret is given, else described
+    (the signature depends on the send time and the signing secret)."""
+    body = str(delivery.payload["body"])
+    if signing_secret:
+        return {"headers": signed_headers(body, signing_secret, delivery_id(key))}
+    return {
+        "headers": {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: "<unix seconds at send time>",
+            SIGNATURE_HEADER: "v1=<hex HMAC-SHA256(signing secret, timestamp + '.' + body)>",
+            DELIVERY_HEADER: delivery_id(key),
+        }
+    }
 
 
 def _receiver_reference(body: bytes) -> str | None:
@@ -154,3 +191,14 @@ def _receiver_reference(body: bytes) -> str | None:
         return None
     value = document.get("reference") if isinstance(document, dict) else None
     return str(value)[:256] if isinstance(value, str | int) and str(value).strip() else None
+
+
+DESTINATION = Destination(
+    name="webhook",
+    label="webhook",
+    enabled=lambda settings: bool(settings.webhook_secret_arn),
+    action_arn=lambda settings: settings.webhook_action_arn,
+    render=render,
+    send=send,
+    preview=preview,
+)

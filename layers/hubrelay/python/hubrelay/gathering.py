@@ -1,0 +1,81 @@
+"""The importer's first step: queue messages in, valid findings out, one per identity.
+
+A message that breaks the queue contract, and a finding the ASFF validator refuses, are
+quarantined with the reason; they never reach Security Hub, and they never hold up the
+other findings of the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hubrelay import asff, message
+from hubrelay.asff import FindingKey
+from hubrelay.quarantine import Quarantine
+
+
+@dataclass
+class Item:
+    """A finding in flight, with the SQS messages it came from."""
+
+    finding: dict[str, Any]
+    origins: set[str]
+    size: int
+    last_error: str = ""
+
+    @property
+    def finding_id(self) -> str:
+        return str(self.finding.get("Id", "?"))
+
+    @property
+    def group(self) -> tuple[str, str]:
+        """(Region of the ProductArn, account): a call goes to that Region's endpoint, and
+        one account's refusal never fails another's findings."""
+        return (asff.region_of(self.finding["ProductArn"]) or "", self.finding["AwsAccountId"])
+
+
+def gather(
+    records: Iterable[tuple[str, str]], max_finding_bytes: int, quarantine: Quarantine
+) -> tuple[list[Item], int]:
+    """The valid findings of (message id, body) records, and how many findings were read."""
+    latest: dict[FindingKey, Item] = {}
+    received = 0
+    for message_id, body in records:
+        try:
+            findings = message.decode(body)
+        except message.MessageError as exc:
+            quarantine.add((message_id,), "-", "MalformedMessage", str(exc), body)
+            continue
+        for finding in findings:
+            received += 1
+            violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
+            if violations:
+                reason = "; ".join(str(v) for v in violations)
+                fid = violations[0].finding_id
+                quarantine.add((message_id,), fid, "InvalidFinding", reason, finding)
+                continue
+            _keep_newest(latest, Item(finding, {message_id}, asff.finding_size(finding)))
+    return list(latest.values()), received
+
+
+def _keep_newest(latest: dict[FindingKey, Item], item: Item) -> None:
+    # The same finding twice in one invocation (a redelivery, a producer's retry) is sent
+    # once: the newer version, answering for both messages.
+    key = (item.finding["ProductArn"], item.finding["Id"])
+    previous = latest.get(key)
+    if previous is not None:
+        item.origins |= previous.origins
+        if _updated_at(previous.finding) > _updated_at(item.finding):
+            previous.origins = item.origins
+            return
+    latest[key] = item
+
+
+def _updated_at(finding: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(finding.get("UpdatedAt")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=asff.now_utc().tzinfo)

@@ -1,0 +1,259 @@
+"""The types routing, the destinations, the responder and the write-back share.
+
+A leaf module: it imports nothing of routing or of the destinations, so each destination
+module can use these types and `hubrelay.destinations` can register them without a cycle.
+
+- `EventFinding`: an ASFF finding as an EventBridge event carries it (tolerant model).
+- `Route`, `Decision`: what `routing.decide` made of one event.
+- `Delivery`: one send (a destination, the findings it covers, the exact payload).
+- `Outlets`: the clients the destinations send through.
+- `Destination`: the small surface every destination module exposes, which the registry
+  (`hubrelay.destinations.REGISTRY`) maps names to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hubrelay import asff, links
+from hubrelay.asff import FindingKey
+from hubrelay.errors import DeliveryError
+from hubrelay.http import Client
+from hubrelay.settings import Settings
+
+SEVERITY_ORDER = {label: rank for rank, label in enumerate(asff.SEVERITY_LABELS)}
+# --- Models: tolerant, because every product omits different optional fields. ---------
+
+
+class OpenModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class SeverityModel(OpenModel):
+    Label: str | None = None
+    Normalized: int | None = None
+    Original: str | None = None
+
+
+class WorkflowModel(OpenModel):
+    Status: str | None = None
+
+
+class ResourceModel(OpenModel):
+    Type: str = "Other"
+    Id: str = "unknown"
+    Region: str | None = None
+    Partition: str | None = None
+
+
+class ProviderFieldsModel(OpenModel):
+    Severity: SeverityModel | None = None
+
+
+class EventFinding(OpenModel):
+    """An ASFF finding as it arrives in an event: only Id and ProductArn are required."""
+
+    Id: str = Field(min_length=1, max_length=512)
+    ProductArn: str = Field(min_length=1, max_length=2048)
+    AwsAccountId: str | None = None
+    Region: str | None = None
+    GeneratorId: str | None = None
+    ProductName: str | None = None
+    CompanyName: str | None = None
+    Title: str | None = None
+    Description: str | None = None
+    Types: list[str] = Field(default_factory=list)
+    Severity: SeverityModel | None = None
+    FindingProviderFields: ProviderFieldsModel | None = None
+    Resources: list[ResourceModel] = Field(default_factory=list)
+    Workflow: WorkflowModel | None = None
+    RecordState: str | None = None
+    CreatedAt: str | None = None
+    UpdatedAt: str | None = None
+    SourceUrl: str | None = None
+    ProductFields: dict[str, Any] = Field(default_factory=dict)
+    UserDefinedFields: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> FindingKey:
+        return (self.ProductArn, self.Id)
+
+    @property
+    def severity_label(self) -> str:
+        """Label, else derived from Normalized (Security Hub's bands), else the provider's."""
+        provider = self.FindingProviderFields.Severity if self.FindingProviderFields else None
+        for severity in (self.Severity, provider):
+            if severity is None:
+                continue
+            if severity.Label is not None and severity.Label in SEVERITY_ORDER:
+                return severity.Label
+            if severity.Normalized is not None:
+                score = min(max(severity.Normalized, 0), 100)
+                return str(asff.severity_from_score(score)["Label"])
+        return "INFORMATIONAL"
+
+    @property
+    def workflow_status(self) -> str:
+        # Security Hub fills Workflow.Status in; a finding without one has never been worked.
+        return (self.Workflow.Status if self.Workflow else None) or "NEW"
+
+    def raw(self) -> dict[str, Any]:
+        """The finding as received (extra fields included), for payloads that carry ASFF."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+# --- What routing made of an event ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: Literal["custom-action", "auto"]
+    name: str  # the action's name, or "auto"
+    action: str  # the action target ARN, or "auto": part of the idempotency key
+    destinations: tuple[str, ...]
+
+
+@dataclass
+class Decision:
+    accepted: bool
+    reason: str
+    route: Route | None = None
+    event_id: str = ""
+    region: str = ""
+    account: str = ""
+    findings: list[EventFinding] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, why) unreadable
+    skipped: list[tuple[FindingKey, str]] = field(default_factory=list)  # filtered out
+
+    @property
+    def route_name(self) -> str | None:
+        return self.route.name if self.route else None
+
+
+def finding_summary(finding: EventFinding, region: str) -> dict[str, Any]:
+    """The fields every destination shows, with the console links."""
+    finding_region = finding.Region or region
+    return {
+        "id": finding.Id,
+        "productArn": finding.ProductArn,
+        "productName": finding.ProductName,
+        "companyName": finding.CompanyName,
+        "awsAccountId": finding.AwsAccountId,
+        "region": finding_region,
+        "title": finding.Title or finding.GeneratorId or finding.Id,
+        "description": finding.Description or "",
+        "severity": finding.severity_label,
+        "types": finding.Types,
+        "workflowStatus": finding.workflow_status,
+        "recordState": finding.RecordState or "ACTIVE",
+        "createdAt": finding.CreatedAt,
+        "updatedAt": finding.UpdatedAt,
+        "resources": [{"type": r.Type, "id": r.Id} for r in finding.Resources[:32]],
+        # The console of the Region the event came from: with cross-Region aggregation
+        # that is the aggregation Region, where the finding can be opened.
+        "links": links.finding_links(finding.Id, region or finding_region, finding.ProductName),
+    }
+
+
+@dataclass
+class Delivery:
+    """One send: a destination, the finding(s) it covers and the exact payload."""
+
+    destination: str
+    findings: list[EventFinding]
+    payload: dict[str, Any]
+
+    @property
+    def keys(self) -> list[FindingKey]:
+        return [f.key for f in self.findings]
+
+    def idempotency_key(self, route: Route) -> dict[str, str]:
+        """(finding Id + ProductArn) + destination + action: one delivery per window."""
+        if len(self.findings) == 1:
+            finding = self.findings[0]
+            return {
+                "findingId": finding.Id,
+                "productArn": finding.ProductArn,
+                "destination": self.destination,
+                "action": route.action,
+            }
+        # A batch webhook covers several findings at once: the same selection sent twice is
+        # one delivery (overlapping selections are not merged).
+        batch = json.dumps(sorted(self.keys))
+        return {"findings": batch, "destination": self.destination, "action": route.action}
+
+
+def one_per_finding(
+    name: str,
+    decision: Decision,
+    findings: Sequence[EventFinding],
+    render: Callable[[Decision, EventFinding], dict[str, Any]],
+) -> list[Delivery]:
+    """A delivery per finding: what every destination but a batch webhook sends."""
+    return [Delivery(name, [finding], render(decision, finding)) for finding in findings]
+
+
+# --- The destinations' surface --------------------------------------------------------
+
+
+@dataclass
+class Outlets:
+    """What the destinations send through (boto3 clients, secrets, HTTP)."""
+
+    sns: Any
+    ssm: Any
+    secret: Callable[[str], str]  # secret ARN -> SecretString (cached)
+    http: Client
+
+
+def read_secret(outlets: Outlets, arn: str, what: str) -> str:
+    try:
+        return outlets.secret(arn)
+    except Exception as error:
+        # Any failure: report its kind, never anything that might hold the value.
+        raise DeliveryError(f"{what}: cannot read its secret ({type(error).__name__})") from None
+
+
+def json_secret(text: str, what: str) -> Mapping[str, Any]:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if not isinstance(document, Mapping):
+        raise DeliveryError(f"{what}: its secret is not a JSON object")
+    return document
+
+
+def _applies(finding: EventFinding, settings: Settings) -> str | None:
+    return None
+
+
+def _no_preview(
+    delivery: Delivery, key: Mapping[str, str], signing_secret: str | None
+) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One destination: its name, whether the settings enable it, the custom action that
+    sends to it, how its payloads are rendered and sent. Each module under
+    `hubrelay.destinations` defines one as `DESTINATION`."""
+
+    name: str
+    label: str  # how the write-back's Note names it
+    enabled: Callable[[Settings], bool]
+    action_arn: Callable[[Settings], str]
+    render: Callable[[Decision, Sequence[EventFinding], Settings], list[Delivery]]
+    # Sends a rendered delivery; returns {"reference": ...} for the write-back, or raises
+    # DeliveryError once the destination did not take it after its retries.
+    send: Callable[[Delivery, Mapping[str, str], Settings, Outlets], dict[str, str]]
+    # Why a finding is not this destination's to hear about, or None.
+    not_applicable: Callable[[EventFinding, Settings], str | None] = _applies
+    # What `hubrelay route` shows besides the payload (the webhook's signed headers).
+    preview: Callable[[Delivery, Mapping[str, str], str | None], dict[str, Any]] = _no_preview

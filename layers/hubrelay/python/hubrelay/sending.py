@@ -1,0 +1,150 @@
+"""BatchImportFindings calls: send, split what Security Hub refuses as a whole, retry what
+may pass later, and quarantine what never will.
+
+What each error code means comes from `hubrelay.errors.SECURITY_HUB_CODES`. A call is
+never started inside the deadline margin (it could outlive the invocation); findings left
+over then are *unresolved*: their messages are delivered again by SQS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from hubrelay import errors
+from hubrelay.errors import Meaning
+from hubrelay.gathering import Item
+from hubrelay.observability import logger
+from hubrelay.packing import Call
+from hubrelay.quarantine import Quarantine
+from hubrelay.retry import Retry
+
+ClientFor = Callable[[str], Any]  # region -> Security Hub client
+
+
+@dataclass
+class Tally:
+    imported: int = 0
+    calls: int = 0
+    throttles: int = 0
+    retries: int = 0
+    unresolved: list[Item] = field(default_factory=list)
+
+
+def call_of(group: tuple[str, str], items: list[Item], attempt: int = 0) -> Call[Item]:
+    return Call(group, items, sum(i.size for i in items), attempt)
+
+
+def _classify(error: ClientError | BotoCoreError) -> tuple[str, str, Meaning]:
+    """(code, message, meaning) of a failed call."""
+    if not isinstance(error, ClientError):
+        # Below the HTTP response (timeouts, connection, TLS, truncated streams): a later
+        # attempt can succeed.
+        return type(error).__name__, str(error), Meaning.TRANSIENT
+    detail = error.response.get("Error", {})
+    code = str(detail.get("Code", "Unknown"))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return code, str(detail.get("Message", error)), errors.meaning(code, status)
+
+
+@dataclass
+class ImportSender:
+    client_for: ClientFor
+    quarantine: Quarantine
+    retry: Retry
+    time_for_a_call: Callable[[], bool]
+    tally: Tally = field(default_factory=Tally)
+
+    def send_all(self, calls: list[Call[Item]]) -> None:
+        pending = list(calls)
+        while pending:
+            self._send(pending.pop(0), pending)
+
+    def _send(self, call: Call[Item], pending: list[Call[Item]]) -> None:
+        attempt = call.attempt
+        while True:
+            if not self.time_for_a_call():
+                # A call started now could outlive the invocation: leave it to redelivery.
+                self._give_up(call.items, "no time left in this invocation")
+                return
+            self.tally.calls += 1
+            try:
+                response = self.client_for(call.group[0]).batch_import_findings(
+                    Findings=[item.finding for item in call.items]
+                )
+            except ParamValidationError as exc:  # a BotoCoreError that no retry can fix
+                self._refuse(call.items, "ParamValidation", str(exc))
+                return
+            except (ClientError, BotoCoreError) as exc:
+                code, text, meaning = _classify(exc)
+                reason = f"{code}: {text}"
+                if meaning in (Meaning.THROTTLED, Meaning.TRANSIENT):
+                    self.tally.throttles += meaning is Meaning.THROTTLED
+                    if self._backoff(attempt, call, reason):
+                        attempt += 1
+                        continue
+                    self._give_up(call.items, reason)
+                elif meaning is Meaning.TOO_LARGE and len(call.items) > 1:
+                    # A request-level rejection names no finding: halve the call until the
+                    # bad finding stands alone, so it cannot take the others with it.
+                    middle = len(call.items) // 2
+                    pending[:0] = [
+                        call_of(call.group, call.items[:middle], attempt),
+                        call_of(call.group, call.items[middle:], attempt),
+                    ]
+                else:
+                    self._refuse(call.items, code, text)
+                return
+            self._settle(call, response, pending, attempt)
+            return
+
+    def _settle(
+        self, call: Call[Item], response: dict[str, Any], pending: list[Call[Item]], attempt: int
+    ) -> None:
+        failed = {f.get("Id"): f for f in response.get("FailedFindings", [])}
+        retry: list[Item] = []
+        for item in call.items:
+            failure = failed.get(item.finding_id)
+            if failure is None:
+                self.tally.imported += 1
+                continue
+            code = str(failure.get("ErrorCode") or "Unknown")
+            text = str(failure.get("ErrorMessage") or "")
+            if errors.retryable(code):
+                item.last_error = f"{code}: {text}"
+                retry.append(item)
+            else:
+                self._refuse([item], code, text)
+        if retry:
+            again = call_of(call.group, retry, attempt + 1)
+            # Findings Security Hub could not take right now wait like a throttled call.
+            if self._backoff(attempt, again, retry[0].last_error):
+                pending.insert(0, again)
+            else:
+                self._give_up(retry, retry[0].last_error)
+
+    def _refuse(self, items: list[Item], code: str, reason: str) -> None:
+        for item in items:
+            self.quarantine.add(sorted(item.origins), item.finding_id, code, reason, item.finding)
+
+    def _give_up(self, items: list[Item], error: str) -> None:
+        for item in items:
+            item.last_error = error
+        self.tally.unresolved.extend(items)
+
+    def _backoff(self, attempt: int, call: Call[Item], why: str) -> bool:
+        """Wait before another attempt if attempts and the invocation's time allow it."""
+        if not self.retry.pause(attempt + 1):
+            logger.warning(
+                "giving up retrying BatchImportFindings",
+                reason=why,
+                findings=len(call.items),
+                attempts=attempt + 1,
+            )
+            return False
+        self.tally.retries += 1
+        logger.info("retried BatchImportFindings", reason=why, attempt=attempt + 2)
+        return True
