@@ -12,18 +12,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hubrelay import collector
-from hubrelay.observability import logger, metrics, record_collect, tracer
+from hubrelay.observability import lambda_handler, record_collect
 from hubrelay.settings import Settings
 
 settings = Settings.from_env()
 services = collector.connect(settings)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.set_correlation_id(context.aws_request_id)
     account_id = context.invoked_function_arn.split(":")[4]
     outcome = collector.collect(
         settings, services, account_id, context.get_remaining_time_in_millis

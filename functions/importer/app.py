@@ -14,18 +14,15 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hubrelay import importer
-from hubrelay.observability import logger, metrics, record_import, tracer
+from hubrelay.observability import lambda_handler, record_import
 from hubrelay.settings import Settings
 
 settings = Settings.from_env()
 services = importer.connect(settings)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.set_correlation_id(context.aws_request_id)
     messages = event.get("Records", [])
     records = [
         (r["messageId"], r["body"], int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)))

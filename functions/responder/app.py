@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hubrelay import responder
-from hubrelay.observability import logger, metrics, record_route, tracer
+from hubrelay.observability import lambda_handler, record_route
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
 
@@ -39,11 +39,8 @@ def _route_record(record: SQSRecord) -> None:
     route(event)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.set_correlation_id(context.aws_request_id)
     services.ledger.register_lambda_context(context)
     if "Records" in event:
         return dict(

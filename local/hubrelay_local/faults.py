@@ -14,6 +14,7 @@ import argparse
 import json
 import random
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -254,9 +255,19 @@ def _collector_timeout_mid_source(count: int, seed: int) -> Ledger:
                 Body=json.dumps(report).encode(),
             )
         collector = stack.functions["CollectorFunction"]
-        # just past the collector's 10 s safety margin: about a second of work
+        # Just past the collector's 10 s safety margin, and the first report's messages take
+        # a (simulated) second and a half to send: the run must stop after that report.
         timeout, collector.timeout = collector.timeout, 11
+        slow = {"sent": False}
+
+        def slow_first_send(function: LambdaFunction, operation: str, params: Any) -> None:
+            if function is collector and operation == "sqs:SendMessageBatch" and not slow["sent"]:
+                slow["sent"] = True
+                time.sleep(1.5)  # simulated inside the function: it costs its deadline
+
+        stack.after_call.append(slow_first_send)
         runs = [r for r in stack.tick() if isinstance(r, dict)]
+        stack.after_call.remove(slow_first_send)
         collector.timeout = timeout
         sends = {"count": 0}
 

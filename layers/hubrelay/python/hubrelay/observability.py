@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -37,6 +39,24 @@ class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
 logger = Logger(logger_handler=_CurrentStdout())
 metrics = Metrics()
 tracer = Tracer()
+
+R = TypeVar("R")
+Handler = Callable[[dict[str, Any], Any], R]
+
+
+def lambda_handler(handler: Handler[R]) -> Handler[R]:
+    """A Lambda handler with the Lambda context in every log line, the request id as the
+    correlation id, tracing, and its metrics flushed when it returns."""
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    @functools.wraps(handler)
+    def instrumented(event: dict[str, Any], context: Any) -> R:
+        logger.set_correlation_id(context.aws_request_id)
+        return handler(event, context)
+
+    return instrumented
 
 
 def record_import(outcome: ImportOutcome) -> None:

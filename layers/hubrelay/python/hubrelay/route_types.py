@@ -8,7 +8,8 @@ module can use these types and `hubrelay.destinations` can register them without
 - `Delivery`: one send (a destination, the findings it covers, the exact payload).
 - `Outlets`: the clients the destinations send through.
 - `Destination`: the small surface every destination module exposes, which the registry
-  (`hubrelay.destinations.REGISTRY`) maps names to.
+  (`hubrelay.destinations.REGISTRY`) maps names to; `hubrelay.destinations.common` holds
+  what the destination modules share.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hubrelay import asff, links
+from hubrelay import asff
 from hubrelay.asff import FindingKey
-from hubrelay.errors import DeliveryError
 from hubrelay.http import Client
 from hubrelay.settings import Settings
 
@@ -135,31 +135,6 @@ class Decision:
         return self.route.name if self.route else None
 
 
-def finding_summary(finding: EventFinding, region: str) -> dict[str, Any]:
-    """The fields every destination shows, with the console links."""
-    finding_region = finding.Region or region
-    return {
-        "id": finding.Id,
-        "productArn": finding.ProductArn,
-        "productName": finding.ProductName,
-        "companyName": finding.CompanyName,
-        "awsAccountId": finding.AwsAccountId,
-        "region": finding_region,
-        "title": finding.Title or finding.GeneratorId or finding.Id,
-        "description": finding.Description or "",
-        "severity": finding.severity_label,
-        "types": finding.Types,
-        "workflowStatus": finding.workflow_status,
-        "recordState": finding.RecordState or "ACTIVE",
-        "createdAt": finding.CreatedAt,
-        "updatedAt": finding.UpdatedAt,
-        "resources": [{"type": r.Type, "id": r.Id} for r in finding.Resources[:32]],
-        # The console of the Region the event came from: with cross-Region aggregation
-        # that is the aggregation Region, where the finding can be opened.
-        "links": links.finding_links(finding.Id, region or finding_region, finding.ProductName),
-    }
-
-
 @dataclass
 class Delivery:
     """One send: a destination, the finding(s) it covers and the exact payload."""
@@ -188,16 +163,6 @@ class Delivery:
         return {"findings": batch, "destination": self.destination, "action": route.action}
 
 
-def one_per_finding(
-    name: str,
-    decision: Decision,
-    findings: Sequence[EventFinding],
-    render: Callable[[Decision, EventFinding], dict[str, Any]],
-) -> list[Delivery]:
-    """A delivery per finding: what every destination but a batch webhook sends."""
-    return [Delivery(name, [finding], render(decision, finding)) for finding in findings]
-
-
 # --- The destinations' surface --------------------------------------------------------
 
 
@@ -209,24 +174,6 @@ class Outlets:
     ssm: Any
     secret: Callable[[str], str]  # secret ARN -> SecretString (cached)
     http: Client
-
-
-def read_secret(outlets: Outlets, arn: str, what: str) -> str:
-    try:
-        return outlets.secret(arn)
-    except Exception as error:
-        # Any failure: report its kind, never anything that might hold the value.
-        raise DeliveryError(f"{what}: cannot read its secret ({type(error).__name__})") from None
-
-
-def json_secret(text: str, what: str) -> Mapping[str, Any]:
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    if not isinstance(document, Mapping):
-        raise DeliveryError(f"{what}: its secret is not a JSON object")
-    return document
 
 
 def _applies(finding: EventFinding, settings: Settings) -> str | None:

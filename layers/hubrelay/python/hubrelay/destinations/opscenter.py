@@ -12,22 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from hubrelay import asff
-from hubrelay.errors import DeliveryError
-from hubrelay.route_types import (
-    Decision,
-    Delivery,
-    Destination,
-    EventFinding,
-    Outlets,
-    finding_summary,
-    one_per_finding,
-)
+from hubrelay.destinations.common import call_aws, finding_summary, per_finding
+from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
 SOURCE = "SecurityHub"
@@ -95,27 +85,22 @@ def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     }
 
 
-def render(
-    decision: Decision, findings: Sequence[EventFinding], settings: Settings
-) -> list[Delivery]:
-    return one_per_finding("opscenter", decision, findings, render_one)
+render = per_finding("opscenter", render_one)
+
+
+def enabled(settings: Settings) -> bool:
+    return settings.opscenter_enabled
+
+
+def action_arn(settings: Settings) -> str:
+    return settings.opscenter_action_arn
 
 
 def send(
     delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
 ) -> dict[str, str]:
-    try:
-        reply = outlets.ssm.create_ops_item(**delivery.payload)
-    except (ClientError, BotoCoreError) as error:
-        raise DeliveryError(f"opscenter: {error}") from None
+    reply = call_aws("opscenter", outlets.ssm.create_ops_item, **delivery.payload)
     return {"reference": str(reply["OpsItemId"])}
 
 
-DESTINATION = Destination(
-    name="opscenter",
-    label="OpsCenter",
-    enabled=lambda settings: settings.opscenter_enabled,
-    action_arn=lambda settings: settings.opscenter_action_arn,
-    render=render,
-    send=send,
-)
+DESTINATION = Destination("opscenter", "OpsCenter", enabled, action_arn, render, send)

@@ -11,21 +11,11 @@ Message attributes (severity, product) let subscribers filter.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from hubrelay.errors import DeliveryError
-from hubrelay.route_types import (
-    Decision,
-    Delivery,
-    Destination,
-    EventFinding,
-    Outlets,
-    finding_summary,
-    one_per_finding,
-)
+from hubrelay.destinations.common import call_aws, finding_summary, per_finding
+from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
 MAX_SUBJECT = 100
@@ -86,27 +76,23 @@ def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     }
 
 
-def render(
-    decision: Decision, findings: Sequence[EventFinding], settings: Settings
-) -> list[Delivery]:
-    return one_per_finding("sns", decision, findings, render_one)
+render = per_finding("sns", render_one)
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(settings.sns_topic_arn)
+
+
+def action_arn(settings: Settings) -> str:
+    return settings.sns_action_arn
 
 
 def send(
     delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
 ) -> dict[str, str]:
-    try:
-        reply = outlets.sns.publish(TopicArn=settings.sns_topic_arn, **delivery.payload)
-    except (ClientError, BotoCoreError) as error:
-        raise DeliveryError(f"sns: {error}") from None
+    publish = outlets.sns.publish
+    reply = call_aws("sns", publish, TopicArn=settings.sns_topic_arn, **delivery.payload)
     return {"reference": str(reply["MessageId"])}
 
 
-DESTINATION = Destination(
-    name="sns",
-    label="SNS",
-    enabled=lambda settings: bool(settings.sns_topic_arn),
-    action_arn=lambda settings: settings.sns_action_arn,
-    render=render,
-    send=send,
-)
+DESTINATION = Destination("sns", "SNS", enabled, action_arn, render, send)

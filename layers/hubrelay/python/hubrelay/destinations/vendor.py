@@ -10,22 +10,14 @@ may name the vendor's own reference as {"reference": "..."}.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from hubrelay.asff import PRODUCT_ARN_RE
+from hubrelay.destinations.common import finding_summary, per_finding, read_secret
 from hubrelay.errors import DeliveryError
 from hubrelay.http import HttpError
-from hubrelay.route_types import (
-    Decision,
-    Delivery,
-    Destination,
-    EventFinding,
-    Outlets,
-    finding_summary,
-    one_per_finding,
-    read_secret,
-)
+from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
 PATH = "/securityhub/notifications"
@@ -76,10 +68,15 @@ def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     return {"method": "POST", "path": PATH, "body": json.dumps(document, sort_keys=True)}
 
 
-def render(
-    decision: Decision, findings: Sequence[EventFinding], settings: Settings
-) -> list[Delivery]:
-    return one_per_finding("vendor", decision, findings, render_one)
+render = per_finding("vendor", render_one)
+
+
+def enabled(settings: Settings) -> bool:
+    return settings.vendor_back_sync and bool(settings.vendor_secret_arn)
+
+
+def action_arn(settings: Settings) -> str:
+    return settings.vendor_action_arn
 
 
 def send(
@@ -110,11 +107,5 @@ def send(
 
 
 DESTINATION = Destination(
-    name="vendor",
-    label="vendor API",
-    enabled=lambda settings: settings.vendor_back_sync and bool(settings.vendor_secret_arn),
-    action_arn=lambda settings: settings.vendor_action_arn,
-    render=render,
-    send=send,
-    not_applicable=not_applicable,
+    "vendor", "vendor API", enabled, action_arn, render, send, not_applicable=not_applicable
 )

@@ -15,18 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hubrelay.destinations.common import finding_summary, json_secret, read_secret
 from hubrelay.errors import DeliveryError
 from hubrelay.http import HttpError
-from hubrelay.route_types import (
-    Decision,
-    Delivery,
-    Destination,
-    EventFinding,
-    Outlets,
-    finding_summary,
-    json_secret,
-    read_secret,
-)
+from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
 SIGNATURE_HEADER = "X-Hubrelay-Signature"
@@ -193,12 +185,12 @@ def _receiver_reference(body: bytes) -> str | None:
     return str(value)[:256] if isinstance(value, str | int) and str(value).strip() else None
 
 
-DESTINATION = Destination(
-    name="webhook",
-    label="webhook",
-    enabled=lambda settings: bool(settings.webhook_secret_arn),
-    action_arn=lambda settings: settings.webhook_action_arn,
-    render=render,
-    send=send,
-    preview=preview,
-)
+def enabled(settings: Settings) -> bool:
+    return bool(settings.webhook_secret_arn)
+
+
+def action_arn(settings: Settings) -> str:
+    return settings.webhook_action_arn
+
+
+DESTINATION = Destination("webhook", "webhook", enabled, action_arn, render, send, preview=preview)
