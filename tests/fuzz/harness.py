@@ -37,7 +37,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from hubrelay import asff, http, message, routing
-from hubrelay import importer
+from hubrelay.importer import Services as ImporterServices
+from hubrelay.importer import import_records
 from hubrelay.retry import Retry
 from hubrelay.settings import Settings
 from hubrelay.sources import (
@@ -420,10 +421,10 @@ def importer(bodies: list[str]) -> None:
         _CLIENT.append(_securityhub())
     quarantine = _Quarantine()
     records = [(f"m{i}", body, 1) for i, body in enumerate(bodies)]
-    outcome = importer.import_records(
+    outcome = import_records(
         records,
         Settings(quarantine_queue_url="https://sqs.local/q"),
-        importer.Services(securityhub=lambda region: _CLIENT[0], sqs=quarantine),
+        ImporterServices(securityhub=lambda region: _CLIENT[0], sqs=quarantine),
         retry=Retry(max_attempts=8, sleep=lambda seconds: None),
     )
     assert not outcome.unresolved

@@ -187,7 +187,9 @@ def test_labels_at_least_lists_the_rule_pattern_values():
 
 def test_payloads_carry_console_links_and_the_detective_pivot_for_guardduty_only():
     decision = decide(event(), config())
-    summaries = [json.loads(d.payload["body"])["findings"][0] for d in plan_deliveries(decision, config())]
+    summaries = [
+        json.loads(d.payload["body"])["findings"][0] for d in plan_deliveries(decision, config())
+    ]
     for summary in summaries:
         assert summary["links"]["securityHub"].startswith(
             "https://console.aws.amazon.com/securityhub/home?region=us-east-1#/findings?search="

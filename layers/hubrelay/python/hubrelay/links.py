@@ -1,7 +1,9 @@
 """Console links for a finding: Security Hub (every finding) and Detective (GuardDuty).
 
-Seed 003: GuardDuty findings can be investigated in Amazon Detective, so messages about a
-GuardDuty finding carry the Detective pivot next to the Security Hub link.
+GuardDuty findings can be investigated in Amazon Detective ("Available AWS service
+integrations",
+https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html),
+so messages about a GuardDuty finding carry the Detective pivot next to the Security Hub link.
 """
 
 from __future__ import annotations

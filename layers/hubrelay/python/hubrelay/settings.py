@@ -9,8 +9,11 @@ from pydantic import BaseModel, Field
 
 # Security Hub limits that are facts of the API, not settings.
 MAX_FINDINGS_PER_CALL = 100
-# The current API reference refuses a finding over 240 KB. Seed 000 (the older partner
-# FAQ) reads the same figure as a per-call limit; we keep it as the default byte budget
+# The current API reference refuses a finding over 240 KB
+# (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html).
+# The older "AWS Security Hub partner FAQ"
+# (https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html) reads the
+# same figure as a per-call limit; we keep it as the default byte budget
 # per call (cheap: it costs at most a few extra calls) and make the budget a setting.
 MAX_FINDING_BYTES = 240 * 1024
 DEFAULT_BATCH_BYTE_BUDGET = 240 * 1024
@@ -49,8 +52,8 @@ class Settings(BaseModel):
     severity_floor: str = Field(
         "INFORMATIONAL", pattern=r"^(INFORMATIONAL|LOW|MEDIUM|HIGH|CRITICAL)$"
     )
-    # Seed 000: "some vulnerability management vendors only send findings with a CVSS
-    # score of 3 or above"; 0 sends every score.
+    # "AWS Security Hub partner FAQ" (URL above): "some vulnerability management vendors
+    # only send findings with a CVSS score of 3 or above"; 0 sends every score.
     cvss_floor: float = Field(0.0, ge=0, le=10)
     renewal_mode: str = Field("refresh", pattern=r"^(refresh|new-generation)$")
     # Security Hub ages findings off 90 days after their last update.
