@@ -24,16 +24,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from hubrelay import asff
+from hubrelay.errors import PermanentError, TransientError
 
 Cursor = dict[str, Any]
 Finding = dict[str, Any]
 
 
-class MappingError(ValueError):
+class MappingError(PermanentError, ValueError):
     """A native record that cannot become a valid finding; the message says why."""
 
 
-class SourceError(RuntimeError):
+class SourceError(TransientError):
     """The source cannot be read now (unreachable, refusing, out of time): retry next run."""
 
 
