@@ -69,6 +69,11 @@ class Record:
     context: Any = None  # shared data the mapper needs (a SARIF run, a vendor mapping)
 
 
+# What reading one report gives: its records, the scopes it scans completely, and
+# (position, reason) for each part that could not be read.
+Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
+
+
 @dataclass
 class Unit:
     """A step of collection: its records, and the cursor that is safe once they are sent."""

@@ -19,6 +19,7 @@ from hubrelay.sources import (
     Context,
     Finding,
     MappingError,
+    Parsed,
     Record,
     dig,
     items,
@@ -29,7 +30,6 @@ from hubrelay.sources import (
 )
 
 VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
-Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
 
 
 # --- Trivy -----------------------------------------------------------------------------
