@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from hubrelay import asff
+from hubrelay.errors import PermanentError
 from hubrelay.settings import MAX_FINDING_BYTES
 
 
@@ -202,3 +203,6 @@ def test_check_finding_raises_with_every_violation(finding):
     with pytest.raises(asff.InvalidFindingError) as caught:
         asff.check_finding(finding)
     assert {v.path for v in caught.value.violations} >= {"Title", "AwsAccountId"}
+    # Retrying cannot fix it; callers that catch ValueError still do.
+    assert isinstance(caught.value, PermanentError)
+    assert isinstance(caught.value, ValueError)

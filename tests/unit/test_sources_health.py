@@ -1,4 +1,6 @@
-"""AWS Health -> ASFF by seed 003: the table, the severity rules row by row, the filter."""
+"""AWS Health -> ASFF as "Available AWS service integrations" describes it
+(https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html):
+the mapping table, the severity rules row by row, the filter."""
 
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ def test_severity_rules_row_by_row(service: str, code: str, label: str) -> None:
         ),  # END_OF_SUPPORT alone: not security
         ("RDS", "AWS_RDS_CERTIFICATE_ROTATION", True),  # "certificate" in the type code
         ("EC2", "AWS_EC2_SECURITY_GROUP_CHANGE", True),  # "security"
-        ("SES", "AWS_SES_CMF_PENDING_TO_SUCCESS", True),  # a security service (the seed's example)
+        ("SES", "AWS_SES_CMF_PENDING_TO_SUCCESS", True),  # a security service (the page's example)
         ("KMS", "AWS_KMS_KEY_ROTATION", True),
     ],
 )
@@ -150,7 +152,7 @@ def test_the_start_time_hash_separates_recurrences() -> None:
         ("arn:aws:health:eu-west-1::event/IAM/X_SECURITY/X_1", "eu-west-1"),
     ],
 )
-def test_global_events_go_to_the_seeds_region_for_the_partition(arn: str, expected: str) -> None:
+def test_global_events_go_to_the_pages_region_for_the_partition(arn: str, expected: str) -> None:
     record = event_record("IAM", "X_SECURITY", arn=arn, region="")
     (finding,) = health.map_event(record, Context("123456789012", (expected,), ""))
     assert {r["Region"] for r in finding["Resources"]} == {expected}

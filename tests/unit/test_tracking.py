@@ -9,10 +9,15 @@ from typing import Any
 import pytest
 
 from hubrelay import asff
+from hubrelay.errors import TransientError
+from hubrelay.retry import Retry
 from hubrelay.sources import Context
 from hubrelay.tracking import (
     Policy,
+    Store,
     Tracked,
+    TrackingError,
+    _to_item,
     archive,
     below_floor,
     content_hash,
@@ -21,6 +26,7 @@ from hubrelay.tracking import (
 )
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+T0_TEXT = "2026-11-01T00:00:00.000Z"
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 POLICY = Policy()
 
@@ -248,3 +254,69 @@ def test_content_hash_ignores_timestamps_and_region_but_not_content(
     }
     assert content_hash(moved) == content_hash(finding)
     assert content_hash({**finding, "Description": "other"}) != content_hash(finding)
+
+
+STORED = Tracked("scope", "k", "h", T0_TEXT, T0_TEXT, frozenset({"us-east-1"}), T0.timestamp())
+
+
+class UnprocessedDynamoDB:
+    """BatchWriteItem and BatchGetItem that leave the whole request unprocessed the first
+    `stubborn` times."""
+
+    def __init__(self, stubborn: int) -> None:
+        self.stubborn = stubborn
+        self.calls: list[dict[str, Any]] = []
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(RequestItems)
+        return {"UnprocessedItems": RequestItems} if len(self.calls) <= self.stubborn else {}
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(RequestItems)
+        if len(self.calls) <= self.stubborn:
+            return {"Responses": {}, "UnprocessedKeys": RequestItems}
+        return {"Responses": {"t": [_to_item(STORED)]}}
+
+
+def recording_retry(slept: list[float]) -> Retry:
+    return Retry(max_attempts=8, base_s=0.05, cap_s=2.0, sleep=slept.append)
+
+
+def test_the_store_writes_unprocessed_items_again_after_a_jittered_backoff() -> None:
+    dynamodb, slept = UnprocessedDynamoDB(stubborn=3), list[float]()
+    Store(dynamodb, "t", recording_retry(slept)).save([STORED])
+    assert len(dynamodb.calls) == 4
+    assert dynamodb.calls[0] == dynamodb.calls[3]
+    # Full jitter under the doubling ceilings 0.05, 0.1 and 0.2 s.
+    assert len(slept) == 3
+    assert all(0 <= s <= 0.05 * 2**i for i, s in enumerate(slept))
+
+
+def test_the_store_reads_unprocessed_keys_again() -> None:
+    dynamodb, slept = UnprocessedDynamoDB(stubborn=2), list[float]()
+    found = Store(dynamodb, "t", recording_retry(slept)).load("scope", ["k"])
+    assert found == {"k": STORED}
+    assert len(dynamodb.calls) == 3
+    assert len(slept) == 2
+
+
+def test_the_store_gives_up_with_a_transient_error_when_the_attempts_are_spent() -> None:
+    dynamodb, slept = UnprocessedDynamoDB(stubborn=100), list[float]()
+    with pytest.raises(TrackingError, match="unprocessed after 8 attempts") as caught:
+        Store(dynamodb, "t", recording_retry(slept)).save([STORED])
+    assert isinstance(caught.value, TransientError)
+    assert len(dynamodb.calls) == 8
+    assert len(slept) == 7
+
+
+def test_the_store_gives_up_rather_than_wait_past_the_deadline() -> None:
+    dynamodb, slept = UnprocessedDynamoDB(stubborn=100), list[float]()
+    retry = Retry(max_attempts=8, remaining_ms=lambda: 0, sleep=slept.append)
+    with pytest.raises(TrackingError, match="after 1 attempts"):
+        Store(dynamodb, "t", retry).save([STORED])
+    assert slept == []
+
+
+def test_the_store_backs_off_from_50_ms_to_2_s_over_8_attempts_by_default() -> None:
+    retry = Store(UnprocessedDynamoDB(stubborn=0), "t").retry
+    assert (retry.max_attempts, retry.base_s, retry.cap_s) == (8, 0.05, 2.0)

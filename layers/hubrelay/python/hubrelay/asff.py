@@ -23,6 +23,7 @@ import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
+from hubrelay.errors import PermanentError
 from hubrelay.settings import MAX_FINDING_BYTES
 
 SCHEMA_VERSION = "2018-10-08"
@@ -118,7 +119,9 @@ class Violation:
         )
 
 
-class InvalidFindingError(ValueError):
+class InvalidFindingError(PermanentError, ValueError):
+    """A finding Security Hub would refuse; `violations` says every way it breaks ASFF."""
+
     def __init__(self, violations: list[Violation]) -> None:
         super().__init__("; ".join(str(v) for v in violations))
         self.violations = violations
@@ -396,39 +399,30 @@ def severity_from_label(label: str, default: str | None = None) -> dict[str, Any
     return {"Label": found, "Original": truncate(str(label), 64) if str(label).strip() else found}
 
 
+# Severity.Normalized bands of the ASFF reference: each label applies below its bound,
+# CRITICAL above the last.
+NORMALIZED_BANDS = ((1.0, "INFORMATIONAL"), (40.0, "LOW"), (70.0, "MEDIUM"), (90.0, "HIGH"))
+# CVSS qualitative bands (v2, v3 and v4 share them): Low 0.1-3.9, Medium 4.0-6.9, High
+# 7.0-8.9, Critical 9.0-10.0; only 0.0 is "None".
+CVSS_BANDS = ((4.0, "LOW"), (7.0, "MEDIUM"), (9.0, "HIGH"))
+
+
+def _band(score: float, bands: Iterable[tuple[float, str]]) -> str:
+    return next((label for below, label in bands if score < below), "CRITICAL")
+
+
 def severity_from_score(score: float) -> dict[str, Any]:
     """ASFF Severity from a 0-100 score, by the Normalized bands of the ASFF docs."""
     if not 0 <= score <= 100:
         raise ValueError(f"score {score} is not within 0..100")
-    label = (
-        "INFORMATIONAL"
-        if score < 1
-        else "LOW"
-        if score < 40
-        else "MEDIUM"
-        if score < 70
-        else "HIGH"
-        if score < 90
-        else "CRITICAL"
-    )
-    return {"Label": label, "Original": f"{score:g}"}
+    return {"Label": _band(score, NORMALIZED_BANDS), "Original": f"{score:g}"}
 
 
 def severity_from_cvss(score: float) -> dict[str, Any]:
     """ASFF Severity from a CVSS base score (v2, v3 or v4 qualitative bands)."""
     if not 0 <= score <= 10:
         raise ValueError(f"CVSS score {score} is not within 0..10")
-    label = (
-        "INFORMATIONAL"
-        if score == 0
-        else "LOW"
-        if score < 4
-        else "MEDIUM"
-        if score < 7
-        else "HIGH"
-        if score < 9
-        else "CRITICAL"
-    )
+    label = _band(score, CVSS_BANDS) if score > 0 else "INFORMATIONAL"
     return {"Label": label, "Original": f"{score:g}"}
 
 
@@ -447,8 +441,10 @@ def partition_for(region: str) -> str:
 def product_arn_for(region: str, account_id: str, configured: str = "") -> str:
     """The ProductArn for findings sent to `region`.
 
-    A partner's ARN keeps its home account and only changes Region (seed 000); without one,
-    the account's private default product is used.
+    A partner's product ARN names the partner's home account in every Region, so only the
+    Region changes ("AWS Security Hub partner FAQ",
+    https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html); without
+    one, the account's private default product is used.
     """
     if configured:
         match = PRODUCT_ARN_RE.fullmatch(configured)
@@ -524,16 +520,8 @@ def build_finding(
     Provider-owned values (Severity, Types) go to FindingProviderFields too, so a customer's
     BatchUpdateFindings changes survive our later updates.
     """
-    normalized_types = list(dict.fromkeys(normalize_type(t, type_fallback) for t in types))[:50]
-    if not normalized_types:
-        normalized_types = [normalize_type("", type_fallback)]
-    resource_list = [dict(r) for r in resources]
-    # Our own markers go first so that clipping the map never drops them.
-    fields: dict[str, Any] = {}
-    if len(resource_list) > 32:
-        fields["hubrelay/omittedResources"] = str(len(resource_list) - 32)
-        resource_list = resource_list[:32]
-    fields.update(product_fields or {})
+    normalized_types = _types(types, type_fallback)
+    resource_list, fields = _resources(resources, product_fields)
     finding: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": finding_id[:512],
@@ -552,19 +540,43 @@ def build_finding(
     }
     if fields:
         finding["ProductFields"] = clip_map(fields)
-    if remediation_text or remediation_url:
-        recommendation: dict[str, str] = {}
-        if remediation_text and NOT_BLANK_RE.fullmatch(remediation_text):
-            recommendation["Text"] = truncate(remediation_text, 512)
-        if remediation_url:
-            recommendation["Url"] = remediation_url
-        if recommendation:
-            finding["Remediation"] = {"Recommendation": recommendation}
+    remediation = _remediation(remediation_text, remediation_url)
+    if remediation:
+        finding["Remediation"] = remediation
     if source_url:
         finding["SourceUrl"] = source_url
     if extra:
         finding.update(extra)
     return finding
+
+
+def _types(types: Iterable[str], fallback: str) -> list[str]:
+    """Distinct valid Types within the count limit; never none, which ASFF refuses."""
+    normalized = list(dict.fromkeys(normalize_type(t, fallback) for t in types))
+    return normalized[: COUNTS["Types"][1]] or [normalize_type("", fallback)]
+
+
+def _resources(
+    resources: Iterable[Mapping[str, Any]], product_fields: Mapping[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The resources within the count limit, and the ProductFields that say how many were
+    left out: that marker goes first, so clipping the map never drops it."""
+    resource_list = [dict(r) for r in resources]
+    limit = COUNTS["Resources"][1]
+    fields: dict[str, Any] = {}
+    if len(resource_list) > limit:
+        fields["hubrelay/omittedResources"] = str(len(resource_list) - limit)
+    fields.update(product_fields or {})
+    return resource_list[:limit], fields
+
+
+def _remediation(text: str | None, url: str | None) -> dict[str, Any] | None:
+    recommendation: dict[str, str] = {}
+    if text and NOT_BLANK_RE.fullmatch(text):
+        recommendation["Text"] = truncate(text, 512)
+    if url:
+        recommendation["Url"] = url
+    return {"Recommendation": recommendation} if recommendation else None
 
 
 def now_utc() -> datetime:

@@ -1,6 +1,6 @@
 """Change tracking and the finding lifecycle (a DynamoDB table).
 
-Security Hub bills every import and every update (seed 000), so a finding is sent only
+Security Hub bills every import and every update (the partner FAQ), so a finding is sent only
 when it is new, changed, resolved, due for renewal before the 90-day age-off, or owed to
 a Region it has not reached yet. Per finding the table keeps the hash of its content
 (timestamps excluded), CreatedAt, the last UpdatedAt sent, the Regions it went to, when
@@ -16,6 +16,11 @@ Table layout: partition key `pk`, sort key `sk`.
 - finding:  pk "f#<scope>", sk "<base Id>"; the sparse index `renewal` (`due`, `ls`) lists
   active findings by last-sent time for the renewal sweep.
 - cursor:   pk "cursor", sk "<source name>", `v` the cursor as JSON.
+
+Sources: "the partner FAQ" is "AWS Security Hub partner FAQ"
+(https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html); "the
+integrations page" is "Available AWS service integrations"
+(https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html).
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from hubrelay import asff
+from hubrelay.errors import TransientError
+from hubrelay.retry import Retry
 from hubrelay.sources import Context, Cursor, Finding, dig, parse_time
 
 # Timestamps change on every scan without the finding changing; Id and ProductArn are set
@@ -89,7 +96,7 @@ def generation_id(base_id: str, generation: int) -> str:
 
 
 def target_regions(finding: Mapping[str, Any], ctx: Context) -> tuple[str, ...]:
-    """Regions a finding belongs in (seed 000: global resources go to every Region).
+    """Regions a finding belongs in (the partner FAQ: global resources go to every Region).
 
     A global resource (IAM, the account) sends the finding to every configured Region; a
     regional resource to its Region, or to the home Region when that Region is not
@@ -103,7 +110,8 @@ def target_regions(finding: Mapping[str, Any], ctx: Context) -> tuple[str, ...]:
 
 
 def below_floor(finding: Mapping[str, Any], policy: Policy) -> bool:
-    """Seed 000: do not send findings without value (e.g. vulnerabilities under CVSS 3)."""
+    """Whether the finding is under the policy's floors: the partner FAQ advises sending no
+    findings without value (e.g. vulnerabilities under CVSS 3)."""
     severity = dig(finding, "FindingProviderFields", "Severity") or finding.get("Severity")
     label = severity.get("Label") if isinstance(severity, Mapping) else None
     if label in SEVERITY_RANK and SEVERITY_RANK[label] < SEVERITY_RANK[policy.severity_floor]:
@@ -127,67 +135,34 @@ def plan(
             return Plan("dropped", [], None)
         return archive(tracked, ctx, latest=finding)
     now = ctx.timestamp()
-    targets = target_regions(finding, ctx)
-    digest = content_hash(finding)
+    report = _Report(finding, scope, content_hash(finding), target_regions(finding, ctx), ctx)
     if tracked is None:
-        # The source's own creation time is kept (seed 003: a Health finding's CreatedAt is
-        # the event's start); only a missing or future one is replaced by now.
-        created = _source_created(finding, now)
-        return _send("new", finding, scope, digest, targets, created, now, 0, ctx, ())
+        # The source's own creation time is kept (the integrations page: a Health finding's
+        # CreatedAt is the event's start); only a missing or future one is replaced by now.
+        return report.send("new", _source_created(finding, now), now, 0)
     if tracked.state == "ARCHIVED":
         updated = _advance(tracked.updated_at, ctx)
-        return _send(
-            "reopened",
-            finding,
-            scope,
-            digest,
-            targets,
-            tracked.created_at,
-            updated,
-            tracked.generation,
-            ctx,
-            (),
-        )
+        return report.send("reopened", tracked.created_at, updated, tracked.generation)
     due = ctx.now.timestamp() - tracked.last_sent >= policy.renewal_days * 86_400
-    if digest == tracked.hash and set(targets) <= tracked.regions and not due:
+    changed = report.digest != tracked.hash or not set(report.targets) <= tracked.regions
+    if not changed and not due:
         return Plan("unchanged", [], None)
     if due and policy.renewal_mode == "new-generation":
-        # Seed 000: "create new findings every 90 days and do not update findings forever".
+        # The partner FAQ: "create new findings every 90 days and do not update findings
+        # forever".
         old = archive(tracked, ctx)
-        new = _send(
-            "regenerated",
-            finding,
-            scope,
-            digest,
-            targets,
-            now,
-            now,
-            tracked.generation + 1,
-            ctx,
-            (),
-        )
+        new = report.send("regenerated", now, now, tracked.generation + 1)
         return Plan("regenerated", old.sends + new.sends, new.state)
-    action = (
-        "changed" if digest != tracked.hash or not set(targets) <= tracked.regions else "renewed"
-    )
     # Regions the finding no longer belongs to get it archived, not left behind active.
-    leaving = tuple(sorted(tracked.regions - set(targets)))
-    return _send(
-        action,
-        finding,
-        scope,
-        digest,
-        targets,
-        tracked.created_at,
-        _advance(tracked.updated_at, ctx),
-        tracked.generation,
-        ctx,
-        leaving,
-    )
+    leaving = tuple(sorted(tracked.regions - set(report.targets)))
+    action = "changed" if changed else "renewed"
+    updated = _advance(tracked.updated_at, ctx)
+    return report.send(action, tracked.created_at, updated, tracked.generation, leaving)
 
 
 def archive(tracked: Tracked, ctx: Context, latest: Finding | None = None) -> Plan:
-    """Send the finding once more as ARCHIVED to every Region it was sent to (seed 000)."""
+    """Send the finding once more as ARCHIVED to every Region it was sent to (the partner
+    FAQ)."""
     body = latest if latest is not None else tracked.body
     if body is None:
         return Plan("dropped", [], replace(tracked, state="ARCHIVED"))
@@ -205,37 +180,45 @@ def archive(tracked: Tracked, ctx: Context, latest: Finding | None = None) -> Pl
     return Plan("archived", sends, state)
 
 
-def _send(
-    action: str,
-    finding: Finding,
-    scope: str,
-    digest: str,
-    targets: Sequence[str],
-    created: str,
-    updated: str,
-    generation: int,
-    ctx: Context,
-    leaving: Sequence[str],
-) -> Plan:
-    active = _stamp(finding, created, updated, "ACTIVE")
-    finding_id = generation_id(str(finding["Id"]), generation)
-    sends = [_in_region(active, finding_id, region, ctx) for region in targets]
-    if leaving:
-        archived = _stamp(finding, created, updated, "ARCHIVED")
-        sends += [_in_region(archived, finding_id, region, ctx) for region in leaving]
-    state = Tracked(
-        scope=scope,
-        key=str(finding["Id"]),
-        hash=digest,
-        created_at=created,
-        updated_at=updated,
-        regions=frozenset(targets),
-        last_sent=ctx.now.timestamp(),
-        generation=generation,
-        state="ACTIVE",
-        body=active,
-    )
-    return Plan(action, sends, state)
+@dataclass(frozen=True)
+class _Report:
+    """A finding as the source reports it now, with what every send of it shares."""
+
+    finding: Finding
+    scope: str
+    digest: str
+    targets: tuple[str, ...]
+    ctx: Context
+
+    def send(
+        self,
+        action: str,
+        created: str,
+        updated: str,
+        generation: int,
+        leaving: Sequence[str] = (),
+    ) -> Plan:
+        """The finding active in its target Regions (archived in `leaving`) as generation
+        `generation`, and the state to remember once it is enqueued."""
+        active = _stamp(self.finding, created, updated, "ACTIVE")
+        finding_id = generation_id(str(self.finding["Id"]), generation)
+        sends = [_in_region(active, finding_id, region, self.ctx) for region in self.targets]
+        if leaving:
+            archived = _stamp(self.finding, created, updated, "ARCHIVED")
+            sends += [_in_region(archived, finding_id, region, self.ctx) for region in leaving]
+        state = Tracked(
+            scope=self.scope,
+            key=str(self.finding["Id"]),
+            hash=self.digest,
+            created_at=created,
+            updated_at=updated,
+            regions=frozenset(self.targets),
+            last_sent=self.ctx.now.timestamp(),
+            generation=generation,
+            state="ACTIVE",
+            body=active,
+        )
+        return Plan(action, sends, state)
 
 
 def _source_created(finding: Mapping[str, Any], now: str) -> str:
@@ -265,15 +248,18 @@ def _advance(previous: str, ctx: Context) -> str:
 # --- DynamoDB --------------------------------------------------------------------------
 
 
+class TrackingError(TransientError):
+    """DynamoDB left items unprocessed through every attempt the retry allowed."""
+
+
 class Store:
     """The tracking table through a boto3 DynamoDB client."""
 
-    def __init__(
-        self, dynamodb: Any, table: str, sleep: Any = lambda seconds: time.sleep(seconds)
-    ) -> None:
+    def __init__(self, dynamodb: Any, table: str, retry: Retry | None = None) -> None:
         self.dynamodb = dynamodb
         self.table = table
-        self.sleep = sleep
+        # For the items a batch call leaves unprocessed, which botocore does not retry.
+        self.retry = Retry(max_attempts=8, base_s=0.05, cap_s=2.0) if retry is None else retry
 
     def cursor(self, source: str) -> Cursor:
         item = self.dynamodb.get_item(
@@ -298,17 +284,11 @@ class Store:
         found: dict[str, Tracked] = {}
         pending = [{"pk": {"S": f"f#{scope}"}, "sk": {"S": k}} for k in dict.fromkeys(keys)]
         for start in range(0, len(pending), 100):
-            request: dict[str, Any] = {
-                self.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}
-            }
-            attempt = 0
-            while request:
-                response = self.dynamodb.batch_get_item(RequestItems=request)
+            request = {self.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
+            for response in self._batch(self.dynamodb.batch_get_item, request, "UnprocessedKeys"):
                 for item in response.get("Responses", {}).get(self.table, []):
                     tracked = _from_item(item)
                     found[tracked.key] = tracked
-                request = response.get("UnprocessedKeys") or {}
-                attempt = self._pause(attempt) if request else attempt
         return found
 
     def load_scope(self, scope: str) -> dict[str, Tracked]:
@@ -343,18 +323,25 @@ class Store:
     def save(self, states: Iterable[Tracked]) -> None:
         requests = [{"PutRequest": {"Item": _to_item(s)}} for s in states]
         for start in range(0, len(requests), 25):
-            pending = {self.table: requests[start : start + 25]}
-            attempt = 0
-            while pending:
-                response = self.dynamodb.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                attempt = self._pause(attempt) if pending else attempt
+            request = {self.table: requests[start : start + 25]}
+            self._batch(self.dynamodb.batch_write_item, request, "UnprocessedItems")
 
-    def _pause(self, attempt: int) -> int:
-        if attempt >= 8:
-            raise RuntimeError("DynamoDB kept items unprocessed after 8 attempts")
-        self.sleep(min(0.05 * 2**attempt, 2.0))
-        return attempt + 1
+    def _batch(
+        self, call: Callable[..., Any], request: Mapping[str, Any], leftover: str
+    ) -> list[Mapping[str, Any]]:
+        """Every response of a batch call, made again (after a backoff) with what the last
+        response left unprocessed under `leftover`, until nothing is left."""
+        responses: list[Mapping[str, Any]] = []
+        attempt = 1
+        while True:
+            response = call(RequestItems=request)
+            responses.append(response)
+            request = response.get(leftover) or {}
+            if not request:
+                return responses
+            if not self.retry.pause(attempt):
+                raise TrackingError(f"DynamoDB kept items unprocessed after {attempt} attempts")
+            attempt += 1
 
 
 def _to_item(state: Tracked) -> dict[str, Any]:

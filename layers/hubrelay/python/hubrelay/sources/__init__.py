@@ -24,16 +24,17 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from hubrelay import asff
+from hubrelay.errors import PermanentError, TransientError
 
 Cursor = dict[str, Any]
 Finding = dict[str, Any]
 
 
-class MappingError(ValueError):
+class MappingError(PermanentError, ValueError):
     """A native record that cannot become a valid finding; the message says why."""
 
 
-class SourceError(RuntimeError):
+class SourceError(TransientError):
     """The source cannot be read now (unreachable, refusing, out of time): retry next run."""
 
 
@@ -66,6 +67,11 @@ class Record:
     kind: str  # which mapper reads it: sarif, trivy, grype, asff, vendor, health
     scope: str  # what a complete scan covers; tracking groups findings by it
     context: Any = None  # shared data the mapper needs (a SARIF run, a vendor mapping)
+
+
+# What reading one report gives: its records, the scopes it scans completely, and
+# (position, reason) for each part that could not be read.
+Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
 
 
 @dataclass

@@ -1,23 +1,26 @@
-"""AWS Health events to ASFF, exactly as seed 003 (the AWS Health integration) states.
+"""AWS Health events to ASFF, exactly as the AWS Health integration is described in
+"Available AWS service integrations"
+(https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html,
+"the integrations page" below).
 
 Only security-related events: any event of an AWS security service, any event whose type
 code contains SECURITY, ABUSE or CERTIFICATE, any event of service RISK or ABUSE, and the
-type codes the seed's CRITICAL rule names (one is an S3 event, which the three rules above
-would otherwise drop). The
-fields follow seed 003's table: Id = the event ARN with the account inserted + "/" + a
-SHA-256 of the start time; GeneratorId = the type code; Title "AWS Health - <code>";
-Types ["Software and Configuration Checks"]; CreatedAt = start time; UpdatedAt = the
-event's time (last update); Resources of type Other (each affected entity, or the
-account); SourceUrl the event on the Health console; Description cut to 1024 characters
-ending in "(truncated)". Severity by seed 003's rules, checked in order: CRITICAL, HIGH,
-MEDIUM; the seed names no level for other security-related events: hubrelay uses LOW.
+type codes the page's CRITICAL rule names (one is an S3 event, which the three rules above
+would otherwise drop). The fields follow the page's mapping table: Id = the event ARN with
+the account inserted + "/" + a SHA-256 of the start time; GeneratorId = the type code;
+Title "AWS Health - <code>"; Types ["Software and Configuration Checks"]; CreatedAt = start
+time; UpdatedAt = the event's time (last update); Resources of type Other (each affected
+entity, or the account); SourceUrl the event on the Health console; Description cut to
+1024 characters ending in "(truncated)". Severity by the page's rules, checked in order:
+CRITICAL, HIGH, MEDIUM; the page names no level for other security-related events:
+hubrelay uses LOW.
 
-Our choices where the seed is silent or cannot apply to a partner product: ProductArn is
+Our choices where the page is silent or cannot apply to a partner product: ProductArn is
 the configured product's (a partner cannot import into product/aws/health); the start
 time is hashed in its RFC 3339 form; a closed event is resolved (ARCHIVED). Global events
-go to us-east-1, cn-northwest-1 or us-gov-west-1 by partition (the seed's
-"gov-us-west-1" is read as us-gov-west-1), regional events to their Region; each
-resource carries that Region so change tracking routes the finding there.
+go to us-east-1, cn-northwest-1 or us-gov-west-1 by partition (the page's "gov-us-west-1"
+is read as us-gov-west-1), regional events to their Region; each resource carries that
+Region so change tracking routes the finding there.
 
 Timestamps come as datetimes (boto3), epoch numbers (the API's JSON) or RFC 1123 strings
 (EventBridge "AWS Health Event" events); all are accepted.
@@ -53,7 +56,7 @@ CRITICAL_CODES = frozenset(
 )
 HIGH_CODE_PARTS = ("SECURITY_NOTIFICATION", "ABUSE_DETECTION")
 MEDIUM_CODE_PARTS = ("CERTIFICATE", "END_OF_SUPPORT")
-# Seed 003's MEDIUM list; it is also what "an AWS security service" means here.
+# The integrations page's MEDIUM list; it is also what "an AWS security service" means here.
 _SECURITY_SERVICES = """
     ACM CLOUDHSM CLOUDTRAIL CONFIG CONTROLTOWER DETECTIVE EVENTS GUARDDUTY IAM INSPECTOR KMS
     MACIE SES SECURITYHUB SHIELD SSO COGNITO IOTDEVICEDEFENDER NETWORKFIREWALL ROUTE53 WAF
@@ -69,7 +72,7 @@ DETAILS_BATCH = 10  # DescribeEventDetails and DescribeAffectedEntities take 10 
 
 def is_security_related(service: str, code: str) -> bool:
     service, code = service.upper(), code.upper()
-    # The seed's CRITICAL type codes (an S3 event among them) are security events too.
+    # The page's CRITICAL type codes (an S3 event among them) are security events too.
     return (
         service in SECURITY_SERVICES
         or service in ("RISK", "ABUSE")
@@ -90,7 +93,8 @@ def severity_label(service: str, code: str) -> str:
 
 
 def finding_id(event_arn: str, account: str, start: Any) -> str:
-    """Seed 003: the event ARN including the account, plus a hash of the start time."""
+    """The integrations page's Id: the event ARN including the account, plus a hash of the
+    start time."""
     parts = event_arn.split(":", 5)
     if len(parts) != 6 or parts[2] != "health":
         raise MappingError(f"not a Health event ARN: {event_arn[:120]!r}")

@@ -23,6 +23,7 @@ from hubrelay.sources import (
     Context,
     Finding,
     MappingError,
+    Parsed,
     Record,
     dig,
     items,
@@ -80,9 +81,7 @@ class Run:
         return str(uri or "")
 
 
-def records(
-    document: Any, origin: str, folder: str
-) -> tuple[list[Record], set[str], list[tuple[str, str]]]:
+def records(document: Any, origin: str, folder: str) -> Parsed:
     """(records, complete scopes, file-level errors) of a SARIF log."""
     if not isinstance(document, Mapping) or document.get("version") != "2.1.0":
         version = document.get("version") if isinstance(document, Mapping) else None

@@ -28,6 +28,7 @@ from hubrelay.sources import (
     Cursor,
     Finding,
     MappingError,
+    Parsed,
     Record,
     Unit,
     parse_time,
@@ -37,8 +38,6 @@ from hubrelay.sources import (
 
 FORMATS = ("sarif", "trivy", "grype", "asff")
 OVERLAP = timedelta(minutes=30)
-
-Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
 
 
 def detect_format(document: Any) -> str:

@@ -11,6 +11,7 @@ become findings too. A report is a complete scan of its artifact.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hubrelay import asff
@@ -18,6 +19,7 @@ from hubrelay.sources import (
     Context,
     Finding,
     MappingError,
+    Parsed,
     Record,
     dig,
     items,
@@ -28,7 +30,6 @@ from hubrelay.sources import (
 )
 
 VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
-Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
 
 
 # --- Trivy -----------------------------------------------------------------------------
@@ -75,28 +76,32 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
     if not vid or not package:
         raise MappingError("vulnerability without VulnerabilityID or PkgName")
     installed = str(vuln.get("InstalledVersion") or "")
-    fixed = vuln.get("FixedVersion")
-    cvss = _trivy_cvss(vuln)
-    severity = _severity(cvss, vuln.get("Severity"))
-    title = f"{vid} in {package} {installed}".strip()
-    finding = asff.build_finding(
-        finding_id=f"hubrelay/trivy/{vid}/"
-        + stable_hash(
+    cwes = ",".join(c for c in items(vuln.get("CweIDs")) if isinstance(c, str))
+    found = _PackageVulnerability(
+        scanner="trivy",
+        identity=(
             context["artifact"],
             context["target"],
             vuln.get("PkgID") or f"{package}@{installed}",
             vuln.get("PkgPath"),
             vid,
         ),
-        product_arn=ctx.product_arn_in(ctx.home),
-        generator_id=f"trivy/{vid}",
-        account_id=ctx.account_id,
-        title=f"{title}: {vuln['Title']}" if vuln.get("Title") else title,
-        description=str(vuln.get("Description") or vuln.get("Title") or title),
-        resources=[_artifact_resource(context, package, installed, fixed, vuln.get("PkgPath"))],
-        severity=severity,
-        types=[_vulnerability_type(vid)],
-        created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+        vid=str(vid),
+        package=package,
+        version=installed,
+        fixed=vuln.get("FixedVersion"),
+        manager=context.get("type"),
+        path=vuln.get("PkgPath"),
+        cvss=_trivy_cvss(vuln),
+        label=vuln.get("Severity"),
+        vendor="Trivy",
+        headline=vuln.get("Title"),
+        description=vuln.get("Description"),
+        url=vuln.get("PrimaryURL"),
+        references=vuln.get("References"),
+        published=vuln.get("PublishedDate"),
+        modified=vuln.get("LastModifiedDate"),
+        remediation_url=string(vuln.get("PrimaryURL")),
         product_fields={
             "trivy/artifact": context["artifact"],
             "trivy/target": context.get("target"),
@@ -104,33 +109,11 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
             "trivy/severity": vuln.get("Severity"),
             "trivy/severitySource": vuln.get("SeveritySource"),
             "trivy/status": vuln.get("Status"),
-            "trivy/cwe": ",".join(c for c in items(vuln.get("CweIDs")) if isinstance(c, str))
-            or None,
+            "trivy/cwe": cwes or None,
         },
-        remediation_text=f"Upgrade {package} to {fixed}." if fixed else None,
-        remediation_url=string(vuln.get("PrimaryURL")),
         record_state="ARCHIVED" if vuln.get("Status") == "not_affected" else "ACTIVE",
-        extra={
-            "Vulnerabilities": [
-                _vulnerability(
-                    vid,
-                    package,
-                    installed,
-                    fixed,
-                    context.get("type"),
-                    vuln.get("PkgPath"),
-                    cvss,
-                    vendor="Trivy",
-                    url=vuln.get("PrimaryURL"),
-                    vendor_severity=vuln.get("Severity"),
-                    references=vuln.get("References"),
-                    published=vuln.get("PublishedDate"),
-                    modified=vuln.get("LastModifiedDate"),
-                )
-            ]
-        },
     )
-    return [finding]
+    return [_finding(found, context, ctx)]
 
 
 def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
@@ -253,20 +236,25 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
     description = vuln.get("description") or next(
         (r["description"] for r in related if r.get("description")), None
     )
-    title = f"{vid} in {name} {version}".strip()
     state = dig(vuln, "fix", "state")
-    finding = asff.build_finding(
-        finding_id=f"hubrelay/grype/{vid}/"
-        + stable_hash(context["artifact"], package.get("purl") or f"{name}@{version}", path, vid),
-        product_arn=ctx.product_arn_in(ctx.home),
-        generator_id=f"grype/{vid}",
-        account_id=ctx.account_id,
-        title=title,
-        description=str(description or title),
-        resources=[_artifact_resource(context, name, version, fixed, path)],
-        severity=_severity(cvss, vuln.get("severity")),
-        types=[_vulnerability_type(vid)],
-        created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+    found = _PackageVulnerability(
+        scanner="grype",
+        identity=(context["artifact"], package.get("purl") or f"{name}@{version}", path, vid),
+        vid=str(vid),
+        package=name,
+        version=version,
+        fixed=fixed,
+        manager=package.get("type"),
+        path=path,
+        cvss=cvss,
+        label=vuln.get("severity"),
+        vendor=str(vuln.get("namespace") or "grype"),
+        description=description,
+        url=vuln.get("dataSource"),
+        references=vuln.get("urls"),
+        fix_state=state,
+        related=tuple(str(r["id"]) for r in related if r.get("id")),
+        remediation_url=string(dig(vuln, "urls", 0)) or string(vuln.get("dataSource")),
         product_fields={
             "grype/artifact": context["artifact"],
             "grype/scanner": context.get("scanner"),
@@ -276,29 +264,8 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
             "grype/purl": package.get("purl"),
             "grype/related": ",".join(str(r.get("id")) for r in related) or None,
         },
-        remediation_text=f"Upgrade {name} to {fixed}." if fixed else None,
-        remediation_url=string(dig(vuln, "urls", 0)) or string(vuln.get("dataSource")),
-        extra={
-            "Vulnerabilities": [
-                _vulnerability(
-                    vid,
-                    name,
-                    version,
-                    fixed,
-                    package.get("type"),
-                    path,
-                    cvss,
-                    vendor=str(vuln.get("namespace") or "grype"),
-                    url=vuln.get("dataSource"),
-                    vendor_severity=vuln.get("severity"),
-                    references=vuln.get("urls"),
-                    fix_state=state,
-                    related=[str(r["id"]) for r in related if r.get("id")],
-                )
-            ]
-        },
     )
-    return [finding]
+    return [_finding(found, context, ctx)]
 
 
 def _grype_cvss(entries: Any, source: Any) -> list[dict[str, Any]]:
@@ -319,6 +286,61 @@ def _grype_cvss(entries: Any, source: Any) -> list[dict[str, Any]]:
 
 
 # --- shared ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PackageVulnerability:
+    """One vulnerability of one installed package, in the terms Trivy and Grype share.
+
+    Package, fixed version, package manager and path are the report's own values (not
+    necessarily strings): the finding keeps them as the report gives them.
+    """
+
+    scanner: str  # "trivy" or "grype": the prefix of the finding's Id and GeneratorId
+    identity: tuple[Any, ...]  # what keeps the finding Id stable across scans
+    vid: str
+    package: Any
+    version: str
+    fixed: Any
+    manager: Any
+    path: Any
+    cvss: list[dict[str, Any]]
+    label: Any  # the scanner's own severity
+    vendor: str
+    headline: Any = None  # a title of its own, after "<id> in <package> <version>"
+    description: Any = None
+    url: Any = None
+    references: Any = None
+    published: Any = None
+    modified: Any = None
+    fix_state: Any = None
+    related: tuple[str, ...] = ()
+    remediation_url: str | None = None
+    product_fields: Mapping[str, Any] = field(default_factory=dict)
+    record_state: str = "ACTIVE"
+
+
+def _finding(found: _PackageVulnerability, context: Mapping[str, Any], ctx: Context) -> Finding:
+    """The finding for a vulnerable package of the report's artifact, whichever scanner."""
+    title = f"{found.vid} in {found.package} {found.version}".strip()
+    resource = _artifact_resource(context, found.package, found.version, found.fixed, found.path)
+    return asff.build_finding(
+        finding_id=f"hubrelay/{found.scanner}/{found.vid}/" + stable_hash(*found.identity),
+        product_arn=ctx.product_arn_in(ctx.home),
+        generator_id=f"{found.scanner}/{found.vid}",
+        account_id=ctx.account_id,
+        title=f"{title}: {found.headline}" if found.headline else title,
+        description=str(found.description or found.headline or title),
+        resources=[resource],
+        severity=_severity(found.cvss, found.label),
+        types=[_vulnerability_type(found.vid)],
+        created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+        product_fields=found.product_fields,
+        remediation_text=f"Upgrade {found.package} to {found.fixed}." if found.fixed else None,
+        remediation_url=found.remediation_url,
+        record_state=found.record_state,
+        extra={"Vulnerabilities": [_vulnerability(found)]},
+    )
 
 
 def _object(value: Any) -> Mapping[str, Any]:
@@ -369,48 +391,32 @@ def _artifact_resource(
     }
 
 
-def _vulnerability(
-    vid: str,
-    package: str,
-    version: str,
-    fixed: Any,
-    manager: Any,
-    path: Any,
-    cvss: list[dict[str, Any]],
-    *,
-    vendor: str,
-    url: Any = None,
-    vendor_severity: Any = None,
-    references: Any = None,
-    published: Any = None,
-    modified: Any = None,
-    fix_state: Any = None,
-    related: list[str] | None = None,
-) -> dict[str, Any]:
+def _vulnerability(found: _PackageVulnerability) -> dict[str, Any]:
+    """The ASFF `Vulnerabilities` entry."""
     software = {
-        "Name": package,
-        "Version": version,
-        "FixedInVersion": fixed,
-        "PackageManager": manager,
-        "FilePath": path,
+        "Name": found.package,
+        "Version": found.version,
+        "FixedInVersion": found.fixed,
+        "PackageManager": found.manager,
+        "FilePath": found.path,
     }
     vendor_info = {
-        "Name": vendor[:128],
-        "Url": url,
-        "VendorSeverity": vendor_severity,
-        "VendorCreatedAt": rfc3339(published, "") or None,
-        "VendorUpdatedAt": rfc3339(modified, "") or None,
+        "Name": found.vendor[:128],
+        "Url": found.url,
+        "VendorSeverity": found.label,
+        "VendorCreatedAt": rfc3339(found.published, "") or None,
+        "VendorUpdatedAt": rfc3339(found.modified, "") or None,
     }
-    available = {"fixed": "YES", "not-fixed": "NO", "wont-fix": "NO"}.get(str(fix_state))
-    if fix_state is None:
-        available = "YES" if fixed else "NO"
+    available = {"fixed": "YES", "not-fixed": "NO", "wont-fix": "NO"}.get(str(found.fix_state))
+    if found.fix_state is None:
+        available = "YES" if found.fixed else "NO"
     entry: dict[str, Any] = {
-        "Id": str(vid),
+        "Id": found.vid,
         "VulnerablePackages": [{k: str(v) for k, v in software.items() if v}],
         "Vendor": {k: str(v) for k, v in vendor_info.items() if v},
-        "Cvss": cvss[:10],
-        "ReferenceUrls": [u for u in items(references) if isinstance(u, str)][:20],
-        "RelatedVulnerabilities": (related or [])[:20],
+        "Cvss": found.cvss[:10],
+        "ReferenceUrls": [u for u in items(found.references) if isinstance(u, str)][:20],
+        "RelatedVulnerabilities": list(found.related[:20]),
     }
     if available:
         entry["FixAvailable"] = available
