@@ -43,48 +43,46 @@ MAX_STRING_CHARS = 32_768
 
 # Documented limits that botocore's model does not carry. Paths use `[]` for list items
 # and `{}` for map values, so one entry covers every index and key.
-LENGTHS: dict[str, tuple[int, int]] = {
-    "Id": (1, 512),
-    "GeneratorId": (1, 512),
-    "Title": (1, 256),
-    "Description": (1, 1024),
-    "Severity.Original": (1, 64),
-    "FindingProviderFields.Severity.Original": (1, 64),
-    "Remediation.Recommendation.Text": (1, 512),
-    "Note.Text": (1, 512),
-    "Resources[].Type": (1, 256),
-    "Resources[].Region": (1, 16),
-    "ProductFields{}": (1, 2048),
-    "UserDefinedFields{}": (1, 1024),
+# Every one of them is at least one character long, like any non-blank ASFF string.
+MAX_LENGTHS: dict[str, int] = {
+    "Id": 512,
+    "GeneratorId": 512,
+    "Title": 256,
+    "Description": 1024,
+    "Severity.Original": 64,
+    "FindingProviderFields.Severity.Original": 64,
+    "Remediation.Recommendation.Text": 512,
+    "Note.Text": 512,
+    "Resources[].Type": 256,
+    "Resources[].Region": 16,
+    "ProductFields{}": 2048,
+    "UserDefinedFields{}": 1024,
     # The reference says "under 1024 characters" for Details.Other values.
-    "Resources[].Details.Other{}": (1, 1023),
+    "Resources[].Details.Other{}": 1023,
 }
 MAP_KEY_LENGTHS: dict[str, int] = {
     "ProductFields": 128,
     "UserDefinedFields": 128,
     "Resources[].Details.Other": 128,
 }
+# Documented item counts: at most the key, at least none (Resources: at least one).
+_MAX_ITEMS = {
+    50: "Types FindingProviderFields.Types ProductFields UserDefinedFields"
+    " Resources[].Details.Other",
+    32: "Resources Threats Compliance.RelatedRequirements",
+    10: "RelatedFindings FindingProviderFields.RelatedFindings",
+    5: "Malware ThreatIntelIndicators",
+}
 COUNTS: dict[str, tuple[int, int]] = {
-    "Types": (0, 50),
-    "FindingProviderFields.Types": (0, 50),
-    "Resources": (1, 32),
-    "ProductFields": (0, 50),
-    "UserDefinedFields": (0, 50),
-    "Resources[].Details.Other": (0, 50),
-    "Malware": (0, 5),
-    "ThreatIntelIndicators": (0, 5),
-    "Threats": (0, 32),
-    "RelatedFindings": (0, 10),
-    "FindingProviderFields.RelatedFindings": (0, 10),
-    "Compliance.RelatedRequirements": (0, 32),
+    path: (int(path == "Resources"), limit)
+    for limit, paths in _MAX_ITEMS.items()
+    for path in paths.split()
 }
-RANGES: dict[str, tuple[float, float]] = {
-    "Confidence": (0, 100),
-    "Criticality": (0, 100),
-    "FindingProviderFields.Confidence": (0, 100),
-    "FindingProviderFields.Criticality": (0, 100),
-    "Severity.Normalized": (0, 100),
-}
+# Integers from 0 to 100.
+PERCENT_FIELDS = frozenset(
+    {"Confidence", "Criticality", "Severity.Normalized"}
+    | {"FindingProviderFields.Confidence", "FindingProviderFields.Criticality"}
+)
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f")
 PRODUCT_ARN_RE = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):securityhub:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
@@ -235,7 +233,10 @@ def _walk(value: Any, shape: Shape, path: str, spath: str, fid: str, out: list[V
             # JSON from outside may say NaN or Infinity; botocore cannot send either.
             out.append(Violation(fid, path, "not a finite number"))
             return
-        low, high = RANGES.get(spath, (shape.metadata.get("min"), shape.metadata.get("max")))
+        if spath in PERCENT_FIELDS:
+            low, high = 0, 100
+        else:
+            low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if (low is not None and value < low) or (high is not None and value > high):
             out.append(Violation(fid, path, "out of range", f"{low}..{high}", int(value)))
 
@@ -258,7 +259,10 @@ def _string(
     if shape.metadata.get("pattern") and not NOT_BLANK_RE.fullmatch(value):
         out.append(Violation(fid, path, "blank string", "not blank", size))
         return
-    low, high = LENGTHS.get(spath, (shape.metadata.get("min", 0), shape.metadata.get("max")))
+    if spath in MAX_LENGTHS:
+        low, high = 1, MAX_LENGTHS[spath]
+    else:
+        low, high = shape.metadata.get("min", 0), shape.metadata.get("max")
     if size < low or (high is not None and size > high):
         out.append(Violation(fid, path, "wrong length", f"{low}..{high} characters", size))
     elif size > MAX_STRING_CHARS:

@@ -136,7 +136,9 @@ class Collector:
             if self.outcome.finished and self.time_left():
                 self._renew_due()
             self._flush_errors()
-        except (CollectorError, SourceError, ClientError, BotoCoreError) as exc:
+        except (TransientError, ClientError, BotoCoreError) as exc:
+            # The source, the queue or the table failing now: the cursor has not moved past
+            # anything unsent, so the next run starts where this one could not go on.
             self.outcome.error = f"{type(exc).__name__}: {exc}"
             logger.error("collector run failed", error=self.outcome.error)
             self._flush_errors(best_effort=True)
@@ -283,7 +285,17 @@ def collect(
     collector = Collector(
         source=source,
         ctx=Context(account_id, settings.region_list(), settings.product_arn),
-        store=Store(services.dynamodb, settings.tracking_table),
+        store=Store(
+            services.dynamodb,
+            settings.tracking_table,
+            Retry(
+                max_attempts=8,
+                base_s=0.05,
+                cap_s=2.0,
+                remaining_ms=remaining_ms,
+                reserve_ms=settings.deadline_margin_ms,
+            ),
+        ),
         queue=FindingQueue(services.sqs, settings.findings_queue_url, settings.max_message_bytes),
         errors=ErrorReport(
             services.s3, settings.reports_bucket, settings.errors_prefix, source.name

@@ -16,21 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubrelay import asff
-from hubrelay.sources import (
-    Context,
-    Finding,
-    MappingError,
-    Parsed,
-    Record,
-    dig,
-    items,
-    obj,
-    stable_hash,
-    string,
-)
+from hubrelay.sources import MappingError, Record, dig, items, obj, stable_hash, string
+
+if TYPE_CHECKING:
+    from hubrelay.sources import Context, Finding, Parsed
 
 LEVELS = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFORMATIONAL"}
 RESOLVED_KINDS = {"pass", "notApplicable"}
