@@ -8,22 +8,22 @@ from typing import Any
 
 import pytest
 
-from hubrelay_local import samples
-from hubrelay_local import securityhub as hub
-from hubrelay_local.demo import PARTNER_PRODUCT
-from hubrelay_local.stack import LocalStack
+from hubrelay_emulator import samples
+from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.demo import PARTNER_PRODUCT
+from hubrelay_emulator.runner import StackEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def make_stack() -> Iterator[Callable[..., LocalStack]]:
+def make_stack() -> Iterator[Callable[..., StackEmulator]]:
     """Bring a stack up with parameter overrides; subscribed sample accounts ready."""
-    stacks: list[LocalStack] = []
+    stacks: list[StackEmulator] = []
 
-    def make(template: Path = ROOT / "template.yaml", **parameters: Any) -> LocalStack:
+    def make(template: Path = ROOT / "template.yaml", **parameters: Any) -> StackEmulator:
         params = {"ProductArn": PARTNER_PRODUCT, **{k: str(v) for k, v in parameters.items()}}
-        stack = LocalStack(template, params).up()
+        stack = StackEmulator(template, params).up()
         stacks.append(stack)
         for account in samples.SUBSCRIBED:
             hub.enable_hub(account, stack.region)

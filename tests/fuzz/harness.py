@@ -395,7 +395,7 @@ class _Quarantine:
 def _securityhub() -> Any:
     """A real botocore client (so its parameter validation runs) answering every
     BatchImportFindings with success, without any network."""
-    from hubrelay_local.securityhub import client_for
+    from hubrelay_emulator.securityhub import client_for
 
     client = client_for("123456789012", "us-east-1")
 

@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from hubrelay import aws, message
 from hubrelay.settings import MAX_FINDING_BYTES
-from hubrelay_local import samples
-from hubrelay_local import securityhub as hub
+from hubrelay_emulator import samples
+from hubrelay_emulator import securityhub as hub
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_ACCOUNT = "123456789012"  # moto's default account: the importer's own

@@ -22,7 +22,7 @@ from hubrelay.http import Client
 from hubrelay.responder import Outcome, default_deps, respond
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
-from hubrelay_local import opscenter, securityhub
+from hubrelay_emulator import opscenter, securityhub
 from tests.conftest import load_fixture
 from tests.integration.route_harness import (
     ACCOUNT,
@@ -293,7 +293,7 @@ def _private_finding(finding: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 def test_automatic_route_does_not_loop_and_survives_a_workflow_reset(stack, finding):
     # The rule's filters, applied as EventBridge would, in front of the responder.
-    from hubrelay_local.eventpattern import matches
+    from hubrelay_emulator.eventpattern import matches
     from tests.integration.test_route_patterns import auto_route_pattern
 
     pattern = auto_route_pattern({"AutoRouteMinSeverity": "HIGH"})

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from hubrelay import aws
-from hubrelay_local import opscenter, securityhub
+from hubrelay_emulator import opscenter, securityhub
 from tests.conftest import load_fixture
 from tests.integration import collector_env
 from tests.integration.route_harness import ACCOUNT, REGION, SIGNING_SECRET, VENDOR_TOKEN, drain

@@ -1,4 +1,4 @@
-"""The contract-enforcing Security Hub (hubrelay_local.securityhub), through real boto3 clients.
+"""The contract-enforcing Security Hub (hubrelay_emulator.securityhub), through real boto3 clients.
 
 Most tests run in-process under mock_aws; test_server_* go through a ThreadedMotoServer.
 """
@@ -18,7 +18,7 @@ from moto.securityhub import urls as securityhub_urls
 from moto.securityhub.responses import SecurityHubResponse
 from moto.server import ThreadedMotoServer
 
-from hubrelay_local.securityhub import (
+from hubrelay_emulator.securityhub import (
     Contract,
     client_for,
     disable_hub,

@@ -995,7 +995,7 @@ def _method(operation: _Operation) -> Callable[[SecurityHubResponse], str]:
         contract = _active
         if contract is None:
             raise SecurityHubError(
-                500, "InternalException", "hubrelay_local contract not installed"
+                500, "InternalException", "hubrelay_emulator contract not installed"
             )
         request = _Request.of(response)
         with contract._lock:

@@ -1,7 +1,7 @@
 """moto's SSM with OpsCenter OpsItems (moto 5.2.5 has none).
 
 `install()` adds CreateOpsItem, GetOpsItem and DescribeOpsItems to moto's SSM responses,
-the same patching approach as `hubrelay_local.securityhub`: the operations work under
+the same patching approach as `hubrelay_emulator.securityhub`: the operations work under
 `moto.mock_aws` and on a `ThreadedMotoServer` in this process. SSM is a JSON-protocol
 service (one URL, the operation in X-Amz-Target), so only response methods are added.
 
@@ -156,7 +156,7 @@ def _describe(ops: OpsCenter, response: SimpleSystemManagerResponse) -> dict[str
     for spec in filters:
         key, values, operator = spec.get("Key"), spec.get("Values") or [], spec.get("Operator")
         if key not in ("OpsItemId", "Status", "Source", "Title"):
-            raise _invalid(f"filter key {key} is not supported by hubrelay_local")
+            raise _invalid(f"filter key {key} is not supported by hubrelay_emulator")
         if operator == "Contains":
             items = [i for i in items if any(v in str(i.get(key)) for v in values)]
         else:
@@ -186,7 +186,7 @@ def _method(
     def method(response: SimpleSystemManagerResponse) -> ActionResult:
         ops = _active
         if ops is None:
-            raise OpsCenterError("InternalServerError", "hubrelay_local OpsCenter not installed")
+            raise OpsCenterError("InternalServerError", "hubrelay_emulator OpsCenter not installed")
         return ActionResult(operation(ops, response))
 
     return method

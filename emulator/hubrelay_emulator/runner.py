@@ -1,6 +1,6 @@
 """Run template.yaml on one machine: moto's server for the services, functions in-process.
 
-`LocalStack.up()` reads the real template, resolves it for the given parameters, and
+`StackEmulator.up()` reads the real template, resolves it for the given parameters, and
 creates its resources on a moto server on 127.0.0.1: queues with their redrive policies,
 tables, buckets, topics, secrets, IAM roles, Security Hub action targets, insights and
 product subscriptions (through the Security Hub contract extension). It then drives the
@@ -46,8 +46,8 @@ from aws_lambda_powertools.utilities.parameters import base as powertools_parame
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from hubrelay_local import cfn, iam
-from hubrelay_local import securityhub as hub
+from hubrelay_emulator import cfn, iam
+from hubrelay_emulator import securityhub as hub
 
 ROOT = Path(__file__).resolve().parents[2]
 # moto serves calls without an account header as 123456789012; the stack lives there so the
@@ -158,7 +158,7 @@ class _Stdout(io.TextIOBase):
         self.real.flush()
 
 
-class LocalStack:
+class StackEmulator:
     def __init__(
         self,
         template: str | Path = ROOT / "template.yaml",
@@ -169,7 +169,7 @@ class LocalStack:
         stack_name: str = "hubrelay-local",
         contract: hub.Contract | None = None,
         environment: Mapping[str, str] | None = None,
-        setup: Callable[[LocalStack], None] | None = None,
+        setup: Callable[[StackEmulator], None] | None = None,
     ) -> None:
         self.template_path = Path(template)
         self.parameters = dict(parameters or {})
@@ -212,7 +212,7 @@ class LocalStack:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    def up(self) -> LocalStack:
+    def up(self) -> StackEmulator:
         started = time.perf_counter()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -264,7 +264,7 @@ class LocalStack:
             self.server.stop()
             self.server = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> StackEmulator:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -801,7 +801,7 @@ class LocalStack:
         if not self.rules:
             self._events.clear()
             return
-        from hubrelay_local.eventpattern import matches
+        from hubrelay_emulator.eventpattern import matches
 
         while self._events:
             event = self._events.pop(0)
