@@ -631,6 +631,41 @@ def packaged_text() -> str:
     return release.packaged_template(ROOT, PREFIX, "hubrelay/2.0.0/")
 
 
+def stack_request(parameter: dict[str, Any]) -> dict[str, Any]:
+    """What deploying packaged_release sends: its template's URL, the packaged artifact
+    location and one more parameter."""
+    return {
+        "StackName": "hub-one",
+        "TemplateURL": f"https://{PREFIX}-eu-west-1.s3.eu-west-1.amazonaws.com/"
+        "hubrelay/2.0.0/template.yaml",
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Parameters": [
+            {"ParameterKey": "ArtifactBucketPrefix", "ParameterValue": PREFIX},
+            {"ParameterKey": "ArtifactKeyPrefix", "ParameterValue": "hubrelay/2.0.0/"},
+            parameter,
+        ],
+    }
+
+
+def deploy_until_complete(
+    stubber: Stubber, cfn: Any, stack: dict[str, Any], plan: Any, packaged: Path
+) -> dict[str, str]:
+    """Deploy through the stubbed client: the waiter finds `stack` complete at once, then
+    its outputs are read."""
+    for _ in ("waiter", "outputs"):
+        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
+    outputs = release.deploy(plan, packaged, cfn=cfn, delay=0)
+    stubber.assert_no_pending_responses()
+    return outputs
+
+
+def uploaded_template() -> bytes:
+    """The template deploy put where stack_request's TemplateURL points."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    body = s3.get_object(Bucket=f"{PREFIX}-eu-west-1", Key="hubrelay/2.0.0/template.yaml")["Body"]
+    return bytes(body.read())
+
+
 def test_deploy_update_keeps_customised_values_and_follows_new_defaults(
     packaged_release: Path,
 ) -> None:
@@ -660,28 +695,13 @@ def test_deploy_update_keeps_customised_values_and_follows_new_defaults(
         stubber.add_response(
             "update_stack",
             {"StackId": stack["StackId"]},
-            {
-                "StackName": "hub-one",
-                "TemplateURL": f"https://{PREFIX}-eu-west-1.s3.eu-west-1.amazonaws.com/"
-                "hubrelay/2.0.0/template.yaml",
-                "Capabilities": ["CAPABILITY_IAM"],
-                "Parameters": [
-                    {"ParameterKey": "ArtifactBucketPrefix", "ParameterValue": PREFIX},
-                    {"ParameterKey": "ArtifactKeyPrefix", "ParameterValue": "hubrelay/2.0.0/"},
-                    {"ParameterKey": "LogLevel", "UsePreviousValue": True},
-                ],
-            },
+            stack_request({"ParameterKey": "LogLevel", "UsePreviousValue": True}),
         )
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
         # When the new release is deployed over it
-        outputs = release.deploy(plan, packaged_release, cfn=cfn, delay=0)
-        stubber.assert_no_pending_responses()
+        outputs = deploy_until_complete(stubber, cfn, stack, plan, packaged_release)
     assert outputs == {"FindingsQueueUrl": "https://queue"}
     # And the template deployed is the packaged one, uploaded where TemplateURL points
-    s3 = boto3.client("s3", region_name="eu-west-1")
-    body = s3.get_object(Bucket=f"{PREFIX}-eu-west-1", Key="hubrelay/2.0.0/template.yaml")["Body"]
-    assert body.read() == packaged_release.read_bytes()
+    assert uploaded_template() == packaged_release.read_bytes()
 
 
 def test_deploy_with_nothing_to_change_succeeds_without_waiting(packaged_release: Path) -> None:
@@ -755,28 +775,13 @@ def test_deploy_creates_a_new_stack_from_the_uploaded_template_with_every_overri
         stubber.add_response(
             "create_stack",
             {"StackId": stack["StackId"]},
-            {
-                "StackName": "hub-one",
-                "TemplateURL": f"https://{PREFIX}-eu-west-1.s3.eu-west-1.amazonaws.com/"
-                "hubrelay/2.0.0/template.yaml",
-                "Capabilities": ["CAPABILITY_IAM"],
-                "Parameters": [
-                    {"ParameterKey": "ArtifactBucketPrefix", "ParameterValue": PREFIX},
-                    {"ParameterKey": "ArtifactKeyPrefix", "ParameterValue": "hubrelay/2.0.0/"},
-                    {"ParameterKey": "LogLevel", "ParameterValue": "DEBUG"},
-                ],
-            },
+            stack_request({"ParameterKey": "LogLevel", "ParameterValue": "DEBUG"}),
         )
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
         # When it is deployed
-        outputs = release.deploy(plan, packaged_release, cfn=cfn, delay=0)
-        stubber.assert_no_pending_responses()
+        outputs = deploy_until_complete(stubber, cfn, stack, plan, packaged_release)
     assert outputs == {"FindingsQueueUrl": "https://queue"}
     # And the template it was created from is the packaged file, byte for byte
-    s3 = boto3.client("s3", region_name="eu-west-1")
-    body = s3.get_object(Bucket=f"{PREFIX}-eu-west-1", Key="hubrelay/2.0.0/template.yaml")["Body"]
-    assert body.read() == packaged_release.read_bytes()
+    assert uploaded_template() == packaged_release.read_bytes()
 
 
 @pytest.mark.parametrize(
