@@ -49,7 +49,7 @@ from hubrelay.sources import (
     scanner_reports,
     vendor_api,
 )
-from tests.conftest import FIXTURES, load_fixture
+from tests.support import FIXTURES, load_fixture
 
 LONG = os.environ.get("HUBRELAY_FUZZ", "") == "long"
 EXAMPLES = 10_000 if LONG else int(os.environ.get("FUZZ_EXAMPLES", "150"))

@@ -14,7 +14,7 @@ from hubrelay.routing import RouteConfig, decide
 from hubrelay.settings import Settings
 from hubrelay_emulator import cfn
 from hubrelay_emulator.eventpattern import matches
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 ACCOUNT = "111111111111"

@@ -7,25 +7,13 @@ schedules and Security Hub's events through the template's rules.
 """
 
 from hubrelay_emulator.runner.emulator import DEFAULT_ACCOUNT, DEFAULT_REGION, StackEmulator
-from hubrelay_emulator.runner.model import (
-    ROOT,
-    LambdaFunction,
-    QueueMapping,
-    Report,
-    Rule,
-    StackError,
-    Target,
-)
+from hubrelay_emulator.runner.model import ROOT, LambdaFunction, StackError
 
 __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_REGION",
     "ROOT",
     "LambdaFunction",
-    "QueueMapping",
-    "Report",
-    "Rule",
     "StackEmulator",
     "StackError",
-    "Target",
 ]
