@@ -17,9 +17,24 @@ from hubrelay_emulator.runner import StackEmulator
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 TEMPLATE = ROOT / "template.yaml"
+# The top-level ASFF fields a finding must always carry. Severity is required too, but
+# FindingProviderFields.Severity can stand in for it where a finding is built.
+REQUIRED_FIELDS = (
+    "SchemaVersion",
+    "Id",
+    "ProductArn",
+    "GeneratorId",
+    "AwsAccountId",
+    "CreatedAt",
+    "UpdatedAt",
+    "Title",
+    "Description",
+    "Resources",
+)
 
 __all__ = [
     "FIXTURES",
+    "REQUIRED_FIELDS",
     "ROOT",
     "TEMPLATE",
     "LambdaContext",

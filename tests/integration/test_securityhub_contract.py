@@ -27,6 +27,7 @@ from hubrelay_emulator.securityhub import (
     install,
     uninstall,
 )
+from tests.support import REQUIRED_FIELDS
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -240,22 +241,7 @@ def test_malformed_product_arn_fails(client: Any, product_arn: str) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "missing",
-    [
-        "SchemaVersion",
-        "Id",
-        "ProductArn",
-        "GeneratorId",
-        "AwsAccountId",
-        "CreatedAt",
-        "UpdatedAt",
-        "Title",
-        "Description",
-        "Resources",
-        "Severity",
-    ],
-)
+@pytest.mark.parametrize("missing", [*REQUIRED_FIELDS, "Severity"])
 def test_a_finding_missing_a_required_field_fails_alone(
     client: Any, hub: Contract, missing: str
 ) -> None:
