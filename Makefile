@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: venv test lint scan unit demo bench fuzz clean build package deploy publish docs
+.PHONY: venv test check static lint scan unit demo bench fuzz clean build package deploy publish docs
 
 venv: $(STAMP)
 
@@ -22,28 +22,41 @@ $(STAMP): pyproject.toml
 $(CHECKOV_STAMP): pyproject.toml | $(STAMP)
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		$$($(PY) -m hubrelay_local.scan --print-requirements)
+		$$($(PY) -m hubrelay_devtools.scan --print-requirements)
 	@touch $@
 
-lint: venv $(CHECKOV_STAMP)
+# Every package the tree holds: the product (layer and functions) and the three that never
+# ship (release, devtools, emulator).
+MYPY_PATHS := layers/hubrelay/python/hubrelay functions release/hubrelay_release \
+	devtools/hubrelay_devtools emulator/hubrelay_emulator
+
+# The static checks that need nothing beyond .venv (checkov, the slow one, is `make scan`).
+static: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/hubrelay/python/hubrelay local/hubrelay_local functions
+	$(VENV)/bin/mypy $(MYPY_PATHS)
 	$(VENV)/bin/cfn-lint template.yaml
-	$(PY) -m hubrelay_local.scan --checkov $(CHECKOV_VENV)/bin/checkov
 
-# checkov on template.yaml, as it is and with every optional part on (local/hubrelay_local/scan.py).
+lint: static $(CHECKOV_STAMP)
+	$(PY) -m hubrelay_devtools.scan --checkov $(CHECKOV_VENV)/bin/checkov
+
+# checkov on template.yaml, as it is and with every optional part on (devtools/hubrelay_devtools/scan.py).
 scan: venv $(CHECKOV_STAMP)
-	$(PY) -m hubrelay_local.scan --checkov $(CHECKOV_VENV)/bin/checkov
+	$(PY) -m hubrelay_devtools.scan --checkov $(CHECKOV_VENV)/bin/checkov
+
+# The fast loop (under 90 s on two cores): static checks, then the unit and integration
+# tests not marked slow. `make test` runs everything, checkov and the slow tests included.
+check: static
+	$(PY) -m pytest tests/unit tests/integration -m "not slow" $(PYTEST_ARGS)
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: venv
-	$(PY) -m hubrelay_local.demo $(ARGS)
+	$(PY) -m hubrelay_emulator.demo $(ARGS)
 
 bench: venv
 	$(PY) -m bench $(ARGS)
@@ -54,8 +67,8 @@ fuzz: venv
 	HUBRELAY_FUZZ=long $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 # Release (docs/setup.md): reproducible zips, an artifact bucket per Region named
-# <prefix>-<region>, a stack, quick-create links. All of it is local/hubrelay_local/release.py.
-RELEASE := $(PY) -m hubrelay_local.release
+# <prefix>-<region>, a stack, quick-create links. All of it is release/hubrelay_release/.
+RELEASE := $(PY) -m hubrelay_release
 
 build: venv
 	$(RELEASE) build
@@ -67,8 +80,8 @@ package: venv
 # PARAMS is read from the environment (make exports command-line variables), so values
 # may hold quotes and spaces: PARAMS='LogLevel=DEBUG SnsActionName="Page me"'.
 deploy: venv
-	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo 'usage: make deploy STACK=<name> BUCKET=<prefix>-<region> [PARAMS="K=V ..."] [DEPLOY_WITH=cli]'; exit 2; }
-	$(RELEASE) deploy --stack '$(STACK)' --bucket '$(BUCKET)' --params "$$PARAMS" $(if $(REGION),--region '$(REGION)') $(if $(filter cli,$(DEPLOY_WITH)),--cli)
+	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo 'usage: make deploy STACK=<name> BUCKET=<prefix>-<region> [PARAMS="K=V ..."]'; exit 2; }
+	$(RELEASE) deploy --stack '$(STACK)' --bucket '$(BUCKET)' --params "$$PARAMS" $(if $(REGION),--region '$(REGION)')
 
 publish: venv
 	@test -n "$(BUCKET_PREFIX)" -a -n "$(REGIONS)" || { echo 'usage: make publish BUCKET_PREFIX=<prefix> REGIONS="us-east-1 eu-west-1" [PREFIX=hubrelay/<version>/] [STACK_NAME=hubrelay]'; exit 2; }
@@ -76,7 +89,7 @@ publish: venv
 
 # Regenerates the parameters table of docs/setup.md from template.yaml (a test checks it).
 docs: venv
-	$(PY) -m hubrelay_local.docs
+	$(PY) -m hubrelay_devtools.docs
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

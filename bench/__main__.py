@@ -29,7 +29,7 @@ from bench import collector, cost, latency, memory, plots, startup, throughput
 from hubrelay import asff, message
 from hubrelay.packing import Sized, lower_bound, pack
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
-from hubrelay_local import samples
+from hubrelay_emulator import samples
 
 RESULTS = Path(__file__).with_name("results.json")
 

@@ -97,8 +97,8 @@ def importer(mode: str, count: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from hubrelay import message
-    from hubrelay_local import samples
-    from hubrelay_local import securityhub as hub
+    from hubrelay_emulator import samples
+    from hubrelay_emulator import securityhub as hub
 
     out: dict[str, Any] = {"mode": mode, "records": count}
     if mode == "imports":
@@ -225,7 +225,7 @@ def _summary(results: dict[str, dict[str, Any]], limit_mb: int) -> dict[str, Any
 
 
 def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
-    from hubrelay_local import samples
+    from hubrelay_emulator import samples
 
     importer_results = _measure("importer", str(records))
     # About 1.3 KB of report per Trivy vulnerability (samples.trivy_report's mix of texts).

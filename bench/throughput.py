@@ -1,6 +1,6 @@
 """Throughput figures for `make bench`: findings per second through the local stack.
 
-The stack is template.yaml on moto's server (hubrelay_local.stack), the importer runs as its
+The stack is template.yaml on moto's server (hubrelay_emulator.runner), the importer runs as its
 event source mapping would, and the Security Hub contract extension enforces the documented
 limit: 10 BatchImportFindings requests per second with a burst of 30 per account and Region,
 as a token bucket.
@@ -53,10 +53,10 @@ from botocore.exceptions import ClientError
 from hubrelay import asff, message
 from hubrelay.packing import lower_bound
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET, MAX_FINDINGS_PER_CALL
-from hubrelay_local import samples
-from hubrelay_local import securityhub as hub
-from hubrelay_local.demo import PARTNER_PRODUCT
-from hubrelay_local.stack import LocalStack
+from hubrelay_emulator import samples
+from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.demo import PARTNER_PRODUCT
+from hubrelay_emulator.runner import StackEmulator
 
 IMPORTER = "ImporterFunction"
 RATE = 10.0  # requests per second, the documented limit the contract enforces
@@ -68,7 +68,7 @@ FIRST_ACCOUNT = 400_000_000_000  # bench accounts: 400000000000, 400000000001, .
 class ImporterClock:
     """Importer CPU time (main thread, during importer invocations) + simulated time."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: StackEmulator) -> None:
         self.stack = stack
         # Read from moto's server threads too (the token bucket), hence the main thread's
         # CPU clock by id rather than time.thread_time().
@@ -149,7 +149,7 @@ class Bench:
     """A local stack with the importer clock, bench accounts subscribed to the product."""
 
     def __init__(self, accounts: int, seed: int = 3) -> None:
-        self.stack = LocalStack(parameters={"ProductArn": PARTNER_PRODUCT})
+        self.stack = StackEmulator(parameters={"ProductArn": PARTNER_PRODUCT})
         self.accounts = [str(FIRST_ACCOUNT + k) for k in range(accounts)]
         self.rng = random.Random(seed)
         self.serial = 0

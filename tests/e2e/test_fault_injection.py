@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubrelay_local import faults
+from hubrelay_emulator import faults
 
 # 7 import-path kinds x 1,250 + 2 source kinds x 1,250 + mixed 2,000 = 13,250 findings
 # through the local stack, plus 60 findings sent to a destination that is down.

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from hubrelay import message
-from hubrelay_local import samples
-from hubrelay_local.demo import PARTNER_PRODUCT
-from hubrelay_local.stack import LocalStack, StackError
+from hubrelay_emulator import samples
+from hubrelay_emulator.demo import PARTNER_PRODUCT
+from hubrelay_emulator.runner import StackEmulator, StackError
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def send(stack: LocalStack, bodies: list[str]) -> None:
+def send(stack: StackEmulator, bodies: list[str]) -> None:
     sqs = stack.client("sqs")
     for body in bodies:
         sqs.send_message(QueueUrl=stack.outputs["FindingsQueueUrl"], MessageBody=body)

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from hubrelay import message
-from hubrelay_local import demo, samples
-from hubrelay_local import securityhub as hub
-from hubrelay_local.demo import PARTNER_PRODUCT
-from hubrelay_local.stack import DEFAULT_ACCOUNT, LocalStack
+from hubrelay_emulator import demo, samples
+from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.demo import PARTNER_PRODUCT
+from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
 
 
 def test_demo_report_matches_what_happened():
@@ -45,7 +45,7 @@ def test_demo_report_matches_what_happened():
     assert "ImporterRole" not in summary.unused_permissions
 
 
-def _subscribe(stack: LocalStack, region: str = "us-east-1") -> None:
+def _subscribe(stack: StackEmulator, region: str = "us-east-1") -> None:
     hub.enable_hub(stack.account, region)
 
 
@@ -80,7 +80,7 @@ def test_a_resolved_finding_is_archived_in_every_region_it_was_sent_to(make_stac
         assert f":securityhub:{region}:" in stored["ProductArn"]
 
 
-def _notifications(stack: LocalStack, queue_url: str) -> list[dict[str, Any]]:
+def _notifications(stack: StackEmulator, queue_url: str) -> list[dict[str, Any]]:
     sqs, out = stack.client("sqs"), []
     while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
         out.extend(got)

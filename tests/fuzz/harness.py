@@ -51,7 +51,7 @@ from hubrelay.sources import (
     scanner_reports,
     vendor_api,
 )
-from tests.conftest import FIXTURES, load_fixture
+from tests.support import FIXTURES, load_fixture
 
 LONG = os.environ.get("HUBRELAY_FUZZ", "") == "long"
 EXAMPLES = 10_000 if LONG else int(os.environ.get("FUZZ_EXAMPLES", "150"))
@@ -397,7 +397,7 @@ class _Quarantine:
 def _securityhub() -> Any:
     """A real botocore client (so its parameter validation runs) answering every
     BatchImportFindings with success, without any network."""
-    from hubrelay_local.securityhub import client_for
+    from hubrelay_emulator.securityhub import client_for
 
     client = client_for("123456789012", "us-east-1")
 

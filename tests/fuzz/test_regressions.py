@@ -13,8 +13,8 @@ import pytest
 
 from hubrelay import asff, message
 from hubrelay.sources import scanner_reports
-from tests.conftest import FIXTURES
 from tests.fuzz.harness import TARGETS
+from tests.support import FIXTURES
 
 CASES = sorted((FIXTURES / "fuzz").glob("*.json"))
 

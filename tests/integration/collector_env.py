@@ -1,24 +1,24 @@
-"""Shared set-up for collector tests: moto resources, a fake Lambda context, a vendor API."""
+"""Shared set-up for collector tests: moto resources and settings, one run, a vendor API."""
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
 
-from hubrelay import message
+from hubrelay import aws, message
+from tests.support import LambdaContext, load_handler
 
-ROOT = Path(__file__).resolve().parents[2]
-ACCOUNT = "123456789012"
 TOKEN = "s3cr3t-token-never-logged"
 
 
@@ -73,28 +73,35 @@ def drain(queue_url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item["ReceiptHandle"])
 
 
-def load_handler() -> ModuleType:
-    """functions/collector/app.py, freshly imported (it reads settings at import)."""
-    spec = importlib.util.spec_from_file_location(
-        "collector_app", ROOT / "functions" / "collector" / "app.py"
-    )
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run() -> dict[str, Any]:
+    """One run of functions/collector/app.py (imported fresh: it reads settings at import)."""
+    return run_with(LambdaContext("collector"))
 
 
-@dataclass
-class FakeContext:
-    remaining: Callable[[], int] = lambda: 300_000
-    function_name: str = "collector"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:collector"
-    aws_request_id: str = "req-1"
+def run_with(context: LambdaContext) -> dict[str, Any]:
+    result: dict[str, Any] = load_handler("collector").handler({}, context)
+    return result
 
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining()
+
+@contextlib.contextmanager
+def collector_stack(monkeypatch: pytest.MonkeyPatch, **settings: str) -> Iterator[dict[str, str]]:
+    """moto holding the collector's resources, and its settings pointing at them: the
+    queue, table and bucket, then HUBRELAY_<NAME> for each keyword."""
+    with mock_aws():
+        aws.reset()
+        parameters.clear_caches()
+        resources = create_stack_resources()
+        environment = {
+            "FINDINGS_QUEUE_URL": resources["queue_url"],
+            "TRACKING_TABLE": "tracking",
+            "REPORTS_BUCKET": "reports",
+            **settings,
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(f"HUBRELAY_{name}", value)
+        yield resources
+        aws.reset()
+        parameters.clear_caches()
 
 
 @dataclass

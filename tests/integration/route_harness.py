@@ -1,8 +1,10 @@
 """Shared set-up for the route-out integration tests: moto + the Security Hub contract +
-OpsCenter, a real signed-webhook receiver and a vendor API on 127.0.0.1."""
+OpsCenter, a real signed-webhook receiver and a vendor API on 127.0.0.1, and the stack the
+responder runs against (built directly in moto), with its Lambda handler."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -11,15 +13,29 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
 from typing import Any
 
 import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from hubrelay import aws
+from hubrelay.http import Client
+from hubrelay.responder import RouteOutcome, connect, respond
+from hubrelay.retry import Retry
+from hubrelay.routing import RouteConfig
+from hubrelay.settings import Settings
+from hubrelay_emulator import opscenter, securityhub
+from tests.support import LambdaContext, load_fixture, load_handler
 
 ACCOUNT = "111111111111"
 REGION = "us-east-1"
 SIGNING_SECRET = "test-signing-secret"  # a test value, not a credential
 VENDOR_TOKEN = "test-vendor-token"
 REPLAY_WINDOW_S = 300
+AUTO_ROUTE_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:auto-route"
 
 
 @dataclass
@@ -145,3 +161,128 @@ def drain(queue_url: str, region: str = REGION) -> Iterator[dict[str, Any]]:
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             yield message
+
+
+# --- the responder's stack and handler ---------------------------------------------------
+
+
+class Stack:
+    """What template.yaml would deploy, built directly in moto for one test."""
+
+    def __init__(self, contract: securityhub.Contract, ops: opscenter.OpsCenter) -> None:
+        self.contract, self.ops = contract, ops
+        self.webhook = Receiver().start()
+        self.vendor = Receiver(token=VENDOR_TOKEN).start()
+        self.securityhub = boto3.client("securityhub", region_name=REGION)
+        self.actions = action_targets(self.securityhub)
+        self.topic, self.topic_reader = topic_with_queue()
+        sqs = boto3.client("sqs", region_name=REGION)
+        self.dlq = sqs.create_queue(QueueName="responder-dlq")["QueueUrl"]
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="idempotency",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(
+            Name="hubrelay/webhook",
+            SecretString=json.dumps({"url": self.webhook.url, "signing_secret": SIGNING_SECRET}),
+        )
+        secrets.create_secret(Name="hubrelay/vendor", SecretString=VENDOR_TOKEN)
+        self.settings = Settings(
+            region=REGION,
+            product_arn=f"arn:aws:securityhub:{REGION}:222222222222:product/generico/secure-pro",
+            webhook_action_arn=self.actions["webhook"],
+            sns_action_arn=self.actions["sns"],
+            opscenter_action_arn=self.actions["opscenter"],
+            vendor_action_arn=self.actions["vendor"],
+            webhook_secret_arn="hubrelay/webhook",
+            sns_topic_arn=self.topic,
+            opscenter_enabled=True,
+            vendor_back_sync=True,
+            vendor_secret_arn="hubrelay/vendor",
+            vendor_api_url=self.vendor.url.removesuffix("/hook"),
+            auto_route=True,
+            auto_route_destinations="webhook,sns",
+            idempotency_table="idempotency",
+            responder_dlq_url=self.dlq,
+        )
+        self.configure()
+
+    def configure(self, **changes: Any) -> None:
+        self.settings = self.settings.model_copy(update=changes)
+        self.config = RouteConfig.from_settings(self.settings)
+        self.services = connect(self.settings)
+        # Retries without waiting: the backoff itself is unit-tested.
+        self.services.outlets.http = Client(
+            retry=Retry(max_attempts=3, base_s=0, cap_s=0, sleep=lambda _: None)
+        )
+
+    def seed(self, *families: str) -> list[dict[str, Any]]:
+        findings = [
+            load_fixture(f"events/custom-action-{name}.json")["detail"]["findings"][0]
+            for name in families
+        ]
+        self.contract.seed(ACCOUNT, REGION, findings)
+        return findings
+
+    def click(self, destination: str, *families: str) -> dict[str, Any]:
+        """The event Security Hub emits when a user runs our custom action on findings."""
+        findings = self.seed(*families)
+        keys = [(f["ProductArn"], f["Id"]) for f in findings]
+        return self.contract.custom_action(ACCOUNT, REGION, self.actions[destination], keys)
+
+    def route(self, event: Any) -> RouteOutcome:
+        return respond(event, self.settings, self.config, self.services)
+
+    def stored(self, finding_id: str) -> dict[str, Any]:
+        (found,) = [f for f in self.contract.findings(ACCOUNT, REGION) if f["Id"] == finding_id]
+        return found
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in drain(self.dlq)]
+
+    def published(self) -> list[dict[str, Any]]:
+        return [json.loads(m["Body"]) for m in drain(self.topic_reader)]
+
+
+@contextlib.contextmanager
+def responder_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A Stack in moto, with the Security Hub contract and OpsCenter installed for it."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    contract = securityhub.install(securityhub.Contract(rate_per_second=None))
+    ops = opscenter.install(opscenter.OpsCenter())
+    aws.reset()
+    parameters.clear_caches()
+    parameters.base.DEFAULT_PROVIDERS.clear()
+    with mock_aws():
+        securityhub.enable_hub(ACCOUNT, REGION)
+        built = Stack(contract, ops)
+        try:
+            yield built
+        finally:
+            built.webhook.stop()
+            built.vendor.stop()
+    aws.reset()
+    parameters.base.DEFAULT_PROVIDERS.clear()
+    securityhub.uninstall()
+    opscenter.uninstall()
+
+
+def responder_context() -> LambdaContext:
+    return LambdaContext("hubrelay-responder", memory_limit_in_mb=256, remaining_ms=290_000)
+
+
+def load_responder(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """functions/responder/app.py, configured (its environment) as the stack's responder."""
+    for name, value in stack.settings.model_dump().items():
+        monkeypatch.setenv(
+            f"HUBRELAY_{name.upper()}",
+            str(value).lower() if isinstance(value, bool) else str(value),
+        )
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hubrelay-responder")
+    module = load_handler("responder")
+    module.services.outlets.http = Client(retry=Retry(max_attempts=1, sleep=lambda _: None))
+    return module

@@ -10,10 +10,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from hubrelay import asff, aws
-from tests.integration.collector_env import FakeContext, create_stack_resources, drain, load_handler
+from tests.integration.collector_env import collector_stack, drain, run
 
 S3_ARN = "arn:aws:health:us-east-1::event/S3/AWS_S3_OPEN_ACCESS_BUCKET_NOTIFICATION/AWS_S3_1"
 IAM_ARN = "arn:aws:health:global::event/IAM/AWS_IAM_SECURITY_NOTIFICATION/AWS_IAM_2"
@@ -74,30 +73,20 @@ def expect_one_pass(stub: Stubber, since: datetime | None, events: list[dict[str
 
 @pytest.fixture
 def health_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Stubber, dict[str, str]]]:
-    with mock_aws():
-        aws.reset()
-        resources = create_stack_resources()
-        for key, value in {
-            "HUBRELAY_SOURCE": "health",
-            "HUBRELAY_FINDINGS_QUEUE_URL": resources["queue_url"],
-            "HUBRELAY_TRACKING_TABLE": "tracking",
-            "HUBRELAY_REPORTS_BUCKET": "reports",
-            "HUBRELAY_REGIONS": "us-east-1,eu-west-1",
-        }.items():
-            monkeypatch.setenv(key, value)
+    with collector_stack(monkeypatch, SOURCE="health", REGIONS="us-east-1,eu-west-1") as resources:
         client = boto3.client("health", region_name="us-east-1")
         real_client = aws.client
-        monkeypatch.setattr(
-            aws,
-            "client",
-            lambda service, region=None: (
-                client if service == "health" else real_client(service, region)
-            ),
-        )
-        with Stubber(client) as stub:
+        # Undone before the stack is torn down, which resets the real client's cache.
+        with monkeypatch.context() as patch, Stubber(client) as stub:
+            patch.setattr(
+                aws,
+                "client",
+                lambda service, region=None: (
+                    client if service == "health" else real_client(service, region)
+                ),
+            )
             yield stub, resources
             stub.assert_no_pending_responses()
-        real_client.cache_clear()
 
 
 def test_security_events_are_collected_mapped_and_not_resent(
@@ -105,7 +94,7 @@ def test_security_events_are_collected_mapped_and_not_resent(
 ) -> None:
     stub, resources = health_stub
     expect_one_pass(stub, None, EVENTS)
-    first = load_handler().handler({}, FakeContext())
+    first = run()
     findings = drain(resources["queue_url"])
     assert first["error"] == ""
     by_code = {f["GeneratorId"]: f for f in findings}
@@ -121,6 +110,6 @@ def test_security_events_are_collected_mapped_and_not_resent(
     assert all(asff.validate_finding(f) == [] for f in findings)
     # Next run: only events updated since the watermark (inclusive), all unchanged.
     expect_one_pass(stub, T2, [EVENTS[1]])
-    second = load_handler().handler({}, FakeContext())
+    second = run()
     assert second["enqueued"] == 0
     assert drain(resources["queue_url"]) == []

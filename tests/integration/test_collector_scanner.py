@@ -12,40 +12,24 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from hubrelay import asff, aws
+from hubrelay import asff
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
-from tests.conftest import FIXTURES, load_fixture
-from tests.integration.collector_env import FakeContext, create_stack_resources, drain, load_handler
+from tests.integration.collector_env import collector_stack, drain, run
+from tests.support import FIXTURES, load_fixture
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    with mock_aws():
-        aws.reset()
-        resources = create_stack_resources()
-        for key, value in {
-            "HUBRELAY_SOURCE": "scanner_reports",
-            "HUBRELAY_FINDINGS_QUEUE_URL": resources["queue_url"],
-            "HUBRELAY_TRACKING_TABLE": "tracking",
-            "HUBRELAY_REPORTS_BUCKET": "reports",
-            "HUBRELAY_REPORTS_PREFIX": "",
-            "HUBRELAY_REGIONS": "us-east-1",
-        }.items():
-            monkeypatch.setenv(key, value)
+    with collector_stack(
+        monkeypatch, SOURCE="scanner_reports", REPORTS_PREFIX="", REGIONS="us-east-1"
+    ) as resources:
         yield resources
-        aws.reset()
 
 
 def put(key: str, document: Any) -> None:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
     boto3.client("s3").put_object(Bucket="reports", Key=key, Body=body)
-
-
-def run() -> dict[str, Any]:
-    result: dict[str, Any] = load_handler().handler({}, FakeContext())
-    return result
 
 
 def active_ids(findings: list[dict[str, Any]]) -> set[str]:

@@ -13,37 +13,28 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
-from hubrelay import asff, aws, tracking
-from tests.conftest import load_fixture
+from hubrelay import asff, tracking
 from tests.integration.collector_env import (
     TOKEN,
-    FakeContext,
     VendorApi,
-    create_stack_resources,
+    collector_stack,
     drain,
-    load_handler,
+    run,
+    run_with,
     serve,
 )
+from tests.support import LambdaContext, load_fixture
 
 VALID_IDS = {"vendor/F-1001", "vendor/F-1002", "vendor/F-1003"}
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    with mock_aws():
-        aws.reset()
-        parameters.clear_caches()
-        resources = create_stack_resources()
-        monkeypatch.setenv("HUBRELAY_FINDINGS_QUEUE_URL", resources["queue_url"])
-        monkeypatch.setenv("HUBRELAY_TRACKING_TABLE", "tracking")
-        monkeypatch.setenv("HUBRELAY_REPORTS_BUCKET", "reports")
-        monkeypatch.setenv("HUBRELAY_REGIONS", "us-east-1,eu-west-1")
-        monkeypatch.setenv("HUBRELAY_DEADLINE_MARGIN_MS", "5000")
+    with collector_stack(
+        monkeypatch, REGIONS="us-east-1,eu-west-1", DEADLINE_MARGIN_MS="5000"
+    ) as resources:
         yield resources
-        aws.reset()
 
 
 @pytest.fixture
@@ -66,11 +57,6 @@ def small_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "mapping.json"
     path.write_text(json.dumps(mapping))
     monkeypatch.setenv("HUBRELAY_VENDOR_MAPPING", str(path))
-
-
-def run(context: FakeContext | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = load_handler().handler({}, context or FakeContext())
-    return result
 
 
 def test_first_run_enqueues_valid_findings_and_reports_the_malformed_one(
@@ -166,8 +152,10 @@ def test_a_timeout_mid_source_skips_nothing_on_the_next_run(
     api: VendorApi, stack: dict[str, str], small_pages: None
 ) -> None:
     # Time runs out once the second page has been fetched: only page 1 is committed.
-    context = FakeContext(remaining=lambda: 300_000 if len(api.requests) < 2 else 1_000)
-    first = run(context)
+    context = LambdaContext(
+        "collector", remaining_ms=lambda: 300_000 if len(api.requests) < 2 else 1_000
+    )
+    first = run_with(context)
     assert first["stoppedEarly"] is True
     assert first["units"] == 1
     sent_first = {f["Id"] for f in drain(stack["queue_url"])}

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
+import functools
 import json
-import sys
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,26 +15,17 @@ from moto import mock_aws
 
 from hubrelay import aws, message
 from hubrelay.settings import MAX_FINDING_BYTES
-from hubrelay_local import samples
-from hubrelay_local import securityhub as hub
+from hubrelay_emulator import samples
+from hubrelay_emulator import securityhub as hub
+from tests import support
+from tests.support import LambdaContext, sqs_event
 
-ROOT = Path(__file__).resolve().parents[2]
 STACK_ACCOUNT = "123456789012"  # moto's default account: the importer's own
 REGION = "us-east-1"
 PARTNER = f"arn:aws:securityhub:{REGION}:{STACK_ACCOUNT}:product/hubrelay/test"
 
-
-class Context:
-    function_name = "importer"
-    memory_limit_in_mb = 512
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{STACK_ACCOUNT}:function:importer"
-    aws_request_id = "req-1"
-
-    def __init__(self, remaining_ms: int = 120_000) -> None:
-        self.remaining_ms = remaining_ms
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+# The importer's context: two minutes left unless a test says otherwise.
+Context = functools.partial(LambdaContext, "importer", remaining_ms=120_000)
 
 
 @pytest.fixture
@@ -64,38 +52,8 @@ def env(contract: hub.Contract, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
 
 
 def load_handler() -> Any:
-    """functions/importer/app.py, imported fresh so it reads this test's environment."""
-    spec = importlib.util.spec_from_file_location(
-        f"importer_app_{uuid.uuid4().hex}", ROOT / "functions/importer/app.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.handler
-
-
-def sqs_event(
-    bodies: list[str], ids: list[str] | None = None, receive_count: int = 1
-) -> dict[str, Any]:
-    ids = ids or [f"msg-{i}" for i in range(len(bodies))]
-    return {
-        "Records": [
-            {
-                "messageId": message_id,
-                "receiptHandle": f"rh-{message_id}",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": str(receive_count)},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:{REGION}:{STACK_ACCOUNT}:findings",
-                "awsRegion": REGION,
-            }
-            for message_id, body in zip(ids, bodies, strict=True)
-        ]
-    }
+    """functions/importer/app.py's handler, imported fresh so it reads this test's environment."""
+    return support.load_handler("importer").handler
 
 
 def failed_ids(response: dict[str, Any]) -> set[str]:

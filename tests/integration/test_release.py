@@ -1,4 +1,4 @@
-"""The release tooling (local/hubrelay_local/release.py): build, package, deploy, publish.
+"""The release tooling (release/hubrelay_release/): build, package, deploy, publish.
 
 Builds run on a copy of the source tree (so junk can be planted and mtimes changed without
 touching the checkout). S3 and CloudFormation are moto's (`mock_aws`, and one run of the
@@ -39,9 +39,9 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 from moto.ssm.models import Parameter, ssm_backends
 
+import hubrelay_release as release
 from hubrelay import aws
-from hubrelay_local import release
-from hubrelay_local.release import ReleaseError
+from hubrelay_release import ReleaseError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("functions", "layers", "template.yaml", "pyproject.toml")
@@ -510,7 +510,7 @@ def test_publish_command_against_a_moto_server(tmp_path: Path) -> None:
             s3.create_bucket(Bucket=f"{PREFIX}-{region}", **kwargs)
         # When `make publish` runs (its command line)
         done = subprocess.run(
-            [sys.executable, "-m", "hubrelay_local.release", "--out", str(tmp_path / "out"),
+            [sys.executable, "-m", "hubrelay_release", "--out", str(tmp_path / "out"),
              "publish", "--bucket-prefix", PREFIX, "--regions", "us-east-1, eu-west-1"],
             env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
             capture_output=True, text=True, check=False, timeout=120,
@@ -631,6 +631,41 @@ def packaged_text() -> str:
     return release.packaged_template(ROOT, PREFIX, "hubrelay/2.0.0/")
 
 
+def stack_request(parameter: dict[str, Any]) -> dict[str, Any]:
+    """What deploying packaged_release sends: its template's URL, the packaged artifact
+    location and one more parameter."""
+    return {
+        "StackName": "hub-one",
+        "TemplateURL": f"https://{PREFIX}-eu-west-1.s3.eu-west-1.amazonaws.com/"
+        "hubrelay/2.0.0/template.yaml",
+        "Capabilities": ["CAPABILITY_IAM"],
+        "Parameters": [
+            {"ParameterKey": "ArtifactBucketPrefix", "ParameterValue": PREFIX},
+            {"ParameterKey": "ArtifactKeyPrefix", "ParameterValue": "hubrelay/2.0.0/"},
+            parameter,
+        ],
+    }
+
+
+def deploy_until_complete(
+    stubber: Stubber, cfn: Any, stack: dict[str, Any], plan: Any, packaged: Path
+) -> dict[str, str]:
+    """Deploy through the stubbed client: the waiter finds `stack` complete at once, then
+    its outputs are read."""
+    for _ in ("waiter", "outputs"):
+        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
+    outputs = release.deploy(plan, packaged, cfn=cfn, delay=0)
+    stubber.assert_no_pending_responses()
+    return outputs
+
+
+def uploaded_template() -> bytes:
+    """The template deploy put where stack_request's TemplateURL points."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    body = s3.get_object(Bucket=f"{PREFIX}-eu-west-1", Key="hubrelay/2.0.0/template.yaml")["Body"]
+    return bytes(body.read())
+
+
 def test_deploy_update_keeps_customised_values_and_follows_new_defaults(
     packaged_release: Path,
 ) -> None:
@@ -660,28 +695,13 @@ def test_deploy_update_keeps_customised_values_and_follows_new_defaults(
         stubber.add_response(
             "update_stack",
             {"StackId": stack["StackId"]},
-            {
-                "StackName": "hub-one",
-                "TemplateURL": f"https://{PREFIX}-eu-west-1.s3.eu-west-1.amazonaws.com/"
-                "hubrelay/2.0.0/template.yaml",
-                "Capabilities": ["CAPABILITY_IAM"],
-                "Parameters": [
-                    {"ParameterKey": "ArtifactBucketPrefix", "ParameterValue": PREFIX},
-                    {"ParameterKey": "ArtifactKeyPrefix", "ParameterValue": "hubrelay/2.0.0/"},
-                    {"ParameterKey": "LogLevel", "UsePreviousValue": True},
-                ],
-            },
+            stack_request({"ParameterKey": "LogLevel", "UsePreviousValue": True}),
         )
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
-        stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "hub-one"})
         # When the new release is deployed over it
-        outputs = release.deploy(plan, packaged_release, cfn=cfn, delay=0)
-        stubber.assert_no_pending_responses()
+        outputs = deploy_until_complete(stubber, cfn, stack, plan, packaged_release)
     assert outputs == {"FindingsQueueUrl": "https://queue"}
     # And the template deployed is the packaged one, uploaded where TemplateURL points
-    s3 = boto3.client("s3", region_name="eu-west-1")
-    body = s3.get_object(Bucket=f"{PREFIX}-eu-west-1", Key="hubrelay/2.0.0/template.yaml")["Body"]
-    assert body.read() == packaged_release.read_bytes()
+    assert uploaded_template() == packaged_release.read_bytes()
 
 
 def test_deploy_with_nothing_to_change_succeeds_without_waiting(packaged_release: Path) -> None:
@@ -733,22 +753,35 @@ def test_deploy_plan_refuses_mistakes_before_calling_cloudformation(
         release.plan_deploy("1st", bucket, {}, None, packaged_release)
 
 
-def test_the_aws_cli_command_matches_the_boto3_request(packaged_release: Path) -> None:
+def test_deploy_creates_a_new_stack_from_the_uploaded_template_with_every_override(
+    packaged_release: Path,
+) -> None:
+    # Given a packaged release and no stack yet
     plan = release.plan_deploy(
         "hub-one", f"{PREFIX}-eu-west-1", {"LogLevel": "DEBUG"}, None, packaged_release
     )
-    command = plan.cli_command(packaged_release)
-    assert command[:3] == ["aws", "cloudformation", "deploy"]
-
-    def option(name: str) -> str:
-        return command[command.index(name) + 1]
-
-    assert option("--capabilities") == "CAPABILITY_IAM"
-    assert option("--region") == "eu-west-1"
-    assert option("--template-file") == str(packaged_release)
-    assert option("--s3-bucket") == f"{PREFIX}-eu-west-1"
-    overrides = command[command.index("--parameter-overrides") + 1 :]
-    assert overrides == [f"{p['ParameterKey']}={p['ParameterValue']}" for p in plan.parameters()]
+    assert plan.region == "eu-west-1"  # the bucket's Region, where the stack must run
+    cfn = boto3.client("cloudformation", region_name=plan.region)
+    stack = stub_stack("CREATE_COMPLETE", {})
+    with Stubber(cfn) as stubber:
+        stubber.add_client_error(
+            "describe_stacks",
+            "ValidationError",
+            "Stack with id hub-one does not exist",
+            expected_params={"StackName": "hub-one"},
+        )
+        # Then the stack is created from the template in the artifact bucket, with IAM
+        # capability, the packaged artifact location and the override
+        stubber.add_response(
+            "create_stack",
+            {"StackId": stack["StackId"]},
+            stack_request({"ParameterKey": "LogLevel", "ParameterValue": "DEBUG"}),
+        )
+        # When it is deployed
+        outputs = deploy_until_complete(stubber, cfn, stack, plan, packaged_release)
+    assert outputs == {"FindingsQueueUrl": "https://queue"}
+    # And the template it was created from is the packaged file, byte for byte
+    assert uploaded_template() == packaged_release.read_bytes()
 
 
 @pytest.mark.parametrize(

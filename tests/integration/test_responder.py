@@ -5,142 +5,32 @@ HTTP receivers on 127.0.0.1."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
-from hubrelay import aws
-from hubrelay.http import Client
-from hubrelay.responder import RouteOutcome, connect, respond
-from hubrelay.retry import Retry
-from hubrelay.routing import RouteConfig
-from hubrelay.settings import Settings
-from hubrelay_local import opscenter, securityhub
-from tests.conftest import load_fixture
 from tests.integration.route_harness import (
     ACCOUNT,
+    AUTO_ROUTE_QUEUE,
     REGION,
     SIGNING_SECRET,
-    VENDOR_TOKEN,
-    Receiver,
-    action_targets,
-    drain,
-    topic_with_queue,
+    Stack,
+    load_responder,
+    responder_context,
+    responder_stack,
 )
+from tests.support import sqs_record
 
 FAMILIES = ["guardduty", "inspector", "macie", "securityhub-control", "partner"]
 
 
-class Stack:
-    """What template.yaml would deploy, built directly in moto for one test."""
-
-    def __init__(self, contract: securityhub.Contract, ops: opscenter.OpsCenter) -> None:
-        self.contract, self.ops = contract, ops
-        self.webhook = Receiver().start()
-        self.vendor = Receiver(token=VENDOR_TOKEN).start()
-        self.securityhub = boto3.client("securityhub", region_name=REGION)
-        self.actions = action_targets(self.securityhub)
-        self.topic, self.topic_reader = topic_with_queue()
-        sqs = boto3.client("sqs", region_name=REGION)
-        self.dlq = sqs.create_queue(QueueName="responder-dlq")["QueueUrl"]
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName="idempotency",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        secrets = boto3.client("secretsmanager", region_name=REGION)
-        secrets.create_secret(
-            Name="hubrelay/webhook",
-            SecretString=json.dumps({"url": self.webhook.url, "signing_secret": SIGNING_SECRET}),
-        )
-        secrets.create_secret(Name="hubrelay/vendor", SecretString=VENDOR_TOKEN)
-        self.settings = Settings(
-            region=REGION,
-            product_arn=f"arn:aws:securityhub:{REGION}:222222222222:product/generico/secure-pro",
-            webhook_action_arn=self.actions["webhook"],
-            sns_action_arn=self.actions["sns"],
-            opscenter_action_arn=self.actions["opscenter"],
-            vendor_action_arn=self.actions["vendor"],
-            webhook_secret_arn="hubrelay/webhook",
-            sns_topic_arn=self.topic,
-            opscenter_enabled=True,
-            vendor_back_sync=True,
-            vendor_secret_arn="hubrelay/vendor",
-            vendor_api_url=self.vendor.url.removesuffix("/hook"),
-            auto_route=True,
-            auto_route_destinations="webhook,sns",
-            idempotency_table="idempotency",
-            responder_dlq_url=self.dlq,
-        )
-        self.configure()
-
-    def configure(self, **changes: Any) -> None:
-        self.settings = self.settings.model_copy(update=changes)
-        self.config = RouteConfig.from_settings(self.settings)
-        self.services = connect(self.settings)
-        # Retries without waiting: the backoff itself is unit-tested.
-        self.services.outlets.http = Client(
-            retry=Retry(max_attempts=3, base_s=0, cap_s=0, sleep=lambda _: None)
-        )
-
-    def seed(self, *families: str) -> list[dict[str, Any]]:
-        findings = [
-            load_fixture(f"events/custom-action-{name}.json")["detail"]["findings"][0]
-            for name in families
-        ]
-        self.contract.seed(ACCOUNT, REGION, findings)
-        return findings
-
-    def click(self, destination: str, *families: str) -> dict[str, Any]:
-        """The event Security Hub emits when a user runs our custom action on findings."""
-        findings = self.seed(*families)
-        keys = [(f["ProductArn"], f["Id"]) for f in findings]
-        return self.contract.custom_action(ACCOUNT, REGION, self.actions[destination], keys)
-
-    def route(self, event: Any) -> RouteOutcome:
-        return respond(event, self.settings, self.config, self.services)
-
-    def stored(self, finding_id: str) -> dict[str, Any]:
-        (found,) = [f for f in self.contract.findings(ACCOUNT, REGION) if f["Id"] == finding_id]
-        return found
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        return [json.loads(m["Body"]) for m in drain(self.dlq)]
-
-    def published(self) -> list[dict[str, Any]]:
-        return [json.loads(m["Body"]) for m in drain(self.topic_reader)]
-
-
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
-    contract = securityhub.install(securityhub.Contract(rate_per_second=None))
-    ops = opscenter.install(opscenter.OpsCenter())
-    aws.reset()
-    parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()
-    with mock_aws():
-        securityhub.enable_hub(ACCOUNT, REGION)
-        built = Stack(contract, ops)
-        try:
-            yield built
-        finally:
-            built.webhook.stop()
-            built.vendor.stop()
-    aws.reset()
-    parameters.base.DEFAULT_PROVIDERS.clear()
-    securityhub.uninstall()
-    opscenter.uninstall()
+    with responder_stack(monkeypatch) as built:
+        yield built
 
 
 def test_multi_select_sends_every_finding_signed_and_writes_each_back(stack):
@@ -294,7 +184,7 @@ def _private_finding(finding: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 def test_automatic_route_does_not_loop_and_survives_a_workflow_reset(stack, finding):
     # The rule's filters, applied as EventBridge would, in front of the responder.
-    from hubrelay_local.eventpattern import matches
+    from hubrelay_emulator.eventpattern import matches
     from tests.integration.test_route_patterns import auto_route_pattern
 
     pattern = auto_route_pattern({"AutoRouteMinSeverity": "HIGH"})
@@ -335,63 +225,14 @@ def test_automatic_route_does_not_loop_and_survives_a_workflow_reset(stack, find
 # --- The Lambda handler (functions/responder/app.py) -----------------------------------
 
 
-class Context:
-    function_name = "hubrelay-responder"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:hubrelay-responder"
-    aws_request_id = "c0ffee00-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/hubrelay-responder"
-    log_stream_name = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 290_000
-
-
-def load_handler(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in stack.settings.model_dump().items():
-        monkeypatch.setenv(
-            f"HUBRELAY_{name.upper()}",
-            str(value).lower() if isinstance(value, bool) else str(value),
-        )
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hubrelay-responder")
-    path = Path(__file__).resolve().parents[2] / "functions" / "responder" / "app.py"
-    spec = importlib.util.spec_from_file_location("responder_app_under_test", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.services.outlets.http = Client(retry=Retry(max_attempts=1, sleep=lambda _: None))
-    return module
-
-
-def sqs_record(body: str, message_id: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"handle-{message_id}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1767225600000",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1767225600001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": "0" * 32,
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:auto-route",
-        "awsRegion": REGION,
-    }
-
-
 def test_handler_rejects_a_hostile_event_with_a_log_line_and_a_metric(
     stack, monkeypatch, capsys, caplog
 ):
-    app = load_handler(stack, monkeypatch)
+    app = load_responder(stack, monkeypatch)
     event = stack.click("webhook", "guardduty")
     event["source"] = "attacker.securityhub"
     with caplog.at_level(logging.WARNING):
-        assert app.handler(event, Context()) == {}
+        assert app.handler(event, responder_context()) == {}
     out = capsys.readouterr().out
     (rejected,) = [r for r in caplog.records if r.getMessage() == "event rejected"]
     assert "is not aws.securityhub" in rejected.__dict__["reason"]
@@ -404,7 +245,7 @@ def test_handler_rejects_a_hostile_event_with_a_log_line_and_a_metric(
 
 
 def test_handler_routes_automatic_route_batches_from_the_queue(stack, monkeypatch, finding):
-    app = load_handler(stack, monkeypatch)
+    app = load_responder(stack, monkeypatch)
     events: list[dict[str, Any]] = []
     stack.contract.subscribe(events.append)
     stack.securityhub.batch_import_findings(
@@ -413,9 +254,12 @@ def test_handler_routes_automatic_route_batches_from_the_queue(stack, monkeypatc
             _private_finding(finding, Id="queued/2"),
         ]
     )
-    records = [sqs_record(json.dumps(e), f"m{i}") for i, e in enumerate(events[:2])]
-    records.append(sqs_record("not json", "m-junk"))
-    reply = app.handler({"Records": records}, Context())
+    records = [
+        sqs_record(json.dumps(e), f"m{i}", queue_arn=AUTO_ROUTE_QUEUE)
+        for i, e in enumerate(events[:2])
+    ]
+    records.append(sqs_record("not json", "m-junk", queue_arn=AUTO_ROUTE_QUEUE))
+    reply = app.handler({"Records": records}, responder_context())
     assert reply == {"batchItemFailures": []}
     assert sorted(r.json()["findings"][0]["id"] for r in stack.webhook.accepted()) == [
         "queued/1",

@@ -1,5 +1,5 @@
 """template.yaml's route-out rules, checked with the documented EventBridge semantics
-(hubrelay_local.eventpattern), not moto's matcher."""
+(hubrelay_emulator.eventpattern), not moto's matcher."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from hubrelay.routing import RouteConfig, decide
 from hubrelay.settings import Settings
-from hubrelay_local import cfn
-from hubrelay_local.eventpattern import matches
-from tests.conftest import load_fixture
+from hubrelay_emulator import cfn
+from hubrelay_emulator.eventpattern import matches
+from tests.support import load_fixture
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 ACCOUNT = "111111111111"

@@ -20,14 +20,19 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
-from hubrelay import aws
-from hubrelay_local import opscenter, securityhub
-from tests.conftest import load_fixture
 from tests.integration import collector_env
-from tests.integration.route_harness import ACCOUNT, REGION, SIGNING_SECRET, VENDOR_TOKEN, drain
-from tests.integration.test_responder import Context, Stack, load_handler
+from tests.integration.route_harness import (
+    REGION,
+    SIGNING_SECRET,
+    VENDOR_TOKEN,
+    Stack,
+    drain,
+    load_responder,
+    responder_context,
+    responder_stack,
+)
+from tests.support import load_fixture
 
 # Test values, not credentials. A webhook URL can itself be a secret (Slack's are).
 WEBHOOK_PATH_SECRET = "T0-webhook-path-s3cret"
@@ -86,25 +91,13 @@ def assert_absent(text: str, *secrets: str) -> None:
 
 @pytest.fixture
 def vendor_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    with mock_aws():
-        aws.reset()
-        parameters.clear_caches()
-        resources = collector_env.create_stack_resources()
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hubrelay-collector")
+    with collector_env.collector_stack(monkeypatch, SOURCE="vendor_api") as resources:
         records = copy.deepcopy(load_fixture("sources/vendor_findings.json"))
         for api in collector_env.serve(collector_env.VendorApi(records)):
-            for name, value in {
-                "HUBRELAY_SOURCE": "vendor_api",
-                "HUBRELAY_VENDOR_API_URL": api.url,
-                "HUBRELAY_VENDOR_SECRET_ARN": resources["secret_arn"],
-                "HUBRELAY_FINDINGS_QUEUE_URL": resources["queue_url"],
-                "HUBRELAY_TRACKING_TABLE": "tracking",
-                "HUBRELAY_REPORTS_BUCKET": "reports",
-                "POWERTOOLS_SERVICE_NAME": "hubrelay-collector",
-            }.items():
-                monkeypatch.setenv(name, value)
+            monkeypatch.setenv("HUBRELAY_VENDOR_API_URL", api.url)
+            monkeypatch.setenv("HUBRELAY_VENDOR_SECRET_ARN", resources["secret_arn"])
             yield {**resources, "api": api}
-        aws.reset()
-        parameters.clear_caches()
 
 
 def _error_reports() -> list[str]:
@@ -121,7 +114,7 @@ def test_collector_keeps_the_vendor_token_out_of_everything_it_writes(
     token = collector_env.TOKEN
     capture.prove_it_sees(token)
     # Given a vendor API that accepts the token: a full run (pages, a malformed record)
-    first = collector_env.load_handler().handler({}, collector_env.FakeContext())
+    first = collector_env.run()
     assert first["error"] == ""
     assert first["enqueued"] > 0
     capture.add(first)
@@ -131,7 +124,7 @@ def test_collector_keeps_the_vendor_token_out_of_everything_it_writes(
         SecretId=vendor_stack["secret_arn"], SecretString=REFUSED_TOKEN
     )
     parameters.clear_caches()
-    second = collector_env.load_handler().handler({}, collector_env.FakeContext())
+    second = collector_env.run()
     assert "401" in second["error"]
     capture.add(second)
     capture.add(_error_reports())
@@ -149,15 +142,7 @@ def test_collector_keeps_the_vendor_token_out_of_everything_it_writes(
 
 @pytest.fixture
 def route_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
-    contract = securityhub.install(securityhub.Contract(rate_per_second=None))
-    ops = opscenter.install(opscenter.OpsCenter())
-    aws.reset()
-    parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()
-    with mock_aws():
-        securityhub.enable_hub(ACCOUNT, REGION)
-        stack = Stack(contract, ops)
+    with responder_stack(monkeypatch) as stack:
         # The webhook URL with a secret path, as Slack-style incoming webhooks have.
         boto3.client("secretsmanager", region_name=REGION).put_secret_value(
             SecretId="hubrelay/webhook",
@@ -168,15 +153,7 @@ def route_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
                 }
             ),
         )
-        try:
-            yield stack
-        finally:
-            stack.webhook.stop()
-            stack.vendor.stop()
-    aws.reset()
-    parameters.base.DEFAULT_PROVIDERS.clear()
-    securityhub.uninstall()
-    opscenter.uninstall()
+        yield stack
 
 
 def test_responder_keeps_signing_secret_webhook_url_and_token_out_of_everything_it_writes(
@@ -185,12 +162,12 @@ def test_responder_keeps_signing_secret_webhook_url_and_token_out_of_everything_
     secrets = (SIGNING_SECRET, WEBHOOK_PATH_SECRET, VENDOR_TOKEN)
     for secret in secrets:
         capture.prove_it_sees(secret)
-    app = load_handler(route_stack, monkeypatch)
+    app = load_responder(route_stack, monkeypatch)
     # Given a webhook that accepts one delivery, then fails one, and a vendor API
-    capture.add(app.handler(route_stack.click("webhook", "guardduty"), Context()))
+    capture.add(app.handler(route_stack.click("webhook", "guardduty"), responder_context()))
     route_stack.webhook.statuses = [500]
-    capture.add(app.handler(route_stack.click("webhook", "inspector"), Context()))
-    capture.add(app.handler(route_stack.click("vendor", "partner"), Context()))
+    capture.add(app.handler(route_stack.click("webhook", "inspector"), responder_context()))
+    capture.add(app.handler(route_stack.click("vendor", "partner"), responder_context()))
     # Then each went where it should: signed, to the secret path, with the token...
     delivered = route_stack.webhook.accepted()
     assert len(delivered) == 2

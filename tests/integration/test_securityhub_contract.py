@@ -1,4 +1,4 @@
-"""The contract-enforcing Security Hub (hubrelay_local.securityhub), through real boto3 clients.
+"""The contract-enforcing Security Hub (hubrelay_emulator.securityhub), through real boto3 clients.
 
 Most tests run in-process under mock_aws; test_server_* go through a ThreadedMotoServer.
 """
@@ -18,7 +18,7 @@ from moto.securityhub import urls as securityhub_urls
 from moto.securityhub.responses import SecurityHubResponse
 from moto.server import ThreadedMotoServer
 
-from hubrelay_local.securityhub import (
+from hubrelay_emulator.securityhub import (
     Contract,
     client_for,
     disable_hub,
@@ -27,6 +27,7 @@ from hubrelay_local.securityhub import (
     install,
     uninstall,
 )
+from tests.support import REQUIRED_FIELDS
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -240,22 +241,7 @@ def test_malformed_product_arn_fails(client: Any, product_arn: str) -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "missing",
-    [
-        "SchemaVersion",
-        "Id",
-        "ProductArn",
-        "GeneratorId",
-        "AwsAccountId",
-        "CreatedAt",
-        "UpdatedAt",
-        "Title",
-        "Description",
-        "Resources",
-        "Severity",
-    ],
-)
+@pytest.mark.parametrize("missing", [*REQUIRED_FIELDS, "Severity"])
 def test_a_finding_missing_a_required_field_fails_alone(
     client: Any, hub: Contract, missing: str
 ) -> None:

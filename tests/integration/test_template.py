@@ -21,6 +21,7 @@ from cfnlint.config import ManualArgs
 from cfnlint.decode import decode_str
 
 from hubrelay.settings import Settings
+from hubrelay_emulator import cfn
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
@@ -69,8 +70,6 @@ EXTRA_NAME_PROPERTIES = {
 }
 
 FAKE_ACCOUNT = "111122223333"
-# What !Ref AWS::NoValue resolves to: dropped from lists and mappings, as CloudFormation does.
-NO_VALUE: Any = object()
 
 
 # ------------------------------------------------------------------------------------
@@ -173,96 +172,26 @@ def references(value: Any) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------
-# A small evaluator for the intrinsic functions the template uses, to check what the
-# IAM resources and environment actually resolve to.
+# The emulator's evaluator of intrinsic functions, for a stack that is never created: a
+# resource stands for itself (<Name>, <Name.Attribute>), so what the IAM statements and
+# the environment resolve to can be checked on the template alone.
 # ------------------------------------------------------------------------------------
-class Resolver:
+class Resolver(cfn.Resolver):
     def __init__(self, template: dict[str, Any], parameters: dict[str, str], **pseudo: str):
-        self.template = template
-        self.parameters = {
-            name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()
-        }
-        self.parameters.update(parameters)
-        self.pseudo = {
-            "AWS::Partition": "aws",
-            "AWS::Region": "us-east-1",
-            "AWS::AccountId": FAKE_ACCOUNT,
-            "AWS::StackName": "hubrelay-test",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        self.pseudo.update({f"AWS::{key}": value for key, value in pseudo.items()})
+        region = pseudo.get("Region", "us-east-1")
+        names = cfn.pseudo_parameters(region, FAKE_ACCOUNT, "hubrelay-test")
+        names.update({f"AWS::{key}": value for key, value in pseudo.items()})
+        # SSM-typed parameters keep their parameter name: nothing is read from SSM.
+        values = cfn.parameter_values(template, parameters, resolve_ssm=lambda name: name)
+        super().__init__(template, values, names)
 
-    def condition(self, name: str) -> bool:
-        return self._truth(self.template["Conditions"][name])
-
-    def _truth(self, node: Any) -> bool:
-        ((function, args),) = node.items()
-        if function == "Fn::Equals":
-            return str(self.resolve(args[0])) == str(self.resolve(args[1]))
-        if function == "Fn::Not":
-            return not self._truth(args[0])
-        if function == "Fn::And":
-            return all(self._truth(arg) for arg in args)
-        if function == "Fn::Or":
-            return any(self._truth(arg) for arg in args)
-        if function == "Condition":
-            return self.condition(args)
-        raise AssertionError(f"unsupported condition function {function}")
-
-    def _name(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return NO_VALUE
-        if name in self.pseudo:
-            return self.pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.template["Resources"]:
+    def ref(self, name: str) -> Any:
+        if name.split(".")[0] in self.template["Resources"]:
             return f"<{name}>"
-        raise AssertionError(f"reference to unknown name {name!r}")
+        return super().ref(name)
 
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [r for r in (self.resolve(item) for item in node) if r is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((function, args),) = node.items()
-            if function == "Ref":
-                return self._name(args)
-            if function == "Fn::GetAtt":
-                target = ".".join(args) if isinstance(args, list) else args
-                return f"<{target}>"
-            if function == "Fn::Sub":
-                text, variables = (args[0], args[1]) if isinstance(args, list) else (args, {})
-                values = {key: self.resolve(value) for key, value in variables.items()}
-
-                def substitute(match: re.Match[str]) -> str:
-                    name = match.group(1)
-                    if name.startswith("!"):
-                        return "${" + name[1:] + "}"
-                    if name in values:
-                        return str(values[name])
-                    if "." in name:
-                        return f"<{name}>"
-                    return self._name(name)
-
-                return re.sub(r"\$\{([^}]+)\}", substitute, text)
-            if function == "Fn::If":
-                branch = args[1] if self.condition(args[0]) else args[2]
-                return self.resolve(branch)
-            if function == "Fn::Select":
-                return self.resolve(args[1])[int(self.resolve(args[0]))]
-            if function == "Fn::Split":
-                return str(self.resolve(args[1])).split(args[0])
-            if function == "Fn::Join":
-                return args[0].join(str(part) for part in self.resolve(args[1]))
-            if function == "Fn::FindInMap":
-                name, top, second = (self.resolve(arg) for arg in args)
-                return self.template["Mappings"][name][top][second]
-            if function.startswith("Fn::") or function == "Condition":
-                raise AssertionError(f"the test resolver does not support {function}")
-        resolved = {key: self.resolve(value) for key, value in node.items()}
-        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
+    def get_att(self, name: str, attribute: str) -> Any:
+        return f"<{name}.{attribute}>"
 
 
 # ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from hubrelay.links import console_host
+from hubrelay_devtools.scan import ALL_OPTIONS
 from tests.integration.test_template import (
     FUNCTION_KEY,
     ROOT,
@@ -32,22 +33,10 @@ from tests.integration.test_template import (
     resources_of,
 )
 
-KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-TOPIC = "arn:aws:sns:us-east-1:111122223333:ops-alarms"
-# Every optional part on, so that every resource exists.
-EVERYTHING = {
-    "Source": "vendor_api",
-    "VendorApiUrl": "https://vendor.example.com/v1/findings",
-    "VendorSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:vendor-AbCdEf",
-    "EnableWebhook": "true",
-    "WebhookSecretName": "hubrelay/webhook",
-    "EnableOpsCenter": "true",
-    "EnableVendorBackSync": "true",
-    "BackSyncApiUrl": "https://vendor.example.com/v1",
-    "BackSyncSecretName": "hubrelay/vendor",
-    "AutoRoute": "true",
-    "AlarmTopicArn": TOPIC,
-}
+KEY = ALL_OPTIONS["KmsKeyArn"]
+TOPIC = ALL_OPTIONS["AlarmTopicArn"]
+# Every optional part on, so that every resource exists; the tests choose the key.
+EVERYTHING = {**ALL_OPTIONS, "KmsKeyArn": ""}
 OBSERVABILITY = ROOT / "layers" / "hubrelay" / "python" / "hubrelay" / "observability.py"
 # Dimensions observability.py adds beside "service", and the environment variable of the
 # function that holds the value it records.

@@ -9,6 +9,7 @@ import pytest
 from hubrelay import asff
 from hubrelay.errors import PermanentError
 from hubrelay.settings import MAX_FINDING_BYTES
+from tests.support import REQUIRED_FIELDS
 
 
 def set_path(finding: dict[str, Any], path: str, value: Any) -> None:
@@ -108,21 +109,7 @@ def test_limit_accepts_the_edge_and_refuses_one_past_it(finding, path, ok, bad):
     assert any(v.path.startswith(top) for v in violations), [str(v) for v in violations]
 
 
-@pytest.mark.parametrize(
-    "field",
-    [
-        "SchemaVersion",
-        "Id",
-        "ProductArn",
-        "GeneratorId",
-        "AwsAccountId",
-        "CreatedAt",
-        "UpdatedAt",
-        "Title",
-        "Description",
-        "Resources",
-    ],
-)
+@pytest.mark.parametrize("field", REQUIRED_FIELDS)
 def test_each_required_field_is_named_when_missing(finding, field):
     del finding[field]
     violations = asff.validate_finding(finding)

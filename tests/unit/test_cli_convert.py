@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hubrelay import cli
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 SOURCES = FIXTURES / "sources"
 

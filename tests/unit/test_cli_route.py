@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hubrelay import cli
-from tests.conftest import FIXTURES
+from tests.support import FIXTURES
 
 ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelayHook"
 

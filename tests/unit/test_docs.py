@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import hubrelay_release as release
 from hubrelay import asff, message
 from hubrelay.quarantine import Quarantined, dlq_entry
-from hubrelay_local import docs, release
+from hubrelay_devtools import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").glob("*.md"))

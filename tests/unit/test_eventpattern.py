@@ -1,10 +1,10 @@
-"""hubrelay_local.eventpattern against the EventBridge user guide's documented semantics."""
+"""hubrelay_emulator.eventpattern against the EventBridge user guide's documented semantics."""
 
 from __future__ import annotations
 
 import pytest
 
-from hubrelay_local.eventpattern import PatternError, matches
+from hubrelay_emulator.eventpattern import PatternError, matches
 
 EC2_EVENT = {
     "source": "aws.ec2",

@@ -10,7 +10,7 @@ import pytest
 
 from hubrelay.routing import RouteConfig, decide, labels_at_least, plan_deliveries
 from hubrelay.settings import Settings
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 
 ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelayHook"
 SNS_ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelaySns"

@@ -1,4 +1,4 @@
-"""The checkov scan (local/hubrelay_local/scan.py): what it scans and what it refuses.
+"""The checkov scan (devtools/hubrelay_devtools/scan.py): what it scans and what it refuses.
 
 checkov itself runs in `make lint`; these tests cover the scan's own logic without it.
 """
@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from hubrelay_local import release, scan
+import hubrelay_release as release
+from hubrelay_devtools import scan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,5 +131,5 @@ def test_checkov_is_pinned_in_its_own_extra_and_run_by_make_lint() -> None:
     assert scan.requirements() == ["checkov==3.3.30"]
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
-    assert "hubrelay_local.scan" in lint
+    assert "hubrelay_devtools.scan" in lint
     assert "$(CHECKOV_STAMP)" in lint.splitlines()[0], "lint must install checkov first"

@@ -12,7 +12,7 @@ import pytest
 
 from hubrelay import asff
 from hubrelay.sources import Context, Record, health
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 
 CTX = Context("123456789012", ("us-east-1", "us-west-2"), "", datetime(2026, 11, 1, tzinfo=UTC))
 ARN = "arn:aws:health:us-west-2::event/{service}/{code}/{code}_abc123"

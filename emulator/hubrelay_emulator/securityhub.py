@@ -43,6 +43,8 @@ from moto.securityhub import urls as securityhub_urls
 from moto.securityhub.models import securityhub_backends
 from moto.securityhub.responses import SecurityHubResponse
 
+from hubrelay_emulator.motopatch import MotoPatch
+
 __all__ = [
     "CallRecord",
     "Contract",
@@ -983,19 +985,14 @@ _URL_PATHS = (
     "{0}/productSubscriptions$",
     "{0}/productSubscriptions/(?P<ProductSubscriptionArn>.+)$",
 )
-_MISSING = object()
-_install_lock = threading.Lock()
-_active: Contract | None = None
-_saved_methods: dict[str, Any] = {}
-_added_paths: list[str] = []
 
 
 def _method(operation: _Operation) -> Callable[[SecurityHubResponse], str]:
     def method(response: SecurityHubResponse) -> str:
-        contract = _active
+        contract = _PATCH.active
         if contract is None:
             raise SecurityHubError(
-                500, "InternalException", "hubrelay_local contract not installed"
+                500, "InternalException", "hubrelay_emulator contract not installed"
             )
         request = _Request.of(response)
         with contract._lock:
@@ -1007,40 +1004,23 @@ def _method(operation: _Operation) -> Callable[[SecurityHubResponse], str]:
     return method
 
 
+_PATCH: MotoPatch[Contract] = MotoPatch(
+    SecurityHubResponse,
+    {name: _method(operation) for name, operation in _OPERATIONS.items()},
+    url_map=securityhub_urls.url_paths,
+    url_paths=dict.fromkeys(_URL_PATHS, SecurityHubResponse.dispatch),
+)
+
+
 def install(contract: Contract | None = None) -> Contract:
     """Patch moto's Security Hub to enforce the contract; return the active Contract.
 
     Idempotent: moto is patched once; a given `contract` replaces the active one, otherwise
     the active one (or a new default one) is kept.
     """
-    global _active
-    with _install_lock:
-        if _active is None:
-            for name, operation in _OPERATIONS.items():
-                _saved_methods[name] = SecurityHubResponse.__dict__.get(name, _MISSING)
-                setattr(SecurityHubResponse, name, _method(operation))
-            for path in _URL_PATHS:
-                if path not in securityhub_urls.url_paths:
-                    securityhub_urls.url_paths[path] = SecurityHubResponse.dispatch
-                    _added_paths.append(path)
-        if contract is not None or _active is None:
-            _active = contract if contract is not None else Contract()
-        return _active
+    return _PATCH.install(contract, Contract)
 
 
 def uninstall() -> None:
     """Restore moto's own Security Hub. Servers already started keep their URL map."""
-    global _active
-    with _install_lock:
-        if _active is None:
-            return
-        for name, original in _saved_methods.items():
-            if original is _MISSING:
-                delattr(SecurityHubResponse, name)
-            else:
-                setattr(SecurityHubResponse, name, original)
-        for path in _added_paths:
-            securityhub_urls.url_paths.pop(path, None)
-        _saved_methods.clear()
-        _added_paths.clear()
-        _active = None
+    _PATCH.uninstall()

@@ -5,7 +5,7 @@ kind of trouble happens; `mixed` does all of them at once. At the end every find
 accounted for: source = imported + quarantined (with a readable reason) + deliberately
 filtered, lost = 0, and no finding is in Security Hub twice.
 
-Usage: python -m hubrelay_local.faults [--findings N] [--kind NAME ...]
+Usage: python -m hubrelay_emulator.faults [--findings N] [--kind NAME ...]
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 from botocore.exceptions import ReadTimeoutError
 
 from hubrelay import message
-from hubrelay_local import samples
-from hubrelay_local import securityhub as hub
-from hubrelay_local.demo import PARTNER_PRODUCT
-from hubrelay_local.stack import LambdaFunction, LocalStack
+from hubrelay_emulator import samples
+from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.demo import PARTNER_PRODUCT
+from hubrelay_emulator.runner import LambdaFunction, StackEmulator
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Ledger:
 class Run:
     """One fault run: the stack, the findings a source produced, and the fault's hooks."""
 
-    stack: LocalStack
+    stack: StackEmulator
     findings: list[dict[str, Any]]
     rng: random.Random
     expect_quarantined: set[str] = field(default_factory=set)
@@ -140,7 +140,7 @@ def run_kind(kinds: Sequence[str], count: int, seed: int = 5) -> Ledger:
     if len(kinds) == 1 and kinds[0] in SOURCE_FAULTS:
         return SOURCE_FAULTS[kinds[0]](count, seed)
     name = "mixed" if len(kinds) > 1 else kinds[0]
-    with LocalStack(parameters={"ProductArn": PARTNER_PRODUCT, "MaxReceiveCount": "5"}) as stack:
+    with StackEmulator(parameters={"ProductArn": PARTNER_PRODUCT, "MaxReceiveCount": "5"}) as stack:
         for account in samples.SUBSCRIBED:
             hub.enable_hub(account, stack.region)
             stack.client("securityhub", account=account).enable_import_findings_for_product(
@@ -170,14 +170,14 @@ def run_kind(kinds: Sequence[str], count: int, seed: int = 5) -> Ledger:
 REPORT_KEY = "reports/shop-api/trivy.json"
 
 
-def _collector_stack(**parameters: str) -> LocalStack:
-    stack = LocalStack(
+def _collector_stack(**parameters: str) -> StackEmulator:
+    stack = StackEmulator(
         parameters={"ProductArn": PARTNER_PRODUCT, "Source": "scanner_reports", **parameters}
     ).up()
     return stack
 
 
-def _collect_until_done(stack: LocalStack, ticks: int = 20) -> list[dict[str, Any]]:
+def _collect_until_done(stack: StackEmulator, ticks: int = 20) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for _ in range(ticks):
         got = [r for r in stack.tick() if isinstance(r, dict)]
@@ -189,7 +189,9 @@ def _collect_until_done(stack: LocalStack, ticks: int = 20) -> list[dict[str, An
     return results
 
 
-def _source_ledger(name: str, stack: LocalStack, source: int, runs: list[dict[str, Any]]) -> Ledger:
+def _source_ledger(
+    name: str, stack: StackEmulator, source: int, runs: list[dict[str, Any]]
+) -> Ledger:
     """Conservation from the source's side: every native record is a finding in Security
     Hub, an entry of an error report (with its reason) or deliberately filtered."""
     ledger = Ledger(name, source=source)
@@ -297,17 +299,17 @@ def _collector_timeout_mid_source(count: int, seed: int) -> Ledger:
 def _destination_down(count: int, seed: int) -> Ledger:
     """Findings picked for a custom action whose webhook never answers 2xx: each must be
     delivered or in the responder's dead-letter queue with the reason."""
-    from hubrelay_local.demo import SIGNING_SECRET, WEBHOOK_SECRET_NAME, Receiver
+    from hubrelay_emulator.demo import SIGNING_SECRET, WEBHOOK_SECRET_NAME, Receiver
 
     receiver = Receiver(SIGNING_SECRET, status=503).start()
 
-    def secret(stack: LocalStack) -> None:
+    def secret(stack: StackEmulator) -> None:
         stack.client("secretsmanager").create_secret(
             Name=WEBHOOK_SECRET_NAME,
             SecretString=json.dumps({"url": receiver.url, "signing_secret": SIGNING_SECRET}),
         )
 
-    stack = LocalStack(
+    stack = StackEmulator(
         parameters={
             "ProductArn": PARTNER_PRODUCT,
             "EnableWebhook": "true",
@@ -354,7 +356,7 @@ SOURCE_FAULTS: dict[str, Callable[[int, int], Ledger]] = {
 }
 
 
-def _account(name: str, stack: LocalStack, run: Run) -> Ledger:
+def _account(name: str, stack: StackEmulator, run: Run) -> Ledger:
     ledger = Ledger(name, source=len(run.findings))
     source_ids = {f["Id"] for f in run.findings}
     stored: Counter[str] = Counter()

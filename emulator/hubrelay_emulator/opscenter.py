@@ -1,8 +1,8 @@
 """moto's SSM with OpsCenter OpsItems (moto 5.2.5 has none).
 
 `install()` adds CreateOpsItem, GetOpsItem and DescribeOpsItems to moto's SSM responses,
-the same patching approach as `hubrelay_local.securityhub`: the operations work under
-`moto.mock_aws` and on a `ThreadedMotoServer` in this process. SSM is a JSON-protocol
+patched as `hubrelay_emulator.securityhub` is (`hubrelay_emulator.motopatch`): the operations
+work under `moto.mock_aws` and on a `ThreadedMotoServer` in this process. SSM is a JSON-protocol
 service (one URL, the operation in X-Amz-Target), so only response methods are added.
 
 Deduplication as OpsCenter documents it: OperationalData `/aws/dedup` holds
@@ -29,6 +29,8 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult
 from moto.ssm.responses import SimpleSystemManagerResponse
+
+from hubrelay_emulator.motopatch import MotoPatch
 
 __all__ = ["OpsCenter", "install", "uninstall"]
 
@@ -156,7 +158,7 @@ def _describe(ops: OpsCenter, response: SimpleSystemManagerResponse) -> dict[str
     for spec in filters:
         key, values, operator = spec.get("Key"), spec.get("Values") or [], spec.get("Operator")
         if key not in ("OpsItemId", "Status", "Source", "Title"):
-            raise _invalid(f"filter key {key} is not supported by hubrelay_local")
+            raise _invalid(f"filter key {key} is not supported by hubrelay_emulator")
         if operator == "Contains":
             items = [i for i in items if any(v in str(i.get(key)) for v in values)]
         else:
@@ -174,46 +176,30 @@ _OPERATIONS: dict[str, Callable[[OpsCenter, SimpleSystemManagerResponse], dict[s
     "get_ops_item": _get,
     "describe_ops_items": _describe,
 }
-_install_lock = threading.Lock()
-_active: OpsCenter | None = None
-_saved: dict[str, Any] = {}
-_MISSING = object()
 
 
 def _method(
     operation: Callable[[OpsCenter, SimpleSystemManagerResponse], dict[str, Any]],
 ) -> Callable[[SimpleSystemManagerResponse], ActionResult]:
     def method(response: SimpleSystemManagerResponse) -> ActionResult:
-        ops = _active
+        ops = _PATCH.active
         if ops is None:
-            raise OpsCenterError("InternalServerError", "hubrelay_local OpsCenter not installed")
+            raise OpsCenterError("InternalServerError", "hubrelay_emulator OpsCenter not installed")
         return ActionResult(operation(ops, response))
 
     return method
 
 
+_PATCH: MotoPatch[OpsCenter] = MotoPatch(
+    SimpleSystemManagerResponse,
+    {name: _method(operation) for name, operation in _OPERATIONS.items()},
+)
+
+
 def install(ops: OpsCenter | None = None) -> OpsCenter:
     """Patch moto's SSM with OpsItems; return the active OpsCenter (idempotent)."""
-    global _active
-    with _install_lock:
-        if _active is None:
-            for name, operation in _OPERATIONS.items():
-                _saved[name] = SimpleSystemManagerResponse.__dict__.get(name, _MISSING)
-                setattr(SimpleSystemManagerResponse, name, _method(operation))
-        if ops is not None or _active is None:
-            _active = ops if ops is not None else OpsCenter()
-        return _active
+    return _PATCH.install(ops, OpsCenter)
 
 
 def uninstall() -> None:
-    global _active
-    with _install_lock:
-        if _active is None:
-            return
-        for name, original in _saved.items():
-            if original is _MISSING:
-                delattr(SimpleSystemManagerResponse, name)
-            else:
-                setattr(SimpleSystemManagerResponse, name, original)
-        _saved.clear()
-        _active = None
+    _PATCH.uninstall()

@@ -1,6 +1,6 @@
 """Generated parts of the documentation, so they cannot drift from template.yaml.
 
-``python -m hubrelay_local.docs`` (``make docs``) rewrites the parameters table in
+``python -m hubrelay_devtools.docs`` (``make docs``) rewrites the parameters table in
 docs/setup.md from template.yaml's Parameters, in the order of the console's parameter
 groups (AWS::CloudFormation::Interface); ``--check`` only reports whether it is current.
 tests/unit/test_docs.py fails when it is not.
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hubrelay_local.release import ROOT, TEMPLATE_NAME, decode_template
+from hubrelay_release import ROOT, TEMPLATE_NAME, decode_template
 
 SETUP_DOC = Path("docs") / "setup.md"
 BEGIN = "<!-- BEGIN parameters: generated from template.yaml by `make docs`, do not edit -->"

@@ -32,8 +32,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hubrelay_local import cfn
-from hubrelay_local.release import (
+from hubrelay_emulator import cfn
+from hubrelay_release import (
     ROOT,
     TEMPLATE_NAME,
     ReleaseError,

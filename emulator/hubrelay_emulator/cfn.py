@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import decode
+from hubrelay_release.base import ReleaseError
+from hubrelay_release.template import decode_template, plain
 
 _SUB_RE = re.compile(r"\$\{([^}!]+)\}")
 NO_VALUE = object()
@@ -27,22 +28,50 @@ class TemplateError(Exception):
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    template, matches = decode(str(path))
-    if matches or template is None:
-        raise TemplateError(f"cannot decode {path}: {[str(m) for m in matches]}")
-    plain: dict[str, Any] = _plain(template)
-    return plain
+    """The template at `path` as CloudFormation reads it, in plain dicts, lists and strings."""
+    try:
+        template = decode_template(Path(path).read_text(encoding="utf-8"))
+    except ReleaseError as exc:
+        raise TemplateError(f"cannot decode {path}: {exc}") from exc
+    loaded: dict[str, Any] = plain(template)
+    return loaded
 
 
-def _plain(value: Any) -> Any:
-    """cfn-lint's node types -> plain dicts, lists and strings."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
+def parameter_values(
+    template: Mapping[str, Any],
+    overrides: Mapping[str, str],
+    resolve_ssm: Callable[[str], str],
+) -> dict[str, str]:
+    """Each declared parameter's value: the override or the default, checked against the
+    parameter's constraints, SSM-typed ones read through `resolve_ssm`."""
+    declared = template.get("Parameters", {})
+    unknown = set(overrides) - set(declared)
+    if unknown:
+        raise TemplateError(f"unknown parameters: {sorted(unknown)}")
+    values: dict[str, str] = {}
+    for name, spec in declared.items():
+        raw = overrides.get(name, spec.get("Default"))
+        if raw is None:
+            raise TemplateError(f"parameter {name} has no default and no value")
+        raw = str(raw)
+        _check_parameter(name, spec, raw)
+        if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+            raw = resolve_ssm(raw)
+        values[name] = raw
+    return values
+
+
+def pseudo_parameters(region: str, account: str, stack_name: str) -> dict[str, str]:
+    partition = "aws-cn" if region.startswith("cn-") else "aws"
+    return {
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::Partition": partition,
+        "AWS::StackName": stack_name,
+        "AWS::StackId": f"arn:{partition}:cloudformation:{region}:{account}:stack/"
+        f"{stack_name}/00000000-0000-0000-0000-000000000000",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
 
 
 @dataclass
@@ -65,30 +94,8 @@ class Resolver:
         stack_name: str,
         resolve_ssm: Callable[[str], str],
     ) -> Resolver:
-        declared = template.get("Parameters", {})
-        unknown = set(overrides) - set(declared)
-        if unknown:
-            raise TemplateError(f"unknown parameters: {sorted(unknown)}")
-        values: dict[str, str] = {}
-        for name, spec in declared.items():
-            raw = overrides.get(name, spec.get("Default"))
-            if raw is None:
-                raise TemplateError(f"parameter {name} has no default and no value")
-            raw = str(raw)
-            _check_parameter(name, spec, raw)
-            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
-                raw = resolve_ssm(raw)
-            values[name] = raw
-        partition = "aws-cn" if region.startswith("cn-") else "aws"
-        pseudo = {
-            "AWS::Region": region,
-            "AWS::AccountId": account,
-            "AWS::Partition": partition,
-            "AWS::StackName": stack_name,
-            "AWS::StackId": f"arn:{partition}:cloudformation:{region}:{account}:stack/"
-            f"{stack_name}/00000000-0000-0000-0000-000000000000",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
+        values = parameter_values(template, overrides, resolve_ssm)
+        pseudo = pseudo_parameters(region, account, stack_name)
         resolver = cls(template, values, pseudo)
         for name in template.get("Conditions", {}):
             resolver.condition(name)

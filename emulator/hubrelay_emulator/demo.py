@@ -11,7 +11,7 @@
 4. Someone picks findings in the console and chooses "Send to webhook": the responder signs
    and posts them to a receiver on 127.0.0.1 and writes the outcome back to Security Hub.
 Then it prints what became of every finding. Usage:
-python -m hubrelay_local.demo [--findings N] [--vulnerabilities N] [--param Name=Value ...]
+python -m hubrelay_emulator.demo [--findings N] [--vulnerabilities N] [--param Name=Value ...]
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 from hubrelay import asff, message
 from hubrelay.destinations import webhook
 from hubrelay.packing import lower_bound
-from hubrelay_local import samples
-from hubrelay_local import securityhub as hub
-from hubrelay_local.stack import DEFAULT_ACCOUNT, LocalStack
+from hubrelay_emulator import samples
+from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
 
 PARTNER_PRODUCT = f"arn:aws:securityhub:us-east-1:{DEFAULT_ACCOUNT}:product/hubrelay/demo"
 WEBHOOK_SECRET_NAME = "hubrelay-demo-webhook"  # noqa: S105 - a name, not a value
@@ -144,7 +144,7 @@ def run(
         **(parameters or {}),
     }
 
-    def create_secrets(stack: LocalStack) -> None:
+    def create_secrets(stack: StackEmulator) -> None:
         # The operator's step before deploying: the webhook's URL and signing secret.
         stack.client("secretsmanager").create_secret(
             Name=WEBHOOK_SECRET_NAME,
@@ -154,7 +154,7 @@ def run(
     progress("bringing the stack up from template.yaml on moto's server")
     try:
         with _stage(summary, "stack up"):
-            stack = LocalStack(parameters=params, setup=create_secrets).up()
+            stack = StackEmulator(parameters=params, setup=create_secrets).up()
         try:
             progress(f"stack up at {stack.endpoint}: {len(stack.resources)} resources")
             _import_path(stack, summary, findings, params, progress)
@@ -171,7 +171,7 @@ def run(
 
 
 def _import_path(
-    stack: LocalStack,
+    stack: StackEmulator,
     summary: Summary,
     count: int,
     params: dict[str, str],
@@ -217,7 +217,7 @@ def _import_path(
 
 
 def _collect(
-    stack: LocalStack, summary: Summary, vulnerabilities: int, progress: Callable[[str], None]
+    stack: StackEmulator, summary: Summary, vulnerabilities: int, progress: Callable[[str], None]
 ) -> None:
     if "CollectorFunction" not in stack.functions:
         return
@@ -254,12 +254,12 @@ def _collect(
     progress(f"collector tick 3 (rescan, 10 fixed): {summary.archived} findings archived")
 
 
-def _tick(stack: LocalStack) -> dict[str, Any]:
+def _tick(stack: StackEmulator) -> dict[str, Any]:
     results = [r for r in stack.tick() if isinstance(r, dict)]
     return results[0] if results else {}
 
 
-def _route_out(stack: LocalStack, summary: Summary, progress: Callable[[str], None]) -> None:
+def _route_out(stack: StackEmulator, summary: Summary, progress: Callable[[str], None]) -> None:
     if "WebhookActionTarget" not in stack.resources:
         return
     candidates = [
@@ -283,7 +283,7 @@ def _route_out(stack: LocalStack, summary: Summary, progress: Callable[[str], No
     )
 
 
-def _audit(stack: LocalStack, summary: Summary) -> None:
+def _audit(stack: StackEmulator, summary: Summary) -> None:
     for account in (*samples.SUBSCRIBED, samples.UNSUBSCRIBED, stack.account):
         summary.in_security_hub[account] = _count_findings(stack, account)
     summary.imported = sum(summary.in_security_hub.values())
@@ -301,7 +301,7 @@ def _audit(stack: LocalStack, summary: Summary) -> None:
     summary.unused_permissions = stack.checker.unused_statements()
 
 
-def _count_findings(stack: LocalStack, account: str) -> int:
+def _count_findings(stack: StackEmulator, account: str) -> int:
     """Security Hub's own count, through GetFindings as the account would ask."""
     client = stack.client("securityhub", account=account)
     try:

@@ -1,0 +1,220 @@
+"""Run template.yaml on one machine: moto's server for the services, functions in-process.
+
+`StackEmulator.up()` reads the real template, resolves it for the given parameters, and
+creates its resources on a moto server on 127.0.0.1 (`resources`): queues with their
+redrive policies, tables, buckets, topics, secrets, IAM roles, Security Hub action targets,
+insights and product subscriptions (through the Security Hub contract extension). It then
+drives the functions the way AWS would:
+
+- `tick()` fires the schedules (EventBridge Scheduler / schedule rules; `events`);
+- `drain()` runs every event source mapping (`queues`), with simulated visibility timeouts
+  so SQS's own redrive moves failing messages to the dead-letter queue;
+- Security Hub's Imported and Custom Action events go through the template's rules to
+  Lambda or SQS targets with retries and DLQs (`events`);
+- every AWS call a function makes is checked against that function's role (`functions`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import base as powertools_parameters_base
+from moto.server import ThreadedMotoServer
+
+from hubrelay_emulator import cfn, iam
+from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.lambda_runtime import ACCOUNT, REGION
+from hubrelay_emulator.runner import resources
+from hubrelay_emulator.runner.events import EventRouter
+from hubrelay_emulator.runner.functions import CallGuard, FunctionHost
+from hubrelay_emulator.runner.model import (
+    ROOT,
+    LambdaFunction,
+    QueueMapping,
+    Report,
+    Rule,
+    StackError,
+)
+from hubrelay_emulator.runner.queues import QueuePoller
+
+# moto serves calls without an account header as 123456789012; the stack lives there so the
+# functions' own (unmodified) clients act as the stack's account.
+DEFAULT_ACCOUNT = ACCOUNT
+DEFAULT_REGION = REGION
+
+CallHook = Callable[[LambdaFunction, str, dict[str, Any]], None]
+
+
+def start_server() -> tuple[ThreadedMotoServer, str]:
+    """A moto server on 127.0.0.1 with nothing in it, and its endpoint URL."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto's backends live in this process and outlive a server: start from nothing, as
+    # a new account would (a secret left by an earlier stack must not collide).
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=30):
+        pass
+    # Powertools keeps parameter providers (with clients bound to an endpoint) and their
+    # cached values per process; a new stack is a new set of Lambda processes.
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    powertools_parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+    return server, endpoint
+
+
+class StackEmulator:
+    def __init__(
+        self,
+        template: str | Path = ROOT / "template.yaml",
+        parameters: Mapping[str, str] | None = None,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = DEFAULT_REGION,
+        stack_name: str = "hubrelay-local",
+        contract: hub.Contract | None = None,
+        environment: Mapping[str, str] | None = None,
+        setup: Callable[[StackEmulator], None] | None = None,
+    ) -> None:
+        self.template_path = Path(template)
+        self.parameters = dict(parameters or {})
+        self.account, self.region, self.stack_name = account, region, stack_name
+        # Security Hub's rate limiter runs on the stack's time: real time plus the time
+        # functions spent in (simulated) backoff sleeps.
+        self._started = time.monotonic()
+        self.clock = 0.0  # simulated seconds since up()
+        self.contract = hub.install(contract or hub.Contract(clock=self.now))
+        self.extra_environment = dict(environment or {})
+        # Runs once the server is up and before any resource exists: what an operator
+        # creates before deploying (secrets the parameters name, for instance).
+        self.setup = setup
+        self.server: ThreadedMotoServer | None = None
+        self.endpoint = ""
+        self.resolver: cfn.Resolver | None = None
+        self.resources: dict[str, dict[str, Any]] = {}
+        self.functions: dict[str, LambdaFunction] = {}
+        self.mappings: list[QueueMapping] = []
+        self.rules: list[Rule] = []
+        self.schedules: list[Rule] = []
+        self.outputs: dict[str, Any] = {}
+        self.checker = iam.Checker()
+        self.skipped: list[str] = []
+        self.report = Report()
+        # Fault injection: called with (function, "service:Operation", params) around every
+        # AWS call a function makes; a hook raises to make the call (or the function) fail.
+        self.before_call: list[CallHook] = []
+        self.after_call: list[CallHook] = []
+        self.host = FunctionHost(self)
+        self.guard = CallGuard(self)
+        self.queues = QueuePoller(self)
+        self.events = EventRouter(self)
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def up(self) -> StackEmulator:
+        started = time.perf_counter()
+        self.server, self.endpoint = start_server()
+        self.guard.install()
+        self._unsubscribe = self.contract.subscribe(self.events.pending.append)
+        # A documented prerequisite of the stack: Security Hub is enabled in its account.
+        hub.enable_hub(self.account, self.region)
+        if self.setup:
+            self.setup(self)
+        resources.deploy(self)
+        self.report.stages["stack up"] = time.perf_counter() - started
+        return self
+
+    def down(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.guard.uninstall()
+        if self.server:
+            self.server.stop()
+            self.server = None
+
+    def __enter__(self) -> StackEmulator:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
+        """A client acting as `account` (the stack's by default) against the local stack."""
+        key = (service, account or self.account, region or self.region)
+        if key not in self._clients:
+            self._clients[key] = hub.client_for(key[1], key[2], service, endpoint_url=self.endpoint)
+        return self._clients[key]
+
+    def now(self) -> float:
+        """Seconds since the stack started: real time plus simulated time."""
+        return time.monotonic() - self._started + self.clock
+
+    # --- driving it as AWS would -----------------------------------------------------------
+
+    def function(self, logical_id: str) -> LambdaFunction:
+        try:
+            return self.functions[logical_id]
+        except KeyError:
+            raise StackError(
+                f"no function {logical_id} in the stack (its condition may be off)"
+            ) from None
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Run a function's handler in-process, as its Lambda would, and return the result."""
+        return self.host.invoke(self.function(logical_id), event)
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock; messages whose visibility timeout passed reappear."""
+        self.queues.advance(seconds)
+
+    def poll(self, mapping: QueueMapping) -> int:
+        """One event source mapping poll: receive a batch, invoke, settle. Returns messages."""
+        return self.queues.poll(mapping)
+
+    def drain(self, max_polls: int = 10_000, redeliver: bool = True) -> int:
+        """Poll every mapping until its queue is empty (failed messages come back after
+        their simulated visibility timeout until SQS's redrive takes them). Returns polls."""
+        return self.queues.drain(max_polls, redeliver)
+
+    def tick(self) -> list[Any]:
+        """Fire every schedule once, as EventBridge Scheduler would at its next rate."""
+        return self.events.tick()
+
+    def put_event(self, event: dict[str, Any]) -> None:
+        self.events.pending.append(event)
+        self.deliver_events()
+
+    def deliver_events(self) -> None:
+        """Route the events Security Hub emitted through the template's rules."""
+        self.events.deliver_pending()
+
+    # --- Security Hub and SQS, as a person or a dashboard sees them --------------------------
+
+    def click(
+        self,
+        action_logical_id: str,
+        finding_keys: list[tuple[str, str]],
+        account: str | None = None,
+    ) -> dict[str, Any]:
+        """A person picks findings in the console and chooses a custom action."""
+        arn = self.resources[action_logical_id]["ActionTargetArn"]
+        event = self.contract.custom_action(account or self.account, self.region, arn, finding_keys)
+        self.deliver_events()
+        return event
+
+    def queue_depth(self, logical_id: str) -> int:
+        """Messages in a queue, visible or not (what CloudWatch's queue metrics add up)."""
+        return self.queues.depth(self.resources[logical_id]["QueueUrl"])
+
+    def messages(self, logical_id: str) -> list[dict[str, Any]]:
+        """Read (and consume) every message of a queue, with its attributes."""
+        return self.queues.consume(self.resources[logical_id]["QueueUrl"])

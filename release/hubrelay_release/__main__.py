@@ -1,0 +1,5 @@
+import sys
+
+from hubrelay_release.cli import main
+
+sys.exit(main())
