@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubrelay import asff
-from hubrelay.errors import PermanentError, TransientError
-from hubrelay.sources import Context, MappingError, SourceError, files, scanner_reports
+from hubrelay.sources import Context, MappingError, files, scanner_reports
 from tests.support import FIXTURES, load_fixture
 
 CTX = Context("123456789012", ("us-east-1", "eu-west-1"), "", datetime(2026, 11, 1, tzinfo=UTC))
