@@ -18,12 +18,31 @@ LATENCY_PNG = HERE / "latency.png"
 DPI = 100
 
 
+# The measured series of the offered-load plot: row key, line style, colour, label, extras.
+SERIES = (
+    ("findings_per_s", "o-", "tab:blue", "hubrelay (importer clock)", {}),
+    (
+        "wall_findings_per_s",
+        "s--",
+        "tab:orange",
+        "same runs, wall clock (moto-bound)",
+        {"ms": 4, "lw": 1},
+    ),
+)
+
+
 def throughput(results: dict[str, Any], path: Path = THROUGHPUT_PNG) -> Path:
     data = results["throughput"]
-    ceiling = data["limit"]["ceiling_findings_per_s"]
-    rows = data["offered_load"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    _offered_load(left, data["limit"]["ceiling_findings_per_s"], data["offered_load"])
+    _scaling(right, data["scaling"])
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
 
+
+def _offered_load(left: Any, ceiling: float, rows: list[dict[str, Any]]) -> None:
     offered = [r["offered_per_s"] for r in rows]
     top = max(offered) * 1.05
     left.plot(
@@ -41,22 +60,8 @@ def throughput(results: dict[str, Any], path: Path = THROUGHPUT_PNG) -> Path:
         fontsize=8,
         color="tab:red",
     )
-    left.plot(
-        offered,
-        [r["findings_per_s"] for r in rows],
-        "o-",
-        color="tab:blue",
-        label="hubrelay (importer clock)",
-    )
-    left.plot(
-        offered,
-        [r["wall_findings_per_s"] for r in rows],
-        "s--",
-        color="tab:orange",
-        ms=4,
-        lw=1,
-        label="same runs, wall clock (moto-bound)",
-    )
+    for key, style, color, label, extra in SERIES:
+        left.plot(offered, [r[key] for r in rows], style, color=color, label=label, **extra)
     for r in rows:
         if r["throttled"]:
             left.annotate(
@@ -77,7 +82,8 @@ def throughput(results: dict[str, Any], path: Path = THROUGHPUT_PNG) -> Path:
     left.legend(fontsize=7, loc="lower right")
     left.grid(alpha=0.3)
 
-    scaling = data["scaling"]
+
+def _scaling(right: Any, scaling: list[dict[str, Any]]) -> None:
     labels = [str(r["accounts"]) for r in scaling]
     xs = range(len(scaling))
     right.bar(
@@ -108,10 +114,6 @@ def throughput(results: dict[str, Any], path: Path = THROUGHPUT_PNG) -> Path:
     right.set_title("Scaling with accounts", fontsize=10)
     right.legend(fontsize=7)
     right.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
 
 
 def latency(results: dict[str, Any], path: Path = LATENCY_PNG) -> Path:

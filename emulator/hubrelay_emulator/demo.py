@@ -43,28 +43,34 @@ IMAGE = "registry.example.com/shop/api:1.4.2"
 
 @dataclass
 class Summary:
+    """What the demo did and what became of every finding, in the order of its stages."""
+
+    stages: dict[str, float] = field(default_factory=dict)  # seconds each stage took
+    # The import path: a producer's findings through the queue to Security Hub.
     sent: int = 0
     messages: int = 0
     malformed_messages: int = 0
-    imported: int = 0
-    in_security_hub: dict[str, int] = field(default_factory=dict)
-    quarantined: dict[str, int] = field(default_factory=dict)
     calls: int = 0
     lower_bound: int = 0
     naive_calls: int = 0
     naive_over_budget: int = 0
-    throttled: int = 0
+    # The collector: a scanner report, the same report again, a rescan.
     collected: int = 0
     collected_second_run: int = 0
     archived: int = 0
+    # Route out: the custom action, the webhook receiver, the write-back, the automatic route.
     clicked: int = 0
     webhook_received: int = 0
     webhook_verified: int = 0
     written_back: int = 0
     auto_routed: int = 0
+    # The audit: Security Hub's own counts, the dead-letter queue, the IAM checker.
+    imported: int = 0
+    in_security_hub: dict[str, int] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    throttled: int = 0
     denied_calls: int = 0
     unused_permissions: dict[str, list[str]] = field(default_factory=dict)
-    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:

@@ -42,16 +42,26 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
 
 
+def _sample(key: tuple[str, int, str, str, str], **fields: Any) -> dict[str, Any]:
+    """A sample finding: `key` (kind, number, account, Region, product) makes its Id,
+    ProductArn, account and creation time; `fields` are the rest of build_finding's."""
+    kind, n, account, region, product = key
+    return asff.build_finding(
+        finding_id=f"hubrelay-sample/{kind}/{account}/{n}",
+        product_arn=asff.product_arn_for(region, account, product),
+        account_id=account,
+        created_at=asff.timestamp(_EPOCH + timedelta(minutes=n)),
+        **fields,
+    )
+
+
 def control_finding(
     rng: random.Random, n: int, account: str, region: str = REGION, product: str = ""
 ) -> dict[str, Any]:
     """A small configuration-check finding (~1-2 KB), like a Security Hub control."""
-    created = asff.timestamp(_EPOCH + timedelta(minutes=n))
-    return asff.build_finding(
-        finding_id=f"hubrelay-sample/control/{account}/{n}",
-        product_arn=asff.product_arn_for(region, account, product),
+    return _sample(
+        ("control", n, account, region, product),
         generator_id=f"sample-control-{n % 40}",
-        account_id=account,
         title=f"Sample control {n % 40} failed: {_text(rng, 6)}",
         description=_text(rng, 40),
         resources=[
@@ -59,7 +69,6 @@ def control_finding(
         ],
         severity=asff.severity_from_label(rng.choice(["LOW", "MEDIUM", "HIGH"])),
         types=["Software and Configuration Checks/Industry and Regulatory Standards"],
-        created_at=created,
         remediation_text=_text(rng, 20),
         product_fields={"sample/kind": "control", "sample/number": str(n)},
     )
@@ -69,7 +78,6 @@ def vulnerability_finding(
     rng: random.Random, n: int, account: str, region: str = REGION, product: str = ""
 ) -> dict[str, Any]:
     """A large vulnerability finding (~10-60 KB): long text, many resources and fields."""
-    created = asff.timestamp(_EPOCH + timedelta(minutes=n))
     resources = [
         {
             "Type": "AwsEcrContainerImage",
@@ -80,17 +88,14 @@ def vulnerability_finding(
         for r in range(rng.randint(3, 32))
     ]
     cvss = round(rng.uniform(3.0, 10.0), 1)
-    return asff.build_finding(
-        finding_id=f"hubrelay-sample/vuln/{account}/{n}",
-        product_arn=asff.product_arn_for(region, account, product),
+    return _sample(
+        ("vuln", n, account, region, product),
         generator_id=f"CVE-2026-{10000 + n}",
-        account_id=account,
         title=f"CVE-2026-{10000 + n} in libsample {_text(rng, 4)}",
         description=_text(rng, 400),
         resources=resources,
         severity=asff.severity_from_cvss(cvss),
         types=["Software and Configuration Checks/Vulnerabilities/CVE"],
-        created_at=created,
         remediation_text=_text(rng, 60),
         product_fields={f"sample/field{k}": _text(rng, 30) for k in range(40)},
     )

@@ -371,25 +371,35 @@ def _top_level_callables(source: Path) -> set[str]:
     return names
 
 
+def _artifacts(
+    resources: dict[str, dict[str, Any]], where: str, problems: list[str]
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(logical id, resource, name) for each function (`where` Code) or layer (Content)
+    that reads its zip from the artifact bucket at ${ArtifactKeyPrefix}functions/<name>.zip
+    or .../layers/<name>.zip; what is wrong with the others goes to `problems`."""
+    folder, pattern = ("functions", FUNCTION_KEY) if where == "Code" else ("layers", LAYER_KEY)
+    for logical_id, resource in resources.items():
+        location = props(resource).get(where, {})
+        if location.get("S3Bucket") != ARTIFACT_BUCKET:
+            problems.append(
+                f"{logical_id}: {where}.S3Bucket must be !Sub {ARTIFACT_BUCKET['Fn::Sub']!r}"
+            )
+        match = pattern.match(_sub_text(location.get("S3Key")) or "")
+        if match:
+            yield logical_id, resource, str(match["name"])
+        else:
+            problems.append(
+                f"{logical_id}: {where}.S3Key {location.get('S3Key')!r} is not "
+                f'!Sub "${{ArtifactKeyPrefix}}{folder}/<name>.zip"'
+            )
+
+
 def test_function_code_keys_map_to_function_folders(template: dict[str, Any]) -> None:
     functions = resources_of(template, "AWS::Lambda::Function")
     assert functions, "template.yaml defines no Lambda function"
     problems = []
-    for logical_id, resource in functions.items():
-        code = props(resource).get("Code", {})
-        if code.get("S3Bucket") != ARTIFACT_BUCKET:
-            problems.append(
-                f"{logical_id}: Code.S3Bucket must be !Sub {ARTIFACT_BUCKET['Fn::Sub']!r}"
-            )
-        key = _sub_text(code.get("S3Key"))
-        match = FUNCTION_KEY.match(key or "")
-        if not match:
-            problems.append(
-                f"{logical_id}: Code.S3Key {code.get('S3Key')!r} is not "
-                '!Sub "${ArtifactKeyPrefix}functions/<name>.zip"'
-            )
-            continue
-        folder = ROOT / "functions" / match["name"]
+    for logical_id, resource, name in _artifacts(functions, "Code", problems):
+        folder = ROOT / "functions" / name
         module, _, attribute = str(props(resource).get("Handler", "")).rpartition(".")
         source = folder / f"{module.replace('.', '/')}.py"
         if not folder.is_dir():
@@ -410,20 +420,8 @@ def test_layer_keys_map_to_layer_packages(template: dict[str, Any]) -> None:
     layers = resources_of(template, "AWS::Lambda::LayerVersion")
     assert layers, "template.yaml defines no layer (expected HubrelayLayer)"
     problems = []
-    for logical_id, resource in layers.items():
-        content = props(resource).get("Content", {})
-        if content.get("S3Bucket") != ARTIFACT_BUCKET:
-            problems.append(
-                f"{logical_id}: Content.S3Bucket must be !Sub {ARTIFACT_BUCKET['Fn::Sub']!r}"
-            )
-        match = LAYER_KEY.match(_sub_text(content.get("S3Key")) or "")
-        if not match:
-            problems.append(
-                f"{logical_id}: Content.S3Key {content.get('S3Key')!r} is not "
-                '!Sub "${ArtifactKeyPrefix}layers/<name>.zip"'
-            )
-            continue
-        package = ROOT / "layers" / match["name"] / "python" / match["name"]
+    for logical_id, _, name in _artifacts(layers, "Content", problems):
+        package = ROOT / "layers" / name / "python" / name
         if not (package / "__init__.py").is_file():
             problems.append(f"{logical_id}: {package.relative_to(ROOT)}/__init__.py is missing")
     assert not problems, "layer layout:\n" + "\n".join(problems)
