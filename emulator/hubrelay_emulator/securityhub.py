@@ -43,6 +43,7 @@ from moto.securityhub import urls as securityhub_urls
 from moto.securityhub.models import securityhub_backends
 from moto.securityhub.responses import SecurityHubResponse
 
+from hubrelay.asff import FindingKey
 from hubrelay_emulator.motopatch import MotoPatch
 
 __all__ = [
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 Finding = dict[str, Any]
-FindingKey = tuple[str, str]  # (ProductArn, Id): a finding's identity in Security Hub
 Event = dict[str, Any]
 FaultKind = Literal["throttle", "internal", "failed_findings", "access_denied"]
 Scope = tuple[str, str]  # (account, region)
