@@ -200,6 +200,7 @@ def test_layer_zip_has_the_package_under_python_and_nothing_from_the_runtime(
         assert not tops & {"boto3", "botocore", "aws_lambda_powertools"}
 
 
+@pytest.mark.slow  # a subprocess of its own
 def test_layer_zip_alone_provides_a_working_hubrelay(tree: Path, tmp_path: Path) -> None:
     # Given the layer zip extracted as Lambda would (/opt/python on the path)
     artifacts = {a.key: a for a in release.build(tree, tmp_path / "out")}
@@ -496,6 +497,7 @@ def test_partitions_without_a_console_link_or_mixed_partitions_are_refused(
         release.launch_link("Europe", PREFIX, "r/1/", "hub")
 
 
+@pytest.mark.slow  # a subprocess of its own
 def test_publish_command_against_a_moto_server(tmp_path: Path) -> None:
     # Given a moto server reached only through AWS_ENDPOINT_URL, with two regional buckets
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
