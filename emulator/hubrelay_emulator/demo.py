@@ -184,11 +184,7 @@ def _import_path(
 ) -> None:
     product = params["ProductArn"]
     with _stage(summary, "enqueue"):
-        for account in samples.SUBSCRIBED:
-            hub.enable_hub(account, stack.region)
-            stack.client("securityhub", account=account).enable_import_findings_for_product(
-                ProductArn=product
-            )
+        hub.subscribe(samples.SUBSCRIBED, stack.region, product, stack.endpoint)
         progress(
             f"accounts {', '.join(samples.SUBSCRIBED)} subscribed; "
             f"{samples.UNSUBSCRIBED} left unsubscribed"

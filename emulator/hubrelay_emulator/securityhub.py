@@ -54,6 +54,7 @@ __all__ = [
     "enable_hub",
     "finding_size",
     "install",
+    "subscribe",
     "uninstall",
 ]
 
@@ -404,6 +405,18 @@ def client_for(
 
     client.meta.events.register("before-sign", act_as_account)
     return client
+
+
+def subscribe(
+    accounts: Iterable[str], region: str, product_arn: str, endpoint_url: str | None = None
+) -> None:
+    """What each account does to receive a product's findings: enable Security Hub in
+    `region`, then subscribe to the product (EnableImportFindingsForProduct)."""
+    for account in accounts:
+        enable_hub(account, region)
+        client_for(account, region, endpoint_url=endpoint_url).enable_import_findings_for_product(
+            ProductArn=product_arn
+        )
 
 
 # --- The contract: settings, observations and state. ---

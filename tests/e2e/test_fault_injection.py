@@ -10,7 +10,7 @@ from hubrelay_emulator import faults
 pytestmark = pytest.mark.slow
 
 # 7 import-path kinds x 1,250 + 2 source kinds x 1,250 + mixed 2,000 = 13,250 findings
-# through the local stack, plus 60 findings sent to a destination that is down.
+# through the stack emulator, plus 60 findings sent to a destination that is down.
 PER_KIND = 1_250
 
 

@@ -43,9 +43,7 @@ def env(contract: hub.Contract, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
         dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
         monkeypatch.setenv("HUBRELAY_QUARANTINE_QUEUE_URL", dlq)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "hubrelay")
-        for account in (*samples.SUBSCRIBED, STACK_ACCOUNT):
-            hub.enable_hub(account, REGION)
-            hub.client_for(account, REGION).enable_import_findings_for_product(ProductArn=PARTNER)
+        hub.subscribe((*samples.SUBSCRIBED, STACK_ACCOUNT), REGION, PARTNER)
         aws.reset()
         yield {"sqs": sqs, "dlq": dlq, "contract": contract}
         aws.reset()
