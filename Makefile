@@ -40,7 +40,8 @@ static: venv
 lint: static $(CHECKOV_STAMP)
 	$(PY) -m hubrelay_devtools.scan --checkov $(CHECKOV_VENV)/bin/checkov
 
-# checkov on template.yaml, as it is and with every optional part on (devtools/hubrelay_devtools/scan.py).
+# checkov on template.yaml, as it is and with every optional part on
+# (devtools/hubrelay_devtools/scan.py).
 scan: venv $(CHECKOV_STAMP)
 	$(PY) -m hubrelay_devtools.scan --checkov $(CHECKOV_VENV)/bin/checkov
 

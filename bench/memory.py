@@ -58,19 +58,6 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-class _Context:
-    function_name = "bench-importer"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench-importer"
-    memory_limit_in_mb = IMPORTER_MEMORY_MB
-    aws_request_id = "bench"
-    log_group_name = "/aws/lambda/bench-importer"
-    log_stream_name = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
 def _environment(service: str) -> None:
     os.environ.update(
         {
@@ -99,6 +86,7 @@ def importer(mode: str, count: int) -> dict[str, Any]:
     from hubrelay import message
     from hubrelay_emulator import samples
     from hubrelay_emulator import securityhub as hub
+    from hubrelay_emulator.lambda_runtime import LambdaContext, sqs_event
 
     out: dict[str, Any] = {"mode": mode, "records": count}
     if mode == "imports":
@@ -106,30 +94,14 @@ def importer(mode: str, count: int) -> dict[str, Any]:
     with mock_aws():
         contract = hub.install(hub.Contract(rate_per_second=None))  # memory, not rate
         boto3.client("sqs").create_queue(QueueName=QUEUE_URL.rsplit("/", 1)[1])
-        for account in samples.SUBSCRIBED:
-            hub.enable_hub(account, "us-east-1")
-            hub.client_for(account, "us-east-1").enable_import_findings_for_product(
-                ProductArn=PRODUCT
-            )
+        hub.subscribe(samples.SUBSCRIBED, "us-east-1", PRODUCT)
         # One small control finding (about 1.5 KB) per SQS record: the event source
         # mapping's largest batch (BatchSize 10,000). That is still over Lambda's 6 MB
         # invocation payload, so this is a stress figure above what Lambda can deliver.
         findings = samples.for_account(count, samples.SUBSCRIBED[0], product=PRODUCT)
-        event = {
-            "Records": [
-                {
-                    "messageId": f"m{i}",
-                    "receiptHandle": f"r{i}",
-                    "body": message.encode([finding]),
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
-                    "awsRegion": "us-east-1",
-                }
-                for i, finding in enumerate(findings)
-            ]
-        }
+        bodies = [message.encode([finding]) for finding in findings]
+        ids = [f"m{i}" for i in range(len(bodies))]
+        event = sqs_event(bodies, ids, queue_arn="arn:aws:sqs:us-east-1:123456789012:bench")
         out["event_mb"] = round(sum(len(r["body"]) for r in event["Records"]) / 2**20, 1)
         if mode == "setup":
             return {**out, "peak_mb": _peak_mb()}
@@ -138,7 +110,10 @@ def importer(mode: str, count: int) -> dict[str, Any]:
             contract.seed(samples.SUBSCRIBED[0], "us-east-1", findings)
             return {**out, "peak_mb": _peak_mb()}
         del findings
-        response = app.handler(event, _Context())
+        context = LambdaContext(
+            "bench-importer", memory_limit_in_mb=IMPORTER_MEMORY_MB, remaining_ms=900_000
+        )
+        response = app.handler(event, context)
         stored = len(contract.findings(samples.SUBSCRIBED[0], "us-east-1"))
         if response.get("batchItemFailures") or stored != count:
             raise RuntimeError(f"importer stored {stored} of {count}: {response}")

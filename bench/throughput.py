@@ -1,4 +1,4 @@
-"""Throughput figures for `make bench`: findings per second through the local stack.
+"""Throughput figures for `make bench`: findings per second through the stack emulator.
 
 The stack is template.yaml on moto's server (hubrelay_emulator.runner), the importer runs as its
 event source mapping would, and the Security Hub contract extension enforces the documented
@@ -146,7 +146,7 @@ class Run:
 
 
 class Bench:
-    """A local stack with the importer clock, bench accounts subscribed to the product."""
+    """A stack emulator with the importer clock, bench accounts subscribed to the product."""
 
     def __init__(self, accounts: int, seed: int = 3) -> None:
         self.stack = StackEmulator(parameters={"ProductArn": PARTNER_PRODUCT})
@@ -162,11 +162,7 @@ class Bench:
         self.stack.contract.clock = self.clock
         self.stack.contract.rate_per_second = RATE
         self.stack.contract.burst = BURST
-        for account in self.accounts:
-            hub.enable_hub(account, self.stack.region)
-            self.stack.client("securityhub", account=account).enable_import_findings_for_product(
-                ProductArn=PARTNER_PRODUCT
-            )
+        hub.subscribe(self.accounts, self.stack.region, PARTNER_PRODUCT, self.stack.endpoint)
         self.mapping = next(m for m in self.stack.mappings if m.function == IMPORTER)
         self.queue = self.stack.outputs["FindingsQueueUrl"]
         self.sqs = self.stack.client("sqs")

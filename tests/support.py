@@ -43,7 +43,6 @@ __all__ = [
     "sqs_event",
     "sqs_record",
     "start_stack",
-    "subscribe",
 ]
 
 
@@ -58,18 +57,9 @@ def load_handler(function: str) -> ModuleType:
     return load_source(path, f"{function}_app_{uuid.uuid4().hex}")
 
 
-def subscribe(stack: StackEmulator, product: str, accounts: tuple[str, ...]) -> None:
-    """Security Hub enabled in each account, subscribed to the product's findings."""
-    for account in accounts:
-        hub.enable_hub(account, stack.region)
-        stack.client("securityhub", account=account).enable_import_findings_for_product(
-            ProductArn=product
-        )
-
-
 def start_stack(product: str, template: Path = TEMPLATE, **parameters: Any) -> StackEmulator:
     """template.yaml on the emulator, for `product`, the sample accounts subscribed to it."""
     params = {"ProductArn": product, **{k: str(v) for k, v in parameters.items()}}
     stack = StackEmulator(template, params).up()
-    subscribe(stack, params["ProductArn"], samples.SUBSCRIBED)
+    hub.subscribe(samples.SUBSCRIBED, stack.region, params["ProductArn"], stack.endpoint)
     return stack

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +32,7 @@ from hubrelay.destinations import webhook
 from hubrelay.packing import lower_bound
 from hubrelay_emulator import samples
 from hubrelay_emulator import securityhub as hub
+from hubrelay_emulator.localhttp import start_server, stop_server
 from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
 
 PARTNER_PRODUCT = f"arn:aws:securityhub:us-east-1:{DEFAULT_ACCOUNT}:product/hubrelay/demo"
@@ -117,13 +117,12 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = start_server(Handler)
         return self
 
     def stop(self) -> None:
         if self.server:
-            self.server.shutdown()
+            stop_server(self.server)
 
 
 @contextmanager
@@ -185,11 +184,7 @@ def _import_path(
 ) -> None:
     product = params["ProductArn"]
     with _stage(summary, "enqueue"):
-        for account in samples.SUBSCRIBED:
-            hub.enable_hub(account, stack.region)
-            stack.client("securityhub", account=account).enable_import_findings_for_product(
-                ProductArn=product
-            )
+        hub.subscribe(samples.SUBSCRIBED, stack.region, product, stack.endpoint)
         progress(
             f"accounts {', '.join(samples.SUBSCRIBED)} subscribed; "
             f"{samples.UNSUBSCRIBED} left unsubscribed"

@@ -1,6 +1,6 @@
-"""Fault injection through the local stack, with conservation accounting.
+"""Fault injection through the stack emulator, with conservation accounting.
 
-Each fault kind pushes findings through the real template on the local stack while one
+Each fault kind pushes findings through the real template on the stack emulator while one
 kind of trouble happens; `mixed` does all of them at once. At the end every finding is
 accounted for: source = imported + quarantined (with a readable reason) + deliberately
 filtered, lost = 0, and no finding is in Security Hub twice.
@@ -141,11 +141,7 @@ def run_kind(kinds: Sequence[str], count: int, seed: int = 5) -> Ledger:
         return SOURCE_FAULTS[kinds[0]](count, seed)
     name = "mixed" if len(kinds) > 1 else kinds[0]
     with StackEmulator(parameters={"ProductArn": PARTNER_PRODUCT, "MaxReceiveCount": "5"}) as stack:
-        for account in samples.SUBSCRIBED:
-            hub.enable_hub(account, stack.region)
-            stack.client("securityhub", account=account).enable_import_findings_for_product(
-                ProductArn=PARTNER_PRODUCT
-            )
+        hub.subscribe(samples.SUBSCRIBED, stack.region, PARTNER_PRODUCT, stack.endpoint)
         run = Run(
             stack, samples.mixed(count, seed=seed, product=PARTNER_PRODUCT), random.Random(seed)
         )

@@ -55,6 +55,7 @@ __all__ = [
     "enable_hub",
     "finding_size",
     "install",
+    "subscribe",
     "uninstall",
 ]
 
@@ -406,6 +407,18 @@ def client_for(
     return client
 
 
+def subscribe(
+    accounts: Iterable[str], region: str, product_arn: str, endpoint_url: str | None = None
+) -> None:
+    """What each account does to receive a product's findings: enable Security Hub in
+    `region`, then subscribe to the product (EnableImportFindingsForProduct)."""
+    for account in accounts:
+        enable_hub(account, region)
+        client_for(account, region, endpoint_url=endpoint_url).enable_import_findings_for_product(
+            ProductArn=product_arn
+        )
+
+
 # --- The contract: settings, observations and state. ---
 
 
@@ -577,38 +590,43 @@ class Contract:
     def _store(self, region: str, finding: Finding, now: str) -> Finding:
         hub = self._hub(finding["AwsAccountId"], region)
         key = (finding["ProductArn"], finding["Id"])
-        old = hub.findings.get(key)
-        new = copy.deepcopy(finding)
-        if old is not None:
-            for name in _MANAGED_FIELDS:
-                if name in old:
-                    new[name] = copy.deepcopy(old[name])
-                else:
-                    new.pop(name, None)
-        arn = _PRODUCT_ARN.fullmatch(new["ProductArn"])
-        assert arn is not None  # _check_finding passed
-        if (arn["company"], arn["product"]) == (new["AwsAccountId"], "default"):
-            # A custom integration is the one case where the provider names itself.
-            new.setdefault("CompanyName", "Personal")
-            new.setdefault("ProductName", "Default")
-        else:
-            new["CompanyName"], new["ProductName"] = arn["company"], arn["product"]
-        new["Region"] = region
-        new["ProcessedAt"] = now
-        new.setdefault("RecordState", "ACTIVE")
-        if "Label" not in new["Severity"]:
-            new["Severity"]["Label"] = _label(new["Severity"]["Normalized"])
-        workflow = new.setdefault("Workflow", {})
-        workflow.setdefault("Status", "NEW")
-        if old is not None and workflow["Status"] in ("NOTIFIED", "RESOLVED"):
-            reactivated = old.get("RecordState") == "ARCHIVED" and new["RecordState"] == "ACTIVE"
-            old_status = _dig(old, ("Compliance", "Status"))
-            new_status = _dig(new, ("Compliance", "Status"))
-            regressed = old_status == "PASSED" and new_status not in (None, "PASSED")
-            if reactivated or regressed:
-                workflow["Status"] = "NEW"
-        hub.findings[key] = new
-        return new
+        hub.findings[key] = _as_stored(finding, hub.findings.get(key), region, now)
+        return hub.findings[key]
+
+
+def _as_stored(finding: Finding, old: Finding | None, region: str, now: str) -> Finding:
+    """`finding` as Security Hub stores it over `old`: the fields Security Hub manages kept,
+    the ones it derives added, Workflow.Status reset to NEW where it documents that."""
+    new = copy.deepcopy(finding)
+    if old is not None:
+        for name in _MANAGED_FIELDS:
+            if name in old:
+                new[name] = copy.deepcopy(old[name])
+            else:
+                new.pop(name, None)
+    arn = _PRODUCT_ARN.fullmatch(new["ProductArn"])
+    assert arn is not None  # _check_finding passed
+    if (arn["company"], arn["product"]) == (new["AwsAccountId"], "default"):
+        # A custom integration is the one case where the provider names itself.
+        new.setdefault("CompanyName", "Personal")
+        new.setdefault("ProductName", "Default")
+    else:
+        new["CompanyName"], new["ProductName"] = arn["company"], arn["product"]
+    new["Region"] = region
+    new["ProcessedAt"] = now
+    new.setdefault("RecordState", "ACTIVE")
+    if "Label" not in new["Severity"]:
+        new["Severity"]["Label"] = _label(new["Severity"]["Normalized"])
+    workflow = new.setdefault("Workflow", {})
+    workflow.setdefault("Status", "NEW")
+    if old is not None and workflow["Status"] in ("NOTIFIED", "RESOLVED"):
+        reactivated = old.get("RecordState") == "ARCHIVED" and new["RecordState"] == "ACTIVE"
+        old_status = _dig(old, ("Compliance", "Status"))
+        new_status = _dig(new, ("Compliance", "Status"))
+        regressed = old_status == "PASSED" and new_status not in (None, "PASSED")
+        if reactivated or regressed:
+            workflow["Status"] = "NEW"
+    return new
 
 
 # --- Operations: each turns a request into a response body, under the contract's lock. ---
@@ -676,6 +694,42 @@ def _enabled_hub(contract: Contract, req: _Request) -> _Hub:
     return contract._hub(req.account, req.region)
 
 
+def _forced_failures(fault: _Fault, findings: list[Any]) -> dict[int, tuple[str, str]]:
+    """Index -> (ErrorCode, ErrorMessage) of the findings a "failed_findings" fault fails."""
+    failure = (
+        fault.params.get("error_code", "InternalException"),
+        fault.params.get("error_message", "Injected failure"),
+    )
+    ids = fault.params.get("ids")
+    chosen = (
+        [i for i, f in enumerate(findings) if isinstance(f, dict) and f.get("Id") in ids]
+        if ids is not None
+        else range(min(fault.params.get("first", len(findings)), len(findings)))
+    )
+    return dict.fromkeys(chosen, failure)
+
+
+def _problem(c: Contract, req: _Request, finding: Any) -> tuple[str, str] | None:
+    """Why Security Hub would fail this finding of the call, if it would."""
+    if finding_size(finding) > c.max_finding_bytes:
+        return ("InvalidInput", f"Finding size exceeded {c.max_finding_bytes // 1024} KB")
+    if reason := _check_finding(finding, req.region):
+        return ("InvalidInput", reason)
+    if c._may_import(req.account, req.region, finding):
+        return None
+    owner = finding["AwsAccountId"]
+    if not _hub_enabled(owner, req.region):
+        return (
+            "InvalidAccess",
+            f"Account {owner} is not subscribed to AWS Security Hub in {req.region}",
+        )
+    return (
+        "InvalidAccess",
+        f"Account {req.account} may not import findings into account {owner} "
+        f"for product {finding['ProductArn']}",
+    )
+
+
 @_operation
 def _batch_import_findings(c: Contract, req: _Request) -> Body:
     try:
@@ -704,37 +758,12 @@ def _batch_import_findings(c: Contract, req: _Request) -> Body:
         limit = c.max_findings_per_call
         raise refuse(_invalid(f"Findings must hold 1 to {limit} findings, got {count}"))
 
-    forced: dict[int, tuple[str, str]] = {}
-    if fault is not None:  # only "failed_findings" gets here
-        failure = (
-            fault.params.get("error_code", "InternalException"),
-            fault.params.get("error_message", "Injected failure"),
-        )
-        ids = fault.params.get("ids")
-        chosen = (
-            [i for i, f in enumerate(findings) if isinstance(f, dict) and f.get("Id") in ids]
-            if ids is not None
-            else range(min(fault.params.get("first", count), count))
-        )
-        forced = dict.fromkeys(chosen, failure)
-
+    # Only a "failed_findings" fault gets this far.
+    forced = _forced_failures(fault, findings) if fault is not None else {}
     failed: list[dict[str, str]] = []
     now = _now()
     for index, finding in enumerate(findings):
-        problem = forced.get(index)
-        if problem is None and finding_size(finding) > c.max_finding_bytes:
-            problem = ("InvalidInput", f"Finding size exceeded {c.max_finding_bytes // 1024} KB")
-        if problem is None and (reason := _check_finding(finding, req.region)):
-            problem = ("InvalidInput", reason)
-        if problem is None and not c._may_import(req.account, req.region, finding):
-            owner = finding["AwsAccountId"]
-            problem = (
-                "InvalidAccess",
-                f"Account {owner} is not subscribed to AWS Security Hub in {req.region}"
-                if not _hub_enabled(owner, req.region)
-                else f"Account {req.account} may not import findings into account {owner} "
-                f"for product {finding['ProductArn']}",
-            )
+        problem = forced.get(index) or _problem(c, req, finding)
         if problem is not None:
             finding_id = finding.get("Id") if isinstance(finding, dict) else None
             failed.append(

@@ -6,11 +6,11 @@ import pytest
 
 from hubrelay_emulator import faults
 
-# Fault injection runs the whole stack once per fault kind: `make test`, not `make check`.
+# Over a minute together: `make test` runs them, `make check` does not.
 pytestmark = pytest.mark.slow
 
 # 7 import-path kinds x 1,250 + 2 source kinds x 1,250 + mixed 2,000 = 13,250 findings
-# through the local stack, plus 60 findings sent to a destination that is down.
+# through the stack emulator, plus 60 findings sent to a destination that is down.
 PER_KIND = 1_250
 
 

@@ -1,4 +1,4 @@
-"""Source -> queue -> importer -> Security Hub, through the real template on the local stack."""
+"""Source -> queue -> importer -> Security Hub, through the real template on the stack emulator."""
 
 from __future__ import annotations
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from hypothesis import given
 
-from tests.fuzz.harness import FUZZ, STATS, TARGETS, bounded, keep_failing_input
+from tests.fuzz.harness import FUZZ, LONG, STATS, TARGETS, bounded, keep_failing_input
+
+# The long run (make fuzz) takes minutes; the short pass of `make test` does not.
+pytestmark = [pytest.mark.slow] if LONG else []
 
 
 def _run(name: str, value: Any) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from hubrelay import aws, message
+from hubrelay_emulator.localhttp import start_server, stop_server
 from tests.support import LambdaContext, load_handler
 
 TOKEN = "s3cr3t-token-never-logged"
@@ -153,12 +153,9 @@ def serve(api: VendorApi) -> Iterator[VendorApi]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = start_server(Handler)
     api.url = f"http://127.0.0.1:{server.server_address[1]}/v1/findings"
     try:
         yield api
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)

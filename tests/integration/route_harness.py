@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from hubrelay.retry import Retry
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
 from hubrelay_emulator import opscenter, securityhub
+from hubrelay_emulator.localhttp import start_server, stop_server
 from tests.support import LambdaContext, load_fixture, load_handler
 
 ACCOUNT = "111111111111"
@@ -101,14 +101,12 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = start_server(Handler)
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            stop_server(self.server)
 
     def _verify(self, headers: dict[str, str], body: bytes) -> bool:
         if self.token is not None:

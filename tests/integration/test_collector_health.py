@@ -106,7 +106,8 @@ def test_security_events_are_collected_mapped_and_not_resent(
     assert s3["Severity"]["Label"] == "CRITICAL"
     assert s3["Resources"][0]["Id"] == "shop-public-assets"
     iam = by_code["AWS_IAM_SECURITY_NOTIFICATION"]
-    assert asff.region_of(iam["ProductArn"]) == "us-east-1"  # global event: the seed's Region
+    # A global event goes to the Region "Available AWS service integrations" names for it.
+    assert asff.region_of(iam["ProductArn"]) == "us-east-1"
     assert all(asff.validate_finding(f) == [] for f in findings)
     # Next run: only events updated since the watermark (inclusive), all unchanged.
     expect_one_pass(stub, T2, [EVENTS[1]])

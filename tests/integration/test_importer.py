@@ -43,9 +43,7 @@ def env(contract: hub.Contract, monkeypatch: pytest.MonkeyPatch) -> Iterator[dic
         dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
         monkeypatch.setenv("HUBRELAY_QUARANTINE_QUEUE_URL", dlq)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "hubrelay")
-        for account in (*samples.SUBSCRIBED, STACK_ACCOUNT):
-            hub.enable_hub(account, REGION)
-            hub.client_for(account, REGION).enable_import_findings_for_product(ProductArn=PARTNER)
+        hub.subscribe((*samples.SUBSCRIBED, STACK_ACCOUNT), REGION, PARTNER)
         aws.reset()
         yield {"sqs": sqs, "dlq": dlq, "contract": contract}
         aws.reset()
@@ -96,7 +94,9 @@ def test_findings_are_imported_in_full_calls_and_messages_reported_done(env):
 
 
 def test_byte_budget_is_respected_when_security_hub_enforces_240_kb_per_call(env):
-    # Given a Security Hub that refuses requests over the seed's 240 KB per call
+    # Given a Security Hub that refuses requests over 240 KB per call ("100 findings or 240 KB
+    # in a single call", the AWS Security Hub partner FAQ,
+    # https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html)
     env["contract"].max_request_bytes = MAX_FINDING_BYTES + 1024
     findings = samples.mixed(200, product=PARTNER)
     # When they are imported

@@ -127,7 +127,7 @@ def objects(bucket: str, region: str) -> dict[str, bytes]:
 # =========================================================================================
 
 
-@pytest.mark.slow  # runs a Python subprocess or several full builds
+@pytest.mark.slow  # three full builds
 def test_builds_are_byte_identical_whatever_the_mtimes_modes_and_paths(tmp_path: Path) -> None:
     # Given two copies of the sources, the second with new mtimes and other permissions
     first = copy_tree(tmp_path / "one")
@@ -201,7 +201,7 @@ def test_layer_zip_has_the_package_under_python_and_nothing_from_the_runtime(
         assert not tops & {"boto3", "botocore", "aws_lambda_powertools"}
 
 
-@pytest.mark.slow  # runs a Python subprocess or several full builds
+@pytest.mark.slow  # a subprocess of its own
 def test_layer_zip_alone_provides_a_working_hubrelay(tree: Path, tmp_path: Path) -> None:
     # Given the layer zip extracted as Lambda would (/opt/python on the path)
     artifacts = {a.key: a for a in release.build(tree, tmp_path / "out")}
@@ -498,7 +498,7 @@ def test_partitions_without_a_console_link_or_mixed_partitions_are_refused(
         release.launch_link("Europe", PREFIX, "r/1/", "hub")
 
 
-@pytest.mark.slow  # runs a Python subprocess or several full builds
+@pytest.mark.slow  # a subprocess of its own
 def test_publish_command_against_a_moto_server(tmp_path: Path) -> None:
     # Given a moto server reached only through AWS_ENDPOINT_URL, with two regional buckets
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

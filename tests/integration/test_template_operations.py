@@ -247,8 +247,8 @@ def test_latency_alarm_watches_the_findings_queue_against_the_goal(
     ]
     assert spec["Threshold"] == {"Ref": "LatencyGoalSeconds"}
     assert spec["Statistic"] == "Maximum"
-    # AWS Security Hub partner FAQ: findings in Security Hub within five minutes
-    # (https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html).
+    # Findings in Security Hub within five minutes, as the AWS Security Hub partner FAQ asks:
+    # https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html
     assert template["Parameters"]["LatencyGoalSeconds"]["Default"] == 300
     (throttles,) = _alarms_on(template, "hubrelay", "ImportThrottles").values()
     assert throttles["Threshold"] == {"Ref": "ThrottleAlarmThreshold"}

@@ -1,6 +1,6 @@
-"""AWS Health -> ASFF as "Available AWS service integrations" describes it
-(https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html):
-the mapping table, the severity rules row by row, the filter."""
+"""AWS Health -> ASFF as "Available AWS service integrations" in the Security Hub user guide
+states it (https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html):
+the table, the severity rules row by row, the filter."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_severity_rules_row_by_row(service: str, code: str, label: str) -> None:
         ),  # END_OF_SUPPORT alone: not security
         ("RDS", "AWS_RDS_CERTIFICATE_ROTATION", True),  # "certificate" in the type code
         ("EC2", "AWS_EC2_SECURITY_GROUP_CHANGE", True),  # "security"
-        ("SES", "AWS_SES_CMF_PENDING_TO_SUCCESS", True),  # a security service (the page's example)
+        ("SES", "AWS_SES_CMF_PENDING_TO_SUCCESS", True),  # a security service (the guide's example)
         ("KMS", "AWS_KMS_KEY_ROTATION", True),
     ],
 )

@@ -148,7 +148,7 @@ class StackEmulator:
         self.down()
 
     def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
-        """A client acting as `account` (the stack's by default) against the local stack."""
+        """A client acting as `account` (the stack's by default) against the stack emulator."""
         key = (service, account or self.account, region or self.region)
         if key not in self._clients:
             self._clients[key] = hub.client_for(key[1], key[2], service, endpoint_url=self.endpoint)
