@@ -16,6 +16,7 @@ import pytest
 
 from hubrelay import http
 from hubrelay.retry import Retry
+from hubrelay_emulator.localhttp import start_server, stop_server
 
 TOKEN = "Bearer never-leaves-its-origin"
 
@@ -46,18 +47,16 @@ def serve() -> Iterator[Callable[..., Any]]:
     servers: list[ThreadingHTTPServer] = []
 
     def start(status: int = 200, headers: dict[str, str] | None = None, body: bytes = b"{}") -> Any:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+        server = start_server(Recorder)
         server.seen = []  # type: ignore[attr-defined]
         server.reply = (status, headers or {}, body)  # type: ignore[attr-defined]
         server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)
 
 
 def client(attempts: int = 1, **kwargs: Any) -> http.Client:
