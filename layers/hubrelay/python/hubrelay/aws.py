@@ -8,12 +8,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# Security Hub retries are ours (hubrelay.importer) because they must respect the
-# invocation's remaining time and report failures per message; other services keep
-# botocore's standard retries.
+# Security Hub retries are ours (hubrelay.importer, hubrelay.writeback) because they must
+# respect the invocation's remaining time and report failures per finding: botocore makes
+# exactly one attempt. `total_max_attempts` counts attempts; `max_attempts` would count
+# *retries* (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html),
+# so `max_attempts: 1` meant two requests per call. Other services keep botocore's standard
+# retries, five attempts in all.
 _CONFIGS = {
     "securityhub": Config(
-        retries={"mode": "standard", "max_attempts": 1},
+        retries={"mode": "standard", "total_max_attempts": 1},
         # Together under the importer's deadline margin (10 s): a call it starts before the
         # margin always ends before the Lambda deadline.
         connect_timeout=2,
@@ -22,7 +25,7 @@ _CONFIGS = {
     ),
 }
 _DEFAULT = Config(
-    retries={"mode": "standard", "max_attempts": 5},
+    retries={"mode": "standard", "total_max_attempts": 5},
     connect_timeout=5,
     read_timeout=30,
     user_agent_extra="hubrelay/0.1",

@@ -1,0 +1,62 @@
+"""hubrelay's boto3 clients, counted on the wire against a server on 127.0.0.1.
+
+Where hubrelay retries a call itself (Security Hub: the importer and the write-back),
+botocore must make exactly one request; elsewhere botocore's standard mode retries, five
+attempts in all. Both are configured in `hubrelay.aws`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from hubrelay import aws
+from hubrelay_emulator.localhttp import start_server, stop_server
+
+
+class AlwaysBusy(BaseHTTPRequestHandler):
+    """Answers every request with a retryable 503 and counts it."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests += 1  # type: ignore[attr-defined]
+        body = b'{"__type": "ServiceUnavailableException", "message": "busy"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def busy(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    server = start_server(AlwaysBusy)
+    server.requests = 0  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    aws.reset()
+    yield server
+    aws.reset()
+    stop_server(server)
+
+
+def test_security_hub_calls_are_sent_once_because_hubrelay_retries_them_itself(busy, finding):
+    # When BatchImportFindings meets a retryable 503
+    with pytest.raises(ClientError):
+        aws.securityhub("us-east-1").batch_import_findings(Findings=[finding])
+    # Then botocore sent it exactly once
+    assert busy.requests == 1
+
+
+def test_other_services_keep_botocores_standard_retries_five_attempts_in_all(busy, monkeypatch):
+    # botocore's standard mode sleeps between attempts; the count is what matters here.
+    monkeypatch.setattr("time.sleep", lambda _seconds: None)
+    with pytest.raises(ClientError):
+        aws.client("sqs", "us-east-1").list_queues()
+    assert busy.requests == 5
