@@ -4,6 +4,7 @@ finding, secrets read without leaking, AWS calls whose failures become DeliveryE
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -52,6 +53,27 @@ def per_finding(name: str, render: Callable[[Decision, EventFinding], dict[str, 
         return [Delivery(name, [finding], render(decision, finding)) for finding in findings]
 
     return render_all
+
+
+# Slack reads &, < and > as control characters in mrkdwn: `<https://x|text>` is a link,
+# `<!channel>` a mention ("Formatting text for app surfaces", Escaping text,
+# https://api.slack.com/reference/surfaces/formatting#escaping). Escaping those three is
+# what Slack asks for, in link URLs too.
+def slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# What makes Markdown a link, an image, code, emphasis, a heading or a table cell.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]()#!|~])")
+
+
+def markdown_escape(text: str) -> str:
+    """Text shown literally by a Markdown renderer (AWS Chatbot's "client-markdown"): every
+    Markdown metacharacter backslash-escaped, so `[x](https://evil)` is no link, Slack's
+    control characters escaped, and `@here` / `@channel` broken with a zero-width space so
+    they mention nobody."""
+    escaped = _MARKDOWN_SPECIALS.sub(r"\\\1", slack_escape(text))
+    return escaped.replace("@", "@\u200b")
 
 
 def call_aws(what: str, operation: Callable[..., Any], **params: Any) -> Any:

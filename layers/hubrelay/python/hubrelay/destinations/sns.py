@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hubrelay.destinations.common import call_aws, finding_summary, per_finding
+from hubrelay.destinations.common import call_aws, finding_summary, markdown_escape, per_finding
 from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
@@ -33,6 +33,7 @@ def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
     summary = finding_summary(finding, decision.region)
     link_lines = [f"{name}: {url}" for name, url in summary["links"].items()]
     resources = ", ".join(r["id"] for r in summary["resources"][:5])
+    product = str(summary["productName"] or "")
     text = "\n".join(
         [
             f"{summary['severity']} finding from {summary['productName'] or summary['productArn']}",
@@ -52,12 +53,15 @@ def render_one(decision: Decision, finding: EventFinding) -> dict[str, Any]:
         "id": decision.event_id,
         "content": {
             "textType": "client-markdown",
-            "title": f"[{summary['severity']}] {summary['title']}"[:250],
-            "description": "\n".join([str(summary["description"])[:1000], *link_lines]),
+            # Finding text is the product's, not ours: shown literally, never as markup.
+            "title": f"[{summary['severity']}] {markdown_escape(str(summary['title'])[:200])}",
+            "description": "\n".join(
+                [markdown_escape(str(summary["description"])[:1000]), *link_lines]
+            ),
             "nextSteps": [f"Open in Security Hub: {summary['links'].get('securityHub', '')}"],
         },
         "metadata": {
-            "summary": f"{summary['severity']} {summary['productName'] or ''} finding",
+            "summary": f"{summary['severity']} {markdown_escape(product)} finding",
             "additionalContext": {"findingId": summary["id"][:256]},
         },
     }

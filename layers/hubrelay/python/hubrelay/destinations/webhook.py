@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hubrelay.destinations.common import finding_summary, json_secret, read_secret
+from hubrelay.destinations.common import finding_summary, json_secret, read_secret, slack_escape
 from hubrelay.errors import DeliveryError
 from hubrelay.http import HttpError
 from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
@@ -74,23 +74,20 @@ def _slack(summaries: list[dict[str, Any]], decision: Decision) -> dict[str, Any
     blocks: list[dict[str, Any]] = []
     for summary in summaries[:45]:  # Slack allows 50 blocks per message
         emoji = _SLACK_EMOJI.get(summary["severity"], ":white_circle:")
-        link_text = " | ".join(f"<{url}|{name}>" for name, url in summary["links"].items())
+        links = summary["links"].items()
+        link_text = " | ".join(f"<{slack_escape(url)}|{name}>" for name, url in links)
+        source = slack_escape(str(summary["productName"] or summary["productArn"]))
         text = (
-            f"{emoji} *[{summary['severity']}] {_escape(summary['title'])[:200]}*\n"
-            f"{summary['productName'] or summary['productArn']} - account "
-            f"{summary['awsAccountId']} - {summary['region']}\n{link_text}"
+            f"{emoji} *[{summary['severity']}] {slack_escape(str(summary['title'])[:200])}*\n"
+            f"{source} - account {slack_escape(str(summary['awsAccountId']))} - "
+            f"{slack_escape(str(summary['region']))}\n{link_text}"
         )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
     if len(summaries) > 45:
         more = {"type": "mrkdwn", "text": f"... and {len(summaries) - 45} more findings"}
         blocks.append({"type": "section", "text": more})
-    name = decision.route_name or "hubrelay"
+    name = slack_escape(decision.route_name or "hubrelay")
     return {"text": f"Security Hub: {len(summaries)} finding(s) via {name}", "blocks": blocks}
-
-
-def _escape(text: str) -> str:
-    # Slack mrkdwn control characters.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def signature(secret: str, timestamp: str, body: str) -> str:
