@@ -34,7 +34,7 @@ def test_dry_run_prints_every_payload_and_the_write_back(capsys):
     assert len(report["deliveries"]) == 5
     first = report["deliveries"][0]
     assert json.loads(first["payload"]["body"])["findings"][0]["severity"] == "HIGH"
-    assert first["headers"]["X-Hubrelay-Signature"].startswith("v1=<")
+    assert first["headers"]["X-Hubrelay-Signature"].startswith("v2=<")
     (update,) = report["writeBack"]  # same placeholder reference: one request
     assert len(update["request"]["FindingIdentifiers"]) == 5
     assert update["request"]["Workflow"] == {"Status": "NOTIFIED"}

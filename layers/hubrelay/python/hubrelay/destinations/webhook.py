@@ -1,9 +1,11 @@
 """HTTPS webhook: a JSON document per finding (or per batch), signed with HMAC-SHA256.
 
-Signature (docs/webhooks.md): `X-Hubrelay-Signature: v1=<hex HMAC-SHA256(secret,
-timestamp + "." + body)>` with `X-Hubrelay-Timestamp: <unix seconds>`; receivers recompute
-it over the raw body and refuse timestamps outside their replay window. The URL and the
-signing secret come from Secrets Manager (JSON secret {"url", "signing_secret"}).
+Signature (docs/webhooks.md): `X-Hubrelay-Signature: v2=<hex HMAC-SHA256(secret,
+timestamp + "." + delivery id + "." + body)>` with `X-Hubrelay-Timestamp: <unix seconds>`,
+`X-Hubrelay-Delivery` and `X-Hubrelay-Key-Id` (which secret signed); receivers recompute it
+over the raw body and refuse timestamps outside their replay window (reference verifiers in
+Python and Node.js: examples/webhook-receivers/). The URL, the signing secret and its key id
+come from Secrets Manager (JSON secret {"url", "signing_secret", "key_id"?}).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,7 +27,12 @@ from hubrelay.settings import Settings
 SIGNATURE_HEADER = "X-Hubrelay-Signature"
 TIMESTAMP_HEADER = "X-Hubrelay-Timestamp"
 DELIVERY_HEADER = "X-Hubrelay-Delivery"
-SCHEME = "v1"
+KEY_ID_HEADER = "X-Hubrelay-Key-Id"
+SCHEME = "v2"
+# The key id sent when the secret names none; receivers map key ids to signing secrets, so
+# a rotation can run both for a while.
+DEFAULT_KEY_ID = "default"
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PAYLOAD_VERSION = 1
 _SLACK_EMOJI = {"CRITICAL": ":red_circle:", "HIGH": ":large_orange_circle:"}
 
@@ -90,43 +98,29 @@ def _slack(summaries: list[dict[str, Any]], decision: Decision) -> dict[str, Any
     return {"text": f"Security Hub: {len(summaries)} finding(s) via {name}", "blocks": blocks}
 
 
-def signature(secret: str, timestamp: str, body: str) -> str:
-    digest = hmac.new(
-        secret.encode("utf-8"), f"{timestamp}.{body}".encode(), hashlib.sha256
-    ).hexdigest()
+def signature(secret: str, timestamp: str, delivery: str, body: str) -> str:
+    # The delivery id is inside what is signed: a receiver that deduplicates on it can trust
+    # it, and a signed body cannot be replayed under another delivery id.
+    message = f"{timestamp}.{delivery}.{body}".encode()
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
     return f"{SCHEME}={digest}"
 
 
 def signed_headers(
-    body: str, secret: str, delivery_id: str, now: float | None = None
+    body: str,
+    secret: str,
+    delivery: str,
+    key_id: str = DEFAULT_KEY_ID,
+    now: float | None = None,
 ) -> dict[str, str]:
     timestamp = str(int(time.time() if now is None else now))
     return {
         "Content-Type": "application/json",
         TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(secret, timestamp, body),
-        DELIVERY_HEADER: delivery_id,
+        SIGNATURE_HEADER: signature(secret, timestamp, delivery, body),
+        DELIVERY_HEADER: delivery,
+        KEY_ID_HEADER: key_id,
     }
-
-
-def verify(
-    secret: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    tolerance_s: int = 300,
-    now: float | None = None,
-) -> bool:
-    """The receiver's check (reference implementation of docs/webhooks.md)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    timestamp = lowered.get(TIMESTAMP_HEADER.lower(), "")
-    given = lowered.get(SIGNATURE_HEADER.lower(), "")
-    if not timestamp.isdigit():
-        return False
-    if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_s:
-        return False
-    expected = signature(secret, timestamp, body.decode("utf-8"))
-    return hmac.compare_digest(expected, given)
 
 
 def delivery_id(idempotency_key: Mapping[str, str]) -> str:
@@ -141,11 +135,14 @@ def send(
 ) -> dict[str, str]:
     secret = json_secret(read_secret(outlets, settings.webhook_secret_arn, "webhook"), "webhook")
     url, signing_key = secret.get("url"), secret.get("signing_secret")
+    key_id = secret.get("key_id", DEFAULT_KEY_ID)
     if not isinstance(url, str) or not isinstance(signing_key, str) or not signing_key:
         raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        raise DeliveryError("webhook secret's 'key_id' is not 1-64 of A-Z a-z 0-9 . _ -")
     delivery_ref = delivery_id(key)
     body = str(delivery.payload["body"])
-    headers = signed_headers(body, signing_key, delivery_ref)
+    headers = signed_headers(body, signing_key, delivery_ref, key_id)
     try:
         response = outlets.http.request("POST", url, body=body.encode("utf-8"), headers=headers)
     except (HttpError, ValueError) as error:
@@ -166,8 +163,10 @@ def preview(
         "headers": {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: "<unix seconds at send time>",
-            SIGNATURE_HEADER: "v1=<hex HMAC-SHA256(signing secret, timestamp + '.' + body)>",
+            SIGNATURE_HEADER: "v2=<hex HMAC-SHA256(signing secret, "
+            "timestamp + '.' + delivery id + '.' + body)>",
             DELIVERY_HEADER: delivery_id(key),
+            KEY_ID_HEADER: "<the secret's key_id, or default>",
         }
     }
 
