@@ -265,3 +265,22 @@ def test_handler_routes_automatic_route_batches_from_the_queue(stack, monkeypatc
         "queued/1",
         "queued/2",
     ]
+
+
+def test_handler_leaves_findings_of_other_accounts_alone_with_a_log_line_and_a_metric(
+    stack, monkeypatch, capsys, caplog
+):
+    # Given the responder of a stack in another account than the findings' own
+    stack.configure(account_id="999999999999")
+    app = load_responder(stack, monkeypatch)
+    event = stack.click("webhook", "guardduty")
+    event["account"] = "999999999999"
+    with caplog.at_level(logging.WARNING):
+        assert app.handler(event, responder_context()) == {}
+    # Then nothing is sent, and a warning and the RouteFindingsForeign metric say why
+    assert stack.webhook.received == []
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("findings of other")]
+    assert "RouteMemberAccounts" in str(line.__dict__["findings"])
+    out = capsys.readouterr().out
+    metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    assert any(m.get("RouteFindingsForeign") in ([1.0], 1.0) for m in metrics)

@@ -241,3 +241,62 @@ def test_slack_format_is_a_slack_message_with_escaped_text_and_links():
     assert "<!channel>" not in text
     assert "&lt;!channel&gt; &amp; &lt;http://evil|click&gt;" in text
     assert "|securityHub>" in text
+
+
+# --- Only this stack's accounts and Regions -------------------------------------------
+
+STACK_ACCOUNT = "111111111111"
+
+
+def own(**overrides: Any) -> RouteConfig:
+    return config(**{"account_id": STACK_ACCOUNT, "regions": "us-east-1", **overrides})
+
+
+def with_finding(**fields: Any) -> dict[str, Any]:
+    document = event("partner")
+    document["account"] = STACK_ACCOUNT
+    document["detail"]["findings"][0].update(fields)
+    return document
+
+
+def test_a_finding_of_another_account_is_not_acted_on_unless_listed():
+    # Given a stack in 111111111111 and a finding of a member account
+    member = with_finding(AwsAccountId="222222222222", Region="us-east-1")
+    decision = decide(member, own())
+    # Then nothing is routed, and the reason names the account and the setting
+    assert not decision.accepted
+    assert plan_deliveries(decision, own()) == []
+    ((_, why),) = decision.foreign
+    assert "222222222222" in why
+    assert "RouteMemberAccounts" in why
+    # When the administrator lists the member (or ALL), it is routed
+    assert decide(member, own(route_member_accounts="222222222222")).findings
+    assert decide(member, own(route_member_accounts="ALL")).findings
+    assert not decide(member, own(route_member_accounts="333333333333")).findings
+
+
+def test_a_finding_of_a_region_outside_the_stacks_regions_is_not_acted_on():
+    elsewhere = with_finding(AwsAccountId=STACK_ACCOUNT, Region="ap-south-1")
+    decision = decide(elsewhere, own())
+    assert not decision.findings
+    assert "ap-south-1" in decision.foreign[0][1]
+    assert decide(elsewhere, own(regions="us-east-1,ap-south-1")).findings
+
+
+def test_an_event_from_another_account_is_rejected_whole():
+    document = with_finding(AwsAccountId=STACK_ACCOUNT, Region="us-east-1")
+    document["account"] = "999999999999"
+    decision = decide(document, own())
+    assert not decision.accepted
+    assert "999999999999" in decision.reason
+
+
+def test_own_findings_are_routed_and_mixed_events_keep_only_them():
+    document = with_finding(AwsAccountId=STACK_ACCOUNT, Region="us-east-1")
+    foreign = copy.deepcopy(document["detail"]["findings"][0])
+    foreign.update(Id="other/1", AwsAccountId="222222222222")
+    document["detail"]["findings"].append(foreign)
+    decision = decide(document, own())
+    assert decision.accepted
+    assert [f.Id for f in decision.findings] == [document["detail"]["findings"][0]["Id"]]
+    assert [key[1] for key, _ in decision.foreign] == ["other/1"]

@@ -84,6 +84,13 @@ def record_import(outcome: ImportOutcome) -> None:
 def record_route(outcome: RouteOutcome) -> None:
     """Metrics and log lines for one routed (or rejected) Security Hub event."""
     decision = outcome.decision
+    metrics.add_metric("RouteFindingsForeign", MetricUnit.Count, len(decision.foreign))
+    if decision.foreign:
+        logger.warning(
+            "findings of other accounts or Regions not acted on",
+            event_id=decision.event_id,
+            findings=decision.foreign[:10],
+        )
     if not decision.accepted:
         metrics.add_metric("RouteEventsRejected", MetricUnit.Count, 1)
         logger.warning(

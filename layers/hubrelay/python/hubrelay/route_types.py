@@ -129,6 +129,8 @@ class Decision:
     findings: list[EventFinding] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index, why) unreadable
     skipped: list[tuple[FindingKey, str]] = field(default_factory=list)  # filtered out
+    # Findings of other accounts or Regions than this stack's: never acted on.
+    foreign: list[tuple[FindingKey, str]] = field(default_factory=list)
 
     @property
     def route_name(self) -> str | None:

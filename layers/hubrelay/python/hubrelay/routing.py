@@ -74,6 +74,10 @@ class RouteConfig:
     auto_destinations: tuple[str, ...] = ()
     min_severity: str = "HIGH"
     product_names: frozenset[str] = frozenset()
+    # Whose findings this stack acts on; an empty `account` checks nothing (the CLI).
+    account: str = ""
+    member_accounts: frozenset[str] = frozenset()  # or {"ALL"}
+    regions: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RouteConfig:
@@ -95,6 +99,9 @@ class RouteConfig:
             auto_destinations=tuple(name for name in NAMES if name in wanted),
             min_severity=settings.auto_route_min_severity,
             product_names=frozenset(_csv(settings.auto_route_product_names)),
+            account=settings.account_id,
+            member_accounts=frozenset(_csv(settings.route_member_accounts)),
+            regions=frozenset(settings.region_list()) if settings.account_id else frozenset(),
         )
 
 
@@ -165,7 +172,12 @@ def decide(event: Any, config: RouteConfig) -> Decision:
         return _reject(route, **known)
     decision = Decision(accepted=True, reason="", route=route, **known)
     _read_findings(decision, route, parsed.detail.findings, config)
-    if not decision.findings and decision.rejected and not decision.skipped:
+    if not decision.findings and decision.foreign and not decision.skipped:
+        decision.accepted = False
+        decision.reason = (
+            f"no finding of this stack's accounts and Regions: {decision.foreign[0][1]}"
+        )
+    elif not decision.findings and decision.rejected and not decision.skipped:
         decision.accepted = False
         decision.reason = (
             f"no finding in the event could be read ({len(decision.rejected)} rejected)"
@@ -180,6 +192,8 @@ def decide(event: Any, config: RouteConfig) -> Decision:
 
 def _route_for(parsed: SecurityHubEvent, config: RouteConfig) -> Route | str:
     """The route an event takes, or why it takes none."""
+    if config.account and parsed.account != config.account:
+        return f"event from account {parsed.account[:20]!r}, not this stack's"
     if parsed.detail_type == CUSTOM_ACTION:
         ours = [arn for arn in parsed.resources if arn in config.actions]
         if not ours:
@@ -200,6 +214,24 @@ def _route_for(parsed: SecurityHubEvent, config: RouteConfig) -> Route | str:
     return f"detail-type {parsed.detail_type[:100]!r} is not handled"
 
 
+def not_ours(finding: EventFinding, config: RouteConfig) -> str | None:
+    """Why a finding is not this stack's to act on, or None.
+
+    A Security Hub administrator account sees its members' findings too; acting on them is
+    the operator's choice (RouteMemberAccounts), never a default.
+    """
+    if not config.account:
+        return None
+    account = finding.AwsAccountId or ""
+    listed = account == config.account or account in config.member_accounts
+    if not listed and "ALL" not in config.member_accounts:
+        return f"finding of account {account[:20]!r}, not this stack's (RouteMemberAccounts)"
+    region = finding.Region or ""
+    if config.regions and region and region not in config.regions:
+        return f"finding of Region {region[:30]!r}, not one of this stack's Regions"
+    return None
+
+
 def _read_findings(
     decision: Decision, route: Route, raw_findings: list[Any], config: RouteConfig
 ) -> None:
@@ -215,6 +247,9 @@ def _read_findings(
             decision.skipped.append((finding.key, "listed twice in the event"))
             continue
         seen.add(finding.key)
+        if foreign := not_ours(finding, config):
+            decision.foreign.append((finding.key, foreign))
+            continue
         why = auto_route_filter(finding, config) if route.kind == "auto" else None
         if why:
             decision.skipped.append((finding.key, why))

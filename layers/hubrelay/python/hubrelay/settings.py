@@ -80,6 +80,11 @@ class Settings(BaseModel):
     sns_action_arn: str = ""
     opscenter_action_arn: str = ""
     vendor_action_arn: str = ""
+    # The stack's own account: the responder acts only on findings of it (and of its
+    # Regions), and of the member accounts an administrator-account deployment lists
+    # (comma-separated, or ALL). Empty (the CLI without a stack): no such check.
+    account_id: str = Field("", pattern=r"^(\d{12})?$")
+    route_member_accounts: str = Field("", pattern=r"^(|ALL|\d{12}(,\d{12})*)$")
     auto_route: bool = False
     # Comma-separated destinations the automatic route sends to.
     auto_route_destinations: str = "sns"
