@@ -5,14 +5,20 @@ only (so scoped statements would deny everything), and it turns IAM wildcards in
 expressions without escaping, so a `?` (as in `secret:name-??????`) breaks it. This
 evaluates identity policies the way IAM documents it, for what hubrelay's roles use: Allow
 and Deny, Action/NotAction and Resource/NotResource with `*` and `?` wildcards, an explicit
-Deny winning. Conditions are not evaluated (hubrelay's roles have none). The resource ARN of
-each call is derived from its parameters, and every call is recorded, so that statements no
-call ever needed can be reported.
+Deny winning, and the condition operators hubrelay's roles use (`Null`, `StringEquals`,
+`StringNotEquals`, `StringLike`, `Bool`, each optionally `ForAnyValue:`/`ForAllValues:`),
+over the request context keys the emulator can know: Security Hub's
+`securityhub:ASFFSyntaxPath/<field>` for BatchUpdateFindings. A key not in the context is
+absent, as IAM treats it ("IAM JSON policy elements: Condition operators",
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html);
+an operator this module does not know is an error, never a silent match. The resource ARN
+of each call is derived from its parameters, and every call is recorded, so that
+statements no call ever needed can be reported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -46,19 +52,33 @@ class Checker:
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
-    def check(self, function: str, action: str, resources: Iterable[str]) -> list[Call]:
+    def check(
+        self,
+        function: str,
+        action: str,
+        resources: Iterable[str],
+        context: Mapping[str, list[str]] | None = None,
+    ) -> list[Call]:
         results = []
         for resource in resources:
-            allowed = self.allows(function, action, resource)
+            allowed = self.allows(function, action, resource, context or {})
             results.append(Call(function, action, resource, allowed))
         self.calls.extend(results)
         return results
 
-    def allows(self, function: str, action: str, resource: str) -> bool:
+    def allows(
+        self,
+        function: str,
+        action: str,
+        resource: str,
+        context: Mapping[str, list[str]] | None = None,
+    ) -> bool:
         allowed = False
         for document in self.policies.get(function, []):
             for statement in _statements(document):
                 if not _applies(statement, action, resource):
+                    continue
+                if not conditions_hold(statement.get("Condition", {}), context or {}):
                     continue
                 if statement.get("Effect") == "Deny":
                     return False
@@ -157,3 +177,72 @@ def _statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else list(value or [])
+
+
+class PolicyError(ValueError):
+    """A policy uses a condition operator this evaluator does not implement."""
+
+
+def context_of(service: str, operation: str, params: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The condition keys a request carries that the emulator can know.
+
+    BatchUpdateFindings carries `securityhub:ASFFSyntaxPath/<field>` for each field it
+    updates ("BatchUpdateFindings for customers", Configuring access,
+    https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchupdatefindings.html).
+    """
+    if (service, operation) != ("securityhub", "BatchUpdateFindings"):
+        return {}
+    context: dict[str, list[str]] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, path)
+        else:
+            context.setdefault(f"securityhub:ASFFSyntaxPath/{path}", []).append(str(value))
+            # A field that is an object (Note, Workflow) is present as itself too.
+            parent = path.split(".")[0]
+            context.setdefault(f"securityhub:ASFFSyntaxPath/{parent}", [])
+
+    walk({k: v for k, v in params.items() if k != "FindingIdentifiers"}, "")
+    return context
+
+
+def conditions_hold(block: Mapping[str, Any], context: Mapping[str, list[str]]) -> bool:
+    """Whether every condition of a statement holds (they are ANDed)."""
+    return all(
+        _condition(operator, key, _as_list(expected), context.get(key))
+        for operator, keys in block.items()
+        for key, expected in keys.items()
+    )
+
+
+def _condition(operator: str, key: str, expected: list[str], values: list[str] | None) -> bool:
+    qualifier, _, base = operator.rpartition(":")
+    if base == "Null":
+        return (values is None) == (str(expected[0]).lower() == "true")
+    compare = _OPERATORS.get(base)
+    if compare is None or qualifier not in ("", "ForAnyValue", "ForAllValues"):
+        raise PolicyError(f"condition operator {operator!r} is not implemented")
+    negated = base.startswith("StringNot")
+    if values is None:
+        # A missing key matches nothing, so a negated operator holds (ForAllValues holds
+        # over the empty set too).
+        return negated or qualifier == "ForAllValues"
+    matches = [any(compare(v, e) for e in expected) for v in values]
+    if negated:
+        matches = [not m for m in matches]
+    if qualifier == "ForAllValues":
+        return all(matches)
+    return any(matches)
+
+
+_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda value, pattern: value == pattern,
+    "StringNotEquals": lambda value, pattern: value == pattern,
+    "StringLike": fnmatchcase,
+    "Bool": lambda value, pattern: value.lower() == str(pattern).lower(),
+}

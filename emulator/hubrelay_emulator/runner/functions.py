@@ -196,7 +196,8 @@ class CallGuard:
         resources = iam.resources_of(
             service, operation, params, client.meta.region_name, self.stack.account
         )
-        for call in self.stack.checker.check(function.role, action, resources):
+        context = iam.context_of(service, operation, params)
+        for call in self.stack.checker.check(function.role, action, resources, context):
             if not call.allowed:
                 raise ClientError(
                     {
