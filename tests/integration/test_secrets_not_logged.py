@@ -15,12 +15,14 @@ import copy
 import json
 import logging
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from hubrelay_emulator.localhttp import start_server, stop_server
 from tests.integration import collector_env
 from tests.integration.route_harness import (
     REGION,
@@ -180,4 +182,88 @@ def test_responder_keeps_signing_secret_webhook_url_and_token_out_of_everything_
     assert text.count('"message":"event routed"') == 3
     assert "delivery failed" in text
     # ...and none of the three secret values appears in what the responder wrote.
+    assert_absent(text, *secrets)
+
+
+# --- responder error paths -------------------------------------------------------------
+
+PASSWORD = "userinfo-passw0rd-s3cret"
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", f"https://elsewhere.example/{WEBHOOK_PATH_SECRET}")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Oversized(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = b"x" * (2 * 1024 * 1024)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Garbage(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.wfile.write(b"NOT-HTTP " + WEBHOOK_PATH_SECRET.encode() + b"\r\n\r\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _url(kind: str, port: int) -> str:
+    return {
+        "userinfo": f"https://hook:{PASSWORD}@127.0.0.1:{port}/{WEBHOOK_PATH_SECRET}",
+        "redirect": f"http://127.0.0.1:{port}/{WEBHOOK_PATH_SECRET}",
+        # A plain-HTTP server reached over https: the TLS handshake fails.
+        "tls": f"https://127.0.0.1:{port}/{WEBHOOK_PATH_SECRET}",
+        "oversized": f"http://127.0.0.1:{port}/{WEBHOOK_PATH_SECRET}",
+        "malformed": f"http://127.0.0.1:{port}/{WEBHOOK_PATH_SECRET}",
+        "bad-url": f"https://127.0.0.1:{port}:notaport/{WEBHOOK_PATH_SECRET}",
+    }[kind]
+
+
+HANDLERS = {"redirect": _Redirecting, "oversized": _Oversized, "malformed": _Garbage}
+
+
+@pytest.mark.parametrize(
+    "kind", ["userinfo", "redirect", "tls", "oversized", "malformed", "bad-url"]
+)
+def test_responder_error_paths_keep_every_secret_out(
+    route_stack: Stack, monkeypatch: pytest.MonkeyPatch, capture: Capture, kind: str
+) -> None:
+    secrets = (SIGNING_SECRET, WEBHOOK_PATH_SECRET, PASSWORD)
+    for secret in secrets:
+        capture.prove_it_sees(secret)
+    server = start_server(HANDLERS.get(kind, _Redirecting))
+    try:
+        # Given a webhook secret whose URL leads to a failure of this kind
+        boto3.client("secretsmanager", region_name=REGION).put_secret_value(
+            SecretId="hubrelay/webhook",
+            SecretString=json.dumps(
+                {"url": _url(kind, server.server_address[1]), "signing_secret": SIGNING_SECRET}
+            ),
+        )
+        parameters.clear_caches()
+        app = load_responder(route_stack, monkeypatch)
+        # When a finding is sent to it
+        capture.add(app.handler(route_stack.click("webhook", "guardduty"), responder_context()))
+    finally:
+        stop_server(server)
+    # Then the delivery failed, was dead-lettered with its reason, and nothing leaked
+    dead_letters = list(drain(route_stack.dlq))
+    assert len(dead_letters) == 1
+    assert json.loads(dead_letters[0]["Body"])["reason"].startswith("webhook")
+    capture.add(dead_letters)
+    text = capture.text()
+    assert "delivery failed" in text
     assert_absent(text, *secrets)
