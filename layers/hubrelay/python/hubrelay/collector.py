@@ -338,6 +338,7 @@ def build_source(
         )
         client = http.Client(
             timeout_s=settings.http_timeout_s,
+            max_reply_bytes=settings.http_max_reply_bytes,
             retry=Retry(
                 max_attempts=5,
                 base_s=0.5,

@@ -232,6 +232,7 @@ def connect(settings: Settings) -> Services:
     )
     http = Client(
         timeout_s=settings.http_timeout_s,
+        max_reply_bytes=settings.http_max_reply_bytes,
         retry=Retry(
             max_attempts=settings.http_max_attempts,
             base_s=0.5,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from hubrelay.errors import PermanentError
 
 # Security Hub limits that are facts of the API, not settings.
 MAX_FINDINGS_PER_CALL = 100
@@ -21,6 +24,10 @@ MAX_REQUEST_BYTES = 6 * 1024 * 1024
 # SQS accepted 256 KiB per message for years and 1 MiB since August 2025; the safe figure
 # is the default, the queue's real MaximumMessageSize can raise it.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+
+
+class SettingsError(PermanentError):
+    """The environment does not make valid settings; the message names each variable."""
 
 
 class Settings(BaseModel):
@@ -67,6 +74,9 @@ class Settings(BaseModel):
     # Path of a JMESPath mapping file; empty = the built-in mapping/vendor_default.json.
     vendor_mapping: str = ""
     http_timeout_s: float = Field(10.0, gt=0, le=60)
+    # A reply body longer than this is refused unread (webhook receivers, vendor pages):
+    # a hostile or broken peer cannot take the function's memory.
+    http_max_reply_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     def region_list(self) -> tuple[str, ...]:
         """Configured Regions, the function's own first when it is among them."""
@@ -108,6 +118,20 @@ class Settings(BaseModel):
     # How long a secret fetched from Secrets Manager is reused before fetching it again.
     secret_max_age_s: int = Field(300, ge=0, le=3600)
 
+    @field_validator("vendor_api_url")
+    @classmethod
+    def _no_user_information(cls, url: str) -> str:
+        # Credentials belong in the secret; a URL is logged and shown in errors. The message
+        # must not repeat the URL, which would put them there.
+        try:
+            parts = urlsplit(url)
+            has_userinfo = parts.username is not None or parts.password is not None
+        except ValueError:
+            raise ValueError("not a URL that can be parsed") from None
+        if has_userinfo:
+            raise ValueError("must not hold user information (user:password@): use the secret")
+        return url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -118,7 +142,16 @@ class Settings(BaseModel):
                 values[name] = env[key]
         if "region" not in values:
             values["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-        return cls.model_validate(values)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            # pydantic's own text repeats each refused value; a URL or ARN may hold what
+            # must not be logged, so only the variable and the reason are said.
+            reasons = "; ".join(
+                f"HUBRELAY_{'.'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"
+                for item in error.errors(include_input=False, include_url=False)
+            )
+            raise SettingsError(f"invalid settings: {reasons}") from None
 
     @classmethod
     def env_names(cls) -> set[str]:
