@@ -155,3 +155,12 @@ def test_a_url_with_credentials_is_refused_without_repeating_them(url):
         client().request("POST", url, body=b"{}")
     assert "hunter2" not in str(raised.value)
     assert "alice" not in str(raised.value)
+
+
+def test_an_error_reply_whose_body_cannot_be_read_is_still_just_that_error():
+    # Found by tests/fuzz/test_http_peers.py: a 301 with a broken chunked body.
+    for url in _raw_server(b"HTTP/1.1 301 Moved\r\nTransfer-Encoding: chunked\r\n\r\na"):
+        with pytest.raises(http.HttpError) as raised:
+            client(attempts=2).request("POST", url, body=b"{}")
+        assert raised.value.status == 301
+        assert "redirects are not followed" in str(raised.value)

@@ -98,7 +98,7 @@ class Client:
                     return Response(reply.status, dict(reply.headers), content, attempt)
             except urllib.error.HTTPError as error:
                 status = error.code
-                text = _read_capped(error, _MAX_ERROR_BODY, cut=True).decode("utf-8", "replace")
+                text = _error_text(error)
                 last = f"HTTP {status}: {text}".strip()
                 if 300 <= status < 400:
                     last = f"HTTP {status}: redirects are not followed"
@@ -137,6 +137,15 @@ def _read_capped(reply: Any, limit: int, cut: bool = False) -> bytes:
         # read(n) returns what arrived before the peer closed: a body cut short.
         raise http.client.IncompleteRead(content, int(declared) - len(content))
     return bytes(content)
+
+
+def _error_text(error: urllib.error.HTTPError) -> str:
+    """The head of an error reply's body, for the reason; a body that cannot be read (cut
+    short, a broken chunk) is not a second error."""
+    try:
+        return _read_capped(error, _MAX_ERROR_BODY, cut=True).decode("utf-8", "replace")
+    except (http.client.HTTPException, OSError, ValueError):
+        return ""
 
 
 def _without_url(text: str, url: str) -> str:
