@@ -159,7 +159,10 @@ def test_many_findings_are_packed_into_full_messages_and_batches(stack: dict[str
     assert summary["calls"] == len(messages)
 
 
-def test_findings_not_reported_again_are_renewed_before_the_age_off(stack: dict[str, str]) -> None:
+def test_findings_not_reported_again_are_renewed_before_the_age_off(
+    stack: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBRELAY_RENEWAL_MODE", "refresh")  # the default is new-generation
     put("shop/api/trivy.json", load_fixture("sources/trivy_image.json"))
     run()
     first = {f["Id"]: f for f in drain(stack["queue_url"])}

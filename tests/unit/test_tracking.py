@@ -153,9 +153,10 @@ def test_renewal_refresh_resends_an_unchanged_finding_before_the_age_off(
     finding: dict[str, Any],
 ) -> None:
     state = sent_state(logical(finding))
-    early = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=79)), POLICY)
+    refresh = Policy(renewal_mode="refresh")
+    early = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=79)), refresh)
     assert early.action == "unchanged"
-    due = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=80)), POLICY)
+    due = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=80)), refresh)
     assert due.action == "renewed"
     assert due.sends[0]["Id"] == "scanner/finding-1"
     assert due.sends[0]["UpdatedAt"] == asff.timestamp(T0 + timedelta(days=80))
@@ -320,3 +321,92 @@ def test_the_store_gives_up_rather_than_wait_past_the_deadline() -> None:
 def test_the_store_backs_off_from_50_ms_to_2_s_over_8_attempts_by_default() -> None:
     retry = Store(UnprocessedDynamoDB(stubborn=0), "t").retry
     assert (retry.max_attempts, retry.base_s, retry.cap_s) == (8, 0.05, 2.0)
+
+
+# --- Product, Regions and scanner versions over time -----------------------------------
+
+PARTNER = "arn:aws:securityhub:us-east-1:999999999999:product/acme/scanner"
+
+
+def test_switching_to_the_partner_arn_archives_under_the_old_product_and_sends_under_the_new(
+    finding: dict[str, Any],
+) -> None:
+    # Given a finding sent under the private default product
+    first = plan(logical(finding), "scope", None, ctx(), POLICY)
+    assert first.state is not None
+    assert first.state.product == ""
+    # When the stack is switched to the partner's product ARN and the finding is reported again
+    partner = Context("123456789012", REGIONS, PARTNER, T0 + timedelta(hours=1))
+    result = plan(logical(finding), "scope", first.state, partner, POLICY)
+    # Then it is archived under the default product and sent, active, under the partner's
+    assert result.action == "rehomed"
+    sent = {(s["ProductArn"].split(":product/")[1], s["RecordState"]) for s in result.sends}
+    assert sent == {("123456789012/default", "ARCHIVED"), ("acme/scanner", "ACTIVE")}
+    assert result.state is not None
+    assert result.state.product == PARTNER
+    # And the next unchanged report sends nothing
+    later = Context("123456789012", REGIONS, PARTNER, T0 + timedelta(hours=2))
+    assert plan(logical(finding), "scope", result.state, later, POLICY).sends == []
+
+
+def test_an_absent_finding_is_archived_under_the_product_it_was_sent_under(
+    finding: dict[str, Any],
+) -> None:
+    first = plan(logical(finding), "scope", None, ctx(), POLICY)
+    assert first.state is not None
+    partner = Context("123456789012", REGIONS, PARTNER, T0 + timedelta(hours=1))
+    (sent,) = archive(first.state, partner).sends
+    assert sent["ProductArn"].endswith(":product/123456789012/default")
+
+
+def test_a_region_removed_from_the_configuration_gets_its_findings_archived_there(
+    finding: dict[str, Any],
+) -> None:
+    # Given a finding on a global resource, sent to every configured Region
+    iam = logical(finding, Resources=[{"Type": "AwsIamRole", "Id": "arn:aws:iam::1:role/r"}])
+    first = plan(iam, "scope", None, ctx(), POLICY)
+    assert first.state is not None
+    assert first.state.regions == set(REGIONS)
+    # When ap-southeast-2 is removed from Regions and the finding is reported unchanged
+    fewer = ctx(T0 + timedelta(hours=1), regions=("us-east-1", "eu-west-1"))
+    result = plan(iam, "scope", first.state, fewer, POLICY)
+    # Then it is archived there only, and nothing is re-sent where it still is
+    assert result.action == "withdrawn"
+    assert [(asff.region_of(s["ProductArn"]), s["RecordState"]) for s in result.sends] == [
+        ("ap-southeast-2", "ARCHIVED")
+    ]
+    assert result.state is not None
+    assert result.state.regions == {"us-east-1", "eu-west-1"}
+    assert plan(iam, "scope", result.state, fewer, POLICY).sends == []
+
+
+@pytest.mark.parametrize("field", ["sarif/toolVersion", "grype/scanner"])
+def test_a_new_scanner_version_alone_is_no_change(finding: dict[str, Any], field: str) -> None:
+    before = logical(finding, ProductFields={field: "1.0.0", "sarif/ruleId": "r1"})
+    after = logical(finding, ProductFields={field: "1.1.0", "sarif/ruleId": "r1"})
+    assert content_hash(before) == content_hash(after)
+    state = plan(before, "scope", None, ctx(), POLICY).state
+    assert plan(after, "scope", state, ctx(T0 + timedelta(days=1)), POLICY).action == "unchanged"
+    changed = logical(finding, ProductFields={field: "1.1.0", "sarif/ruleId": "r2"})
+    assert content_hash(changed) != content_hash(before)
+
+
+def test_the_product_is_remembered_in_the_table() -> None:
+    from hubrelay.tracking import _from_item
+
+    for product in ("", PARTNER):
+        stored = _from_item(_to_item(Tracked(**{**STORED.__dict__, "product": product})))
+        assert stored.product == product
+    # State written before hubrelay kept the product is taken to be the current product.
+    assert _from_item(_to_item(STORED)).product is None
+
+
+def test_the_default_renewal_is_a_new_finding_as_the_partner_faq_asks(
+    finding: dict[str, Any],
+) -> None:
+    from hubrelay.settings import Settings
+
+    assert Settings().renewal_mode == Policy().renewal_mode == "new-generation"
+    state = sent_state(logical(finding))
+    result = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=80)), Policy())
+    assert result.action == "regenerated"

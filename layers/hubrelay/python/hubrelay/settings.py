@@ -62,7 +62,9 @@ class Settings(BaseModel):
     # "AWS Security Hub partner FAQ" (URL above): "some vulnerability management vendors
     # only send findings with a CVSS score of 3 or above"; 0 sends every score.
     cvss_floor: float = Field(0.0, ge=0, le=10)
-    renewal_mode: str = Field("refresh", pattern=r"^(refresh|new-generation)$")
+    # The partner FAQ: "create new findings every 90 days and do not update findings
+    # forever"; refresh (the same Id updated again) stays a choice.
+    renewal_mode: str = Field("new-generation", pattern=r"^(refresh|new-generation)$")
     # Security Hub ages findings off 90 days after their last update.
     renewal_days: int = Field(80, ge=1, le=89)
     reports_bucket: str = ""

@@ -45,6 +45,8 @@ VOLATILE_FIELDS = frozenset(
     {"Id", "ProductArn", "CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"}
     | {"ProcessedAt", "RecordState"}
 )
+# Tool versions the mappers record in ProductFields: shown, but no change of the finding.
+VOLATILE_PRODUCT_FIELDS = frozenset({"sarif/toolVersion", "grype/scanner", "trivy/version"})
 GLOBAL_RESOURCE_PREFIXES = ("AwsIam", "AwsAccount")
 SEVERITY_RANK = {label: rank for rank, label in enumerate(asff.SEVERITY_LABELS)}
 AGE_OFF_DAYS = 90
@@ -52,6 +54,7 @@ AGE_OFF_DAYS = 90
 EXPIRY_DAYS = AGE_OFF_DAYS + 10
 RENEWAL_INDEX = "renewal"
 MAX_BODY_BYTES = 350_000  # DynamoDB items stop at 400 KB
+PRIVATE_DEFAULT = "private-default"  # the `p` attribute of state sent under the default product
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,17 @@ class Tracked:
     generation: int = 0
     state: str = "ACTIVE"
     body: Finding | None = None
+    # The configured product ARN it was sent under ("" = the private default); None for
+    # state recorded before hubrelay kept it: taken to be the current one.
+    product: str | None = None
+
+    def product_in(self, ctx: Context) -> str:
+        return ctx.product_arn if self.product is None else self.product
 
 
 @dataclass(frozen=True)
 class Policy:
-    renewal_mode: str = "refresh"  # or "new-generation"
+    renewal_mode: str = "new-generation"  # or "refresh"
     renewal_days: int = 80
     severity_floor: str = "INFORMATIONAL"
     cvss_floor: float = 0.0
@@ -86,7 +95,14 @@ class Plan:
 
 
 def content_hash(finding: Mapping[str, Any]) -> str:
+    """A hash of what a customer sees change: not timestamps, not the scanner's version
+    (every scanner release would otherwise re-import the whole inventory, billed)."""
     stable = {k: v for k, v in finding.items() if k not in VOLATILE_FIELDS}
+    fields = stable.get("ProductFields")
+    if isinstance(fields, Mapping):
+        stable["ProductFields"] = {
+            k: v for k, v in fields.items() if k not in VOLATILE_PRODUCT_FIELDS
+        }
     text = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -143,9 +159,13 @@ def plan(
     if tracked.state == "ARCHIVED":
         updated = _advance(tracked.updated_at, ctx)
         return report.send("reopened", tracked.created_at, updated, tracked.generation)
+    if tracked.product_in(ctx) != ctx.product_arn:
+        return _rehome(report, tracked, ctx)
     due = ctx.now.timestamp() - tracked.last_sent >= policy.renewal_days * 86_400
     changed = report.digest != tracked.hash or not set(report.targets) <= tracked.regions
     if not changed and not due:
+        if set(report.targets) < tracked.regions:
+            return _withdraw(report, tracked, ctx)
         return Plan("unchanged", [], None)
     if due and policy.renewal_mode == "new-generation":
         # The partner FAQ: "create new findings every 90 days and do not update findings
@@ -169,7 +189,10 @@ def archive(tracked: Tracked, ctx: Context, latest: Finding | None = None) -> Pl
     updated = _advance(tracked.updated_at, ctx)
     archived = _stamp(body, tracked.created_at, updated, "ARCHIVED")
     finding_id = generation_id(tracked.key, tracked.generation)
-    sends = [_in_region(archived, finding_id, region, ctx) for region in sorted(tracked.regions)]
+    product = tracked.product_in(ctx)
+    sends = [
+        _in_region(archived, finding_id, region, ctx, product) for region in sorted(tracked.regions)
+    ]
     state = replace(
         tracked,
         updated_at=updated,
@@ -217,8 +240,34 @@ class _Report:
             generation=generation,
             state="ACTIVE",
             body=active,
+            product=self.ctx.product_arn,
         )
         return Plan(action, sends, state)
+
+
+def _rehome(report: _Report, tracked: Tracked, ctx: Context) -> Plan:
+    """The configured product ARN changed (say, from the private default to the partner
+    ARN): archived under the old product in every Region it was sent to, sent anew under the
+    new one. A ProductArn is part of a finding's identity, so the old finding would stay
+    active until age-off otherwise."""
+    old = archive(tracked, ctx)
+    created = tracked.created_at
+    new = report.send("rehomed", created, ctx.timestamp(), tracked.generation)
+    return Plan("rehomed", old.sends + new.sends, new.state)
+
+
+def _withdraw(report: _Report, tracked: Tracked, ctx: Context) -> Plan:
+    """Unchanged, but some of its Regions are no longer configured (or no longer its own):
+    archived there, and nothing sent where it still is."""
+    leaving = sorted(tracked.regions - set(report.targets))
+    updated = _advance(tracked.updated_at, ctx)
+    body = tracked.body if tracked.body is not None else report.finding
+    archived = _stamp(body, tracked.created_at, updated, "ARCHIVED")
+    finding_id = generation_id(tracked.key, tracked.generation)
+    product = tracked.product_in(ctx)
+    sends = [_in_region(archived, finding_id, region, ctx, product) for region in leaving]
+    state = replace(tracked, regions=frozenset(report.targets), updated_at=updated)
+    return Plan("withdrawn", sends, state)
 
 
 def _source_created(finding: Mapping[str, Any], now: str) -> str:
@@ -235,8 +284,12 @@ def _stamp(finding: Mapping[str, Any], created: str, updated: str, state: str) -
     return {**finding, "CreatedAt": created, "UpdatedAt": updated, "RecordState": state}
 
 
-def _in_region(finding: Finding, finding_id: str, region: str, ctx: Context) -> Finding:
-    return {**finding, "Id": finding_id, "ProductArn": ctx.product_arn_in(region)}
+def _in_region(
+    finding: Finding, finding_id: str, region: str, ctx: Context, product: str | None = None
+) -> Finding:
+    configured = ctx.product_arn if product is None else product
+    arn = asff.product_arn_for(region, ctx.account_id, configured)
+    return {**finding, "Id": finding_id, "ProductArn": arn}
 
 
 def _advance(previous: str, ctx: Context) -> str:
@@ -358,6 +411,8 @@ def _to_item(state: Tracked) -> dict[str, Any]:
     }
     if state.regions:
         item["r"] = {"SS": sorted(state.regions)}
+    if state.product is not None:
+        item["p"] = {"S": state.product or PRIVATE_DEFAULT}
     if state.state == "ACTIVE":
         item["due"] = {"S": "active"}
     if state.body is not None:
@@ -380,4 +435,12 @@ def _from_item(item: Mapping[str, Any]) -> Tracked:
         generation=int(item["g"]["N"]),
         state=item["st"]["S"],
         body=body,
+        product=_product_of(item),
     )
+
+
+def _product_of(item: Mapping[str, Any]) -> str | None:
+    if "p" not in item:
+        return None
+    value = str(item["p"]["S"])
+    return "" if value == PRIVATE_DEFAULT else value
