@@ -180,3 +180,50 @@ def test_findings_not_reported_again_are_renewed_before_the_age_off(stack: dict[
     assert all(f["CreatedAt"] == first[f["Id"]]["CreatedAt"] for f in renewed)
     # And the next run has nothing left to renew.
     assert run()["enqueued"] == 0
+
+
+def errors_reported(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every entry of the error reports a run wrote."""
+    entries: list[dict[str, Any]] = []
+    for report in summary["errorReports"]:
+        key = report.split("/", 3)[3]
+        body = boto3.client("s3").get_object(Bucket="reports", Key=key)["Body"].read()
+        entries += json.loads(body)["errors"]
+    return entries
+
+
+def test_structurally_invalid_sarif_is_reported_and_archives_nothing(
+    stack: dict[str, str],
+) -> None:
+    broken = load_fixture("sources/sarif_results_not_an_array.sarif.json")
+    scan = copy.deepcopy(broken)
+    scan["runs"][0]["results"] = [
+        {
+            "ruleId": "python.lang.security.audit.eval-detected",
+            "level": "error",
+            "message": {"text": "Detected the use of eval()."},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": "app/views.py"},
+                        "region": {"startLine": 88},
+                    }
+                }
+            ],
+        }
+    ]
+    put("shop/web/semgrep-1.sarif", scan)
+    run()
+    assert len(active_ids(drain(stack["queue_url"]))) == 1
+    # When a later report of the same scan is structurally invalid ("results": 42)
+    put("shop/web/semgrep-2.sarif", broken)
+    summary = run()
+    # Then it is in the error report, and the finding it does not list is not archived
+    assert summary["malformed"] == 1
+    assert [(e["position"], e["reason"]) for e in errors_reported(summary)] == [
+        (
+            "s3://reports/shop/web/semgrep-2.sarif#runs[0].results",
+            "results is neither an array nor null (SARIF 2.1.0 §3.14.23)",
+        )
+    ]
+    assert drain(stack["queue_url"]) == []

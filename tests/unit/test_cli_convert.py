@@ -21,6 +21,8 @@ SOURCES = FIXTURES / "sources"
         ("grype_image.json", "grype", 4, 1),
         ("health_eventbridge.json", "auto", 2, 0),
         ("vendor_findings.json", "vendor", 4, 1),
+        ("codeql_rules_in_extensions.sarif.json", "auto", 3, 0),
+        ("gitleaks7.sarif.json", "sarif", 2, 0),
     ],
 )
 def test_convert_prints_findings_that_validate_accepts(
@@ -84,3 +86,17 @@ def test_convert_refuses_unreadable_files_clearly(
 ) -> None:
     assert cli.main(["convert", str(SOURCES / name)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_convert_fails_on_structurally_invalid_sarif_and_says_where(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["convert", str(SOURCES / "sarif_results_not_an_array.sarif.json")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out) == []
+    assert (
+        "sarif_results_not_an_array.sarif.json#runs[0].results: results is neither an array"
+        " nor null (SARIF 2.1.0 §3.14.23)" in err
+    )
+    assert "0 records: 0 findings, 1 errors" in err

@@ -118,12 +118,164 @@ def test_sarif_suppressed_and_passing_results_are_resolved() -> None:
 
 def test_sarif_rule_index_out_of_range_is_a_clear_record_error() -> None:
     document = load_fixture("sources/sarif_multi_run.sarif.json")
+    # Given a ruleIndex that resolves to nothing and no ruleId to fall back on
     document["runs"][0]["results"][0]["ruleIndex"] = 9
+    del document["runs"][0]["results"][0]["ruleId"]
     findings, errors = convert(document)
     assert len(findings) == 6
     assert errors == [
         ("sample#runs[0].results[0]", "MappingError: ruleIndex 9 is not in the run's 2 rules")
     ]
+
+
+def test_sarif_rule_index_out_of_range_falls_back_to_the_rule_id() -> None:
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    document["runs"][0]["results"][0]["ruleIndex"] = 9  # ruleId "js/sql-injection" stays
+    findings, errors = convert(document)
+    assert errors == []
+    assert len(findings) == 7
+    sql = by_generator(findings)["CodeQL/js/sql-injection"]
+    assert {f["Title"] for f in sql} == {
+        "CodeQL: Database query built from user-controlled sources"
+    }
+    assert {f["Severity"]["Label"] for f in sql} == {"HIGH"}  # the rule's security-severity
+
+
+def test_sarif_rule_index_into_empty_driver_rules_uses_the_rule_id() -> None:
+    # Given CodeQL's layout: driver rules empty, the rules in a query-pack extension, two
+    # results with only ruleId and ruleIndex, one with a full rule reference
+    findings, errors = convert(load_fixture("sources/codeql_rules_in_extensions.sarif.json"))
+    assert errors == []
+    assert len(findings) == 3
+    sql = by_generator(findings)["CodeQL/js/sql-injection"]
+    assert len(sql) == 2
+    for finding in sql:
+        assert finding["Title"] == "CodeQL: Database query built from user-controlled sources"
+        assert finding["Severity"] == {"Label": "HIGH", "Original": "8.8"}
+        assert finding["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
+    xss = by_generator(findings)["CodeQL/js/reflected-xss"][0]
+    assert xss["Title"] == "CodeQL: Reflected cross-site scripting"
+    assert xss["Severity"] == {"Label": "MEDIUM", "Original": "6.1"}
+
+
+def test_sarif_same_fingerprint_in_two_files_is_two_findings() -> None:
+    # CodeQL's primaryLocationLineHash hashes the line's text, not its file: the same line
+    # in orders.js and invoices.js carries the same fingerprint.
+    findings, _ = convert(load_fixture("sources/codeql_rules_in_extensions.sarif.json"))
+    sql = by_generator(findings)["CodeQL/js/sql-injection"]
+    assert len({f["Id"] for f in sql}) == 2
+    assert {f["Resources"][0]["Id"] for f in sql} == {
+        "https://github.com/example/shop/src/routes/orders.js",
+        "https://github.com/example/shop/src/routes/invoices.js",
+    }
+
+
+def test_sarif_rescan_of_a_moved_result_keeps_its_id() -> None:
+    document = load_fixture("sources/codeql_rules_in_extensions.sarif.json")
+    first, _ = convert(document)
+    # Given lines added above the result: same fingerprint, same file, another line
+    region = document["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
+    region["startLine"] = 40
+    again, _ = convert(document)
+    assert [f["Id"] for f in again] == [f["Id"] for f in first]
+    assert again[0]["Resources"][0]["Details"]["Other"]["startLine"] == "40"
+
+
+def test_sarif_ids_of_results_without_fingerprints_did_not_change() -> None:
+    # Results without fingerprints were already identified by their location: the Ids
+    # hubrelay sent before the artifact URI joined the fingerprint must stay the same.
+    findings, _ = convert(load_fixture("sources/sarif_multi_run.sarif.json"))
+    ids = {f["GeneratorId"]: f["Id"] for f in findings if f["RecordState"] == "ACTIVE"}
+    assert ids["CodeQL/js/unused-local-variable"] == (
+        "hubrelay/sarif/CodeQL/js/unused-local-variable/2fd75c9d5139d28b12a315c2613af640"
+    )
+    assert ids["Semgrep OSS/python.lang.security.audit.eval-detected"] == (
+        "hubrelay/sarif/Semgrep OSS/python.lang.security.audit.eval-detected/"
+        "5954c313a9032226d1f47bbc7fbe6dbd"
+    )
+
+
+def test_sarif_result_without_any_rule_is_a_finding_of_the_tool() -> None:
+    # Given gitleaks 7: no ruleId, no rule; the rule is named only in the message text
+    findings, errors = convert(load_fixture("sources/gitleaks7.sarif.json"))
+    assert errors == []
+    assert [f["GeneratorId"] for f in findings] == ["Gitleaks", "Gitleaks"]
+    assert [f["Title"] for f in findings] == [
+        "Gitleaks: AWS Access Key secret detected",
+        "Gitleaks: Slack Webhook secret detected",
+    ]
+    assert all(f["Id"].startswith("hubrelay/sarif/Gitleaks/") for f in findings)
+    assert len({f["Id"] for f in findings}) == 2
+    assert all("sarif/ruleId" not in f["ProductFields"] for f in findings)
+    assert findings[0]["Resources"][0]["Details"]["Other"]["uri"] == "deploy/upload.sh"
+    again, _ = convert(load_fixture("sources/gitleaks7.sarif.json"))
+    assert [f["Id"] for f in again] == [f["Id"] for f in findings]
+
+
+def test_sarif_rule_less_title_is_truncated_as_asff_requires() -> None:
+    document = load_fixture("sources/gitleaks7.sarif.json")
+    document["runs"][0]["results"][0]["message"]["text"] = "Generic API Key " * 40
+    findings, errors = convert(document)
+    assert errors == []
+    assert len(findings[0]["Title"]) == 256
+    assert findings[0]["Title"].endswith("(truncated)")
+    assert asff.validate_finding(findings[0]) == []
+
+
+@pytest.mark.parametrize("results", [42, "none", {"count": 0}, True])
+def test_sarif_results_that_are_not_an_array_are_an_error_and_no_complete_scan(
+    results: Any,
+) -> None:
+    document = load_fixture("sources/sarif_results_not_an_array.sarif.json")
+    document["runs"][0]["results"] = results
+    records, complete, errors = scanner_reports.parse_report(document, "x", "repo", "sarif")
+    assert records == []
+    assert complete == set()
+    assert errors == [
+        ("x#runs[0].results", "results is neither an array nor null (SARIF 2.1.0 §3.14.23)")
+    ]
+
+
+def test_sarif_results_not_an_array_fixture_is_an_error() -> None:
+    _, errors = convert(load_fixture("sources/sarif_results_not_an_array.sarif.json"))
+    assert [position for position, _ in errors] == ["sample#runs[0].results"]
+
+
+def test_sarif_null_results_are_no_error_but_no_complete_scan() -> None:
+    # SARIF 2.1.0 §3.14.23: null results mean the tool failed to start or to analyse.
+    document = load_fixture("sources/sarif_results_not_an_array.sarif.json")
+    document["runs"][0]["results"] = None
+    assert scanner_reports.parse_report(document, "x", "repo", "sarif") == ([], set(), [])
+
+
+def test_sarif_an_unreadable_run_makes_its_scope_incomplete_in_every_run() -> None:
+    # Given two runs of the same tool, repository and category, one of them broken
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    broken = copy.deepcopy(document["runs"][1])
+    broken["results"] = 42
+    document["runs"].append(broken)
+    records, complete, errors = scanner_reports.parse_report(document, "x", "repo", "sarif")
+    assert len(records) == 7
+    assert [position for position, _ in errors] == ["x#runs[2].results"]
+    # Then only the CodeQL run is a complete scan: the Semgrep scope is not
+    assert complete == {"sarif:repo:CodeQL:https://github.com/example/shop:codeql/javascript/"}
+
+
+@pytest.mark.parametrize(
+    ("tool", "reason"),
+    [
+        (42, "run has no 'tool' object (SARIF 2.1.0 §3.14.6)"),
+        ({"name": "x"}, "tool has no 'driver' object (SARIF 2.1.0 §3.18.2)"),
+    ],
+)
+def test_sarif_run_without_a_tool_driver_is_an_error(tool: Any, reason: str) -> None:
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    document["runs"][1]["tool"] = tool
+    records, complete, errors = scanner_reports.parse_report(document, "x", "repo", "sarif")
+    assert len(records) == 4
+    assert errors == [("x#runs[1].tool", reason)]
+    # A log with an unreadable run archives nothing: which scope it covered is unknown.
+    assert complete == set()
 
 
 def test_sarif_huge_description_is_truncated_with_a_marker() -> None:
