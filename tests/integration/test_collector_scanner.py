@@ -227,3 +227,23 @@ def test_structurally_invalid_sarif_is_reported_and_archives_nothing(
         )
     ]
     assert drain(stack["queue_url"]) == []
+
+
+def test_asff_from_trivy_is_repaired_and_a_duplicate_id_reported(stack: dict[str, str]) -> None:
+    put("shop/api/trivy.asff.json", load_fixture("sources/trivy_asff_no_region.json"))
+    summary = run()
+    findings = drain(stack["queue_url"])
+    assert all(asff.validate_finding(f) == [] for f in findings)
+    assert {f["Resources"][0]["Region"] for f in findings} == {"us-east-1"}
+    by_id = {f["Id"]: f for f in findings}
+    assert len(by_id) == 2 == len(findings)
+    openssl = by_id["registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/CVE-2023-5363"]
+    assert openssl["Resources"][0]["Details"]["Other"]["PkgName"] == "libssl3"  # newest copy
+    assert summary["duplicates"] == 0  # resolved while reading, not dropped by the collector
+    assert summary["malformed"] == 1  # the copy left out is a record not sent
+    (entry,) = errors_reported(summary)
+    assert entry["position"] == "s3://reports/shop/api/trivy.asff.json#[0]"
+    assert entry["reason"].startswith(
+        "warning: duplicate Id 'registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/"
+        "CVE-2023-5363': kept the copy at s3://reports/shop/api/trivy.asff.json#[1] "
+    )

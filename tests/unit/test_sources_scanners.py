@@ -433,10 +433,99 @@ def test_asff_passthrough_is_restamped_with_our_product_and_account(
 
 def test_asff_passthrough_revalidates(finding: dict[str, Any]) -> None:
     broken = copy.deepcopy(finding)
+    broken["Id"] += "/broken"  # another finding: one Id twice is one finding (below)
     broken["Title"] = "x" * 300
     findings, errors = convert([finding, broken], "asff")
     assert len(findings) == 1
     assert "Title: wrong length" in errors[0][1]
+
+
+def test_asff_from_trivy_without_a_region_is_repaired_before_validation() -> None:
+    # Given Trivy's contrib/asff.tpl rendered with AWS_REGION and AWS_ACCOUNT_ID unset
+    findings, errors = convert(load_fixture("sources/trivy_asff_no_region.json"))
+    assert len(findings) == 2
+    assert [reason for _, reason in errors if not reason.startswith("warning:")] == []
+    for finding in findings:
+        assert asff.validate_finding(finding) == []
+        assert finding["ProductArn"] == CTX.product_arn_in("us-east-1")
+        assert finding["AwsAccountId"] == "123456789012"
+        resource = finding["Resources"][0]
+        assert resource["Region"] == "us-east-1"
+        assert resource["Partition"] == "aws"
+        assert "NvdCvssVectorV2" not in resource["Details"]["Other"]  # blank: dropped
+        assert resource["Details"]["Other"]["NvdCvssScoreV2"] == "0"  # not blank: kept
+    busybox = by_generator(findings)["Trivy/CVE-2023-42366"][0]
+    assert "Patched Package" not in busybox["Resources"][0]["Details"]["Other"]
+    assert busybox["Resources"][0]["Details"]["Other"]["Installed Package"] == "1.36.1-r2"
+
+
+def test_asff_region_of_a_partner_arn_without_account_is_kept() -> None:
+    document = load_fixture("sources/trivy_asff_no_region.json")
+    finding = document["Findings"][2]
+    finding["ProductArn"] = "arn:aws:securityhub:eu-west-1::product/aquasecurity/aquasecurity"
+    findings, errors = convert({"Findings": [finding]})
+    assert errors == []
+    assert findings[0]["ProductArn"] == CTX.product_arn_in("eu-west-1")
+    assert findings[0]["Resources"][0]["Region"] == "eu-west-1"
+
+
+def test_asff_blank_partition_is_the_partition_of_the_region() -> None:
+    document = load_fixture("sources/trivy_asff_no_region.json")
+    finding = document["Findings"][2]
+    finding["Resources"][0]["Partition"] = " "
+    findings, errors = convert({"Findings": [finding]})
+    assert errors == []
+    assert findings[0]["Resources"][0]["Partition"] == "aws"
+
+
+def test_asff_blank_required_field_is_still_refused_by_name(finding: dict[str, Any]) -> None:
+    finding["Title"] = ""
+    finding["Resources"][0]["Id"] = " "
+    finding["Remediation"]["Recommendation"]["Url"] = ""
+    findings, errors = convert([finding], "asff")
+    assert findings == []
+    (error,) = errors
+    assert "Title: blank string" in error[1]
+    assert "Resources[0].Id: blank string" in error[1]
+    assert "Remediation" not in error[1]  # optional and blank: dropped, not reported
+
+
+def test_asff_duplicate_ids_keep_the_copy_updated_last() -> None:
+    findings, errors = convert(load_fixture("sources/trivy_asff_no_region.json"))
+    kept = by_generator(findings)["Trivy/CVE-2023-5363"]
+    assert len(kept) == 1
+    assert kept[0]["Title"].endswith("related to libssl3")  # UpdatedAt .101982070 > .101935502
+    assert errors == [
+        (
+            "sample#[0]",
+            "warning: duplicate Id 'registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/"
+            "CVE-2023-5363': kept the copy at sample#[1] (UpdatedAt"
+            " 2026-10-30T10:00:00.101982070Z), dropped this one (UpdatedAt"
+            " 2026-10-30T10:00:00.101935502Z)",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first_updated", "second_updated", "kept_title", "dropped"),
+    [
+        ("2026-10-30T10:00:00Z", "2026-10-31T10:00:00Z", "second", "sample#[0]"),
+        ("2026-10-31T10:00:00Z", "2026-10-30T10:00:00Z", "first", "sample#[1]"),
+        ("2026-10-30T10:00:00Z", "2026-10-30T10:00:00.000Z", "first", "sample#[1]"),
+        ("2026-10-30T11:00:00+01:00", "2026-10-30T10:00:00Z", "first", "sample#[1]"),
+        ("2026-10-30T10:00:00Z", "not a time", "first", "sample#[1]"),
+        ("not a time", "2026-10-30T10:00:00Z", "second", "sample#[0]"),
+    ],
+)
+def test_asff_duplicate_ids_newest_updated_at_wins_and_ties_keep_the_first(
+    finding: dict[str, Any], first_updated: str, second_updated: str, kept_title: str, dropped: str
+) -> None:
+    first = {**copy.deepcopy(finding), "UpdatedAt": first_updated, "Title": "first"}
+    second = {**copy.deepcopy(finding), "UpdatedAt": second_updated, "Title": "second"}
+    records, _, errors = scanner_reports.parse_report([first, second], "sample", "", "asff")
+    assert [r.native["Title"] for r in records] == [kept_title]
+    assert [position for position, _ in errors] == [dropped]
+    assert errors[0][1].startswith(f"warning: duplicate Id {finding['Id']!r}: kept the copy at ")
 
 
 def test_fixture_files_are_json() -> None:
