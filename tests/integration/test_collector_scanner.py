@@ -183,3 +183,70 @@ def test_findings_not_reported_again_are_renewed_before_the_age_off(
     assert all(f["CreatedAt"] == first[f["Id"]]["CreatedAt"] for f in renewed)
     # And the next run has nothing left to renew.
     assert run()["enqueued"] == 0
+
+
+def errors_reported(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every entry of the error reports a run wrote."""
+    entries: list[dict[str, Any]] = []
+    for report in summary["errorReports"]:
+        key = report.split("/", 3)[3]
+        body = boto3.client("s3").get_object(Bucket="reports", Key=key)["Body"].read()
+        entries += json.loads(body)["errors"]
+    return entries
+
+
+def test_structurally_invalid_sarif_is_reported_and_archives_nothing(
+    stack: dict[str, str],
+) -> None:
+    broken = load_fixture("sources/sarif_results_not_an_array.sarif.json")
+    scan = copy.deepcopy(broken)
+    scan["runs"][0]["results"] = [
+        {
+            "ruleId": "python.lang.security.audit.eval-detected",
+            "level": "error",
+            "message": {"text": "Detected the use of eval()."},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": "app/views.py"},
+                        "region": {"startLine": 88},
+                    }
+                }
+            ],
+        }
+    ]
+    put("shop/web/semgrep-1.sarif", scan)
+    run()
+    assert len(active_ids(drain(stack["queue_url"]))) == 1
+    # When a later report of the same scan is structurally invalid ("results": 42)
+    put("shop/web/semgrep-2.sarif", broken)
+    summary = run()
+    # Then it is in the error report, and the finding it does not list is not archived
+    assert summary["malformed"] == 1
+    assert [(e["position"], e["reason"]) for e in errors_reported(summary)] == [
+        (
+            "s3://reports/shop/web/semgrep-2.sarif#runs[0].results",
+            "results is neither an array nor null (SARIF 2.1.0 §3.14.23)",
+        )
+    ]
+    assert drain(stack["queue_url"]) == []
+
+
+def test_asff_from_trivy_is_repaired_and_a_duplicate_id_reported(stack: dict[str, str]) -> None:
+    put("shop/api/trivy.asff.json", load_fixture("sources/trivy_asff_no_region.json"))
+    summary = run()
+    findings = drain(stack["queue_url"])
+    assert all(asff.validate_finding(f) == [] for f in findings)
+    assert {f["Resources"][0]["Region"] for f in findings} == {"us-east-1"}
+    by_id = {f["Id"]: f for f in findings}
+    assert len(by_id) == 2 == len(findings)
+    openssl = by_id["registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/CVE-2023-5363"]
+    assert openssl["Resources"][0]["Details"]["Other"]["PkgName"] == "libssl3"  # newest copy
+    assert summary["duplicates"] == 0  # resolved while reading, not dropped by the collector
+    assert summary["malformed"] == 1  # the copy left out is a record not sent
+    (entry,) = errors_reported(summary)
+    assert entry["position"] == "s3://reports/shop/api/trivy.asff.json#[0]"
+    assert entry["reason"].startswith(
+        "warning: duplicate Id 'registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/"
+        "CVE-2023-5363': kept the copy at s3://reports/shop/api/trivy.asff.json#[1] "
+    )

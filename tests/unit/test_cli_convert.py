@@ -21,6 +21,10 @@ SOURCES = FIXTURES / "sources"
         ("grype_image.json", "grype", 4, 1),
         ("health_eventbridge.json", "auto", 2, 0),
         ("vendor_findings.json", "vendor", 4, 1),
+        ("codeql_rules_in_extensions.sarif.json", "auto", 3, 0),
+        ("gitleaks7.sarif.json", "sarif", 2, 0),
+        # Three findings, two of them with one Id: the warning counts as an error.
+        ("trivy_asff_no_region.json", "auto", 2, 1),
     ],
 )
 def test_convert_prints_findings_that_validate_accepts(
@@ -84,3 +88,32 @@ def test_convert_refuses_unreadable_files_clearly(
 ) -> None:
     assert cli.main(["convert", str(SOURCES / name)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_convert_fails_on_structurally_invalid_sarif_and_says_where(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = cli.main(["convert", str(SOURCES / "sarif_results_not_an_array.sarif.json")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out) == []
+    assert (
+        "sarif_results_not_an_array.sarif.json#runs[0].results: results is neither an array"
+        " nor null (SARIF 2.1.0 §3.14.23)" in err
+    )
+    assert "0 records: 0 findings, 1 errors" in err
+
+
+def test_convert_warns_about_a_duplicate_id_and_names_the_copy_kept(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli.main(["convert", str(SOURCES / "trivy_asff_no_region.json")])
+    out, err = capsys.readouterr()
+    assert (
+        "trivy_asff_no_region.json#[0]: warning: duplicate Id 'registry.example.com/shop/api:"
+        "1.4.2 (alpine 3.18.4)/CVE-2023-5363': kept the copy at "
+    ) in err
+    assert "trivy_asff_no_region.json#[1] (UpdatedAt 2026-10-30T10:00:00.101982070Z)" in err
+    # Records are counted once duplicates are resolved: the warning names the third.
+    assert "2 records: 2 findings, 1 errors" in err
+    assert len({f["Id"] for f in json.loads(out)}) == 2

@@ -118,12 +118,164 @@ def test_sarif_suppressed_and_passing_results_are_resolved() -> None:
 
 def test_sarif_rule_index_out_of_range_is_a_clear_record_error() -> None:
     document = load_fixture("sources/sarif_multi_run.sarif.json")
+    # Given a ruleIndex that resolves to nothing and no ruleId to fall back on
     document["runs"][0]["results"][0]["ruleIndex"] = 9
+    del document["runs"][0]["results"][0]["ruleId"]
     findings, errors = convert(document)
     assert len(findings) == 6
     assert errors == [
         ("sample#runs[0].results[0]", "MappingError: ruleIndex 9 is not in the run's 2 rules")
     ]
+
+
+def test_sarif_rule_index_out_of_range_falls_back_to_the_rule_id() -> None:
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    document["runs"][0]["results"][0]["ruleIndex"] = 9  # ruleId "js/sql-injection" stays
+    findings, errors = convert(document)
+    assert errors == []
+    assert len(findings) == 7
+    sql = by_generator(findings)["CodeQL/js/sql-injection"]
+    assert {f["Title"] for f in sql} == {
+        "CodeQL: Database query built from user-controlled sources"
+    }
+    assert {f["Severity"]["Label"] for f in sql} == {"HIGH"}  # the rule's security-severity
+
+
+def test_sarif_rule_index_into_empty_driver_rules_uses_the_rule_id() -> None:
+    # Given CodeQL's layout: driver rules empty, the rules in a query-pack extension, two
+    # results with only ruleId and ruleIndex, one with a full rule reference
+    findings, errors = convert(load_fixture("sources/codeql_rules_in_extensions.sarif.json"))
+    assert errors == []
+    assert len(findings) == 3
+    sql = by_generator(findings)["CodeQL/js/sql-injection"]
+    assert len(sql) == 2
+    for finding in sql:
+        assert finding["Title"] == "CodeQL: Database query built from user-controlled sources"
+        assert finding["Severity"] == {"Label": "HIGH", "Original": "8.8"}
+        assert finding["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
+    xss = by_generator(findings)["CodeQL/js/reflected-xss"][0]
+    assert xss["Title"] == "CodeQL: Reflected cross-site scripting"
+    assert xss["Severity"] == {"Label": "MEDIUM", "Original": "6.1"}
+
+
+def test_sarif_same_fingerprint_in_two_files_is_two_findings() -> None:
+    # CodeQL's primaryLocationLineHash hashes the line's text, not its file: the same line
+    # in orders.js and invoices.js carries the same fingerprint.
+    findings, _ = convert(load_fixture("sources/codeql_rules_in_extensions.sarif.json"))
+    sql = by_generator(findings)["CodeQL/js/sql-injection"]
+    assert len({f["Id"] for f in sql}) == 2
+    assert {f["Resources"][0]["Id"] for f in sql} == {
+        "https://github.com/example/shop/src/routes/orders.js",
+        "https://github.com/example/shop/src/routes/invoices.js",
+    }
+
+
+def test_sarif_rescan_of_a_moved_result_keeps_its_id() -> None:
+    document = load_fixture("sources/codeql_rules_in_extensions.sarif.json")
+    first, _ = convert(document)
+    # Given lines added above the result: same fingerprint, same file, another line
+    region = document["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
+    region["startLine"] = 40
+    again, _ = convert(document)
+    assert [f["Id"] for f in again] == [f["Id"] for f in first]
+    assert again[0]["Resources"][0]["Details"]["Other"]["startLine"] == "40"
+
+
+def test_sarif_ids_of_results_without_fingerprints_did_not_change() -> None:
+    # Results without fingerprints were already identified by their location: the Ids
+    # hubrelay sent before the artifact URI joined the fingerprint must stay the same.
+    findings, _ = convert(load_fixture("sources/sarif_multi_run.sarif.json"))
+    ids = {f["GeneratorId"]: f["Id"] for f in findings if f["RecordState"] == "ACTIVE"}
+    assert ids["CodeQL/js/unused-local-variable"] == (
+        "hubrelay/sarif/CodeQL/js/unused-local-variable/2fd75c9d5139d28b12a315c2613af640"
+    )
+    assert ids["Semgrep OSS/python.lang.security.audit.eval-detected"] == (
+        "hubrelay/sarif/Semgrep OSS/python.lang.security.audit.eval-detected/"
+        "5954c313a9032226d1f47bbc7fbe6dbd"
+    )
+
+
+def test_sarif_result_without_any_rule_is_a_finding_of_the_tool() -> None:
+    # Given gitleaks 7: no ruleId, no rule; the rule is named only in the message text
+    findings, errors = convert(load_fixture("sources/gitleaks7.sarif.json"))
+    assert errors == []
+    assert [f["GeneratorId"] for f in findings] == ["Gitleaks", "Gitleaks"]
+    assert [f["Title"] for f in findings] == [
+        "Gitleaks: AWS Access Key secret detected",
+        "Gitleaks: Slack Webhook secret detected",
+    ]
+    assert all(f["Id"].startswith("hubrelay/sarif/Gitleaks/") for f in findings)
+    assert len({f["Id"] for f in findings}) == 2
+    assert all("sarif/ruleId" not in f["ProductFields"] for f in findings)
+    assert findings[0]["Resources"][0]["Details"]["Other"]["uri"] == "deploy/upload.sh"
+    again, _ = convert(load_fixture("sources/gitleaks7.sarif.json"))
+    assert [f["Id"] for f in again] == [f["Id"] for f in findings]
+
+
+def test_sarif_rule_less_title_is_truncated_as_asff_requires() -> None:
+    document = load_fixture("sources/gitleaks7.sarif.json")
+    document["runs"][0]["results"][0]["message"]["text"] = "Generic API Key " * 40
+    findings, errors = convert(document)
+    assert errors == []
+    assert len(findings[0]["Title"]) == 256
+    assert findings[0]["Title"].endswith("(truncated)")
+    assert asff.validate_finding(findings[0]) == []
+
+
+@pytest.mark.parametrize("results", [42, "none", {"count": 0}, True])
+def test_sarif_results_that_are_not_an_array_are_an_error_and_no_complete_scan(
+    results: Any,
+) -> None:
+    document = load_fixture("sources/sarif_results_not_an_array.sarif.json")
+    document["runs"][0]["results"] = results
+    records, complete, errors = scanner_reports.parse_report(document, "x", "repo", "sarif")
+    assert records == []
+    assert complete == set()
+    assert errors == [
+        ("x#runs[0].results", "results is neither an array nor null (SARIF 2.1.0 §3.14.23)")
+    ]
+
+
+def test_sarif_results_not_an_array_fixture_is_an_error() -> None:
+    _, errors = convert(load_fixture("sources/sarif_results_not_an_array.sarif.json"))
+    assert [position for position, _ in errors] == ["sample#runs[0].results"]
+
+
+def test_sarif_null_results_are_no_error_but_no_complete_scan() -> None:
+    # SARIF 2.1.0 §3.14.23: null results mean the tool failed to start or to analyse.
+    document = load_fixture("sources/sarif_results_not_an_array.sarif.json")
+    document["runs"][0]["results"] = None
+    assert scanner_reports.parse_report(document, "x", "repo", "sarif") == ([], set(), [])
+
+
+def test_sarif_an_unreadable_run_makes_its_scope_incomplete_in_every_run() -> None:
+    # Given two runs of the same tool, repository and category, one of them broken
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    broken = copy.deepcopy(document["runs"][1])
+    broken["results"] = 42
+    document["runs"].append(broken)
+    records, complete, errors = scanner_reports.parse_report(document, "x", "repo", "sarif")
+    assert len(records) == 7
+    assert [position for position, _ in errors] == ["x#runs[2].results"]
+    # Then only the CodeQL run is a complete scan: the Semgrep scope is not
+    assert complete == {"sarif:repo:CodeQL:https://github.com/example/shop:codeql/javascript/"}
+
+
+@pytest.mark.parametrize(
+    ("tool", "reason"),
+    [
+        (42, "run has no 'tool' object (SARIF 2.1.0 §3.14.6)"),
+        ({"name": "x"}, "tool has no 'driver' object (SARIF 2.1.0 §3.18.2)"),
+    ],
+)
+def test_sarif_run_without_a_tool_driver_is_an_error(tool: Any, reason: str) -> None:
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    document["runs"][1]["tool"] = tool
+    records, complete, errors = scanner_reports.parse_report(document, "x", "repo", "sarif")
+    assert len(records) == 4
+    assert errors == [("x#runs[1].tool", reason)]
+    # A log with an unreadable run archives nothing: which scope it covered is unknown.
+    assert complete == set()
 
 
 def test_sarif_huge_description_is_truncated_with_a_marker() -> None:
@@ -281,10 +433,99 @@ def test_asff_passthrough_is_restamped_with_our_product_and_account(
 
 def test_asff_passthrough_revalidates(finding: dict[str, Any]) -> None:
     broken = copy.deepcopy(finding)
+    broken["Id"] += "/broken"  # another finding: one Id twice is one finding (below)
     broken["Title"] = "x" * 300
     findings, errors = convert([finding, broken], "asff")
     assert len(findings) == 1
     assert "Title: wrong length" in errors[0][1]
+
+
+def test_asff_from_trivy_without_a_region_is_repaired_before_validation() -> None:
+    # Given Trivy's contrib/asff.tpl rendered with AWS_REGION and AWS_ACCOUNT_ID unset
+    findings, errors = convert(load_fixture("sources/trivy_asff_no_region.json"))
+    assert len(findings) == 2
+    assert [reason for _, reason in errors if not reason.startswith("warning:")] == []
+    for finding in findings:
+        assert asff.validate_finding(finding) == []
+        assert finding["ProductArn"] == CTX.product_arn_in("us-east-1")
+        assert finding["AwsAccountId"] == "123456789012"
+        resource = finding["Resources"][0]
+        assert resource["Region"] == "us-east-1"
+        assert resource["Partition"] == "aws"
+        assert "NvdCvssVectorV2" not in resource["Details"]["Other"]  # blank: dropped
+        assert resource["Details"]["Other"]["NvdCvssScoreV2"] == "0"  # not blank: kept
+    busybox = by_generator(findings)["Trivy/CVE-2023-42366"][0]
+    assert "Patched Package" not in busybox["Resources"][0]["Details"]["Other"]
+    assert busybox["Resources"][0]["Details"]["Other"]["Installed Package"] == "1.36.1-r2"
+
+
+def test_asff_region_of_a_partner_arn_without_account_is_kept() -> None:
+    document = load_fixture("sources/trivy_asff_no_region.json")
+    finding = document["Findings"][2]
+    finding["ProductArn"] = "arn:aws:securityhub:eu-west-1::product/aquasecurity/aquasecurity"
+    findings, errors = convert({"Findings": [finding]})
+    assert errors == []
+    assert findings[0]["ProductArn"] == CTX.product_arn_in("eu-west-1")
+    assert findings[0]["Resources"][0]["Region"] == "eu-west-1"
+
+
+def test_asff_blank_partition_is_the_partition_of_the_region() -> None:
+    document = load_fixture("sources/trivy_asff_no_region.json")
+    finding = document["Findings"][2]
+    finding["Resources"][0]["Partition"] = " "
+    findings, errors = convert({"Findings": [finding]})
+    assert errors == []
+    assert findings[0]["Resources"][0]["Partition"] == "aws"
+
+
+def test_asff_blank_required_field_is_still_refused_by_name(finding: dict[str, Any]) -> None:
+    finding["Title"] = ""
+    finding["Resources"][0]["Id"] = " "
+    finding["Remediation"]["Recommendation"]["Url"] = ""
+    findings, errors = convert([finding], "asff")
+    assert findings == []
+    (error,) = errors
+    assert "Title: blank string" in error[1]
+    assert "Resources[0].Id: blank string" in error[1]
+    assert "Remediation" not in error[1]  # optional and blank: dropped, not reported
+
+
+def test_asff_duplicate_ids_keep_the_copy_updated_last() -> None:
+    findings, errors = convert(load_fixture("sources/trivy_asff_no_region.json"))
+    kept = by_generator(findings)["Trivy/CVE-2023-5363"]
+    assert len(kept) == 1
+    assert kept[0]["Title"].endswith("related to libssl3")  # UpdatedAt .101982070 > .101935502
+    assert errors == [
+        (
+            "sample#[0]",
+            "warning: duplicate Id 'registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/"
+            "CVE-2023-5363': kept the copy at sample#[1] (UpdatedAt"
+            " 2026-10-30T10:00:00.101982070Z), dropped this one (UpdatedAt"
+            " 2026-10-30T10:00:00.101935502Z)",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first_updated", "second_updated", "kept_title", "dropped"),
+    [
+        ("2026-10-30T10:00:00Z", "2026-10-31T10:00:00Z", "second", "sample#[0]"),
+        ("2026-10-31T10:00:00Z", "2026-10-30T10:00:00Z", "first", "sample#[1]"),
+        ("2026-10-30T10:00:00Z", "2026-10-30T10:00:00.000Z", "first", "sample#[1]"),
+        ("2026-10-30T11:00:00+01:00", "2026-10-30T10:00:00Z", "first", "sample#[1]"),
+        ("2026-10-30T10:00:00Z", "not a time", "first", "sample#[1]"),
+        ("not a time", "2026-10-30T10:00:00Z", "second", "sample#[0]"),
+    ],
+)
+def test_asff_duplicate_ids_newest_updated_at_wins_and_ties_keep_the_first(
+    finding: dict[str, Any], first_updated: str, second_updated: str, kept_title: str, dropped: str
+) -> None:
+    first = {**copy.deepcopy(finding), "UpdatedAt": first_updated, "Title": "first"}
+    second = {**copy.deepcopy(finding), "UpdatedAt": second_updated, "Title": "second"}
+    records, _, errors = scanner_reports.parse_report([first, second], "sample", "", "asff")
+    assert [r.native["Title"] for r in records] == [kept_title]
+    assert [position for position, _ in errors] == [dropped]
+    assert errors[0][1].startswith(f"warning: duplicate Id {finding['Id']!r}: kept the copy at ")
 
 
 def test_fixture_files_are_json() -> None:

@@ -1,14 +1,21 @@
 """SARIF 2.1.0 (any tool: CodeQL, Semgrep, Trivy, Grype, Checkov...) to ASFF.
 
 Every result of every run becomes a finding. SARIF's indirections are resolved: a rule by
-`ruleIndex` (or `rule.index`, or `rule.toolComponent` into an extension), by `ruleId`
-otherwise; an artifact location by `index` into `run.artifacts`; a message by `id` into
-the rule's `messageStrings`, with `{0}` arguments filled in. Severity is the rule's
-`security-severity` property (a CVSS-like 0-10 score, the GitHub convention) when present,
-else the result's `level` (error HIGH, warning MEDIUM, note LOW, none INFORMATIONAL).
-Results of kind pass / notApplicable, accepted suppressions and baselineState "absent"
-are resolved (ARCHIVED). A run whose results are null or whose invocation failed is not a
-complete scan, so nothing is archived for being absent from it.
+`ruleIndex` (or `rule.index`, or `rule.toolComponent` into an extension), by `ruleId` (or
+`rule.id`) when there is no index or it points at no rule; an artifact location by `index`
+into `run.artifacts`; a message by `id` into the rule's `messageStrings`, with `{0}`
+arguments filled in. A result that names no rule at all is a finding of the tool itself.
+Severity is the rule's `security-severity` property (a CVSS-like 0-10 score, the GitHub
+convention) when present, else the result's `level` (error HIGH, warning MEDIUM, note LOW,
+none INFORMATIONAL). Results of kind pass / notApplicable, accepted suppressions and
+baselineState "absent" are resolved (ARCHIVED). A run whose results are null or whose
+invocation failed is not a complete scan, so nothing is archived for being absent from it.
+What the specification does not allow is an error, not an empty scan: results that are
+neither an array nor null (that run's scope is then not complete), a run without a tool
+driver or that is no object (no run of the log is then complete: its scope is unknown).
+
+Spec: https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html (section numbers
+below are that document's).
 """
 
 from __future__ import annotations
@@ -39,9 +46,13 @@ class Run:
     _rules_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for rule in self.rules():
-            if isinstance(rule, Mapping) and isinstance(rule.get("id"), str):
-                self._rules_by_id.setdefault(rule["id"], rule)
+        # By id, the driver's rules first, then each extension's in order: a ruleId whose
+        # index resolves to nothing is looked up here (see rule_for).
+        extensions = items(dig(self.document, "tool", "extensions"))
+        for component in (None, *range(len(extensions))):
+            for rule in self.rules(component):
+                if isinstance(rule, Mapping) and isinstance(rule.get("id"), str):
+                    self._rules_by_id.setdefault(rule["id"], rule)
 
     def rules(self, component: int | None = None) -> list[Any]:
         if component is None:
@@ -51,17 +62,27 @@ class Run:
         return rules if isinstance(rules, list) else []
 
     def rule_for(self, result: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The reportingDescriptor of a result, or {} when the run describes none.
+
+        ruleIndex / rule.index locate it (in rule.toolComponent when given, else the
+        driver: §3.27.6, §3.27.7, §3.52). CodeQL writes results whose ruleIndex points into
+        an empty driver `rules` array, the rules being in a query-pack extension the result
+        does not name (§3.27.7 NOTE 1). The rule's stable identifier, ruleId or rule.id
+        (§3.27.5), still says which rule it is, so an index that resolves to nothing falls
+        back to the id; only a dangling index with no id at all is refused.
+        """
         reference = obj(result.get("rule"))
         index = result.get("ruleIndex", reference.get("index"))
         component = dig(reference, "toolComponent", "index")
+        rule_id = result.get("ruleId") or reference.get("id")
         if isinstance(index, int) and index >= 0:
             rules = self.rules(component if isinstance(component, int) else None)
-            if index >= len(rules) or not isinstance(rules[index], Mapping):
+            if index < len(rules) and isinstance(rules[index], Mapping):
+                found: Mapping[str, Any] = rules[index]
+                return found
+            if not rule_id:
                 raise MappingError(f"ruleIndex {index} is not in the run's {len(rules)} rules")
-            found: Mapping[str, Any] = rules[index]
-            return found
-        rule_id = result.get("ruleId") or reference.get("id")
-        return self._rules_by_id.get(str(rule_id), {})
+        return self._rules_by_id.get(str(rule_id), {}) if rule_id else {}
 
     def artifact_uri(self, location: Mapping[str, Any]) -> str:
         uri = location.get("uri")
@@ -83,10 +104,24 @@ def records(document: Any, origin: str, folder: str) -> Parsed:
         raise MappingError("SARIF log has no 'runs' array")
     out: list[Record] = []
     complete: set[str] = set()
+    incomplete: set[str] = set()
+    unread = False  # a run whose scope cannot be known
     errors: list[tuple[str, str]] = []
     for r, run_document in enumerate(runs):
+        where = f"{origin}#runs[{r}]"
         if not isinstance(run_document, Mapping):
-            errors.append((f"{origin}#runs[{r}]", "run is not a JSON object"))
+            errors.append((where, "run is not a JSON object"))
+            unread = True
+            continue
+        # §3.14.6 and §3.18.2: a run SHALL have a tool, a tool SHALL have a driver. Without
+        # one, neither the Ids of its results nor the scope it scanned can be known.
+        if not isinstance(run_document.get("tool"), Mapping):
+            errors.append((f"{where}.tool", "run has no 'tool' object (SARIF 2.1.0 §3.14.6)"))
+            unread = True
+            continue
+        if not isinstance(dig(run_document, "tool", "driver"), Mapping):
+            errors.append((f"{where}.tool", "tool has no 'driver' object (SARIF 2.1.0 §3.18.2)"))
+            unread = True
             continue
         tool = str(dig(run_document, "tool", "driver", "name") or "unknown-tool")
         repository = str(dig(run_document, "versionControlProvenance", 0, "repositoryUri") or "")
@@ -98,11 +133,22 @@ def records(document: Any, origin: str, folder: str) -> Parsed:
             isinstance(i, Mapping) and i.get("executionSuccessful") is False
             for i in items(run_document.get("invocations"))
         )
+        # §3.14.23: results is null (the tool did not start or could not analyse) or an
+        # array. Anything else is not a scan we can read: an error, and no complete scan.
+        if results is not None and not isinstance(results, list):
+            errors.append(
+                (f"{where}.results", "results is neither an array nor null (SARIF 2.1.0 §3.14.23)")
+            )
         if isinstance(results, list) and not failed:
             complete.add(scope)
+        else:
+            incomplete.add(scope)
         for i, result in enumerate(results if isinstance(results, list) else []):
-            out.append(Record(result, f"{origin}#runs[{r}].results[{i}]", "sarif", scope, run))
-    return out, complete, errors
+            out.append(Record(result, f"{where}.results[{i}]", "sarif", scope, run))
+    # A scope is complete only when every run of it is: another run of the same tool,
+    # repository and category may not vouch for one that failed. A run that could not be
+    # read at all may have covered any scope, so then none is.
+    return out, set() if unread else complete - incomplete, errors
 
 
 def map_result(record: Record, ctx: Context) -> list[Finding]:
@@ -111,17 +157,24 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
         raise MappingError("result is not a JSON object")
     assert isinstance(run, Run)
     rule = run.rule_for(result)
+    # A result that names no rule (gitleaks 7 writes neither ruleId nor rule, naming the
+    # rule only in message.text, although §3.27.5 requires one) is a finding of the tool.
     rule_id = str(result.get("ruleId") or dig(result, "rule", "id") or rule.get("id") or "")
-    if not rule_id:
-        raise MappingError("result has no ruleId and no rule reference")
     text = _message(result, rule)
     location = obj(dig(result, "locations", 0, "physicalLocation"))
     uri = run.artifact_uri(obj(location.get("artifactLocation")))
     region = obj(location.get("region"))
-    fingerprint = (
-        result.get("fingerprints")
-        or result.get("partialFingerprints")
-        or {
+    fingerprints = result.get("fingerprints") or result.get("partialFingerprints")
+    # The primary location's URI joins the fingerprints: CodeQL's primaryLocationLineHash
+    # hashes the line's text, not its path, so the same line in two files would otherwise
+    # be one finding ("Providing data to track code scanning alerts across runs",
+    # https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning).
+    # Without fingerprints the location (URI included) and message identify the result, as
+    # they always did, so those Ids did not change.
+    identity = (
+        [fingerprints, uri]
+        if fingerprints
+        else {
             "location": [uri, region.get("startLine"), region.get("startColumn")],
             "message": text,
         }
@@ -132,11 +185,12 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
     title = dig(rule, "shortDescription", "text") or rule.get("name") or text.split("\n", 1)[0]
     where = f"{uri}:{region.get('startLine')}" if region.get("startLine") else uri
     full = dig(rule, "fullDescription", "text")
+    named = f"{run.tool[:64]}/{rule_id[:200]}" if rule_id else run.tool[:64]
     finding = asff.build_finding(
-        finding_id=f"hubrelay/sarif/{run.tool[:64]}/{rule_id[:200]}/"
-        + stable_hash(run.tool, run.repository, rule_id, fingerprint),
+        finding_id=f"hubrelay/sarif/{named}/"
+        + stable_hash(run.tool, run.repository, rule_id, identity),
         product_arn=ctx.product_arn_in(ctx.home),
-        generator_id=f"{run.tool}/{rule_id}",
+        generator_id=f"{run.tool}/{rule_id}" if rule_id else run.tool,
         account_id=ctx.account_id,
         title=f"{run.tool}: {title}",
         description=f"{text}\n\n{full}" if full and full != text else text,
@@ -152,7 +206,7 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
             "sarif/tool": run.tool,
             "sarif/toolVersion": dig(run.document, "tool", "driver", "semanticVersion")
             or dig(run.document, "tool", "driver", "version"),
-            "sarif/ruleId": rule_id,
+            "sarif/ruleId": rule_id or None,
             "sarif/level": level,
             "sarif/kind": result.get("kind") or "fail",
             "sarif/location": where,

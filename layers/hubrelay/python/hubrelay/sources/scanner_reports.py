@@ -13,6 +13,12 @@ ArtifactName, Grype source target, each SARIF run's tool, repository and categor
 finding absent from a newer report of the same scope is archived. Keep one folder per
 scanned target when targets share names. ASFF files are not complete scans: they carry
 RecordState themselves.
+
+ASFF files are passed through with the stack's ProductArn and account, after two safe
+repairs (Trivy's contrib/asff.tpl leaves Regions blank when AWS_REGION is not set): a blank
+Resources[].Region or Partition becomes the finding's Region or its partition, and any
+other blank optional string is dropped. A file that holds one Id twice keeps one copy, the
+one with the latest UpdatedAt (the first of equals), and warns about the other.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
+
+import botocore.session
+from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from hubrelay import asff
 from hubrelay.sources import (
@@ -77,29 +87,152 @@ def parse_report(document: Any, origin: str, folder: str, fmt: str | None = None
         if not isinstance(findings, list):
             raise MappingError('expected a JSON array of findings or {"Findings": [...]}')
         scope = f"asff:{folder}"
-        return (
-            [Record(f, f"{origin}#[{i}]", "asff", scope) for i, f in enumerate(findings)],
-            set(),
-            [],
+        records, warnings = _one_per_id(
+            [Record(f, f"{origin}#[{i}]", "asff", scope) for i, f in enumerate(findings)]
         )
+        # The warnings go with the file's errors (so the error report and `hubrelay convert`
+        # name them); they change nothing else, ASFF files never being complete scans.
+        return records, set(), warnings
     raise MappingError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
+def _one_per_id(records: list[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
+    """One record per finding Id, and a warning for each copy left out.
+
+    A finding is its Id (with the ProductArn, which the passthrough sets:
+    https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingIdentifier.html),
+    and the collector sends one per Id, so only one copy can go. The copy kept is the one
+    updated last by its UpdatedAt, "when the security findings provider last updated the
+    finding record" (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFinding.html);
+    of copies equally recent, or whose UpdatedAt cannot be read, the first in the file
+    (what the collector kept before: the first of an Id wins).
+    """
+    out: list[Record] = []
+    slot: dict[str, int] = {}  # Id -> where its kept copy is in `out`
+    warnings: list[tuple[str, str]] = []
+    for record in records:
+        fid = record.native.get("Id") if isinstance(record.native, Mapping) else None
+        if not isinstance(fid, str):
+            out.append(record)  # map_asff refuses it, with its reason
+            continue
+        if fid not in slot:
+            slot[fid] = len(out)
+            out.append(record)
+            continue
+        first = out[slot[fid]]
+        if _newer(record, first):
+            out[slot[fid]], kept, dropped = record, record, first
+        else:
+            kept, dropped = first, record
+        warnings.append(
+            (
+                dropped.position,
+                f"warning: duplicate Id {fid[:200]!r}: kept the copy at {kept.position}"
+                f" ({_updated_at(kept)}), dropped this one ({_updated_at(dropped)})",
+            )
+        )
+    return out, warnings
+
+
+def _updated(record: Record) -> datetime | None:
+    try:
+        return parse_time(record.native.get("UpdatedAt"))
+    except ValueError:  # MappingError: missing or unreadable
+        return None
+
+
+def _newer(record: Record, than: Record) -> bool:
+    mine, theirs = _updated(record), _updated(than)
+    return mine is not None and (theirs is None or mine > theirs)
+
+
+def _updated_at(record: Record) -> str:
+    value = record.native.get("UpdatedAt")
+    return f"UpdatedAt {str(value)[:64]}" if value is not None else "no UpdatedAt"
+
+
 def map_asff(record: Record, ctx: Context) -> list[Finding]:
-    """An ASFF finding re-stamped with our ProductArn (same Region) and the account."""
+    """An ASFF finding re-stamped with our ProductArn (same Region) and the account, after
+    the safe repairs (module docstring)."""
     if not isinstance(record.native, Mapping):
         raise MappingError("finding is not a JSON object")
     if not isinstance(record.native.get("Id"), str):
         raise MappingError("finding has no string Id")
-    region = asff.region_of(str(record.native.get("ProductArn", "")))
-    finding = dict(record.native)
-    finding["ProductArn"] = ctx.product_arn_in(region if region in ctx.regions else ctx.home)
+    # The Region is read from the ARN's own field rather than by the ProductArn pattern, so
+    # that a partner ARN without an account (Trivy's
+    # arn:aws:securityhub:<region>::product/aquasecurity/aquasecurity) keeps its Region,
+    # and a blank one ("arn:aws:securityhub:::...", AWS_REGION unset) becomes the home's.
+    region = _arn_region(record.native.get("ProductArn"))
+    region = region if region in ctx.regions else ctx.home
+    native = dict(record.native)
+    if isinstance(native.get("Resources"), list):
+        native["Resources"] = [_resource_in(r, region) for r in native["Resources"]]
+    finding = _without_blank_optionals(native, _finding_shape())
+    finding["ProductArn"] = ctx.product_arn_in(region)
     finding["AwsAccountId"] = ctx.account_id
     finding.setdefault("SchemaVersion", asff.SCHEMA_VERSION)
     now = ctx.timestamp()
     finding.setdefault("CreatedAt", now)
     finding.setdefault("UpdatedAt", finding["CreatedAt"])
     return [finding]
+
+
+def _arn_region(arn: Any) -> str:
+    """The Region field of an ARN, arn:partition:service:region:account-id:resource
+    ("Identify AWS resources with Amazon Resource Names (ARNs)",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html); "" if none."""
+    parts = arn.split(":", 5) if isinstance(arn, str) else []
+    return parts[3] if len(parts) == 6 and parts[0] == "arn" else ""
+
+
+def _resource_in(resource: Any, region: str) -> Any:
+    """The resource with a blank Region or Partition set to where the finding goes: Trivy's
+    template fills Resources[].Region from AWS_REGION, as it does the ProductArn."""
+    if not isinstance(resource, Mapping):
+        return resource
+    out = dict(resource)
+    if _blank(out.get("Region")):
+        out["Region"] = region
+    if _blank(out.get("Partition")):
+        out["Partition"] = asff.partition_for(region)
+    return out
+
+
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not asff.NOT_BLANK_RE.fullmatch(value)
+
+
+@cache
+def _finding_shape() -> StructureShape:
+    model = botocore.session.get_session().get_service_model("securityhub")
+    shape = model.shape_for("AwsSecurityFinding")
+    assert isinstance(shape, StructureShape)
+    return shape
+
+
+def _without_blank_optionals(value: Any, shape: Shape) -> Any:
+    """A copy of `value` without the blank strings Security Hub would refuse where the
+    field may be left out: optional members of the botocore model, and map values. Required
+    members stay, so the validator still names them."""
+    if isinstance(shape, StructureShape) and isinstance(value, Mapping):
+        required = set(shape.required_members)
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            member = shape.members.get(key)
+            if member is None:
+                out[key] = item  # not ASFF: botocore's validation reports it
+            elif not (key not in required and member.type_name == "string" and _blank(item)):
+                out[key] = _without_blank_optionals(item, member)
+        return out
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [_without_blank_optionals(item, shape.member) for item in value]
+    if isinstance(shape, MapShape) and isinstance(value, Mapping):
+        return {
+            key: _without_blank_optionals(item, shape.value)
+            for key, item in value.items()
+            if not (shape.value.type_name == "string" and _blank(item))
+        }
+    return value
 
 
 MAPPERS = {
