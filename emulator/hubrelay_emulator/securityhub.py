@@ -108,8 +108,12 @@ _NAMESPACES = frozenset(
 _SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 _WORKFLOW_STATUSES = frozenset({"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"})
 _VERIFICATION_STATES = frozenset({"UNKNOWN", "TRUE_POSITIVE", "FALSE_POSITIVE", "BENIGN_POSITIVE"})
+# The account of a product ARN is 12 digits or empty: Security Hub lists AWS services'
+# products and many partner products without one (arn:aws:securityhub:<REGION>::product/
+# aquasecurity/aquasecurity, "Available third-party partner product integrations",
+# https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-partner-providers.html).
 _PRODUCT_ARN = re.compile(
-    r"arn:(?P<partition>aws[a-z-]*):securityhub:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"arn:(?P<partition>aws[a-z-]*):securityhub:(?P<region>[a-z0-9-]+):(?P<account>(?:\d{12})?):"
     r"product/(?P<company>[^/]+)/(?P<product>[^/]+)"
 )
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.I)
@@ -469,6 +473,10 @@ class Contract:
     calls: list[CallRecord] = field(default_factory=list)
     throttled: int = 0
     _hubs: dict[Scope, _Hub] = field(default_factory=dict, init=False, repr=False)
+    # (partition, company, product) -> the partner accounts Security Hub allow-listed for it.
+    _allow_listed: dict[tuple[str, str, str], set[str]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _buckets: dict[Scope, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
     _faults: deque[_Fault] = field(default_factory=deque, init=False, repr=False)
     _subscribers: list[Callable[[Event], None]] = field(
@@ -504,11 +512,31 @@ class Contract:
             self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    def allow_list(self, product_arn: str, account: str) -> None:
+        """Let `account` import `product_arn`'s findings for the customers subscribed to it.
+
+        Security Hub allow-lists the accounts a partner names in its product integration
+        manifest, one per partition ("commercialAccountNumber", "govcloudAccountNumber",
+        "chinaAccountNumber": "Security Hub console information",
+        https://docs.aws.amazon.com/securityhub/latest/partnerguide/manifest-console-information.html),
+        for the product in every Region of that partition. A product ARN carrying an account
+        allow-lists that account already; one without an account (many partner products)
+        allow-lists nobody until this is called.
+        """
+        arn = _PRODUCT_ARN.fullmatch(product_arn)
+        if arn is None:
+            raise ValueError(f"{product_arn!r} is not a Security Hub product ARN")
+        if not _ACCOUNT_ID.fullmatch(account):
+            raise ValueError(f"account must be 12 digits, got {account!r}")
+        with self._lock:
+            key = (arn["partition"], arn["company"], arn["product"])
+            self._allow_listed.setdefault(key, set()).add(account)
+
     def seed(self, account: str, region: str, findings: Iterable[Finding]) -> None:
         """Place findings in `account`'s hub as AWS services and partners deliver them.
 
         For findings no test account may import itself (GuardDuty, Inspector, Macie,
-        Security Hub controls: their ProductArn has no account). Stored as given, plus
+        Security Hub controls: their ProductArn names company "aws"). Stored as given, plus
         the fields Security Hub adds when missing (Region, Workflow, RecordState). No event.
         """
         with self._lock:
@@ -576,16 +604,43 @@ class Contract:
         return allowed
 
     def _may_import(self, caller: str, region: str, finding: Finding) -> bool:
+        """BatchImportFindings' access rule, for a finding `_check_finding` passed.
+
+        Findings are accepted only for an account with Security Hub enabled ("BatchImportFindings
+        for finding providers", https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html).
+        The caller is either the finding's own account (AwsAccountId) or an account
+        allow-listed for an official partner integration, which may send for several
+        customers ("BatchImportFindings",
+        https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html).
+        Either way a partner product needs the customer's subscription to that exact product
+        ARN, whether the partner hosts the product or the customer does ("Integration use
+        cases and required permissions",
+        https://docs.aws.amazon.com/securityhub/latest/partnerguide/integration-use-cases.html).
+        The product ARN's account, when it has one, decides nothing else: an ARN without an
+        account is subscribed to and imported like one with an account.
+        """
         account, product_arn = finding["AwsAccountId"], finding["ProductArn"]
         if not _hub_enabled(account, region):
             return False
+        arn = _PRODUCT_ARN.fullmatch(product_arn)
+        assert arn is not None  # _check_finding passed
+        if arn["company"] == "aws":
+            # AWS services send their own findings once the service and Security Hub are
+            # both enabled ("AWS service integrations with Security Hub CSPM",
+            # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html).
+            return False
         subscribed = product_arn in self._hub(account, region).products
-        product_account = product_arn.split(":")[4]
-        # An account's own products, its private default product/<account>/default included,
-        # are the ones whose ARN carries its account ID.
+        # An account's own products, its private default product/<account>/default included
+        # ("Integrating Security Hub CSPM with custom products",
+        # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-custom-providers.html),
+        # are the ones whose ARN carries its account ID: they need no subscription.
         if caller == account:
-            return subscribed or caller == product_account
-        return caller == product_account and subscribed
+            return subscribed or caller == arn["account"]
+        return subscribed and caller in self._allow_listed_for(arn)
+
+    def _allow_listed_for(self, arn: re.Match[str]) -> set[str]:
+        listed = self._allow_listed.get((arn["partition"], arn["company"], arn["product"]), set())
+        return listed | ({arn["account"]} if arn["account"] else set())
 
     def _store(self, region: str, finding: Finding, now: str) -> Finding:
         hub = self._hub(finding["AwsAccountId"], region)
@@ -970,6 +1025,8 @@ _OPERATIONS |= {
 def _enable_import_findings_for_product(c: Contract, req: _Request) -> Body:
     hub = _enabled_hub(c, req)
     product_arn = str(req.json().get("ProductArn"))
+    # With or without an account, as the Integrations page lists the products
+    # (https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-partner-providers.html).
     arn = _PRODUCT_ARN.fullmatch(product_arn)
     if arn is None or arn["region"] != req.region:
         raise _invalid(f"ProductArn {product_arn!r} is not a product ARN in {req.region}")

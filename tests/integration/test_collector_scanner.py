@@ -69,6 +69,29 @@ def test_reports_become_findings_and_invalid_files_are_reported(stack: dict[str,
     assert run()["records"] == 0
 
 
+def test_trivys_asff_output_is_relayed_as_trivys_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a stack configured with Trivy's product ARN (no account) and Trivy's ASFF output
+    trivy = "arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity"
+    with collector_stack(
+        monkeypatch,
+        SOURCE="scanner_reports",
+        REPORTS_PREFIX="",
+        REGIONS="us-east-1",
+        PRODUCT_ARN=trivy,
+    ) as resources:
+        report = load_fixture("sources/trivy_asff.json")
+        put("shop/api/trivy.asff.json", report)
+        # When the collector runs
+        summary = run()
+        findings = drain(resources["queue_url"])
+    # Then every finding is queued under Trivy's product, none refused or reported
+    assert summary["malformed"] == 0
+    assert summary["errorReports"] == []
+    assert [f["Id"] for f in findings] == [f["Id"] for f in report["Findings"]]
+    assert {f["ProductArn"] for f in findings} == {trivy}
+    assert all(asff.validate_finding(f, expected_region="us-east-1") == [] for f in findings)
+
+
 def test_an_unchanged_rescan_enqueues_nothing(stack: dict[str, str]) -> None:
     put("shop/api/trivy-1.json", load_fixture("sources/trivy_image.json"))
     run()

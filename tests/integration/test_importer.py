@@ -128,6 +128,25 @@ def test_unsubscribed_account_is_quarantined_without_failing_the_others(env):
     } == {"msg-0"}
 
 
+def test_trivys_asff_output_is_imported_for_a_customer_subscribed_to_trivy(env):
+    # Given Trivy's ASFF output (its product ARN has no account) for STACK_ACCOUNT, which
+    # subscribed to Trivy, and the same findings for an account that did not
+    trivy = f"arn:aws:securityhub:{REGION}::product/aquasecurity/aquasecurity"
+    hub.client_for(STACK_ACCOUNT, REGION).enable_import_findings_for_product(ProductArn=trivy)
+    findings = support.load_fixture("sources/trivy_asff.json")["Findings"]
+    assert {(f["ProductArn"], f["AwsAccountId"]) for f in findings} == {(trivy, STACK_ACCOUNT)}
+    elsewhere = [
+        dict(f, Id=f"{f['Id']}/other", AwsAccountId=samples.SUBSCRIBED[0]) for f in findings
+    ]
+    # When the importer handles them
+    response = load_handler()(sqs_event([message.encode(findings + elsewhere)]), Context())
+    # Then the subscriber's are in Security Hub, and only the others are quarantined, with
+    # Security Hub's refusal rather than as invalid findings
+    assert failed_ids(response) == set()
+    assert {f["Id"] for f in stored(env["contract"], STACK_ACCOUNT)} == {f["Id"] for f in findings}
+    assert codes(dlq_messages(env)) == Counter({"InvalidAccess": 2})
+
+
 def test_invalid_and_oversized_findings_are_quarantined_before_any_call(env):
     # Given a message with valid findings and every kind of broken one
     good = samples.mixed(10, product=PARTNER)

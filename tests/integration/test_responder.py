@@ -22,7 +22,7 @@ from tests.integration.route_harness import (
     responder_context,
     responder_stack,
 )
-from tests.support import sqs_record
+from tests.support import load_fixture, sqs_record
 
 FAMILIES = ["guardduty", "inspector", "macie", "securityhub-control", "partner"]
 
@@ -109,6 +109,27 @@ def test_vendor_back_sync_covers_only_this_products_findings(stack):
     assert stack.vendor.accepted()[0].path == "/securityhub/notifications"
     assert stack.vendor.accepted()[0].json()["findingId"] == "secure-pro/finding/98765"
     assert any("not this product's finding" in why for _, why in outcome.decision.skipped)
+
+
+def test_vendor_back_sync_covers_a_product_whose_arn_has_no_account(stack):
+    # Given the stack configured as Trivy's product, whose ARN has no account, and the
+    # customer subscribed to it and importing Trivy's ASFF output from its own account
+    trivy = f"arn:aws:securityhub:{REGION}::product/aquasecurity/aquasecurity"
+    stack.configure(product_arn=trivy)
+    stack.securityhub.enable_import_findings_for_product(ProductArn=trivy)
+    (finding, _) = load_fixture("sources/trivy_asff.json")["Findings"]
+    finding.update(AwsAccountId=ACCOUNT, ProductArn=trivy)
+    assert stack.securityhub.batch_import_findings(Findings=[finding])["SuccessCount"] == 1
+    (guardduty,) = stack.seed("guardduty")
+    # When the user sends it and a GuardDuty finding (also without an account) to the vendor
+    keys = [(trivy, finding["Id"]), (guardduty["ProductArn"], guardduty["Id"])]
+    event = stack.contract.custom_action(ACCOUNT, REGION, stack.actions["vendor"], keys)
+    outcome = stack.route(event)
+    # Then the vendor hears of its own finding only
+    (notice,) = stack.vendor.accepted()
+    assert notice.json()["findingId"] == finding["Id"]
+    assert notice.json()["productArn"] == trivy
+    assert [why for _, why in outcome.decision.skipped] == ["vendor: not this product's finding"]
 
 
 def test_a_destination_failing_once_is_retried_and_delivered_once(stack):

@@ -203,3 +203,17 @@ def test_insights_and_product_subscription_target_this_regions_product_arn():
         assert filters["ProductArn"] == [{"Comparison": "EQUALS", "Value": expected}]
     private = resolver({})
     assert not private.condition("SubscribeToPartnerProduct")
+
+
+def test_insights_and_product_subscription_keep_a_product_arn_without_an_account():
+    # Trivy's product, as Security Hub lists it: no account in the ARN
+    resolved = resolver(
+        {"ProductArn": "arn:aws:securityhub:us-west-2::product/aquasecurity/aquasecurity"}
+    )
+    expected = "arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity"
+    subscription = resolved.template["Resources"]["PartnerProductSubscription"]
+    assert resolved.condition(subscription["Condition"])
+    assert resolved.resolve(subscription["Properties"])["ProductArn"] == expected
+    for name in ("InsightCriticalHighByResource", "InsightByType", "InsightRecentNew"):
+        filters = resolved.resolve(resolved.template["Resources"][name]["Properties"])["Filters"]
+        assert filters["ProductArn"] == [{"Comparison": "EQUALS", "Value": expected}]

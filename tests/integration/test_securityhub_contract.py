@@ -27,7 +27,7 @@ from hubrelay_emulator.securityhub import (
     install,
     uninstall,
 )
-from tests.support import REQUIRED_FIELDS
+from tests.support import REQUIRED_FIELDS, load_fixture
 
 REGION = "us-east-1"
 OTHER_REGION = "eu-west-1"
@@ -36,6 +36,9 @@ OTHER = "222222222222"
 UNSUBSCRIBED = "333333333333"
 PARTNER = "444444444444"
 PARTNER_PRODUCT = f"arn:aws:securityhub:{REGION}:{PARTNER}:product/acme/scanner"
+# Security Hub lists many partner products without an account, Trivy's among them.
+LISTED_PRODUCT = f"arn:aws:securityhub:{REGION}::product/acme/scanner"
+TRIVY_PRODUCT = f"arn:aws:securityhub:{REGION}::product/aquasecurity/aquasecurity"
 KB = 1024
 
 
@@ -233,6 +236,8 @@ def test_product_arn_region_must_match_the_endpoint_region(client: Any) -> None:
         f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}",
         f"arn:aws:securityhub:{REGION}:1234:product/{ACCOUNT}/default",
         f"arn:aws:s3:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default",
+        f"arn:aws:securityhub:{REGION}:11111111111:product/{ACCOUNT}/default",
+        f"arn:aws:securityhub:{REGION}::product/aquasecurity",
     ],
 )
 def test_malformed_product_arn_fails(client: Any, product_arn: str) -> None:
@@ -383,6 +388,103 @@ def test_a_customer_imports_a_partner_product_only_once_subscribed(client: Any) 
 
     assert failures(before) == {"finding-0": "InvalidAccess"}
     assert after["SuccessCount"] == 1
+
+
+def test_a_customer_imports_trivys_product_without_an_account_only_once_subscribed(
+    client: Any, hub: Contract
+) -> None:
+    # Given Trivy's ASFF output for ACCOUNT (contrib/asff.tpl: no account in the ProductArn)
+    (finding, _) = load_fixture("sources/trivy_asff.json")["Findings"]
+    finding["AwsAccountId"] = ACCOUNT
+
+    # When ACCOUNT imports it before and after subscribing to that exact ARN
+    before = import_one(client, finding)
+    subscription = client.enable_import_findings_for_product(ProductArn=TRIVY_PRODUCT)
+    after = import_one(client, finding)
+
+    # Then it is refused, then imported as Trivy's
+    assert failures(before) == {finding["Id"]: "InvalidAccess"}
+    assert after["SuccessCount"] == 1
+    assert subscription["ProductSubscriptionArn"] == (
+        f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product-subscription/aquasecurity/aquasecurity"
+    )
+    (stored,) = hub.findings(ACCOUNT, REGION)
+    assert (stored["ProductArn"], stored["CompanyName"], stored["ProductName"]) == (
+        TRIVY_PRODUCT,
+        "aquasecurity",
+        "aquasecurity",
+    )
+
+
+def test_a_product_arn_without_an_account_must_match_the_endpoint_region(hub: Contract) -> None:
+    enable_hub(ACCOUNT, OTHER_REGION)
+    eu_client = client_for(ACCOUNT, OTHER_REGION)
+    eu_client.enable_import_findings_for_product(
+        ProductArn=TRIVY_PRODUCT.replace(REGION, OTHER_REGION)
+    )
+
+    response = import_one(eu_client, make_finding(ProductArn=TRIVY_PRODUCT))
+
+    assert failures(response) == {"finding-0": "InvalidInput"}
+    assert "region" in response["FailedFindings"][0]["ErrorMessage"]
+    with pytest.raises(ClientError) as excinfo:
+        eu_client.enable_import_findings_for_product(ProductArn=TRIVY_PRODUCT)
+    assert error_of(excinfo) == ("InvalidInputException", 400)
+
+
+def test_a_subscription_covers_only_its_exact_product_arn(client: Any) -> None:
+    # Given ACCOUNT subscribed to acme/scanner as the ARN with the partner's account
+    client.enable_import_findings_for_product(ProductArn=PARTNER_PRODUCT)
+
+    # When it imports findings of the same company and product, listed without an account
+    listed = import_one(client, make_finding(ProductArn=LISTED_PRODUCT))
+    client.enable_import_findings_for_product(ProductArn=LISTED_PRODUCT)
+    subscribed = import_one(client, make_finding(1, ProductArn=LISTED_PRODUCT))
+
+    # Then the other ARN needs its own subscription
+    assert failures(listed) == {"finding-0": "InvalidAccess"}
+    assert subscribed["SuccessCount"] == 1
+
+
+def test_an_allow_listed_partner_imports_a_product_without_an_account_for_subscribers(
+    hub: Contract,
+) -> None:
+    # Given PARTNER allow-listed for acme/scanner, whose ARN has no account, and a third
+    # account with a hub of its own that is not allow-listed
+    hub.allow_list(LISTED_PRODUCT, PARTNER)
+    enable_hub(PARTNER, REGION)
+    partner, stranger = client_for(PARTNER, REGION), client_for(OTHER, REGION)
+    customer = client_for(ACCOUNT, REGION)
+
+    # When each imports a finding for ACCOUNT, before and after ACCOUNT subscribes
+    before = import_one(partner, make_finding(0, ProductArn=LISTED_PRODUCT))
+    customer.enable_import_findings_for_product(ProductArn=LISTED_PRODUCT)
+    after = import_one(partner, make_finding(1, ProductArn=LISTED_PRODUCT))
+    strangers = import_one(stranger, make_finding(2, ProductArn=LISTED_PRODUCT))
+
+    # Then only the allow-listed partner's, after the subscription, is imported, exactly as
+    # for a product ARN that carries the partner's account
+    assert failures(before) == {"finding-0": "InvalidAccess"}
+    assert after["SuccessCount"] == 1
+    assert failures(strangers) == {"finding-2": "InvalidAccess"}
+    assert [f["Id"] for f in hub.findings(ACCOUNT, REGION)] == ["finding-1"]
+
+
+def test_nobody_imports_an_aws_service_product(client: Any, hub: Contract) -> None:
+    guardduty = f"arn:aws:securityhub:{REGION}::product/aws/guardduty"
+    client.enable_import_findings_for_product(ProductArn=guardduty)
+
+    response = import_one(client, make_finding(ProductArn=guardduty))
+
+    assert failures(response) == {"finding-0": "InvalidAccess"}
+    assert hub.findings(ACCOUNT, REGION) == []
+
+
+def test_allow_list_takes_a_product_arn_and_an_account(contract: Contract) -> None:
+    with pytest.raises(ValueError, match="product ARN"):
+        contract.allow_list(f"arn:aws:securityhub:{REGION}::hub/default", PARTNER)
+    with pytest.raises(ValueError, match="12 digits"):
+        contract.allow_list(LISTED_PRODUCT, "4444")
 
 
 def test_an_account_cannot_import_into_another_accounts_hub(client: Any, hub: Contract) -> None:

@@ -286,6 +286,7 @@ def test_batch_import_findings_is_never_granted_on_every_resource(
 
 PRIVATE = f"product/{FAKE_ACCOUNT}/default"
 PARTNER_ARN = "arn:aws:securityhub:us-west-2:222222222222:product/generico/secure-pro"
+TRIVY_ARN = "arn:aws:securityhub:us-west-2::product/aquasecurity/aquasecurity"
 
 
 @pytest.mark.parametrize(
@@ -320,6 +321,16 @@ PARTNER_ARN = "arn:aws:securityhub:us-west-2:222222222222:product/generico/secur
             },
             PARTNER_ARN,
             id="partner-product",
+        ),
+        pytest.param(
+            TRIVY_ARN,
+            {},
+            {
+                "arn:aws:securityhub:*::product/aquasecurity/aquasecurity",
+                "arn:aws:securityhub:*:*:product-subscription/aquasecurity/aquasecurity",
+            },
+            TRIVY_ARN,
+            id="partner-product-without-an-account",
         ),
     ],
 )
@@ -626,6 +637,10 @@ def test_parameter_defaults_satisfy_their_constraints(template: dict[str, Any]) 
         (PARTNER_ARN, True),
         (f"arn:aws:securityhub:eu-west-1:{FAKE_ACCOUNT}:product/{FAKE_ACCOUNT}/default", True),
         ("arn:aws-us-gov:securityhub:us-gov-west-1:123456789012:product/acme/scanner.v2", True),
+        ("arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity", True),
+        ("arn:aws-cn:securityhub:cn-north-1::product/prowler/prowler", True),
+        ("arn:aws:securityhub:us-east-1:12345678901:product/acme/scanner", False),
+        ("arn:aws:securityhub:us-east-1::product/aquasecurity", False),
         ("arn:aws:securityhub:us-east-1:12345:product/acme/scanner", False),
         ("arn:aws:securityhub:us-east-1:123456789012:product/acme", False),
         ("arn:aws:securityhub:us-east-1:123456789012:hub/default", False),

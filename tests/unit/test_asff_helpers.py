@@ -129,6 +129,131 @@ def test_partner_product_arn_keeps_its_home_account_and_changes_only_region():
     assert asff.product_arn_for("cn-north-1", "999999999999", partner).startswith("arn:aws-cn:")
 
 
+# Every partition and a Region of each (botocore's partitions.json).
+PARTITION_REGIONS = [
+    ("aws", "us-east-1"),
+    ("aws", "ap-southeast-2"),
+    ("aws-cn", "cn-north-1"),
+    ("aws-us-gov", "us-gov-west-1"),
+    ("aws-iso", "us-iso-east-1"),
+    ("aws-iso-b", "us-isob-east-1"),
+    ("aws-iso-e", "eu-isoe-west-1"),
+    ("aws-iso-f", "us-isof-south-1"),
+]
+TRIVY = "arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity"
+
+
+@pytest.mark.parametrize(
+    ("arn", "account", "company", "product"),
+    [
+        # A partner listed without an account (Trivy, CrowdStrike Falcon, Prowler)
+        (TRIVY, "", "aquasecurity", "aquasecurity"),
+        (
+            "arn:aws:securityhub:us-east-1::product/crowdstrike/crowdstrike-falcon",
+            "",
+            "crowdstrike",
+            "crowdstrike-falcon",
+        ),
+        ("arn:aws:securityhub:eu-west-1::product/prowler/prowler", "", "prowler", "prowler"),
+        # A partner product carrying the partner's account
+        (
+            "arn:aws:securityhub:us-east-1:123456789012:product/company/product",
+            "123456789012",
+            "company",
+            "product",
+        ),
+        # An AWS service's product
+        ("arn:aws:securityhub:us-east-1::product/aws/guardduty", "", "aws", "guardduty"),
+        # The private default product
+        (
+            "arn:aws:securityhub:us-west-2:111122223333:product/111122223333/default",
+            "111122223333",
+            "111122223333",
+            "default",
+        ),
+    ],
+)
+def test_every_product_arn_form_is_parsed(arn, account, company, product):
+    parsed = asff.parse_product_arn(arn)
+    assert parsed is not None
+    assert (parsed.account, parsed.company, parsed.product) == (account, company, product)
+    assert str(parsed) == arn
+    assert asff.region_of(arn) == arn.split(":")[3]
+    assert asff.PRODUCT_ARN_RE.fullmatch(arn)  # the public pattern agrees with the parser
+
+
+@pytest.mark.parametrize(("partition", "region"), PARTITION_REGIONS)
+def test_region_of_reads_every_form_in_every_partition(partition, region):
+    for arn in (
+        f"arn:{partition}:securityhub:{region}::product/aquasecurity/aquasecurity",
+        f"arn:{partition}:securityhub:{region}:222222222222:product/generico/secure-pro",
+        f"arn:{partition}:securityhub:{region}::product/aws/guardduty",
+        f"arn:{partition}:securityhub:{region}:123456789012:product/123456789012/default",
+    ):
+        assert asff.region_of(arn) == region, arn
+
+
+@pytest.mark.parametrize(("partition", "region"), PARTITION_REGIONS)
+def test_product_arn_for_keeps_an_empty_partner_account_empty_in_every_partition(partition, region):
+    assert asff.product_arn_for(region, "999999999999", TRIVY) == (
+        f"arn:{partition}:securityhub:{region}::product/aquasecurity/aquasecurity"
+    )
+
+
+@pytest.mark.parametrize(("partition", "region"), PARTITION_REGIONS)
+def test_product_arn_for_keeps_a_partner_account_and_the_default_in_every_partition(
+    partition, region
+):
+    partner = "arn:aws:securityhub:us-west-2:222222222222:product/generico/secure-pro"
+    assert asff.product_arn_for(region, "999999999999", partner) == (
+        f"arn:{partition}:securityhub:{region}:222222222222:product/generico/secure-pro"
+    )
+    assert asff.product_arn_for(region, "999999999999") == (
+        f"arn:{partition}:securityhub:{region}:999999999999:product/999999999999/default"
+    )
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:securityhub:us-east-1:12345678901:product/aquasecurity/aquasecurity",  # 11
+        "arn:aws:securityhub:us-east-1:1234567890123:product/acme/scanner",  # 13 digits
+        "arn:aws:securityhub:us-east-1:12345678901a:product/acme/scanner",
+        "arn:aws:securityhub:us-east-1::product/aquasecurity",  # no product
+        "arn:aws:securityhub:us-east-1::product/aquasecurity/",
+        "arn:aws:securityhub:us-east-1::product//aquasecurity",
+        "arn:aws:securityhub:us-east-1::aquasecurity/aquasecurity",
+        "arn:aws:securityhub:::product/aquasecurity/aquasecurity",  # no Region
+        "arn:aws:s3:us-east-1::product/aquasecurity/aquasecurity",
+        "arn:azure:securityhub:us-east-1::product/aquasecurity/aquasecurity",
+        "arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity/extra",
+        " arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity",
+    ],
+)
+def test_malformed_product_arns_are_still_refused(arn, finding):
+    assert asff.parse_product_arn(arn) is None
+    assert asff.region_of(arn) is None
+    with pytest.raises(ValueError, match="malformed"):
+        asff.product_arn_for("us-east-1", "123456789012", arn)
+    finding["ProductArn"] = arn
+    assert [v.path for v in asff.validate_finding(finding)] == ["ProductArn"]
+
+
+def test_an_empty_account_product_arn_must_still_be_in_the_endpoints_region(finding):
+    finding["ProductArn"] = TRIVY
+    assert asff.validate_finding(finding, expected_region="us-east-1") == []
+    (violation,) = asff.validate_finding(finding, expected_region="eu-west-1")
+    assert violation.path == "ProductArn"
+    assert "eu-west-1" in violation.reason
+
+
+def test_an_aws_service_product_cannot_be_configured_as_ours():
+    with pytest.raises(ValueError, match="AWS service"):
+        asff.product_arn_for(
+            "us-east-1", "123456789012", "arn:aws:securityhub:us-east-1::product/aws/guardduty"
+        )
+
+
 def test_build_finding_produces_a_valid_finding_from_oversized_input():
     # Given native data that breaks every limit a mapper might meet
     finding = asff.build_finding(

@@ -82,7 +82,13 @@ LIMITS = [
     (
         "ProductArn",
         "arn:aws-cn:securityhub:cn-north-1:123456789012:product/acme/scanner",
+        "arn:aws-cn:securityhub:cn-north-1:12345678901:product/acme/scanner",
+    ),
+    # No account at all is a form Security Hub uses (product/aquasecurity/aquasecurity).
+    (
+        "ProductArn",
         "arn:aws:securityhub:us-east-1::product/acme/scanner",
+        "arn:aws:securityhub:us-east-1:0:product/acme/scanner",
     ),
     (
         "ProductArn",

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from hubrelay import cli
+from tests.support import FIXTURES
 
 
 @pytest.mark.parametrize(
@@ -32,6 +33,28 @@ def test_validate_prints_each_problem_and_exits_1(tmp_path, finding, capsys):
     assert "[1] INVALID" in out
     assert "finding 'bad-one': Title: wrong length (limit 1..256 characters, got 300)" in out
     assert "finding 'bad-one': AwsAccountId: not a 12-digit account id" in out
+    assert "2 findings: 1 valid, 1 invalid" in out
+
+
+def test_validate_accepts_trivys_own_asff_output(capsys):
+    # Trivy's contrib/asff.tpl names its product as Security Hub lists it, without an
+    # account: arn:aws:securityhub:<region>::product/aquasecurity/aquasecurity
+    path = FIXTURES / "sources" / "trivy_asff.json"
+    assert cli.main(["validate", str(path)]) == 0
+    assert "2 findings: 2 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_validate_still_refuses_a_product_arn_with_an_11_digit_account(tmp_path, capsys):
+    document = json.loads((FIXTURES / "sources" / "trivy_asff.json").read_text())
+    document["Findings"][1]["ProductArn"] = (
+        "arn:aws:securityhub:us-east-1:12345678901:product/aquasecurity/aquasecurity"
+    )
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps(document))
+    assert cli.main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "[1] INVALID" in out
+    assert "ProductArn: not arn:<partition>:securityhub:" in out
     assert "2 findings: 1 valid, 1 invalid" in out
 
 

@@ -230,6 +230,64 @@ def test_vendor_back_sync_only_covers_this_products_findings():
     assert sum("not this product's finding" in why for _, why in decision.skipped) == 4
 
 
+TRIVY = "arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity"
+
+
+@pytest.mark.parametrize(
+    ("configured", "finding_arn"),
+    [
+        # Configured without an account, the finding too (Trivy's own form)
+        (TRIVY, TRIVY),
+        # Configured without an account, the finding in another Region
+        (TRIVY, TRIVY.replace("us-east-1", "eu-west-1")),
+        # Configured with the partner's account, the finding listed without one
+        (
+            "arn:aws:securityhub:us-west-2:222222222222:product/aquasecurity/aquasecurity",
+            TRIVY,
+        ),
+        # Configured without an account, the finding carrying the partner's
+        (TRIVY, "arn:aws:securityhub:us-east-1:222222222222:product/aquasecurity/aquasecurity"),
+    ],
+)
+def test_vendor_back_sync_covers_this_product_with_or_without_an_account(configured, finding_arn):
+    # Given back-sync for a product, and a custom action on its finding and on AWS services'
+    cfg = config(
+        vendor_action_arn=ACTION.replace("Hook", "Vndr"),
+        vendor_back_sync=True,
+        vendor_secret_arn="hubrelay/vendor",
+        product_arn=configured,
+    )
+    multi = event()
+    multi["resources"] = [ACTION.replace("Hook", "Vndr")]
+    ours = next(f for f in multi["detail"]["findings"] if f["ProductName"] == "secure-pro")
+    ours.update(ProductArn=finding_arn, ProductName="aquasecurity", CompanyName="aquasecurity")
+    # When the event is routed
+    decision = decide(multi, cfg)
+    deliveries = plan_deliveries(decision, cfg)
+    # Then only that product's finding goes to the vendor; GuardDuty, Inspector, Macie and
+    # Security Hub (company "aws", no account either) are never its findings
+    assert [d.findings[0].ProductArn for d in deliveries] == [finding_arn]
+    skipped = [why for _, why in decision.skipped if "not this product's finding" in why]
+    assert len(skipped) == 4
+
+
+def test_vendor_back_sync_skips_another_partner_listed_without_an_account():
+    cfg = config(
+        vendor_action_arn=ACTION.replace("Hook", "Vndr"),
+        vendor_back_sync=True,
+        vendor_secret_arn="hubrelay/vendor",
+        product_arn=TRIVY,
+    )
+    partner = event("partner")
+    partner["resources"] = [ACTION.replace("Hook", "Vndr")]
+    partner["detail"]["findings"][0]["ProductArn"] = (
+        "arn:aws:securityhub:us-east-1::product/prowler/prowler"
+    )
+    decision = decide(partner, cfg)
+    assert plan_deliveries(decision, cfg) == []
+    assert [why for _, why in decision.skipped] == ["vendor: not this product's finding"]
+
+
 def test_slack_format_is_a_slack_message_with_escaped_text_and_links():
     hostile = event("partner")
     hostile["detail"]["findings"][0]["Title"] = "<!channel> & <http://evil|click>"

@@ -431,6 +431,43 @@ def test_asff_passthrough_is_restamped_with_our_product_and_account(
     assert findings[0]["AwsAccountId"] == "123456789012"
 
 
+TRIVY_PRODUCT = "arn:aws:securityhub:us-east-1::product/aquasecurity/aquasecurity"
+
+
+def trivy_asff(region: str = "us-east-1") -> dict[str, Any]:
+    """Trivy's ASFF output (contrib/asff.tpl) as if run with AWS_REGION=`region`."""
+    document: dict[str, Any] = load_fixture("sources/trivy_asff.json")
+    for finding in document["Findings"]:
+        finding["ProductArn"] = finding["ProductArn"].replace("us-east-1", region)
+        finding["Resources"][0]["Region"] = region
+    return document
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_trivy_asff_passes_through_into_its_own_region(region: str) -> None:
+    findings, errors = convert(trivy_asff(region))
+    assert errors == []
+    assert [f["ProductArn"] for f in findings] == [CTX.product_arn_in(region)] * 2
+    assert [f["Id"] for f in findings] == [
+        f["Id"] for f in load_fixture("sources/trivy_asff.json")["Findings"]
+    ]
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_trivy_asff_passes_through_with_trivys_own_product_configured(region: str) -> None:
+    # Given the stack configured with Trivy's product ARN, which has no account
+    ctx = Context("123456789012", ("us-east-1", "eu-west-1"), TRIVY_PRODUCT, CTX.now)
+    records, problems = files.read_records(trivy_asff(region), None, "trivy.asff")
+    # When the ASFF records are mapped
+    findings, errors = files.map_records(records, ctx)
+    # Then none is refused, and each keeps the empty account in its own Region
+    assert problems == errors == []
+    assert {f["ProductArn"] for f in findings} == {
+        f"arn:aws:securityhub:{region}::product/aquasecurity/aquasecurity"
+    }
+    assert {f["AwsAccountId"] for f in findings} == {"123456789012"}
+
+
 def test_asff_passthrough_revalidates(finding: dict[str, Any]) -> None:
     broken = copy.deepcopy(finding)
     broken["Id"] += "/broken"  # another finding: one Id twice is one finding (below)

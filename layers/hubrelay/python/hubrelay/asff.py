@@ -84,10 +84,23 @@ PERCENT_FIELDS = frozenset(
     | {"FindingProviderFields.Confidence", "FindingProviderFields.Criticality"}
 )
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f")
+# A product ARN is arn:<partition>:securityhub:<region>:<account>:product/<company>/<product>,
+# and the account is either 12 digits or empty. Empty is how Security Hub names every AWS
+# service product (arn:aws:securityhub:us-east-1::product/aws/guardduty) and many partner
+# products, Trivy's among them (arn:aws:securityhub:<REGION>::product/aquasecurity/aquasecurity,
+# "Available third-party partner product integrations",
+# https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-partner-providers.html).
+# Other partner products carry the partner's account, and the private default product of a
+# custom integration always carries the customer's: product/<account>/default ("Integrating
+# Security Hub CSPM with custom products",
+# https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-custom-providers.html).
+# Use parse_product_arn; the pattern stays public for callers that match on it.
 PRODUCT_ARN_RE = re.compile(
     r"arn:(?P<partition>aws[a-z-]*):securityhub:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):"
-    r"(?P<account>\d{12}):product/(?P<company>[A-Za-z0-9_.-]+)/(?P<product>[A-Za-z0-9_.-]+)"
+    r"(?P<account>(?:\d{12})?):product/(?P<company>[A-Za-z0-9_.-]+)/(?P<product>[A-Za-z0-9_.-]+)"
 )
+# The company of every AWS service's product (GuardDuty, Inspector, Security Hub itself...).
+AWS_COMPANY = "aws"
 ACCOUNT_RE = re.compile(r"\d{12}")
 TIMESTAMP_RE = re.compile(
     # Seconds 00-59 (a leap second cannot be compared, so it is refused) and an offset of
@@ -282,17 +295,18 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         )
     arn = finding.get("ProductArn")
     if isinstance(arn, str):
-        match = PRODUCT_ARN_RE.fullmatch(arn)
-        if not match:
+        parsed = parse_product_arn(arn)
+        if parsed is None:
             out.append(
                 Violation(
                     fid,
                     "ProductArn",
-                    "not arn:<partition>:securityhub:<region>:<account>:product/<co>/<product>",
+                    "not arn:<partition>:securityhub:<region>:<12-digit account or none>:"
+                    "product/<co>/<product>",
                     size=len(arn),
                 )
             )
-        elif expected_region and match["region"] != expected_region:
+        elif expected_region and parsed.region != expected_region:
             out.append(Violation(fid, "ProductArn", f"Region is not {expected_region}"))
     severity = finding.get("Severity")
     provider = finding.get("FindingProviderFields")
@@ -431,33 +445,85 @@ def severity_from_cvss(score: float) -> dict[str, Any]:
 
 
 def partition_for(region: str) -> str:
+    # The Region prefixes of botocore's partitions.json (regionRegex of each partition).
     if region.startswith("cn-"):
         return "aws-cn"
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     if region.startswith("us-isob-"):
         return "aws-iso-b"
+    if region.startswith("us-isof-"):
+        return "aws-iso-f"
+    if region.startswith("eu-isoe-"):
+        return "aws-iso-e"
     if region.startswith("us-iso-"):
         return "aws-iso"
     return "aws"
 
 
+@dataclass(frozen=True)
+class ProductArn:
+    """The parts of a Security Hub product ARN; `account` is "" when the ARN has none."""
+
+    partition: str
+    region: str
+    account: str
+    company: str
+    product: str
+
+    @property
+    def is_aws_service(self) -> bool:
+        """An AWS service's product: the service sends its findings, never hubrelay."""
+        return self.company == AWS_COMPANY
+
+    @property
+    def is_private_default(self) -> bool:
+        """An account's own product/<account>/default, in that same account."""
+        return bool(self.account) and (self.company, self.product) == (self.account, "default")
+
+    def in_region(self, region: str) -> ProductArn:
+        """The same product in `region` (and that Region's partition), its account kept."""
+        return ProductArn(partition_for(region), region, self.account, self.company, self.product)
+
+    def __str__(self) -> str:
+        return (
+            f"arn:{self.partition}:securityhub:{self.region}:{self.account}:"
+            f"product/{self.company}/{self.product}"
+        )
+
+
+def parse_product_arn(arn: str) -> ProductArn | None:
+    """The parts of `arn`, or None when it is not a product ARN (any account form)."""
+    match = PRODUCT_ARN_RE.fullmatch(arn)
+    if match is None:
+        return None
+    return ProductArn(
+        match["partition"], match["region"], match["account"], match["company"], match["product"]
+    )
+
+
 def product_arn_for(region: str, account_id: str, configured: str = "") -> str:
     """The ProductArn for findings sent to `region`.
 
-    A partner's product ARN names the partner's home account in every Region, so only the
-    Region changes ("AWS Security Hub partner FAQ",
-    https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html); without
-    one, the account's private default product is used.
+    A partner's product ARN is the same in every Region but for the Region ("AWS Security Hub
+    partner FAQ", https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html):
+    its account, the partner's or none at all
+    (https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-partner-providers.html),
+    is kept as configured. Without one, the account's private default product is used.
     """
     if configured:
-        match = PRODUCT_ARN_RE.fullmatch(configured)
-        if not match:
+        parsed = parse_product_arn(configured)
+        if parsed is None:
             raise ValueError(f"configured product ARN {configured!r} is malformed")
-        return (
-            f"arn:{partition_for(region)}:securityhub:{region}:{match['account']}:"
-            f"product/{match['company']}/{match['product']}"
-        )
+        if parsed.is_aws_service:
+            # AWS services send their own findings; BatchImportFindings is for the account's
+            # own product and subscribed partner products ("BatchImportFindings",
+            # https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html).
+            raise ValueError(
+                f"configured product ARN {configured!r} is an AWS service's product, "
+                "whose findings only that service sends"
+            )
+        return str(parsed.in_region(region))
     return (
         f"arn:{partition_for(region)}:securityhub:{region}:{account_id}:"
         f"product/{account_id}/default"
@@ -465,8 +531,8 @@ def product_arn_for(region: str, account_id: str, configured: str = "") -> str:
 
 
 def region_of(product_arn: str) -> str | None:
-    match = PRODUCT_ARN_RE.fullmatch(product_arn)
-    return match["region"] if match else None
+    parsed = parse_product_arn(product_arn)
+    return parsed.region if parsed else None
 
 
 def timestamp(moment: datetime | None = None) -> str:

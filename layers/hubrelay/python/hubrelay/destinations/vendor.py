@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hubrelay.asff import PRODUCT_ARN_RE
+from hubrelay.asff import parse_product_arn
 from hubrelay.destinations.common import finding_summary, per_finding, read_secret
 from hubrelay.errors import DeliveryError
 from hubrelay.http import HttpError
@@ -24,18 +24,23 @@ PATH = "/securityhub/notifications"
 
 
 def not_applicable(finding: EventFinding, settings: Settings) -> str | None:
-    """Why this finding is not the vendor's to hear about, or None."""
-    product_arn = settings.product_arn
-    theirs = PRODUCT_ARN_RE.fullmatch(finding.ProductArn)
-    if theirs is None:  # AWS services' products have no account: never ours
+    """Why this finding is not the vendor's to hear about, or None.
+
+    A product is its company and product: its ARN differs by Region, and carries the
+    partner's account or none at all ("Available third-party partner product integrations",
+    https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-partner-providers.html),
+    so the account never decides. AWS services' products (company "aws") are never ours.
+    """
+    theirs = parse_product_arn(finding.ProductArn)
+    if theirs is None or theirs.is_aws_service:
         return "not this product's finding"
-    if product_arn:
-        ours = PRODUCT_ARN_RE.fullmatch(product_arn)
-        if ours and (ours["company"], ours["product"]) == (theirs["company"], theirs["product"]):
+    if settings.product_arn:
+        ours = parse_product_arn(settings.product_arn)
+        if ours and (ours.company, ours.product) == (theirs.company, theirs.product):
             return None
         return "not this product's finding"
     # The private default product: product/<account>/default in the finding's own account.
-    if theirs["product"] == "default" and theirs["company"] == theirs["account"]:
+    if theirs.is_private_default:
         return None
     return "not this product's finding"
 
