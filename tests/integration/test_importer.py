@@ -430,3 +430,22 @@ def test_no_call_starts_inside_the_deadline_margin(env):
     )
     assert env["contract"].calls == []
     assert failed_ids(response) == {"msg-0"}
+
+
+def test_the_same_id_for_two_accounts_is_two_findings_both_imported(env):
+    # Given a partner product whose ARN names no account, sending the same finding Id to two
+    # customer accounts that both subscribed, in one batch
+    trivy = f"arn:aws:securityhub:{REGION}::product/aquasecurity/aquasecurity"
+    accounts = (STACK_ACCOUNT, samples.SUBSCRIBED[0])
+    env["contract"].allow_list(trivy, STACK_ACCOUNT)  # the partner's account imports for both
+    for account in accounts:
+        hub.client_for(account, REGION).enable_import_findings_for_product(ProductArn=trivy)
+    (finding, *_) = support.load_fixture("sources/trivy_asff.json")["Findings"]
+    copies = [dict(finding, AwsAccountId=account) for account in accounts]
+    # When the importer handles them
+    response = load_handler()(sqs_event([message.encode(copies)]), Context())
+    # Then each account's hub holds its own finding
+    assert failed_ids(response) == set()
+    for account in accounts:
+        assert [f["Id"] for f in stored(env["contract"], account)] == [finding["Id"]]
+    assert dlq_messages(env) == []

@@ -569,3 +569,26 @@ def test_fixture_files_are_json() -> None:
     for path in (FIXTURES / "sources").glob("*.json"):
         if path.name != "truncated.sarif.json":
             json.loads(path.read_text())
+
+
+def test_a_secret_scanners_snippet_never_reaches_the_finding():
+    # Given gitleaks' SARIF whose snippet holds the exposed key itself (no --redact)
+    document = load_fixture("sources/gitleaks7.sarif.json")
+    leaked = "AKIAIOSFODNN7EXAMPLE"
+    region = document["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
+    region["snippet"]["text"] = f"export AWS_ACCESS_KEY_ID={leaked}"
+    findings, errors = convert(document)
+    # Then the findings name the file and line, but not the secret
+    assert findings
+    assert errors == []
+    assert leaked not in json.dumps(findings)
+    assert findings[0]["Resources"][0]["Details"]["Other"]["startLine"] == "4"
+
+
+def test_a_code_scanners_snippet_is_kept():
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    findings, _ = convert(document)
+    snippets = [
+        f["Resources"][0].get("Details", {}).get("Other", {}).get("snippet") for f in findings
+    ]
+    assert [s for s in snippets if s], "the fixture's snippet should be carried"

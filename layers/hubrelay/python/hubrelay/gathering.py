@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from hubrelay import asff, message
-from hubrelay.asff import FindingKey
 from hubrelay.quarantine import Quarantine
 
 
@@ -41,7 +40,7 @@ def gather(
     records: Iterable[tuple[str, str]], max_finding_bytes: int, quarantine: Quarantine
 ) -> tuple[list[Item], int]:
     """The valid findings of (message id, body) records, and how many findings were read."""
-    latest: dict[FindingKey, Item] = {}
+    latest: dict[tuple[str, str, str], Item] = {}
     received = 0
     for message_id, body in records:
         try:
@@ -61,10 +60,12 @@ def gather(
     return list(latest.values()), received
 
 
-def _keep_newest(latest: dict[FindingKey, Item], item: Item) -> None:
+def _keep_newest(latest: dict[tuple[str, str, str], Item], item: Item) -> None:
     # The same finding twice in one invocation (a redelivery, a producer's retry) is sent
     # once: the newer version, answering for both messages.
-    key = (item.finding["ProductArn"], item.finding["Id"])
+    # A finding is one per (ProductArn, Id) *in an account's hub*: a partner product whose
+    # ARN names no account sends the same Id to many customers, and each is its own finding.
+    key = (item.finding["ProductArn"], item.finding["AwsAccountId"], item.finding["Id"])
     previous = latest.get(key)
     if previous is not None:
         item.origins |= previous.origins

@@ -194,7 +194,7 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
         account_id=ctx.account_id,
         title=f"{run.tool}: {title}",
         description=f"{text}\n\n{full}" if full and full != text else text,
-        resources=[_resource(run, uri, region, where)],
+        resources=[_resource(run, uri, region, where, _secret_scan(run.tool, rule_id, tags))],
         severity=_severity(result, rule, level),
         types=[
             "Software and Configuration Checks/Vulnerabilities/CWE"
@@ -250,7 +250,19 @@ def _by_level(level: str) -> dict[str, Any]:
     return {"Label": LEVELS.get(level, "INFORMATIONAL"), "Original": level[:64] or "none"}
 
 
-def _resource(run: Run, uri: str, region: Mapping[str, Any], where: str) -> dict[str, Any]:
+# Tools whose findings *are* secrets: their snippet is the secret itself (gitleaks writes
+# it unless run with --redact), so it never goes into Security Hub.
+_SECRET_TOOLS = ("gitleaks", "trufflehog", "detect-secrets", "ggshield", "gitguardian", "secret")
+
+
+def _secret_scan(tool: str, rule_id: str, tags: list[str]) -> bool:
+    named = f"{tool} {rule_id} {' '.join(tags)}".lower()
+    return any(marker in named for marker in _SECRET_TOOLS)
+
+
+def _resource(
+    run: Run, uri: str, region: Mapping[str, Any], where: str, secret: bool = False
+) -> dict[str, Any]:
     base = run.repository.rstrip("/") + "/" if run.repository else ""
     details = asff.clip_map(
         {
@@ -259,7 +271,7 @@ def _resource(run: Run, uri: str, region: Mapping[str, Any], where: str) -> dict
             "startLine": region.get("startLine"),
             "startColumn": region.get("startColumn"),
             "endLine": region.get("endLine"),
-            "snippet": dig(region, "snippet", "text"),
+            "snippet": None if secret else dig(region, "snippet", "text"),
         },
         value_max=1023,
     )
