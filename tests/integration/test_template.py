@@ -644,6 +644,8 @@ def test_parameter_defaults_satisfy_their_constraints(template: dict[str, Any]) 
         ("arn:aws:securityhub:us-east-1:12345:product/acme/scanner", False),
         ("arn:aws:securityhub:us-east-1:123456789012:product/acme", False),
         ("arn:aws:securityhub:us-east-1:123456789012:hub/default", False),
+        ("arn:aws:securityhub:us-east-1::product/aws/guardduty", False),
+        ("arn:aws:securityhub:us-east-1::product/awsome/scanner", True),
         ("*", False),
     ],
 )
