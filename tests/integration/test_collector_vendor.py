@@ -194,3 +194,40 @@ def test_a_crash_after_enqueueing_loses_nothing_and_only_resends(
     resent = {f["Id"] for f in before} & {f["Id"] for f in after}
     assert resent <= {"vendor/F-1003"}
     assert run()["enqueued"] == 0
+
+
+def test_a_record_that_changes_during_a_listing_is_fetched_by_the_next_one() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hubrelay.http import Client
+    from hubrelay.retry import Retry
+    from hubrelay.sources.vendor_api import VendorApiSource, VendorMapping
+    from tests.integration.collector_env import TOKEN, serve
+
+    # Given a listing of two pages that starts at S
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    at = lambda minutes: asff.timestamp(start + timedelta(minutes=minutes))  # noqa: E731
+    records = [
+        {**r, "updated_at": at(-60)}
+        for r in copy.deepcopy(load_fixture("sources/vendor_findings.json"))[:4]
+    ]
+    for api in serve(VendorApi(records, page_size=2)):
+        source = VendorApiSource(
+            api.url,
+            VendorMapping.load(),
+            Client(retry=Retry(max_attempts=1)),
+            {"Authorization": f"Bearer {TOKEN}"},
+            now=lambda: start,
+        )
+        listing = source.collect({})
+        first = next(listing)
+        # While it is under way, a record of the page already read changes (at S+3), and
+        # one of the next page changes later still (S+5), so it is the newest one seen
+        records[0]["updated_at"], records[0]["title"] = at(3), "changed during the listing"
+        records[2]["updated_at"] = at(5)
+        *_, last = [first, *listing]
+        # Then the next listing asks for records updated since before the first change
+        since = last.cursor["since"]
+        assert since <= at(3), since
+        again = [r.native for u in source.collect(last.cursor) for r in u.records]
+        assert "changed during the listing" in [r["title"] for r in again]

@@ -351,6 +351,7 @@ def build_source(
             VendorMapping.load(settings.vendor_mapping),
             client,
             auth_headers(secret),
+            overlap_s=settings.vendor_watermark_overlap_s,
         )
     if settings.source == "health":
         from hubrelay.sources.health import GLOBAL_REGIONS, HealthSource

@@ -73,6 +73,9 @@ class Settings(BaseModel):
     max_report_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     vendor_api_url: str = ""
     vendor_secret_arn: str = ""
+    # The vendor watermark never moves past the start of the last listing less this much:
+    # records changed while a listing was under way, and the two clocks' skew.
+    vendor_watermark_overlap_s: int = Field(300, ge=0, le=86_400)
     # Path of a JMESPath mapping file; empty = the built-in mapping/vendor_default.json.
     vendor_mapping: str = ""
     http_timeout_s: float = Field(10.0, gt=0, le=60)

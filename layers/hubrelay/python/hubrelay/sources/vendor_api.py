@@ -3,8 +3,11 @@
 Pages are read with `hubrelay.http.Client` (timeouts; retries with backoff on 429 and 5xx
 honouring Retry-After). The first request asks for records updated since the watermark;
 later pages follow the page's next link (or next-page token). Each page is a unit: its
-cursor keeps the next link, so a run that stops mid-listing resumes at the next page, and
-the watermark moves to the newest record seen only when the listing is finished.
+cursor keeps the next link, so a run that stops mid-listing resumes at the next page. When
+the listing is finished the watermark moves, but never past the time the listing started
+less an overlap (`vendor_watermark_overlap_s`): a record that changes while the listing is
+under way (perhaps across several runs) is on a page already read, and must be asked for
+again. What the overlap reads twice is unchanged, and change tracking sends none of it.
 
 The field mapping is a JSON file of JMESPath expressions (docs/vendor-mapping.md); the
 default, mapping/vendor_default.json, reads the documented sample vendor format.
@@ -14,8 +17,9 @@ The API key or token comes from Secrets Manager (see `auth_headers`) and is neve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
 from importlib import resources
 from typing import Any
@@ -231,12 +235,20 @@ class VendorApiSource:
     name = "vendor_api"
 
     def __init__(
-        self, base_url: str, mapping: VendorMapping, client: Client, headers: Mapping[str, str]
+        self,
+        base_url: str,
+        mapping: VendorMapping,
+        client: Client,
+        headers: Mapping[str, str],
+        overlap_s: float = 300.0,
+        now: Callable[[], datetime] = asff.now_utc,
     ) -> None:
         self.base_url = base_url
         self.mapping = mapping
         self.client = client
         self.headers = {"Accept": "application/json", **headers}
+        self.overlap = timedelta(seconds=overlap_s)
+        self.now = now
 
     def map(self, record: Record, ctx: Context) -> list[Finding]:
         return map_record(record, ctx)
@@ -244,6 +256,8 @@ class VendorApiSource:
     def collect(self, cursor: Cursor) -> Iterator[Unit]:
         since: str | None = cursor.get("since")
         newest: str | None = cursor.get("newest") or since
+        # When this listing began: kept across runs until it is finished.
+        started: str = cursor.get("started") or asff.timestamp(self.now())
         url: str | None = cursor.get("next") or self._first_url(since)
         while url:
             page = self._get(url)
@@ -257,12 +271,17 @@ class VendorApiSource:
             ]
             newest = _newest(newest, (self.mapping.get("updated_at", i) for i in items))
             url = self._next_url(page, url, since)
-            done: Cursor = {"since": newest, "next": None}
-            yield Unit(
-                records,
-                {"since": since, "next": url, "newest": newest} if url else done,
-                _public(url or self.base_url),
-            )
+            done: Cursor = {"since": self._watermark(newest, started), "next": None}
+            going = {"since": since, "next": url, "newest": newest, "started": started}
+            yield Unit(records, going if url else done, _public(url or self.base_url))
+
+    def _watermark(self, newest: str | None, started: str) -> str:
+        """The next listing's `since`: the newest record seen, but no later than the start of
+        this listing less the overlap."""
+        bound = parse_time(started) - self.overlap
+        if newest is None:
+            return asff.timestamp(bound)
+        return asff.timestamp(min(parse_time(newest), bound))
 
     def _position(self, url: str, index: int, item: Any) -> str:
         try:
