@@ -267,6 +267,10 @@ def _check_filters(filters: Any) -> dict[str, list[dict[str, str]]]:
     for name, conditions in filters.items():
         if name not in _FILTER_FIELDS:
             raise _invalid(f"Filter {name} is not supported here ({', '.join(_FILTER_FIELDS)})")
+        # "For each attribute, you can provide up to 20 filter values"
+        # (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingFilters.html).
+        if isinstance(conditions, list) and len(conditions) > 20:
+            raise _invalid(f"Filter {name} has {len(conditions)} values; at most 20 are allowed")
         if not isinstance(conditions, list) or not all(
             isinstance(c, dict)
             and isinstance(c.get("Value"), str)
@@ -860,7 +864,9 @@ def _apply_update(finding: Finding, body: dict[str, Any], now: str) -> None:
     for name in ("VerificationState", "Types", "Confidence", "Criticality", "RelatedFindings"):
         if name in body:
             finding[name] = copy.deepcopy(body[name])
-    finding["UpdatedAt"] = now
+    # "BatchUpdateFindings does not change the UpdatedAt field for the finding. UpdatedAt
+    # only reflects the most recent update from the finding provider" ("BatchUpdateFindings
+    # for customers", https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchupdatefindings.html).
 
 
 @_operation

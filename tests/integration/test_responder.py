@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from hubrelay.responder import WriteBackError
 from tests.integration.route_harness import (
     ACCOUNT,
     AUTO_ROUTE_QUEUE,
@@ -305,3 +307,79 @@ def test_handler_leaves_findings_of_other_accounts_alone_with_a_log_line_and_a_m
     out = capsys.readouterr().out
     metrics = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
     assert any(m.get("RouteFindingsForeign") in ([1.0], 1.0) for m in metrics)
+
+
+# --- The write-back decides from the finding's current state ---------------------------
+
+
+class FailingUpdates:
+    """A Security Hub client whose BatchUpdateFindings fails with a 500 the first `times`
+    calls; everything else goes to the real (emulated) service."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self.client, self.times = client, times
+
+    def batch_update_findings(self, **params: Any) -> Any:
+        if self.times > 0:
+            self.times -= 1
+            error = {"Code": "InternalException", "Message": "try later"}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 500}}, "X")
+        return self.client.batch_update_findings(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_write_back_that_failed_sets_the_workflow_when_the_event_is_retried(stack):
+    # Given a delivery whose write-back Security Hub refused on every attempt (defect a)
+    event = stack.click("webhook", "guardduty")
+    (finding,) = event["detail"]["findings"]
+    real = stack.services.securityhub
+    stack.services.securityhub = lambda region: FailingUpdates(real(region), times=4)
+    with pytest.raises(WriteBackError):
+        stack.route(event)
+    assert stack.stored(finding["Id"])["Workflow"]["Status"] == "NEW"
+    # When the event is retried (the delivery is now a duplicate)
+    stack.services.securityhub = real
+    again = stack.route(copy.deepcopy(event))
+    # Then nothing is sent twice, and the finding is NOTIFIED with the reference
+    assert again.delivered == []
+    assert len(stack.webhook.accepted()) == 1
+    stored = stack.stored(finding["Id"])
+    assert stored["Workflow"]["Status"] == "NOTIFIED"
+    assert stored["UserDefinedFields"]["hubrelay:webhook"].startswith("T-")
+
+
+@pytest.mark.parametrize("status", ["RESOLVED", "SUPPRESSED"])
+def test_a_stale_event_never_moves_a_finding_resolved_since(stack, status):
+    # Given a custom-action event that waits (a backlog, a retry, a DLQ replay) while
+    # someone resolves the finding (defect b)
+    event = stack.click("webhook", "inspector")
+    (finding,) = event["detail"]["findings"]
+    identifier = {"ProductArn": finding["ProductArn"], "Id": finding["Id"]}
+    stack.securityhub.batch_update_findings(
+        FindingIdentifiers=[identifier], Workflow={"Status": status}
+    )
+    # When the stale event is routed
+    outcome = stack.route(event)
+    # Then it is delivered, the reference written, and the workflow left as the person set it
+    assert len(outcome.delivered) == 1
+    stored = stack.stored(finding["Id"])
+    assert stored["Workflow"]["Status"] == status
+    assert "hubrelay:webhook" in stored["UserDefinedFields"]
+
+
+def test_an_analysts_note_is_kept(stack):
+    # Given a finding an analyst wrote a note on (defect d)
+    event = stack.click("webhook", "macie")
+    (finding,) = event["detail"]["findings"]
+    identifier = {"ProductArn": finding["ProductArn"], "Id": finding["Id"]}
+    note = {"Text": "Owner confirmed: test bucket, deleting Friday.", "UpdatedBy": "alice"}
+    stack.securityhub.batch_update_findings(FindingIdentifiers=[identifier], Note=note)
+    # When hubrelay routes it
+    stack.route(event)
+    # Then the note is the analyst's still, and the reference is in UserDefinedFields
+    stored = stack.stored(finding["Id"])
+    assert (stored["Note"]["Text"], stored["Note"]["UpdatedBy"]) == (note["Text"], "alice")
+    assert stored["UserDefinedFields"]["hubrelay:webhook"].startswith("T-")
+    assert stored["Workflow"]["Status"] == "NOTIFIED"

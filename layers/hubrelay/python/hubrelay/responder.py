@@ -104,11 +104,10 @@ def respond(
     if not decision.accepted or decision.route is None:
         return outcome
     sent: dict[FindingKey, list[writeback.Sent]] = {}
-    fresh: set[FindingKey] = set()
     dead_letter_failures: list[str] = []
     for delivery in plan_deliveries(decision, config):
         try:
-            reference = _deliver_once(delivery, decision, settings, services, outcome, fresh)
+            reference = _deliver_once(delivery, decision, settings, services, outcome)
         except DeliveryError as error:
             reason = str(error)
             outcome.failed.append((delivery.destination, delivery.keys, reason))
@@ -119,12 +118,12 @@ def respond(
             continue
         if reference is None:
             continue
-        # Duplicates are written back too: the invocation that delivered may have stopped
-        # before its own write-back, and the same Note/fields again change nothing.
         for finding_key in delivery.keys:
             sent.setdefault(finding_key, []).append(writeback.Sent(delivery.destination, reference))
     if sent:
-        _write_back(decision, sent, fresh, settings, services, outcome)
+        # Duplicates are written back too: the invocation that delivered may have stopped
+        # before its own write-back, which is then done here from the current state.
+        _write_back(decision, sent, settings, services, outcome)
     if dead_letter_failures:
         raise DeadLetterError(
             f"{len(dead_letter_failures)} failed deliveries could not be dead-lettered"
@@ -138,7 +137,6 @@ def _deliver_once(
     settings: Settings,
     services: Services,
     outcome: RouteOutcome,
-    fresh: set[FindingKey],
 ) -> str | None:
     """Send one delivery unless the ledger has it: its reference, None when another
     invocation is sending it right now; DeliveryError when the destination refused it."""
@@ -155,28 +153,32 @@ def _deliver_once(
     reference = str(once.result.get("reference", ""))
     target = outcome.delivered if once.fresh else outcome.duplicates
     target.append((delivery.destination, delivery.keys, reference))
-    if once.fresh:
-        fresh.update(delivery.keys)
     return reference
 
 
 def _write_back(
     decision: Decision,
     sent: Mapping[FindingKey, list[writeback.Sent]],
-    fresh: set[FindingKey],
     settings: Settings,
     services: Services,
     outcome: RouteOutcome,
 ) -> None:
     assert decision.route is not None
-    # Only a fresh delivery moves the workflow: a duplicate's event may be stale, and
-    # setting NOTIFIED from it could reopen a finding someone resolved since.
+    client = services.securityhub(decision.region or settings.region)
+    try:
+        current = writeback.read_current(client, sent)
+    except (ClientError, BotoCoreError) as error:
+        # Without the current state the workflow could be moved from a stale copy: retry.
+        raise WriteBackError(f"cannot read the findings' current state: {error}") from None
+    # A finding Security Hub no longer holds keeps everything (the update names it and
+    # Security Hub answers FindingNotFound).
     status = {
-        f.key: f.workflow_status if f.key in fresh else "UNCHANGED" for f in decision.findings
+        key: current[key].status_for_write_back() if key in current else "KEEP" for key in sent
     }
-    updates = writeback.build_updates(decision.route.name, sent, status)
+    keep_notes = [key for key, state in current.items() if state.analyst_note]
+    updates = writeback.build_updates(decision.route.name, sent, status, keep_notes)
     outcome.writeback = writeback.apply(
-        services.securityhub(decision.region or settings.region),
+        client,
         updates,
         Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s),
     )

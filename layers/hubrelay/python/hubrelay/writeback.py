@@ -1,11 +1,13 @@
 """Write the routing outcome back to Security Hub with BatchUpdateFindings.
 
-Per finding: a Note (at most 512 characters) saying where it went and the reference,
-UserDefinedFields `hubrelay:<destination>` = the machine reference, and Workflow NOTIFIED
-when the finding was NEW (a finding someone already resolved or suppressed keeps its
-status: routing it must not reopen it). One request carries one update for up to 100
-findings, so findings with identical updates share requests. UnprocessedFindings with a
-transient error, and throttled requests, are retried with backoff; the rest is reported.
+Per finding: a Note (at most 512 characters) saying where it went and the reference, unless
+the finding carries someone else's note (an analyst's note is never replaced: the reference
+is in UserDefinedFields then), UserDefinedFields `hubrelay:<destination>` = the machine
+reference, and Workflow NOTIFIED when the finding is NEW and ACTIVE *now* (`read_current`:
+a finding someone resolved or suppressed since the event keeps its status). One request
+carries one update for up to 100 findings, so findings with identical updates share
+requests. UnprocessedFindings with a transient error, and throttled requests, are retried
+with backoff; the rest is reported.
 What each error code means is `hubrelay.errors.SECURITY_HUB_CODES`, shared with the importer.
 """
 
@@ -66,13 +68,16 @@ def _label(destination: str) -> str:
     return known.label if known else destination
 
 
-def update_for(route_name: str, sent: list[Sent], workflow_status: str) -> dict[str, Any]:
+def update_for(
+    route_name: str, sent: list[Sent], workflow_status: str, keep_note: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "Note": {"Text": note_text(route_name, sent), "UpdatedBy": UPDATED_BY},
         "UserDefinedFields": {
             f"{FIELD_PREFIX}{s.destination}": asff.truncate(s.reference, 1024) for s in sent
         },
     }
+    if not keep_note:
+        body["Note"] = {"Text": note_text(route_name, sent), "UpdatedBy": UPDATED_BY}
     if workflow_status == "NEW":
         body["Workflow"] = {"Status": "NOTIFIED"}
     return body
@@ -93,13 +98,16 @@ def build_updates(
     route_name: str,
     sent: Mapping[FindingKey, list[Sent]],
     workflow_status: Mapping[FindingKey, str],
+    keep_notes: Iterable[FindingKey] = (),
 ) -> list[Update]:
     """Group findings with identical updates; each group in chunks of 100."""
     groups: dict[str, tuple[dict[str, Any], list[FindingKey]]] = {}
+    keep = set(keep_notes)
     for key, deliveries in sent.items():
         if not deliveries:
             continue
-        body = update_for(route_name, deliveries, workflow_status.get(key, "NEW"))
+        status = workflow_status.get(key, "NEW")
+        body = update_for(route_name, deliveries, status, keep_note=key in keep)
         signature = json.dumps(body, sort_keys=True)
         groups.setdefault(signature, (body, []))[1].append(key)
     updates = []
@@ -109,6 +117,56 @@ def build_updates(
             identifiers = [{"ProductArn": arn, "Id": fid} for arn, fid in chunk]
             updates.append(Update(identifiers, body))
     return updates
+
+
+@dataclass(frozen=True)
+class Current:
+    """What Security Hub holds for a finding now: the write-back decides from this, never
+    from the event's copy, which may be stale (a queue backlog, EventBridge retrying for an
+    hour, a dead-letter replay)."""
+
+    workflow_status: str
+    record_state: str
+    note_by: str | None  # who wrote the finding's Note, None without one
+
+    @property
+    def analyst_note(self) -> bool:
+        return self.note_by is not None and self.note_by != UPDATED_BY
+
+    def status_for_write_back(self) -> str:
+        # Only a NEW, ACTIVE finding becomes NOTIFIED: one someone resolved, suppressed or
+        # already notified keeps its status.
+        return "NEW" if (self.workflow_status, self.record_state) == ("NEW", "ACTIVE") else "KEEP"
+
+
+# GetFindings takes up to 20 values per filter attribute ("AwsSecurityFindingFilters",
+# https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingFilters.html).
+MAX_FILTER_VALUES = 20
+
+
+def read_current(client: Any, keys: Iterable[FindingKey]) -> dict[FindingKey, Current]:
+    """The current state of each finding (GetFindings by Id and ProductArn); a finding
+    Security Hub does not hold is left out."""
+    wanted = sorted(set(keys))
+    found: dict[FindingKey, Current] = {}
+    for start in range(0, len(wanted), MAX_FILTER_VALUES):
+        chunk = wanted[start : start + MAX_FILTER_VALUES]
+        filters = {
+            "Id": [{"Value": fid, "Comparison": "EQUALS"} for _, fid in chunk],
+            "ProductArn": [
+                {"Value": arn, "Comparison": "EQUALS"} for arn in sorted({a for a, _ in chunk})
+            ],
+        }
+        for page in client.get_paginator("get_findings").paginate(Filters=filters):
+            for finding in page.get("Findings", []):
+                key = (finding["ProductArn"], finding["Id"])
+                if key in chunk:
+                    found[key] = Current(
+                        str((finding.get("Workflow") or {}).get("Status") or "NEW"),
+                        str(finding.get("RecordState") or "ACTIVE"),
+                        (finding.get("Note") or {}).get("UpdatedBy"),
+                    )
+    return found
 
 
 def apply(client: Any, updates: Iterable[Update], retry: Retry | None = None) -> Result:
