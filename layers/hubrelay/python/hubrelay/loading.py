@@ -68,6 +68,8 @@ class _Refused:
 
 def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
     """The JSON value of `data`, read under the policy; LoadError names `what` and why."""
+    if not isinstance(data, str | bytes | bytearray):
+        raise LoadError(what, f"not JSON text but {type(data).__name__}", kind="syntax")
     text = _decode(data, what) if isinstance(data, bytes | bytearray) else data
     if _too_deep(text):
         raise LoadError(what, _DEPTH_REASON, kind="depth")
