@@ -17,12 +17,12 @@ RecordState themselves.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from hubrelay import asff
+from hubrelay.loading import load_json
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -169,7 +169,7 @@ class ScannerReportsSource:
             return Unit([], cursor, origin, errors=[(origin, reason)])
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-            document = json.loads(body.read())
+            document = load_json(body.read(), what=origin)
             records, complete, errors = parse_report(document, origin, folder)
         except (ValueError, RecursionError) as exc:  # JSON or format errors
             return Unit([], cursor, origin, errors=[(origin, f"invalid report: {exc}")])
