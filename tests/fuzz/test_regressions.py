@@ -13,6 +13,7 @@ import pytest
 
 from hubrelay import asff, message
 from hubrelay.sources import scanner_reports
+from tests.fuzz import hostile
 from tests.fuzz.harness import TARGETS
 from tests.support import FIXTURES
 
@@ -30,7 +31,7 @@ def test_input_that_once_broke_a_parser_is_handled(path):
     assert case["bug"]
     assert case["fix"]
     assert case["found"]
-    TARGETS[case["target"]][0](case["input"])
+    TARGETS[case["target"]][0](hostile.restored(case["input"]))
 
 
 def test_a_trivy_result_that_cannot_be_read_makes_the_scan_incomplete():
