@@ -253,8 +253,8 @@ class VendorApiSource:
                 # No retry reads it differently, and the link to the next page is inside
                 # it: reported, and the listing ends here. The watermark stays at the
                 # newest record read, so the next run asks for this page's records again.
-                done = {"since": newest, "next": None}
-                yield Unit([], done, _public(url), errors=[(_public(url), str(exc))])
+                ended: Cursor = {"since": newest, "next": None}
+                yield Unit([], ended, _public(url), errors=[(_public(url), str(exc))])
                 return
             try:
                 items = self.mapping.records(page)
