@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
@@ -13,8 +12,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hubrelay import responder
+from hubrelay import loading, responder
 from hubrelay.observability import lambda_handler, record_route
+from hubrelay.route_types import Decision
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
 
@@ -31,11 +31,15 @@ def route(event: Any) -> None:
 
 
 def _route_record(record: SQSRecord) -> None:
-    # The automatic route's queue holds EventBridge events as they were matched.
+    # The automatic route's queue holds EventBridge events as they were matched, read
+    # under the loading policy like any outside input.
     try:
-        event = json.loads(record.body)
-    except ValueError:
-        event = record.body  # rejected by decide() with a log line and a metric
+        event = loading.load_json(record.body, what=f"queued event {record.message_id}")
+    except loading.LoadError as error:
+        # Retrying reads the same body: rejected with the reason (a log line and a
+        # metric), and the record is done.
+        record_route(responder.RouteOutcome(Decision(accepted=False, reason=str(error))))
+        return
     route(event)
 
 

@@ -14,6 +14,12 @@ valid document replaced by any JSON value, deleted, or given a known field); and
 the valid sample finding with fields of the botocore model set to values that break their
 type or limits. Queue messages are also fuzzed as text (edits of a valid body).
 
+Every parser of outside text also gets the inputs of tests/fuzz/hostile.py: documents as
+bytes with huge integers, deep nesting, NaN or Infinity, or broken UTF-8 in them (a `Raw`,
+read through hubrelay.loading as production reads it), and, where Python's json parsed the
+input before hubrelay sees it (Lambda's events, findings built in code, botocore's Health
+replies), values with what that parser lets through.
+
 Runs: `make test` runs a short pass (FUZZ_EXAMPLES, default 150 inputs per parser);
 `make fuzz` sets HUBRELAY_FUZZ=long for 10,000 inputs per parser, each bounded to
 HANG_SECONDS by a timer signal.
@@ -25,6 +31,7 @@ import copy
 import json
 import os
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -36,7 +43,7 @@ from botocore.model import ListShape
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from hubrelay import asff, http, message, routing
+from hubrelay import asff, http, loading, message, routing
 from hubrelay.importer import Services as ImporterServices
 from hubrelay.importer import import_records
 from hubrelay.retry import Retry
@@ -51,6 +58,8 @@ from hubrelay.sources import (
     scanner_reports,
     vendor_api,
 )
+from tests.fuzz import hostile
+from tests.fuzz.hostile import Raw
 from tests.support import FIXTURES, load_fixture
 
 LONG = os.environ.get("HUBRELAY_FUZZ", "") == "long"
@@ -70,21 +79,33 @@ CTX = Context("123456789012", ("us-east-1", "eu-west-1"), "", datetime(2026, 11,
 
 
 class Stats:
-    """Inputs run per target and the slowest one, printed after the run (conftest.py)."""
+    """Inputs run per target, the slowest one, and how many the loading policy refused by
+    rule (so a run shows the hostile inputs were made), printed after the run (conftest.py)."""
 
     def __init__(self) -> None:
         self.inputs: dict[str, int] = {}
         self.slowest: dict[str, float] = {}
+        self.refused: dict[str, Counter[str]] = {}
+        self._refusals: Counter[str] = Counter()  # of the input running now
+
+    def refusal(self, error: loading.LoadError) -> None:
+        self._refusals[error.kind] += 1
 
     def record(self, name: str, seconds: float) -> None:
         self.inputs[name] = self.inputs.get(name, 0) + 1
         self.slowest[name] = max(self.slowest.get(name, 0.0), seconds)
+        self.refused.setdefault(name, Counter()).update(set(self._refusals))
+        self._refusals.clear()
 
     def lines(self) -> list[str]:
-        return [
-            f"{name:20} {count:>7} inputs, slowest {self.slowest[name] * 1000:8.1f} ms"
-            for name, count in sorted(self.inputs.items())
-        ]
+        out = []
+        for name, count in sorted(self.inputs.items()):
+            refused = ", ".join(f"{k} {n}" for k, n in sorted(self.refused[name].items()))
+            out.append(
+                f"{name:20} {count:>7} inputs, slowest {self.slowest[name] * 1000:8.1f} ms"
+                + (f"; refused on loading: {refused}" if refused else "")
+            )
+        return out
 
 
 STATS = Stats()
@@ -127,7 +148,7 @@ def keep_failing_input(name: str, value: Any) -> Iterator[None]:
         if folder:
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, f"{name}.json"), "w", encoding="utf-8") as out:
-                json.dump({"target": name, "input": value}, out, indent=1)
+                json.dump({"target": name, "input": value}, out, indent=1, default=hostile.saved)
         raise
 
 
@@ -335,7 +356,14 @@ def asff_findings(draw: st.DrawFn, max_changes: int = 3) -> Any:
 
 
 def documents(sample: str) -> st.SearchStrategy[Any]:
-    return st.one_of(json_values, mutated(load_fixture(SAMPLES[sample])))
+    """Any JSON value, mutations of the sample, and either as hostile bytes."""
+    parsed = st.one_of(json_values, mutated(load_fixture(SAMPLES[sample])))
+    return st.one_of(parsed, hostile.raw(st.one_of(parsed, _fresh(SAMPLES[sample]))))
+
+
+def _fresh(fixture: str) -> st.SearchStrategy[Any]:
+    """A new copy of a fixture each time (hostile.raw changes what it is given)."""
+    return st.builds(load_fixture, st.just(fixture))
 
 
 @st.composite
@@ -355,7 +383,12 @@ def text_edits(draw: st.DrawFn, text: str, max_edits: int = 4) -> str:
 
 
 VALID_BODY = message.encode([load_fixture("findings/valid.json")])
+_envelopes = st.builds(
+    lambda findings: {"version": 1, "findings": findings},
+    st.lists(st.one_of(_fresh("findings/valid.json"), asff_findings()), min_size=1, max_size=3),
+)
 message_bodies = st.one_of(
+    hostile.texts(_envelopes),
     st.text(max_size=200),
     json_values.map(lambda v: json.dumps(v)),
     st.builds(
@@ -371,14 +404,35 @@ message_bodies = st.one_of(
 
 # --- targets -----------------------------------------------------------------------------
 
-PARSE_ERRORS = (MappingError, ValueError, RecursionError)
+# No RecursionError: what reaches a parser went through hubrelay.loading (depth 64).
+PARSE_ERRORS = (MappingError, ValueError)
 MAP_ERRORS = (ValueError,)  # sources/__init__.py: MappingError "or any ValueError"
+
+
+def read(value: Any) -> tuple[bool, Any]:
+    """(True, the document) as production reads `value`: a Raw through hubrelay.loading,
+    a parsed value as it is; (False, None) when the loading policy refused it, clearly."""
+    if not isinstance(value, Raw):
+        return True, value
+    try:
+        return True, hostile.load(value)
+    except loading.LoadError as error:
+        _refused_clearly(error)
+        return False, None
+
+
+def _refused_clearly(error: loading.LoadError) -> None:
+    STATS.refusal(error)
+    assert_clear(error, (loading.LoadError,))
+    assert str(error).startswith(f"{hostile.WHAT}: "), error  # names the record
 
 
 def queue_message(body: str) -> None:
     try:
         findings = message.decode(body)
     except message.MessageError as error:
+        if isinstance(error.__cause__, loading.LoadError):
+            STATS.refusal(error.__cause__)
         assert_clear(error, (message.MessageError,))
         return
     assert findings
@@ -462,7 +516,10 @@ def _map_all(records: list[Record]) -> None:
 
 
 def scanner_report(fmt: str) -> Callable[[Any], None]:
-    def target(document: Any) -> None:
+    def target(value: Any) -> None:
+        readable, document = read(value)
+        if not readable:
+            return
         try:
             records, _, errors = scanner_reports.parse_report(document, "fuzz", "f", fmt)
         except Exception as error:
@@ -475,8 +532,11 @@ def scanner_report(fmt: str) -> Callable[[Any], None]:
     return target
 
 
-def asff_passthrough(document: Any) -> None:
+def asff_passthrough(value: Any) -> None:
     """Format detection, then ASFF findings as a report, re-stamped and validated."""
+    readable, document = read(value)
+    if not readable:
+        return
     try:
         _records, errors = files.read_records(document, None, "fuzz")
     except Exception as error:
@@ -507,7 +567,8 @@ class _Pages:
 def vendor_page(page: Any) -> None:
     if not _MAPPING:
         _MAPPING.append(vendor_api.VendorMapping.load())
-    body = json.dumps(page).encode()  # ASCII-escaped: lone surrogates and NaN included
+    # As served: ASCII-escaped JSON (lone surrogates and NaN included), or hostile bytes.
+    body = page.data if isinstance(page, Raw) else json.dumps(page).encode()
     source = vendor_api.VendorApiSource(
         "https://vendor.example/api/findings",
         _MAPPING[0],
@@ -524,10 +585,16 @@ def vendor_page(page: Any) -> None:
         assert_clear(error, (SourceError,))
     for unit in units:
         assert unit.label
+        assert all(position and reason for position, reason in unit.errors)
+        if unit.errors and not unit.records:  # the page the loading policy refused
+            STATS.refusal(loading.LoadError("vendor page", "refused", kind="page"))
         _map_all(unit.records)
 
 
-def health_eventbridge(event: Any) -> None:
+def health_eventbridge(value: Any) -> None:
+    readable, event = read(value)
+    if not readable:
+        return
     try:
         records, _ = files.read_records(event, "health", "fuzz")
     except Exception as error:
@@ -566,8 +633,12 @@ ROUTE_CONFIG = routing.RouteConfig.from_settings(
 )
 
 
-def eventbridge_event(event: Any) -> None:
-    """Custom-action and Imported events: decide() rejects with a reason, never raises."""
+def eventbridge_event(value: Any) -> None:
+    """Custom-action and Imported events: decide() rejects with a reason, never raises.
+    A Raw is a queued event of the automatic route, read as the responder reads it."""
+    readable, event = read(value)
+    if not readable:
+        return
     decision = routing.decide(event, ROUTE_CONFIG)
     assert decision.reason.strip()
     assert all(why.strip() for _, why in decision.rejected)
@@ -577,18 +648,22 @@ def eventbridge_event(event: Any) -> None:
         assert delivery.payload
 
 
-events = st.one_of(
+_events = st.one_of(
     json_values,
     st.sampled_from(EVENTS).flatmap(lambda name: mutated(load_fixture(f"events/{name}"))),
 )
-health_events = st.one_of(
+# Lambda's runtime parses a direct event with Python's json; a queued one is text.
+events = st.one_of(_events, hostile.with_values(_events), hostile.raw(_events))
+_health_events = st.one_of(
     json_values,
     st.sampled_from(load_fixture(SAMPLES["health"])).flatmap(lambda e: mutated(e)),
 )
-vendor_pages = st.one_of(
+health_events = st.one_of(_health_events, hostile.raw(_health_events))
+_vendor_pages = st.one_of(
     json_values,
     mutated({"findings": load_fixture(SAMPLES["vendor"]), "next": None}),
 )
+vendor_pages = st.one_of(_vendor_pages, hostile.raw(_vendor_pages))
 health_details = st.tuples(
     st.one_of(
         st.dictionaries(st.sampled_from(KEYS), json_values, max_size=4),
@@ -618,11 +693,12 @@ TARGETS: dict[str, tuple[Callable[[Any], None], st.SearchStrategy[Any]]] = {
         st.one_of(
             documents("asff"),
             asff_findings(),
+            hostile.with_values(asff_findings()),  # findings built in code
             st.lists(asff_findings(), min_size=1, max_size=3).map(lambda f: {"Findings": f}),
         ),
     ),
     "vendor-page": (vendor_page, vendor_pages),
     "health-eventbridge": (health_eventbridge, health_events),
-    "health-api": (health_api, health_details),
+    "health-api": (health_api, st.one_of(health_details, hostile.with_values(health_details))),
     "eventbridge-event": (eventbridge_event, events),
 }

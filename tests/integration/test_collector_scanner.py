@@ -272,4 +272,69 @@ def test_asff_from_trivy_is_repaired_and_a_duplicate_id_reported(stack: dict[str
     assert entry["reason"].startswith(
         "warning: duplicate Id 'registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/"
         "CVE-2023-5363': kept the copy at s3://reports/shop/api/trivy.asff.json#[1] "
+
+
+def _asff_report(*ids: str) -> list[dict[str, Any]]:
+    finding = load_fixture("findings/valid.json")
+    return [dict(finding, Id=finding_id) for finding_id in ids]
+
+
+def _errors_of(summary: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for report in summary["errorReports"]:
+        body = boto3.client("s3").get_object(Bucket="reports", Key=report.split("/", 3)[3])
+        errors |= {e["position"]: e["reason"] for e in json.loads(body["Body"].read())["errors"]}
+    return errors
+
+
+def test_reports_the_policy_refuses_are_reported_and_never_stall_the_source(
+    stack: dict[str, str],
+) -> None:
+    # Given, between good reports, one with a 401-digit integer (it once crashed every run
+    # before the cursor moved) and one nested 100,000 deep
+    put("a/good.json", _asff_report("good/1", "good/2"))
+    poison = json.dumps(_asff_report("poison/1", "poison/2"))
+    poison = poison.replace('"Id": "poison/2"', '"Confidence": ' + "9" * 401 + ', "Id": "p/2"')
+    put("b/poison.json", poison.encode())
+    sarif = load_fixture("sources/sarif_multi_run.sarif.json")
+    sarif["runs"][0]["properties"] = {"deep": "@"}
+    deep = json.dumps(sarif).replace('"@"', "[" * 100_000 + "]" * 100_000)
+    put("c/deep.sarif", deep.encode())
+    put("d/good.json", _asff_report("good/3"))
+    # When the collector runs
+    summary = run()
+    # Then the good findings are enqueued, each refused report is in the error report with
+    # what is wrong and where, and the run went through to the end
+    assert summary["error"] == ""
+    assert summary["finished"] is True
+    assert {f["Id"] for f in drain(stack["queue_url"])} == {"good/1", "good/2", "good/3"}
+    assert _errors_of(summary) == {
+        "s3://reports/b/poison.json": "invalid report: s3://reports/b/poison.json: integer of "
+        "401 digits (at most 64) at [1].Confidence",
+        "s3://reports/c/deep.sarif": "invalid report: s3://reports/c/deep.sarif: nested too "
+        "deeply (more than 64 levels)",
+    }
+    assert summary["malformed"] == 2
+    # And the cursor moved past them: the next run reads and reports nothing again.
+    again = run()
+    assert (again["records"], again["malformed"], again["errorReports"]) == (0, 0, [])
+
+
+def test_a_report_that_is_not_utf8_or_holds_nan_is_reported(stack: dict[str, str]) -> None:
+    put(
+        "a/latin1.json", json.dumps(_asff_report("caf\u00e9"), ensure_ascii=False).encode("latin-1")
+    )
+    put(
+        "b/nan.json",
+        json.dumps(_asff_report("nan/1")).replace('"Id"', '"Confidence": NaN, "Id"').encode(),
+    )
+    put("c/good.json", _asff_report("good/1"))
+    summary = run()
+    assert {f["Id"] for f in drain(stack["queue_url"])} == {"good/1"}
+    errors = _errors_of(summary)
+    assert errors["s3://reports/a/latin1.json"].startswith(
+        "invalid report: s3://reports/a/latin1.json: not valid UTF-8 (invalid continuation byte)"
+    )
+    assert errors["s3://reports/b/nan.json"] == (
+        "invalid report: s3://reports/b/nan.json: NaN is not a JSON number at [0].Confidence"
     )

@@ -231,3 +231,30 @@ def test_a_record_that_changes_during_a_listing_is_fetched_by_the_next_one() -> 
         assert since <= at(3), since
         again = [r.native for u in source.collect(last.cursor) for r in u.records]
         assert "changed during the listing" in [r["title"] for r in again]
+
+
+def test_a_page_the_policy_refuses_is_reported_and_the_run_goes_on(
+    api: VendorApi, stack: dict[str, str], small_pages: None
+) -> None:
+    # Given page 2 (F-1003, F-1004) holds a 401-digit integer
+    api.records[2]["risk"] = 10**400
+    # When the collector runs
+    summary = run()
+    # Then page 1 is enqueued, page 2 is in the error report with the reason, and the run
+    # ends the listing there (the link to page 3 is inside the page it cannot read)
+    assert summary["error"] == ""
+    assert summary["finished"] is True
+    assert {f["Id"] for f in drain(stack["queue_url"])} == {"vendor/F-1001", "vendor/F-1002"}
+    (report,) = summary["errorReports"]
+    body = boto3.client("s3").get_object(Bucket="reports", Key=report.split("/", 3)[3])
+    (error,) = json.loads(body["Body"].read())["errors"]
+    assert error["position"] == api.url
+    assert error["reason"] == (
+        f"vendor API page {api.url}: integer of 401 digits (at most 64) at findings[0].risk"
+    )
+    # And the watermark moved only past what was read: once the API serves the record
+    # readable, the next run reads on from page 1's newest record and loses nothing.
+    del api.records[2]["risk"]
+    summary = run()
+    assert summary["malformed"] == 1  # F-1005, as in every run
+    assert {f["Id"] for f in drain(stack["queue_url"])} == {"vendor/F-1003"}

@@ -449,3 +449,33 @@ def test_the_same_id_for_two_accounts_is_two_findings_both_imported(env):
     for account in accounts:
         assert [f["Id"] for f in stored(env["contract"], account)] == [finding["Id"]]
     assert dlq_messages(env) == []
+
+
+def test_one_poison_message_is_quarantined_with_its_reason_and_the_batch_imported(env):
+    # Given a batch where one message holds a 401-digit integer and one is nested 100,000
+    # deep, between good messages (the integer once crashed validation for the batch)
+    findings = samples.mixed(8, product=PARTNER)
+    good = [message.encode(findings[i : i + 2]) for i in (0, 2, 4)]
+    poison = message.encode(findings[6:])
+    poison = poison.replace('"Id": ', '"Confidence": ' + "9" * 401 + ', "Id": ', 1)
+    deep = '{"version": 1, "findings": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+    bodies = [good[0], poison, good[1], deep, good[2]]
+    # When the importer handles it
+    response = load_handler()(sqs_event(bodies), Context())
+    # Then no message is left for redelivery, the good findings are all in Security Hub,
+    # and each poison message is in the dead-letter queue with what is wrong and where
+    assert failed_ids(response) == set()
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 6
+    quarantined = dlq_messages(env)
+    assert codes(quarantined) == Counter({"MalformedMessage": 2})
+    reasons = {
+        m["MessageAttributes"]["hubrelay.SourceMessageIds"]["StringValue"]: m["MessageAttributes"][
+            "hubrelay.ErrorMessage"
+        ]["StringValue"]
+        for m in quarantined
+    }
+    assert reasons == {
+        "msg-1": "message msg-1: integer of 401 digits (at most 64) at findings[0].Confidence",
+        "msg-3": "message msg-3: nested too deeply (more than 64 levels)",
+    }
+    assert {c.outcome for c in env["contract"].calls} == {"ok"}

@@ -29,6 +29,16 @@ from tests.support import load_fixture, sqs_record
 FAMILIES = ["guardduty", "inspector", "macie", "securityhub-control", "partner"]
 
 
+def _deep(depth: int) -> list[Any]:
+    """`depth` nested lists, built without recursion."""
+    top: list[Any] = []
+    inner = top
+    for _ in range(depth - 1):
+        inner.append([])
+        inner = inner[0]
+    return top
+
+
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with responder_stack(monkeypatch) as built:
@@ -185,8 +195,10 @@ def test_an_unreadable_secret_fails_the_delivery_without_leaking_anything(stack)
         lambda e: e.update(source="aws.config"),
         lambda e: e.update(resources=[e["resources"][0].replace(ACCOUNT, "999999999999")]),
         lambda e: e["detail"].update(findings=[{"NoId": True}, "junk"]),
+        lambda e: e["detail"]["findings"][0].update(Confidence=10**400),
+        lambda e: e["detail"]["findings"][0].update(ProductFields={"x": _deep(100_000)}),
     ],
-    ids=["wrong-source", "foreign-action-arn", "malformed-findings"],
+    ids=["wrong-source", "foreign-action-arn", "malformed-findings", "integer-401", "deep"],
 )
 def test_hostile_events_change_nothing(stack, mutate):
     event = stack.click("webhook", "guardduty")
@@ -383,3 +395,33 @@ def test_an_analysts_note_is_kept(stack):
     assert (stored["Note"]["Text"], stored["Note"]["UpdatedBy"]) == (note["Text"], "alice")
     assert stored["UserDefinedFields"]["hubrelay:webhook"].startswith("T-")
     assert stored["Workflow"]["Status"] == "NOTIFIED"
+
+
+def test_queued_events_the_policy_refuses_are_rejected_with_the_reason_alone(
+    stack, monkeypatch, finding, caplog
+):
+    # Given the automatic route's queue holds a good event, one with a 401-digit integer
+    # and one nested 100,000 deep
+    app = load_responder(stack, monkeypatch)
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    stack.securityhub.batch_import_findings(Findings=[_private_finding(finding, Id="queued/1")])
+    good = json.dumps(events[0])
+    huge = good.replace('"Id": "queued/1"', '"Confidence": ' + "9" * 401 + ', "Id": "q/2"')
+    deep = good.replace('"findings": [', '"findings": [' + "[" * 100_000 + "]" * 100_000 + ", ")
+    records = [
+        sqs_record(body, message_id, queue_arn=AUTO_ROUTE_QUEUE)
+        for message_id, body in (("m-huge", huge), ("m-good", good), ("m-deep", deep))
+    ]
+    # When the responder handles the batch
+    with caplog.at_level(logging.WARNING):
+        reply = app.handler({"Records": records}, responder_context())
+    # Then every record is done, the good event delivered, each refused one logged with why
+    assert reply == {"batchItemFailures": []}
+    assert [r.json()["findings"][0]["id"] for r in stack.webhook.accepted()] == ["queued/1"]
+    reasons = [r.__dict__["reason"] for r in caplog.records if r.getMessage() == "event rejected"]
+    assert reasons == [
+        "queued event m-huge: integer of 401 digits (at most 64) at detail.findings[0].Confidence",
+        "queued event m-deep: nested too deeply (more than 64 levels)",
+    ]
+    assert stack.dead_letters() == []

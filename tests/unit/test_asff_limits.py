@@ -199,3 +199,54 @@ def test_check_finding_raises_with_every_violation(finding):
     # Retrying cannot fix it; callers that catch ValueError still do.
     assert isinstance(caught.value, PermanentError)
     assert isinstance(caught.value, ValueError)
+
+
+# --- values no JSON loader lets through, built in code -----------------------------------
+
+
+def _deep(depth: int) -> list[Any]:
+    top: list[Any] = []
+    inner = top
+    for _ in range(depth - 1):
+        inner.append([])
+        inner = inner[0]
+    return top
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "reason"),
+    [
+        ("Confidence", 10**400, "Confidence", "integer of 401 digits (at most 64)"),
+        ("Severity.Normalized", -(10**5000), "Severity.Normalized", "integer of 5001 digits"),
+        ("ProductFields.big", 10**400, "ProductFields.big", "integer of 401 digits"),
+        ("Resources.0.Details.Other.x", _deep(100_000), "Resources[0].Details.Other.x", "nested"),
+        ("Note", {"Text": _deep(70)}, "Note.Text", "nested too deeply (more than 64 levels)"),
+    ],
+    ids=["confidence-401", "normalized-5001", "product-field", "100000-deep", "70-deep"],
+)
+def test_a_value_no_loader_would_pass_is_a_violation_never_an_error(
+    finding, path, value, where, reason
+):
+    set_path(finding, path, value)
+    (violation,) = asff.validate_finding(finding)
+    assert violation.path.startswith(where)
+    assert violation.reason.startswith(reason)
+    assert str(violation).startswith(f"finding {finding['Id']!r}: {where}")
+    with pytest.raises(asff.InvalidFindingError):
+        asff.check_finding(finding)
+
+
+def test_a_finding_that_holds_itself_is_a_violation(finding):
+    finding["Resources"][0]["Details"] = {"Other": finding}
+    (violation,) = asff.validate_finding(finding)
+    assert "nested too deeply" in violation.reason
+
+
+def test_a_large_integer_within_the_policy_is_checked_against_its_range(finding):
+    finding["Confidence"] = 10**60
+    (violation,) = asff.validate_finding(finding)
+    assert (violation.path, violation.reason, violation.size) == (
+        "Confidence",
+        "out of range",
+        10**60,
+    )

@@ -73,3 +73,41 @@ def test_console_script_is_installed(tmp_path, finding):
         [script, "validate", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def _hostile_files(tmp_path, finding):
+    """(file, the reason the CLI must give) for inputs the loading policy refuses."""
+    huge = tmp_path / "huge.json"
+    text = json.dumps([dict(finding, Confidence=80)])
+    huge.write_text(text.replace('"Confidence": 80', '"Confidence": ' + "9" * 401))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    nan = tmp_path / "nan.json"
+    nan.write_text('{"Findings": [{"Confidence": NaN}]}')
+    latin = tmp_path / "latin1.json"
+    latin.write_bytes('[{"Title": "caf\u00e9"}]'.encode("latin-1"))
+    return [
+        (huge, "integer of 401 digits (at most 64) at [0].Confidence"),
+        (deep, "nested too deeply (more than 64 levels)"),
+        (nan, "NaN is not a JSON number at Findings[0].Confidence"),
+        (latin, "not valid UTF-8 (invalid continuation byte) at byte 15"),
+    ]
+
+
+def test_validate_refuses_hostile_files_in_one_line_with_exit_2(tmp_path, finding, capsys):
+    for path, reason in _hostile_files(tmp_path, finding):
+        assert cli.main(["validate", str(path)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"{path}: {reason}\n"
+        assert captured.out == ""
+
+
+def test_validate_of_a_deep_file_prints_no_traceback(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"Findings": [' + "[" * 100_000 + "]" * 100_000 + "]}")
+    script = sys.executable.rsplit("/", 1)[0] + "/hubrelay"
+    result = subprocess.run(
+        [script, "validate", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"{path}: nested too deeply (more than 64 levels)\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +118,45 @@ def test_convert_warns_about_a_duplicate_id_and_names_the_copy_kept(
     # Records are counted once duplicates are resolved: the warning names the third.
     assert "2 records: 2 findings, 1 errors" in err
     assert len({f["Id"] for f in json.loads(out)}) == 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            lambda text: text.replace('"V3Score": 7.5', '"V3Score": ' + "7" * 401, 1),
+            "integer of 401 digits (at most 64) at Results[0].Vulnerabilities[0].CVSS.nvd.V3Score",
+        ),
+        (
+            lambda text: text.replace('"Results": [', '"Results": [' + "[" * 100_000, 1),
+            "nested too deeply (more than 64 levels)",
+        ),
+        (
+            lambda text: text.replace('"V3Score": 7.5', '"V3Score": Infinity', 1),
+            "Infinity is not a JSON number at Results[0].Vulnerabilities[0].CVSS.nvd.V3Score",
+        ),
+    ],
+    ids=["integer-401", "100000-deep", "infinity"],
+)
+def test_convert_refuses_hostile_files_in_one_line_with_exit_2(
+    edit: Any, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "trivy.json"
+    path.write_text(edit((SOURCES / "trivy_image.json").read_text()))
+    assert cli.main(["convert", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"{path}: {reason}\n"
+    assert out == ""
+
+
+def test_convert_refuses_a_hostile_vendor_mapping_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text('{"finding": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    vendor = str(SOURCES / "vendor_findings.json")
+    code = cli.main(["convert", vendor, "--format", "vendor", "--mapping", str(mapping)])
+    assert code == 2
+    # The file at fault is the one named.
+    err = capsys.readouterr().err
+    assert err == f"vendor mapping {mapping}: nested too deeply (more than 64 levels)\n"

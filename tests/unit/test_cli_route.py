@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from moto import mock_aws
 
 from hubrelay import cli
 from tests.support import FIXTURES
@@ -65,3 +66,32 @@ def test_an_unreadable_file_exits_2(capsys, tmp_path):
     code, _, err = run(capsys, "--dry-run", str(path))
     assert code == 2
     assert "broken.json" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            lambda e: e.replace('"Normalized": 70', '"Normalized": ' + "7" * 401, 1),
+            "integer of 401 digits (at most 64) at detail.findings[2].Severity.Normalized",
+        ),
+        (
+            lambda e: e.replace('"findings": [', '"findings": [' + "[" * 100_000, 1),
+            "nested too deeply (more than 64 levels)",
+        ),
+        (lambda e: e.replace('"Normalized": 70', '"Normalized": NaN', 1), "NaN is not a JSON"),
+    ],
+    ids=["integer-401", "100000-deep", "nan"],
+)
+@pytest.mark.parametrize("mode", [["--dry-run"], []], ids=["dry-run", "send"])
+def test_a_hostile_event_file_exits_2_in_one_line(capsys, tmp_path, edit, reason, mode):
+    text = (FIXTURES / "events/custom-action-multi.json").read_text()
+    assert '"Normalized": 70' in text
+    path = tmp_path / "event.json"
+    path.write_text(edit(text))
+    with mock_aws():  # nothing may reach AWS, even if the file were read
+        code, report, err = run(capsys, *mode, str(path))
+    assert code == 2
+    assert report is None
+    assert err.startswith(f"{path}: {reason}")
+    assert err.count("\n") == 1

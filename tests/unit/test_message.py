@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hubrelay import message
+from hubrelay.errors import PermanentError
 
 
 def test_decode_returns_the_findings_of_a_valid_message(finding):
@@ -26,11 +27,24 @@ def test_decode_returns_the_findings_of_a_valid_message(finding):
         ('{"version": 1, "findings": {"Id": "x"}}', "non-empty array"),
         ('{"version": 1, "findings": [{}, 3]}', "findings[1] is a JSON int"),
         ("[" * 100_000, "nested too deeply"),
+        ('{"version": 1, "findings": [{"Confidence": ' + "9" * 401 + "}]}", "integer of 401"),
+        ('{"version": 1, "findings": [{"Confidence": NaN}]}', "NaN is not a JSON number"),
     ],
 )
 def test_decode_names_what_is_wrong_with_a_bad_body(body, reason):
     with pytest.raises(message.MessageError, match=reason.replace("[", r"\[")):
         message.decode(body)
+
+
+def test_decode_names_the_message_the_reason_and_the_path():
+    body = '{"version": 1, "findings": [{"Confidence": ' + "9" * 401 + "}]}"
+    with pytest.raises(message.MessageError) as caught:
+        message.decode(body, what="message m-1")
+    assert str(caught.value) == (
+        "message m-1: integer of 401 digits (at most 64) at findings[0].Confidence"
+    )
+    # Retrying cannot fix it; the importer keeps it with this reason.
+    assert isinstance(caught.value, PermanentError)
 
 
 def test_pack_messages_fills_each_message_and_stays_under_the_limit(finding):

@@ -106,6 +106,45 @@ def test_non_object_events_are_rejected(value):
     assert not decide(value, config()).accepted
 
 
+def _deep(depth: int) -> list[Any]:
+    top: list[Any] = []
+    inner = top
+    for _ in range(depth - 1):
+        inner.append([])
+        inner = inner[0]
+    return top
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            lambda e: e["detail"]["findings"][0]["Severity"].update(Normalized=10**400),
+            "event: integer of 401 digits (at most 64) at detail.findings[0].Severity.Normalized",
+        ),
+        (
+            lambda e: e["detail"]["findings"][1].update(ProductFields={"x": _deep(100_000)}),
+            "event: nested too deeply (more than 64 levels) at detail.findings[1].ProductFields.x",
+        ),
+        (
+            lambda e: e["detail"]["findings"][0].update(Confidence=float("nan")),
+            "event: NaN is not a JSON number at detail.findings[0].Confidence",
+        ),
+        (lambda e: e.update(source=10**5000), "event: integer of 5001 digits"),
+    ],
+    ids=["integer-401", "100000-deep", "nan", "source-5001"],
+)
+def test_events_no_loader_would_pass_are_rejected_with_the_reason(change, reason):
+    # As Lambda's runtime parses an event (Python's json: NaN, 4,300-digit integers,
+    # nesting to the recursion limit), or as code builds one.
+    hostile = event()
+    change(hostile)
+    decision = decide(hostile, config())
+    assert not decision.accepted
+    assert decision.reason.startswith(reason)
+    assert plan_deliveries(decision, config()) == []
+
+
 def test_unreadable_findings_are_rejected_alone():
     mixed = event()
     mixed["detail"]["findings"].insert(1, {"ProductArn": "x"})

@@ -24,6 +24,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
 from hubrelay.errors import PermanentError
+from hubrelay.loading import structure_problem
 from hubrelay.settings import MAX_FINDING_BYTES
 
 SCHEMA_VERSION = "2018-10-08"
@@ -190,6 +191,12 @@ def validate_finding(
         return [Violation("?", "(finding)", f"not a JSON object but {type(finding).__name__}")]
     fid = finding.get("Id") if isinstance(finding.get("Id"), str) else "?"
     fid = str(fid)[:120]
+    if unreadable := structure_problem(finding):
+        # A finding built in code may hold what the loader refuses (hubrelay.loading):
+        # nesting deeper than anything below can recurse through, an integer float() or
+        # str() cannot convert. It is reported alone, before any of them runs.
+        reason, path = unreadable
+        return [Violation(fid, path, reason)]
     out = _botocore_violations(finding, fid)
     _walk(finding, _finding_shape(), "", "", fid, out)
     out.extend(_rules(finding, fid, expected_region))
@@ -242,8 +249,10 @@ def _walk(value: Any, shape: Shape, path: str, spath: str, fid: str, out: list[V
     elif shape.type_name in ("integer", "long", "double", "float") and isinstance(
         value, int | float
     ):
-        if not math.isfinite(value):
-            # JSON from outside may say NaN or Infinity; botocore cannot send either.
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN or Infinity (a finding built in code: the loader refuses them); botocore
+            # cannot send either. An int is always finite, and isfinite() of one too large
+            # for a float raises OverflowError.
             out.append(Violation(fid, path, "not a finite number"))
             return
         if spath in PERCENT_FIELDS:

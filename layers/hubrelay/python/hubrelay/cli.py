@@ -8,14 +8,26 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from hubrelay import asff, message
+from hubrelay import asff, loading, message
 from hubrelay.settings import MAX_FINDING_BYTES
+
+
+def _read(path: str) -> Any:
+    """The JSON of a file, read under the loading policy; LoadError names the file."""
+    with open(path, "rb") as handle:
+        return loading.load_json(handle.read(), what=path)
+
+
+def _refused(path: str, error: Exception) -> int:
+    """One line on stderr naming the file and why it cannot be used; exit code 2."""
+    text = str(error) if isinstance(error, loading.LoadError) else f"{path}: {error}"
+    print(" ".join(text.split()), file=sys.stderr)
+    return 2
 
 
 def _load_findings(path: str) -> list[Any]:
     """Findings from a JSON array, {"Findings": [...]}, or a queue message."""
-    with open(path, encoding="utf-8") as handle:
-        document = json.load(handle)
+    document = _read(path)
     if isinstance(document, list):
         return document
     if isinstance(document, dict) and isinstance(document.get("Findings"), list):
@@ -32,8 +44,7 @@ def validate(args: argparse.Namespace) -> int:
     try:
         findings = _load_findings(args.file)
     except (OSError, ValueError) as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args.file, exc)
     bad = 0
     for index, finding in enumerate(findings):
         violations = asff.validate_finding(finding, max_finding_bytes=args.max_finding_bytes)
@@ -52,15 +63,13 @@ def convert(args: argparse.Namespace) -> int:
     from hubrelay.sources import Context, MappingError, files
 
     try:
-        with open(args.file, "rb") as handle:
-            document = json.loads(handle.read())
+        document = _read(args.file)
         fmt = None if args.format == "auto" else args.format
         records, problems = files.read_records(document, fmt, args.file, args.mapping)
         ctx = Context(args.account, (args.region,), args.product_arn)
         ctx.product_arn_in(args.region)  # a malformed --product-arn fails here, clearly
     except (OSError, ValueError, MappingError) as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args.file, exc)
     findings, errors = files.map_records(records, ctx)
     for position, reason in problems + errors:
         print(f"{position}: {reason}", file=sys.stderr)
@@ -79,13 +88,11 @@ def route(args: argparse.Namespace) -> int:
     from hubrelay.settings import Settings
 
     try:
-        with open(args.file, encoding="utf-8") as handle:
-            event = json.load(handle)
+        event = _read(args.file)
         settings = Settings.from_env()
         config = RouteConfig.from_settings(settings)
     except (OSError, ValueError) as exc:
-        print(f"{args.file}: {exc}", file=sys.stderr)
-        return 2
+        return _refused(args.file, exc)
     if args.dry_run:
         secret = None
         if args.sign and settings.webhook_secret_arn:

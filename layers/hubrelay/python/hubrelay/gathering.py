@@ -44,7 +44,7 @@ def gather(
     received = 0
     for message_id, body in records:
         try:
-            findings = message.decode(body)
+            findings = message.decode(body, what=f"message {message_id}")
         except message.MessageError as exc:
             quarantine.add((message_id,), "-", "MalformedMessage", str(exc), body)
             continue

@@ -12,25 +12,25 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from hubrelay import loading
+from hubrelay.errors import PermanentError
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 VERSION = 1
 _ENVELOPE_OVERHEAD = len(json.dumps({"version": VERSION, "findings": []}))
 
 
-class MessageError(ValueError):
-    """A message body that does not follow the contract."""
+class MessageError(PermanentError, ValueError):
+    """A message body that does not follow the contract: retrying cannot fix it."""
 
 
-def decode(body: str) -> list[dict[str, Any]]:
-    """The findings of one message body; MessageError says what is wrong with it."""
+def decode(body: str, *, what: str = "body") -> list[dict[str, Any]]:
+    """The findings of one message body; MessageError says what is wrong with it, naming
+    the body as `what` ("message <id>") when the policy of hubrelay.loading refuses it."""
     try:
-        document = json.loads(body)
-    except (ValueError, TypeError) as exc:
-        # ValueError covers JSONDecodeError and integers too long to convert.
-        raise MessageError(f"body is not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise MessageError("body is nested too deeply") from exc
+        document = loading.load_json(body, what=what)
+    except loading.LoadError as exc:
+        raise MessageError(str(exc)) from exc
     if not isinstance(document, dict):
         raise MessageError(f"body is a JSON {type(document).__name__}, not an object")
     version = document.get("version")

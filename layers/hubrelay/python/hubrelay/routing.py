@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import Field, ValidationError
 
-from hubrelay import asff
+from hubrelay import asff, loading
 from hubrelay.asff import FindingKey
 from hubrelay.destinations import NAMES, REGISTRY
 from hubrelay.route_types import (
@@ -153,6 +153,13 @@ def _short(error: ValidationError) -> str:
 
 def decide(event: Any, config: RouteConfig) -> Decision:
     """Accept or reject one EventBridge event; see the module docstring for the rules."""
+    try:
+        # Lambda's runtime parses an event with Python's json, which reads NaN, integers
+        # of 4,300 digits and nesting to the recursion limit: the loading policy first,
+        # before anything reads, copies or renders the event.
+        loading.check_value(event, what="event")
+    except loading.LoadError as error:
+        return _reject(str(error))
     if not isinstance(event, Mapping):
         return _reject(f"event is a JSON {type(event).__name__}, not an object")
     source = event.get("source")

@@ -23,7 +23,6 @@ one with the latest UpdatedAt (the first of equals), and warns about the other.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from functools import cache
@@ -33,6 +32,7 @@ import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from hubrelay import asff
+from hubrelay.loading import load_json
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -302,7 +302,7 @@ class ScannerReportsSource:
             return Unit([], cursor, origin, errors=[(origin, reason)])
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-            document = json.loads(body.read())
+            document = load_json(body.read(), what=origin)
             records, complete, errors = parse_report(document, origin, folder)
         except (ValueError, RecursionError) as exc:  # JSON or format errors
             return Unit([], cursor, origin, errors=[(origin, f"invalid report: {exc}")])

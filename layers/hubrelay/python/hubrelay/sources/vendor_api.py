@@ -31,6 +31,7 @@ from jmespath.parser import ParsedResult
 
 from hubrelay import asff
 from hubrelay.http import Client, HttpError
+from hubrelay.loading import LoadError, load_json
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -79,8 +80,8 @@ class VendorMapping:
     @classmethod
     def load(cls, path: str = "") -> VendorMapping:
         if path:
-            with open(path, encoding="utf-8") as handle:
-                spec = json.load(handle)
+            with open(path, "rb") as handle:
+                spec = load_json(handle.read(), what=f"vendor mapping {path}")
         else:
             text = resources.files("hubrelay").joinpath("mapping/vendor_default.json")
             spec = json.loads(text.read_text(encoding="utf-8"))
@@ -260,7 +261,15 @@ class VendorApiSource:
         started: str = cursor.get("started") or asff.timestamp(self.now())
         url: str | None = cursor.get("next") or self._first_url(since)
         while url:
-            page = self._get(url)
+            try:
+                page = self._get(url)
+            except LoadError as exc:
+                # No retry reads it differently, and the link to the next page is inside
+                # it: reported, and the listing ends here. The watermark stays at the
+                # newest record read, so the next run asks for this page's records again.
+                ended: Cursor = {"since": newest, "next": None}
+                yield Unit([], ended, _public(url), errors=[(_public(url), str(exc))])
+                return
             try:
                 items = self.mapping.records(page)
             except MappingError as exc:
@@ -291,12 +300,20 @@ class VendorApiSource:
         return f"{_public(url)}#[{index}] id={record_id}"
 
     def _get(self, url: str) -> Any:
+        """The page at `url`: SourceError when it cannot be had now (retried next run),
+        LoadError when the loading policy refuses what the API answered."""
         try:
-            return self.client.request("GET", url, headers=self.headers).json()
-        except HttpError as exc:
+            reply = self.client.request("GET", url, headers=self.headers)
+        except (HttpError, ValueError) as exc:  # ValueError: a URL the client refuses
             raise SourceError(f"vendor API {_public(url)}: {exc}") from exc
-        except ValueError as exc:
-            raise SourceError(f"vendor API {_public(url)} did not answer JSON: {exc}") from exc
+        try:
+            return load_json(reply.body or b"null", what=f"vendor API page {_public(url)}")
+        except LoadError as exc:
+            if exc.kind != "syntax":
+                raise
+            # Not JSON at all (an error page, a cut reply): most likely the API's or a
+            # proxy's passing trouble, so the page is asked for again next run.
+            raise SourceError(f"vendor API {_public(url)}: {exc.reason}") from exc
 
     def _first_url(self, since: str | None, token: str | None = None) -> str:
         request = self.mapping.spec.get("request") or {}
