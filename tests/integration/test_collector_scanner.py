@@ -272,6 +272,7 @@ def test_asff_from_trivy_is_repaired_and_a_duplicate_id_reported(stack: dict[str
     assert entry["reason"].startswith(
         "warning: duplicate Id 'registry.example.com/shop/api:1.4.2 (alpine 3.18.4)/"
         "CVE-2023-5363': kept the copy at s3://reports/shop/api/trivy.asff.json#[1] "
+    )
 
 
 def _asff_report(*ids: str) -> list[dict[str, Any]]:
