@@ -95,6 +95,7 @@ def test_trivy_secrets_become_findings_of_sensitive_data() -> None:
 def test_trivy_secret_findings_never_hold_the_matched_text() -> None:
     report = load_fixture("sources/trivy_image_secrets.json")
     findings, _ = convert(report)
+    assert len(findings) == 3
     text = json.dumps(findings)
     for result in report["Results"]:
         for secret in result["Secrets"]:
