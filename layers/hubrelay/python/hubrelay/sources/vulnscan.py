@@ -1,11 +1,15 @@
 """Trivy JSON and Grype JSON vulnerability reports to ASFF.
 
-One finding per (scanned artifact, package, vulnerability), with a stable Id from those,
+One finding per (scope, package, vulnerability), with a stable Id from those (the scope is
+the report's folder and scanned artifact, so one image in two folders is two findings),
 CVSS-based severity where the report has a score (v3 preferred over v2, the report's own
 severity source first), the vendor label otherwise (unknown labels become INFORMATIONAL
 with the original kept), the artifact and package in Resources, and the native details in
 the ASFF `Vulnerabilities` field and ProductFields. Trivy misconfigurations that failed
-become findings too. A report is a complete scan of its artifact.
+become findings too, and so do Trivy's exposed secrets (without the matched text). A report
+is a complete scan of its artifact for the scanner classes it ran (`trivy_records`), and
+each Id names its class, `hubrelay/<scanner>/<class>/...`, so that a scan of one class
+archives nothing of another.
 """
 
 from __future__ import annotations
