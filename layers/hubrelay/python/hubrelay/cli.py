@@ -65,7 +65,9 @@ def convert(args: argparse.Namespace) -> int:
     try:
         document = _read(args.file)
         fmt = None if args.format == "auto" else args.format
-        records, problems = files.read_records(document, fmt, args.file, args.mapping)
+        records, problems = files.read_records(
+            document, fmt, args.file, args.mapping, key=args.key or ""
+        )
         ctx = Context(args.account, (args.region,), args.product_arn)
         ctx.product_arn_in(args.region)  # a malformed --product-arn fails here, clearly
     except (OSError, ValueError, MappingError) as exc:
@@ -126,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["auto", "sarif", "trivy", "grype", "asff", "health", "vendor"],
     )
     conv.add_argument("--mapping", default="", help="vendor mapping file (default: built-in)")
+    conv.add_argument(
+        "--key",
+        default="",
+        metavar="S3_KEY",
+        help="the report's S3 key in the reports bucket (its folder is part of the scope and "
+        "of Trivy's and Grype's finding Ids); default: a report at the top of the bucket",
+    )
     conv.add_argument("--account", default="123456789012", help="AwsAccountId of the findings")
     conv.add_argument("--region", default="us-east-1", help="Region of the ProductArn")
     conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")

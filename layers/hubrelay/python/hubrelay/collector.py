@@ -28,7 +28,16 @@ from hubrelay.errors import TransientError
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
 from hubrelay.settings import MAX_FINDING_BYTES, Settings
-from hubrelay.sources import Context, Finding, Record, Source, SourceError, Unit
+from hubrelay.sources import (
+    UNCLASSED,
+    Context,
+    Finding,
+    Record,
+    Source,
+    SourceError,
+    Unit,
+    scan_class,
+)
 from hubrelay.tracking import Plan, Policy, Store, Tracked
 
 Scoped = dict[str, dict[str, tuple[Finding, Record]]]  # scope -> finding Id -> (finding, record)
@@ -150,28 +159,25 @@ class Collector:
         for position, reason in unit.errors:
             self._malformed(position, reason, None)
         by_scope, incomplete = self._map(unit.records)
-        for scope, items in by_scope.items():
-            complete = scope in unit.complete_scopes and scope not in incomplete
-            if not self._process_scope(scope, items, complete):
-                return False
         # A complete scan that reported nothing left in a scope still resolves its findings.
-        for scope in unit.complete_scopes - set(by_scope) - incomplete:
-            if not self._process_scope(scope, {}, complete=True):
+        for scope in [*by_scope, *sorted(unit.complete_scopes - set(by_scope))]:
+            complete = _complete_classes(unit, scope, incomplete.get(scope, set()))
+            if not self._process_scope(scope, by_scope.get(scope, {}), complete):
                 return False
         return True
 
-    def _map(self, records: Iterable[Record]) -> tuple[Scoped, set[str]]:
-        """Each record's findings by scope (first of an Id wins), and the scopes in which a
-        record could not be mapped (their scans are not complete)."""
+    def _map(self, records: Iterable[Record]) -> tuple[Scoped, dict[str, set[str]]]:
+        """Each record's findings by scope (first of an Id wins), and per scope the scanner
+        classes of the records that could not be mapped (their scans are not complete)."""
         by_scope: Scoped = {}
-        incomplete: set[str] = set()
+        incomplete: dict[str, set[str]] = {}
         for record in records:
             self.outcome.records += 1
             try:
                 findings = self.source.map(record, self.ctx)
             except Exception as exc:  # any bad record is reported, never fatal
                 self._malformed(record.position, f"{type(exc).__name__}: {exc}", record.native)
-                incomplete.add(record.scope)
+                incomplete.setdefault(record.scope, set()).add(record.scan_class)
                 continue
             scoped = by_scope.setdefault(record.scope, {})
             for finding in findings:
@@ -182,8 +188,10 @@ class Collector:
         return by_scope, incomplete
 
     def _process_scope(
-        self, scope: str, items: dict[str, tuple[Finding, Record]], complete: bool
+        self, scope: str, items: dict[str, tuple[Finding, Record]], complete: frozenset[str]
     ) -> bool:
+        """Track and enqueue a scope's findings, then archive the tracked ones absent from
+        it whose scanner class the unit scanned completely (`complete`)."""
         known = self.store.load_scope(scope) if complete else None
         entries = list(items.values())
         size = self.limits.chunk_size
@@ -202,12 +210,16 @@ class Collector:
                 )
                 if problems := self._problems(planned.sends):
                     self._malformed(record.position, problems, record.native)
-                    complete = False
+                    complete = _without(complete, {record.scan_class})
                     continue
                 plans.append(planned)
             self._deliver(plans)
         if complete and known is not None:
-            absent = [t for key, t in known.items() if key not in items and t.state == "ACTIVE"]
+            absent = [
+                t
+                for key, t in known.items()
+                if key not in items and t.state == "ACTIVE" and _archived_by(complete, key)
+            ]
             for start in range(0, len(absent), size):
                 if not self.time_left():
                     return False
@@ -253,6 +265,31 @@ class Collector:
     def _flush_errors(self, best_effort: bool = False) -> None:
         if written := self.errors.flush(self.ctx.now, best_effort):
             self.outcome.error_reports.append(written)
+
+
+# --- completeness per scanner class -----------------------------------------------------
+
+
+def _complete_classes(unit: Unit, scope: str, failed: set[str]) -> frozenset[str]:
+    """The scanner classes `scope` is completely scanned for in `unit`, less those of its
+    records that could not be mapped; empty when the unit archives nothing there."""
+    if scope not in unit.complete_scopes:
+        return frozenset()
+    return _without(unit.complete_classes.get(scope, frozenset({UNCLASSED})), failed)
+
+
+def _without(complete: frozenset[str], failed: set[str]) -> frozenset[str]:
+    # An unclassed record may be of any class: with it gone, no class of the scope is complete.
+    return frozenset() if UNCLASSED in failed else complete - failed
+
+
+def _archived_by(complete: frozenset[str], key: str) -> bool:
+    """Whether a complete scan of these classes archives the tracked finding `key` when
+    it is absent: findings of its classes do, and so do unclassed ones (SARIF's, or a
+    Trivy or Grype Id of an earlier release, which no report gives any more:
+    docs/operations.md, Upgrading)."""
+    found = scan_class(key)
+    return found == UNCLASSED or found in complete or UNCLASSED in complete
 
 
 # --- wiring from settings (the Lambda handler's calls) --------------------------------

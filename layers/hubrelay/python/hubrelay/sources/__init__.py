@@ -58,6 +58,18 @@ class Context:
         return asff.timestamp(self.now)
 
 
+# Scanner classes: what one scanner of a tool looks for (Trivy's `--scanners vuln,secret,
+# misconfig`, https://trivy.dev/latest/docs/configuration/others/). A report may run some
+# and not others, so it is a complete scan of its scope only for the classes it ran: the
+# findings of one class are never archived by a scan of another. Findings of sources with
+# one kind of scan (SARIF), and Ids from before classes, are UNCLASSED.
+VULNERABILITY = "vulnerability"
+SECRET = "secret"  # noqa: S105 - a scanner class, no password
+MISCONFIGURATION = "misconfiguration"
+CLASSES = (VULNERABILITY, SECRET, MISCONFIGURATION)
+UNCLASSED = ""
+
+
 @dataclass
 class Record:
     """One native record and where it came from (for error reports)."""
@@ -67,11 +79,15 @@ class Record:
     kind: str  # which mapper reads it: sarif, trivy, grype, asff, vendor, health
     scope: str  # what a complete scan covers; tracking groups findings by it
     context: Any = None  # shared data the mapper needs (a SARIF run, a vendor mapping)
+    scan_class: str = UNCLASSED  # the scanner class of its findings (one of CLASSES)
 
 
 # What reading one report gives: its records, the scopes it scans completely, and
 # (position, reason) for each part that could not be read.
 Parsed = tuple[list[Record], set[str], list[tuple[str, str]]]
+# The same with the classes each complete scope is scanned for (scope -> classes; a scope
+# scanned for no class is left out).
+Scanned = tuple[list[Record], dict[str, frozenset[str]], list[tuple[str, str]]]
 
 
 @dataclass
@@ -82,6 +98,9 @@ class Unit:
     cursor: Cursor
     label: str
     complete_scopes: frozenset[str] = frozenset()
+    # The classes a complete scope is scanned for; a complete scope not named here is
+    # complete for all of its findings (frozenset({UNCLASSED})).
+    complete_classes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Problems with the unit as a whole (an unreadable file): (position, reason).
     errors: list[tuple[str, str]] = field(default_factory=list)
 
@@ -133,6 +152,16 @@ def rfc3339(value: Any, default: str) -> str:
     if value is None or value == "":
         return default
     return asff.timestamp(parse_time(value))
+
+
+def scan_class(finding_id: str) -> str:
+    """The scanner class a hubrelay Id names, `hubrelay/<scanner>/<class>/...` (Trivy and
+    Grype Ids, docs/findings.md); UNCLASSED for any other Id, those of earlier releases
+    included."""
+    parts = finding_id.split("/", 3)
+    if len(parts) == 4 and parts[:2] in (["hubrelay", "trivy"], ["hubrelay", "grype"]):
+        return parts[2] if parts[2] in CLASSES else UNCLASSED
+    return UNCLASSED
 
 
 def stable_hash(*parts: Any, length: int = 32) -> str:

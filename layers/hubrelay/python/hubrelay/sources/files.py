@@ -18,9 +18,14 @@ FORMATS = (*scanner_reports.FORMATS, "health", "vendor")
 
 
 def read_records(
-    document: Any, fmt: str | None, origin: str, mapping_path: str = ""
+    document: Any, fmt: str | None, origin: str, mapping_path: str = "", key: str = ""
 ) -> tuple[list[Record], list[tuple[str, str]]]:
-    """(records, file-level errors) of a document in `fmt` (detected when None)."""
+    """(records, file-level errors) of a document in `fmt` (detected when None).
+
+    `key` is the S3 key the collector would read a scanner report from: its folder is part
+    of the report's scope and of its findings' Ids, so the same file gives the collector's
+    Ids only with the same key ("" = a report at the top of the bucket).
+    """
     if fmt == "vendor":
         mapping = VendorMapping.load(mapping_path)
         items = document if isinstance(document, list) else mapping.records(document)
@@ -38,7 +43,8 @@ def read_records(
             )
             records.append(Record(native, f"{origin}#[{i}]", "health", health.SCOPE))
         return records, []
-    records, _, errors = scanner_reports.parse_report(document, origin, "", fmt)
+    folder = scanner_reports.folder_of(key)
+    records, _, errors = scanner_reports.parse_report(document, origin, folder, fmt)
     return records, errors
 
 

@@ -11,8 +11,11 @@ reported as an error).
 Scope: a report is a complete scan of "its folder + its scanned target" (Trivy
 ArtifactName, Grype source target, each SARIF run's tool, repository and category), so a
 finding absent from a newer report of the same scope is archived. Keep one folder per
-scanned target when targets share names. ASFF files are not complete scans: they carry
-RecordState themselves.
+scanned target when targets share names. Trivy and Grype finding Ids include the scope, so
+one image scanned in two folders is two sets of findings. A Trivy or Grype report is
+complete only for the scanner classes it ran (vulnerability, secret, misconfiguration:
+`vulnscan`), and archives only findings of those. ASFF files are not complete scans: they
+carry RecordState themselves.
 
 ASFF files are passed through with the stack's ProductArn and account, after two safe
 repairs (Trivy's contrib/asff.tpl leaves Regions blank when AWS_REGION is not set): a blank
@@ -34,12 +37,14 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from hubrelay import asff
 from hubrelay.loading import load_json
 from hubrelay.sources import (
+    UNCLASSED,
     Context,
     Cursor,
     Finding,
     MappingError,
     Parsed,
     Record,
+    Scanned,
     Unit,
     parse_time,
     sarif,
@@ -60,6 +65,10 @@ def detect_format(document: Any) -> str:
             return "sarif"
         if "Results" in document and ("SchemaVersion" in document or "ArtifactName" in document):
             return "trivy"
+        # A clean Trivy report: Trivy leaves Results out when it is empty (`json:",omitempty"`
+        # on types.Report.Results), so its SchemaVersion and ArtifactName are all it holds.
+        if "SchemaVersion" in document and "ArtifactName" in document:
+            return "trivy"
         if "matches" in document and ("descriptor" in document or "source" in document):
             return "grype"
         if isinstance(document.get("Findings"), list):
@@ -73,11 +82,24 @@ def detect_format(document: Any) -> str:
     )
 
 
+def folder_of(key: str) -> str:
+    """The folder of an S3 key, which its report's scope and finding Ids are part of:
+    everything before the last "/" (the configured prefix included), "" at the top."""
+    return key.rsplit("/", 1)[0] if "/" in key else ""
+
+
 def parse_report(document: Any, origin: str, folder: str, fmt: str | None = None) -> Parsed:
     """(records, complete scopes, file-level errors) of a report document."""
+    records, complete, errors = read_report(document, origin, folder, fmt)
+    return records, set(complete), errors
+
+
+def read_report(document: Any, origin: str, folder: str, fmt: str | None = None) -> Scanned:
+    """(records, complete scopes with the classes each is scanned for, file-level errors)."""
     fmt = fmt or detect_format(document)
     if fmt == "sarif":
-        return sarif.records(document, origin, folder)
+        records, complete, errors = sarif.records(document, origin, folder)
+        return records, dict.fromkeys(complete, frozenset({UNCLASSED})), errors
     if fmt == "trivy":
         return vulnscan.trivy_records(document, origin, folder)
     if fmt == "grype":
@@ -92,7 +114,7 @@ def parse_report(document: Any, origin: str, folder: str, fmt: str | None = None
         )
         # The warnings go with the file's errors (so the error report and `hubrelay convert`
         # name them); they change nothing else, ASFF files never being complete scans.
-        return records, set(), warnings
+        return records, {}, warnings
     raise MappingError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
@@ -239,6 +261,7 @@ MAPPERS = {
     "sarif": sarif.map_result,
     "trivy": vulnscan.map_trivy,
     "trivy-misconfig": vulnscan.map_trivy_misconfig,
+    "trivy-secret": vulnscan.map_trivy_secret,
     "grype": vulnscan.map_grype,
     "asff": map_asff,
 }
@@ -296,14 +319,16 @@ class ScannerReportsSource:
     def _read(self, obj: Mapping[str, Any], cursor: Cursor) -> Unit:
         key = obj["Key"]
         origin = f"s3://{self.bucket}/{key}"
-        folder = key.rsplit("/", 1)[0] if "/" in key else ""
+        folder = folder_of(key)
         if obj.get("Size", 0) > self.max_bytes:
             reason = f"report is {obj['Size']} bytes, over the {self.max_bytes}-byte limit"
             return Unit([], cursor, origin, errors=[(origin, reason)])
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
             document = load_json(body.read(), what=origin)
-            records, complete, errors = parse_report(document, origin, folder)
+            records, complete, errors = read_report(document, origin, folder)
         except (ValueError, RecursionError) as exc:  # JSON or format errors
             return Unit([], cursor, origin, errors=[(origin, f"invalid report: {exc}")])
-        return Unit(records, cursor, origin, frozenset(complete), errors)
+        return Unit(
+            records, cursor, origin, frozenset(complete), errors=errors, complete_classes=complete
+        )

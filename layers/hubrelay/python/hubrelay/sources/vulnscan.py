@@ -1,11 +1,15 @@
 """Trivy JSON and Grype JSON vulnerability reports to ASFF.
 
-One finding per (scanned artifact, package, vulnerability), with a stable Id from those,
+One finding per (scope, package, vulnerability), with a stable Id from those (the scope is
+the report's folder and scanned artifact, so one image in two folders is two findings),
 CVSS-based severity where the report has a score (v3 preferred over v2, the report's own
 severity source first), the vendor label otherwise (unknown labels become INFORMATIONAL
 with the original kept), the artifact and package in Resources, and the native details in
 the ASFF `Vulnerabilities` field and ProductFields. Trivy misconfigurations that failed
-become findings too. A report is a complete scan of its artifact.
+become findings too, and so do Trivy's exposed secrets (without the matched text). A report
+is a complete scan of its artifact for the scanner classes it ran (`trivy_records`), and
+each Id names its class, `hubrelay/<scanner>/<class>/...`, so that a scan of one class
+archives nothing of another.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from typing import Any
 
 from hubrelay import asff
 from hubrelay.sources import (
+    CLASSES,
+    MISCONFIGURATION,
+    SECRET,
+    VULNERABILITY,
     Context,
     Finding,
     MappingError,
-    Parsed,
     Record,
+    Scanned,
     dig,
     items,
     obj,
@@ -35,8 +43,33 @@ VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
 # --- Trivy -----------------------------------------------------------------------------
 
 
-def trivy_records(document: Any, origin: str, folder: str) -> Parsed:
-    if not isinstance(document, Mapping) or not isinstance(document.get("Results", []), list):
+# Trivy's result classes (types.ResultClass: os-pkgs, lang-pkgs, config, secret, license,
+# license-file, custom; the "Class" of each entry of the JSON report's Results,
+# https://trivy.dev/latest/docs/configuration/reporting/#json) and the scanner class each
+# is the output of. License results are not mapped, so no scan is complete for them.
+TRIVY_RESULT_CLASSES = {
+    "os-pkgs": VULNERABILITY,
+    "lang-pkgs": VULNERABILITY,
+    "config": MISCONFIGURATION,
+    "secret": SECRET,
+}
+# The list of a result that holds each class's findings, and the mapper of its entries.
+TRIVY_LISTS = (
+    ("Vulnerabilities", VULNERABILITY, "trivy"),
+    ("Misconfigurations", MISCONFIGURATION, "trivy-misconfig"),
+    ("Secrets", SECRET, "trivy-secret"),
+)
+
+
+def trivy_records(document: Any, origin: str, folder: str) -> Scanned:
+    """Records of a Trivy JSON report, the classes it scans its artifact for, and errors.
+
+    Trivy's JSON report names no scanners (`--scanners`): the classes scanned are inferred
+    from the Results, each result's Class and the lists it holds. A report without Results
+    (Trivy leaves the key out when nothing was found: `json:",omitempty"`) or with an empty
+    array is a clean scan, of vulnerabilities: nothing in it says what else ran.
+    """
+    if not isinstance(document, Mapping) or not isinstance(document.get("Results"), list | None):
         raise MappingError("not a Trivy JSON report (no 'Results' array)")
     artifact = str(document.get("ArtifactName") or "unknown-artifact")
     scope = f"trivy:{folder}:{artifact}"
@@ -46,28 +79,41 @@ def trivy_records(document: Any, origin: str, folder: str) -> Parsed:
         "imageId": dig(document, "Metadata", "ImageID"),
         "createdAt": document.get("CreatedAt"),
     }
+    results = document.get("Results") or []
     out: list[Record] = []
     errors: list[tuple[str, str]] = []
-    for r, result in enumerate(document.get("Results") or []):
+    scanned: set[str] = set() if results else {VULNERABILITY}
+    unreadable: set[str] = set()
+    for r, result in enumerate(results):
+        where = f"{origin}#Results[{r}]"
         if not isinstance(result, Mapping):
+            # Not a result we can read: it may have held any class, so no class is complete.
+            errors.append((where, f"result is not a JSON object ({type(result).__name__})"))
+            unreadable.update(CLASSES)
             continue
-        context = {
-            **shared,
-            "target": result.get("Target"),
-            "class": result.get("Class"),
-            "type": result.get("Type"),
-        }
-        for kind in ("Vulnerabilities", "Misconfigurations"):
-            found = result.get(kind)
+        scanned.update(_trivy_classes(result))
+        context = {**shared, **{k.lower(): result.get(k) for k in ("Target", "Class", "Type")}}
+        for key, scan_class, kind in TRIVY_LISTS:
+            found = result.get(key)
             if found is not None and not isinstance(found, list):
-                # Not a scan result we can read: say so, and archive nothing for its absence.
-                errors.append((f"{origin}#Results[{r}].{kind}", f"{kind} is not an array"))
+                # Not a scan result we can read: say so, and archive nothing of its class.
+                errors.append((f"{where}.{key}", f"{key} is not an array"))
+                unreadable.add(scan_class)
                 continue
             for i, item in enumerate(found or []):
-                position = f"{origin}#Results[{r}].{kind}[{i}]"
-                record_kind = "trivy" if kind == "Vulnerabilities" else "trivy-misconfig"
-                out.append(Record(item, position, record_kind, scope, context))
-    return out, set() if errors else {scope}, errors
+                position = f"{where}.{key}[{i}]"
+                out.append(Record(item, position, kind, scope, context, scan_class))
+    complete = frozenset(scanned - unreadable)
+    return out, {scope: complete} if complete else {}, errors
+
+
+def _trivy_classes(result: Mapping[str, Any]) -> set[str]:
+    """The scanner classes a Trivy result is the output of: its Class, and the lists it
+    holds (results written before Class existed have only those)."""
+    found = {scan_class for key, scan_class, _ in TRIVY_LISTS if key in result}
+    if (named := TRIVY_RESULT_CLASSES.get(str(result.get("Class")))) is not None:
+        found.add(named)
+    return found
 
 
 def map_trivy(record: Record, ctx: Context) -> list[Finding]:
@@ -80,7 +126,7 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
     found = _PackageVulnerability(
         scanner="trivy",
         identity=(
-            context["artifact"],
+            record.scope,
             context["target"],
             vuln.get("PkgID") or f"{package}@{installed}",
             vuln.get("PkgPath"),
@@ -124,9 +170,9 @@ def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
     cause = obj(item.get("CauseMetadata"))
     where = f"{context.get('target')}:{cause.get('StartLine')}" if cause.get("StartLine") else None
     finding = asff.build_finding(
-        finding_id=f"hubrelay/trivy/{check}/"
+        finding_id=f"hubrelay/trivy/{MISCONFIGURATION}/{check}/"
         + stable_hash(
-            context["artifact"],
+            record.scope,
             context.get("target"),
             check,
             cause.get("Resource"),
@@ -172,6 +218,71 @@ def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
     return [finding]
 
 
+def map_trivy_secret(record: Record, ctx: Context) -> list[Finding]:
+    """An exposed secret Trivy found (types.DetectedSecret: RuleID, Category, Severity,
+    Title, StartLine, EndLine, Code, Match, Layer; https://trivy.dev/latest/docs/scanner/secret/).
+
+    The finding names the rule, the file and the lines, never the text: Trivy masks the
+    secret in Match and Code, but the rest of the line (a key Id next to its key, a user
+    next to a password) is as sensitive, and a finding is seen by everyone who can read
+    Security Hub. Match and Code are therefore left out, and out of the Id's hash too.
+    """
+    item, context = _object(record.native), record.context
+    rule = item.get("RuleID")
+    if not isinstance(rule, str) or not rule:
+        raise MappingError("secret without RuleID")
+    lines = _lines(item.get("StartLine"), item.get("EndLine"))
+    layer = dig(item, "Layer", "DiffID")
+    where = f"{context.get('target')}{f' ({lines})' if lines else ''}"
+    return [
+        asff.build_finding(
+            finding_id=f"hubrelay/trivy/{SECRET}/{rule}/"
+            + stable_hash(record.scope, context.get("target"), rule, item.get("StartLine"), layer),
+            product_arn=ctx.product_arn_in(ctx.home),
+            generator_id=f"trivy/{rule}",
+            account_id=ctx.account_id,
+            title=f"{item.get('Title') or rule} exposed in {where}",
+            description=f"Trivy's secret rule {rule} ({item.get('Category') or 'uncategorised'})"
+            f" matched {where} in {context['artifact']}. The matched text is not copied here.",
+            resources=[_artifact_resource(context, None, "", None, None, location=lines)],
+            severity=_severity([], item.get("Severity")),
+            types=[_secret_type(rule, item.get("Category"), item.get("Title"))],
+            created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+            product_fields={
+                "trivy/artifact": context["artifact"],
+                "trivy/target": context.get("target"),
+                "trivy/class": context.get("class"),
+                "trivy/ruleId": rule,
+                "trivy/category": item.get("Category"),
+                "trivy/severity": item.get("Severity"),
+                "trivy/lines": lines,
+                "trivy/layer": layer,
+            },
+            remediation_text="Revoke the secret, issue a new one, and remove it from the file"
+            " and from every image layer or commit that holds it.",
+        )
+    ]
+
+
+def _lines(start: Any, end: Any) -> str | None:
+    """ "lines 3-4" of a secret's StartLine and EndLine (integers when Trivy writes them)."""
+    if not isinstance(start, int) or isinstance(start, bool):
+        return None
+    if isinstance(end, int) and not isinstance(end, bool) and end > start:
+        return f"lines {start}-{end}"
+    return f"line {start}"
+
+
+def _secret_type(*labels: Any) -> str:
+    """The ASFF type of an exposed secret: "Sensitive Data Identifications/Passwords" for a
+    password rule, else ".../Security" (keys, tokens, certificates), the two categories of
+    the namespace that fit ("Types taxonomy for ASFF",
+    https://docs.aws.amazon.com/securityhub/latest/userguide/asff-required-attributes.html#Types)."""
+    text = " ".join(str(label) for label in labels if label).lower()
+    category = "Passwords" if "password" in text else "Security"
+    return f"Sensitive Data Identifications/{category}"
+
+
 def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
     sources = obj(vuln.get("CVSS"))
     preferred = sorted(sources, key=lambda s: (s != vuln.get("SeveritySource"), s != "nvd", s))
@@ -194,7 +305,9 @@ def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
 # --- Grype -----------------------------------------------------------------------------
 
 
-def grype_records(document: Any, origin: str, folder: str) -> Parsed:
+def grype_records(document: Any, origin: str, folder: str) -> Scanned:
+    """Records of a Grype JSON report: a complete scan of its target for vulnerabilities
+    (Grype finds nothing else)."""
     if not isinstance(document, Mapping) or not isinstance(document.get("matches"), list):
         raise MappingError("not a Grype JSON report (no 'matches' array)")
     target = dig(document, "source", "target")
@@ -212,10 +325,10 @@ def grype_records(document: Any, origin: str, folder: str) -> Parsed:
         "scanner": f"grype {dig(document, 'descriptor', 'version') or ''}".strip(),
     }
     out = [
-        Record(match, f"{origin}#matches[{i}]", "grype", scope, context)
+        Record(match, f"{origin}#matches[{i}]", "grype", scope, context, VULNERABILITY)
         for i, match in enumerate(document["matches"])
     ]
-    return out, {scope}, []
+    return out, {scope: frozenset({VULNERABILITY})}, []
 
 
 def map_grype(record: Record, ctx: Context) -> list[Finding]:
@@ -239,7 +352,7 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
     state = dig(vuln, "fix", "state")
     found = _PackageVulnerability(
         scanner="grype",
-        identity=(context["artifact"], package.get("purl") or f"{name}@{version}", path, vid),
+        identity=(record.scope, package.get("purl") or f"{name}@{version}", path, vid),
         vid=str(vid),
         package=name,
         version=version,
@@ -325,7 +438,8 @@ def _finding(found: _PackageVulnerability, context: Mapping[str, Any], ctx: Cont
     title = f"{found.vid} in {found.package} {found.version}".strip()
     resource = _artifact_resource(context, found.package, found.version, found.fixed, found.path)
     return asff.build_finding(
-        finding_id=f"hubrelay/{found.scanner}/{found.vid}/" + stable_hash(*found.identity),
+        finding_id=f"hubrelay/{found.scanner}/{VULNERABILITY}/{found.vid}/"
+        + stable_hash(*found.identity),
         product_arn=ctx.product_arn_in(ctx.home),
         generator_id=f"{found.scanner}/{found.vid}",
         account_id=ctx.account_id,
@@ -364,12 +478,18 @@ def _severity(cvss: list[dict[str, Any]], label: Any) -> dict[str, Any]:
 
 
 def _artifact_resource(
-    context: Mapping[str, Any], package: str, version: str, fixed: Any, path: Any
+    context: Mapping[str, Any],
+    package: Any,
+    version: str,
+    fixed: Any,
+    path: Any,
+    location: str | None = None,
 ) -> dict[str, Any]:
     details: dict[str, Any] = {
         "Other": asff.clip_map(
             {
                 "target": context.get("target"),
+                "location": location,
                 "package": package,
                 "installedVersion": version or None,
                 "fixedVersion": fixed,
