@@ -63,3 +63,14 @@ def start_stack(product: str, template: Path = TEMPLATE, **parameters: Any) -> S
     stack = StackEmulator(template, params).up()
     hub.subscribe(samples.SUBSCRIBED, stack.region, params["ProductArn"], stack.endpoint)
     return stack
+
+
+def nested(depth: int) -> list[Any]:
+    """`depth` lists, each inside the one before, built without recursion (a poison value
+    that once raised RecursionError)."""
+    top: list[Any] = []
+    inner = top
+    for _ in range(depth - 1):
+        inner.append([])
+        inner = inner[0]
+    return top

@@ -26,6 +26,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from hubrelay import loading
+from tests.support import nested
 
 WHAT = "fuzz input"
 _PLACEHOLDER = "\x00hubrelay-hostile\x00"
@@ -138,16 +139,6 @@ def texts(documents: st.SearchStrategy[Any]) -> st.SearchStrategy[str]:
 
 
 # --- as values Python's json parsed -------------------------------------------------
-
-
-def nested(depth: int) -> list[Any]:
-    """`depth` lists, each inside the one before, built without recursion."""
-    top: list[Any] = []
-    inner = top
-    for _ in range(depth - 1):
-        inner.append([])
-        inner = inner[0]
-    return top
 
 
 values = st.one_of(

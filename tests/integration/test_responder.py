@@ -24,19 +24,9 @@ from tests.integration.route_harness import (
     responder_context,
     responder_stack,
 )
-from tests.support import load_fixture, sqs_record
+from tests.support import load_fixture, nested, sqs_record
 
 FAMILIES = ["guardduty", "inspector", "macie", "securityhub-control", "partner"]
-
-
-def _deep(depth: int) -> list[Any]:
-    """`depth` nested lists, built without recursion."""
-    top: list[Any] = []
-    inner = top
-    for _ in range(depth - 1):
-        inner.append([])
-        inner = inner[0]
-    return top
 
 
 @pytest.fixture
@@ -196,7 +186,7 @@ def test_an_unreadable_secret_fails_the_delivery_without_leaking_anything(stack)
         lambda e: e.update(resources=[e["resources"][0].replace(ACCOUNT, "999999999999")]),
         lambda e: e["detail"].update(findings=[{"NoId": True}, "junk"]),
         lambda e: e["detail"]["findings"][0].update(Confidence=10**400),
-        lambda e: e["detail"]["findings"][0].update(ProductFields={"x": _deep(100_000)}),
+        lambda e: e["detail"]["findings"][0].update(ProductFields={"x": nested(100_000)}),
     ],
     ids=["wrong-source", "foreign-action-arn", "malformed-findings", "integer-401", "deep"],
 )

@@ -9,7 +9,7 @@ import pytest
 from hubrelay import asff
 from hubrelay.errors import PermanentError
 from hubrelay.settings import MAX_FINDING_BYTES
-from tests.support import REQUIRED_FIELDS
+from tests.support import REQUIRED_FIELDS, nested
 
 
 def set_path(finding: dict[str, Any], path: str, value: Any) -> None:
@@ -204,23 +204,14 @@ def test_check_finding_raises_with_every_violation(finding):
 # --- values no JSON loader lets through, built in code -----------------------------------
 
 
-def _deep(depth: int) -> list[Any]:
-    top: list[Any] = []
-    inner = top
-    for _ in range(depth - 1):
-        inner.append([])
-        inner = inner[0]
-    return top
-
-
 @pytest.mark.parametrize(
     ("path", "value", "where", "reason"),
     [
         ("Confidence", 10**400, "Confidence", "integer of 401 digits (at most 64)"),
         ("Severity.Normalized", -(10**5000), "Severity.Normalized", "integer of 5001 digits"),
         ("ProductFields.big", 10**400, "ProductFields.big", "integer of 401 digits"),
-        ("Resources.0.Details.Other.x", _deep(100_000), "Resources[0].Details.Other.x", "nested"),
-        ("Note", {"Text": _deep(70)}, "Note.Text", "nested too deeply (more than 64 levels)"),
+        ("Resources.0.Details.Other.x", nested(100_000), "Resources[0].Details.Other.x", "nested"),
+        ("Note", {"Text": nested(70)}, "Note.Text", "nested too deeply (more than 64 levels)"),
     ],
     ids=["confidence-401", "normalized-5001", "product-field", "100000-deep", "70-deep"],
 )

@@ -11,23 +11,13 @@ import pytest
 
 from hubrelay import loading
 from hubrelay.errors import PermanentError
-from tests.support import FIXTURES, load_fixture
+from tests.support import FIXTURES, load_fixture, nested
 
 
 def refused(data: str | bytes, what: str = "message m-1") -> loading.LoadError:
     with pytest.raises(loading.LoadError) as caught:
         loading.load_json(data, what=what)
     return caught.value
-
-
-def nested(depth: int) -> list[Any]:
-    """`depth` lists, each inside the one before, built without recursion."""
-    top: list[Any] = []
-    inner = top
-    for _ in range(depth - 1):
-        inner.append([])
-        inner = inner[0]
-    return top
 
 
 def test_a_401_digit_integer_is_refused_naming_the_record_size_and_path():

@@ -10,7 +10,7 @@ import pytest
 
 from hubrelay.routing import RouteConfig, decide, labels_at_least, plan_deliveries
 from hubrelay.settings import Settings
-from tests.support import load_fixture
+from tests.support import load_fixture, nested
 
 ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelayHook"
 SNS_ACTION = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelaySns"
@@ -106,15 +106,6 @@ def test_non_object_events_are_rejected(value):
     assert not decide(value, config()).accepted
 
 
-def _deep(depth: int) -> list[Any]:
-    top: list[Any] = []
-    inner = top
-    for _ in range(depth - 1):
-        inner.append([])
-        inner = inner[0]
-    return top
-
-
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
@@ -123,7 +114,7 @@ def _deep(depth: int) -> list[Any]:
             "event: integer of 401 digits (at most 64) at detail.findings[0].Severity.Normalized",
         ),
         (
-            lambda e: e["detail"]["findings"][1].update(ProductFields={"x": _deep(100_000)}),
+            lambda e: e["detail"]["findings"][1].update(ProductFields={"x": nested(100_000)}),
             "event: nested too deeply (more than 64 levels) at detail.findings[1].ProductFields.x",
         ),
         (
