@@ -14,6 +14,7 @@ from typing import Any
 
 from hubrelay import asff, message
 from hubrelay.asff import FindingKey
+from hubrelay.delivery import Ref, Undelivered
 from hubrelay.quarantine import Quarantine
 
 
@@ -25,6 +26,15 @@ class Item:
     origins: set[str]
     size: int
     last_error: str = ""
+    ref: Ref | None = None  # the tracking row it was sent from, when the message says
+
+    def undelivered(self, code: str) -> Undelivered | None:
+        """What tracking is told when the finding is quarantined for an outside cause."""
+        if self.ref is None:
+            return None
+        region, account = self.group
+        updated_at = str(self.finding.get("UpdatedAt", ""))
+        return Undelivered(self.ref, account, region, updated_at, code, tuple(sorted(self.origins)))
 
     @property
     def finding_id(self) -> str:
@@ -45,11 +55,11 @@ def gather(
     received = 0
     for message_id, body in records:
         try:
-            findings = message.decode(body)
+            findings, refs = message.read(body)
         except message.MessageError as exc:
             quarantine.add((message_id,), "-", "MalformedMessage", str(exc), body)
             continue
-        for finding in findings:
+        for finding, ref in zip(findings, refs, strict=True):
             received += 1
             violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
             if violations:
@@ -57,7 +67,8 @@ def gather(
                 fid = violations[0].finding_id
                 quarantine.add((message_id,), fid, "InvalidFinding", reason, finding)
                 continue
-            _keep_newest(latest, Item(finding, {message_id}, asff.finding_size(finding)))
+            size = asff.finding_size(finding)
+            _keep_newest(latest, Item(finding, {message_id}, size, ref=ref))
     return list(latest.values()), received
 
 
