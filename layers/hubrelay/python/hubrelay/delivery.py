@@ -34,14 +34,13 @@ UpdateItem whose condition fails never creates the item).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hubrelay import errors
+from hubrelay import asff, errors
 from hubrelay.errors import Meaning
 from hubrelay.observability import logger
 
@@ -108,7 +107,8 @@ class Feedback:
 
     dynamodb: Any
     table: str
-    clock: Callable[[], float] = time.time
+    # The collector's clock (its Context.now): one clock for the backoff and the sweep.
+    clock: Callable[[], float] = field(default=lambda: asff.now_utc().timestamp())
     outcome: FeedbackOutcome = field(default_factory=FeedbackOutcome)
 
     def report(
