@@ -61,9 +61,11 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def import_queue(stack: dict[str, Any]) -> dict[str, Any]:
     """The importer handler over every message on the findings queue (then deleted)."""
     bodies: list[str] = []
-    while got := stack["sqs"].receive_message(
-        QueueUrl=stack["queue_url"], MaxNumberOfMessages=10
-    ).get("Messages", []):
+    while (
+        got := stack["sqs"]
+        .receive_message(QueueUrl=stack["queue_url"], MaxNumberOfMessages=10)
+        .get("Messages", [])
+    ):
         for item in got:
             bodies.append(item["Body"])
             stack["sqs"].delete_message(
@@ -79,9 +81,13 @@ def import_queue(stack: dict[str, Any]) -> dict[str, Any]:
 
 def dead_codes(stack: dict[str, Any]) -> list[str]:
     codes: list[str] = []
-    while got := stack["sqs"].receive_message(
-        QueueUrl=stack["dlq"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    ).get("Messages", []):
+    while (
+        got := stack["sqs"]
+        .receive_message(
+            QueueUrl=stack["dlq"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
+        .get("Messages", [])
+    ):
         for item in got:
             codes.append(item["MessageAttributes"]["hubrelay.ErrorCode"]["StringValue"])
             stack["sqs"].delete_message(QueueUrl=stack["dlq"], ReceiptHandle=item["ReceiptHandle"])
