@@ -35,6 +35,8 @@ def create_stack_resources(region: str = "us-east-1") -> dict[str, str]:
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "due", "AttributeType": "S"},
             {"AttributeName": "ls", "AttributeType": "N"},
+            {"AttributeName": "ur", "AttributeType": "S"},
+            {"AttributeName": "nr", "AttributeType": "N"},
         ],
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -48,7 +50,15 @@ def create_stack_resources(region: str = "us-east-1") -> dict[str, str]:
                     {"AttributeName": "ls", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
+            },
+            {
+                "IndexName": "retry",
+                "KeySchema": [
+                    {"AttributeName": "ur", "KeyType": "HASH"},
+                    {"AttributeName": "nr", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
         ],
     )
     boto3.client("s3", region_name=region).create_bucket(Bucket="reports")

@@ -574,6 +574,11 @@ def test_importer_environment_is_the_agreed_contract(template: dict[str, Any]) -
         "HUBRELAY_BATCH_BYTE_BUDGET",
         "HUBRELAY_MAX_RECEIVE_COUNT",
         "HUBRELAY_PRODUCT_ARN",
+        # Delivery feedback to change tracking, only with a collector (hubrelay.delivery).
+        "HUBRELAY_TRACKING_TABLE",
+    }
+    assert variables["HUBRELAY_TRACKING_TABLE"] == {
+        "Fn::If": ["CollectorEnabled", {"Ref": "TrackingTable"}, {"Ref": "AWS::NoValue"}]
     }
     assert variables["POWERTOOLS_SERVICE_NAME"] == "hubrelay-importer"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "hubrelay"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hubrelay import tracking
+from hubrelay import delivery, tracking
 from hubrelay.settings import Settings
 from tests.integration.test_template import Resolver, _load, as_list, props
 
@@ -26,9 +26,13 @@ def test_collector_parts_are_off_unless_a_source_is_chosen(template: dict[str, A
 def test_tracking_table_matches_the_tracking_module(template: dict[str, Any]) -> None:
     table = props(template["Resources"]["TrackingTable"])
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
-    (index,) = table["GlobalSecondaryIndexes"]
+    index, retry = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == tracking.RENEWAL_INDEX
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["due", "ls"]
+    # The sparse index of rows the importer marked undelivered (hubrelay.delivery).
+    assert retry["IndexName"] == delivery.RETRY_INDEX
+    assert [k["AttributeName"] for k in retry["KeySchema"]] == ["ur", "nr"]
+    assert retry["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     # The AWS managed key by default, the stack's key when KmsKeyArn is given.

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hubrelay import asff, aws, http, message, sqs, tracking
+from hubrelay.delivery import Ref
 from hubrelay.error_report import ErrorReport
 from hubrelay.errors import TransientError
 from hubrelay.observability import logger
@@ -90,10 +91,17 @@ class FindingQueue:
     max_message_bytes: int = 256 * 1024
     retry: Retry = field(default_factory=lambda: Retry(max_attempts=5, base_s=0.1, cap_s=2.0))
 
-    def enqueue(self, findings: list[Finding], outcome: CollectOutcome) -> None:
+    def enqueue(
+        self,
+        findings: list[Finding],
+        outcome: CollectOutcome,
+        refs: list[Ref | None] | None = None,
+    ) -> None:
+        """Enqueue `findings`; `refs` (aligned) names each one's tracking row in the
+        message, for the importer's delivery feedback (hubrelay.delivery)."""
         if not findings:
             return
-        bodies = list(message.pack_messages(findings, self.max_message_bytes))
+        bodies = list(message.pack_messages(findings, self.max_message_bytes, refs))
         report = sqs.send_entries(
             self.client,
             self.url,
@@ -115,6 +123,7 @@ class Limits:
     max_finding_bytes: int = MAX_FINDING_BYTES
     chunk_size: int = 500  # findings tracked and enqueued at a time
     renewal_limit: int = 500  # findings renewed per run at most
+    retry_limit: int = 500  # undelivered findings re-sent per run at most
 
 
 @dataclass
@@ -144,6 +153,8 @@ class Collector:
                 self.outcome.finished = True
             if self.outcome.finished and self.time_left():
                 self._renew_due()
+            if self.outcome.finished and self.time_left():
+                self._retry_undelivered()
             self._flush_errors()
         except (TransientError, ClientError, BotoCoreError) as exc:
             # The source, the queue or the table failing now: the cursor has not moved past
@@ -242,9 +253,27 @@ class Collector:
                     plans.append(tracking.plan(body, scope, state, self.ctx, self.policy))
             self._deliver(plans)
 
+    def _retry_undelivered(self) -> None:
+        """Send again, from the stored body, what the importer could not deliver for a cause
+        outside the finding, once its (account, Region) backoff has passed."""
+        by_scope: dict[str, list[str]] = {}
+        for scope, key in self.store.undelivered(self.ctx.now.timestamp(), self.limits.retry_limit):
+            by_scope.setdefault(scope, []).append(key)
+        for scope, keys in by_scope.items():
+            if not self.time_left():
+                return
+            states = self.store.load(scope, keys).values()
+            self._deliver([tracking.resend(state, self.ctx) for state in states])
+
     def _deliver(self, plans: list[Plan]) -> None:
         """Enqueue every send, then remember the new states (never the other way round)."""
-        self.queue.enqueue([finding for p in plans for finding in p.sends], self.outcome)
+        findings: list[Finding] = []
+        refs: list[Ref | None] = []
+        for p in plans:
+            ref = None if p.state is None else Ref(p.state.scope, p.state.key, p.action == "resent")
+            findings += p.sends
+            refs += [ref] * len(p.sends)
+        self.queue.enqueue(findings, self.outcome, refs)
         states: list[Tracked] = [p.state for p in plans if p.state is not None]
         self.store.save(states)
         self.outcome.actions.update(p.action for p in plans)

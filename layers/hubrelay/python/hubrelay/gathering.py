@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hubrelay import asff, message
+from hubrelay.delivery import Ref, Undelivered
 from hubrelay.quarantine import Quarantine
 
 
@@ -24,6 +25,15 @@ class Item:
     origins: set[str]
     size: int
     last_error: str = ""
+    ref: Ref | None = None  # the tracking row it was sent from, when the message says
+
+    def undelivered(self, code: str) -> Undelivered | None:
+        """What tracking is told when the finding is quarantined for an outside cause."""
+        if self.ref is None:
+            return None
+        region, account = self.group
+        updated_at = str(self.finding.get("UpdatedAt", ""))
+        return Undelivered(self.ref, account, region, updated_at, code, tuple(sorted(self.origins)))
 
     @property
     def finding_id(self) -> str:
@@ -44,11 +54,11 @@ def gather(
     received = 0
     for message_id, body in records:
         try:
-            findings = message.decode(body, what=f"message {message_id}")
+            findings, refs = message.read(body, what=f"message {message_id}")
         except message.MessageError as exc:
             quarantine.add((message_id,), "-", "MalformedMessage", str(exc), body)
             continue
-        for finding in findings:
+        for finding, ref in zip(findings, refs, strict=True):
             received += 1
             violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
             if violations:
@@ -56,7 +66,8 @@ def gather(
                 fid = violations[0].finding_id
                 quarantine.add((message_id,), fid, "InvalidFinding", reason, finding)
                 continue
-            _keep_newest(latest, Item(finding, {message_id}, asff.finding_size(finding)))
+            size = asff.finding_size(finding)
+            _keep_newest(latest, Item(finding, {message_id}, size, ref=ref))
     return list(latest.values()), received
 
 

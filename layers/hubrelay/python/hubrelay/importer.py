@@ -11,6 +11,9 @@ dead-letter queue without a reason.
 
 The three steps live in their own modules: `gathering` (decode, validate, one finding per
 identity), `sending` (calls with split, retry and classification), `quarantine` (the DLQ).
+Then `delivery` tells change tracking (when the stack has a collector) which tracked
+findings were quarantined for a cause outside the finding, so that the collector sends
+them again once the account can receive them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubrelay.delivery import Feedback, FeedbackOutcome
 from hubrelay.gathering import Item, gather
 from hubrelay.packing import Sized, lower_bound, pack
 from hubrelay.quarantine import Quarantine, Quarantined
@@ -39,12 +43,14 @@ QueueRecord = tuple[str, str, int]  # (message id, body, receive count)
 class Services:
     securityhub: ClientFor
     sqs: Any
+    dynamodb: Any = None  # the tracking table's client; None without a collector
 
 
 def connect(settings: Settings) -> Services:
     from hubrelay import aws
 
-    return Services(securityhub=aws.securityhub, sqs=aws.client("sqs"))
+    dynamodb = aws.client("dynamodb") if settings.tracking_table else None
+    return Services(securityhub=aws.securityhub, sqs=aws.client("sqs"), dynamodb=dynamodb)
 
 
 @dataclass
@@ -58,6 +64,7 @@ class ImportOutcome:
     lower_bound: int = 0
     throttles: int = 0
     retries: int = 0
+    feedback: FeedbackOutcome = field(default_factory=FeedbackOutcome)
 
     def reasons(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -98,19 +105,13 @@ def import_records(
         time_for_a_call=lambda: remaining_ms() > settings.deadline_margin_ms,
     )
     sender.send_all(calls)
-    # A finding from a message on its last receive is kept with its reason now: after
-    # this, SQS would move the message without one.
-    unresolved = []
-    for item in sender.tally.unresolved:
-        if item.origins & final:
-            reason = f"last error: {item.last_error}"
-            quarantine.add(
-                sorted(item.origins), item.finding_id, "RetriesExhausted", reason, item.finding
-            )
-        else:
-            unresolved.append(item)
+    unresolved = _keep_last_receives(sender.tally.unresolved, final, quarantine)
     failed = quarantine.flush(services.sqs, settings.quarantine_queue_url, retry)
     tally = sender.tally
+    feedback = _tell_tracking(quarantine, tally.recovered, settings, services)
+    # A send the collector has not recorded yet cannot be marked: SQS delivers its message
+    # again (on the last receive there is no again: the DLQ keeps the finding).
+    failed |= feedback.early - final
     return ImportOutcome(
         received=received,
         imported=tally.imported,
@@ -124,7 +125,38 @@ def import_records(
         ),
         throttles=tally.throttles,
         retries=tally.retries,
+        feedback=feedback,
     )
+
+
+def _keep_last_receives(items: list[Item], final: set[str], quarantine: Quarantine) -> list[Item]:
+    """Quarantine, with their last error, the unresolved findings of messages on their last
+    receive (after this SQS would move the message without a reason); the others."""
+    unresolved = []
+    for item in items:
+        if item.origins & final:
+            reason = f"last error: {item.last_error}"
+            code = "RetriesExhausted"
+            told = item.undelivered(code)
+            quarantine.add(sorted(item.origins), item.finding_id, code, reason, item.finding, told)
+        else:
+            unresolved.append(item)
+    return unresolved
+
+
+def _tell_tracking(
+    quarantine: Quarantine,
+    recovered: set[tuple[str, str]],
+    settings: Settings,
+    services: Services,
+) -> FeedbackOutcome:
+    """Mark in change tracking what was quarantined for an outside cause (hubrelay.delivery)."""
+    if services.dynamodb is None or not settings.tracking_table:
+        return FeedbackOutcome()
+    undelivered = [q.undelivered for q in quarantine.entries if q.undelivered is not None]
+    if not undelivered and not recovered:
+        return FeedbackOutcome()
+    return Feedback(services.dynamodb, settings.tracking_table).report(undelivered, recovered)
 
 
 def _by_group(calls: Iterable[Any]) -> list[list[Item]]:

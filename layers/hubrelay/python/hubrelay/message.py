@@ -4,6 +4,13 @@ A message body is JSON: ``{"version": 1, "findings": [<ASFF finding>, ...]}`` wi
 more findings, the whole body under the queue's maximum message size. Any producer (the
 collector, a vendor's own system, a test) may write it; the importer reads it. Version 1 is
 stable: new optional keys may be added, existing ones never change meaning.
+
+Optional key ``"tracking"`` (added for delivery feedback, `hubrelay.delivery`): an array
+aligned with ``findings``, each entry ``[scope, base Id]`` (``[scope, base Id, "retry"]``
+for a re-send of an undelivered finding) naming the change-tracking row the finding was
+sent from, or ``null``. The collector writes it; other producers leave it out. A
+``tracking`` value that does not follow this is ignored (the findings are still imported,
+without feedback), never a reason to refuse the message.
 """
 
 from __future__ import annotations
@@ -13,7 +20,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from hubrelay import loading
+from hubrelay.delivery import Ref
 from hubrelay.errors import PermanentError
+from hubrelay.observability import logger
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 VERSION = 1
@@ -27,6 +36,12 @@ class MessageError(PermanentError, ValueError):
 def decode(body: str, *, what: str = "body") -> list[dict[str, Any]]:
     """The findings of one message body; MessageError says what is wrong with it, naming
     the body as `what` ("message <id>") when the policy of hubrelay.loading refuses it."""
+    return read(body, what=what)[0]
+
+
+def read(body: str, *, what: str = "body") -> tuple[list[dict[str, Any]], list[Ref | None]]:
+    """The findings of one message body and, aligned with them, the tracking row each was
+    sent from (None when the message does not say); MessageError says what is wrong."""
     try:
         document = loading.load_json(body, what=what)
     except loading.LoadError as exc:
@@ -42,7 +57,32 @@ def decode(body: str, *, what: str = "body") -> list[dict[str, Any]]:
     for i, finding in enumerate(findings):
         if not isinstance(finding, dict):
             raise MessageError(f"findings[{i}] is a JSON {type(finding).__name__}, not an object")
-    return findings
+    return findings, _refs(document.get("tracking"), len(findings))
+
+
+def _refs(value: Any, count: int) -> list[Ref | None]:
+    if value is None:
+        return [None] * count
+    if not isinstance(value, list) or len(value) != count:
+        logger.warning("message 'tracking' ignored: not an array aligned with 'findings'")
+        return [None] * count
+    return [_ref(entry) for entry in value]
+
+
+def _ref(entry: Any) -> Ref | None:
+    if (
+        isinstance(entry, list)
+        and len(entry) in (2, 3)
+        and all(isinstance(part, str) and part for part in entry)
+    ):
+        return Ref(entry[0], entry[1], retry=entry[2:] == ["retry"])
+    return None
+
+
+def ref_entry(ref: Ref | None) -> list[str] | None:
+    if ref is None:
+        return None
+    return [ref.scope, ref.key, "retry"] if ref.retry else [ref.scope, ref.key]
 
 
 def encode(findings: Iterable[Mapping[str, Any]]) -> str:
@@ -50,13 +90,19 @@ def encode(findings: Iterable[Mapping[str, Any]]) -> str:
 
 
 def pack_messages(
-    findings: Iterable[Mapping[str, Any]], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    findings: Iterable[Mapping[str, Any]],
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    refs: Iterable[Ref | None] | None = None,
 ) -> Iterator[str]:
-    """Message bodies holding as many findings as fit, in order.
+    """Message bodies holding as many findings as fit, in order; with `refs` (aligned with
+    `findings`) each message also says which tracking row each finding came from.
 
     A finding too big for a message on its own raises MessageError: callers validate
     findings first (240 KB per finding fits in the default 256 KiB message).
     """
+    if refs is not None:
+        yield from _pack_tracked(list(findings), list(refs), max_bytes)
+        return
     batch: list[str] = []
     size = _ENVELOPE_OVERHEAD
     for finding in findings:
@@ -79,3 +125,37 @@ def pack_messages(
 
 def _join(parts: list[str]) -> str:
     return '{"version": 1, "findings": [' + ", ".join(parts) + "]}"
+
+
+_TRACKED_OVERHEAD = len(json.dumps({"version": VERSION, "findings": [], "tracking": []}))
+
+
+def _pack_tracked(
+    findings: list[Mapping[str, Any]], refs: list[Ref | None], max_bytes: int
+) -> Iterator[str]:
+    if len(refs) != len(findings):
+        raise ValueError("refs must be aligned with findings")
+    texts: list[tuple[str, str]] = []
+    size = _TRACKED_OVERHEAD
+    for finding, ref in zip(findings, refs, strict=True):
+        text, entry = json.dumps(finding), json.dumps(ref_entry(ref))
+        cost = len(text.encode()) + len(entry.encode()) + (4 if texts else 0)
+        if _TRACKED_OVERHEAD + len(text.encode()) + len(entry.encode()) > max_bytes:
+            raise MessageError(
+                f"finding {str(finding.get('Id'))[:120]!r} is {len(text.encode())} bytes, "
+                f"over the {max_bytes}-byte message limit"
+            )
+        if texts and size + cost > max_bytes:
+            yield _join_tracked(texts)
+            texts, size = [], _TRACKED_OVERHEAD
+            cost -= 4
+        texts.append((text, entry))
+        size += cost
+    if texts:
+        yield _join_tracked(texts)
+
+
+def _join_tracked(parts: list[tuple[str, str]]) -> str:
+    findings = ", ".join(text for text, _ in parts)
+    tracking = ", ".join(entry for _, entry in parts)
+    return f'{{"version": 1, "findings": [{findings}], "tracking": [{tracking}]}}'

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubrelay import message, sqs
+from hubrelay.delivery import Undelivered
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
 
@@ -30,6 +31,8 @@ class Quarantined:
     code: str
     reason: str
     body: str
+    # Set when tracking is to be told (an outside cause, a tracked send): hubrelay.delivery.
+    undelivered: Undelivered | None = None
 
 
 def fit(body: str, limit: int) -> str:
@@ -67,11 +70,18 @@ class Quarantine:
         self.entries: list[Quarantined] = []
 
     def add(
-        self, origins: Sequence[str], finding_id: str, code: str, reason: str, payload: Any
+        self,
+        origins: Sequence[str],
+        finding_id: str,
+        code: str,
+        reason: str,
+        payload: Any,
+        undelivered: Undelivered | None = None,
     ) -> None:
         body = payload if isinstance(payload, str) else message.encode([payload])
         body = fit(body, self.max_message_bytes - ATTRIBUTE_ROOM)
-        self.entries.append(Quarantined(tuple(origins), finding_id, code, reason[:4000], body))
+        entry = Quarantined(tuple(origins), finding_id, code, reason[:4000], body, undelivered)
+        self.entries.append(entry)
         logger.warning(
             "finding quarantined", finding_id=finding_id, code=code, reason=reason[:1000]
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from hubrelay import errors
+from hubrelay import delivery, errors
 from hubrelay.errors import Meaning
 from hubrelay.gathering import Item
 from hubrelay.observability import logger
@@ -32,6 +32,9 @@ class Tally:
     throttles: int = 0
     retries: int = 0
     unresolved: list[Item] = field(default_factory=list)
+    # (account, Region) of re-sent undelivered findings that were imported: their delivery
+    # backoff is reset (hubrelay.delivery).
+    recovered: set[tuple[str, str]] = field(default_factory=set)
 
 
 def call_of(group: tuple[str, str], items: list[Item], attempt: int = 0) -> Call[Item]:
@@ -110,6 +113,8 @@ class ImportSender:
             failure = failed.get(item.finding_id)
             if failure is None:
                 self.tally.imported += 1
+                if item.ref is not None and item.ref.retry:
+                    self.tally.recovered.add((item.group[1], item.group[0]))
                 continue
             code = str(failure.get("ErrorCode") or "Unknown")
             text = str(failure.get("ErrorMessage") or "")
@@ -128,7 +133,10 @@ class ImportSender:
 
     def _refuse(self, items: list[Item], code: str, reason: str) -> None:
         for item in items:
-            self.quarantine.add(sorted(item.origins), item.finding_id, code, reason, item.finding)
+            told = item.undelivered(code) if delivery.outside_cause(code) else None
+            self.quarantine.add(
+                sorted(item.origins), item.finding_id, code, reason, item.finding, told
+            )
 
     def _give_up(self, items: list[Item], error: str) -> None:
         for item in items:

@@ -15,7 +15,10 @@ costs a harmless re-send, never a lost update.
 Table layout: partition key `pk`, sort key `sk`.
 - finding:  pk "f#<scope>", sk "<base Id>"; the sparse index `renewal` (`due`, `ls`) lists
   active findings by last-sent time for the renewal sweep.
+  A row the importer marked undelivered (`hubrelay.delivery`) is in the sparse index
+  `retry` (`ur`, `nr`) until the collector re-sends it (`resend`) and saves it anew.
 - cursor:   pk "cursor", sk "<source name>", `v` the cursor as JSON.
+- backoff:  pk "b#<account>", sk "<Region>": delivery backoff, written by the importer.
 
 Sources: "the partner FAQ" is "AWS Security Hub partner FAQ"
 (https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html); "the
@@ -34,7 +37,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from hubrelay import asff
+from hubrelay import asff, delivery
 from hubrelay.errors import TransientError
 from hubrelay.retry import Retry
 from hubrelay.sources import Context, Cursor, Finding, dig, parse_time
@@ -72,6 +75,9 @@ class Tracked:
     # The configured product ARN it was sent under ("" = the private default); None for
     # state recorded before hubrelay kept it: taken to be the current one.
     product: str | None = None
+    # Regions the importer could not deliver the last send to, for a cause outside the
+    # finding (hubrelay.delivery); read only, a save clears it.
+    undelivered: frozenset[str] = frozenset()
 
     def product_in(self, ctx: Context) -> str:
         return ctx.product_arn if self.product is None else self.product
@@ -270,6 +276,27 @@ def _withdraw(report: _Report, tracked: Tracked, ctx: Context) -> Plan:
     return Plan("withdrawn", sends, state)
 
 
+def resend(tracked: Tracked, ctx: Context) -> Plan:
+    """The last send again, from the stored body, to the Regions it did not reach: with a
+    new UpdatedAt (Security Hub keeps the newest), active where the finding is active,
+    archived where it was archived or withdrawn."""
+    regions = sorted(tracked.undelivered)
+    if tracked.body is None or not regions:
+        # Nothing to send it from: the save clears the mark, so the sweep stops finding it.
+        return Plan("dropped", [], replace(tracked, undelivered=frozenset()))
+    updated = _advance(tracked.updated_at, ctx)
+    finding_id = generation_id(tracked.key, tracked.generation)
+    product = tracked.product_in(ctx)
+    sends = []
+    for region in regions:
+        active = tracked.state == "ACTIVE" and region in tracked.regions
+        body = _stamp(tracked.body, tracked.created_at, updated, "ACTIVE" if active else "ARCHIVED")
+        sends.append(_in_region(body, finding_id, region, ctx, product))
+    body = _stamp(tracked.body, tracked.created_at, updated, tracked.state)
+    state = replace(tracked, updated_at=updated, body=body, undelivered=frozenset())
+    return Plan("resent", sends, state)
+
+
 def _source_created(finding: Mapping[str, Any], now: str) -> str:
     created = finding.get("CreatedAt")
     if not isinstance(created, str) or not asff.TIMESTAMP_RE.fullmatch(created):
@@ -373,6 +400,21 @@ class Store:
         )
         return [(item["pk"]["S"][2:], item["sk"]["S"]) for item in response.get("Items", [])]
 
+    def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
+        """(scope, key) of findings marked undelivered whose next retry has come, soonest
+        first (the sparse index `retry`, hubrelay.delivery)."""
+        response = self.dynamodb.query(
+            TableName=self.table,
+            IndexName=delivery.RETRY_INDEX,
+            KeyConditionExpression="ur = :undelivered AND nr <= :now",
+            ExpressionAttributeValues={
+                ":undelivered": {"S": delivery.UNDELIVERED},
+                ":now": {"N": repr(now)},
+            },
+            Limit=limit,
+        )
+        return [(item["pk"]["S"][2:], item["sk"]["S"]) for item in response.get("Items", [])]
+
     def save(self, states: Iterable[Tracked]) -> None:
         requests = [{"PutRequest": {"Item": _to_item(s)}} for s in states]
         for start in range(0, len(requests), 25):
@@ -436,6 +478,7 @@ def _from_item(item: Mapping[str, Any]) -> Tracked:
         state=item["st"]["S"],
         body=body,
         product=_product_of(item),
+        undelivered=frozenset(item.get("ud", {}).get("SS", [])),
     )
 
 
