@@ -57,6 +57,10 @@ class Summary:
     collected: int = 0
     collected_second_run: int = 0
     archived: int = 0
+    # Delivery feedback: findings refused while the account was not subscribed to the
+    # product, then delivered by a later run once it was, the report untouched.
+    held_back: int = 0
+    delivered_late: int = 0
     # Route out: the custom action, the webhook receiver, the write-back, the automatic route.
     clicked: int = 0
     webhook_received: int = 0
@@ -74,7 +78,9 @@ class Summary:
     @property
     def lost(self) -> int:
         """Producer findings neither in Security Hub nor quarantined with a reason."""
-        producer_imported = sum(self.in_security_hub.values()) - self.collected
+        producer_imported = (
+            sum(self.in_security_hub.values()) - self.collected - self.delivered_late
+        )
         accounted = producer_imported + sum(self.quarantined.values()) - self.malformed_messages
         return self.sent - accounted
 
@@ -167,6 +173,9 @@ def run(
             _collect(stack, summary, vulnerabilities, progress)
             _route_out(stack, summary, progress)
             _audit(stack, summary)
+            _subscribed_late(stack, summary, progress)
+            summary.denied_calls = len(stack.checker.denied())
+            summary.unused_permissions = stack.checker.unused_statements()
         finally:
             stack.down()
     finally:
@@ -256,6 +265,40 @@ def _collect(
     progress(f"collector tick 3 (rescan, 10 fixed): {summary.archived} findings archived")
 
 
+def _subscribed_late(
+    stack: StackEmulator, summary: Summary, progress: Callable[[str], None]
+) -> None:
+    """After the audit of the rest: the stack's account turns Security Hub off, a new report
+    comes in, its findings are refused (quarantined, and marked undelivered in tracking);
+    Security Hub back on, the next run delivers them by itself, the report untouched."""
+    if "CollectorFunction" not in stack.functions:
+        return
+    s3 = stack.client("s3")
+    bucket = stack.outputs["CollectorReportsBucket"]
+    key = f"{stack.parameters.get('ReportsPrefix', 'reports/')}shop-web/trivy.json"
+    report = samples.trivy_report(5, IMAGE.replace("/api:", "/web:"), seed=11)
+    with _stage(summary, "subscribed late"):
+        hub.disable_hub(stack.account, stack.region)
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report).encode())
+        stack.advance(301)
+        _tick(stack)
+        stack.drain()
+        # Only this stage's: the audit read the dead-letter queue already.
+        summary.held_back = len(stack.messages("FindingsDeadLetterQueue"))
+        hub.enable_hub(stack.account, stack.region)
+        stack.advance(301)  # past the first backoff of (account, Region)
+        _tick(stack)
+        stack.drain()
+        now = _count_findings(stack, stack.account)
+        summary.delivered_late = now - summary.in_security_hub[stack.account]
+        summary.in_security_hub[stack.account] = now
+        summary.imported += summary.delivered_late
+    progress(
+        f"Security Hub off, then on: {summary.held_back} findings refused, "
+        f"{summary.delivered_late} delivered by the next run without a new report"
+    )
+
+
 def _tick(stack: StackEmulator) -> dict[str, Any]:
     results = [r for r in stack.tick() if isinstance(r, dict)]
     return results[0] if results else {}
@@ -299,8 +342,6 @@ def _audit(stack: StackEmulator, summary: Summary) -> None:
     )
     summary.calls = len(stack.contract.calls)
     summary.throttled = stack.contract.throttled
-    summary.denied_calls = len(stack.checker.denied())
-    summary.unused_permissions = stack.checker.unused_statements()
 
 
 def _count_findings(stack: StackEmulator, account: str) -> int:
@@ -344,6 +385,11 @@ def render(summary: Summary) -> str:
             "collected from a report",
             f"{summary.collected} (second run over the same report: "
             f"{summary.collected_second_run})",
+        ),
+        (
+            "subscribed late",
+            f"{summary.held_back} refused while Security Hub was off, "
+            f"{summary.delivered_late} delivered by a later run once it was on",
         ),
         (
             "in Security Hub",

@@ -25,7 +25,7 @@ def test_demo_report_matches_what_happened():
         samples.SUBSCRIBED[0]: 60,
         samples.SUBSCRIBED[1]: 60,
         samples.UNSUBSCRIBED: 0,
-        DEFAULT_ACCOUNT: 40,
+        DEFAULT_ACCOUNT: 40 + 5,  # the report, and the five delivered late
     }
     assert summary.quarantined == {
         "InvalidAccess": 20,
@@ -35,6 +35,9 @@ def test_demo_report_matches_what_happened():
     # And the collector sent the report once, nothing on the unchanged rerun, and archived
     # the ten vulnerabilities fixed in the rescan
     assert (summary.collected, summary.collected_second_run, summary.archived) == (40, 0, 10)
+    # And the five findings refused while Security Hub was off reached it once it was on,
+    # with no new report (delivery feedback)
+    assert summary.held_back == summary.delivered_late == 5
     # And the custom action, clicked twice, reached the receiver once per finding, signed,
     # and each finding was written back
     assert summary.clicked == 3

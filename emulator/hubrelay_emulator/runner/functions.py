@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -135,8 +136,25 @@ class FunctionHost:
             )
             if not callable(getattr(module, function.handler.rpartition(".")[2], None)):
                 raise StackError(f"{function.logical_id}: {function.handler} is not a function")
+            self._simulate_clock()
             function.module = module
         return function.module
+
+    def _simulate_clock(self) -> None:
+        """The function's clock (hubrelay.asff's `datetime`, behind now_utc and every
+        timestamp hubrelay writes) runs with the stack's simulated time, as its sleeps do:
+        advancing the stack by five minutes is five minutes later for the functions too."""
+        asff = sys.modules.get("hubrelay.asff")
+        if asff is None:
+            return
+        stack = self.stack
+
+        class Simulated(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> Any:
+                return datetime.now(tz) + timedelta(seconds=stack.clock)
+
+        asff.datetime = Simulated  # type: ignore[attr-defined]
 
     @staticmethod
     def _fresh_logger(function: LambdaFunction) -> None:
