@@ -152,9 +152,9 @@ class Collector:
             else:
                 self.outcome.finished = True
             if self.outcome.finished and self.time_left():
-                self._renew_due()
+                renew_due(self)
             if self.outcome.finished and self.time_left():
-                self._retry_undelivered()
+                retry_undelivered(self)
             self._flush_errors()
         except (TransientError, ClientError, BotoCoreError) as exc:
             # The source, the queue or the table failing now: the cursor has not moved past
@@ -219,12 +219,12 @@ class Collector:
                 planned = tracking.plan(
                     finding, scope, tracked.get(finding["Id"]), self.ctx, self.policy
                 )
-                if problems := self._problems(planned.sends):
+                if problems := problems_of(planned.sends, self.limits.max_finding_bytes):
                     self._malformed(record.position, problems, record.native)
                     complete = _without(complete, {record.scan_class})
                     continue
                 plans.append(planned)
-            self._deliver(plans)
+            self.deliver(plans)
         if complete and known is not None:
             absent = [
                 t
@@ -234,38 +234,10 @@ class Collector:
             for start in range(0, len(absent), size):
                 if not self.time_left():
                     return False
-                self._deliver([tracking.archive(t, self.ctx) for t in absent[start : start + size]])
+                self.deliver([tracking.archive(t, self.ctx) for t in absent[start : start + size]])
         return True
 
-    def _renew_due(self) -> None:
-        """Renew active findings the source has not re-reported, before the 90-day age-off."""
-        before = self.ctx.now.timestamp() - self.policy.renewal_days * 86_400
-        by_scope: dict[str, list[str]] = {}
-        for scope, key in self.store.due(before, self.limits.renewal_limit):
-            by_scope.setdefault(scope, []).append(key)
-        for scope, keys in by_scope.items():
-            if not self.time_left():
-                return
-            plans: list[Plan] = []
-            for state in self.store.load(scope, keys).values():
-                if state.body is not None and state.state == "ACTIVE":
-                    body = {**state.body, "Id": state.key}
-                    plans.append(tracking.plan(body, scope, state, self.ctx, self.policy))
-            self._deliver(plans)
-
-    def _retry_undelivered(self) -> None:
-        """Send again, from the stored body, what the importer could not deliver for a cause
-        outside the finding, once its (account, Region) backoff has passed."""
-        by_scope: dict[str, list[str]] = {}
-        for scope, key in self.store.undelivered(self.ctx.now.timestamp(), self.limits.retry_limit):
-            by_scope.setdefault(scope, []).append(key)
-        for scope, keys in by_scope.items():
-            if not self.time_left():
-                return
-            states = self.store.load(scope, keys).values()
-            self._deliver([tracking.resend(state, self.ctx) for state in states])
-
-    def _deliver(self, plans: list[Plan]) -> None:
+    def deliver(self, plans: list[Plan]) -> None:
         """Enqueue every send, then remember the new states (never the other way round)."""
         findings: list[Finding] = []
         refs: list[Ref | None] = []
@@ -277,15 +249,6 @@ class Collector:
         states: list[Tracked] = [p.state for p in plans if p.state is not None]
         self.store.save(states)
         self.outcome.actions.update(p.action for p in plans)
-
-    def _problems(self, sends: list[Finding]) -> str:
-        for finding in sends:
-            violations = asff.validate_finding(
-                finding, max_finding_bytes=self.limits.max_finding_bytes
-            )
-            if violations:
-                return "; ".join(str(v) for v in violations)
-        return ""
 
     def _malformed(self, position: str, reason: str, native: Any) -> None:
         self.outcome.malformed += 1
@@ -319,6 +282,52 @@ def _archived_by(complete: frozenset[str], key: str) -> bool:
     docs/operations.md, Upgrading)."""
     found = scan_class(key)
     return found == UNCLASSED or found in complete or UNCLASSED in complete
+
+
+# --- the sweeps after a finished run: renewals and what could not be delivered ----------
+
+
+def renew_due(c: Collector) -> None:
+    """Renew active findings the source has not re-reported, before the 90-day age-off."""
+    before = c.ctx.now.timestamp() - c.policy.renewal_days * 86_400
+
+    def renew(scope: str, state: Tracked) -> Plan | None:
+        if state.body is None or state.state != "ACTIVE":
+            return None
+        body = {**state.body, "Id": state.key}
+        return tracking.plan(body, scope, state, c.ctx, c.policy)
+
+    _sweep(c, c.store.due(before, c.limits.renewal_limit), renew)
+
+
+def retry_undelivered(c: Collector) -> None:
+    """Send again, from the stored body, what the importer could not deliver for a cause
+    outside the finding, once its (account, Region) backoff has passed."""
+    due = c.store.undelivered(c.ctx.now.timestamp(), c.limits.retry_limit)
+    _sweep(c, due, lambda scope, state: tracking.resend(state, c.ctx))
+
+
+def _sweep(
+    c: Collector, keys: Iterable[tuple[str, str]], plan: Callable[[str, Tracked], Plan | None]
+) -> None:
+    """Plan and deliver the tracked findings at (scope, key), a scope at a time."""
+    by_scope: dict[str, list[str]] = {}
+    for scope, key in keys:
+        by_scope.setdefault(scope, []).append(key)
+    for scope, scope_keys in by_scope.items():
+        if not c.time_left():
+            return
+        plans = [plan(scope, state) for state in c.store.load(scope, scope_keys).values()]
+        c.deliver([p for p in plans if p is not None])
+
+
+def problems_of(sends: list[Finding], max_finding_bytes: int) -> str:
+    """Why the first send that validation refuses is refused, or ""."""
+    for finding in sends:
+        violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
+        if violations:
+            return "; ".join(str(v) for v in violations)
+    return ""
 
 
 # --- wiring from settings (the Lambda handler's calls) --------------------------------

@@ -8,7 +8,7 @@ tracking row it came from (`message.Message.refs`); for such a quarantine the im
 marks that row undelivered in the finding's Region, with the error code and a next-retry
 time, by a conditional UpdateItem that holds only while the row still records the
 UpdatedAt that was sent (a newer send is never clobbered). The collector re-sends marked
-rows whose time has come (`tracking.Store.undelivered`, `Collector._retry_undelivered`).
+rows whose time has come (`tracking.Store.undelivered`, `collector.retry_undelivered`).
 
 The next-retry time backs off per (account, Region), in one item per pair: 5 minutes after
 the first failure, doubling per failed retry up to a day, reset when a re-sent finding of

@@ -164,21 +164,7 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
     location = obj(dig(result, "locations", 0, "physicalLocation"))
     uri = run.artifact_uri(obj(location.get("artifactLocation")))
     region = obj(location.get("region"))
-    fingerprints = result.get("fingerprints") or result.get("partialFingerprints")
-    # The primary location's URI joins the fingerprints: CodeQL's primaryLocationLineHash
-    # hashes the line's text, not its path, so the same line in two files would otherwise
-    # be one finding ("Providing data to track code scanning alerts across runs",
-    # https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning).
-    # Without fingerprints the location (URI included) and message identify the result, as
-    # they always did, so those Ids did not change.
-    identity = (
-        [fingerprints, uri]
-        if fingerprints
-        else {
-            "location": [uri, region.get("startLine"), region.get("startColumn")],
-            "message": text,
-        }
-    )
+    identity = _identity(result, uri, region, text)
     level = str(result.get("level") or dig(rule, "defaultConfiguration", "level") or "warning")
     tags = [t for t in items(dig(rule, "properties", "tags")) if isinstance(t, str)]
     cwes = [t for t in tags if "cwe" in t.lower()]
@@ -202,23 +188,52 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
             else "Software and Configuration Checks/Code Analysis"
         ],
         created_at=ctx.timestamp(),
-        product_fields={
-            "sarif/tool": run.tool,
-            "sarif/toolVersion": dig(run.document, "tool", "driver", "semanticVersion")
-            or dig(run.document, "tool", "driver", "version"),
-            "sarif/ruleId": rule_id or None,
-            "sarif/level": level,
-            "sarif/kind": result.get("kind") or "fail",
-            "sarif/location": where,
-            "sarif/repository": run.repository or None,
-            "sarif/tags": ",".join(tags) or None,
-            "sarif/helpUri": rule.get("helpUri"),
-        },
+        product_fields=_product_fields(run, rule, result, rule_id, level, where, tags),
         remediation_text=string(dig(rule, "help", "text")),
         remediation_url=rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None,
         record_state="ARCHIVED" if _resolved(result) else "ACTIVE",
     )
     return [finding]
+
+
+def _identity(result: Mapping[str, Any], uri: str, region: Mapping[str, Any], text: str) -> Any:
+    """What identifies a result across scans, for its Id."""
+    fingerprints = result.get("fingerprints") or result.get("partialFingerprints")
+    # The primary location's URI joins the fingerprints: CodeQL's primaryLocationLineHash
+    # hashes the line's text, not its path, so the same line in two files would otherwise
+    # be one finding ("Providing data to track code scanning alerts across runs",
+    # https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning).
+    # Without fingerprints the location (URI included) and message identify the result, as
+    # they always did, so those Ids did not change.
+    if fingerprints:
+        return [fingerprints, uri]
+    return {
+        "location": [uri, region.get("startLine"), region.get("startColumn")],
+        "message": text,
+    }
+
+
+def _product_fields(
+    run: Run,
+    rule: Mapping[str, Any],
+    result: Mapping[str, Any],
+    rule_id: str,
+    level: str,
+    where: str,
+    tags: list[str],
+) -> dict[str, Any]:
+    return {
+        "sarif/tool": run.tool,
+        "sarif/toolVersion": dig(run.document, "tool", "driver", "semanticVersion")
+        or dig(run.document, "tool", "driver", "version"),
+        "sarif/ruleId": rule_id or None,
+        "sarif/level": level,
+        "sarif/kind": result.get("kind") or "fail",
+        "sarif/location": where,
+        "sarif/repository": run.repository or None,
+        "sarif/tags": ",".join(tags) or None,
+        "sarif/helpUri": rule.get("helpUri"),
+    }
 
 
 def _message(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
