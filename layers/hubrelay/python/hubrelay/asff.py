@@ -145,7 +145,8 @@ def finding_size(finding: Mapping[str, Any]) -> int:
 
 
 @cache
-def _finding_shape() -> StructureShape:
+def finding_shape() -> StructureShape:
+    """botocore's model of AwsSecurityFinding (read once per process)."""
     model = botocore.session.get_session().get_service_model("securityhub")
     shape = model.shape_for("AwsSecurityFinding")
     assert isinstance(shape, StructureShape)
@@ -198,7 +199,7 @@ def validate_finding(
         reason, path = unreadable
         return [Violation(fid, path, reason)]
     out = _botocore_violations(finding, fid)
-    _walk(finding, _finding_shape(), "", "", fid, out)
+    _walk(finding, finding_shape(), "", "", fid, out)
     out.extend(_rules(finding, fid, expected_region))
     size = finding_size(finding)
     if size > max_finding_bytes:
@@ -453,21 +454,20 @@ def severity_from_cvss(score: float) -> dict[str, Any]:
     return {"Label": label, "Original": f"{score:g}"}
 
 
+# The Region prefixes of botocore's partitions.json (regionRegex of each partition), the
+# longest first where one prefix starts another.
+_PARTITION_PREFIXES = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-iso-", "aws-iso"),
+)
+
+
 def partition_for(region: str) -> str:
-    # The Region prefixes of botocore's partitions.json (regionRegex of each partition).
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    if region.startswith("us-isob-"):
-        return "aws-iso-b"
-    if region.startswith("us-isof-"):
-        return "aws-iso-f"
-    if region.startswith("eu-isoe-"):
-        return "aws-iso-e"
-    if region.startswith("us-iso-"):
-        return "aws-iso"
-    return "aws"
+    return next((p for prefix, p in _PARTITION_PREFIXES if region.startswith(prefix)), "aws")
 
 
 @dataclass(frozen=True)

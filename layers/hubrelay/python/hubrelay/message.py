@@ -100,62 +100,39 @@ def pack_messages(
     A finding too big for a message on its own raises MessageError: callers validate
     findings first (240 KB per finding fits in the default 256 KiB message).
     """
-    if refs is not None:
-        yield from _pack_tracked(list(findings), list(refs), max_bytes)
-        return
-    batch: list[str] = []
-    size = _ENVELOPE_OVERHEAD
-    for finding in findings:
-        text = json.dumps(finding)
-        cost = len(text.encode()) + (2 if batch else 0)
-        if _ENVELOPE_OVERHEAD + len(text.encode()) > max_bytes:
+    findings = list(findings)
+    tracked = refs is not None
+    entries = [json.dumps(ref_entry(ref)) for ref in refs] if refs is not None else []
+    if tracked and len(entries) != len(findings):
+        raise ValueError("refs must be aligned with findings")
+    overhead = _TRACKED_OVERHEAD if tracked else _ENVELOPE_OVERHEAD
+    # Each finding after the first costs ", " in the findings array, and in the tracking one.
+    separators = 4 if tracked else 2
+    batch: list[tuple[str, str]] = []
+    size = overhead
+    for index, finding in enumerate(findings):
+        text, entry = json.dumps(finding), entries[index] if tracked else ""
+        own = len(text.encode()) + len(entry.encode())
+        if overhead + own > max_bytes:
             raise MessageError(
                 f"finding {str(finding.get('Id'))[:120]!r} is {len(text.encode())} bytes, "
                 f"over the {max_bytes}-byte message limit"
             )
-        if batch and size + cost > max_bytes:
-            yield _join(batch)
-            batch, size = [], _ENVELOPE_OVERHEAD
-            cost = len(text.encode())
-        batch.append(text)
-        size += cost
+        if batch and size + own + separators > max_bytes:
+            yield _join(batch, tracked)
+            batch, size = [], overhead
+        size += own + (separators if batch else 0)
+        batch.append((text, entry))
     if batch:
-        yield _join(batch)
-
-
-def _join(parts: list[str]) -> str:
-    return '{"version": 1, "findings": [' + ", ".join(parts) + "]}"
+        yield _join(batch, tracked)
 
 
 _TRACKED_OVERHEAD = len(json.dumps({"version": VERSION, "findings": [], "tracking": []}))
 
 
-def _pack_tracked(
-    findings: list[Mapping[str, Any]], refs: list[Ref | None], max_bytes: int
-) -> Iterator[str]:
-    if len(refs) != len(findings):
-        raise ValueError("refs must be aligned with findings")
-    texts: list[tuple[str, str]] = []
-    size = _TRACKED_OVERHEAD
-    for finding, ref in zip(findings, refs, strict=True):
-        text, entry = json.dumps(finding), json.dumps(ref_entry(ref))
-        cost = len(text.encode()) + len(entry.encode()) + (4 if texts else 0)
-        if _TRACKED_OVERHEAD + len(text.encode()) + len(entry.encode()) > max_bytes:
-            raise MessageError(
-                f"finding {str(finding.get('Id'))[:120]!r} is {len(text.encode())} bytes, "
-                f"over the {max_bytes}-byte message limit"
-            )
-        if texts and size + cost > max_bytes:
-            yield _join_tracked(texts)
-            texts, size = [], _TRACKED_OVERHEAD
-            cost -= 4
-        texts.append((text, entry))
-        size += cost
-    if texts:
-        yield _join_tracked(texts)
-
-
-def _join_tracked(parts: list[tuple[str, str]]) -> str:
+def _join(parts: list[tuple[str, str]], tracked: bool) -> str:
     findings = ", ".join(text for text, _ in parts)
+    if not tracked:
+        return f'{{"version": 1, "findings": [{findings}]}}'
     tracking = ", ".join(entry for _, entry in parts)
     return f'{{"version": 1, "findings": [{findings}], "tracking": [{tracking}]}}'

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from hubrelay import asff
@@ -189,7 +187,7 @@ def map_asff(record: Record, ctx: Context) -> list[Finding]:
     native = dict(record.native)
     if isinstance(native.get("Resources"), list):
         native["Resources"] = [_resource_in(r, region) for r in native["Resources"]]
-    finding = _without_blank_optionals(native, _finding_shape())
+    finding = _without_blank_optionals(native, asff.finding_shape())
     finding["ProductArn"] = ctx.product_arn_in(region)
     finding["AwsAccountId"] = ctx.account_id
     finding.setdefault("SchemaVersion", asff.SCHEMA_VERSION)
@@ -222,14 +220,6 @@ def _resource_in(resource: Any, region: str) -> Any:
 
 def _blank(value: Any) -> bool:
     return isinstance(value, str) and not asff.NOT_BLANK_RE.fullmatch(value)
-
-
-@cache
-def _finding_shape() -> StructureShape:
-    model = botocore.session.get_session().get_service_model("securityhub")
-    shape = model.shape_for("AwsSecurityFinding")
-    assert isinstance(shape, StructureShape)
-    return shape
 
 
 def _without_blank_optionals(value: Any, shape: Shape) -> Any:
