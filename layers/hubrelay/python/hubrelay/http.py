@@ -105,7 +105,9 @@ class Client:
                 if status not in RETRYABLE_STATUS:
                     raise HttpError(last, status=status, attempts=attempt) from None
                 retry_after = parse_retry_after(error.headers.get("Retry-After"))
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            except OSError as error:
+                # URLError, timeouts, refused or reset connections, TLS failures (ssl.SSLError)
+                # while reading the reply: every one a failed attempt.
                 status = None
                 reason = getattr(error, "reason", error)
                 last = f"no response: {_without_url(str(reason), url)}"
