@@ -388,3 +388,16 @@ def test_own_findings_are_routed_and_mixed_events_keep_only_them():
     assert decision.accepted
     assert [f.Id for f in decision.findings] == [document["detail"]["findings"][0]["Id"]]
     assert [key[1] for key, _ in decision.foreign] == ["other/1"]
+
+
+def test_the_product_filter_reads_the_name_security_hub_keeps_in_product_fields():
+    # Given an Imported event whose finding names its product only in ProductFields (defect i)
+    document = copy.deepcopy(load_fixture("events/imported-inspector.json"))
+    finding = document["detail"]["findings"][0]
+    name = finding.pop("ProductName", None) or "Inspector"
+    finding.setdefault("ProductFields", {})["aws/securityhub/ProductName"] = name
+    # When the automatic route forwards only that product
+    decision = decide(document, config(auto_route_product_names=name))
+    # Then it is routed, and named in what is sent
+    assert [f.product_name for f in decision.findings] == [name]
+    assert decide(document, config(auto_route_product_names="GuardDuty")).findings == []

@@ -98,6 +98,13 @@ class EventFinding(OpenModel):
         return "INFORMATIONAL"
 
     @property
+    def product_name(self) -> str | None:
+        """ProductName, or where some products carry it only: ProductFields'
+        "aws/securityhub/ProductName" (Security Hub's own field for it)."""
+        named = self.ProductFields.get("aws/securityhub/ProductName")
+        return self.ProductName or (named if isinstance(named, str) else None)
+
+    @property
     def workflow_status(self) -> str:
         # Security Hub fills Workflow.Status in; a finding without one has never been worked.
         return (self.Workflow.Status if self.Workflow else None) or "NEW"

@@ -137,8 +137,8 @@ def auto_route_filter(finding: EventFinding, config: RouteConfig) -> str | None:
         return f"RecordState is {finding.RecordState}, not ACTIVE"
     if not severity_at_least(finding.severity_label, config.min_severity):
         return f"severity {finding.severity_label} is below {config.min_severity}"
-    if config.product_names and finding.ProductName not in config.product_names:
-        return f"product {finding.ProductName!r} is not routed automatically"
+    if config.product_names and finding.product_name not in config.product_names:
+        return f"product {finding.product_name!r} is not routed automatically"
     return None
 
 

@@ -24,7 +24,7 @@ def finding_summary(finding: EventFinding, region: str) -> dict[str, Any]:
     return {
         "id": finding.Id,
         "productArn": finding.ProductArn,
-        "productName": finding.ProductName,
+        "productName": finding.product_name,
         "companyName": finding.CompanyName,
         "awsAccountId": finding.AwsAccountId,
         "region": finding_region,
@@ -39,7 +39,7 @@ def finding_summary(finding: EventFinding, region: str) -> dict[str, Any]:
         "resources": [{"type": r.Type, "id": r.Id} for r in finding.Resources[:32]],
         # The console of the Region the event came from: with cross-Region aggregation
         # that is the aggregation Region, where the finding can be opened.
-        "links": links.finding_links(finding.Id, region or finding_region, finding.ProductName),
+        "links": links.finding_links(finding.Id, region or finding_region, finding.product_name),
     }
 
 

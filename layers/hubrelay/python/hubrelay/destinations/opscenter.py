@@ -15,8 +15,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from hubrelay import asff
-from hubrelay.destinations.common import call_aws, finding_summary, per_finding
+from hubrelay.destinations.common import finding_summary, per_finding
+from hubrelay.errors import DeliveryError
 from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
@@ -99,7 +102,20 @@ def action_arn(settings: Settings) -> str:
 def send(
     delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
 ) -> dict[str, str]:
-    reply = call_aws("opscenter", outlets.ssm.create_ops_item, **delivery.payload)
+    try:
+        reply = outlets.ssm.create_ops_item(**delivery.payload)
+    except ClientError as error:
+        # The finding's OpsItem exists already (its dedup string is the finding's identity):
+        # that one is the reference, not a failed delivery. CreateOpsItem's
+        # OpsItemAlreadyExistsException carries its OpsItemId
+        # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateOpsItem.html).
+        existing = error.response.get("OpsItemId")
+        code = error.response.get("Error", {}).get("Code")
+        if code == "OpsItemAlreadyExistsException" and existing:
+            return {"reference": str(existing)}
+        raise DeliveryError(f"opscenter: {error}") from None
+    except BotoCoreError as error:
+        raise DeliveryError(f"opscenter: {error}") from None
     return {"reference": str(reply["OpsItemId"])}
 
 
