@@ -95,3 +95,22 @@ def test_a_hostile_event_file_exits_2_in_one_line(capsys, tmp_path, edit, reason
     assert report is None
     assert err.startswith(f"{path}: {reason}")
     assert err.count("\n") == 1
+
+
+def test_dry_run_shows_the_destinations_own_skips(capsys, monkeypatch, tmp_path):
+    # Given the vendor back-sync action, which covers only this product's findings (defect g)
+    vendor = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelayVndr"
+    monkeypatch.setenv("HUBRELAY_VENDOR_ACTION_ARN", vendor)
+    monkeypatch.setenv("HUBRELAY_VENDOR_BACK_SYNC", "true")
+    monkeypatch.setenv("HUBRELAY_VENDOR_SECRET_ARN", "hubrelay/vendor")
+    monkeypatch.setenv("HUBRELAY_VENDOR_API_URL", "https://api.vendor.example")
+    document = json.loads((FIXTURES / "events/custom-action-multi.json").read_text())
+    document["resources"] = [vendor]
+    path = tmp_path / "vendor-event.json"
+    path.write_text(json.dumps(document))
+    code, report, _ = run(capsys, "--dry-run", str(path))
+    # Then the findings of other products are listed as skipped, with the reason
+    assert code == 0
+    whys = [s["why"] for s in report["skipped"]]
+    assert len(whys) == 5 - len(report["deliveries"]) > 0
+    assert all(why == "vendor: not this product's finding" for why in whys)

@@ -257,7 +257,8 @@ def preview(
     """What `respond` would do with `event`, without sending anything (`hubrelay route`).
 
     The webhook signature depends on the send time and the signing secret: it is computed
-    (for now) when `signing_secret` is given, else shown as a placeholder.
+    (for now) when `signing_secret` is given, else shown as a placeholder. The write-back
+    shown is decided from the event's copy; the responder reads the current state first.
     """
     decision = decide(event, config)
     report: dict[str, Any] = {
@@ -266,15 +267,20 @@ def preview(
         "route": None,
         "deliveries": [],
         "writeBack": [],
-        "skipped": [{"finding": list(k), "why": why} for k, why in decision.skipped],
+        "skipped": [],
+        "notOurs": [{"finding": list(k), "why": why} for k, why in decision.foreign],
         "rejectedFindings": [{"index": i, "why": why} for i, why in decision.rejected],
     }
     route = decision.route
+    deliveries = plan_deliveries(decision, config)
+    # After planning: the destinations add their own skips ("already sent", "not this
+    # product's finding").
+    report["skipped"] = [{"finding": list(k), "why": why} for k, why in decision.skipped]
     if not decision.accepted or route is None:
         return report
     report["route"] = {"kind": route.kind, "name": route.name, "action": route.action}
     sent: dict[FindingKey, list[writeback.Sent]] = {}
-    for delivery in plan_deliveries(decision, config):
+    for delivery in deliveries:
         key = delivery.idempotency_key(route)
         entry: dict[str, Any] = {
             "destination": delivery.destination,
