@@ -163,23 +163,28 @@ def legacy_id(finding_id: str) -> str:
     return f"hubrelay/{scanner}/{rest.split('/')[0]}/" + stable_hash("earlier", finding_id)
 
 
+def rewrite_as_earlier_release(scope: str) -> dict[str, Any]:
+    """Replace the scope's tracking rows by the rows an earlier release left: legacy Ids."""
+    dynamodb = boto3.client("dynamodb")
+    store = Store(dynamodb, "tracking")
+    rows = store.load_scope(scope)
+    for key in rows:
+        dynamodb.delete_item(
+            TableName="tracking", Key={"pk": {"S": f"f#{scope}"}, "sk": {"S": key}}
+        )
+    store.save(replace(row, key=legacy_id(key)) for key, row in rows.items())
+    return rows
+
+
 def test_findings_under_the_ids_of_an_earlier_release_are_archived_on_the_first_scan(
     stack: dict[str, str],
 ) -> None:
     # Given a table as an earlier release left it: the same scope, Ids without class or folder
     report = load_fixture("sources/trivy_image.json")
     _, sent = scan("reports/prod/api.json", report, stack["queue_url"])
-    dynamodb = boto3.client("dynamodb")
-    store = Store(dynamodb, "tracking")
-    scope = f"trivy:reports/prod:{IMAGE}"
-    rows = store.load_scope(scope)
+    rows = rewrite_as_earlier_release(f"trivy:reports/prod:{IMAGE}")
     assert set(rows) == sent["ACTIVE"]
-    old = {legacy_id(key): replace(row, key=legacy_id(key)) for key, row in rows.items()}
-    for key in rows:
-        dynamodb.delete_item(
-            TableName="tracking", Key={"pk": {"S": f"f#{scope}"}, "sk": {"S": key}}
-        )
-    store.save(old.values())
+    old = {legacy_id(key) for key in rows}
     # When the upgraded collector reads the next scan of that image
     summary, upgraded = scan("reports/prod/api-2.json", report, stack["queue_url"])
     # Then every finding goes out under its new Id and every old Id is archived, once
@@ -194,15 +199,7 @@ def test_findings_of_an_earlier_release_are_archived_by_a_scan_of_another_class(
 ) -> None:
     report = load_fixture("sources/trivy_image.json")
     _, sent = scan("reports/prod/api.json", report, stack["queue_url"])
-    dynamodb = boto3.client("dynamodb")
-    store = Store(dynamodb, "tracking")
-    scope = f"trivy:reports/prod:{IMAGE}"
-    rows = store.load_scope(scope)
-    for key in rows:
-        dynamodb.delete_item(
-            TableName="tracking", Key={"pk": {"S": f"f#{scope}"}, "sk": {"S": key}}
-        )
-    store.save(replace(row, key=legacy_id(key)) for key, row in rows.items())
+    rows = rewrite_as_earlier_release(f"trivy:reports/prod:{IMAGE}")
     # A secret scan: the old Ids are no class's, and no report gives them any more.
     _, found = scan("reports/prod/secrets.json", secrets_report(), stack["queue_url"])
     assert found["ARCHIVED"] == {legacy_id(key) for key in rows}
