@@ -207,7 +207,7 @@ def _private_finding(finding: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return updated
 
 
-def test_automatic_route_does_not_loop_and_survives_a_workflow_reset(stack, finding):
+def test_a_reopened_finding_is_notified_once_per_reopening_and_does_not_loop(stack, finding):
     # The rule's filters, applied as EventBridge would, in front of the responder.
     from hubrelay_emulator.eventpattern import matches
     from tests.integration.test_route_patterns import auto_route_pattern
@@ -217,34 +217,59 @@ def test_automatic_route_does_not_loop_and_survives_a_workflow_reset(stack, find
     stack.contract.subscribe(events.append)
     finding = _private_finding(finding, Id="auto/1")
 
-    def deliver_matching() -> int:
-        handled = 0
-        while events:
-            event = events.pop(0)
-            if matches(pattern, event):
-                handled += 1
-                stack.route(event)
-        return handled
+    def matching() -> list[dict[str, Any]]:
+        taken = [event for event in events if matches(pattern, event)]
+        events.clear()
+        return taken
+
+    def reimport(day: int, **changes: Any) -> None:
+        stamp = f"2026-11-{day:02d}T10:00:00.000Z"
+        stack.securityhub.batch_import_findings(
+            Findings=[dict(finding, UpdatedAt=stamp, **changes)]
+        )
 
     stack.securityhub.batch_import_findings(Findings=[finding])
     # The import matches; the responder's write-back emits an update event that does not.
-    assert deliver_matching() == 1
+    for event in matching():
+        stack.route(event)
     assert len(stack.webhook.accepted()) == 1
     assert len(stack.published()) == 1
     assert stack.stored("auto/1")["Workflow"]["Status"] == "NOTIFIED"
-    assert events == []
+    assert matching() == []
 
-    # Archived, then active again: Security Hub resets Workflow.Status to NEW...
-    later = dict(finding, UpdatedAt="2026-11-02T10:00:00.000Z", RecordState="ARCHIVED")
-    stack.securityhub.batch_import_findings(Findings=[later])
-    again = dict(finding, UpdatedAt="2026-11-03T10:00:00.000Z", RecordState="ACTIVE")
-    stack.securityhub.batch_import_findings(Findings=[again])
+    # Archived, then active again: Security Hub resets Workflow.Status to NEW, and two more
+    # imports of the reopened finding arrive before the responder runs.
+    reimport(2, RecordState="ARCHIVED")
+    reimport(3, RecordState="ACTIVE")
+    reimport(4, RecordState="ACTIVE")
     assert stack.stored("auto/1")["Workflow"]["Status"] == "NEW"
-    # ...the rule fires again, even after the idempotency window, but nothing is resent.
+    queued = matching()
+    assert len(queued) == 2
+    for event in queued:
+        stack.route(event)
+    # The reopening is notified again, exactly once, and the finding is NOTIFIED again.
+    assert len(stack.webhook.accepted()) == 2
+    assert len(stack.published()) == 1
+    stored = stack.stored("auto/1")
+    assert stored["Workflow"]["Status"] == "NOTIFIED"
+    assert stored["UserDefinedFields"]["hubrelay:webhook:reopened"] == "1"
+    assert stored["UserDefinedFields"]["hubrelay:webhook"] == "T-2"
+    assert "reopening 1" in stored["Note"]["Text"]
+    first, second = (r.headers["X-Hubrelay-Delivery"] for r in stack.webhook.accepted())
+    assert first != second
+    # Later imports of the same state queue nothing (the loop is broken), even after the
+    # idempotency window.
     stack.configure(idempotency_table="")
-    assert deliver_matching() == 1
-    assert len(stack.webhook.accepted()) == 1
-    assert stack.published() == []
+    reimport(5, RecordState="ACTIVE")
+    assert matching() == []
+    # A second reopening is a delivery of its own.
+    reimport(6, RecordState="ARCHIVED")
+    reimport(7, RecordState="ACTIVE")
+    for event in matching():
+        stack.route(event)
+    assert len(stack.webhook.accepted()) == 3
+    assert stack.stored("auto/1")["UserDefinedFields"]["hubrelay:webhook:reopened"] == "2"
+    assert stack.stored("auto/1")["Workflow"]["Status"] == "NOTIFIED"
 
 
 # --- The Lambda handler (functions/responder/app.py) -----------------------------------

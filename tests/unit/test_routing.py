@@ -191,13 +191,36 @@ def test_the_automatic_route_is_refused_when_off():
     assert "off" in decision.reason
 
 
-def test_the_automatic_route_skips_a_destination_already_written_back():
-    # A workflow reset to NEW keeps UserDefinedFields: no second OpsItem after the window.
+def test_a_reopened_finding_gets_a_delivery_of_its_own_per_reopening():
+    # A workflow reset to NEW keeps UserDefinedFields: the marker says it was sent before.
+    first = plan_deliveries(decide(imported(), config()), config())
     again = imported(UserDefinedFields={"hubrelay:opscenter": "oi-000000000001"})
     decision = decide(again, config())
-    deliveries = plan_deliveries(decision, config())
-    assert [d.destination for d in deliveries] == ["sns"]
-    assert any("already sent (oi-000000000001)" in why for _, why in decision.skipped)
+    reopened = plan_deliveries(decision, config())
+    assert [d.destination for d in reopened] == ["sns", "opscenter"]
+    assert decision.route is not None
+    keys = {d.destination: d.idempotency_key(decision.route) for d in reopened}
+    assert keys["opscenter"]["reopened"] == "1"
+    assert "reopened" not in keys["sns"]  # never sent to SNS: its first delivery
+    assert first[1].idempotency_key(decision.route) == {
+        k: v for k, v in keys["opscenter"].items() if k != "reopened"
+    }
+    twice = imported(
+        UserDefinedFields={"hubrelay:opscenter": "oi-2", "hubrelay:opscenter:reopened": "1"}
+    )
+    later = decide(twice, config())
+    assert later.route is not None
+    (_, ops) = plan_deliveries(later, config())
+    assert ops.idempotency_key(later.route)["reopened"] == "2"
+
+
+def test_a_custom_action_is_never_keyed_as_a_reopening():
+    clicked = event("guardduty")
+    clicked["detail"]["findings"][0]["UserDefinedFields"] = {"hubrelay:webhook": "T-1"}
+    decision = decide(clicked, config())
+    assert decision.route is not None
+    (delivery,) = plan_deliveries(decision, config())
+    assert "reopened" not in delivery.idempotency_key(decision.route)
 
 
 def test_severity_falls_back_to_normalized_then_provider_fields():

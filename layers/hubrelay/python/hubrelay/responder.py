@@ -118,8 +118,11 @@ def respond(
             continue
         if reference is None:
             continue
-        for finding_key in delivery.keys:
-            sent.setdefault(finding_key, []).append(writeback.Sent(delivery.destination, reference))
+        for finding in delivery.findings:
+            reopened = finding.reopening(delivery.destination, decision.route.kind)
+            sent.setdefault(finding.key, []).append(
+                writeback.Sent(delivery.destination, reference, reopened)
+            )
     if sent:
         # Duplicates are written back too: the invocation that delivered may have stopped
         # before its own write-back, which is then done here from the current state.
@@ -290,10 +293,11 @@ def preview(
             **REGISTRY[delivery.destination].preview(delivery, key, signing_secret),
         }
         report["deliveries"].append(entry)
-        for finding_key in delivery.keys:
+        for finding in delivery.findings:
             placeholder = f"<{delivery.destination} reference>"
-            sent.setdefault(finding_key, []).append(
-                writeback.Sent(delivery.destination, placeholder)
+            reopened = finding.reopening(delivery.destination, route.kind)
+            sent.setdefault(finding.key, []).append(
+                writeback.Sent(delivery.destination, placeholder, reopened)
             )
     status = {f.key: f.workflow_status for f in decision.findings}
     report["writeBack"] = [

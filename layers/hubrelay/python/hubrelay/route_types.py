@@ -27,6 +27,20 @@ from hubrelay.http import Client
 from hubrelay.settings import Settings
 
 SEVERITY_ORDER = {label: rank for rank, label in enumerate(asff.SEVERITY_LABELS)}
+# The write-back's marks in UserDefinedFields: `hubrelay:<destination>` = the reference of
+# the last delivery, `hubrelay:<destination>:reopened` = how many reopenings were notified.
+MARKER_PREFIX = "hubrelay:"
+REOPENED_SUFFIX = ":reopened"
+
+
+def marker(destination: str) -> str:
+    return f"{MARKER_PREFIX}{destination}"
+
+
+def reopened_field(destination: str) -> str:
+    return f"{MARKER_PREFIX}{destination}{REOPENED_SUFFIX}"
+
+
 # --- Models: tolerant, because every product omits different optional fields. ---------
 
 
@@ -109,6 +123,23 @@ class EventFinding(OpenModel):
         # Security Hub fills Workflow.Status in; a finding without one has never been worked.
         return (self.Workflow.Status if self.Workflow else None) or "NEW"
 
+    def reopening(self, destination: str, route_kind: str) -> int:
+        """Which reopening of this finding the automatic route notifies `destination` of:
+        0 for the first delivery, n for the n-th reopening.
+
+        Security Hub resets Workflow.Status to NEW when a finding is reactivated or its
+        compliance regresses ("Workflow", API reference,
+        https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_Workflow.html); the
+        UserDefinedFields the write-back set survive the reset. A NEW finding that already
+        carries our marker was therefore reopened since it was last notified. Every event of
+        that one reopening carries the same marks (until the write-back moves the finding to
+        NOTIFIED with the next count), so they share one idempotency key. A custom action is
+        the user's explicit request: always round 0 (its key has the action ARN)."""
+        if route_kind != "auto" or not self.UserDefinedFields.get(marker(destination)):
+            return 0
+        done = str(self.UserDefinedFields.get(reopened_field(destination)) or "0")
+        return (int(done) if done.isdigit() and len(done) < 7 else 0) + 1
+
     def raw(self) -> dict[str, Any]:
         """The finding as received (extra fields included), for payloads that carry ASFF."""
         return self.model_dump(mode="json", exclude_unset=True)
@@ -158,17 +189,24 @@ class Delivery:
 
     def idempotency_key(self, route: Route) -> dict[str, str]:
         """(finding Id + ProductArn) + destination + action: one delivery per window."""
+        rounds = [f.reopening(self.destination, route.kind) for f in self.findings]
         if len(self.findings) == 1:
             finding = self.findings[0]
-            return {
+            key = {
                 "findingId": finding.Id,
                 "productArn": finding.ProductArn,
                 "destination": self.destination,
                 "action": route.action,
             }
+            # A reopening is a delivery of its own; the first delivery keeps the key it
+            # always had.
+            return {**key, "reopened": str(rounds[0])} if rounds[0] else key
         # A batch webhook covers several findings at once: the same selection sent twice is
         # one delivery (overlapping selections are not merged).
-        batch = json.dumps(sorted(self.keys))
+        entries: list[Any] = sorted(
+            [*k, r] if r else list(k) for k, r in zip(self.keys, rounds, strict=True)
+        )
+        batch = json.dumps(entries)
         return {"findings": batch, "destination": self.destination, "action": route.action}
 
 

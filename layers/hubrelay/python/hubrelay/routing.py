@@ -280,13 +280,11 @@ def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
         destination = REGISTRY[name]
         eligible: list[EventFinding] = []
         for finding in decision.findings:
-            earlier = finding.UserDefinedFields.get(f"hubrelay:{name}")
-            if route.kind == "auto" and earlier:
-                # Security Hub resets Workflow.Status to NEW when a finding is reactivated
-                # or its compliance regresses; the fields we wrote survive the reset, so the
-                # automatic route does not open a second ticket, even after the window.
-                decision.skipped.append((finding.key, f"{name}: already sent ({earlier})"))
-            elif why := destination.not_applicable(finding, config.settings):
+            # A NEW finding that carries our marker was reopened (Security Hub reset its
+            # workflow): it is notified again, once per reopening (`EventFinding.reopening`
+            # keys the delivery; the write-back counts it and moves the finding to NOTIFIED,
+            # which the rule no longer matches).
+            if why := destination.not_applicable(finding, config.settings):
                 decision.skipped.append((finding.key, f"{name}: {why}"))
             else:
                 eligible.append(finding)

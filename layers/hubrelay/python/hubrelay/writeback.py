@@ -25,19 +25,21 @@ from hubrelay.asff import FindingKey
 from hubrelay.destinations import REGISTRY
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
+from hubrelay.route_types import marker, reopened_field
 from hubrelay.settings import MAX_FINDINGS_PER_CALL
 
 UPDATED_BY = "hubrelay"
-FIELD_PREFIX = "hubrelay:"
 NOTE_MAX = 512
 
 
 @dataclass(frozen=True)
 class Sent:
-    """One successful delivery of a finding."""
+    """One successful delivery of a finding; `reopened` is which reopening it notified
+    (0 for the first delivery, `EventFinding.reopening`)."""
 
     destination: str
     reference: str
+    reopened: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,11 @@ class Result:
 
 
 def note_text(route_name: str, sent: Iterable[Sent]) -> str:
-    parts = [f"{_label(s.destination)} ({s.reference})" for s in sent]
+    parts = [
+        f"{_label(s.destination)} ({s.reference}"
+        + (f", reopening {s.reopened})" if s.reopened else ")")
+        for s in sent
+    ]
     return asff.truncate(
         f"hubrelay sent this finding via {route_name} to " + ", ".join(parts), NOTE_MAX
     )
@@ -71,11 +77,11 @@ def _label(destination: str) -> str:
 def update_for(
     route_name: str, sent: list[Sent], workflow_status: str, keep_note: bool = False
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "UserDefinedFields": {
-            f"{FIELD_PREFIX}{s.destination}": asff.truncate(s.reference, 1024) for s in sent
-        },
-    }
+    fields = {marker(s.destination): asff.truncate(s.reference, 1024) for s in sent}
+    # The count of reopenings notified: the next reopening's idempotency key (loop and
+    # repeat protection: each reopening once).
+    fields.update({reopened_field(s.destination): str(s.reopened) for s in sent if s.reopened})
+    body: dict[str, Any] = {"UserDefinedFields": fields}
     if not keep_note:
         body["Note"] = {"Text": note_text(route_name, sent), "UpdatedBy": UPDATED_BY}
     if workflow_status == "NEW":
