@@ -83,7 +83,9 @@ def test_an_unreadable_file_exits_2(capsys, tmp_path):
     ],
     ids=["integer-401", "100000-deep", "nan"],
 )
-@pytest.mark.parametrize("mode", [["--dry-run"], []], ids=["dry-run", "send"])
+@pytest.mark.parametrize(
+    "mode", [["--dry-run"], [], ["--send"]], ids=["dry-run", "default", "send"]
+)
 def test_a_hostile_event_file_exits_2_in_one_line(capsys, tmp_path, edit, reason, mode):
     text = (FIXTURES / "events/custom-action-multi.json").read_text()
     assert '"Normalized": 70' in text
@@ -114,3 +116,161 @@ def test_dry_run_shows_the_destinations_own_skips(capsys, monkeypatch, tmp_path)
     whys = [s["why"] for s in report["skipped"]]
     assert len(whys) == 5 - len(report["deliveries"]) > 0
     assert all(why == "vendor: not this product's finding" for why in whys)
+
+
+# --- Preview by default; the configuration's source, said --------------------------------
+
+MULTI = str(FIXTURES / "events/custom-action-multi.json")
+
+
+def _no_environment(monkeypatch):
+    for name in [n for n in __import__("os").environ if n.startswith("HUBRELAY_")]:
+        monkeypatch.delenv(name)
+
+
+def test_without_a_flag_route_previews_and_sends_nothing(capsys):
+    # Given the responder's variables and no AWS at all: a send would need Secrets Manager
+    with mock_aws():
+        code, report, err = run(capsys, MULTI)
+    # Then the payloads are shown, nothing was delivered, and the preview says so
+    assert code == 0
+    assert len(report["deliveries"]) == 5
+    assert "delivered" not in report
+    assert "configuration: environment (HUBRELAY_AUTO_ROUTE" in err
+    assert err.rstrip().endswith("(preview: nothing sent)")
+
+
+def test_send_and_dry_run_together_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["route", "--send", "--dry-run", MULTI])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_template_defaults_with_a_param_accept_the_webhook_action(capsys, monkeypatch):
+    # Given no HUBRELAY_* variables, template.yaml (the current directory) and a parameter
+    _no_environment(monkeypatch)
+    hook = ["--param", "EnableWebhook=true", "--param", "WebhookSecretName=hubrelay/hook"]
+    code, report, err = run(capsys, MULTI, *hook)
+    # Then the action ARN is the one the template creates in the event's account and Region
+    assert code == 0, err
+    assert len(report["deliveries"]) == 5
+    said = (
+        "template.yaml defaults with EnableWebhook=true WebhookSecretName=hubrelay/hook, as "
+        "deployed in account "
+        "111111111111, us-east-1 (the event's)"
+    )
+    assert report["configuration"] == said
+    assert f"configuration: {said} (preview: nothing sent)" in err
+
+
+def test_template_defaults_name_the_actions_the_stack_has(capsys, monkeypatch):
+    # Given the template's defaults (SNS only): the webhook action is not this stack's
+    _no_environment(monkeypatch)
+    code, report, err = run(capsys, MULTI)
+    assert code == 1
+    sns = "arn:aws:securityhub:us-east-1:111111111111:action/custom/hubrelaySns (sns)"
+    assert f"do not belong to this stack (its actions: {sns})" in report["reason"]
+    assert "configuration: template.yaml defaults, as deployed" in err
+
+
+def test_a_template_cannot_send(capsys, monkeypatch):
+    _no_environment(monkeypatch)
+    code, report, err = run(capsys, MULTI, "--send", "--param", "EnableWebhook=true")
+    assert code == 2
+    assert report is None
+    assert err.startswith("--send needs a deployed stack's configuration")
+    assert err.count("\n") == 1
+
+
+def test_an_unknown_template_parameter_is_one_line(capsys, monkeypatch):
+    _no_environment(monkeypatch)
+    code, _, err = run(capsys, MULTI, "--param", "NoSuchThing=1")
+    assert code == 2
+    assert err == "template.yaml: unknown parameters: ['NoSuchThing']\n"
+
+
+def test_without_any_configuration_route_says_what_is_missing(capsys, monkeypatch, tmp_path):
+    # Given no variables and no template.yaml where it runs
+    _no_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    code, report, err = run(capsys, MULTI)
+    assert code == 2
+    assert report is None
+    assert err.startswith("no configuration to route with: pass --stack NAME")
+    assert err.count("\n") == 1
+
+
+def test_empty_configuration_says_no_custom_action_is_configured(capsys, monkeypatch):
+    # Given variables that configure no action (the old text blamed the event's ARN)
+    _no_environment(monkeypatch)
+    monkeypatch.setenv("HUBRELAY_WEBHOOK_MODE", "finding")
+    code, report, _ = run(capsys, MULTI)
+    assert code == 1
+    assert report["reason"].startswith("no custom action is configured (action ARN(s) arn:")
+    assert "HUBRELAY_WEBHOOK_ACTION_ARN" in report["reason"]
+
+
+STACK_TEMPLATE = {
+    "Resources": {
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            },
+        },
+        "ResponderFunction": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "Runtime": "python3.13",
+                "Handler": "app.handler",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": "def handler(event, context): pass"},
+                "Environment": {
+                    "Variables": {
+                        "HUBRELAY_WEBHOOK_ACTION_ARN": ACTION,
+                        "HUBRELAY_WEBHOOK_SECRET_ARN": "hubrelay/webhook",
+                        "HUBRELAY_ACCOUNT_ID": "111111111111",
+                    }
+                },
+            },
+        },
+    }
+}
+
+
+def test_a_deployed_stacks_configuration_is_read_from_its_responder(capsys, monkeypatch):
+    # Given a stack whose responder function's environment holds the action ARN
+    _no_environment(monkeypatch)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    from hubrelay import aws
+
+    aws.reset()
+    with mock_aws():
+        import boto3
+
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(
+            StackName="relay", TemplateBody=json.dumps(STACK_TEMPLATE)
+        )
+        code, report, err = run(capsys, MULTI, "--stack", "relay")
+        missing, _, missing_err = run(capsys, MULTI, "--stack", "nope")
+    aws.reset()
+    assert code == 0, err
+    assert len(report["deliveries"]) == 5
+    assert report["configuration"].startswith("stack relay (")
+    assert "us-east-1)" in report["configuration"]
+    # And a stack that is not there is one line naming it
+    assert missing == 2
+    assert missing_err.startswith("stack nope: ValidationError: ")
+    assert missing_err.count("\n") == 1

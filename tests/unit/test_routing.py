@@ -424,3 +424,10 @@ def test_the_product_filter_reads_the_name_security_hub_keeps_in_product_fields(
     # Then it is routed, and named in what is sent
     assert [f.product_name for f in decision.findings] == [name]
     assert decide(document, config(auto_route_product_names="GuardDuty")).findings == []
+
+
+def test_a_stack_without_custom_actions_says_so_not_that_the_arn_is_foreign():
+    config = RouteConfig.from_settings(Settings())
+    decision = decide(load_fixture("events/custom-action-multi.json"), config)
+    assert not decision.accepted
+    assert decision.reason.startswith("no custom action is configured")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hubrelay import asff, loading, message
+from hubrelay.commands import route
 from hubrelay.settings import MAX_FINDING_BYTES
 
 
@@ -83,34 +84,6 @@ def convert(args: argparse.Namespace) -> int:
     return 1 if problems or errors else 0
 
 
-def route(args: argparse.Namespace) -> int:
-    """Would this stack accept the event, and what exactly would it send (and write back)?"""
-    from hubrelay import responder
-    from hubrelay.routing import RouteConfig
-    from hubrelay.settings import Settings
-
-    try:
-        event = _read(args.file)
-        settings = Settings.from_env()
-        config = RouteConfig.from_settings(settings)
-    except (OSError, ValueError) as exc:
-        return _refused(args.file, exc)
-    if args.dry_run:
-        secret = None
-        if args.sign and settings.webhook_secret_arn:
-            services = responder.connect(settings)
-            document = json.loads(services.outlets.secret(settings.webhook_secret_arn))
-            secret = str(document.get("signing_secret", "")) or None
-        report = responder.preview(event, config, signing_secret=secret)
-    else:
-        outcome = responder.respond(event, settings, config, responder.connect(settings))
-        report = responder.outcome_report(outcome)
-    print(json.dumps(report, indent=2, default=str))
-    verdict = "accepted" if report["accepted"] else "rejected"
-    print(f"{verdict}: {report['reason']}", file=sys.stderr)
-    return 0 if report["accepted"] else 1
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hubrelay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -139,19 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     conv.add_argument("--region", default="us-east-1", help="Region of the ProductArn")
     conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")
     conv.set_defaults(run=convert)
-    routing = commands.add_parser(
-        "route",
-        help="say whether this stack accepts a saved Security Hub EventBridge event, and what "
-        "it would send (configuration from HUBRELAY_* environment variables)",
-    )
-    routing.add_argument("file", help="EventBridge event (custom action or imported), JSON")
-    routing.add_argument("--dry-run", action="store_true", help="print the payloads, send nothing")
-    routing.add_argument(
-        "--sign",
-        action="store_true",
-        help="with --dry-run: read the webhook signing secret to show real signature headers",
-    )
-    routing.set_defaults(run=route)
+    route.add_parser(commands)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

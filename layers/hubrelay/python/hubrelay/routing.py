@@ -205,7 +205,16 @@ def _route_for(parsed: SecurityHubEvent, config: RouteConfig) -> Route | str:
         ours = [arn for arn in parsed.resources if arn in config.actions]
         if not ours:
             foreign = ", ".join(parsed.resources)[:300] or "none"
-            return f"action ARN(s) {foreign} do not belong to this stack"
+            if not config.actions:
+                # Said as what is missing: a stack (or `hubrelay route` without one) that
+                # has no custom action configured cannot own any.
+                return (
+                    f"no custom action is configured (action ARN(s) {foreign}): the stack's "
+                    "actions come from HUBRELAY_WEBHOOK_ACTION_ARN, HUBRELAY_SNS_ACTION_ARN, "
+                    "HUBRELAY_OPSCENTER_ACTION_ARN or HUBRELAY_VENDOR_ACTION_ARN"
+                )
+            own = ", ".join(f"{arn} ({name})" for arn, name in sorted(config.actions.items()))
+            return f"action ARN(s) {foreign} do not belong to this stack (its actions: {own})"
         destination = config.actions[ours[0]]
         if destination not in config.enabled:
             return f"destination {destination} is not configured"

@@ -1,0 +1,59 @@
+"""What every subcommand shares: reading a file under the loading policy, one-line errors,
+progress on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from hubrelay import loading
+
+
+class CommandError(Exception):
+    """A reason the command cannot go on, said in one line (exit code 2)."""
+
+
+def read_json(path: str) -> Any:
+    """The JSON of a file, read under the loading policy; LoadError names the file."""
+    with open(path, "rb") as handle:
+        return loading.load_json(handle.read(), what=path)
+
+
+def refused(path: str, error: Exception) -> int:
+    """One line on stderr naming the file and why it cannot be used; exit code 2."""
+    known = isinstance(error, loading.LoadError | CommandError)
+    text = str(error) if known or not path else f"{path}: {error}"
+    print(" ".join(text.split()), file=sys.stderr)
+    return 2
+
+
+def say(text: str) -> None:
+    """A line for the person at the terminal (stderr: stdout is for the command's output)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """`what: done/total` on stderr about once a second, for inputs long enough to wait on;
+    quiet for short ones."""
+
+    def __init__(self, what: str, total: int, *, every_s: float = 1.0, quiet_below: int = 1000):
+        self.what = what
+        self.total = total
+        self.every_s = every_s
+        self.enabled = total >= quiet_below
+        self._last = time.monotonic()
+        self._shown = False
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._shown = True
+            say(f"{self.what}: {done}/{self.total}")
+
+    def finish(self) -> None:
+        if self._shown:
+            say(f"{self.what}: {self.total}/{self.total}")

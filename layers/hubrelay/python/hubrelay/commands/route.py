@@ -1,0 +1,75 @@
+"""`hubrelay route EVENT`: would this stack accept a saved Security Hub event, and what
+exactly would it send and write back? It previews; only `--send` sends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from hubrelay.commands.common import CommandError, read_json, refused, say
+
+
+def add_parser(commands: Any) -> None:
+    routing = commands.add_parser(
+        "route",
+        help="say whether this stack accepts a saved Security Hub EventBridge event and what "
+        "it would send (a preview; --send sends)",
+        description="Configuration, in order: --stack NAME (a deployed stack); --template "
+        "PATH and --param K=V (a template's defaults); the responder's HUBRELAY_* variables; "
+        "template.yaml in the current directory.",
+    )
+    routing.add_argument("file", help="EventBridge event (custom action or imported), JSON")
+    mode = routing.add_mutually_exclusive_group()
+    mode.add_argument("--send", action="store_true", help="deliver and write back for real")
+    mode.add_argument(
+        "--dry-run", action="store_true", help="preview only (the default; kept as an alias)"
+    )
+    routing.add_argument("--stack", default="", help="read a deployed stack's configuration")
+    routing.add_argument("--template", default="", help="a template's defaults (template.yaml)")
+    routing.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="template parameter value"
+    )
+    routing.add_argument("--account", default="", help="with a template: the stack's account")
+    routing.add_argument("--region", default="", help="the stack's Region")
+    routing.add_argument(
+        "--sign",
+        action="store_true",
+        help="preview: read the webhook signing secret to show real signature headers",
+    )
+    routing.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hubrelay import responder
+    from hubrelay.commands import route_config
+    from hubrelay.routing import RouteConfig
+
+    try:
+        event = read_json(args.file)
+        source = route_config.resolve(args, event)
+        config = RouteConfig.from_settings(source.settings)
+        if args.send and not source.live:
+            raise CommandError(
+                f"--send needs a deployed stack's configuration (--stack NAME or the HUBRELAY_* "
+                f"variables): {source.described.split(',')[0]} names no real resources"
+            )
+    except (OSError, ValueError, CommandError) as exc:
+        return refused(args.file, exc)
+    settings = source.settings
+    if args.send:
+        outcome = responder.respond(event, settings, config, responder.connect(settings))
+        report = responder.outcome_report(outcome)
+    else:
+        secret = None
+        if args.sign and settings.webhook_secret_arn:
+            services = responder.connect(settings)
+            document = json.loads(services.outlets.secret(settings.webhook_secret_arn))
+            secret = str(document.get("signing_secret", "")) or None
+        report = responder.preview(event, config, signing_secret=secret)
+    report["configuration"] = source.described
+    print(json.dumps(report, indent=2, default=str))
+    verdict = "accepted" if report["accepted"] else "rejected"
+    say(f"{verdict}: {report['reason']}")
+    say(f"configuration: {source.described}{'' if args.send else ' (preview: nothing sent)'}")
+    return 0 if report["accepted"] else 1
