@@ -8,7 +8,8 @@ and Deny, Action/NotAction and Resource/NotResource with `*` and `?` wildcards, 
 Deny winning, and the condition operators hubrelay's roles use (`Null`, `StringEquals`,
 `StringNotEquals`, `StringLike`, `Bool`, each optionally `ForAnyValue:`/`ForAllValues:`),
 over the request context keys the emulator can know: Security Hub's
-`securityhub:ASFFSyntaxPath/<field>` for BatchUpdateFindings. A key not in the context is
+`securityhub:ASFFSyntaxPath/<field>` for BatchUpdateFindings and
+`securityhub:OCSFSyntaxPath/<field>` for BatchUpdateFindingsV2. A key not in the context is
 absent, as IAM treats it ("IAM JSON policy elements: Condition operators",
 https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html);
 an operator this module does not know is an error, never a silent match. The resource ARN
@@ -34,6 +35,15 @@ _ACTION_NAMES = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
     ("dynamodb", "BatchWriteItem"): "dynamodb:BatchWriteItem",
+    # "GetFindings and GetFindingsV2 both use securityhub:GetFindings", "BatchUpdateFindings
+    # and BatchUpdateFindingsV2 both use securityhub:BatchUpdateFindings" (the API reference,
+    # https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_GetFindingsV2.html and
+    # https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html).
+    # CreateTicketV2 is securityhub:CreateTicketV2 on a connectorv2 resource ("Actions,
+    # resources, and condition keys for AWS Security Hub",
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecurityhub.html).
+    ("securityhub", "GetFindingsV2"): "securityhub:GetFindings",
+    ("securityhub", "BatchUpdateFindingsV2"): "securityhub:BatchUpdateFindings",
 }
 
 
@@ -129,6 +139,8 @@ def resources_of(
     if service == "securityhub":
         if operation == "BatchImportFindings":
             return sorted({str(f.get("ProductArn")) for f in params.get("Findings", [])}) or ["*"]
+        if operation == "CreateTicketV2":
+            return [f"{arn}:connectorv2/{params.get('ConnectorId', '')}"]
         return [f"{arn}:hub/default"]
     if service == "sns" and "TopicArn" in params:
         return [params["TopicArn"]]
@@ -190,6 +202,14 @@ def context_of(service: str, operation: str, params: Mapping[str, Any]) -> dict[
     updates ("BatchUpdateFindings for customers", Configuring access,
     https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchupdatefindings.html).
     """
+    if (service, operation) == ("securityhub", "BatchUpdateFindingsV2"):
+        # "securityhub:OCSFSyntaxPath/<fieldName>, where <fieldName> is one of SeverityId,
+        # StatusId, or Comment" (the API reference, BatchUpdateFindingsV2).
+        return {
+            f"securityhub:OCSFSyntaxPath/{name}": [str(params[name])]
+            for name in ("SeverityId", "StatusId", "Comment")
+            if name in params
+        }
     if (service, operation) != ("securityhub", "BatchUpdateFindings"):
         return {}
     context: dict[str, list[str]] = {}

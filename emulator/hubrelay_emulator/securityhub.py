@@ -45,6 +45,7 @@ from moto.securityhub.responses import SecurityHubResponse
 
 from hubrelay.asff import FindingKey
 from hubrelay_emulator.motopatch import MotoPatch
+from hubrelay_emulator.securityhub_v2 import HubV2, imported_v2_event
 
 __all__ = [
     "CallRecord",
@@ -482,6 +483,8 @@ class Contract:
         default_factory=dict, init=False, repr=False
     )
     _buckets: dict[Scope, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+    # The new (OCSF-based) Security Hub: securityhub_v2.py.
+    v2: HubV2 = field(default_factory=HubV2, init=False, repr=False)
     _faults: deque[_Fault] = field(default_factory=deque, init=False, repr=False)
     _subscribers: list[Callable[[Event], None]] = field(
         default_factory=list, init=False, repr=False
@@ -586,6 +589,19 @@ class Contract:
             )
         self._emit([event])
         return event
+
+    def import_v2(self, finding: Finding) -> Event:
+        """Ingest an OCSF finding into the new Security Hub as an AWS service or partner
+        delivers it, and emit its `Findings Imported V2` event; return the event."""
+        with self._lock:
+            event = imported_v2_event(self.v2.put(finding))
+        self._emit([event])
+        return event
+
+    def findings_v2(self, account: str, region: str) -> list[Finding]:
+        """Copies of the OCSF findings the new Security Hub holds for `account`."""
+        with self._lock:
+            return copy.deepcopy(list(self.v2.scope(account, region).values()))
 
     def _hub(self, account: str, region: str) -> _Hub:
         return self._hubs.setdefault((account, region), _Hub())
@@ -1062,6 +1078,23 @@ def _disable_import_findings_for_product(c: Contract, req: _Request) -> Body:
     return {}
 
 
+def _v2(name: str) -> _Operation:
+    def operation(c: Contract, req: _Request) -> Body:
+        body, events = getattr(c.v2, name)(req.account, req.region, req.json())
+        req.events.extend(events)
+        result: Body = body
+        return result
+
+    return operation
+
+
+_OPERATIONS |= {
+    "get_findings_v2": _v2("get_findings"),
+    "batch_update_findings_v2": _v2("batch_update"),
+    "create_ticket_v2": _v2("create_ticket"),
+}
+
+
 # --- Patching moto. ---
 
 # moto routes a request to SecurityHubResponse by URL first, then picks the operation from
@@ -1076,6 +1109,9 @@ _URL_PATHS = (
     "{0}/insights/(?P<InsightArn>.+)$",
     "{0}/productSubscriptions$",
     "{0}/productSubscriptions/(?P<ProductSubscriptionArn>.+)$",
+    "{0}/findingsv2$",
+    "{0}/findingsv2/batchupdatev2$",
+    "{0}/ticketsv2$",
 )
 
 
