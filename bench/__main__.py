@@ -11,7 +11,12 @@ Sections: packing, CPU, collector, startup (bench/startup.py), throughput
 (bench/latency.py); each module's docstring says how its figures are made. Results go to
 bench/results.json (not committed), the plots to bench/throughput.png and bench/latency.png.
 
-Usage: python -m bench [--quick]  (make bench ARGS=--quick: a smaller run, about a minute)
+The nine headline figures of issue 14 (bench/headline.py) come last, each beside its
+same-run baseline and its goal, and go to results.json under `headline`.
+
+Usage: python -m bench [--quick] [--only SECTION,...]
+(make bench ARGS=--quick: a smaller run, about a minute; ARGS=--only=calls,cpu: those
+sections alone, written to bench/results-only.json)
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import collector, cost, latency, memory, plots, startup, throughput
+from bench import calls, collector, cost, headline, latency, memory, plots, startup, throughput
 from hubrelay import asff, message
 from hubrelay.packing import Sized, lower_bound, pack
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
@@ -253,52 +258,93 @@ def _latency_inputs(results: dict[str, Any]) -> latency.Measured:
     )
 
 
+SECTIONS = ("packing", "cpu", "calls", "collector", "startup", "throughput", "memory", "cost")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--findings", type=int, default=2000, help="findings per packing mix")
     parser.add_argument(
         "--quick", action="store_true", help="smaller runs (about a minute; noisier figures)"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated sections to run ({', '.join(SECTIONS)}); cost and latency "
+        "need collector, startup and throughput. Written to bench/results-only.json",
+    )
     args = parser.parse_args()
     quick = args.quick
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if unknown := only - set(SECTIONS):
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    wanted = only or set(SECTIONS)
     started = time.perf_counter()
 
-    def step(name: str) -> None:
+    def step(name: str) -> bool:
+        if name not in wanted:
+            return False
         print(f"==> {name} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
+        return True
 
-    step("packing, CPU")
-    results: dict[str, Any] = {
-        "quick": quick,
-        "packing": packing(args.findings),
-        "cpu": cpu(min(args.findings, 1000)),
-    }
-    step("collector")
-    results["collector"] = collector.run(repeat=50 if quick else 200)
-    step("handler import times")
-    results["startup"] = startup.run(repeat=2 if quick else 3)
-    step("throughput through the local stack")
-    results["throughput"] = throughput.run(quick)
-    step("memory")
-    results["memory"] = memory.run(
-        records=2_000 if quick else 10_000, report_mb=10 if quick else 50
-    )
-    step("cost, latency")
-    results["cost"] = {
-        "per_million": cost.per_million(
-            _importer_cost_inputs(results["throughput"]), results["collector"]["unchanged"]
-        ),
-        "unchanged_month": cost.unchanged_month(results["collector"]["unchanged"]),
-        "prices": cost.PRICES,
-    }
-    results["latency"] = latency.run(_latency_inputs(results))
+    results: dict[str, Any] = {"quick": quick}
+    if step("packing"):
+        results["packing"] = packing(args.findings)
+    if step("cpu"):
+        results["cpu"] = cpu(min(args.findings, 1000))
+    if step("calls"):
+        results["calls"] = calls.run(5_000 if quick else 10_000)
+    if step("collector"):
+        results["collector"] = collector.run(repeat=50 if quick else 200)
+    if step("startup"):
+        results["startup"] = startup.run(repeat=2 if quick else 3)
+    if step("throughput"):
+        results["throughput"] = throughput.run(quick)
+    if step("memory"):
+        results["memory"] = memory.run(
+            records=2_000 if quick else 10_000, report_mb=10 if quick else 50
+        )
+    if step("cost") and all(k in results for k in ("collector", "throughput", "startup")):
+        results["cost"] = {
+            "per_million": cost.per_million(
+                _importer_cost_inputs(results["throughput"]), results["collector"]["unchanged"]
+            ),
+            "unchanged_month": cost.unchanged_month(results["collector"]["unchanged"]),
+            "prices": cost.PRICES,
+        }
+        if "packing" in results:
+            results["latency"] = latency.run(_latency_inputs(results))
+    results["headline"], results["headline_detail"] = headline.compute(results)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    figures = [plots.throughput(results), plots.latency(results)]
-    print(render(results))
-    print(collector.render(results["collector"]))
-    print(render_more(results))
-    print(
-        f"\nwritten to {RESULTS} and {', '.join(str(f) for f in figures)} in {results['seconds']} s"
+    target = RESULTS.with_name("results-only.json") if only else RESULTS
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    figures = [] if only else [plots.throughput(results), plots.latency(results)]
+    if not only:
+        print(render(results))
+        print(collector.render(results["collector"]))
+        print(render_more(results))
+    print(render_calls(results.get("calls")))
+    print(headline.render(results["headline"], results["headline_detail"]))
+    written = ", ".join(str(f) for f in [target, *figures])
+    print(f"\nwritten to {written} in {results['seconds']} s")
+
+
+def render_calls(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return ""
+    return "\n".join(
+        [
+            "",
+            f"Calls through the local stack ({c['findings']} findings, 80/20 mix, "
+            f"{c['groups']} accounts, mean {c['mean_bytes']} B; default parameters; "
+            f"request limit {c['request_limit_bytes']} B, 100 findings):",
+            f"  {'':22} {'calls':>6} {'bound':>6} {'ratio':>6} {'413s':>5}",
+            f"  {'hubrelay':22} {c['calls']:>6} {c['lower_bound']:>6} "
+            f"{c['calls_over_bound']:>6} {c['refused_413']:>5}"
+            f"  ({c['messages']} messages, {c['importer_invocations']} invocations)",
+            f"  {'prowler (chunks of 100)':22} {c['prowler_calls']:>6} {c['lower_bound']:>6} "
+            f"{c['prowler_calls_over_bound']:>6} {c['prowler_refused_413']:>5}",
+        ]
     )
 
 

@@ -149,6 +149,9 @@ class MemoryStore(Store):
     def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:
         return []
 
+    def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
+        return []  # nothing is ever marked undelivered here (no importer feedback)
+
 
 def item_bytes(state: Tracked) -> int:
     """Size of the DynamoDB item hubrelay.tracking writes for `state`, by DynamoDB's rule
