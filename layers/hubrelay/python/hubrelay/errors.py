@@ -80,6 +80,12 @@ SECURITY_HUB_CODES: dict[str, Meaning] = {
     "FindingNotFound": Meaning.REFUSED,
     "DuplicatedFindingIdentifier": Meaning.REFUSED,
     "FindingSizeExceeded": Meaning.REFUSED,
+    # The new Security Hub's V2 operations and their UnprocessedFindings ErrorCode values
+    # (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html).
+    "InternalServerException": Meaning.TRANSIENT,
+    "ConflictException": Meaning.TRANSIENT,
+    "ValidationException": Meaning.REFUSED,
+    "ResourceNotFoundException": Meaning.REFUSED,
 }
 
 

@@ -1,0 +1,250 @@
+"""Write back to the new (OCSF-based) Security Hub with BatchUpdateFindingsV2.
+
+The new Security Hub has no Note and no UserDefinedFields: a finding carries one `comment`
+(1 to 512 characters) and a `status_id` ("BatchUpdateFindingsV2",
+https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html).
+So:
+
+- the status is decided from the finding's current state (GetFindingsV2), never from the
+  event's copy: only a New finding (status_id 1) is moved, to In Progress (2) after a
+  delivery; a finding that is Suppressed (3), Resolved (4) or Archived (5) keeps its status
+  whatever is asked (`set_status`, which the status sync back uses too);
+- the comment keeps an analyst's text: hubrelay writes its own part between the markers
+  `[hubrelay]` and `[/hubrelay]`, and a rewrite replaces only that part. Someone else's
+  text (everything outside the markers) comes first, unchanged; hubrelay's part is cut to
+  the room left under 512 characters, and left out when less than `MIN_OWN` characters
+  remain (the reference is kept in DynamoDB then, see `SentRecords`);
+- what was sent where is kept in DynamoDB per (metadata.uid, destination) (`SentRecords`,
+  written once with a conditional put), since V2 findings cannot carry it: a finding that
+  comes back as New is not sent to the same destination again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from hubrelay import asff, errors
+from hubrelay.observability import logger
+from hubrelay.retry import Retry
+from hubrelay.writeback import Result, Sent, note_text
+
+COMMENT_MAX = 512
+MIN_OWN = 48  # hubrelay's part, markers included, or none
+OPEN, CLOSE = "[hubrelay]", "[/hubrelay]"
+_OWN = re.compile(re.escape(OPEN) + r".*?(?:" + re.escape(CLOSE) + r"|$)", re.S)
+MAX_PER_CALL = 100  # MetadataUids per BatchUpdateFindingsV2
+MAX_FILTER_VALUES = 20  # StringFilters per composite filter of GetFindingsV2
+
+NEW, IN_PROGRESS, SUPPRESSED, RESOLVED, ARCHIVED = 1, 2, 3, 4, 5
+# Never moved out of: someone (or Security Hub) closed these.
+SETTLED = frozenset({SUPPRESSED, RESOLVED, ARCHIVED})
+
+
+@dataclass(frozen=True)
+class CurrentV2:
+    """What the new Security Hub holds for a finding now."""
+
+    status_id: int
+    comment: str | None
+
+    def status_for(self, wanted: int) -> int | None:
+        """The StatusId to send for `wanted`, or None to leave the status as it is."""
+        if self.status_id in SETTLED or self.status_id == wanted:
+            return None
+        return wanted
+
+
+def merged_comment(current: str | None, own: str) -> str | None:
+    """The comment to write: the others' text kept, hubrelay's part replaced by `own`.
+
+    None when there is no room left for hubrelay's part (the comment is then not sent).
+    """
+    others = _OWN.sub("", current or "").strip()
+    room = COMMENT_MAX - (len(others) + 2 if others else 0)
+    if room < MIN_OWN:
+        return None
+    text = asff.truncate(own, room - len(OPEN) - len(CLOSE) - 2)
+    part = f"{OPEN} {text} {CLOSE}"
+    return f"{others}\n\n{part}" if others else part
+
+
+def read_current(client: Any, uids: Iterable[str]) -> dict[str, CurrentV2]:
+    """The current state of each finding by metadata.uid (GetFindingsV2); a finding the
+    new Security Hub does not hold is left out."""
+    wanted = sorted(set(uids))
+    found: dict[str, CurrentV2] = {}
+    for start in range(0, len(wanted), MAX_FILTER_VALUES):
+        chunk = wanted[start : start + MAX_FILTER_VALUES]
+        strings = [
+            {"FieldName": "metadata.uid", "Filter": {"Value": uid, "Comparison": "EQUALS"}}
+            for uid in chunk
+        ]
+        filters = {"CompositeFilters": [{"StringFilters": strings, "Operator": "OR"}]}
+        for page in client.get_paginator("get_findings_v2").paginate(Filters=filters):
+            for finding in page.get("Findings", []):
+                uid = (finding.get("metadata") or {}).get("uid")
+                if uid in chunk:
+                    status = finding.get("status_id")
+                    comment = finding.get("comment")
+                    found[uid] = CurrentV2(
+                        status if isinstance(status, int) else 0,
+                        comment if isinstance(comment, str) else None,
+                    )
+    return found
+
+
+def updates_for(
+    current: Mapping[str, CurrentV2], wanted_status: Mapping[str, int], own: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """BatchUpdateFindingsV2 requests: findings with identical changes share a request."""
+    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for uid, state in current.items():
+        change: dict[str, Any] = {}
+        if uid in wanted_status and (status := state.status_for(wanted_status[uid])) is not None:
+            change["StatusId"] = status
+        comment = merged_comment(state.comment, own[uid]) if uid in own else None
+        if comment is not None and comment != state.comment:
+            change["Comment"] = comment
+        if change:
+            signature = json.dumps(change, sort_keys=True)
+            groups.setdefault(signature, (change, []))[1].append(uid)
+    requests = []
+    for change, uids in groups.values():
+        for start in range(0, len(uids), MAX_PER_CALL):
+            requests.append({"MetadataUids": uids[start : start + MAX_PER_CALL], **change})
+    return requests
+
+
+def apply(client: Any, requests: Iterable[dict[str, Any]], retry: Retry | None = None) -> Result:
+    """Send every request; retry throttling and transient UnprocessedFindings."""
+    retry = retry or Retry(max_attempts=4, base_s=0.4)
+    result = Result()
+    for request in requests:
+        pending = list(request["MetadataUids"])
+        attempt = 0
+        while pending:
+            attempt += 1
+            result.calls += 1
+            try:
+                reply = client.batch_update_findings_v2(**{**request, "MetadataUids": pending})
+            except (ClientError, BotoCoreError) as error:
+                code, status = _code(error)
+                if (not code or errors.retryable(code, status)) and retry.pause(attempt):
+                    continue
+                logger.warning("BatchUpdateFindingsV2 failed", code=code, error=str(error))
+                result.unprocessed.extend(
+                    {"MetadataUid": u, "ErrorCode": code or "Error", "ErrorMessage": str(error)}
+                    for u in pending
+                )
+                break
+            result.processed += len(reply.get("ProcessedFindings", []))
+            unprocessed = reply.get("UnprocessedFindings", [])
+            final = [u for u in unprocessed if not errors.retryable(str(u.get("ErrorCode")))]
+            again = [u for u in unprocessed if errors.retryable(str(u.get("ErrorCode")))]
+            result.unprocessed.extend(final)
+            pending = [str(u.get("MetadataUid")) for u in again]
+            if pending and not retry.pause(attempt):
+                result.unprocessed.extend(again)
+                break
+    return result
+
+
+def _code(error: ClientError | BotoCoreError) -> tuple[str, int]:
+    if not isinstance(error, ClientError):
+        return "", 0  # below the HTTP response: a timeout, a dropped connection
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return str(error.response["Error"]["Code"]), status
+
+
+def write_back(
+    client: Any, route_name: str, sent: Mapping[str, list[Sent]], retry: Retry | None = None
+) -> Result:
+    """After deliveries: each New finding In Progress, the comment naming where it went."""
+    current = read_current(client, sent)
+    own = {uid: note_text(route_name, deliveries) for uid, deliveries in sent.items()}
+    wanted = dict.fromkeys(sent, IN_PROGRESS)
+    # Only a New finding moves: In Progress is what "notified" is in OCSF's status_id.
+    wanted = {uid: status for uid, status in wanted.items() if _is_new(current.get(uid))}
+    result = apply(client, updates_for(current, wanted, own), retry)
+    result.unprocessed.extend(_missing(sent, current))
+    return result
+
+
+def set_status(
+    client: Any, uid: str, status_id: int, comment: str, retry: Retry | None = None
+) -> Result:
+    """Set one finding's StatusId with a comment (hubrelay's part of it), from its current
+    state: a Suppressed, Resolved or Archived finding keeps its status (the comment is
+    still written). For the status sync back, e.g. `set_status(c, uid, RESOLVED, "...")`."""
+    current = read_current(client, [uid])
+    result = apply(client, updates_for(current, {uid: status_id}, {uid: comment}), retry)
+    result.unprocessed.extend(_missing([uid], current))
+    return result
+
+
+def _is_new(state: CurrentV2 | None) -> bool:
+    return state is not None and state.status_id == NEW
+
+
+def _missing(uids: Iterable[str], current: Mapping[str, CurrentV2]) -> list[dict[str, Any]]:
+    return [
+        {"MetadataUid": u, "ErrorCode": "ResourceNotFoundException", "ErrorMessage": "Not found"}
+        for u in uids
+        if u not in current
+    ]
+
+
+# --- What was sent where (DynamoDB) ---------------------------------------------------
+
+SENT_PREFIX = "hubrelay-v2-sent"
+SENT_DAYS = 365
+
+
+class SentRecords:
+    """One item per (metadata.uid, destination) in the idempotency table, written once.
+
+    The table's key is `id`; `expiration` is its TTL attribute, set a year ahead (a finding
+    that comes back after that may be sent again).
+    """
+
+    def __init__(self, table: str, client: Any) -> None:
+        self.table, self.client = table, client
+
+    @staticmethod
+    def key(uid: str, destination: str) -> dict[str, Any]:
+        return {"id": {"S": f"{SENT_PREFIX}#{destination}#{uid}"}}
+
+    def reference(self, uid: str, destination: str) -> str | None:
+        """The reference of an earlier delivery, None if there was none."""
+        reply = self.client.get_item(
+            TableName=self.table, Key=self.key(uid, destination), ConsistentRead=True
+        )
+        item = reply.get("Item") or {}
+        return str(item["reference"]["S"]) if "reference" in item else None
+
+    def record(self, uid: str, destination: str, reference: str) -> bool:
+        """Keep the first delivery's reference; False when one was kept already."""
+        item = {
+            **self.key(uid, destination),
+            "reference": {"S": reference[:1024] or "sent"},
+            "sentAt": {"N": str(int(time.time()))},
+            "expiration": {"N": str(int(time.time()) + SENT_DAYS * 86400)},
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
