@@ -160,3 +160,48 @@ def test_convert_refuses_a_hostile_vendor_mapping_file(
     # The file at fault is the one named.
     err = capsys.readouterr().err
     assert err == f"vendor mapping {mapping}: nested too deeply (more than 64 levels)\n"
+
+
+def test_convert_message_prints_one_queue_message_that_validate_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = str(SOURCES / "sarif_multi_run.sarif.json")
+    code = cli.main(["convert", source, "--message", "--account", "111122223333"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert not out.endswith("\n")  # the file is the message body, byte for byte
+    document = json.loads(out)
+    assert document["version"] == 1
+    assert len(document["findings"]) == 7
+    path = tmp_path / "message.json"
+    path.write_text(out)
+    assert cli.main(["validate", str(path)]) == 0
+    assert "7 findings: 7 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_convert_message_packs_a_list_of_messages_under_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = str(SOURCES / "sarif_multi_run.sarif.json")
+    args = ["convert", source, "--message", "--max-message-bytes", "4096"]
+    assert cli.main([*args, "--account", "111122223333"]) == 0
+    out, _ = capsys.readouterr()
+    messages = json.loads(out)
+    assert isinstance(messages, list)
+    assert len(messages) > 1
+    assert all(len(json.dumps(m).encode()) <= 4096 for m in messages)
+    assert sum(len(m["findings"]) for m in messages) == 7
+    path = tmp_path / "messages.json"
+    path.write_text(out)
+    assert cli.main(["validate", str(path)]) == 0
+    assert "7 findings: 7 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_convert_message_says_in_one_line_when_a_finding_cannot_fit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = str(SOURCES / "sarif_multi_run.sarif.json")
+    args = ["convert", source, "--message", "--max-message-bytes", "1024"]
+    assert cli.main([*args, "--account", "111122223333"]) == 2
+    _, err = capsys.readouterr()
+    assert "over the 1024-byte message limit" in err

@@ -60,15 +60,38 @@ def gather(
             continue
         for finding, ref in zip(findings, refs, strict=True):
             received += 1
-            violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
-            if violations:
-                reason = "; ".join(str(v) for v in violations)
-                fid = violations[0].finding_id
-                quarantine.add((message_id,), fid, "InvalidFinding", reason, finding)
-                continue
-            size = asff.finding_size(finding)
-            _keep_newest(latest, Item(finding, {message_id}, size, ref=ref))
+            admit(latest, message_id, finding, ref, max_finding_bytes, quarantine)
     return list(latest.values()), received
+
+
+def gather_findings(
+    findings: Iterable[tuple[str, Any]], max_finding_bytes: int, quarantine: Quarantine
+) -> list[Item]:
+    """The valid findings of (origin, finding) pairs read from elsewhere than a queue
+    (`hubrelay send`): the importer's validation and one finding per identity."""
+    latest: dict[tuple[str, str, str], Item] = {}
+    for origin, finding in findings:
+        admit(latest, origin, finding, None, max_finding_bytes, quarantine)
+    return list(latest.values())
+
+
+def admit(
+    latest: dict[tuple[str, str, str], Item],
+    origin: str,
+    finding: Any,
+    ref: Ref | None,
+    max_finding_bytes: int,
+    quarantine: Quarantine,
+) -> None:
+    """Keep a valid finding (the newest of its identity); quarantine an invalid one."""
+    violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
+    if violations:
+        reason = "; ".join(str(v) for v in violations)
+        fid = violations[0].finding_id
+        quarantine.add((origin,), fid, "InvalidFinding", reason, finding)
+        return
+    size = asff.finding_size(finding)
+    _keep_newest(latest, Item(finding, {origin}, size, ref=ref))
 
 
 def _keep_newest(latest: dict[tuple[str, str, str], Item], item: Item) -> None:

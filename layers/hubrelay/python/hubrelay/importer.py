@@ -24,10 +24,10 @@ from typing import Any
 
 from hubrelay.delivery import Feedback, FeedbackOutcome
 from hubrelay.gathering import Item, gather
-from hubrelay.packing import Sized, lower_bound, pack
+from hubrelay.packing import Call, Sized, lower_bound, pack
 from hubrelay.quarantine import Quarantine, Quarantined
 from hubrelay.retry import Retry
-from hubrelay.sending import ClientFor, ImportSender
+from hubrelay.sending import ClientFor, ImportSender, Tally
 from hubrelay.settings import Settings
 
 # Bytes botocore adds around the findings: '{"Findings": [' + ']}', and ', ' between two.
@@ -87,25 +87,9 @@ def import_records(
     items, received = gather(
         ((mid, body) for mid, body, _ in records), settings.max_finding_bytes, quarantine
     )
-    # Each finding costs its bytes and a separator; the envelope comes off the budget, so
-    # no request exceeds it even at the 6 MB maximum.
-    budget = settings.batch_byte_budget - REQUEST_ENVELOPE
-    calls = pack((Sized(item, item.group, item.size + SEPARATOR) for item in items), budget)
-    retry = retry or Retry(
-        max_attempts=settings.max_import_attempts,
-        base_s=0.2,
-        cap_s=settings.max_retry_backoff_s,
-        remaining_ms=remaining_ms,
-        reserve_ms=settings.deadline_margin_ms + CALL_ROOM_MS,
-    )
-    sender = ImportSender(
-        services.securityhub,
-        quarantine,
-        retry,
-        time_for_a_call=lambda: remaining_ms() > settings.deadline_margin_ms,
-    )
-    sender.send_all(calls)
-    unresolved = _keep_last_receives(sender.tally.unresolved, final, quarantine)
+    retry = retry or retry_for(settings, remaining_ms)
+    sender, calls = deliver(items, settings, services.securityhub, quarantine, retry, remaining_ms)
+    unresolved = keep_last_receives(sender.tally.unresolved, final, quarantine)
     failed = quarantine.flush(services.sqs, settings.quarantine_queue_url, retry)
     tally = sender.tally
     feedback = _tell_tracking(quarantine, tally.recovered, settings, services)
@@ -119,17 +103,63 @@ def import_records(
         unresolved=unresolved,
         failed_messages=failed | {o for item in unresolved for o in item.origins},
         calls=tally.calls,
-        lower_bound=sum(
-            lower_bound([i.size for i in group], settings.batch_byte_budget)
-            for group in _by_group(calls)
-        ),
+        lower_bound=calls_lower_bound(calls, settings),
         throttles=tally.throttles,
         retries=tally.retries,
         feedback=feedback,
     )
 
 
-def _keep_last_receives(items: list[Item], final: set[str], quarantine: Quarantine) -> list[Item]:
+def retry_for(settings: Settings, remaining_ms: Callable[[], int]) -> Retry:
+    """The importer's retry policy for its calls (Security Hub and the dead-letter queue)."""
+    return Retry(
+        max_attempts=settings.max_import_attempts,
+        base_s=0.2,
+        cap_s=settings.max_retry_backoff_s,
+        remaining_ms=remaining_ms,
+        reserve_ms=settings.deadline_margin_ms + CALL_ROOM_MS,
+    )
+
+
+def deliver(
+    items: list[Item],
+    settings: Settings,
+    client_for: ClientFor,
+    quarantine: Quarantine,
+    retry: Retry,
+    remaining_ms: Callable[[], int],
+    on_call: Callable[[Tally], None] | None = None,
+) -> tuple[ImportSender, list[Call[Item]]]:
+    """Pack valid findings into BatchImportFindings calls and send them with split, retry
+    and classification (the importer's one path; `hubrelay send` uses it too)."""
+    calls = plan_calls(items, settings)
+    sender = ImportSender(
+        client_for,
+        quarantine,
+        retry,
+        time_for_a_call=lambda: remaining_ms() > settings.deadline_margin_ms,
+        on_call=on_call,
+    )
+    sender.send_all(calls)
+    return sender, calls
+
+
+def plan_calls(items: Iterable[Item], settings: Settings) -> list[Call[Item]]:
+    """The BatchImportFindings calls for valid findings (the one batching function)."""
+    # Each finding costs its bytes and a separator; the envelope comes off the budget, so
+    # no request exceeds it even at the 6 MB maximum.
+    budget = settings.batch_byte_budget - REQUEST_ENVELOPE
+    return pack((Sized(item, item.group, item.size + SEPARATOR) for item in items), budget)
+
+
+def calls_lower_bound(calls: Iterable[Call[Item]], settings: Settings) -> int:
+    return sum(
+        lower_bound([i.size for i in group], settings.batch_byte_budget)
+        for group in _by_group(calls)
+    )
+
+
+def keep_last_receives(items: list[Item], final: set[str], quarantine: Quarantine) -> list[Item]:
     """Quarantine, with their last error, the unresolved findings of messages on their last
     receive (after this SQS would move the message without a reason); the others."""
     unresolved = []

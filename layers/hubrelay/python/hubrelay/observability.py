@@ -27,16 +27,28 @@ class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
     an earlier test's capture would hide every later test's log lines.
     """
 
+    # The command line writes its log to stderr: its stdout is the command's output.
+    to_stderr = False
+
     @property
     def stream(self) -> IO[str]:
-        return sys.stdout
+        return sys.stderr if self.to_stderr else sys.stdout
 
     @stream.setter
     def stream(self, _value: IO[str]) -> None:
         pass
 
 
-logger = Logger(logger_handler=_CurrentStdout())
+_handler = _CurrentStdout()
+logger = Logger(logger_handler=_handler)
+
+
+def log_for_the_command_line(level: str) -> None:
+    """`hubrelay` commands: log lines on stderr, at `level` (they report outcomes themselves)."""
+    _handler.to_stderr = True
+    logger.setLevel(level)
+
+
 metrics = Metrics()
 tracer = Tracer()
 

@@ -59,12 +59,16 @@ class ImportSender:
     quarantine: Quarantine
     retry: Retry
     time_for_a_call: Callable[[], bool]
+    # Told after each call (`hubrelay send` shows progress from it).
+    on_call: Callable[[Tally], None] | None = None
     tally: Tally = field(default_factory=Tally)
 
     def send_all(self, calls: list[Call[Item]]) -> None:
         pending = list(calls)
         while pending:
             self._send(pending.pop(0), pending)
+            if self.on_call is not None:
+                self.on_call(self.tally)
 
     def _send(self, call: Call[Item], pending: list[Call[Item]]) -> None:
         attempt = call.attempt

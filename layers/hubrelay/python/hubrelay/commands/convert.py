@@ -1,0 +1,82 @@
+"""`hubrelay convert FILE`: the findings the collector would send for a native file, with
+the collector's own mapping code; `--message` prints them as queue messages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from hubrelay import message
+from hubrelay.commands.common import refused
+from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
+
+FORMATS = ["auto", "sarif", "trivy", "grype", "asff", "health", "vendor"]
+
+
+def add_parser(commands: Any) -> None:
+    conv = commands.add_parser(
+        "convert", help="turn a native file (SARIF, Trivy, Grype, ASFF, Health, vendor) into ASFF"
+    )
+    conv.add_argument("file")
+    conv.add_argument("--format", default="auto", choices=FORMATS)
+    conv.add_argument("--mapping", default="", help="vendor mapping file (default: built-in)")
+    conv.add_argument(
+        "--key",
+        default="",
+        metavar="S3_KEY",
+        help="the report's S3 key in the reports bucket (its folder is part of the scope and "
+        "of Trivy's and Grype's finding Ids); default: a report at the top of the bucket",
+    )
+    conv.add_argument("--account", default="123456789012", help="AwsAccountId of the findings")
+    conv.add_argument("--region", default="us-east-1", help="Region of the ProductArn")
+    conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")
+    conv.add_argument(
+        "--message",
+        action="store_true",
+        help='print queue messages {"version": 1, "findings": [...]} packed under the '
+        "size limit: one message, or an array of them",
+    )
+    conv.add_argument(
+        "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="with --message"
+    )
+    conv.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the findings the collector would send for a native file; errors to stderr."""
+    # Imported here so that `hubrelay validate` does not load the sources.
+    from hubrelay.commands.common import read_json
+    from hubrelay.sources import Context, MappingError, files
+
+    try:
+        document = read_json(args.file)
+        fmt = None if args.format == "auto" else args.format
+        records, problems = files.read_records(
+            document, fmt, args.file, args.mapping, key=args.key or ""
+        )
+        ctx = Context(args.account, (args.region,), args.product_arn)
+        ctx.product_arn_in(args.region)  # a malformed --product-arn fails here, clearly
+    except (OSError, ValueError, MappingError) as exc:
+        return refused(args.file, exc)
+    findings, errors = files.map_records(records, ctx)
+    for position, reason in problems + errors:
+        print(f"{position}: {reason}", file=sys.stderr)
+    if args.message:
+        try:
+            bodies = list(message.pack_messages(findings, args.max_message_bytes))
+        except message.MessageError as exc:
+            return refused(args.file, exc)
+        # The bodies exactly as packed: a file holding one message is a message body under
+        # the limit as it is (`aws sqs send-message --message-body file://...`), so no
+        # newline is added to it unless a person is reading.
+        end = "\n" if sys.stdout.isatty() else ""
+        print(bodies[0] if len(bodies) == 1 else "[\n" + ",\n".join(bodies) + "\n]", end=end)
+    else:
+        print(json.dumps(findings, indent=2))
+    print(
+        f"{len(records)} records: {len(findings)} findings, {len(problems + errors)} errors",
+        file=sys.stderr,
+    )
+    return 1 if problems or errors else 0
