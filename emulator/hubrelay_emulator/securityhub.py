@@ -107,6 +107,7 @@ _NAMESPACES = frozenset(
     | {"Sensitive Data Identifications"}
 )
 _SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+MAX_CUSTOM_ACTION_SELECTION = 20
 _WORKFLOW_STATUSES = frozenset({"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"})
 _VERIFICATION_STATES = frozenset({"UNKNOWN", "TRUE_POSITIVE", "FALSE_POSITIVE", "BENIGN_POSITIVE"})
 # The account of a product ARN is 12 digits or empty: Security Hub lists AWS services'
@@ -562,33 +563,44 @@ class Contract:
 
     def custom_action(
         self, account: str, region: str, action_arn: str, finding_keys: Iterable[FindingKey]
-    ) -> Event:
-        """Emit and return the event Security Hub sends when a user runs a custom action.
+    ) -> list[Event]:
+        """Emit and return the events Security Hub sends when a user runs a custom action.
 
-        `finding_keys` are (ProductArn, Id) pairs in `account`'s hub; every finding goes in
-        the one event. Raises LookupError for an unknown action target or finding.
+        "You can select a custom action for up to 20 findings at a time. Each finding is sent
+        to EventBridge as a separate event" ("Security Hub event types in EventBridge",
+        https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-cwe-integration-types.html):
+        one event per finding, in the order given; more than 20 is a ValueError. Raises
+        LookupError for an unknown action target or finding.
         """
+        keys = list(finding_keys)
+        if len(keys) > MAX_CUSTOM_ACTION_SELECTION:
+            raise ValueError(
+                f"a custom action takes at most {MAX_CUSTOM_ACTION_SELECTION} findings at a "
+                f"time, got {len(keys)}"
+            )
         with self._lock:
             hub = self._hub(account, region)
             target = hub.actions.get(action_arn)
             if target is None:
                 raise LookupError(f"no action target {action_arn} in {account}/{region}")
-            keys = list(finding_keys)
             if missing := [key for key in keys if key not in hub.findings]:
                 raise LookupError(f"no findings {missing} in {account}/{region}")
-            event = _event(
-                "Security Hub Findings - Custom Action",
-                account,
-                region,
-                [action_arn],
-                {
-                    "actionName": target["Name"],
-                    "actionDescription": target["Description"],
-                    "findings": [copy.deepcopy(hub.findings[key]) for key in keys],
-                },
-            )
-        self._emit([event])
-        return event
+            events = [
+                _event(
+                    "Security Hub Findings - Custom Action",
+                    account,
+                    region,
+                    [action_arn],
+                    {
+                        "actionName": target["Name"],
+                        "actionDescription": target["Description"],
+                        "findings": [copy.deepcopy(hub.findings[key])],
+                    },
+                )
+                for key in keys
+            ]
+        self._emit(events)
+        return events
 
     def import_v2(self, finding: Finding) -> Event:
         """Ingest an OCSF finding into the new Security Hub as an AWS service or partner

@@ -218,14 +218,22 @@ class Stack:
         self.contract.seed(ACCOUNT, REGION, findings)
         return findings
 
-    def click(self, destination: str, *families: str) -> dict[str, Any]:
-        """The event Security Hub emits when a user runs our custom action on findings."""
+    def click(self, destination: str, *families: str) -> list[dict[str, Any]]:
+        """The events Security Hub emits when a user runs our custom action on findings:
+        one per finding."""
         findings = self.seed(*families)
         keys = [(f["ProductArn"], f["Id"]) for f in findings]
         return self.contract.custom_action(ACCOUNT, REGION, self.actions[destination], keys)
 
+    def click_one(self, destination: str, family: str) -> dict[str, Any]:
+        (event,) = self.click(destination, family)
+        return event
+
     def route(self, event: Any) -> RouteOutcome:
         return respond(event, self.settings, self.config, self.services)
+
+    def route_all(self, events: list[dict[str, Any]]) -> list[RouteOutcome]:
+        return [self.route(event) for event in events]
 
     def stored(self, finding_id: str) -> dict[str, Any]:
         (found,) = [f for f in self.contract.findings(ACCOUNT, REGION) if f["Id"] == finding_id]

@@ -37,18 +37,20 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 
 def test_multi_select_sends_every_finding_signed_and_writes_each_back(stack):
     # Given five findings from five product families, selected together
-    event = stack.click("webhook", *FAMILIES)
+    events = stack.click("webhook", *FAMILIES)
+    # Security Hub sends each selected finding as an event of its own
+    assert [len(e["detail"]["findings"]) for e in events] == [1] * 5
+    findings = [e["detail"]["findings"][0] for e in events]
     # When the user runs "send to webhook"
-    outcome = stack.route(event)
+    outcomes = stack.route_all(events)
     # Then every finding is delivered once, signed, and written back
     assert len(stack.webhook.accepted()) == 5
     assert [r for r in stack.webhook.received if not r.verified] == []
     sent_ids = {r.json()["findings"][0]["id"] for r in stack.webhook.accepted()}
-    assert sent_ids == {f["Id"] for f in event["detail"]["findings"]}
-    assert len(outcome.delivered) == 5
-    assert outcome.writeback is not None
-    assert outcome.writeback.unprocessed == []
-    for finding in event["detail"]["findings"]:
+    assert sent_ids == {f["Id"] for f in findings}
+    assert sum(len(o.delivered) for o in outcomes) == 5
+    assert all(o.writeback is not None and o.writeback.unprocessed == [] for o in outcomes)
+    for finding in findings:
         stored = stack.stored(finding["Id"])
         assert stored["Workflow"]["Status"] == "NOTIFIED"
         assert stored["Note"]["Text"].startswith("hubrelay sent this finding via")
@@ -57,25 +59,24 @@ def test_multi_select_sends_every_finding_signed_and_writes_each_back(stack):
 
 
 def test_redelivery_and_double_click_deliver_once(stack):
-    event = stack.click("webhook", "guardduty", "inspector")
-    stack.route(event)
-    # Redelivery of the same event, then a second click (a new event, same findings).
-    again = stack.route(copy.deepcopy(event))
+    events = stack.click("webhook", "guardduty", "inspector")
+    stack.route_all(events)
+    # Redelivery of the same events, then a second click (new events, same findings).
+    again = stack.route_all(copy.deepcopy(events))
     second_click = stack.contract.custom_action(
         ACCOUNT, REGION, stack.actions["webhook"],
-        [(f["ProductArn"], f["Id"]) for f in event["detail"]["findings"]],
+        [(e["detail"]["findings"][0]["ProductArn"], e["detail"]["findings"][0]["Id"])
+         for e in events],
     )  # fmt: skip
-    third = stack.route(second_click)
+    third = stack.route_all(second_click)
     assert len(stack.webhook.received) == 2
-    assert again.delivered == []
-    assert len(again.duplicates) == 2
-    assert third.delivered == []
-    assert len(third.duplicates) == 2
+    assert [o.delivered for o in again + third] == [[]] * 4
+    assert [len(o.duplicates) for o in again + third] == [1] * 4
 
 
 def test_sns_publishes_one_readable_message_per_finding(stack):
-    event = stack.click("sns", "guardduty", "macie", "partner")
-    stack.route(event)
+    events = stack.click("sns", "guardduty", "macie", "partner")
+    stack.route_all(events)
     messages = stack.published()
     assert len(messages) == 3
     notices = [json.loads(m["Message"]) for m in messages]  # the Chatbot "default" form
@@ -83,34 +84,34 @@ def test_sns_publishes_one_readable_message_per_finding(stack):
     guardduty = [n for n in notices if "detective/home" in n["content"]["description"]]
     assert len(guardduty) == 1
     references = {
-        stack.stored(f["Id"])["UserDefinedFields"]["hubrelay:sns"]
-        for f in event["detail"]["findings"]
+        stack.stored(e["detail"]["findings"][0]["Id"])["UserDefinedFields"]["hubrelay:sns"]
+        for e in events
     }
     assert references == {m["MessageId"] for m in messages}
 
 
 def test_opscenter_gets_one_opsitem_per_finding_deduplicated_by_finding(stack):
-    event = stack.click("opscenter", "inspector", "securityhub-control")
-    stack.route(event)
+    events = stack.click("opscenter", "inspector", "securityhub-control")
+    stack.route_all(events)
     items = stack.ops.items(ACCOUNT, REGION)
     assert len(items) == 2
     assert {i["OperationalData"]["hubrelay:findingId"]["Value"] for i in items} == {
-        f["Id"] for f in event["detail"]["findings"]
+        e["detail"]["findings"][0]["Id"] for e in events
     }
     # Without the idempotency table, OpsCenter's own dedup string still holds.
     stack.configure(idempotency_table="")
-    stack.route(copy.deepcopy(event))
+    stack.route_all(copy.deepcopy(events))
     assert len(stack.ops.items(ACCOUNT, REGION)) == 2
-    stored = stack.stored(event["detail"]["findings"][0]["Id"])
+    stored = stack.stored(events[0]["detail"]["findings"][0]["Id"])
     assert stored["UserDefinedFields"]["hubrelay:opscenter"] in {i["OpsItemId"] for i in items}
 
 
 def test_vendor_back_sync_covers_only_this_products_findings(stack):
-    outcome = stack.route(stack.click("vendor", "partner", "guardduty"))
+    _, guardduty = stack.route_all(stack.click("vendor", "partner", "guardduty"))
     assert len(stack.vendor.accepted()) == 1
     assert stack.vendor.accepted()[0].path == "/securityhub/notifications"
     assert stack.vendor.accepted()[0].json()["findingId"] == "secure-pro/finding/98765"
-    assert any("not this product's finding" in why for _, why in outcome.decision.skipped)
+    assert any("not this product's finding" in why for _, why in guardduty.decision.skipped)
 
 
 def test_vendor_back_sync_covers_a_product_whose_arn_has_no_account(stack):
@@ -125,18 +126,19 @@ def test_vendor_back_sync_covers_a_product_whose_arn_has_no_account(stack):
     (guardduty,) = stack.seed("guardduty")
     # When the user sends it and a GuardDuty finding (also without an account) to the vendor
     keys = [(trivy, finding["Id"]), (guardduty["ProductArn"], guardduty["Id"])]
-    event = stack.contract.custom_action(ACCOUNT, REGION, stack.actions["vendor"], keys)
-    outcome = stack.route(event)
+    events = stack.contract.custom_action(ACCOUNT, REGION, stack.actions["vendor"], keys)
+    ours, theirs = stack.route_all(events)
     # Then the vendor hears of its own finding only
     (notice,) = stack.vendor.accepted()
     assert notice.json()["findingId"] == finding["Id"]
     assert notice.json()["productArn"] == trivy
-    assert [why for _, why in outcome.decision.skipped] == ["vendor: not this product's finding"]
+    assert ours.decision.skipped == []
+    assert [why for _, why in theirs.decision.skipped] == ["vendor: not this product's finding"]
 
 
 def test_a_destination_failing_once_is_retried_and_delivered_once(stack):
     stack.webhook.statuses = [500, 503]
-    outcome = stack.route(stack.click("webhook", "macie"))
+    outcome = stack.route(stack.click_one("webhook", "macie"))
     assert len(stack.webhook.accepted()) == 3
     assert len(outcome.delivered) == 1
     assert outcome.failed == []
@@ -146,7 +148,12 @@ def test_a_destination_failing_once_is_retried_and_delivered_once(stack):
 
 def test_a_destination_down_for_good_dead_letters_only_that_delivery(stack):
     stack.webhook.fail_if = lambda body: b"secure-pro/finding/98765" in body
-    event = stack.click("webhook", "partner", "guardduty")
+    # Security Hub sends one finding per event; an event carrying several (the format
+    # allows it: a hand-made or replayed one) is handled finding by finding.
+    first, second = stack.click("webhook", "partner", "guardduty")
+    event = dict(first, detail=dict(first["detail"], findings=[
+        first["detail"]["findings"][0], second["detail"]["findings"][0]
+    ]))  # fmt: skip
     outcome = stack.route(event)
     # The other finding went through and was written back.
     assert len(outcome.delivered) == 1
@@ -172,7 +179,7 @@ def test_a_destination_down_for_good_dead_letters_only_that_delivery(stack):
 
 def test_an_unreadable_secret_fails_the_delivery_without_leaking_anything(stack):
     stack.configure(webhook_secret_arn="hubrelay/missing")
-    outcome = stack.route(stack.click("webhook", "macie"))
+    outcome = stack.route(stack.click_one("webhook", "macie"))
     (parked,) = stack.dead_letters()
     assert "cannot read its secret (" in parked["reason"]
     assert SIGNING_SECRET not in json.dumps(parked)
@@ -191,7 +198,7 @@ def test_an_unreadable_secret_fails_the_delivery_without_leaking_anything(stack)
     ids=["wrong-source", "foreign-action-arn", "malformed-findings", "integer-401", "deep"],
 )
 def test_hostile_events_change_nothing(stack, mutate):
-    event = stack.click("webhook", "guardduty")
+    event = stack.click_one("webhook", "guardduty")
     before = stack.contract.findings(ACCOUNT, REGION)
     mutate(event)
     outcome = stack.route(event)
@@ -279,7 +286,7 @@ def test_handler_rejects_a_hostile_event_with_a_log_line_and_a_metric(
     stack, monkeypatch, capsys, caplog
 ):
     app = load_responder(stack, monkeypatch)
-    event = stack.click("webhook", "guardduty")
+    event = stack.click_one("webhook", "guardduty")
     event["source"] = "attacker.securityhub"
     with caplog.at_level(logging.WARNING):
         assert app.handler(event, responder_context()) == {}
@@ -323,7 +330,7 @@ def test_handler_leaves_findings_of_other_accounts_alone_with_a_log_line_and_a_m
     # Given the responder of a stack in another account than the findings' own
     stack.configure(account_id="999999999999")
     app = load_responder(stack, monkeypatch)
-    event = stack.click("webhook", "guardduty")
+    event = stack.click_one("webhook", "guardduty")
     event["account"] = "999999999999"
     with caplog.at_level(logging.WARNING):
         assert app.handler(event, responder_context()) == {}
@@ -359,7 +366,7 @@ class FailingUpdates:
 
 def test_a_write_back_that_failed_sets_the_workflow_when_the_event_is_retried(stack):
     # Given a delivery whose write-back Security Hub refused on every attempt (defect a)
-    event = stack.click("webhook", "guardduty")
+    event = stack.click_one("webhook", "guardduty")
     (finding,) = event["detail"]["findings"]
     real = stack.services.securityhub
     stack.services.securityhub = lambda region: FailingUpdates(real(region), times=4)
@@ -381,7 +388,7 @@ def test_a_write_back_that_failed_sets_the_workflow_when_the_event_is_retried(st
 def test_a_stale_event_never_moves_a_finding_resolved_since(stack, status):
     # Given a custom-action event that waits (a backlog, a retry, a DLQ replay) while
     # someone resolves the finding (defect b)
-    event = stack.click("webhook", "inspector")
+    event = stack.click_one("webhook", "inspector")
     (finding,) = event["detail"]["findings"]
     identifier = {"ProductArn": finding["ProductArn"], "Id": finding["Id"]}
     stack.securityhub.batch_update_findings(
@@ -398,7 +405,7 @@ def test_a_stale_event_never_moves_a_finding_resolved_since(stack, status):
 
 def test_an_analysts_note_is_kept(stack):
     # Given a finding an analyst wrote a note on (defect d)
-    event = stack.click("webhook", "macie")
+    event = stack.click_one("webhook", "macie")
     (finding,) = event["detail"]["findings"]
     identifier = {"ProductArn": finding["ProductArn"], "Id": finding["Id"]}
     note = {"Text": "Owner confirmed: test bucket, deleting Friday.", "UpdatedBy": "alice"}

@@ -166,10 +166,10 @@ def test_responder_keeps_signing_secret_webhook_url_and_token_out_of_everything_
         capture.prove_it_sees(secret)
     app = load_responder(route_stack, monkeypatch)
     # Given a webhook that accepts one delivery, then fails one, and a vendor API
-    capture.add(app.handler(route_stack.click("webhook", "guardduty"), responder_context()))
+    capture.add(app.handler(route_stack.click_one("webhook", "guardduty"), responder_context()))
     route_stack.webhook.statuses = [500]
-    capture.add(app.handler(route_stack.click("webhook", "inspector"), responder_context()))
-    capture.add(app.handler(route_stack.click("vendor", "partner"), responder_context()))
+    capture.add(app.handler(route_stack.click_one("webhook", "inspector"), responder_context()))
+    capture.add(app.handler(route_stack.click_one("vendor", "partner"), responder_context()))
     # Then each went where it should: signed, to the secret path, with the token...
     delivered = route_stack.webhook.accepted()
     assert len(delivered) == 2
@@ -256,7 +256,7 @@ def test_responder_error_paths_keep_every_secret_out(
         parameters.clear_caches()
         app = load_responder(route_stack, monkeypatch)
         # When a finding is sent to it
-        capture.add(app.handler(route_stack.click("webhook", "guardduty"), responder_context()))
+        capture.add(app.handler(route_stack.click_one("webhook", "guardduty"), responder_context()))
     finally:
         stop_server(server)
     # Then the delivery failed, was dead-lettered with its reason, and nothing leaked

@@ -976,27 +976,36 @@ def test_unsubscribed_callbacks_get_no_more_events(client: Any, hub: Contract) -
     assert len(events) == 1
 
 
-def test_custom_action_event_carries_several_findings(client: Any, hub: Contract) -> None:
-    findings = [make_finding(n) for n in range(3)]
+def test_custom_action_sends_each_selected_finding_as_an_event_of_its_own(
+    client: Any, hub: Contract
+) -> None:
+    findings = [make_finding(n) for n in range(21)]
     client.batch_import_findings(Findings=findings)
     arn = client.create_action_target(Name="Ticket", Description="Open a ticket", Id="Ticket")[
         "ActionTargetArn"
     ]
     events: list[dict[str, Any]] = []
     hub.subscribe(events.append)
-    keys = [(f["ProductArn"], f["Id"]) for f in findings[:2]]
+    keys = [(f["ProductArn"], f["Id"]) for f in findings]
 
-    event = hub.custom_action(ACCOUNT, REGION, arn, keys)
+    sent = hub.custom_action(ACCOUNT, REGION, arn, keys[:2])
 
-    assert events == [event]
-    assert event["detail-type"] == "Security Hub Findings - Custom Action"
-    assert event["resources"] == [arn]
-    assert (event["detail"]["actionName"], event["detail"]["actionDescription"]) == (
-        "Ticket",
-        "Open a ticket",
-    )
-    assert [f["Id"] for f in event["detail"]["findings"]] == ["finding-0", "finding-1"]
-    assert event["detail"]["findings"][0]["ProductName"] == "Default"
+    assert events == sent
+    assert [len(e["detail"]["findings"]) for e in sent] == [1, 1]
+    for event in sent:
+        assert event["detail-type"] == "Security Hub Findings - Custom Action"
+        assert event["resources"] == [arn]
+        assert (event["detail"]["actionName"], event["detail"]["actionDescription"]) == (
+            "Ticket",
+            "Open a ticket",
+        )
+    assert [e["detail"]["findings"][0]["Id"] for e in sent] == ["finding-0", "finding-1"]
+    assert sent[0]["detail"]["findings"][0]["ProductName"] == "Default"
+    assert len({e["id"] for e in sent}) == 2
+    # The console selects at most 20 findings for a custom action.
+    assert len(hub.custom_action(ACCOUNT, REGION, arn, keys[:20])) == 20
+    with pytest.raises(ValueError, match="at most 20"):
+        hub.custom_action(ACCOUNT, REGION, arn, keys)
 
 
 def test_custom_action_needs_an_existing_target_and_findings(client: Any, hub: Contract) -> None:

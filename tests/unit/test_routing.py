@@ -54,7 +54,7 @@ def test_a_multi_select_event_yields_every_finding():
     assert {d.findings[0].Id for d in deliveries} == {f.Id for f in decision.findings}
 
 
-def test_batch_mode_sends_one_document_for_all_selected_findings():
+def test_batch_mode_sends_one_document_for_all_findings_of_one_event():
     deliveries = plan_deliveries(decide(event(), config()), config(webhook_mode="batch"))
     assert len(deliveries) == 1
     body = json.loads(deliveries[0].payload["body"])

@@ -204,12 +204,15 @@ class StackEmulator:
         action_logical_id: str,
         finding_keys: list[tuple[str, str]],
         account: str | None = None,
-    ) -> dict[str, Any]:
-        """A person picks findings in the console and chooses a custom action."""
+    ) -> list[dict[str, Any]]:
+        """A person picks findings in the console and chooses a custom action (one event
+        per finding, as Security Hub sends them)."""
         arn = self.resources[action_logical_id]["ActionTargetArn"]
-        event = self.contract.custom_action(account or self.account, self.region, arn, finding_keys)
+        events = self.contract.custom_action(
+            account or self.account, self.region, arn, finding_keys
+        )
         self.deliver_events()
-        return event
+        return events
 
     def queue_depth(self, logical_id: str) -> int:
         """Messages in a queue, visible or not (what CloudWatch's queue metrics add up)."""

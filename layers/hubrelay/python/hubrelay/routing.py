@@ -6,8 +6,10 @@
     action target ARNs (given by settings, from the stack: never hard-coded);
   * "Security Hub Findings - Imported" only when the automatic route is on, and then each
     finding is checked again against the route's filters (see `auto_route_filter`);
-  * every finding in the event is handled (one event may carry up to 100 selected
-    findings); a finding we cannot read (no Id or ProductArn) is rejected alone.
+  * every finding in the event is handled: Security Hub sends one finding per event
+    (custom actions: a selection of up to 20 findings is up to 20 events), but a replayed
+    or hand-made event may carry several; a finding we cannot read (no Id or ProductArn)
+    is rejected alone.
 
 `plan_deliveries(decision, config)` returns, per finding and destination, the exact payload
 to send; the destinations are known only through `hubrelay.destinations.REGISTRY`.

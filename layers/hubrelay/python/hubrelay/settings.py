@@ -112,6 +112,9 @@ class Settings(BaseModel):
     webhook_secret_arn: str = ""
     webhook_mode: str = Field("finding", pattern=r"^(finding|batch)$")
     webhook_format: str = Field("hubrelay", pattern=r"^(hubrelay|slack)$")
+    # The largest webhook body sent: a batch over it is split, a finding over it goes without
+    # its ASFF copy (said in the body), one still over it is a failed delivery (DLQ).
+    webhook_max_body_bytes: int = Field(262_144, ge=16_384, le=6_291_456)
     sns_topic_arn: str = ""
     opscenter_enabled: bool = False
     # Vendor back-sync reuses the collector's vendor_api_url and vendor_secret_arn.

@@ -21,6 +21,7 @@ from typing import Any
 from hubrelay.destinations.common import finding_summary, json_secret, read_secret, slack_escape
 from hubrelay.errors import DeliveryError
 from hubrelay.http import HttpError
+from hubrelay.observability import logger
 from hubrelay.route_types import Decision, Delivery, Destination, EventFinding, Outlets
 from hubrelay.settings import Settings
 
@@ -34,27 +35,72 @@ SCHEME = "v2"
 DEFAULT_KEY_ID = "default"
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PAYLOAD_VERSION = 1
+# Payload keys beside the body: why a body went without the ASFF copy, or why it cannot be
+# sent at all.
+TRUNCATED = "truncated"
+OVERSIZE = "oversize"
 _SLACK_EMOJI = {"CRITICAL": ":red_circle:", "HIGH": ":large_orange_circle:"}
 
 
 def render(
     decision: Decision, findings: Sequence[EventFinding], settings: Settings
 ) -> list[Delivery]:
-    """One delivery per finding, or one for them all when WebhookMode is batch."""
+    """One delivery per finding; with WebhookMode=batch, one per event.
+
+    Security Hub sends each finding as an event of its own, custom actions (a selection of
+    up to 20 findings is up to 20 events) and Imported events alike ("Security Hub event
+    types in EventBridge",
+    https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-cwe-integration-types.html):
+    a batch holds several findings only when one event carries several (a dead-letter
+    replay, `hubrelay route` on a hand-made event). Every body stays within
+    WebhookMaxBodyBytes: a batch over it is split in halves, a single finding over it is
+    sent without its ASFF copy (the body says so)."""
     if settings.webhook_mode == "batch":
         groups = [list(findings)] if findings else []
     else:
         groups = [[finding] for finding in findings]
-    return [
-        Delivery("webhook", group, render_body(decision, group, settings.webhook_format))
-        for group in groups
-    ]
+    return [delivery for group in groups for delivery in _within_cap(decision, group, settings)]
+
+
+def _within_cap(
+    decision: Decision, group: list[EventFinding], settings: Settings
+) -> list[Delivery]:
+    cap = settings.webhook_max_body_bytes
+    payload = render_body(decision, group, settings.webhook_format)
+    size = len(str(payload["body"]).encode("utf-8"))
+    if size <= cap:
+        return [Delivery("webhook", group, payload)]
+    if len(group) > 1:
+        half = len(group) // 2
+        return _within_cap(decision, group[:half], settings) + _within_cap(
+            decision, group[half:], settings
+        )
+    note = (
+        f"the finding's ASFF copy is left out: with it the body is {size} bytes, over "
+        f"WebhookMaxBodyBytes ({cap}); GetFindings returns the whole finding"
+    )
+    payload = render_body(decision, group, settings.webhook_format, left_out=note)
+    size = len(str(payload["body"]).encode("utf-8"))
+    if size > cap:
+        # Sending nothing would lose it silently: the send fails with the reason, and the
+        # delivery goes to the dead-letter queue.
+        payload[OVERSIZE] = (
+            f"webhook body of finding {group[0].Id[:200]!r} is {size} bytes even without its "
+            f"ASFF copy, over WebhookMaxBodyBytes ({cap})"
+        )
+    else:
+        payload[TRUNCATED] = note
+    return [Delivery("webhook", group, payload)]
 
 
 def render_body(
-    decision: Decision, findings: Sequence[EventFinding], fmt: str = "hubrelay"
+    decision: Decision,
+    findings: Sequence[EventFinding],
+    fmt: str = "hubrelay",
+    left_out: str | None = None,
 ) -> dict[str, Any]:
-    """{"body": <exact bytes as text>, "contentType"} for these findings."""
+    """{"body": <exact bytes as text>, "contentType"} for these findings; with `left_out`,
+    the findings' ASFF copies are replaced by {"truncated": {"asff": left_out}}."""
     summaries = [finding_summary(f, decision.region) for f in findings]
     if fmt == "slack":
         document: dict[str, Any] = _slack(summaries, decision)
@@ -70,7 +116,9 @@ def render_body(
                 "action": route.action if route else None,
             },
             "findings": [
-                {**summary, "asff": finding.raw()}
+                {**summary, "truncated": {"asff": left_out}}
+                if left_out
+                else {**summary, "asff": finding.raw()}
                 for summary, finding in zip(summaries, findings, strict=True)
             ],
         }
@@ -133,6 +181,8 @@ def delivery_id(idempotency_key: Mapping[str, str]) -> str:
 def send(
     delivery: Delivery, key: Mapping[str, str], settings: Settings, outlets: Outlets
 ) -> dict[str, str]:
+    if why := delivery.payload.get(OVERSIZE):
+        raise DeliveryError(str(why))
     secret = json_secret(read_secret(outlets, settings.webhook_secret_arn, "webhook"), "webhook")
     url, signing_key = secret.get("url"), secret.get("signing_secret")
     key_id = secret.get("key_id", DEFAULT_KEY_ID)
@@ -140,6 +190,10 @@ def send(
         raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
     if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
         raise DeliveryError("webhook secret's 'key_id' is not 1-64 of A-Z a-z 0-9 . _ -")
+    if note := delivery.payload.get(TRUNCATED):
+        logger.warning(
+            "webhook body truncated", findings=[f.Id for f in delivery.findings], why=note
+        )
     delivery_ref = delivery_id(key)
     body = str(delivery.payload["body"])
     headers = signed_headers(body, signing_key, delivery_ref, key_id)
