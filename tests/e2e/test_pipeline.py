@@ -92,7 +92,7 @@ def _notifications(stack: StackEmulator, queue_url: str) -> list[dict[str, Any]]
     return out
 
 
-def test_a_finding_reset_to_new_by_security_hub_is_not_notified_again(make_stack):
+def test_a_finding_reopened_by_security_hub_is_notified_once_per_reopening(make_stack):
     # Given the automatic route to SNS, with the topic read through an SQS subscription
     stack = make_stack(AutoRoute="true", AutoRouteDestinations="sns", AutoRouteMinSeverity="HIGH")
     sqs = stack.client("sqs")
@@ -122,7 +122,15 @@ def test_a_finding_reset_to_new_by_security_hub_is_not_notified_again(make_stack
     matched_before = stack.report.events_matched.get("AutoRouteRule", 0)
     send("ACTIVE", "2026-11-04T00:00:00.000Z")
     assert stack.report.events_matched.get("AutoRouteRule", 0) > matched_before
-    # Then nobody is notified a second time
+    # Then the reopening is notified once, and the finding is NOTIFIED again
+    assert len(_notifications(stack, inbox)) == 1
+    (stored,) = stack.contract.findings(stack.account, stack.region)
+    assert stored["Workflow"]["Status"] == "NOTIFIED"
+    assert stored["UserDefinedFields"]["hubrelay:sns:reopened"] == "1"
+    # And a later import of the same state is not matched, so nothing is queued again
+    matched_before = stack.report.events_matched.get("AutoRouteRule", 0)
+    send("ACTIVE", "2026-11-05T00:00:00.000Z")
+    assert stack.report.events_matched.get("AutoRouteRule", 0) == matched_before
     assert _notifications(stack, inbox) == []
 
 
