@@ -230,5 +230,8 @@ def test_convert_with_the_key_gives_the_ids_the_collector_enqueues(
             if finding["Id"] in sent:
                 assert finding["Title"] == sent[finding["Id"]]["Title"]
         # Without the key (or at another), the Ids are another folder's.
-        cli.main(["convert", str(FIXTURES / "sources" / name), "--key", f"elsewhere/{key}"])
+        elsewhere = f"elsewhere/{key}"
+        cli.main(
+            ["convert", str(FIXTURES / "sources" / name), "--key", elsewhere, "--account", account]
+        )
         assert not {f["Id"] for f in json.loads(capsys.readouterr().out)} & active

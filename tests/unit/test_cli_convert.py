@@ -50,7 +50,7 @@ def test_convert_prints_findings_that_validate_accepts(
 
 
 def test_convert_names_each_unmappable_record(capsys: pytest.CaptureFixture[str]) -> None:
-    cli.main(["convert", str(SOURCES / "trivy_image.json")])
+    cli.main(["convert", str(SOURCES / "trivy_image.json"), "--account", "111122223333"])
     _, err = capsys.readouterr()
     assert (
         "trivy_image.json#Results[0].Vulnerabilities[4]: MappingError: vulnerability without" in err
@@ -64,6 +64,8 @@ def test_convert_uses_the_partner_product_arn_in_the_region(
         [
             "convert",
             str(SOURCES / "grype_image.json"),
+            "--account",
+            "111122223333",
             "--region",
             "eu-west-1",
             "--product-arn",
@@ -108,7 +110,7 @@ def test_convert_fails_on_structurally_invalid_sarif_and_says_where(
 def test_convert_warns_about_a_duplicate_id_and_names_the_copy_kept(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cli.main(["convert", str(SOURCES / "trivy_asff_no_region.json")])
+    cli.main(["convert", str(SOURCES / "trivy_asff_no_region.json"), "--account", "111122223333"])
     out, err = capsys.readouterr()
     assert (
         "trivy_asff_no_region.json#[0]: warning: duplicate Id 'registry.example.com/shop/api:"
@@ -205,3 +207,79 @@ def test_convert_message_says_in_one_line_when_a_finding_cannot_fit(
     assert cli.main([*args, "--account", "111122223333"]) == 2
     _, err = capsys.readouterr()
     assert "over the 1024-byte message limit" in err
+
+
+# --- One-line errors, the account, filtered records, progress ----------------------------
+
+
+def test_convert_without_account_reads_it_from_sts(capsys: pytest.CaptureFixture[str]) -> None:
+    from moto import mock_aws
+
+    with mock_aws():
+        code = cli.main(["convert", str(SOURCES / "sarif_multi_run.sarif.json")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert {f["AwsAccountId"] for f in json.loads(out)} == {"123456789012"}
+    assert "account 123456789012 (yours, from STS GetCallerIdentity; --account to choose)" in err
+
+
+def test_convert_without_account_or_credentials_says_to_pass_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The old default put every finding in account 123456789012 without a word.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = cli.main(["convert", str(SOURCES / "sarif_multi_run.sarif.json")])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "no --account and no AWS credentials to read it from: pass --account <12-digit "
+        "account id> (the AwsAccountId of the findings)\n"
+    )
+
+
+def test_an_unknown_format_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["convert", str(SOURCES / "trivy_image.json"), "--format", "nessus"])
+    _, err = capsys.readouterr()
+    assert exit_.value.code == 2
+    assert err.startswith("hubrelay convert: argument --format: invalid choice: 'nessus'")
+    assert err.count("\n") == 1
+
+
+def test_a_filtered_health_event_says_why_it_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = json.loads((SOURCES / "health_eventbridge.json").read_text())[0]
+    event["detail"].update(service="EC2", eventTypeCode="AWS_EC2_INSTANCE_STOP_SCHEDULED")
+    path = tmp_path / "health.json"
+    path.write_text(json.dumps(event))
+    code = cli.main(["convert", str(path), "--account", "123456789012"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert json.loads(out) == []
+    assert (
+        f"{path}#[0]: filtered: service 'EC2', eventTypeCode 'AWS_EC2_INSTANCE_STOP_SCHEDULED' "
+        "is not a security event"
+    ) in err
+    assert "1 records: 0 findings, 0 errors, 1 not sent (filtered)" in err
+
+
+def test_a_long_convert_shows_progress_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubrelay.commands.common import Progress
+    from hubrelay_emulator import samples
+
+    monkeypatch.setattr(Progress, "every_s", 0.0)
+    path = tmp_path / "trivy.json"
+    path.write_text(json.dumps(samples.trivy_report(1500)))
+    assert cli.main(["convert", str(path), "--account", "123456789012"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 1500
+    assert "records mapped: 750/1500" in err
+    assert "records mapped: 1500/1500" in err

@@ -7,12 +7,20 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from hubrelay.commands import convert, enqueue, route, send, validate
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes in one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hubrelay", description=__doc__)
+    parser = _Parser(prog="hubrelay", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (validate, convert, send, enqueue, route):
         command.add_parser(commands)

@@ -37,10 +37,11 @@ class Progress:
     """`what: done/total` on stderr about once a second, for inputs long enough to wait on;
     quiet for short ones."""
 
-    def __init__(self, what: str, total: int, *, every_s: float = 1.0, quiet_below: int = 1000):
+    every_s = 1.0
+
+    def __init__(self, what: str, total: int, *, quiet_below: int = 1000) -> None:
         self.what = what
         self.total = total
-        self.every_s = every_s
         self.enabled = total >= quiet_below
         self._last = time.monotonic()
         self._shown = False

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from hubrelay import message
-from hubrelay.commands.common import refused
+from hubrelay.commands.common import CommandError, Progress, refused, say
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 FORMATS = ["auto", "sarif", "trivy", "grype", "asff", "health", "vendor"]
@@ -29,7 +30,11 @@ def add_parser(commands: Any) -> None:
         help="the report's S3 key in the reports bucket (its folder is part of the scope and "
         "of Trivy's and Grype's finding Ids); default: a report at the top of the bucket",
     )
-    conv.add_argument("--account", default="123456789012", help="AwsAccountId of the findings")
+    conv.add_argument(
+        "--account",
+        default="",
+        help="AwsAccountId of the findings (default: yours, from STS GetCallerIdentity)",
+    )
     conv.add_argument("--region", default="us-east-1", help="Region of the ProductArn")
     conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")
     conv.add_argument(
@@ -56,12 +61,17 @@ def run(args: argparse.Namespace) -> int:
         records, problems = files.read_records(
             document, fmt, args.file, args.mapping, key=args.key or ""
         )
-        ctx = Context(args.account, (args.region,), args.product_arn)
+        # Without records there is nothing to name an account in: no STS call for it.
+        account = args.account or (account_from_sts() if records else "000000000000")
+        ctx = Context(account, (args.region,), args.product_arn)
         ctx.product_arn_in(args.region)  # a malformed --product-arn fails here, clearly
-    except (OSError, ValueError, MappingError) as exc:
+    except (OSError, ValueError, MappingError, CommandError) as exc:
         return refused(args.file, exc)
-    findings, errors = files.map_records(records, ctx)
-    for position, reason in problems + errors:
+    skipped: list[tuple[str, str]] = []
+    progress = Progress("records mapped", len(records))
+    findings, errors = files.map_records(records, ctx, skipped, progress.update)
+    progress.finish()
+    for position, reason in problems + errors + skipped:
         print(f"{position}: {reason}", file=sys.stderr)
     if args.message:
         try:
@@ -75,8 +85,35 @@ def run(args: argparse.Namespace) -> int:
         print(bodies[0] if len(bodies) == 1 else "[\n" + ",\n".join(bodies) + "\n]", end=end)
     else:
         print(json.dumps(findings, indent=2))
+    left_out = f", {len(skipped)} not sent (filtered)" if skipped else ""
     print(
-        f"{len(records)} records: {len(findings)} findings, {len(problems + errors)} errors",
+        f"{len(records)} records: {len(findings)} findings, {len(problems + errors)} errors"
+        f"{left_out}",
         file=sys.stderr,
     )
     return 1 if problems or errors else 0
+
+
+def account_from_sts() -> str:
+    """The caller's account (STS GetCallerIdentity needs no permission), said on stderr; a
+    CommandError saying to pass --account when it cannot be read."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    advice = "pass --account <12-digit account id> (the AwsAccountId of the findings)"
+    try:
+        if boto3.session.Session().get_credentials() is None:
+            raise CommandError(f"no --account and no AWS credentials to read it from: {advice}")
+        quick = Config(retries={"total_max_attempts": 2}, connect_timeout=3, read_timeout=5)
+        sts = boto3.client(
+            "sts", region_name=os.environ.get("AWS_REGION") or "us-east-1", config=quick
+        )
+        account = str(sts.get_caller_identity()["Account"])
+    except (BotoCoreError, ClientError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise CommandError(
+            f"no --account, and STS GetCallerIdentity failed ({reason}): {advice}"
+        ) from None
+    say(f"account {account} (yours, from STS GetCallerIdentity; --account to choose)")
+    return account

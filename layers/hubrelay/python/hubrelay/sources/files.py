@@ -6,7 +6,7 @@ instead of S3, an API page or the Health API).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hubrelay import asff
@@ -48,16 +48,28 @@ def read_records(
     return records, errors
 
 
-def map_records(records: list[Record], ctx: Context) -> tuple[list[Finding], list[tuple[str, str]]]:
-    """Valid findings, and (position, reason) for every record that cannot be sent."""
+def map_records(
+    records: list[Record],
+    ctx: Context,
+    skipped: list[tuple[str, str]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[Finding], list[tuple[str, str]]]:
+    """Valid findings, and (position, reason) for every record that cannot be sent; records
+    that are readable but send nothing (a Health event that is not a security event) go to
+    `skipped` with the reason; `progress` is told how many records were mapped so far."""
     findings: list[Finding] = []
     errors: list[tuple[str, str]] = []
-    for record in records:
+    for done, record in enumerate(records, 1):
+        if progress is not None:
+            progress(done)
         try:
             mapped = _mapper(record.kind)(record, ctx)
         except Exception as exc:  # a bad record is reported, never fatal
             errors.append((record.position, f"{type(exc).__name__}: {exc}"))
             continue
+        if not mapped and skipped is not None:
+            why = health.why_not_sent(record) if record.kind == "health" else "maps to no finding"
+            skipped.append((record.position, why))
         for finding in mapped:
             violations = asff.validate_finding(finding)
             if violations:

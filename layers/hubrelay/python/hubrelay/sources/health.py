@@ -81,6 +81,20 @@ def is_security_related(service: str, code: str) -> bool:
     )
 
 
+def why_not_sent(record: Record) -> str:
+    """Why a readable Health record maps to no finding (`hubrelay convert` says it)."""
+    item = record.native
+    event = item.get("event") if isinstance(item, Mapping) else None
+    if not isinstance(event, Mapping):
+        return "not a Health event"
+    service, code = str(event.get("service") or ""), str(event.get("eventTypeCode") or "")
+    return (
+        f"filtered: service {service[:40]!r}, eventTypeCode {code[:80]!r} is not a security "
+        "event (the collector sends Health events of security services, security-related "
+        "type codes and the critical ones: docs/findings.md)"
+    )
+
+
 def severity_label(service: str, code: str) -> str:
     service, code = service.upper(), code.upper()
     if service == "RISK" or code in CRITICAL_CODES:
