@@ -111,9 +111,7 @@ def test_a_finding_the_hub_does_not_hold_is_reported_not_found(
     assert [u["ErrorCode"] for u in result.unprocessed] == ["ResourceNotFoundException"]
 
 
-def test_sent_records_keep_the_first_reference_with_a_conditional_write(
-    contract: Contract,
-) -> None:
+def test_sent_records_move_forward_only_with_a_conditional_write(contract: Contract) -> None:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     dynamodb.create_table(
         TableName="ledger",
@@ -122,8 +120,13 @@ def test_sent_records_keep_the_first_reference_with_a_conditional_write(
         BillingMode="PAY_PER_REQUEST",
     )
     records = writeback_v2.SentRecords("ledger", dynamodb)
-    assert records.reference("uid-1", "webhook") is None
+    assert records.marks("uid-1", ["webhook"]) == {}
     assert records.record("uid-1", "webhook", "first")
-    assert not records.record("uid-1", "webhook", "second")
-    assert records.reference("uid-1", "webhook") == "first"
-    assert records.reference("uid-1", "sns") is None
+    assert not records.record("uid-1", "webhook", "replayed")
+    assert records.marks("uid-1", ["webhook", "sns"]) == {
+        "hubrelay:webhook": "first",
+        "hubrelay:webhook:reopened": "0",
+    }
+    assert records.record("uid-1", "webhook", "reopened once", reopened=1)
+    assert not records.record("uid-1", "webhook", "late first", reopened=0)
+    assert records.marks("uid-1", ["webhook"])["hubrelay:webhook"] == "reopened once"

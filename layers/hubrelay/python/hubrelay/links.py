@@ -62,10 +62,38 @@ def detective_finding_url(finding_id: str, region: str, product_name: str | None
     return f"https://{host}/detective/home?region={region}#findings/GuardDuty/{guardduty_id}"
 
 
-def finding_links(finding_id: str, region: str, product_name: str | None) -> dict[str, str]:
-    """Every link that applies to a finding, by name ("securityHub", "detective")."""
+def securityhub_v2_finding_url(metadata_uid: str, region: str) -> str | None:
+    """A link to a finding in the new (OCSF-based) Security Hub's console.
+
+    AWS documents no URL format for the new console's finding pages (the user guide and
+    the API reference describe none), so this is the console's findings page in `region`
+    with the finding's metadata.uid as the search text: if AWS changes the console's
+    routes the link still lands in the new Security Hub, and every message names the
+    metadata.uid as well (`id` in the summary), which the console's search finds.
+    """
+    host = console_host(region)
+    if host is None:
+        return None
+    search = quote(f"metadata.uid={metadata_uid}", safe="")
+    return f"https://{host}/securityhub/v2/home?region={region}#/findings?search={search}"
+
+
+def finding_links(
+    finding_id: str,
+    region: str,
+    product_name: str | None,
+    provider_id: str | None = None,
+) -> dict[str, str]:
+    """Every link that applies to a finding, by name ("securityHub", "detective").
+
+    `provider_id` marks a finding of the new Security Hub: `finding_id` is then its
+    metadata.uid and `provider_id` its finding_info.uid (GuardDuty's finding ARN there)."""
+    if provider_id is None:
+        hub = securityhub_finding_url(finding_id, region)
+    else:
+        hub = securityhub_v2_finding_url(finding_id, region)
     links = {
-        "securityHub": securityhub_finding_url(finding_id, region),
-        "detective": detective_finding_url(finding_id, region, product_name),
+        "securityHub": hub,
+        "detective": detective_finding_url(provider_id or finding_id, region, product_name),
     }
     return {name: url for name, url in links.items() if url}

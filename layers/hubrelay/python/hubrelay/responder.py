@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hubrelay import writeback
+from hubrelay import responder_v2, writeback, writeback_v2
 from hubrelay.asff import FindingKey
 from hubrelay.destinations import REGISTRY
 from hubrelay.errors import DeliveryError, TransientError
@@ -48,6 +48,8 @@ class Services:
     sqs: Any
     ledger: Ledger | NoLedger
     outlets: Outlets
+    # What was sent where for the new Security Hub's findings (they cannot carry it).
+    sent_v2: writeback_v2.SentRecords | None = None
 
 
 Sends = list[tuple[str, list[FindingKey], str]]  # (destination, findings, reference or why)
@@ -77,9 +79,7 @@ def dead_letter_body(
     if not isinstance(detail, dict):
         detail = replay["detail"] = {}
     detail["findings"] = [
-        f
-        for f in detail.get("findings", [])
-        if isinstance(f, dict) and (f.get("ProductArn"), f.get("Id")) in wanted
+        f for f in detail.get("findings", []) if isinstance(f, dict) and _finding_key(f) in wanted
     ]
     route = decision.route
     return json.dumps(
@@ -96,6 +96,15 @@ def dead_letter_body(
     )
 
 
+def _finding_key(raw: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(ProductArn, Id) of an ASFF finding; (metadata.product.uid, metadata.uid) of OCSF."""
+    metadata = raw.get("metadata")
+    if isinstance(metadata, dict):
+        product = metadata.get("product")
+        return (product.get("uid") if isinstance(product, dict) else None, metadata.get("uid"))
+    return (raw.get("ProductArn"), raw.get("Id"))
+
+
 def respond(
     event: Any, settings: Settings, config: RouteConfig, services: Services
 ) -> RouteOutcome:
@@ -103,6 +112,12 @@ def respond(
     outcome = RouteOutcome(decision)
     if not decision.accepted or decision.route is None:
         return outcome
+    try:
+        client = services.securityhub(decision.region or settings.region)
+        responder_v2.prepare(decision, client, services.sent_v2)
+    except (ClientError, BotoCoreError) as error:
+        # Without the current state or the records a finding could be sent again: retry.
+        raise WriteBackError(f"cannot read the finding's state or records: {error}") from None
     sent: dict[FindingKey, list[writeback.Sent]] = {}
     dead_letter_failures: list[str] = []
     for delivery in plan_deliveries(decision, config):
@@ -168,6 +183,9 @@ def _write_back(
 ) -> None:
     assert decision.route is not None
     client = services.securityhub(decision.region or settings.region)
+    if responder_v2.is_v2(decision):
+        _write_back_v2(client, decision.route.name, sent, settings, services, outcome)
+        return
     try:
         current = writeback.read_current(client, sent)
     except (ClientError, BotoCoreError) as error:
@@ -189,6 +207,27 @@ def _write_back(
         # Without the write-back the finding stays NEW and would be routed again by the
         # next Imported event: fail, so the event is retried; the ledger turns the retry's
         # deliveries into duplicates and only the write-back is redone.
+        raise WriteBackError(f"{len(pending)} findings not written back: {pending[:3]}")
+
+
+def _write_back_v2(
+    client: Any,
+    route_name: str,
+    sent: Mapping[FindingKey, list[writeback.Sent]],
+    settings: Settings,
+    services: Services,
+    outcome: RouteOutcome,
+) -> None:
+    retry = Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s)
+    try:
+        outcome.writeback = responder_v2.write_back(
+            client, route_name, sent, services.sent_v2, retry
+        )
+    except (ClientError, BotoCoreError) as error:
+        # Without the current state (or the records) the finding could be moved from a
+        # stale copy or sent again: retry the event.
+        raise WriteBackError(f"cannot write the new Security Hub's finding back: {error}") from None
+    if pending := writeback.still_pending(outcome.writeback):
         raise WriteBackError(f"{len(pending)} findings not written back: {pending[:3]}")
 
 
@@ -244,11 +283,15 @@ def connect(settings: Settings) -> Services:
             cap_s=settings.max_retry_backoff_s,
         ),
     )
+    routes_v2 = settings.idempotency_table and settings.securityhubs != "CSPM"
     return Services(
         securityhub=aws.securityhub,
         sqs=aws.client("sqs"),
         ledger=ledger,
         outlets=Outlets(sns=aws.client("sns"), ssm=aws.client("ssm"), secret=secret, http=http),
+        sent_v2=writeback_v2.SentRecords(settings.idempotency_table, aws.client("dynamodb"))
+        if routes_v2
+        else None,
     )
 
 
@@ -279,6 +322,9 @@ def preview(
     # After planning: the destinations add their own skips ("already sent", "not this
     # product's finding").
     report["skipped"] = [{"finding": list(k), "why": why} for k, why in decision.skipped]
+    if _is_v2_event(event):
+        # Each finding by its metadata.uid, with the decision made for it.
+        report["findings"] = responder_v2.finding_decisions(event, decision, deliveries)
     if not decision.accepted or route is None:
         return report
     report["route"] = {"kind": route.kind, "name": route.name, "action": route.action}
@@ -299,12 +345,19 @@ def preview(
             sent.setdefault(finding.key, []).append(
                 writeback.Sent(delivery.destination, placeholder, reopened)
             )
+    if responder_v2.is_v2(decision):
+        report["writeBack"] = responder_v2.preview_write_back(decision, route.name, sent)
+        return report
     status = {f.key: f.workflow_status for f in decision.findings}
     report["writeBack"] = [
         {"operation": "BatchUpdateFindings", "request": update.request()}
         for update in writeback.build_updates(route.name, sent, status)
     ]
     return report
+
+
+def _is_v2_event(event: Any) -> bool:
+    return isinstance(event, Mapping) and event.get("detail-type") == "Findings Imported V2"
 
 
 def outcome_report(outcome: RouteOutcome) -> dict[str, Any]:

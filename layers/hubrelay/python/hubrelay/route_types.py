@@ -92,10 +92,21 @@ class EventFinding(OpenModel):
     SourceUrl: str | None = None
     ProductFields: dict[str, Any] = Field(default_factory=dict)
     UserDefinedFields: dict[str, Any] = Field(default_factory=dict)
+    # A finding of the new (OCSF-based) Security Hub: the OCSF finding as received, the
+    # fields above mapped from it (hubrelay.ocsf); None for a Security Hub CSPM finding.
+    Ocsf: dict[str, Any] | None = None
 
     @property
     def key(self) -> FindingKey:
         return (self.ProductArn, self.Id)
+
+    @property
+    def is_v2(self) -> bool:
+        return self.Ocsf is not None
+
+    def source_document(self) -> dict[str, Any]:
+        """The finding as its Security Hub sent it: {"ocsf": ...} or {"asff": ...}."""
+        return {"ocsf": self.Ocsf} if self.Ocsf is not None else {"asff": self.raw()}
 
     @property
     def severity_label(self) -> str:
@@ -142,7 +153,7 @@ class EventFinding(OpenModel):
 
     def raw(self) -> dict[str, Any]:
         """The finding as received (extra fields included), for payloads that carry ASFF."""
-        return self.model_dump(mode="json", exclude_unset=True)
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"Ocsf"})
 
 
 # --- What routing made of an event ----------------------------------------------------

@@ -6,6 +6,11 @@
     action target ARNs (given by settings, from the stack: never hard-coded);
   * "Security Hub Findings - Imported" only when the automatic route is on, and then each
     finding is checked again against the route's filters (see `auto_route_filter`);
+  * "Findings Imported V2" (the new Security Hub, one OCSF finding per event) the same way,
+    each finding read by `hubrelay.ocsf` into the same `EventFinding`; which Security Hub
+    the automatic route listens to is `securityhubs` (CSPM, SecurityHub or Both: with Both
+    the CSPM copies of the findings the new Security Hub receives too are left to it,
+    `SHOWN_IN_BOTH`);
   * every finding in the event is handled: Security Hub sends one finding per event
     (custom actions: a selection of up to 20 findings is up to 20 events), but a replayed
     or hand-made event may carry several; a finding we cannot read (no Id or ProductArn)
@@ -26,7 +31,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import Field, ValidationError
 
-from hubrelay import asff, loading
+from hubrelay import asff, loading, ocsf
 from hubrelay.asff import FindingKey
 from hubrelay.destinations import NAMES, REGISTRY
 from hubrelay.route_types import (
@@ -80,6 +85,7 @@ class RouteConfig:
     account: str = ""
     member_accounts: frozenset[str] = frozenset()  # or {"ALL"}
     regions: frozenset[str] = frozenset()
+    securityhubs: str = "CSPM"  # CSPM, SecurityHub or Both (Settings.securityhubs)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RouteConfig:
@@ -104,6 +110,7 @@ class RouteConfig:
             account=settings.account_id,
             member_accounts=frozenset(_csv(settings.route_member_accounts)),
             regions=frozenset(settings.region_list()) if settings.account_id else frozenset(),
+            securityhubs=settings.securityhubs,
         )
 
 
@@ -141,6 +148,15 @@ def auto_route_filter(finding: EventFinding, config: RouteConfig) -> str | None:
         return f"severity {finding.severity_label} is below {config.min_severity}"
     if config.product_names and finding.product_name not in config.product_names:
         return f"product {finding.product_name!r} is not routed automatically"
+    if (
+        config.securityhubs == "Both"
+        and not finding.is_v2
+        and finding.product_name in SHOWN_IN_BOTH
+    ):
+        return (
+            f"the new Security Hub routes {finding.product_name}'s findings "
+            "(SecurityHubs is Both): its Findings Imported V2 event is the one notified"
+        )
     return None
 
 
@@ -180,7 +196,8 @@ def decide(event: Any, config: RouteConfig) -> Decision:
     if isinstance(route, str):
         return _reject(route, **known)
     decision = Decision(accepted=True, reason="", route=route, **known)
-    _read_findings(decision, route, parsed.detail.findings, config)
+    v2 = parsed.resources if parsed.detail_type == ocsf.IMPORTED_V2 else None
+    _read_findings(decision, route, parsed.detail.findings, config, v2)
     if not decision.findings and decision.foreign and not decision.skipped:
         decision.accepted = False
         decision.reason = (
@@ -222,14 +239,35 @@ def _route_for(parsed: SecurityHubEvent, config: RouteConfig) -> Route | str:
             return f"destination {destination} is not configured"
         name = parsed.detail.actionName or destination
         return Route("custom-action", name, ours[0], (destination,))
-    if parsed.detail_type == IMPORTED:
+    if parsed.detail_type in (IMPORTED, ocsf.IMPORTED_V2):
         if not config.auto_route:
             return "the automatic route is off"
+        if why := _edition_not_routed(parsed.detail_type, config.securityhubs):
+            return why
         destinations = tuple(d for d in config.auto_destinations if d in config.enabled)
         if not destinations:
             return "the automatic route has no configured destination"
         return Route("auto", AUTO, AUTO, destinations)
     return f"detail-type {parsed.detail_type[:100]!r} is not handled"
+
+
+def _edition_not_routed(detail_type: str, securityhubs: str) -> str | None:
+    """Why the automatic route does not take this Security Hub's events, or None."""
+    if detail_type == ocsf.IMPORTED_V2 and securityhubs == "CSPM":
+        return "the new Security Hub is not routed (SecurityHubs is CSPM)"
+    if detail_type == IMPORTED and securityhubs == "SecurityHub":
+        return "Security Hub CSPM is not routed (SecurityHubs is SecurityHub)"
+    return None
+
+
+# The products whose findings the new Security Hub receives (in OCSF) from Security Hub
+# CSPM and the AWS services: "Security Hub generates findings in OCSF and receives findings
+# in OCSF from Security Hub CSPM and other AWS services: Amazon GuardDuty, Amazon Macie,
+# Amazon Inspector" ("Introduction to AWS Security Hub",
+# https://docs.aws.amazon.com/securityhub/latest/userguide/what-is-securityhub-v2.html).
+# With SecurityHubs Both their CSPM (ASFF) copies are not routed automatically: one real
+# finding, one notification. The template's CSPM rule leaves them out too.
+SHOWN_IN_BOTH = ("GuardDuty", "Macie", "Inspector", "Security Hub")
 
 
 def not_ours(finding: EventFinding, config: RouteConfig) -> str | None:
@@ -251,15 +289,28 @@ def not_ours(finding: EventFinding, config: RouteConfig) -> str | None:
 
 
 def _read_findings(
-    decision: Decision, route: Route, raw_findings: list[Any], config: RouteConfig
+    decision: Decision,
+    route: Route,
+    raw_findings: list[Any],
+    config: RouteConfig,
+    v2_resources: list[str] | None = None,
 ) -> None:
-    """Each finding of the event, read alone: taken, skipped (with why) or rejected."""
+    """Each finding of the event, read alone: taken, skipped (with why) or rejected.
+
+    `v2_resources` (the event's `resources`) marks a `Findings Imported V2` event: its
+    findings are OCSF, each read by `ocsf.event_finding`."""
     seen: set[FindingKey] = set()
     for index, raw in enumerate(raw_findings):
         try:
-            finding = EventFinding.model_validate(raw)
+            if v2_resources is None:
+                finding = EventFinding.model_validate(raw)
+            else:
+                finding = ocsf.event_finding(raw, v2_resources)
         except ValidationError as error:
             decision.rejected.append((index, _short(error)))
+            continue
+        except ValueError as error:
+            decision.rejected.append((index, str(error)))
             continue
         if finding.key in seen:
             decision.skipped.append((finding.key, "listed twice in the event"))

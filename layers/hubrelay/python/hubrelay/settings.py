@@ -101,6 +101,11 @@ class Settings(BaseModel):
     account_id: str = Field("", pattern=r"^(\d{12})?$")
     route_member_accounts: str = Field("", pattern=r"^(|ALL|\d{12}(,\d{12})*)$")
     auto_route: bool = False
+    # Which Security Hub the stack routes out of (template parameter SecurityHubs): CSPM
+    # (ASFF: custom actions and Imported events), SecurityHub (the new OCSF-based one:
+    # Findings Imported V2), or Both (custom actions from CSPM; the automatic route from
+    # the new Security Hub only, which shows CSPM's findings too: docs/securityhub-editions.md).
+    securityhubs: str = Field("CSPM", pattern=r"^(CSPM|SecurityHub|Both)$")
     # Comma-separated destinations the automatic route sends to.
     auto_route_destinations: str = "sns"
     auto_route_min_severity: str = Field(

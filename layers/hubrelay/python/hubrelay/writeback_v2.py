@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hubrelay import asff, errors
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
+from hubrelay.route_types import marker, reopened_field
 from hubrelay.writeback import Result, Sent, note_text
 
 COMMENT_MAX = 512
@@ -208,10 +209,13 @@ SENT_DAYS = 365
 
 
 class SentRecords:
-    """One item per (metadata.uid, destination) in the idempotency table, written once.
+    """One item per (metadata.uid, destination) in the idempotency table: the reference of
+    the last delivery and how many reopenings were notified (what `hubrelay:<destination>`
+    and `hubrelay:<destination>:reopened` are in a CSPM finding's UserDefinedFields).
 
-    The table's key is `id`; `expiration` is its TTL attribute, set a year ahead (a finding
-    that comes back after that may be sent again).
+    Written with a conditional put that only moves forward (no item yet, or fewer
+    reopenings recorded), so a replayed or late event never rolls a record back. The
+    table's key is `id`; `expiration` is its TTL attribute, a year ahead.
     """
 
     def __init__(self, table: str, client: Any) -> None:
@@ -221,27 +225,36 @@ class SentRecords:
     def key(uid: str, destination: str) -> dict[str, Any]:
         return {"id": {"S": f"{SENT_PREFIX}#{destination}#{uid}"}}
 
-    def reference(self, uid: str, destination: str) -> str | None:
-        """The reference of an earlier delivery, None if there was none."""
-        reply = self.client.get_item(
-            TableName=self.table, Key=self.key(uid, destination), ConsistentRead=True
-        )
-        item = reply.get("Item") or {}
-        return str(item["reference"]["S"]) if "reference" in item else None
+    def marks(self, uid: str, destinations: Iterable[str]) -> dict[str, str]:
+        """The finding's marks as UserDefinedFields would hold them, for `destinations`."""
+        found: dict[str, str] = {}
+        for destination in destinations:
+            reply = self.client.get_item(
+                TableName=self.table, Key=self.key(uid, destination), ConsistentRead=True
+            )
+            item = reply.get("Item") or {}
+            if "reference" in item:
+                found[marker(destination)] = str(item["reference"]["S"])
+                found[reopened_field(destination)] = str(item.get("reopened", {}).get("N", "0"))
+        return found
 
-    def record(self, uid: str, destination: str, reference: str) -> bool:
-        """Keep the first delivery's reference; False when one was kept already."""
+    def record(self, uid: str, destination: str, reference: str, reopened: int = 0) -> bool:
+        """Record a delivery; False when the record already holds this reopening or a
+        later one (nothing is changed then)."""
+        now = int(time.time())
         item = {
             **self.key(uid, destination),
             "reference": {"S": reference[:1024] or "sent"},
-            "sentAt": {"N": str(int(time.time()))},
-            "expiration": {"N": str(int(time.time()) + SENT_DAYS * 86400)},
+            "reopened": {"N": str(reopened)},
+            "sentAt": {"N": str(now)},
+            "expiration": {"N": str(now + SENT_DAYS * 86400)},
         }
         try:
             self.client.put_item(
                 TableName=self.table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(id)",
+                ConditionExpression="attribute_not_exists(id) OR reopened < :n",
+                ExpressionAttributeValues={":n": {"N": str(reopened)}},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

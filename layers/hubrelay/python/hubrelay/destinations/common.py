@@ -39,7 +39,14 @@ def finding_summary(finding: EventFinding, region: str) -> dict[str, Any]:
         "resources": [{"type": r.Type, "id": r.Id} for r in finding.Resources[:32]],
         # The console of the Region the event came from: with cross-Region aggregation
         # that is the aggregation Region, where the finding can be opened.
-        "links": links.finding_links(finding.Id, region or finding_region, finding.product_name),
+        "links": links.finding_links(
+            finding.Id,
+            region or finding_region,
+            finding.product_name,
+            str(finding.GeneratorId or finding.Id) if finding.is_v2 else None,
+        ),
+        # Which Security Hub the finding is from: "CSPM" (ASFF) or "SecurityHub" (OCSF).
+        "securityHubEdition": "SecurityHub" if finding.is_v2 else "CSPM",
     }
 
 

@@ -116,9 +116,9 @@ def render_body(
                 "action": route.action if route else None,
             },
             "findings": [
-                {**summary, "truncated": {"asff": left_out}}
+                {**summary, "truncated": dict.fromkeys(finding.source_document(), left_out)}
                 if left_out
-                else {**summary, "asff": finding.raw()}
+                else {**summary, **finding.source_document()}
                 for summary, finding in zip(summaries, findings, strict=True)
             ],
         }

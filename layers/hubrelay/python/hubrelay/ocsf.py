@@ -1,0 +1,159 @@
+"""OCSF findings of the new Security Hub, read from `Findings Imported V2` events.
+
+The event: source `aws.securityhub`, detail-type `Findings Imported V2`, one OCSF finding in
+`detail.findings`, `resources` holding its `metadata.uid` ("EventBridge event formats",
+https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-v2-cwe-event-formats.html).
+`OcsfFinding` models the fields hubrelay uses (the rest is kept as received); the ones
+that identify a finding are required, as BatchUpdateFindingsV2 needs them
+(`OcsfFindingIdentifier`: cloud.account.uid, finding_info.uid, metadata.product.uid;
+https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_OcsfFindingIdentifier.html).
+
+`event_finding` maps one into the `EventFinding` every destination renders: Id is
+`metadata.uid`, ProductArn is `metadata.product.uid`, the severity and workflow status are
+OCSF's `severity_id` and `status_id` in ASFF's words, and `Ocsf` keeps the finding as
+received (the webhook sends it as `ocsf`; the write-back knows the new Security Hub by it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from hubrelay.route_types import EventFinding, OpenModel
+
+IMPORTED_V2 = "Findings Imported V2"
+
+# OCSF severity_id -> ASFF Severity.Label (OCSF 1.x "severity_id": 0 Unknown,
+# 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical, 6 Fatal, 99 Other; the ids
+# BatchUpdateFindingsV2 accepts). Unknown and Other are informational: nothing says more.
+SEVERITY_LABELS = {1: "INFORMATIONAL", 2: "LOW", 3: "MEDIUM", 4: "HIGH", 5: "CRITICAL"}
+SEVERITY_LABELS[6] = "CRITICAL"
+SEVERITY_IDS = frozenset({0, 1, 2, 3, 4, 5, 6, 99})
+# OCSF status_id -> ASFF Workflow.Status: New, In Progress (what hubrelay's write-back sets,
+# its "notified"), Suppressed, Resolved; Archived is a RecordState in ASFF.
+WORKFLOW = {1: "NEW", 2: "NOTIFIED", 3: "SUPPRESSED", 4: "RESOLVED", 5: "RESOLVED"}
+STATUS_IDS = frozenset({0, 1, 2, 3, 4, 5, 99})
+ARCHIVED = 5
+# OCSF's Findings category (category_uid 2): class_uid 2001 to 2099, among them 2002
+# Vulnerability, 2003 Compliance, 2004 Detection Finding (https://schema.ocsf.io/categories/findings).
+FINDING_CLASSES = range(2001, 2100)
+
+
+def _text(max_length: int = 2048) -> Any:
+    return Field(min_length=1, max_length=max_length, pattern=r"\S")
+
+
+class OcsfProduct(OpenModel):
+    uid: str = _text()
+    name: str | None = None
+    vendor_name: str | None = None
+
+
+class OcsfMetadata(OpenModel):
+    uid: str = _text(512)
+    product: OcsfProduct
+
+
+class OcsfFindingInfo(OpenModel):
+    uid: str = _text()
+    title: str | None = None
+    desc: str | None = None
+    types: list[str] = Field(default_factory=list)
+    created_time_dt: str | None = None
+    modified_time_dt: str | None = None
+    src_url: str | None = None
+
+
+class OcsfAccount(OpenModel):
+    uid: str = Field(pattern=r"^\d{12}$")
+
+
+class OcsfCloud(OpenModel):
+    account: OcsfAccount
+    region: str = Field(min_length=1, max_length=64)
+
+
+class OcsfResource(OpenModel):
+    uid: str | None = None
+    type: str | None = None
+    region: str | None = None
+
+
+class OcsfFinding(OpenModel):
+    """An OCSF finding as the new Security Hub sends it."""
+
+    metadata: OcsfMetadata
+    finding_info: OcsfFindingInfo
+    cloud: OcsfCloud
+    class_uid: int
+    severity_id: int
+    status_id: int = 0
+    severity: str | None = None
+    status: str | None = None
+    activity_name: str | None = None
+    class_name: str | None = None
+    comment: str | None = None
+    resources: list[OcsfResource] = Field(default_factory=list)
+
+    @field_validator("class_uid")
+    @classmethod
+    def _a_finding_class(cls, value: int) -> int:
+        if value not in FINDING_CLASSES:
+            raise ValueError(f"class_uid {value} is not an OCSF Findings class (2001-2099)")
+        return value
+
+    @field_validator("severity_id")
+    @classmethod
+    def _severity(cls, value: int) -> int:
+        if value not in SEVERITY_IDS:
+            raise ValueError(f"severity_id {value} is not one of {sorted(SEVERITY_IDS)}")
+        return value
+
+    @field_validator("status_id")
+    @classmethod
+    def _status(cls, value: int) -> int:
+        if value not in STATUS_IDS:
+            raise ValueError(f"status_id {value} is not one of {sorted(STATUS_IDS)}")
+        return value
+
+
+def event_finding(raw: Any, resources: list[str] | None = None) -> EventFinding:
+    """The `EventFinding` for one OCSF finding of an event; ValidationError when it is not
+    one, ValueError when its metadata.uid is not among the event's `resources`."""
+    finding = OcsfFinding.model_validate(raw)
+    uid = finding.metadata.uid
+    if resources is not None and uid not in resources:
+        raise ValueError(f"metadata.uid {uid[:80]!r} is not among the event's resources")
+    info = finding.finding_info
+    label = SEVERITY_LABELS.get(finding.severity_id, "INFORMATIONAL")
+    return EventFinding.model_validate(
+        {
+            "Id": uid,
+            "ProductArn": finding.metadata.product.uid,
+            "AwsAccountId": finding.cloud.account.uid,
+            "Region": finding.cloud.region,
+            "GeneratorId": info.uid,
+            "ProductName": finding.metadata.product.name,
+            "CompanyName": finding.metadata.product.vendor_name,
+            "Title": info.title or info.uid,
+            "Description": info.desc or "",
+            "Types": info.types,
+            "Severity": {"Label": label, "Original": finding.severity or str(finding.severity_id)},
+            "Resources": [
+                {"Type": r.type or "Other", "Id": r.uid or "unknown", "Region": r.region}
+                for r in finding.resources
+            ],
+            "Workflow": {"Status": WORKFLOW.get(finding.status_id, "UNKNOWN")},
+            "RecordState": "ARCHIVED" if finding.status_id == ARCHIVED else "ACTIVE",
+            "CreatedAt": info.created_time_dt,
+            "UpdatedAt": info.modified_time_dt,
+            "SourceUrl": info.src_url,
+            "ProductFields": {
+                "ocsf/class_uid": str(finding.class_uid),
+                "ocsf/activity_name": finding.activity_name or "",
+                "ocsf/finding_info.uid": info.uid,
+            },
+            "Ocsf": raw,
+        }
+    )

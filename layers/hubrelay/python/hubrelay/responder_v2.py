@@ -1,0 +1,115 @@
+"""The responder's part for the new (OCSF-based) Security Hub.
+
+A `Findings Imported V2` event is decided, planned and delivered like any other (its finding
+is an `EventFinding` mapped by `hubrelay.ocsf`); what differs is kept here:
+
+- before planning, the automatic route reads the finding's current state (GetFindingsV2):
+  one that is no longer New is skipped (the event's copy is stale: a replay, a backlog, or
+  our own write-back's event); then its marks (what was sent where, how many reopenings
+  were notified) come from DynamoDB (`writeback_v2.SentRecords`) into its
+  UserDefinedFields, where a CSPM finding carries them itself, so the reopening rounds of
+  the idempotency key work the same for both;
+- after delivering, the records are written (conditional, forward only) and the finding is
+  written back with BatchUpdateFindingsV2 (`writeback_v2.write_back`);
+- `hubrelay route` names each finding by its metadata.uid with the decision made for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hubrelay import writeback_v2
+from hubrelay.asff import FindingKey
+from hubrelay.retry import Retry
+from hubrelay.route_types import Decision, Delivery
+from hubrelay.writeback import Result, Sent, note_text
+
+
+def is_v2(decision: Decision) -> bool:
+    return any(f.is_v2 for f in decision.findings)
+
+
+def prepare(decision: Decision, client: Any, records: writeback_v2.SentRecords | None) -> None:
+    """Skip the V2 findings the automatic route must not send now; give the others the
+    marks their records hold."""
+    route = decision.route
+    if route is None or not is_v2(decision):
+        return
+    if route.kind == "auto":
+        current = writeback_v2.read_current(client, [f.Id for f in decision.findings])
+        for finding in list(decision.findings):
+            state = current.get(finding.Id)
+            if state is None or state.status_id != writeback_v2.NEW:
+                now = "gone" if state is None else f"status_id {state.status_id}"
+                why = f"no longer New in Security Hub ({now}): the event's copy is stale"
+                decision.findings.remove(finding)
+                decision.skipped.append((finding.key, why))
+    if records is not None:
+        for finding in decision.findings:
+            finding.UserDefinedFields.update(records.marks(finding.Id, route.destinations))
+
+
+def write_back(
+    client: Any,
+    route_name: str,
+    sent: Mapping[FindingKey, list[Sent]],
+    records: writeback_v2.SentRecords | None,
+    retry: Retry,
+) -> Result:
+    """Record every delivery, then write the findings back (In Progress and a comment)."""
+    by_uid = {key[1]: deliveries for key, deliveries in sent.items()}
+    if records is not None:
+        for uid, deliveries in by_uid.items():
+            for s in deliveries:
+                records.record(uid, s.destination, s.reference, s.reopened)
+    return writeback_v2.write_back(client, route_name, by_uid, retry)
+
+
+def preview_write_back(
+    decision: Decision, route_name: str, sent: Mapping[FindingKey, list[Sent]]
+) -> list[dict[str, Any]]:
+    """The BatchUpdateFindingsV2 requests, decided from the event's copy (the responder
+    reads the current state with GetFindingsV2 first)."""
+    current: dict[str, writeback_v2.CurrentV2] = {}
+    for finding in decision.findings:
+        ocsf = finding.Ocsf or {}
+        status, comment = ocsf.get("status_id"), ocsf.get("comment")
+        current[finding.Id] = writeback_v2.CurrentV2(
+            status if isinstance(status, int) else 0, comment if isinstance(comment, str) else None
+        )
+    own = {key[1]: note_text(route_name, s) for key, s in sent.items()}
+    wanted = {uid: writeback_v2.IN_PROGRESS for uid in own if current[uid].status_id == 1}
+    return [
+        {"operation": "BatchUpdateFindingsV2", "request": request}
+        for request in writeback_v2.updates_for(current, wanted, own)
+    ]
+
+
+def finding_decisions(
+    event: Any, decision: Decision, deliveries: Sequence[Delivery]
+) -> list[dict[str, Any]]:
+    """Per finding of a V2 event: its metadata.uid, accepted (and to which destinations)
+    or rejected (and why)."""
+    out: list[dict[str, Any]] = []
+    destinations: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        for finding in delivery.findings:
+            destinations.setdefault(finding.Id, []).append(delivery.destination)
+    for finding in decision.findings:
+        if finding.Id in destinations:
+            out.append(
+                {"metadataUid": finding.Id, "decision": "accepted", "to": destinations[finding.Id]}
+            )
+    for (_, uid), why in [*decision.skipped, *decision.foreign]:
+        out.append({"metadataUid": uid, "decision": "rejected", "why": why})
+    raw = (event.get("detail") or {}).get("findings") if isinstance(event, Mapping) else None
+    for index, why in decision.rejected:
+        item = raw[index] if isinstance(raw, list) and index < len(raw) else None
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        known = metadata.get("uid") if isinstance(metadata, dict) else None
+        out.append({"metadataUid": known, "decision": "rejected", "why": why})
+    if not decision.accepted and not out:
+        for uid in event.get("resources", []) if isinstance(event, Mapping) else []:
+            out.append({"metadataUid": uid, "decision": "rejected", "why": decision.reason})
+    return out

@@ -1,0 +1,116 @@
+"""The responder on the new Security Hub's events, through boto3 on moto and the emulator's
+V2 contract: delivered signed, written back with BatchUpdateFindingsV2, what was sent where
+in DynamoDB, a reopened finding notified once per reopening, never a loop."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hubrelay.responder import preview
+from tests.integration.route_harness import ACCOUNT, REGION, Stack, responder_stack
+from tests.support import load_fixture
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with responder_stack(monkeypatch) as built:
+        built.configure(securityhubs="SecurityHub", auto_route_destinations="webhook")
+        built.events = []  # type: ignore[attr-defined]
+        built.contract.subscribe(built.events.append)  # type: ignore[attr-defined]
+        yield built
+
+
+def ocsf_finding(uid: str = "uid-1") -> dict[str, Any]:
+    finding: dict[str, Any] = copy.deepcopy(
+        load_fixture("events/imported-v2-guardduty.json")["detail"]["findings"][0]
+    )
+    finding["metadata"]["uid"] = uid
+    finding["cloud"]["account"]["uid"] = ACCOUNT
+    finding["cloud"]["region"] = REGION
+    return finding
+
+
+def stored(stack: Stack, uid: str = "uid-1") -> dict[str, Any]:
+    (found,) = [
+        f for f in stack.contract.findings_v2(ACCOUNT, REGION) if f["metadata"]["uid"] == uid
+    ]
+    return found
+
+
+def test_an_imported_v2_event_is_delivered_and_written_back_in_progress(stack: Stack) -> None:
+    event = stack.contract.import_v2(ocsf_finding())
+    outcome = stack.route(event)
+    assert [r.json()["findings"][0]["id"] for r in stack.webhook.accepted()] == ["uid-1"]
+    assert outcome.writeback is not None
+    assert outcome.writeback.unprocessed == []
+    finding = stored(stack)
+    assert finding["status_id"] == 2
+    assert "T-1" in finding["comment"]
+    # The write-back's own event (In Progress) is not routed again: no loop.
+    (update_event,) = stack.events[1:]  # type: ignore[attr-defined]
+    again = stack.route(update_event)
+    assert again.delivered == []
+    assert len(stack.webhook.received) == 1
+    assert "Workflow.Status is NOTIFIED" in again.decision.skipped[0][1]
+
+
+def test_a_replayed_event_after_resolution_changes_nothing(stack: Stack) -> None:
+    event = stack.contract.import_v2(ocsf_finding())
+    stack.route(event)
+    client = stack.securityhub
+    client.batch_update_findings_v2(MetadataUids=["uid-1"], StatusId=4, Comment="fixed")
+    replay = stack.route(copy.deepcopy(event))
+    assert replay.delivered == []
+    assert stored(stack)["status_id"] == 4
+
+
+def test_a_reopened_v2_finding_is_notified_once_per_reopening(stack: Stack) -> None:
+    stack.route(stack.contract.import_v2(ocsf_finding()))
+    # Someone (or an automation rule) sets it New again: a reopening.
+    stack.securityhub.batch_update_findings_v2(MetadataUids=["uid-1"], StatusId=1)
+    reopened = stack.events[-1]  # type: ignore[attr-defined]
+    first = stack.route(reopened)
+    second = stack.route(copy.deepcopy(reopened))
+    assert len(first.delivered) == 1
+    assert second.delivered == []
+    assert len(stack.webhook.received) == 2
+    assert stored(stack)["status_id"] == 2
+
+
+def test_the_dead_letter_replay_keeps_the_ocsf_finding(stack: Stack) -> None:
+    stack.webhook.fail_if = lambda body: True
+    event = stack.contract.import_v2(ocsf_finding())
+    outcome = stack.route(event)
+    assert outcome.dead_lettered == 1
+    (letter,) = stack.dead_letters()
+    assert [f["metadata"]["uid"] for f in letter["event"]["detail"]["findings"]] == ["uid-1"]
+
+
+def test_route_preview_names_each_metadata_uid_with_its_decision(stack: Stack) -> None:
+    event = stack.contract.import_v2(ocsf_finding())
+    report = preview(event, stack.config)
+    assert report["findings"] == [
+        {"metadataUid": "uid-1", "decision": "accepted", "to": ["webhook"]}
+    ]
+    (write_back,) = report["writeBack"]
+    assert write_back["operation"] == "BatchUpdateFindingsV2"
+    assert write_back["request"]["MetadataUids"] == ["uid-1"]
+    assert write_back["request"]["StatusId"] == 2
+    low = copy.deepcopy(event)
+    low["detail"]["findings"][0]["severity_id"] = 1
+    (skipped,) = preview(low, stack.config)["findings"]
+    assert skipped["decision"] == "rejected"
+    assert "below HIGH" in skipped["why"]
+    off = preview(
+        event,
+        stack.config.__class__.from_settings(
+            stack.settings.model_copy(update={"securityhubs": "CSPM"})
+        ),
+    )
+    assert off["findings"] == [
+        {"metadataUid": "uid-1", "decision": "rejected", "why": off["reason"]}
+    ]
