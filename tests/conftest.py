@@ -43,6 +43,18 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hubrelay-test")
 
 
+@pytest.fixture(autouse=True)
+def _log_as_in_lambda() -> Iterator[None]:
+    # A `hubrelay` command moves the log to stderr and raises its level
+    # (observability.log_for_the_command_line); the tests after it expect Lambda's log.
+    from hubrelay import observability
+
+    level = observability.logger.log_level
+    yield
+    observability._handler.to_stderr = False
+    observability.logger.setLevel(level)
+
+
 @pytest.fixture
 def make_stack() -> Iterator[Callable[..., StackEmulator]]:
     """Bring template.yaml (or another template) up on the emulator with parameter
