@@ -17,6 +17,7 @@ python -m hubrelay_emulator.demo [--findings N] [--vulnerabilities N] [--param N
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -29,7 +30,7 @@ from typing import Any
 
 from hubrelay import asff, message
 from hubrelay.packing import lower_bound
-from hubrelay_emulator import samples, webhook_verifier
+from hubrelay_emulator import demo_vendor, samples, vendorapi, webhook_verifier
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.localhttp import start_server, stop_server
 from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
@@ -57,6 +58,12 @@ class Summary:
     collected: int = 0
     collected_second_run: int = 0
     archived: int = 0
+    # --source vendor_api: the vendor API's pages, its refusals (status -> count), and one
+    # imported finding as the mapping made it.
+    source: str = "scanner_reports"
+    vendor_pages: int = 0
+    vendor_refusals: dict[str, int] = field(default_factory=dict)
+    vendor_sample: str = ""
     # Delivery feedback: findings refused while the account was not subscribed to the
     # product, then delivered by a later run once it was, the report untouched.
     held_back: int = 0
@@ -73,6 +80,8 @@ class Summary:
     quarantined: dict[str, int] = field(default_factory=dict)
     throttled: int = 0
     denied_calls: int = 0
+    # Each denied call: the function, the IAM action and the resource it was refused on.
+    denied: list[dict[str, str]] = field(default_factory=list)
     unused_permissions: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -144,6 +153,21 @@ def run(
     parameters: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda line: None,
     vulnerabilities: int = 120,
+    source: str = "scanner_reports",
+) -> Summary:
+    with contextlib.ExitStack() as running:
+        api = None
+        if source == "vendor_api":
+            api = running.enter_context(demo_vendor.vendor_api(DEFAULT_ACCOUNT))
+        return _run(findings, parameters or {}, progress, vulnerabilities, api)
+
+
+def _run(
+    findings: int,
+    parameters: dict[str, str],
+    progress: Callable[[str], None],
+    vulnerabilities: int,
+    api: vendorapi.VendorApi | None,
 ) -> Summary:
     summary = Summary()
     receiver = Receiver(SIGNING_SECRET).start()
@@ -153,8 +177,10 @@ def run(
         "EnableWebhook": "true",
         "WebhookSecretName": WEBHOOK_SECRET_NAME,
         "AutoRoute": "true",
-        **(parameters or {}),
+        **(demo_vendor.parameters(api) if api else {}),
+        **parameters,
     }
+    summary.source = params["Source"]
 
     def create_secrets(stack: StackEmulator) -> None:
         # The operator's step before deploying: the webhook's URL and signing secret.
@@ -162,6 +188,8 @@ def run(
             Name=WEBHOOK_SECRET_NAME,
             SecretString=json.dumps({"url": receiver.url, "signing_secret": SIGNING_SECRET}),
         )
+        if api is not None:
+            demo_vendor.create_secret(stack, api)
 
     progress("bringing the stack up from template.yaml on moto's server")
     try:
@@ -170,11 +198,20 @@ def run(
         try:
             progress(f"stack up at {stack.endpoint}: {len(stack.resources)} resources")
             _import_path(stack, summary, findings, params, progress)
-            _collect(stack, summary, vulnerabilities, progress)
+            if api is not None:
+                with _stage(summary, "collect"):
+                    demo_vendor.collect(stack, summary, api, _tick, progress)
+                summary.vendor_sample = demo_vendor.mapped_sample(stack)
+            else:
+                _collect(stack, summary, vulnerabilities, progress)
             _route_out(stack, summary, progress)
             _audit(stack, summary)
             _subscribed_late(stack, summary, progress)
-            summary.denied_calls = len(stack.checker.denied())
+            summary.denied = [
+                {"function": c.function, "action": c.action, "resource": c.resource}
+                for c in stack.checker.denied()
+            ]
+            summary.denied_calls = len(summary.denied)
             summary.unused_permissions = stack.checker.unused_statements()
         finally:
             stack.down()
@@ -230,7 +267,7 @@ def _import_path(
 def _collect(
     stack: StackEmulator, summary: Summary, vulnerabilities: int, progress: Callable[[str], None]
 ) -> None:
-    if "CollectorFunction" not in stack.functions:
+    if stack.parameters.get("Source") != "scanner_reports":
         return
     s3 = stack.client("s3")
     bucket = stack.outputs["CollectorReportsBucket"]
@@ -271,7 +308,7 @@ def _subscribed_late(
     """After the audit of the rest: the stack's account turns Security Hub off, a new report
     comes in, its findings are refused (quarantined, and marked undelivered in tracking);
     Security Hub back on, the next run delivers them by itself, the report untouched."""
-    if "CollectorFunction" not in stack.functions:
+    if stack.parameters.get("Source") != "scanner_reports":
         return
     s3 = stack.client("s3")
     bucket = stack.outputs["CollectorReportsBucket"]
@@ -374,6 +411,33 @@ def _bound(findings: list[dict[str, Any]], budget: int) -> int:
     return sum(lower_bound(sizes, budget) for sizes in _group_sizes(findings))
 
 
+def _collected_row(summary: Summary) -> tuple[str, str]:
+    if summary.source == "vendor_api":
+        refused = ", ".join(f"{n} answered {code}" for code, n in summary.vendor_refusals.items())
+        return (
+            "collected from a vendor API",
+            f"{summary.collected} from {summary.vendor_pages} pages ({refused or 'no refusals'}, "
+            f"retried after Retry-After; second run: {summary.collected_second_run}); "
+            f"mapped: {summary.vendor_sample}",
+        )
+    return (
+        "collected from a report",
+        f"{summary.collected} (second run over the same report: {summary.collected_second_run})",
+    )
+
+
+def failures(summary: Summary) -> list[str]:
+    """Why the demo failed, one reason each ([] when it did not)."""
+    reasons = []
+    if summary.lost:
+        reasons.append(f"{summary.lost} findings lost (neither in Security Hub nor quarantined)")
+    for d in summary.denied:
+        reasons.append(f"IAM denied {d['action']} on {d['resource']} to {d['function']}")
+    if summary.source == "vendor_api" and not summary.collected:
+        reasons.append("the collector sent nothing from the vendor API")
+    return reasons
+
+
 def render(summary: Summary) -> str:
     rows = [
         (
@@ -381,15 +445,13 @@ def render(summary: Summary) -> str:
             f"{summary.sent} in {summary.messages} messages "
             f"({summary.malformed_messages} malformed)",
         ),
-        (
-            "collected from a report",
-            f"{summary.collected} (second run over the same report: "
-            f"{summary.collected_second_run})",
-        ),
+        _collected_row(summary),
         (
             "subscribed late",
             f"{summary.held_back} refused while Security Hub was off, "
-            f"{summary.delivered_late} delivered by a later run once it was on",
+            f"{summary.delivered_late} delivered by a later run once it was on"
+            if summary.source == "scanner_reports"
+            else "not run (it rescans a report: --source scanner_reports)",
         ),
         (
             "in Security Hub",
@@ -402,7 +464,15 @@ def render(summary: Summary) -> str:
             f"{sum(summary.quarantined.values())}  "
             + ", ".join(f"{c} {n}" for c, n in sorted(summary.quarantined.items())),
         ),
-        ("archived", f"{summary.archived} (fixed in the rescan)"),
+        (
+            "archived",
+            f"{summary.archived} "
+            + (
+                "(resolved at the vendor)"
+                if summary.source == "vendor_api"
+                else "(fixed in the rescan)"
+            ),
+        ),
         ("lost", str(summary.lost)),
         (
             "BatchImportFindings",
@@ -420,7 +490,12 @@ def render(summary: Summary) -> str:
         ("throttled calls", str(summary.throttled)),
         (
             "IAM",
-            f"{summary.denied_calls} denied calls; unused permissions: "
+            f"{summary.denied_calls} denied calls"
+            + "".join(
+                f"; DENIED {d['action']} on {d['resource']} by {d['function']}"
+                for d in summary.denied
+            )
+            + "; unused permissions: "
             + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none"),
         ),
         ("time per stage", ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())),
@@ -442,17 +517,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override a template parameter",
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--source",
+        choices=["scanner_reports", "vendor_api"],
+        default="scanner_reports",
+        help="the collector's source: a Trivy report in S3, or a vendor API on 127.0.0.1",
+    )
+    parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     args = parser.parse_args(argv)
     parameters = dict(p.split("=", 1) for p in args.param)
+    # `--param Source=vendor_api` means the built-in vendor API too (it needs its URL).
+    source = "vendor_api" if parameters.get("Source") == "vendor_api" else args.source
     summary = run(
         args.findings,
         parameters,
-        lambda line: print(f"==> {line}", flush=True),
+        # Progress on stderr: stdout is the summary alone (with --json, pure JSON).
+        lambda line: print(f"==> {line}", file=sys.stderr, flush=True),
         args.vulnerabilities,
+        source,
     )
     print(json.dumps(asdict(summary), indent=2) if args.json else render(summary))
-    return 0 if summary.lost == 0 and summary.denied_calls == 0 else 1
+    reasons = failures(summary)
+    for reason in reasons:
+        print(f"demo failed: {reason}", file=sys.stderr)
+    return 1 if reasons else 0
 
 
 if __name__ == "__main__":

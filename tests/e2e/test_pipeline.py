@@ -48,6 +48,36 @@ def test_demo_report_matches_what_happened():
     assert "ImporterRole" not in summary.unused_permissions
 
 
+def test_demo_with_the_vendor_api_prints_pure_json_and_ends_clean(capsys):
+    # When `make demo ARGS="--source vendor_api --json"` runs
+    code = demo.main(["--source", "vendor_api", "--json", "--findings", "60"])
+    out, err = capsys.readouterr()
+    # Then stdout is the summary alone, as JSON; progress went to stderr
+    summary = json.loads(out)
+    assert "==> collector run 1: 250 findings from 3 pages of the vendor API" in err
+    # And the collector read every page (after a 429 with Retry-After), mapped every record,
+    # sent nothing the second time, and archived what the vendor resolved
+    assert code == 0, err
+    assert summary["source"] == "vendor_api"
+    assert (summary["collected"], summary["collected_second_run"]) == (250, 0)
+    assert summary["vendor_pages"] == 3
+    assert summary["vendor_refusals"] == {"429": 1}
+    assert summary["archived"] == 10
+    assert summary["in_security_hub"][DEFAULT_ACCOUNT] == 250
+    assert '"Id": "vendor/F-' in summary["vendor_sample"]
+    assert summary["denied"] == []
+    assert summary["denied_calls"] == 0
+
+
+def test_a_denied_call_is_named_and_fails_the_demo_with_the_reason():
+    denied = {"function": "CollectorFunction", "action": "s3:GetObject", "resource": "arn:x"}
+    summary = demo.Summary(denied=[denied], denied_calls=1)
+    assert "1 denied calls; DENIED s3:GetObject on arn:x by CollectorFunction" in demo.render(
+        summary
+    )
+    assert demo.failures(summary) == ["IAM denied s3:GetObject on arn:x to CollectorFunction"]
+
+
 def _subscribe(stack: StackEmulator, region: str = "us-east-1") -> None:
     hub.enable_hub(stack.account, region)
 

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -16,10 +12,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from hubrelay import aws, message
-from hubrelay_emulator.localhttp import start_server, stop_server
+from hubrelay_emulator.vendorapi import TOKEN, VendorApi, serve  # noqa: F401 - shared with the tests
 from tests.support import LambdaContext, load_handler
-
-TOKEN = "s3cr3t-token-never-logged"
 
 
 def create_stack_resources(region: str = "us-east-1") -> dict[str, str]:
@@ -112,60 +106,3 @@ def collector_stack(monkeypatch: pytest.MonkeyPatch, **settings: str) -> Iterato
         yield resources
         aws.reset()
         parameters.clear_caches()
-
-
-@dataclass
-class VendorApi:
-    """A vendor REST API on 127.0.0.1: pages, a since filter, bearer auth, scripted faults."""
-
-    records: list[dict[str, Any]]
-    page_size: int = 2
-    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    unauthorized: int = 0
-    url: str = ""
-
-    def page(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        since = query.get("updated_since", [""])[0]
-        start = int(query.get("cursor", ["0"])[0])
-        size = int(query.get("limit", [str(self.page_size)])[0])
-        matching = [r for r in self.records if r.get("updated_at", "") >= since]
-        chunk = matching[start : start + size]
-        more = start + size < len(matching)
-        link = f"/v1/findings?cursor={start + size}&limit={size}&updated_since={since}"
-        return {"findings": chunk, "next": link if more else None}
-
-
-def serve(api: VendorApi) -> Iterator[VendorApi]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            api.requests.append(self.path)
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                api.unauthorized += 1
-                self._reply(401, {"error": "unauthorized"})
-                return
-            if api.faults:
-                status, headers = api.faults.pop(0)
-                self._reply(status, {"error": "try later"}, headers)
-                return
-            self._reply(200, api.page(parse_qs(urlsplit(self.path).query)))
-
-        def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = start_server(Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}/v1/findings"
-    try:
-        yield api
-    finally:
-        stop_server(server)

@@ -111,3 +111,15 @@ def test_validate_of_a_deep_file_prints_no_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr == f"{path}: nested too deeply (more than 64 levels)\n"
+
+
+def test_a_command_leaves_the_librarys_logger_as_it_found_it(tmp_path, finding, capsys):
+    # The command line logs to stderr at ERROR; a Lambda handler in the same process (the
+    # tests, the local stack) must still log its warnings to stdout afterwards.
+    from hubrelay.observability import _handler, logger
+
+    before = (logger.log_level, _handler.stream)
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps([finding]))
+    assert cli.main(["validate", str(path)]) == 0
+    assert (logger.log_level, _handler.stream) == before

@@ -28,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hubrelay.observability import log_for_the_command_line
 
     # Each command says what happened in its own lines; the library's log is for debugging.
-    log_for_the_command_line(os.environ.get("POWERTOOLS_LOG_LEVEL") or "ERROR")
-    code: int = args.run(args)
+    with log_for_the_command_line(os.environ.get("POWERTOOLS_LOG_LEVEL") or "ERROR"):
+        code: int = args.run(args)
     return code
 
 

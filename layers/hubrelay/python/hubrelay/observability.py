@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -43,10 +44,18 @@ _handler = _CurrentStdout()
 logger = Logger(logger_handler=_handler)
 
 
-def log_for_the_command_line(level: str) -> None:
-    """`hubrelay` commands: log lines on stderr, at `level` (they report outcomes themselves)."""
+@contextlib.contextmanager
+def log_for_the_command_line(level: str) -> Iterator[None]:
+    """While a `hubrelay` command runs: log lines on stderr, at `level` (the commands report
+    outcomes themselves); as before afterwards (tests run commands and handlers in turn)."""
+    saved = (_handler.to_stderr, logger.log_level)
     _handler.to_stderr = True
     logger.setLevel(level)
+    try:
+        yield
+    finally:
+        _handler.to_stderr = saved[0]
+        logger.setLevel(saved[1])
 
 
 metrics = Metrics()
