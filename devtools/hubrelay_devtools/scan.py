@@ -57,6 +57,7 @@ ALL_OPTIONS: dict[str, str] = {
     "BackSyncApiUrl": "https://vendor.example.com/v1",
     "BackSyncSecretName": "hubrelay/vendor",
     "AutoRoute": "true",
+    "SecurityHubs": "Both",
     "AutoRouteProductNames": "GuardDuty,Inspector",
     "AlarmTopicArn": "arn:aws:sns:us-east-1:111122223333:ops-alarms",
     "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
