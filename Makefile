@@ -1,29 +1,48 @@
-# Everything runs inside .venv, created on first use from the pins in pyproject.toml.
+# Everything runs inside .venv, created on first use from uv.lock: every dependency of the
+# pins in pyproject.toml, transitive ones included, each checked against its hashes.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# uv itself, installed by pip (hashes required) from devtools/uv-bootstrap.txt into .uv/.
+UV_DIR := .uv
+UV     := $(UV_DIR)/bin/uv
+UV_BOOTSTRAP := devtools/uv-bootstrap.txt
 # checkov pins its own boto3 (and more) against ours, so it lives in a virtualenv of its
-# own, from the `scan` extra of pyproject.toml.
+# own, from the `scan` extra of pyproject.toml (locked in the same uv.lock).
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+SYNC := $(UV) sync --frozen --python $(PYTHON)
 
-.PHONY: venv test check static lint scan unit demo bench fuzz clean build package deploy publish docs
+.PHONY: venv test check static lint scan unit demo bench fuzz clean build package deploy publish docs lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(UV): $(UV_BOOTSTRAP)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hubrelay needs Python 3.11+"'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -rf $(UV_DIR)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		--target $(UV_DIR) -r $(UV_BOOTSTRAP)
 	@touch $@
 
-$(CHECKOV_STAMP): pyproject.toml | $(STAMP)
-	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		$$($(PY) -m hubrelay_devtools.scan --print-requirements)
+# Two passes: the first installs setuptools (and the rest) from the lock, the second builds
+# hubrelay itself (editable) with it (tool.uv in pyproject.toml).
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(SYNC) --extra dev --no-install-project
+	$(SYNC) --extra dev
 	@touch $@
+
+$(CHECKOV_STAMP): pyproject.toml uv.lock $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CHECKOV_VENV) $(SYNC) --extra scan --no-install-project
+	@touch $@
+
+# After a pin in pyproject.toml changes: re-resolves uv.lock (ARGS=--upgrade also moves the
+# transitive dependencies) and writes uv-bootstrap.txt for tool.uv's required-version.
+lock: $(UV)
+	$(UV) lock $(ARGS)
+	$(PYTHON) -c 'import tomllib; print("uv" + tomllib.load(open("pyproject.toml", "rb"))["tool"]["uv"]["required-version"])' \
+		| $(UV) pip compile --quiet --generate-hashes --universal \
+			--custom-compile-command 'make lock' - -o $(UV_BOOTSTRAP)
 
 # Every package the tree holds: the product (layer and functions) and the three that never
 # ship (release, devtools, emulator).
@@ -93,4 +112,4 @@ docs: venv
 	$(PY) -m hubrelay_devtools.docs
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) $(UV_DIR) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

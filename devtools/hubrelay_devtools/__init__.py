@@ -1,1 +1,2 @@
-"""Developer tools, never shipped: the generated parts of the docs and the checkov scan."""
+"""Developer tools, never shipped: the generated parts of the docs, the checkov scan and the
+check that uv.lock is the lock of pyproject.toml's pins."""

@@ -17,7 +17,8 @@ Deliberate skips live in the template, in the resource's Metadata, each with its
             comment: Why this check does not apply here.
 
 checkov runs from its own virtualenv (``.venv-checkov``, made by the Makefile from the
-``scan`` extra of pyproject.toml): its pins (boto3 among them) conflict with ours.
+``scan`` extra of pyproject.toml as locked in uv.lock): its pins (boto3 among them) conflict
+with ours.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,16 +80,6 @@ CHECKED_TYPES = frozenset(
 
 class ScanError(Exception):
     pass
-
-
-def requirements(root: Path = ROOT) -> list[str]:
-    """The pinned requirements of the `scan` extra (pyproject.toml): checkov's virtualenv."""
-    with (root / "pyproject.toml").open("rb") as handle:
-        project = tomllib.load(handle)["project"]
-    pins: list[str] = project["optional-dependencies"]["scan"]
-    if not pins or any("==" not in pin for pin in pins):
-        raise ScanError(f"the scan extra must pin exact versions, got {pins}")
-    return pins
 
 
 def deployed_resources(template: Mapping[str, Any]) -> dict[str, str]:
@@ -211,16 +201,8 @@ def run(checkov: Path = CHECKOV, root: Path = ROOT) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkov", type=Path, default=CHECKOV, help="the checkov executable")
-    parser.add_argument(
-        "--print-requirements",
-        action="store_true",
-        help="print the scan extra's pins (for pip) and exit",
-    )
     args = parser.parse_args(argv)
     try:
-        if args.print_requirements:
-            print(" ".join(requirements()))
-            return 0
         return run(args.checkov)
     except (ScanError, ReleaseError, cfn.TemplateError) as error:
         print(f"scan: {error}", file=sys.stderr)

@@ -127,9 +127,11 @@ def test_evaluate_refuses_a_resource_checkov_left_out() -> None:
     assert failures == ["b.yaml: checkov did not check ['Optional']"]
 
 
-def test_checkov_is_pinned_in_its_own_extra_and_run_by_make_lint() -> None:
-    assert scan.requirements() == ["checkov==3.3.30"]
+def test_checkov_comes_from_its_own_locked_extra_and_runs_in_make_lint() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    install = makefile.split("\n$(CHECKOV_STAMP):", 1)[1].split("\n\n", 1)[0]
+    assert "UV_PROJECT_ENVIRONMENT=$(CHECKOV_VENV) $(SYNC) --extra scan" in install
+    assert "SYNC := $(UV) sync --frozen " in makefile, "installs only what uv.lock holds"
     lint = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "hubrelay_devtools.scan" in lint
     assert "$(CHECKOV_STAMP)" in lint.splitlines()[0], "lint must install checkov first"
