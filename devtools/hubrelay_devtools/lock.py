@@ -47,10 +47,16 @@ def normalized(name: str) -> str:
 
 
 def pins(pyproject: Mapping[str, Any]) -> dict[tuple[str, str], str]:
-    """(extra, name) -> pinned version of every requirement of pyproject's extras."""
+    """(extra, name) -> pinned version of every requirement of pyproject's extras.
+
+    An extra may include another one of the project's own (``hubrelay[cli]``), unpinned.
+    """
     found: dict[tuple[str, str], str] = {}
+    project = re.escape(pyproject["project"]["name"])
     for extra, requirements in pyproject["project"]["optional-dependencies"].items():
         for requirement in requirements:
+            if re.fullmatch(rf"{project}\[[a-z0-9,-]+\]", requirement):
+                continue
             match = re.fullmatch(r"([A-Za-z0-9._-]+)(\[[^\]]*\])?==([^\s;,]+)", requirement)
             if match is None:
                 raise ValueError(f"{extra}: {requirement!r} is not pinned as name==version")
@@ -69,6 +75,8 @@ def locked_pins(lock: Mapping[str, Any], name: str) -> dict[tuple[str, str], str
     """(extra, name) -> version as the lock recorded the project's requirements."""
     found: dict[tuple[str, str], str] = {}
     for requirement in _project(lock, name).get("metadata", {}).get("requires-dist", []):
+        if normalized(requirement["name"]) == name:
+            continue  # one of the project's extras including another
         extra = re.search(r"extra == '([^']+)'", requirement.get("marker", ""))
         specifier = str(requirement.get("specifier", ""))
         key = (extra[1] if extra else "", normalized(requirement["name"]))
@@ -163,9 +171,9 @@ def problems(sources: Sources) -> list[str]:
         found.append("uv.lock was made for another requires-python: run `make lock`")
     found += unhashed(sources.lock)
     found += bootstrap_problems(sources.pyproject, sources.bootstrap)
-    powertools = wanted.get(("dev", POWERTOOLS))
-    if powertools is None:
-        found.append(f"pyproject.toml's dev extra does not pin {POWERTOOLS}")
+    powertools = {version for (_, pin), version in wanted.items() if pin == POWERTOOLS}
+    if len(powertools) != 1:
+        found.append(f"pyproject.toml must pin {POWERTOOLS} at one version, not {powertools}")
     else:
-        found += powertools_problems(sources.template, powertools)
+        found += powertools_problems(sources.template, powertools.pop())
     return found

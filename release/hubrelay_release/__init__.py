@@ -1,7 +1,8 @@
 """Build, package, deploy and publish hubrelay: what `make build|package|deploy|publish` run.
 
-Dev tooling, never shipped. One module per step: `zips` (build: reproducible zips),
-`template` (template.yaml as CloudFormation reads it, the packaged copy), `buckets`
+Dev tooling, never shipped. One module per step: `zips` (build: reproducible zips), `wheel`
+(build: the wheel of the `hubrelay` command), `template` (template.yaml as CloudFormation
+reads it, the packaged copy), `buckets`
 (Regions, artifact bucket names, URLs, quick-create links), `upload` (package: one bucket;
 publish: one bucket per Region), `deploy` (create or update a stack with boto3) and `cli`
 (``python -m hubrelay_release <command>``). The names below are the public surface.

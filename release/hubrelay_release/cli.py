@@ -16,6 +16,7 @@ from hubrelay_release.buckets import launch_link
 from hubrelay_release.deploy import deploy, parse_params, plan_deploy
 from hubrelay_release.template import default_key_prefix
 from hubrelay_release.upload import Upload, package, publish
+from hubrelay_release.wheel import build_wheel
 from hubrelay_release.zips import build
 
 
@@ -34,6 +35,9 @@ def _print_upload(result: Upload) -> None:
 def _build(args: argparse.Namespace) -> None:
     for artifact in build(ROOT, args.out):
         print(artifact.line())
+    wheel = build_wheel(ROOT, args.out)
+    print(wheel.line())
+    print(f"install the hubrelay command: pipx install '{shown(wheel.path)}[cli]'")
 
 
 def _package(args: argparse.Namespace) -> None:
@@ -65,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "build", help="build folder")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="zip the functions and layers into build/").set_defaults(
-        run=_build
-    )
+    sub.add_parser(
+        "build", help="zip the functions and layers into build/, build the hubrelay wheel"
+    ).set_defaults(run=_build)
 
     pkg = sub.add_parser("package", help="upload to one bucket, write build/packaged.yaml")
     pkg.add_argument("--bucket", required=True, help="artifact bucket, named <prefix>-<region>")

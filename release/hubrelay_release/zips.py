@@ -90,20 +90,25 @@ def source_files(folder: Path, under: str = "") -> list[tuple[str, Path]]:
 
 def zip_bytes(entries: Iterable[tuple[str, Path]]) -> tuple[bytes, int]:
     """A reproducible zip of the entries (already sorted) and the number of entries."""
+    return zip_contents((name, path.read_bytes()) for name, path in entries)
+
+
+def zip_contents(entries: Iterable[tuple[str, bytes]]) -> tuple[bytes, int]:
+    """A reproducible zip of (name, content) entries, in their order, and their number."""
     buffer = io.BytesIO()
     count = 0
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, path in entries:
+        for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.create_system = 3  # Unix, so external_attr carries the mode
             info.external_attr = FILE_MODE << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=COMPRESS_LEVEL)
+            archive.writestr(info, data, compresslevel=COMPRESS_LEVEL)
             count += 1
     return buffer.getvalue(), count
 
 
-def _write(key: str, data: bytes, entries: int, out: Path) -> Artifact:
+def write_artifact(key: str, data: bytes, entries: int, out: Path) -> Artifact:
     target = out / key
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
@@ -125,13 +130,13 @@ def build(root: Path = ROOT, out: Path | None = None) -> list[Artifact]:
         raise ReleaseError(f"no functions/<name>/app.py under {root}")
     for app in functions:
         data, count = zip_bytes(source_files(app.parent))
-        artifacts.append(_write(f"functions/{app.parent.name}.zip", data, count, out))
+        artifacts.append(write_artifact(f"functions/{app.parent.name}.zip", data, count, out))
     for layer in sorted(p for p in (root / "layers").iterdir() if (p / "python").is_dir()):
         entries = source_files(layer / "python", under="python")
         if not entries:
             raise ReleaseError(f"layer {layer} has no files under python/")
         data, count = zip_bytes(entries)
-        artifacts.append(_write(f"layers/{layer.name}.zip", data, count, out))
+        artifacts.append(write_artifact(f"layers/{layer.name}.zip", data, count, out))
     return artifacts
 
 

@@ -58,8 +58,9 @@ def test_a_new_pin_and_a_dropped_pin_are_reported() -> None:
 
 
 def test_an_unpinned_requirement_is_refused() -> None:
+    project = {"name": "hubrelay", "optional-dependencies": {"dev": ["ruff>=0.17"]}}
     with pytest.raises(ValueError, match=re.escape("'ruff>=0.17' is not pinned as name==version")):
-        lock.pins({"project": {"optional-dependencies": {"dev": ["ruff>=0.17"]}}})
+        lock.pins({"project": project})
 
 
 def test_a_locked_package_without_hashes_is_reported() -> None:
