@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from hubrelay.asff import partition_for
 from hubrelay.links import console_host
-from hubrelay_release.base import TEMPLATE_NAME, ReleaseError
+from hubrelay_release.base import TEMPLATE_NAME, ReleaseError, credentials_refused
 from hubrelay_release.template import check_parameter
 
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -73,6 +73,8 @@ def bucket_region(s3: Any, bucket: str) -> str:
     try:
         location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except ClientError as exc:
+        if credentials_refused(exc):
+            raise  # the command says what to do about the credentials (base.aws_failure)
         code = exc.response.get("Error", {}).get("Code", "")
         if code == "NoSuchBucket":
             raise ReleaseError(

@@ -11,7 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hubrelay_release.base import PACKAGED_NAME, ROOT, ReleaseError, shown
+from botocore.exceptions import BotoCoreError, ClientError
+
+from hubrelay_release.base import PACKAGED_NAME, ROOT, ReleaseError, aws_failure, shown
 from hubrelay_release.buckets import launch_link
 from hubrelay_release.deploy import deploy, parse_params, plan_deploy
 from hubrelay_release.template import default_key_prefix
@@ -101,5 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run(args)
     except ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:  # credentials, Region, network, permissions
+        print(f"error: {aws_failure(exc)}", file=sys.stderr)
         return 2
     return 0
