@@ -58,6 +58,7 @@ ALL_OPTIONS: dict[str, str] = {
     "BackSyncSecretName": "hubrelay/vendor",
     "AutoRoute": "true",
     "SecurityHubs": "Both",
+    "TicketConnectorId": "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
     "AutoRouteProductNames": "GuardDuty,Inspector",
     "AlarmTopicArn": "arn:aws:sns:us-east-1:111122223333:ops-alarms",
     "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",

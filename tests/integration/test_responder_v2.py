@@ -114,3 +114,62 @@ def test_route_preview_names_each_metadata_uid_with_its_decision(stack: Stack) -
     assert off["findings"] == [
         {"metadataUid": "uid-1", "decision": "rejected", "why": off["reason"]}
     ]
+
+
+def test_a_ticket_is_opened_through_the_connector_once_and_kept_in_the_comment(
+    stack: Stack,
+) -> None:
+    connector = stack.contract.v2.add_connector(ACCOUNT, REGION)
+    stack.configure(
+        securityhubs="SecurityHub", auto_route_destinations="ticket", ticket_connector_id=connector
+    )
+    event = stack.contract.import_v2(ocsf_finding())
+    outcome = stack.route(event)
+    (ticket,) = stack.contract.v2.tickets
+    assert (ticket.connector_id, ticket.metadata_uid) == (connector, "uid-1")
+    assert [(d, ref) for d, _, ref in outcome.delivered] == [
+        ("ticket", f"{ticket.ticket_id} {ticket.url}")
+    ]
+    comment = stored(stack)["comment"]
+    assert ticket.ticket_id in comment
+    assert ticket.url in comment
+    # A second invocation without the ledger's record (its window passed, or another
+    # Region's responder) sends the same ClientToken: still one ticket.
+    from hubrelay.destinations import REGISTRY
+
+    (delivery,) = REGISTRY["ticket"].render(
+        outcome.decision, outcome.decision.findings, stack.settings
+    )
+    again = REGISTRY["ticket"].send(delivery, {}, stack.settings, stack.services.outlets)
+    assert again["reference"].startswith(ticket.ticket_id)
+    assert len(stack.contract.v2.tickets) == 1
+
+
+def test_a_cspm_finding_never_goes_to_the_ticket_connector(stack: Stack) -> None:
+    connector = stack.contract.v2.add_connector(ACCOUNT, REGION)
+    stack.configure(
+        securityhubs="Both",
+        auto_route_destinations="ticket",
+        ticket_connector_id=connector,
+        auto_route_min_severity="INFORMATIONAL",
+    )
+    finding = load_fixture("events/custom-action-partner.json")["detail"]["findings"][0]
+    stack.contract.seed(ACCOUNT, REGION, [finding])
+    event = load_fixture("events/imported-inspector.json")
+    event["detail"]["findings"] = [dict(finding, Workflow={"Status": "NEW"})]
+    outcome = stack.route(event)
+    assert outcome.delivered == []
+    assert "not a Security Hub CSPM finding" in outcome.decision.skipped[-1][1]
+    assert stack.contract.v2.tickets == []
+
+
+def test_a_connector_security_hub_does_not_know_dead_letters_with_the_reason(
+    stack: Stack,
+) -> None:
+    stack.configure(
+        securityhubs="SecurityHub", auto_route_destinations="ticket", ticket_connector_id="nope"
+    )
+    outcome = stack.route(stack.contract.import_v2(ocsf_finding()))
+    (failed,) = outcome.failed
+    assert "ResourceNotFoundException" in failed[2]
+    assert outcome.dead_lettered == 1

@@ -288,7 +288,13 @@ def connect(settings: Settings) -> Services:
         securityhub=aws.securityhub,
         sqs=aws.client("sqs"),
         ledger=ledger,
-        outlets=Outlets(sns=aws.client("sns"), ssm=aws.client("ssm"), secret=secret, http=http),
+        outlets=Outlets(
+            sns=aws.client("sns"),
+            ssm=aws.client("ssm"),
+            secret=secret,
+            http=http,
+            securityhub=aws.securityhub,
+        ),
         sent_v2=writeback_v2.SentRecords(settings.idempotency_table, aws.client("dynamodb"))
         if routes_v2
         else None,

@@ -232,6 +232,7 @@ class Outlets:
     ssm: Any
     secret: Callable[[str], str]  # secret ARN -> SecretString (cached)
     http: Client
+    securityhub: Callable[[str], Any] | None = None  # Region -> client (ticket connectors)
 
 
 def _applies(finding: EventFinding, settings: Settings) -> str | None:

@@ -106,6 +106,9 @@ class Settings(BaseModel):
     # Findings Imported V2), or Both (custom actions from CSPM; the automatic route from
     # the new Security Hub only, which shows CSPM's findings too: docs/securityhub-editions.md).
     securityhubs: str = Field("CSPM", pattern=r"^(CSPM|SecurityHub|Both)$")
+    # The new Security Hub's ticket connector (CreateConnectorV2) the ticket destination
+    # creates tickets through; empty = no ticket destination.
+    ticket_connector_id: str = Field("", pattern=r"^[A-Za-z0-9-]{0,64}$")
     # Comma-separated destinations the automatic route sends to.
     auto_route_destinations: str = "sns"
     auto_route_min_severity: str = Field(

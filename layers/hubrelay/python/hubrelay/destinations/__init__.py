@@ -11,12 +11,18 @@ settings and its template resources.
 
 from __future__ import annotations
 
-from hubrelay.destinations import opscenter, sns, vendor, webhook
+from hubrelay.destinations import opscenter, sns, ticket, vendor, webhook
 from hubrelay.route_types import Destination
 
 # In this order: the automatic route sends to its destinations in it.
 REGISTRY: dict[str, Destination] = {
     d.name: d
-    for d in (webhook.DESTINATION, sns.DESTINATION, opscenter.DESTINATION, vendor.DESTINATION)
+    for d in (
+        webhook.DESTINATION,
+        sns.DESTINATION,
+        opscenter.DESTINATION,
+        vendor.DESTINATION,
+        ticket.DESTINATION,
+    )
 }
 NAMES: tuple[str, ...] = tuple(REGISTRY)
