@@ -71,5 +71,11 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2, default=str))
     verdict = "accepted" if report["accepted"] else "rejected"
     say(f"{verdict}: {report['reason']}")
+    # A Findings Imported V2 event: each finding by its metadata.uid, with its decision.
+    for finding in report.get("findings", []):
+        if finding["decision"] == "accepted":
+            say(f"metadata.uid {finding['metadataUid']}: accepted, to {', '.join(finding['to'])}")
+        else:
+            say(f"metadata.uid {finding['metadataUid']}: rejected, {finding['why']}")
     say(f"configuration: {source.described}{'' if args.send else ' (preview: nothing sent)'}")
     return 0 if report["accepted"] else 1
