@@ -14,7 +14,7 @@ CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SYNC := $(UV) sync --frozen --python $(PYTHON)
 
-.PHONY: venv test check static lint scan unit demo bench fuzz clean build package deploy publish docs lock
+.PHONY: venv test check static lint scan unit demo soak bench fuzz clean build package deploy publish docs lock
 
 venv: $(STAMP)
 
@@ -77,6 +77,11 @@ unit: venv
 
 demo: venv
 	$(PY) -m hubrelay_emulator.demo $(ARGS)
+
+# The oracle soak: a simulated month of collector runs through the real template, the end
+# state of Security Hub checked against an oracle (tests/soak; docs/operations.md).
+soak: venv
+	$(PY) -m tests.soak $(ARGS)
 
 bench: venv
 	$(PY) -m bench $(ARGS)

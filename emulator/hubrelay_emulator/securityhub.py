@@ -239,6 +239,10 @@ def _update_problem(body: dict[str, Any]) -> str | None:
 # --- Findings, filters and paging. ---
 
 _MANAGED_FIELDS = ("Workflow", "Note", "UserDefinedFields", "VerificationState")
+# The top-level fields a finding provider sets through FindingProviderFields and a customer
+# through BatchUpdateFindings ("Using FindingProviderFields",
+# https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html#batchimportfindings-findingproviderfields).
+_PROVIDER_FIELDS = ("Confidence", "Criticality", "RelatedFindings", "Severity", "Types")
 _FILTER_FIELDS: dict[str, tuple[str, ...]] = {
     **{name: (name,) for name in ("Id", "ProductArn", "AwsAccountId", "GeneratorId", "Title")},
     **{name: (name,) for name in ("ProductName", "CompanyName", "Region", "RecordState")},
@@ -460,6 +464,9 @@ class _Hub:
     products: dict[str, str] = field(default_factory=dict)  # ProductArn -> subscription ARN
     actions: dict[str, dict[str, str]] = field(default_factory=dict)
     insights: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The provider fields a customer changed with BatchUpdateFindings, per finding: later
+    # imports no longer change them at the top level.
+    customer_fields: dict[FindingKey, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -478,6 +485,9 @@ class Contract:
     clock: Callable[[], float] = time.monotonic
     calls: list[CallRecord] = field(default_factory=list)
     throttled: int = 0
+    # Findings stored by BatchImportFindings, created or updated: what Security Hub bills as
+    # finding ingestion events. An import it ignores (UpdatedAt not later) is not counted.
+    billed_imports: int = 0
     _hubs: dict[Scope, _Hub] = field(default_factory=dict, init=False, repr=False)
     # (partition, company, product) -> the partner accounts Security Hub allow-listed for it.
     _allow_listed: dict[tuple[str, str, str], set[str]] = field(
@@ -674,16 +684,37 @@ class Contract:
         listed = self._allow_listed.get((arn["partition"], arn["company"], arn["product"]), set())
         return listed | ({arn["account"]} if arn["account"] else set())
 
-    def _store(self, region: str, finding: Finding, now: str) -> Finding:
+    def _store(self, region: str, finding: Finding, now: str) -> Finding | None:
+        """Store `finding`, or ignore it (None) when it is not newer than the stored one.
+
+        Security Hub ignores an update of an existing finding whose UpdatedAt is not later
+        than the stored one (the user guide's "Determining whether to create or update a
+        finding", in "BatchImportFindings for finding providers",
+        https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html):
+        nothing changes, no event, no ingestion billed.
+        """
         hub = self._hub(finding["AwsAccountId"], region)
         key = (finding["ProductArn"], finding["Id"])
-        hub.findings[key] = _as_stored(finding, hub.findings.get(key), region, now)
+        old = hub.findings.get(key)
+        if old is not None and _instant(finding["UpdatedAt"]) <= _instant(old["UpdatedAt"]):
+            return None
+        customer = hub.customer_fields.get(key, set())
+        hub.findings[key] = _as_stored(finding, old, region, now, customer)
+        self.billed_imports += 1
         return hub.findings[key]
 
 
-def _as_stored(finding: Finding, old: Finding | None, region: str, now: str) -> Finding:
+def _instant(value: str) -> datetime:
+    """An RFC 3339 timestamp (`_check_finding` passed) as a comparable instant."""
+    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+
+
+def _as_stored(
+    finding: Finding, old: Finding | None, region: str, now: str, customer: set[str]
+) -> Finding:
     """`finding` as Security Hub stores it over `old`: the fields Security Hub manages kept,
-    the ones it derives added, Workflow.Status reset to NEW where it documents that."""
+    the provider fields a customer changed kept, the ones it derives added, Workflow.Status
+    reset to NEW where it documents that."""
     new = copy.deepcopy(finding)
     if old is not None:
         for name in _MANAGED_FIELDS:
@@ -691,6 +722,7 @@ def _as_stored(finding: Finding, old: Finding | None, region: str, now: str) -> 
                 new[name] = copy.deepcopy(old[name])
             else:
                 new.pop(name, None)
+    _provider_fields(new, old, customer)
     arn = _PRODUCT_ARN.fullmatch(new["ProductArn"])
     assert arn is not None  # _check_finding passed
     if (arn["company"], arn["product"]) == (new["AwsAccountId"], "default"):
@@ -714,6 +746,26 @@ def _as_stored(finding: Finding, old: Finding | None, region: str, now: str) -> 
         if reactivated or regressed:
             workflow["Status"] = "NEW"
     return new
+
+
+def _provider_fields(new: Finding, old: Finding | None, customer: set[str]) -> None:
+    """FindingProviderFields and their top-level analogues, as "Using FindingProviderFields"
+    documents (https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html#batchimportfindings-findingproviderfields):
+    an empty FindingProviderFields is filled from the top-level fields; a provider's
+    FindingProviderFields value also sets the top-level field unless a customer changed
+    that field with BatchUpdateFindings, whose value then stays."""
+    provided = new.get("FindingProviderFields")
+    if not provided:
+        new["FindingProviderFields"] = {
+            name: copy.deepcopy(new[name]) for name in _PROVIDER_FIELDS if name in new
+        }
+    else:
+        for name in _PROVIDER_FIELDS:
+            if name in provided:
+                new[name] = copy.deepcopy(provided[name])
+    for name in customer:
+        if old is not None and name in old:
+            new[name] = copy.deepcopy(old[name])
 
 
 # --- Operations: each turns a request into a response body, under the contract's lock. ---
@@ -857,7 +909,8 @@ def _batch_import_findings(c: Contract, req: _Request) -> Body:
                 {"Id": str(finding_id or ""), "ErrorCode": problem[0], "ErrorMessage": problem[1]}
             )
             continue
-        req.events.append(_imported_event(c._store(req.region, finding, now)))
+        if (stored := c._store(req.region, finding, now)) is not None:
+            req.events.append(_imported_event(stored))
     outcome = "partial" if failed else "ok"
     c.calls.append(CallRecord(req.account, req.region, count, len(req.raw), outcome))
     return {
@@ -921,6 +974,8 @@ def _batch_update_findings(c: Contract, req: _Request) -> Body:
         else:
             error = None
             _apply_update(finding, body, now)
+            changed = {name for name in _PROVIDER_FIELDS if name in body}
+            hub.customer_fields.setdefault(key, set()).update(changed)
             processed.append({"Id": key[1], "ProductArn": key[0]})
             req.events.append(_imported_event(finding))
         if error is not None:

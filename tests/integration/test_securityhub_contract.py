@@ -65,6 +65,11 @@ def make_finding(n: int = 0, account: str = ACCOUNT, **overrides: Any) -> dict[s
     return finding
 
 
+def later(days: int) -> str:
+    """An UpdatedAt `days` after make_finding's: Security Hub ignores an update not later."""
+    return f"2026-01-{1 + days:02d}T00:00:00.000Z"
+
+
 def key_of(finding: dict[str, Any]) -> dict[str, str]:
     return {"Id": finding["Id"], "ProductArn": finding["ProductArn"]}
 
@@ -630,7 +635,7 @@ def test_the_same_id_imported_twice_is_one_overwritten_finding(client: Any, hub:
             Note={"Text": "n", "UpdatedBy": "me", "UpdatedAt": "2026-01-01T00:00:00Z"},
         ),
     )
-    import_one(client, make_finding(Title="Second", Confidence=50))
+    import_one(client, make_finding(Title="Second", Confidence=50, UpdatedAt=later(1)))
     # Same Id under another product is another finding
     client.enable_import_findings_for_product(ProductArn=PARTNER_PRODUCT)
     import_one(client, make_finding(ProductArn=PARTNER_PRODUCT))
@@ -677,11 +682,11 @@ def test_workflow_survives_reimport_and_resets_when_archived_goes_active(
     resolve(client, finding)
 
     # When the provider re-imports with its own (ignored) workflow, then archives
-    import_one(client, make_finding(Workflow={"Status": "NEW"}, Title="Again"))
+    import_one(client, make_finding(Workflow={"Status": "NEW"}, Title="Again", UpdatedAt=later(1)))
     kept = workflow_status(hub)
-    import_one(client, make_finding(RecordState="ARCHIVED"))
+    import_one(client, make_finding(RecordState="ARCHIVED", UpdatedAt=later(2)))
     archived = workflow_status(hub)
-    import_one(client, make_finding(RecordState="ACTIVE"))
+    import_one(client, make_finding(RecordState="ACTIVE", UpdatedAt=later(3)))
 
     assert (kept, archived, workflow_status(hub)) == ("RESOLVED", "RESOLVED", "NEW")
     assert hub.findings(ACCOUNT, REGION)[0]["Note"]["Text"] == "Fixed"
@@ -692,9 +697,9 @@ def test_workflow_resets_when_compliance_leaves_passed(client: Any, hub: Contrac
     import_one(client, passed)
     resolve(client, passed)
 
-    import_one(client, make_finding(Compliance={"Status": "PASSED"}))
+    import_one(client, make_finding(Compliance={"Status": "PASSED"}, UpdatedAt=later(1)))
     still_passed = workflow_status(hub)
-    import_one(client, make_finding(Compliance={"Status": "FAILED"}))
+    import_one(client, make_finding(Compliance={"Status": "FAILED"}, UpdatedAt=later(2)))
 
     assert (still_passed, workflow_status(hub)) == ("RESOLVED", "NEW")
 
@@ -1149,3 +1154,99 @@ def test_client_for_refuses_an_account_moto_account_id_would_override(
     with pytest.raises(RuntimeError, match="MOTO_ACCOUNT_ID"):
         client_for(ACCOUNT, REGION)
     assert client_for(OTHER, REGION)
+
+
+# --- The documented update rules: "BatchImportFindings for finding providers",
+# https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html
+
+
+def test_an_import_not_later_than_the_stored_finding_is_ignored_and_not_billed(
+    client: Any, hub: Contract
+) -> None:
+    import_one(client, make_finding(Title="First", UpdatedAt="2026-01-02T00:00:00.000Z"))
+    billed = hub.billed_imports
+
+    # When the provider sends the same Id with the same UpdatedAt, then an earlier one
+    import_one(client, make_finding(Title="Same time", UpdatedAt="2026-01-02T00:00:00.000Z"))
+    import_one(client, make_finding(Title="Earlier", UpdatedAt="2026-01-01T00:00:00Z"))
+
+    # Then the stored finding is the first, and neither import was billed
+    (stored,) = hub.findings(ACCOUNT, REGION)
+    assert stored["Title"] == "First"
+    assert hub.billed_imports == billed == 1
+    # And a later UpdatedAt is an update, billed
+    import_one(client, make_finding(Title="Later", UpdatedAt="2026-01-02T00:00:00.001Z"))
+    assert hub.findings(ACCOUNT, REGION)[0]["Title"] == "Later"
+    assert hub.billed_imports == 2
+
+
+def test_an_ignored_import_emits_no_imported_event(client: Any, hub: Contract) -> None:
+    events: list[Any] = []
+    hub.subscribe(events.append)
+    import_one(client, make_finding())
+    import_one(client, make_finding(Title="Stale"))
+    assert len(events) == 1
+
+
+def test_batch_update_findings_leaves_updated_at_so_the_next_import_still_lands(
+    client: Any, hub: Contract
+) -> None:
+    import_one(client, make_finding(UpdatedAt="2026-01-02T00:00:00Z"))
+    client.batch_update_findings(
+        FindingIdentifiers=[key_of(make_finding())], Workflow={"Status": "NOTIFIED"}
+    )
+    assert hub.findings(ACCOUNT, REGION)[0]["UpdatedAt"] == "2026-01-02T00:00:00Z"
+    import_one(client, make_finding(Title="Next", UpdatedAt="2026-01-03T00:00:00Z"))
+    assert hub.findings(ACCOUNT, REGION)[0]["Title"] == "Next"
+
+
+def test_a_customers_severity_and_types_survive_imports_which_update_provider_fields(
+    client: Any, hub: Contract
+) -> None:
+    # Given a provider's finding, and a customer who changed its Severity and Types
+    provider = {"Severity": {"Label": "LOW"}, "Types": ["Software and Configuration Checks"]}
+    import_one(client, make_finding(FindingProviderFields=provider, Severity={"Label": "LOW"}))
+    (created,) = hub.findings(ACCOUNT, REGION)
+    client.batch_update_findings(
+        FindingIdentifiers=[key_of(make_finding())],
+        Severity={"Label": "CRITICAL"},
+        Types=["TTPs/Discovery"],
+    )
+    # When the provider imports a later version with new values
+    newer = {"Severity": {"Label": "HIGH"}, "Types": ["Effects/Data Exposure"]}
+    import_one(
+        client,
+        make_finding(
+            UpdatedAt="2026-01-05T00:00:00Z",
+            FindingProviderFields=newer,
+            Severity={"Label": "HIGH"},
+            Types=["Effects/Data Exposure"],
+            Title="Newer",
+        ),
+    )
+    # Then the customer's top-level values are kept, and FindingProviderFields updated
+    # ("Using FindingProviderFields", finding-update-batchimportfindings.html).
+    (stored,) = hub.findings(ACCOUNT, REGION)
+    assert created["Severity"]["Label"] == "LOW"
+    assert stored["Title"] == "Newer"
+    assert stored["Severity"]["Label"] == "CRITICAL"
+    assert stored["Types"] == ["TTPs/Discovery"]
+    assert stored["FindingProviderFields"]["Severity"]["Label"] == "HIGH"
+    assert stored["FindingProviderFields"]["Types"] == ["Effects/Data Exposure"]
+
+
+def test_without_a_customer_update_an_import_updates_top_level_and_provider_fields(
+    client: Any, hub: Contract
+) -> None:
+    import_one(client, make_finding(Severity={"Label": "LOW"}))
+    (created,) = hub.findings(ACCOUNT, REGION)
+    # Security Hub fills FindingProviderFields from the top level when a finding has none
+    assert created["FindingProviderFields"]["Severity"]["Label"] == "LOW"
+    newer = {"Severity": {"Label": "HIGH"}, "Types": ["Effects/Data Exposure"]}
+    import_one(
+        client,
+        make_finding(UpdatedAt="2026-01-05T00:00:00Z", FindingProviderFields=newer),
+    )
+    (stored,) = hub.findings(ACCOUNT, REGION)
+    assert stored["Severity"]["Label"] == "HIGH"
+    assert stored["Types"] == ["Effects/Data Exposure"]

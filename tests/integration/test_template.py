@@ -285,6 +285,12 @@ def test_batch_import_findings_is_never_granted_on_every_resource(
 
 
 PRIVATE = f"product/{FAKE_ACCOUNT}/default"
+# Granted whatever ProductArn is: a switch from the private default to a partner product
+# archives what was sent under the default (template.yaml, ImportFindingsForOurProduct).
+OWN_DEFAULT = (
+    f"arn:aws:securityhub:*:{FAKE_ACCOUNT}:{PRIVATE}",
+    f"arn:aws:securityhub:*:{FAKE_ACCOUNT}:product-subscription/{FAKE_ACCOUNT}/default",
+)
 PARTNER_ARN = "arn:aws:securityhub:us-west-2:222222222222:product/generico/secure-pro"
 TRIVY_ARN = "arn:aws:securityhub:us-west-2::product/aquasecurity/aquasecurity"
 
@@ -318,6 +324,8 @@ TRIVY_ARN = "arn:aws:securityhub:us-west-2::product/aquasecurity/aquasecurity"
             {
                 "arn:aws:securityhub:*:222222222222:product/generico/secure-pro",
                 "arn:aws:securityhub:*:*:product-subscription/generico/secure-pro",
+                # the account's own default product, for what a switch leaves behind
+                *OWN_DEFAULT,
             },
             PARTNER_ARN,
             id="partner-product",
@@ -328,6 +336,8 @@ TRIVY_ARN = "arn:aws:securityhub:us-west-2::product/aquasecurity/aquasecurity"
             {
                 "arn:aws:securityhub:*::product/aquasecurity/aquasecurity",
                 "arn:aws:securityhub:*:*:product-subscription/aquasecurity/aquasecurity",
+                # the account's own default product, for what a switch leaves behind
+                *OWN_DEFAULT,
             },
             TRIVY_ARN,
             id="partner-product-without-an-account",

@@ -115,3 +115,22 @@ def test_source_specific_permissions_exist_only_for_their_source(
         "xray:PutTelemetryRecords",
         "health:DescribeEvents",
     }
+
+
+def test_importer_may_still_archive_under_the_private_default_after_a_switch_to_a_partner(
+    make_stack: Any,
+) -> None:
+    # Given a stack switched from the private default product to a partner's ProductArn
+    from hubrelay_emulator.demo import PARTNER_PRODUCT
+
+    stack = make_stack(ProductArn=PARTNER_PRODUCT)
+    account = stack.account
+    # Then the importer may still send (archive) what it sent under the default product,
+    # in every Region, and no other account's default product
+    for region in ("us-east-1", "eu-west-1"):
+        default = f"arn:aws:securityhub:{region}:{account}:product/{account}/default"
+        (call,) = stack.checker.check("ImporterRole", "securityhub:BatchImportFindings", [default])
+        assert call.allowed, default
+    other = "arn:aws:securityhub:us-east-1:111111111111:product/111111111111/default"
+    (call,) = stack.checker.check("ImporterRole", "securityhub:BatchImportFindings", [other])
+    assert not call.allowed

@@ -133,6 +133,12 @@ class StackEmulator:
         self.report.stages["stack up"] = time.perf_counter() - started
         return self
 
+    def update(self, parameters: Mapping[str, str]) -> StackEmulator:
+        """A stack update: the template again with these parameter values over the current
+        ones (`resources.update`)."""
+        resources.update(self, {**self.parameters, **parameters})
+        return self
+
     def down(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()

@@ -69,6 +69,86 @@ def deploy(stack: StackEmulator) -> None:
     }
 
 
+# What a stack update changes in place on a resource that stays: a function's
+# configuration (a new cold start), a role's policies, a subscription's product.
+_UPDATED_IN_PLACE = frozenset(
+    {"AWS::Lambda::Function", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy"}
+    | {"AWS::SecurityHub::ProductSubscription"}
+)
+
+
+def update(stack: StackEmulator, parameters: dict[str, str]) -> None:
+    """A CloudFormation stack update with new parameter values ("Updating stacks directly",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-direct.html):
+    resources the new values bring in are created, functions get their new configuration
+    (the next invocation is a cold start, as after UpdateFunctionConfiguration), roles
+    their new policies, a product subscription whose ProductArn changed is replaced.
+    Resources whose condition no longer holds are left in place (not needed here), and
+    queues, tables and buckets keep their contents."""
+    ssm = stack.client("ssm")
+    template = cfn.load(stack.template_path)
+    resolver = cfn.Resolver.create(
+        template,
+        parameters,
+        region=stack.region,
+        account=stack.account,
+        stack_name=stack.stack_name,
+        resolve_ssm=lambda name: _ssm_value(ssm, name),
+    )
+    stack.parameters, stack.resolver = dict(parameters), resolver
+    for logical_id in cfn.creation_order(resolver):
+        spec = template["Resources"][logical_id]
+        existing = stack.resources.get(logical_id)
+        if existing is None:
+            _create(stack, resolver, logical_id, spec)
+            continue
+        attrs = {k: v for k, v in existing.items() if k not in ("Type", "Properties")}
+        if spec["Type"] in _UPDATED_IN_PLACE:
+            props = resolver.resolve(spec.get("Properties", {}))
+            if props != existing["Properties"]:
+                attrs = _update_in_place(stack, logical_id, spec["Type"], props, existing)
+                stack.resources[logical_id] = {"Type": spec["Type"], "Properties": props, **attrs}
+        resolver.attributes[logical_id] = attrs
+    stack.outputs = {
+        name: resolver.resolve(spec["Value"])
+        for name, spec in template.get("Outputs", {}).items()
+        if "Condition" not in spec or resolver.condition(spec["Condition"])
+    }
+
+
+def _update_in_place(
+    stack: StackEmulator, logical_id: str, kind: str, props: dict[str, Any], old: dict[str, Any]
+) -> Attributes:
+    attrs = {k: v for k, v in old.items() if k not in ("Type", "Properties")}
+    if kind == "AWS::Lambda::Function":
+        function = stack.functions[logical_id]
+        function.environment = {
+            k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()
+        }
+        function.timeout = int(props.get("Timeout", 3))
+        function.module, function.modules = None, {}  # a cold start
+    elif kind == "AWS::IAM::Role":
+        managed = [
+            r["Properties"]["PolicyDocument"]
+            for r in stack.resources.values()
+            if r["Type"] == "AWS::IAM::ManagedPolicy" and old["Ref"] in r["Properties"]["Roles"]
+        ]
+        stack.checker.policies[logical_id] = [
+            *(p["PolicyDocument"] for p in props.get("Policies", [])),
+            *managed,
+        ]
+    elif kind == "AWS::IAM::ManagedPolicy":
+        for role in old["Properties"].get("Roles", []):
+            policies = stack.checker.policies.get(_logical_id_with(stack, "Ref", role), [])
+            policies[:] = [p for p in policies if p != old["Properties"]["PolicyDocument"]]
+        attrs = {**attrs, **_managed_policy(stack, logical_id, props)}
+    else:  # a product subscription to another product: a replacement
+        hub = stack.client("securityhub")
+        hub.disable_import_findings_for_product(ProductSubscriptionArn=old["Ref"])
+        attrs = _product_subscription(stack, logical_id, props)
+    return attrs
+
+
 def _create(stack: StackEmulator, resolver: cfn.Resolver, logical_id: str, spec: Any) -> None:
     kind = spec["Type"]
     props = resolver.resolve(spec.get("Properties", {}))

@@ -155,6 +155,8 @@ class Collector:
                 renew_due(self)
             if self.outcome.finished and self.time_left():
                 retry_undelivered(self)
+            if self.outcome.finished and self.time_left():
+                reconcile_placement(self)
             self._flush_errors()
         except (TransientError, ClientError, BotoCoreError) as exc:
             # The source, the queue or the table failing now: the cursor has not moved past
@@ -305,6 +307,36 @@ def retry_undelivered(c: Collector) -> None:
     outside the finding, once its (account, Region) backoff has passed."""
     due = c.store.undelivered(c.ctx.now.timestamp(), c.limits.retry_limit)
     _sweep(c, due, lambda scope, state: tracking.resend(state, c.ctx))
+
+
+PLACEMENT = "placement"  # the cursor row of the placement sweep
+PLACEMENT_PAGE = 200
+
+
+def reconcile_placement(c: Collector) -> None:
+    """After a change of ProductArn or Regions, move every active finding where the settings
+    now put it, whether or not a report mentions it again: archived under the old product
+    or in a Region it leaves, sent under the new product or to a Region it arrives in
+    (`tracking.plan`, from the stored body). The settings the findings were last placed by
+    are a cursor row; a sweep that runs out of time goes on from its page in the next run."""
+    wanted = {"product": c.ctx.product_arn, "regions": list(c.ctx.regions)}
+    marker = c.store.cursor(PLACEMENT)
+    if marker.get("placed") == wanted:
+        return
+    start = marker.get("start") if marker.get("moving") == wanted else None
+    while c.time_left():
+        page, start = c.store.active_page(start, PLACEMENT_PAGE)
+        plans = [_placed(c, state) for state in page if state.body is not None]
+        c.deliver([p for p in plans if p.state is not None])
+        if start is None:
+            c.store.commit(PLACEMENT, {"placed": wanted})
+            return
+        c.store.commit(PLACEMENT, {**marker, "moving": wanted, "start": start})
+
+
+def _placed(c: Collector, state: Tracked) -> Plan:
+    assert state.body is not None
+    return tracking.plan({**state.body, "Id": state.key}, state.scope, state, c.ctx, c.policy)
 
 
 def _sweep(

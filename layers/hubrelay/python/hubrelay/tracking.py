@@ -415,6 +415,24 @@ class Store:
         )
         return [(item["pk"]["S"][2:], item["sk"]["S"]) for item in response.get("Items", [])]
 
+    def active_page(
+        self, start: Mapping[str, Any] | None, limit: int
+    ) -> tuple[list[Tracked], dict[str, Any] | None]:
+        """One page of a scan over the active finding rows, and where the next page starts
+        (None after the last). For the placement sweep after a settings change, which has
+        to visit every active finding whatever its scope."""
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :finding) AND st = :active",
+            "ExpressionAttributeValues": {":finding": {"S": "f#"}, ":active": {"S": "ACTIVE"}},
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if start:
+            args["ExclusiveStartKey"] = dict(start)
+        response = self.dynamodb.scan(**args)
+        return [_from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
     def save(self, states: Iterable[Tracked]) -> None:
         requests = [{"PutRequest": {"Item": _to_item(s)}} for s in states]
         for start in range(0, len(requests), 25):

@@ -1,0 +1,1 @@
+"""The oracle soak (`make soak`): docs/operations.md, "The oracle soak"."""
