@@ -30,7 +30,7 @@ from typing import Any
 
 from hubrelay import asff, message
 from hubrelay.packing import lower_bound
-from hubrelay_emulator import demo_vendor, samples, vendorapi, webhook_verifier
+from hubrelay_emulator import demo_v2, demo_vendor, samples, vendorapi, webhook_verifier
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.localhttp import start_server, stop_server
 from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
@@ -74,6 +74,8 @@ class Summary:
     webhook_verified: int = 0
     written_back: int = 0
     auto_routed: int = 0
+    # The new Security Hub: a Findings Imported V2 event routed to a ticket connector.
+    v2: demo_v2.V2Result = field(default_factory=demo_v2.V2Result)
     # The audit: Security Hub's own counts, the dead-letter queue, the IAM checker.
     imported: int = 0
     in_security_hub: dict[str, int] = field(default_factory=dict)
@@ -177,6 +179,7 @@ def _run(
         "EnableWebhook": "true",
         "WebhookSecretName": WEBHOOK_SECRET_NAME,
         "AutoRoute": "true",
+        **demo_v2.parameters(),
         **(demo_vendor.parameters(api) if api else {}),
         **parameters,
     }
@@ -190,6 +193,7 @@ def _run(
         )
         if api is not None:
             demo_vendor.create_secret(stack, api)
+        demo_v2.create_connector(stack)
 
     progress("bringing the stack up from template.yaml on moto's server")
     try:
@@ -205,6 +209,8 @@ def _run(
             else:
                 _collect(stack, summary, vulnerabilities, progress)
             _route_out(stack, summary, progress)
+            with _stage(summary, "new Security Hub"):
+                summary.v2 = demo_v2.route_out(stack)
             _audit(stack, summary)
             _subscribed_late(stack, summary, progress)
             summary.denied = [
@@ -435,7 +441,7 @@ def failures(summary: Summary) -> list[str]:
         reasons.append(f"IAM denied {d['action']} on {d['resource']} to {d['function']}")
     if summary.source == "vendor_api" and not summary.collected:
         reasons.append("the collector sent nothing from the vendor API")
-    return reasons
+    return reasons + demo_v2.failures(summary.v2)
 
 
 def render(summary: Summary) -> str:
@@ -487,6 +493,7 @@ def render(summary: Summary) -> str:
         ),
         ("written back", f"{summary.written_back} findings NOTIFIED with a note"),
         ("automatic route", f"{summary.auto_routed} imported events matched"),
+        *demo_v2.rows(summary.v2),
         ("throttled calls", str(summary.throttled)),
         (
             "IAM",
