@@ -627,14 +627,18 @@ ROUTE_CONFIG = routing.RouteConfig.from_settings(
         vendor_back_sync=True,
         vendor_secret_arn="hubrelay/vendor",
         auto_route=True,
-        auto_route_destinations="sns,opscenter,webhook,vendor",
+        auto_route_destinations="sns,opscenter,webhook,vendor,ticket",
         auto_route_min_severity="LOW",
+        # Both Security Hubs: the OCSF reader of Findings Imported V2 is fuzzed too.
+        securityhubs="Both",
+        ticket_connector_id="4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
     )
 )
 
 
 def eventbridge_event(value: Any) -> None:
-    """Custom-action and Imported events: decide() rejects with a reason, never raises.
+    """Custom-action, Imported and Findings Imported V2 events: decide() rejects with a
+    reason, never raises.
     A Raw is a queued event of the automatic route, read as the responder reads it."""
     readable, event = read(value)
     if not readable:
