@@ -18,8 +18,13 @@ SYNC := $(UV) sync --frozen --python $(PYTHON)
 
 venv: $(STAMP)
 
+# One line, no traceback, when the Python is too old (a test runs this line).
+PYTHON_CHECK := import sys; v = sys.version_info; sys.exit(None if v >= (3, 11) else \
+	"hubrelay needs Python 3.11+, %s is %d.%d: run make PYTHON=python3.11 (or newer)" \
+	% (sys.executable, v[0], v[1]))
+
 $(UV): $(UV_BOOTSTRAP)
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "hubrelay needs Python 3.11+"'
+	@$(PYTHON) -c '$(PYTHON_CHECK)'
 	rm -rf $(UV_DIR)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		--target $(UV_DIR) -r $(UV_BOOTSTRAP)

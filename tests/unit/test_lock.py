@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -118,3 +120,26 @@ def test_make_installs_only_from_the_lock() -> None:
     assert "pip install" not in venv
     bootstrap = makefile.split("\n$(UV):", 1)[1].split("\n\n", 1)[0]
     assert "--require-hashes" in bootstrap
+
+
+def _python_check() -> str:
+    makefile = (lock.ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n\t", " ")
+    return makefile.split("\nPYTHON_CHECK := ", 1)[1].split("\n", 1)[0]
+
+
+@pytest.mark.parametrize("version", [(3, 10, 4, "final", 0), (2, 7, 18, "final", 0)])
+def test_make_says_in_one_line_that_the_python_is_too_old(version: tuple[Any, ...]) -> None:
+    pretend = f"import sys; sys.version_info = {version!r}; "
+    done = subprocess.run(
+        [sys.executable, "-c", pretend + _python_check()], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"hubrelay needs Python 3.11+, {sys.executable} is {version[0]}.{version[1]}: "
+        "run make PYTHON=python3.11 (or newer)\n"
+    )
+
+
+def test_make_goes_on_with_this_python() -> None:
+    done = subprocess.run([sys.executable, "-c", _python_check()], capture_output=True)
+    assert (done.returncode, done.stderr) == (0, b"")
