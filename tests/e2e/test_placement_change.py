@@ -97,3 +97,27 @@ def test_removing_the_home_region_moves_findings_to_the_new_home(stack: StackEmu
     assert sorted(states(stack, stack.region).values()) == ["ARCHIVED"] * 2
     assert sorted(states(stack, "eu-west-1").values()) == ["ACTIVE"] * 2
     assert stack.checker.denied() == []
+
+
+def test_a_lost_archive_under_the_old_product_is_sent_again(stack: StackEmulator) -> None:
+    # Given findings sent under the private default product, then a switch to a partner's
+    collected_once(stack)
+    default = f"arn:aws:securityhub:{stack.region}:{stack.account}:product/{stack.account}/default"
+    ids = [finding_id for _, finding_id in states(stack, stack.region)]
+    stack.update({"ProductArn": PARTNER_PRODUCT})
+    # When Security Hub refuses every copy of the move for an outside cause, once
+    stack.contract.inject("failed_findings", ids=ids, error_code="InvalidAccess")
+    stack.advance(300)
+    stack.tick()
+    stack.drain()
+    assert sorted(states(stack, stack.region).values()) == ["ACTIVE"] * 2  # nothing moved
+    # And the collector runs again after the delivery backoff
+    stack.advance(301)
+    stack.tick()
+    stack.drain()
+    # Then the exact sends that were lost are repeated: archived under the old product,
+    # active under the new
+    after = states(stack, stack.region)
+    assert sorted(v for k, v in after.items() if k[0] == default) == ["ARCHIVED"] * 2
+    assert sorted(v for k, v in after.items() if k[0] == PARTNER_PRODUCT) == ["ACTIVE"] * 2
+    assert stack.checker.denied() == []

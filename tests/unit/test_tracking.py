@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from hubrelay.tracking import (
     below_floor,
     content_hash,
     plan,
+    resend,
     target_regions,
 )
 
@@ -178,6 +180,33 @@ def test_renewal_new_generation_archives_the_old_id_and_starts_a_new_one(
     # The next unchanged report is quiet again.
     later = plan(logical(finding), "scope", result.state, ctx(T0 + timedelta(days=86)), policy)
     assert later.action == "unchanged"
+
+
+def test_a_lost_archive_of_an_old_generation_is_resent_exactly(finding: dict[str, Any]) -> None:
+    # Given a renewal whose archive of generation 0 the importer could not deliver
+    state = sent_state(logical(finding))
+    policy = Policy(renewal_mode="new-generation", renewal_days=80)
+    renewed = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=85)), policy)
+    old, _ = renewed.sends
+    assert renewed.state is not None
+    lost = replace(
+        renewed.state,
+        undelivered=frozenset({"us-east-1"}),
+        undelivered_sends=frozenset({f"{old['ProductArn']} {old['Id']} ARCHIVED"}),
+    )
+    # When the collector re-sends it
+    again = resend(lost, ctx(T0 + timedelta(days=86)))
+    # Then exactly that send is repeated, later, and the marks are cleared
+    (sent,) = again.sends
+    assert (sent["Id"], sent["ProductArn"], sent["RecordState"]) == (
+        old["Id"],
+        old["ProductArn"],
+        "ARCHIVED",
+    )
+    assert sent["UpdatedAt"] > old["UpdatedAt"]
+    assert again.state is not None
+    assert (again.state.undelivered, again.state.undelivered_sends) == (frozenset(), frozenset())
+    assert again.state.generation == 1
 
 
 @pytest.mark.parametrize(

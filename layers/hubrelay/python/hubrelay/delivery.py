@@ -18,7 +18,8 @@ backoff step, not one per finding per run.
 Table layout (the tracking table, next to `tracking`'s rows):
 - finding row (pk "f#<scope>", sk "<base Id>") gets `ur` "undelivered" and `nr` (next
   retry, epoch seconds): the keys of the sparse index `retry`; `ud` the Regions not
-  reached (string set) and `uc` the last error code. A collector save (PutItem) replaces
+  reached (string set), `us` the exact sends lost (`send_of`, string set) and `uc` the
+  last error code. A collector save (PutItem) replaces
   the row and so clears them.
 - backoff:   pk "b#<account>", sk "<Region>", `n` failed attempts since the last success,
   `nr` the earliest next retry, `uc` the last code.
@@ -90,6 +91,24 @@ class Undelivered:
     updated_at: str
     code: str
     origins: tuple[str, ...]
+    # The exact send that was lost, "<ProductArn> <Id> <RecordState>" (`send_of`): with a
+    # rehome or a new generation the archive under the old product or Id travels next to
+    # the current send, and a re-send repeats exactly what was lost.
+    send: str = ""
+
+
+def send_of(finding: dict[str, Any]) -> str:
+    """The `us` entry of a send: its ProductArn, Id and RecordState (none holds a space)."""
+    state = finding.get("RecordState", "ACTIVE")
+    return f"{finding.get('ProductArn', '')} {finding.get('Id', '')} {state}"
+
+
+def parse_send(entry: str) -> tuple[str, str, str] | None:
+    """(ProductArn, Id, RecordState) of a `us` entry, None when it is not one."""
+    parts = entry.split(" ")
+    if len(parts) != 3 or parts[2] not in ("ACTIVE", "ARCHIVED"):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 @dataclass
@@ -136,19 +155,24 @@ class Feedback:
         return self.outcome
 
     def _mark(self, entry: Undelivered, retry_at: float) -> None:
+        update = "SET ur = :ur, nr = :nr, uc = :code ADD ud :region"
+        values = {
+            ":ur": {"S": UNDELIVERED},
+            ":nr": {"N": repr(retry_at)},
+            ":code": {"S": entry.code},
+            ":region": {"SS": [entry.region]},
+            ":sent": {"S": entry.updated_at},
+        }
+        if entry.send:
+            update += ", us :send"
+            values[":send"] = {"SS": [entry.send]}
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key=entry.ref.item_key(),
-                UpdateExpression="SET ur = :ur, nr = :nr, uc = :code ADD ud :region",
+                UpdateExpression=update,
                 ConditionExpression="u = :sent",
-                ExpressionAttributeValues={
-                    ":ur": {"S": UNDELIVERED},
-                    ":nr": {"N": repr(retry_at)},
-                    ":code": {"S": entry.code},
-                    ":region": {"SS": [entry.region]},
-                    ":sent": {"S": entry.updated_at},
-                },
+                ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:

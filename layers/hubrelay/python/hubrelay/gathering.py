@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hubrelay import asff, message
-from hubrelay.delivery import Ref, Undelivered
+from hubrelay.delivery import Ref, Undelivered, send_of
 from hubrelay.quarantine import Quarantine
 
 
@@ -33,7 +33,10 @@ class Item:
             return None
         region, account = self.group
         updated_at = str(self.finding.get("UpdatedAt", ""))
-        return Undelivered(self.ref, account, region, updated_at, code, tuple(sorted(self.origins)))
+        origins = tuple(sorted(self.origins))
+        return Undelivered(
+            self.ref, account, region, updated_at, code, origins, send_of(self.finding)
+        )
 
     @property
     def finding_id(self) -> str:

@@ -78,6 +78,9 @@ class Tracked:
     # Regions the importer could not deliver the last send to, for a cause outside the
     # finding (hubrelay.delivery); read only, a save clears it.
     undelivered: frozenset[str] = frozenset()
+    # The exact sends lost ("<ProductArn> <Id> <RecordState>", hubrelay.delivery.send_of);
+    # read only, a save clears it. Empty for marks an earlier release made.
+    undelivered_sends: frozenset[str] = frozenset()
 
     def product_in(self, ctx: Context) -> str:
         return ctx.product_arn if self.product is None else self.product
@@ -285,16 +288,36 @@ def resend(tracked: Tracked, ctx: Context) -> Plan:
         # Nothing to send it from: the save clears the mark, so the sweep stops finding it.
         return Plan("dropped", [], replace(tracked, undelivered=frozenset()))
     updated = _advance(tracked.updated_at, ctx)
-    finding_id = generation_id(tracked.key, tracked.generation)
-    product = tracked.product_in(ctx)
-    sends = []
-    for region in regions:
-        active = tracked.state == "ACTIVE" and region in tracked.regions
-        body = _stamp(tracked.body, tracked.created_at, updated, "ACTIVE" if active else "ARCHIVED")
-        sends.append(_in_region(body, finding_id, region, ctx, product))
+    exact = [s for s in map(delivery.parse_send, tracked.undelivered_sends) if s is not None]
+    if exact:
+        # What was lost, as it was sent: an archive under an old product or an old
+        # generation's Id included (the row itself knows only the current send).
+        sends = [
+            {
+                **_stamp(tracked.body, tracked.created_at, updated, state),
+                "ProductArn": product,
+                "Id": finding_id,
+            }
+            for product, finding_id, state in sorted(exact)
+        ]
+    else:
+        finding_id = generation_id(tracked.key, tracked.generation)
+        product = tracked.product_in(ctx)
+        sends = []
+        for region in regions:
+            active = tracked.state == "ACTIVE" and region in tracked.regions
+            state = "ACTIVE" if active else "ARCHIVED"
+            body = _stamp(tracked.body, tracked.created_at, updated, state)
+            sends.append(_in_region(body, finding_id, region, ctx, product))
     body = _stamp(tracked.body, tracked.created_at, updated, tracked.state)
-    state = replace(tracked, updated_at=updated, body=body, undelivered=frozenset())
-    return Plan("resent", sends, state)
+    state_after = replace(
+        tracked,
+        updated_at=updated,
+        body=body,
+        undelivered=frozenset(),
+        undelivered_sends=frozenset(),
+    )
+    return Plan("resent", sends, state_after)
 
 
 def _source_created(finding: Mapping[str, Any], now: str) -> str:
@@ -497,6 +520,7 @@ def _from_item(item: Mapping[str, Any]) -> Tracked:
         body=body,
         product=_product_of(item),
         undelivered=frozenset(item.get("ud", {}).get("SS", [])),
+        undelivered_sends=frozenset(item.get("us", {}).get("SS", [])),
     )
 
 
