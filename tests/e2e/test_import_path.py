@@ -92,3 +92,23 @@ def test_outputs_point_at_real_resources(make_stack):
     redrive = json.loads(attrs["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == stack.resources["FindingsDeadLetterQueue"]["Arn"]
     assert stack.outputs["ResolvedProductArn"] == PARTNER_PRODUCT
+
+
+def test_a_product_the_role_refuses_does_not_hold_back_another_products_findings(make_stack):
+    # Given a message mixing our product's findings with another product's, which the
+    # importer's role may not import (a producer's mistake, or a ProductArn switched away
+    # from a partner product)
+    stack = make_stack()
+    ours = samples.mixed(3, product=PARTNER_PRODUCT, accounts=samples.SUBSCRIBED[:1])
+    foreign = "arn:aws:securityhub:us-east-1:999999999999:product/other/tool"
+    theirs = samples.mixed(2, seed=8, product=foreign, accounts=samples.SUBSCRIBED[:1])
+    send(stack, [message.encode(ours + theirs)])
+    # When the importer runs
+    stack.drain()
+    # Then one call per product: ours are imported, theirs quarantined as refused
+    stored = stack.contract.findings(samples.SUBSCRIBED[0], stack.region)
+    assert sorted(f["Id"] for f in stored) == sorted(f["Id"] for f in ours)
+    dead = stack.messages("FindingsDeadLetterQueue")
+    codes = {m["MessageAttributes"]["hubrelay.ErrorCode"]["StringValue"] for m in dead}
+    assert len(dead) == 2
+    assert codes == {"AccessDeniedException"}

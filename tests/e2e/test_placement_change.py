@@ -105,8 +105,9 @@ def test_a_lost_archive_under_the_old_product_is_sent_again(stack: StackEmulator
     default = f"arn:aws:securityhub:{stack.region}:{stack.account}:product/{stack.account}/default"
     ids = [finding_id for _, finding_id in states(stack, stack.region)]
     stack.update({"ProductArn": PARTNER_PRODUCT})
-    # When Security Hub refuses every copy of the move for an outside cause, once
-    stack.contract.inject("failed_findings", ids=ids, error_code="InvalidAccess")
+    # When Security Hub refuses every copy of the move for an outside cause (one call per
+    # product: two calls)
+    stack.contract.inject("failed_findings", count=2, ids=ids, error_code="InvalidAccess")
     stack.advance(300)
     stack.tick()
     stack.drain()

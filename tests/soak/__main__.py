@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from tests.soak import driver, world
 
@@ -27,7 +27,11 @@ def soak(
     if workers <= 1:
         return [one(*a) for a in args]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, *zip(*args, strict=True)))
+        futures = {pool.submit(one, *a): a[0] for a in args}
+        for future in as_completed(futures):
+            r = future.result()
+            print(f"  {r.name}: {r.runs} runs in {r.seconds:.0f} s", file=sys.stderr, flush=True)
+        return [f.result() for f in futures]
 
 
 def summary(results: list[driver.Result]) -> str:

@@ -21,6 +21,7 @@ from hubrelay_emulator.runner import LambdaFunction, StackEmulator
 from tests.soak import oracle
 from tests.soak.world import ACCOUNT, SECRET, Scan, Scenario, Tick
 
+IN_PROCESS = True  # moto in this process: no HTTP round trip per AWS call
 EPOCH = datetime(2026, 3, 1, tzinfo=UTC)
 BASE_PARAMETERS = {
     "Source": "scanner_reports",
@@ -160,7 +161,9 @@ def redeliver(stack: StackEmulator) -> int:
 def run(scenario: Scenario, seed: int = 0) -> Result:
     started = time.perf_counter()
     result = Result(scenario.name)
-    stack = StackEmulator(parameters={**BASE_PARAMETERS, **scenario.parameters}).up()
+    stack = StackEmulator(
+        parameters={**BASE_PARAMETERS, **scenario.parameters}, in_process=IN_PROCESS
+    ).up()
     try:
         faults = Faults(stack, random.Random(seed))
         for region in scenario.regions:
@@ -176,8 +179,10 @@ def run(scenario: Scenario, seed: int = 0) -> Result:
             if tick.update:
                 stack.update(tick.update)
             when = EPOCH + timedelta(seconds=t * scenario.tick_seconds)
-            for n, scan in enumerate(tick.scans):
-                key = f"{scan.folder}scan-{t:05d}-{n}.json"
+            for scan in tick.scans:
+                # A scanner job writes its report over the last one (a new ETag: read again);
+                # one key per folder and scanner classes keeps the listing short.
+                key = f"{scan.folder}trivy-{'+'.join(sorted(scan.classes))}.json"
                 s3.put_object(Bucket=bucket, Key=key, Body=render(scan, when))
             faults.arm(tick)
             result.faults.update(tick.faults)

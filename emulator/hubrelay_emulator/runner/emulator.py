@@ -25,6 +25,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters import base as powertools_parameters_base
+from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from hubrelay_emulator import cfn, iam
@@ -82,6 +83,7 @@ class StackEmulator:
         contract: hub.Contract | None = None,
         environment: Mapping[str, str] | None = None,
         setup: Callable[[StackEmulator], None] | None = None,
+        in_process: bool = False,
     ) -> None:
         self.template_path = Path(template)
         self.parameters = dict(parameters or {})
@@ -97,6 +99,11 @@ class StackEmulator:
         self.setup = setup
         self.server: ThreadedMotoServer | None = None
         self.endpoint = ""
+        # moto in this process (mock_aws) instead of its server on 127.0.0.1: the same
+        # backends, the contract and the role checks, without an HTTP round trip per call
+        # (the soak's many runs). The functions' clients find moto the same way.
+        self.in_process = in_process
+        self._mock: Any = None
         self.resolver: cfn.Resolver | None = None
         self.resources: dict[str, dict[str, Any]] = {}
         self.functions: dict[str, LambdaFunction] = {}
@@ -122,7 +129,13 @@ class StackEmulator:
 
     def up(self) -> StackEmulator:
         started = time.perf_counter()
-        self.server, self.endpoint = start_server()
+        if self.in_process:
+            self._mock = mock_aws()
+            self._mock.start()
+            parameters.clear_caches()  # type: ignore[no-untyped-call]
+            powertools_parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+        else:
+            self.server, self.endpoint = start_server()
         self.guard.install()
         self._unsubscribe = self.contract.subscribe(self.events.pending.append)
         # A documented prerequisite of the stack: Security Hub is enabled in its account.
@@ -146,6 +159,9 @@ class StackEmulator:
         if self.server:
             self.server.stop()
             self.server = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
 
     def __enter__(self) -> StackEmulator:
         return self.up()
@@ -157,7 +173,8 @@ class StackEmulator:
         """A client acting as `account` (the stack's by default) against the stack emulator."""
         key = (service, account or self.account, region or self.region)
         if key not in self._clients:
-            self._clients[key] = hub.client_for(key[1], key[2], service, endpoint_url=self.endpoint)
+            endpoint = self.endpoint or None
+            self._clients[key] = hub.client_for(key[1], key[2], service, endpoint_url=endpoint)
         return self._clients[key]
 
     def now(self) -> float:

@@ -115,8 +115,9 @@ class FunctionHost:
 
     def _runtime_variables(self, function: LambdaFunction) -> dict[str, str]:
         """What the Lambda runtime sets, pointed at the emulator's endpoint."""
+        endpoint = {"AWS_ENDPOINT_URL": self.stack.endpoint} if self.stack.endpoint else {}
         return {
-            "AWS_ENDPOINT_URL": self.stack.endpoint,
+            **endpoint,
             "AWS_REGION": self.stack.region,
             "AWS_DEFAULT_REGION": self.stack.region,
             "AWS_ACCESS_KEY_ID": "testing",

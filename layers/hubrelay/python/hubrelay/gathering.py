@@ -31,7 +31,7 @@ class Item:
         """What tracking is told when the finding is quarantined for an outside cause."""
         if self.ref is None:
             return None
-        region, account = self.group
+        region, account, _ = self.group
         updated_at = str(self.finding.get("UpdatedAt", ""))
         origins = tuple(sorted(self.origins))
         return Undelivered(
@@ -43,10 +43,15 @@ class Item:
         return str(self.finding.get("Id", "?"))
 
     @property
-    def group(self) -> tuple[str, str]:
-        """(Region of the ProductArn, account): a call goes to that Region's endpoint, and
-        one account's refusal never fails another's findings."""
-        return (asff.region_of(self.finding["ProductArn"]) or "", self.finding["AwsAccountId"])
+    def group(self) -> tuple[str, str, str]:
+        """(Region of the ProductArn, account, ProductArn): a call goes to that Region's
+        endpoint, one account's refusal never fails another's findings, and one product's
+        never another's (IAM authorizes BatchImportFindings on the product ARN of every
+        finding in the request, so a product the role does not name denies the whole call:
+        "Actions, resources, and condition keys for AWS Security Hub",
+        https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecurityhub.html)."""
+        product = str(self.finding["ProductArn"])
+        return (asff.region_of(product) or "", self.finding["AwsAccountId"], product)
 
 
 def gather(

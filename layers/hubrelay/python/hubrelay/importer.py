@@ -190,7 +190,7 @@ def _tell_tracking(
 
 
 def _by_group(calls: Iterable[Any]) -> list[list[Item]]:
-    groups: dict[tuple[str, str], list[Item]] = {}
+    groups: dict[tuple[str, ...], list[Item]] = {}
     for call in calls:
         groups.setdefault(call.group, []).extend(call.items)
     return list(groups.values())

@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 from hubrelay.settings import MAX_FINDINGS_PER_CALL
 
 T = TypeVar("T")
-GroupKey = tuple[str, str]  # (region, account)
+GroupKey = tuple[str, ...]  # (region, account, product ARN)
 
 
 @dataclass

@@ -37,7 +37,7 @@ class Tally:
     recovered: set[tuple[str, str]] = field(default_factory=set)
 
 
-def call_of(group: tuple[str, str], items: list[Item], attempt: int = 0) -> Call[Item]:
+def call_of(group: tuple[str, ...], items: list[Item], attempt: int = 0) -> Call[Item]:
     return Call(group, items, sum(i.size for i in items), attempt)
 
 
