@@ -19,6 +19,8 @@ OTHER_REGION = "eu-west-1"
 PARTNER_PRODUCT = f"arn:aws:securityhub:{HOME}:{ACCOUNT}:product/hubrelay/demo"
 VULNERABILITY, SECRET = "vulnerability", "secret"
 LABELS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+# Quiet runs at the end of a scenario (a day and a quarter at 3 hours).
+SETTLE = 10
 FAULTS = ("throttle", "redeliver", "importer-crash", "collector-crash")
 
 
@@ -183,7 +185,7 @@ def lifecycle(seed: int, days: int, tick_seconds: int, name: str = "lifecycle") 
     clean_at = len(ticks) // 2
     ticks[clean_at].scans = [s for s in ticks[clean_at].scans if s.folder != scopes[0][0]]
     ticks[clean_at].scans.append(images.clean(*scopes[0]))
-    _settle(ticks, 8)
+    _settle(ticks, SETTLE)
     return Scenario(name, {}, ticks, tick_seconds=tick_seconds)
 
 
@@ -200,7 +202,7 @@ def two_prefixes(seed: int, days: int, tick_seconds: int) -> Scenario:
     for t in range(len(ticks) // 3, len(ticks), max(1, len(ticks) // 4)):
         ticks[t].scans = [s for s in ticks[t].scans if s.folder != "reports/staging/"]
         ticks[t].scans.append(images.clean("reports/staging/", image))
-    _settle(ticks, 8)
+    _settle(ticks, SETTLE)
     return Scenario("two-prefixes", {}, ticks, tick_seconds=tick_seconds)
 
 
@@ -224,7 +226,7 @@ def scanner_classes(seed: int, days: int, tick_seconds: int) -> Scenario:
             tick.scans.append(images.scan(*scope, frozenset({SECRET})))
         elif roll < 0.43:
             tick.scans.append(images.clean(*scope))
-    _settle(ticks, 8)
+    _settle(ticks, SETTLE)
     return Scenario("scanner-classes", {}, ticks, tick_seconds=tick_seconds)
 
 
@@ -265,7 +267,7 @@ def faults(seed: int, days: int, tick_seconds: int, name: str = "faults") -> Sce
     """Throttling storms, redeliveries, crashes mid-batch of the importer and collector."""
     scenario = lifecycle(seed, days, tick_seconds, name=name)
     rng = random.Random(seed + 1)
-    for tick in scenario.ticks[:-8]:
+    for tick in scenario.ticks[:-SETTLE]:
         if tick.scans and rng.random() < 0.5:
             tick.faults.append(rng.choice(FAULTS))
     return scenario

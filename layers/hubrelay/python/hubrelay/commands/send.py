@@ -114,7 +114,7 @@ def _plan(
 
     calls = importer.plan_calls(items, settings)
     bound = importer.calls_lower_bound(calls, settings)
-    groups = sorted({call.group for call in calls})
+    groups = sorted({call.group[:2] for call in calls})  # (Region, account)
     where = ", ".join(f"{account} in {region}" for region, account in groups) or "-"
     rows += [
         (
