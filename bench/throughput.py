@@ -228,7 +228,9 @@ class Bench:
         calls = contract.calls[calls0:]
         imported = sum(c.findings for c in calls if c.outcome == "ok")
         refused = [c for c in calls if c.outcome not in ("ok", "TooManyRequestsException")]
-        if imported != len(findings) or any(c.outcome == "partial" for c in calls):
+        # More than sent is a call imported twice: its answer outlived botocore's read
+        # timeout on a loaded machine and the importer tried again (a harmless overwrite).
+        if imported < len(findings) or any(c.outcome == "partial" for c in calls):
             raise RuntimeError(f"imported {imported} of {len(findings)} findings: {refused[:3]}")
         by_group: dict[str, list[int]] = {}
         for f in findings:
