@@ -281,13 +281,18 @@ def main() -> None:
     wanted = only or set(SECTIONS)
     started = time.perf_counter()
 
+    target = RESULTS.with_name("results-only.json") if only else RESULTS
+    results: dict[str, Any] = {"quick": quick}
+
     def step(name: str) -> bool:
+        # What is measured so far is kept: a section that fails (or a loaded machine that
+        # times one out) does not lose the others.
+        target.write_text(json.dumps(results, indent=2) + "\n")
         if name not in wanted:
             return False
         print(f"==> {name} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
         return True
 
-    results: dict[str, Any] = {"quick": quick}
     if step("packing"):
         results["packing"] = packing(args.findings)
     if step("cpu"):
@@ -316,7 +321,6 @@ def main() -> None:
             results["latency"] = latency.run(_latency_inputs(results))
     results["headline"], results["headline_detail"] = headline.compute(results)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    target = RESULTS.with_name("results-only.json") if only else RESULTS
     target.write_text(json.dumps(results, indent=2) + "\n")
     figures = [] if only else [plots.throughput(results), plots.latency(results)]
     if not only:

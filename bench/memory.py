@@ -167,7 +167,7 @@ def _measure(kind: str, argument: str) -> dict[str, dict[str, Any]]:
             text=True,
             cwd=ROOT,
             check=False,
-            timeout=600,
+            timeout=3600,  # a loaded 2-core machine needs minutes for 10,000 records
         )
         if done.returncode != 0:
             raise RuntimeError(f"bench.memory {kind} {mode} failed:\n{done.stderr[-3000:]}")

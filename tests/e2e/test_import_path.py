@@ -56,6 +56,34 @@ def test_redelivered_message_after_a_crash_is_imported_once(make_stack):
     assert sorted(f["Id"] for f in stored) == sorted(f["Id"] for f in findings)
 
 
+def test_an_importer_batch_stays_within_lambdas_6_mb_payload_and_every_message_arrives(
+    make_stack,
+):
+    # Given more queued messages than one 6 MB invocation payload holds
+    # (https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html#invocation-eventsourcemapping-batching)
+    stack = make_stack()
+    findings = samples.mixed(1_500, product=PARTNER_PRODUCT)
+    bodies = list(message.pack_messages(findings))
+    assert sum(len(b) for b in bodies) > 6 * 1024 * 1024
+    events: list[int] = []
+    invoke = stack.invoke
+
+    def recording(logical_id, event):
+        events.append(len(json.dumps(event)))
+        return invoke(logical_id, event)
+
+    stack.invoke = recording
+    send(stack, bodies)
+    # When the event source mapping drains the queue
+    stack.drain()
+    # Then no invocation was over 6 MB, it took more than one, and every finding is stored
+    assert len(events) > 1
+    assert max(events) <= 6 * 1024 * 1024
+    stored = [f for a in samples.SUBSCRIBED for f in stack.contract.findings(a, stack.region)]
+    assert len(stored) == len(findings)
+    assert stack.queue_depth("FindingsDeadLetterQueue") == 0
+
+
 def test_a_missing_permission_fails_the_test_run(make_stack, tmp_path):
     # Given a template whose importer may not write to the dead-letter queue
     text = (ROOT / "template.yaml").read_text()

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from hubrelay import aws, message
-from hubrelay.settings import MAX_FINDING_BYTES
+from hubrelay.settings import MAX_FINDING_BYTES, MAX_REQUEST_BYTES
 from hubrelay_emulator import samples
 from hubrelay_emulator import securityhub as hub
 from tests import support
@@ -87,17 +87,19 @@ def test_findings_are_imported_in_full_calls_and_messages_reported_done(env):
     assert all(c.findings <= 100 and c.outcome == "ok" for c in calls)
     sizes = [len(json.dumps(f)) for f in findings]
     bound = sum(
-        max(-(-len(group) // 100), -(-sum(group) // MAX_FINDING_BYTES))
+        max(-(-len(group) // 100), -(-sum(group) // MAX_REQUEST_BYTES))
         for group in (sizes[0::2], sizes[1::2])
     )
     assert bound <= len(calls) <= bound + 2
 
 
-def test_byte_budget_is_respected_when_security_hub_enforces_240_kb_per_call(env):
+def test_byte_budget_is_respected_when_security_hub_enforces_240_kb_per_call(env, monkeypatch):
     # Given a Security Hub that refuses requests over 240 KB per call ("100 findings or 240 KB
     # in a single call", the AWS Security Hub partner FAQ,
-    # https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html)
+    # https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html), and the
+    # budget set to that older figure
     env["contract"].max_request_bytes = MAX_FINDING_BYTES + 1024
+    monkeypatch.setenv("HUBRELAY_BATCH_BYTE_BUDGET", str(MAX_FINDING_BYTES))
     findings = samples.mixed(200, product=PARTNER)
     # When they are imported
     response = load_handler()(sqs_event(list(message.pack_messages(findings))), Context())
@@ -106,6 +108,41 @@ def test_byte_budget_is_respected_when_security_hub_enforces_240_kb_per_call(env
     assert {c.outcome for c in env["contract"].calls} == {"ok"}
     assert max(c.request_bytes for c in env["contract"].calls) <= MAX_FINDING_BYTES + 1024
     assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 200
+
+
+def test_a_413_halves_the_budget_for_the_container_and_later_invocations_pack_under_it(env, capsys):
+    # Given the default budget (6 MB per request, the current partner guide) and a Security
+    # Hub that refuses requests over 240 KB with 413, as the older partner FAQ reads the limit
+    env["contract"].max_request_bytes = MAX_FINDING_BYTES + 1024
+    env["contract"].rate_per_second = None  # calls are counted here, not paced
+    handler = load_handler()
+    first = samples.mixed(200, product=PARTNER)
+    # When one container handles two batches
+    response = handler(sqs_event(list(message.pack_messages(first))), Context())
+    too_large = "RequestEntityTooLargeException"
+    refused_first = sum(c.outcome == too_large for c in env["contract"].calls)
+    calls_before = len(env["contract"].calls)
+    second = [dict(f, Id=f"{f['Id']}/second") for f in first]
+    again = handler(sqs_event(list(message.pack_messages(second))), Context())
+    later = env["contract"].calls[calls_before:]
+    # Then the first batch got in whole after splitting on 413, the budget came down (the
+    # metric says so), and the second batch paid no 413 at all
+    assert failed_ids(response) == set()
+    assert failed_ids(again) == set()
+    assert refused_first > 0
+    assert {c.outcome for c in later} == {"ok"}
+    assert sum(len(stored(env["contract"], a)) for a in samples.SUBSCRIBED) == 400
+    lines = capsys.readouterr().out.splitlines()
+    metrics = [json.loads(line) for line in lines if '"_aws"' in line]
+
+    # (EMF: a metric's value is a number, or a list of the values added in one flush)
+    def value(metric: Any) -> float:
+        return float(sum(metric) if isinstance(metric, list) else metric)
+
+    halvings = [value(m["ImportByteBudgetHalvings"]) for m in metrics if "ImportByteBudget" in m]
+    assert halvings[0] >= 1
+    assert halvings[-1] == 0
+    assert value(metrics[-1]["ImportByteBudget"]) <= MAX_FINDING_BYTES + 1024
 
 
 def test_unsubscribed_account_is_quarantined_without_failing_the_others(env):

@@ -676,8 +676,10 @@ def test_log_retention_values_are_accepted_by_cloudwatch(template: dict[str, Any
 
 def test_batch_byte_budget_bounds(template: dict[str, Any]) -> None:
     spec = template["Parameters"]["BatchByteBudget"]
-    assert spec["Default"] == 240 * 1024, "default is the partner FAQ's 240 KB per call"
-    assert spec["MaxValue"] == 6 * 1024 * 1024, "maximum is the API reference's 6 MB request"
+    # "up to 100 findings per batch, up to 240 KB per finding, and up to 6 MB per batch"
+    # (https://docs.aws.amazon.com/securityhub/latest/partnerguide/guidelines-batchimportfindings.html)
+    assert spec["Default"] == 6 * 1024 * 1024, "default is the partner guide's 6 MB per batch"
+    assert spec["MaxValue"] == 6 * 1024 * 1024, "maximum is the partner guide's 6 MB request"
     assert spec["MinValue"] >= 240 * 1024, "a budget below 240 KB cannot hold a maximal finding"
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hubrelay.packing import Sized, lower_bound, pack
+from hubrelay.packing import ByteBudget, Sized, lower_bound, pack
 
 GROUPS = [
     ("us-east-1", "111111111111"),
@@ -67,3 +67,20 @@ def test_lower_bound_is_the_max_of_count_and_bytes():
     assert lower_bound([], BUDGET) == 0
     assert lower_bound([1] * 101, BUDGET) == 2
     assert lower_bound([BUDGET // 2 + 1] * 3, BUDGET) == 2
+
+
+def test_byte_budget_halves_on_a_refused_request_and_never_goes_below_the_floor():
+    budget = ByteBudget(6 * 1024 * 1024)
+    # A refused request of 5 MB: later calls are packed under half of it
+    assert budget.refused(5 * 1024 * 1024)
+    assert budget.current == 5 * 1024 * 1024 // 2
+    assert budget.halvings == 1
+    # Refusals never take it below the largest finding Security Hub accepts
+    while budget.refused(budget.current):
+        pass
+    assert budget.current == 240 * 1024
+    assert not budget.refused(240 * 1024)
+    # A refused request bigger than the budget halves the budget, not the request
+    other = ByteBudget(1024 * 1024)
+    assert other.refused(4 * 1024 * 1024)
+    assert other.current == 512 * 1024

@@ -9,6 +9,7 @@ message to the dead-letter queue after maxReceiveCount receives.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
 # The actions AWS documents for an SQS event source mapping; Lambda polls with the
 # function's execution role.
 POLLER_ACTIONS = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+# Lambda invokes the function with a batch when the batch size is reached, the batching
+# window ends, or the payload reaches 6 MB, whichever comes first ("Batching behavior",
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html#invocation-eventsourcemapping-batching;
+# 6 MB is also the synchronous invocation payload quota,
+# https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 
 def delete_batch(sqs: Any, url: str, messages: Sequence[dict[str, Any]]) -> None:
@@ -114,18 +121,36 @@ class QueuePoller:
         return out
 
     def _receive(self, mapping: QueueMapping) -> list[dict[str, Any]]:
+        """Up to the batch size, within the payload limit (at least one message); near the
+        limit one message at a time, and one that does not fit is made visible again."""
         sqs = self.stack.client("sqs")
         messages: list[dict[str, Any]] = []
+        size = largest = 0
         while len(messages) < mapping.batch_size:
+            room = MAX_PAYLOAD_BYTES - size
             got = sqs.receive_message(
                 QueueUrl=mapping.queue_url,
-                MaxNumberOfMessages=min(10, mapping.batch_size - len(messages)),
+                MaxNumberOfMessages=min(
+                    10 if room > 10 * largest else 1, mapping.batch_size - len(messages)
+                ),
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
+            for position, received in enumerate(got):
+                own = len(json.dumps(self._record(received, mapping))) + 2
+                if messages and size + own > MAX_PAYLOAD_BYTES:
+                    for late in got[position:]:
+                        with contextlib.suppress(ClientError):
+                            sqs.change_message_visibility(
+                                QueueUrl=mapping.queue_url,
+                                ReceiptHandle=late["ReceiptHandle"],
+                                VisibilityTimeout=0,
+                            )
+                    return messages
+                messages.append(received)
+                size, largest = size + own, max(largest, own)
             if not got:
                 break
-            messages.extend(got)
         return messages
 
     def _record(self, message: dict[str, Any], mapping: QueueMapping) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from hubrelay.delivery import Feedback, FeedbackOutcome
 from hubrelay.gathering import Item, gather
-from hubrelay.packing import Call, Sized, lower_bound, pack
+from hubrelay.packing import ByteBudget, Call, Sized, lower_bound, pack
 from hubrelay.quarantine import Quarantine, Quarantined
 from hubrelay.retry import Retry
 from hubrelay.sending import ClientFor, ImportSender, Tally
@@ -44,13 +44,21 @@ class Services:
     securityhub: ClientFor
     sqs: Any
     dynamodb: Any = None  # the tracking table's client; None without a collector
+    # The byte budget per call for the container's life (it learns from 413s); None: the
+    # configured one, afresh for each call of import_records.
+    budget: ByteBudget | None = None
 
 
 def connect(settings: Settings) -> Services:
     from hubrelay import aws
 
-    dynamodb = aws.client("dynamodb") if settings.tracking_table else None
-    return Services(securityhub=aws.securityhub, sqs=aws.client("sqs"), dynamodb=dynamodb)
+    dynamodb = aws.lazy_client("dynamodb") if settings.tracking_table else None
+    return Services(
+        securityhub=aws.securityhub,
+        sqs=aws.lazy_client("sqs"),
+        dynamodb=dynamodb,
+        budget=ByteBudget(settings.batch_byte_budget),
+    )
 
 
 @dataclass
@@ -65,6 +73,8 @@ class ImportOutcome:
     throttles: int = 0
     retries: int = 0
     feedback: FeedbackOutcome = field(default_factory=FeedbackOutcome)
+    byte_budget: int = 0  # the budget per call at the end of the invocation
+    budget_halvings: int = 0  # how often a 413 halved it during the invocation
 
     def reasons(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -88,7 +98,11 @@ def import_records(
         ((mid, body) for mid, body, _ in records), settings.max_finding_bytes, quarantine
     )
     retry = retry or retry_for(settings, remaining_ms)
-    sender, calls = deliver(items, settings, services.securityhub, quarantine, retry, remaining_ms)
+    budget = services.budget or ByteBudget(settings.batch_byte_budget)
+    halvings = budget.halvings
+    sender, calls = deliver(
+        items, settings, services.securityhub, quarantine, retry, remaining_ms, budget=budget
+    )
     unresolved = keep_last_receives(sender.tally.unresolved, final, quarantine)
     failed = quarantine.flush(services.sqs, settings.quarantine_queue_url, retry)
     tally = sender.tally
@@ -107,6 +121,8 @@ def import_records(
         throttles=tally.throttles,
         retries=tally.retries,
         feedback=feedback,
+        byte_budget=budget.current,
+        budget_halvings=budget.halvings - halvings,
     )
 
 
@@ -129,27 +145,35 @@ def deliver(
     retry: Retry,
     remaining_ms: Callable[[], int],
     on_call: Callable[[Tally], None] | None = None,
+    budget: ByteBudget | None = None,
 ) -> tuple[ImportSender, list[Call[Item]]]:
     """Pack valid findings into BatchImportFindings calls and send them with split, retry
-    and classification (the importer's one path; `hubrelay send` uses it too)."""
-    calls = plan_calls(items, settings)
+    and classification (the importer's one path; `hubrelay send` uses it too). `budget`
+    learns from 413s (hubrelay.packing.ByteBudget); None: the configured one."""
+    budget = budget or ByteBudget(settings.batch_byte_budget)
+    calls = plan_calls(items, settings, budget)
     sender = ImportSender(
         client_for,
         quarantine,
         retry,
         time_for_a_call=lambda: remaining_ms() > settings.deadline_margin_ms,
         on_call=on_call,
+        budget=budget,
     )
     sender.send_all(calls)
     return sender, calls
 
 
-def plan_calls(items: Iterable[Item], settings: Settings) -> list[Call[Item]]:
-    """The BatchImportFindings calls for valid findings (the one batching function)."""
+def plan_calls(
+    items: Iterable[Item], settings: Settings, budget: ByteBudget | None = None
+) -> list[Call[Item]]:
+    """The BatchImportFindings calls for valid findings (the one batching function): one
+    packing over every finding of every message of the invocation."""
     # Each finding costs its bytes and a separator; the envelope comes off the budget, so
     # no request exceeds it even at the 6 MB maximum.
-    budget = settings.batch_byte_budget - REQUEST_ENVELOPE
-    return pack((Sized(item, item.group, item.size + SEPARATOR) for item in items), budget)
+    current = budget.current if budget is not None else settings.batch_byte_budget
+    room = current - REQUEST_ENVELOPE
+    return pack((Sized(item, item.group, item.size + SEPARATOR) for item in items), room)
 
 
 def calls_lower_bound(calls: Iterable[Call[Item]], settings: Settings) -> int:

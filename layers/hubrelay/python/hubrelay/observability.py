@@ -88,6 +88,8 @@ def record_import(outcome: ImportOutcome) -> None:
     metrics.add_metric("FindingsFailed", MetricUnit.Count, len(outcome.unresolved))
     metrics.add_metric("ImportCalls", MetricUnit.Count, outcome.calls)
     metrics.add_metric("ImportThrottles", MetricUnit.Count, outcome.throttles)
+    metrics.add_metric("ImportByteBudgetHalvings", MetricUnit.Count, outcome.budget_halvings)
+    metrics.add_metric("ImportByteBudget", MetricUnit.Bytes, outcome.byte_budget)
     logger.info(
         "import finished",
         received=outcome.received,
@@ -99,6 +101,7 @@ def record_import(outcome: ImportOutcome) -> None:
         lower_bound=outcome.lower_bound,
         throttles=outcome.throttles,
         retries=outcome.retries,
+        byte_budget=outcome.byte_budget,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from hubrelay.settings import MAX_FINDINGS_PER_CALL
+from hubrelay.settings import MAX_FINDING_BYTES, MAX_FINDINGS_PER_CALL
 
 T = TypeVar("T")
 GroupKey = tuple[str, ...]  # (region, account, product ARN)
@@ -29,6 +29,36 @@ class Call(Generic[T]):
     items: list[T] = field(default_factory=list)
     size: int = 0
     attempt: int = 0  # how often this call was tried already (the importer's retries)
+
+
+@dataclass
+class ByteBudget:
+    """The byte budget per call, halved for the container's life on a 413.
+
+    Security Hub refuses a request over its size limit as a whole (HTTP 413,
+    RequestEntityTooLargeException). The call is split and sent again (hubrelay.sending);
+    this remembers half the refused request's size, so later invocations of the same
+    container pack under it and do not pay the refusal again. Never below `floor` (the
+    largest finding Security Hub accepts, which must fit in a call of its own).
+    """
+
+    configured: int
+    floor: int = MAX_FINDING_BYTES
+    learned: int | None = None
+    halvings: int = 0
+
+    @property
+    def current(self) -> int:
+        return self.configured if self.learned is None else self.learned
+
+    def refused(self, request_bytes: int) -> bool:
+        """A request of `request_bytes` was too large: whether the budget went down."""
+        lower = max(self.floor, min(self.current, request_bytes) // 2)
+        if lower >= self.current:
+            return False
+        self.learned = lower
+        self.halvings += 1
+        return True
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from hubrelay import delivery, errors
 from hubrelay.errors import Meaning
 from hubrelay.gathering import Item
 from hubrelay.observability import logger
-from hubrelay.packing import Call
+from hubrelay.packing import ByteBudget, Call
 from hubrelay.quarantine import Quarantine
 from hubrelay.retry import Retry
 
@@ -61,6 +61,7 @@ class ImportSender:
     time_for_a_call: Callable[[], bool]
     # Told after each call (`hubrelay send` shows progress from it).
     on_call: Callable[[Tally], None] | None = None
+    budget: ByteBudget | None = None
     tally: Tally = field(default_factory=Tally)
 
     def send_all(self, calls: list[Call[Item]]) -> None:
@@ -97,6 +98,7 @@ class ImportSender:
                 elif meaning is Meaning.TOO_LARGE and len(call.items) > 1:
                     # A request-level rejection names no finding: halve the call until the
                     # bad finding stands alone, so it cannot take the others with it.
+                    self._too_large(exc, call)
                     middle = len(call.items) // 2
                     pending[:0] = [
                         call_of(call.group, call.items[:middle], attempt),
@@ -134,6 +136,22 @@ class ImportSender:
                 pending.insert(0, again)
             else:
                 self._give_up(retry, retry[0].last_error)
+
+    def _too_large(self, error: ClientError | BotoCoreError, call: Call[Item]) -> None:
+        """A 413 (the request over Security Hub's size limit, not a bad finding): later
+        calls of this container are packed under half the refused size."""
+        if not isinstance(error, ClientError) or self.budget is None:
+            return
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = error.response.get("Error", {}).get("Code")
+        if status != 413 and code != "RequestEntityTooLargeException":
+            return
+        if self.budget.refused(call.size):
+            logger.warning(
+                "request refused as too large: byte budget halved for this container",
+                request_bytes=call.size,
+                byte_budget=self.budget.current,
+            )
 
     def _refuse(self, items: list[Item], code: str, reason: str) -> None:
         for item in items:

@@ -12,15 +12,18 @@ from hubrelay.errors import PermanentError
 
 # Security Hub limits that are facts of the API, not settings.
 MAX_FINDINGS_PER_CALL = 100
-# The current API reference refuses a finding over 240 KB
-# (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html).
+# "Security Hub CSPM accepts up to 100 findings per batch, up to 240 KB per finding, and up
+# to 6 MB per batch" ("Guidelines for using the BatchImportFindings API", the current partner
+# guide, https://docs.aws.amazon.com/securityhub/latest/partnerguide/guidelines-batchimportfindings.html).
 # The older "AWS Security Hub partner FAQ"
-# (https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html) reads the
-# same figure as a per-call limit; we keep it as the default byte budget
-# per call (cheap: it costs at most a few extra calls) and make the budget a setting.
+# (https://docs.aws.amazon.com/securityhub/latest/partnerguide/partner-faq.html) says "100
+# findings or 240 KB in a single call": that figure stays available as a setting
+# (BatchByteBudget 245760), and the importer halves its budget for the container's life when
+# Security Hub refuses a request as too large (413), so either reading is safe.
 MAX_FINDING_BYTES = 240 * 1024
-DEFAULT_BATCH_BYTE_BUDGET = 240 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
+PARTNER_FAQ_BATCH_BYTES = 240 * 1024
+DEFAULT_BATCH_BYTE_BUDGET = MAX_REQUEST_BYTES
 # SQS accepted 256 KiB per message for years and 1 MiB since August 2025; the safe figure
 # is the default, the queue's real MaximumMessageSize can raise it.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
