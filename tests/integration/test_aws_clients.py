@@ -60,3 +60,17 @@ def test_other_services_keep_botocores_standard_retries_five_attempts_in_all(bus
     with pytest.raises(ClientError):
         aws.client("sqs", "us-east-1").list_queues()
     assert busy.requests == 5
+
+
+def test_a_lazy_client_is_made_on_first_use_and_is_then_the_cached_client(monkeypatch):
+    # Given a function's module that names its clients at import (hubrelay.*.connect)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.reset()
+    lazy = aws.lazy_client("sqs")
+    # Then no client exists until a request uses one
+    assert aws.client.cache_info().currsize == 0
+    # And its first use makes the one cached client, whose attributes it passes on
+    assert lazy.meta.service_model.service_name == "sqs"
+    assert aws.client.cache_info().currsize == 1
+    assert lazy.meta is aws.client("sqs").meta
+    aws.reset()

@@ -53,6 +53,31 @@ def securityhub(region: str) -> Any:
     return client("securityhub", region)
 
 
+class LazyClient:
+    """`client(service, region)`, made on first use rather than when a function's module is
+    imported: a cold start pays for the clients a request needs, when it needs them. Every
+    attribute is the real client's (reset() is honoured: the next use makes a new one)."""
+
+    def __init__(self, service: str, region: str | None = None) -> None:
+        self._service = service
+        self._region = region
+
+    def __getattr__(self, name: str) -> Any:
+        # The same call as the eager code made (client("sqs"), not client("sqs", None)):
+        # functools.cache keys on the arguments as given, so both would be cached apart.
+        made = (
+            client(self._service) if self._region is None else client(self._service, self._region)
+        )
+        return getattr(made, name)
+
+    def __repr__(self) -> str:
+        return f"LazyClient({self._service!r}, {self._region!r})"
+
+
+def lazy_client(service: str, region: str | None = None) -> Any:
+    return LazyClient(service, region)
+
+
 def reset() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
     client.cache_clear()

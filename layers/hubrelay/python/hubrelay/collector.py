@@ -377,9 +377,9 @@ class Services:
 
 def connect(settings: Settings) -> Services:
     return Services(
-        dynamodb=aws.client("dynamodb"),
-        sqs=aws.client("sqs"),
-        s3=aws.client("s3"),
+        dynamodb=aws.lazy_client("dynamodb"),
+        sqs=aws.lazy_client("sqs"),
+        s3=aws.lazy_client("s3"),
         client=aws.client,
     )
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
     from hubrelay.collector import CollectOutcome
     from hubrelay.importer import ImportOutcome
     from hubrelay.responder import RouteOutcome
@@ -58,8 +61,32 @@ def log_for_the_command_line(level: str) -> Iterator[None]:
         logger.setLevel(saved[1])
 
 
+def tracing_on(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether Powertools' Tracer would trace here, by its own rule (Tracer's
+    _is_tracer_disabled, https://docs.powertools.aws.dev/lambda/python/latest/core/tracer/):
+    not when POWERTOOLS_TRACE_DISABLED is true, and only inside Lambda (LAMBDA_TASK_ROOT),
+    not under SAM local or Chalice.
+
+    Creating a Tracer imports the X-Ray SDK even when it then stays disabled (some 250 ms of
+    a cold start), so without tracing there is no Tracer at all.
+    """
+    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower()
+    if disabled in ("1", "true", "on", "yes", "y", "t"):
+        return False
+    local = environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE")
+    return bool(environ.get("LAMBDA_TASK_ROOT")) and not local
+
+
+def _tracer() -> Tracer | None:
+    if not tracing_on():
+        return None
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
+
+
 metrics = Metrics()
-tracer = Tracer()
+tracer = _tracer()
 
 R = TypeVar("R")
 Handler = Callable[[dict[str, Any], Any], R]
@@ -69,15 +96,14 @@ def lambda_handler(handler: Handler[R]) -> Handler[R]:
     """A Lambda handler with the Lambda context in every log line, the request id as the
     correlation id, tracing, and its metrics flushed when it returns."""
 
-    @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler
     @metrics.log_metrics
     @functools.wraps(handler)
     def instrumented(event: dict[str, Any], context: Any) -> R:
         logger.set_correlation_id(context.aws_request_id)
         return handler(event, context)
 
-    return instrumented
+    traced = instrumented if tracer is None else tracer.capture_lambda_handler(instrumented)
+    return logger.inject_lambda_context(traced, clear_state=True)
 
 
 def record_import(outcome: ImportOutcome) -> None:

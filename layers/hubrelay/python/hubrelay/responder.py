@@ -269,7 +269,9 @@ def connect(settings: Settings) -> Services:
 
     ledger: Ledger | NoLedger = (
         Ledger(
-            settings.idempotency_table, settings.idempotency_window_minutes, aws.client("dynamodb")
+            settings.idempotency_table,
+            settings.idempotency_window_minutes,
+            aws.lazy_client("dynamodb"),
         )
         if settings.idempotency_table
         else NoLedger()
@@ -286,16 +288,16 @@ def connect(settings: Settings) -> Services:
     routes_v2 = settings.idempotency_table and settings.securityhubs != "CSPM"
     return Services(
         securityhub=aws.securityhub,
-        sqs=aws.client("sqs"),
+        sqs=aws.lazy_client("sqs"),
         ledger=ledger,
         outlets=Outlets(
-            sns=aws.client("sns"),
-            ssm=aws.client("ssm"),
+            sns=aws.lazy_client("sns"),
+            ssm=aws.lazy_client("ssm"),
             secret=secret,
             http=http,
             securityhub=aws.securityhub,
         ),
-        sent_v2=writeback_v2.SentRecords(settings.idempotency_table, aws.client("dynamodb"))
+        sent_v2=writeback_v2.SentRecords(settings.idempotency_table, aws.lazy_client("dynamodb"))
         if routes_v2
         else None,
     )
