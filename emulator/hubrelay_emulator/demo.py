@@ -30,6 +30,7 @@ from typing import Any
 
 from hubrelay import asff, message
 from hubrelay.packing import lower_bound
+from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
 from hubrelay_emulator import demo_v2, demo_vendor, samples, vendorapi, webhook_verifier
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.localhttp import start_server, stop_server
@@ -248,7 +249,7 @@ def _import_path(
             + samples.for_account(20, samples.UNSUBSCRIBED, product=product)
         )
         summary.sent = len(batch)
-        budget = int(params.get("BatchByteBudget", 245_760))
+        budget = int(params.get("BatchByteBudget", DEFAULT_BATCH_BYTE_BUDGET))
         summary.naive_calls, summary.naive_over_budget = _naive_calls(batch, budget)
         summary.lower_bound = _bound(batch, budget)
         sqs = stack.client("sqs")
