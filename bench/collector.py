@@ -1,7 +1,8 @@
 """Collector figures for `make bench`.
 
-- CPU per native record for each source's mapper (map + validate), next to json.dumps of
-  the same native record, so the figure is a ratio on any machine.
+- CPU per native record for each source's mapper (map + validate; and + packing what they
+  give into queue messages and into calls), next to json.dumps of the same native record,
+  so the figure is a ratio on any machine.
 - Imports per run when a source re-reports 10,000 unchanged findings: change tracking
   (target 0) next to a naive collector that resends everything (10,000). Tracking and the
   queue are in-memory fakes with the real Collector, plan and packing code.
@@ -20,9 +21,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hubrelay import message
+from hubrelay import asff, message
 from hubrelay.collector import Collector, FindingQueue
 from hubrelay.error_report import ErrorReport
+from hubrelay.packing import Sized, pack
+from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -56,6 +59,15 @@ def _map_repeatedly(records: list[Record], repeat: int) -> None:
 def _map_and_validate_repeatedly(records: list[Record], repeat: int) -> None:
     for _ in range(repeat):
         files.map_records(records, CTX)
+
+
+def _map_validate_pack_repeatedly(records: list[Record], repeat: int) -> None:
+    """Map + validate, then pack what they give into queue messages and into calls."""
+    for _ in range(repeat):
+        findings, _ = files.map_records(records, CTX)
+        list(message.pack_messages(findings))
+        sized = [Sized(i, ("r", "a"), asff.finding_size(f)) for i, f in enumerate(findings)]
+        pack(sized, DEFAULT_BATCH_BYTE_BUDGET)
 
 
 def _dump_each(natives: list[Any]) -> None:
@@ -95,6 +107,7 @@ def cpu_per_record(repeat: int = 200) -> list[dict[str, Any]]:
         count = len(natives)
         mapped = _best(partial(_map_repeatedly, records, repeat))
         both = _best(partial(_map_and_validate_repeatedly, records, repeat))
+        packed = _best(partial(_map_validate_pack_repeatedly, records, repeat))
         baseline = _best(partial(_dump_each, natives))
         rows.append(
             {
@@ -102,6 +115,7 @@ def cpu_per_record(repeat: int = 200) -> list[dict[str, Any]]:
                 "records": count,
                 "map_us": round(mapped / count * 1e6, 1),
                 "map_validate_us": round(both / count * 1e6, 1),
+                "map_validate_pack_us": round(packed / count * 1e6, 1),
                 "json_dumps_us": round(baseline / count * 1e6, 1),
                 "map_ratio": round(mapped / max(baseline, 1e-9), 1),
                 "ratio": round(both / max(baseline, 1e-9), 1),

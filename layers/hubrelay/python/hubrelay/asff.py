@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -198,8 +198,12 @@ def validate_finding(
         # str() cannot convert. It is reported alone, before any of them runs.
         reason, path = unreadable
         return [Violation(fid, path, reason)]
-    out = _botocore_violations(finding, fid)
-    _walk(finding, finding_shape(), "", "", fid, out)
+    out: list[Violation] = []
+    if not _accepts()(finding):
+        # Only a finding the compiled check does not accept pays for the model walks, which
+        # say exactly what is wrong (the compiled check only says whether).
+        out = _botocore_violations(finding, fid)
+        _walk(finding, finding_shape(), "", "", fid, out)
     out.extend(_rules(finding, fid, expected_region))
     size = finding_size(finding)
     if size > max_finding_bytes:
@@ -349,6 +353,173 @@ def _get(finding: Mapping[str, Any], dotted: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+# --- the compiled validator: the same rules, generated once from the model ---------------
+#
+# botocore's ParamValidator and _walk re-read the model for every value of every finding.
+# `_accepts` is the same rules compiled into closures, one per (shape, path), each built the
+# first time a value reaches it (the model has thousands of shapes; a finding uses a few
+# dozen). It only says whether a finding passes both; a finding it does not accept goes
+# through ParamValidator and _walk as before, so every message is theirs. It accepts
+# strictly less than they do (any type botocore could coerce, a tuple for a list, a
+# document member: not accepted), never more: tests/unit/test_asff_compiled.py.
+
+Check = Callable[[Any], bool]
+_HAS_TEXT = re.compile(r"\S").search  # the same as NOT_BLANK_RE.fullmatch (DOTALL)
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+class _Lazy:
+    """A check compiled on first call (shapes may be recursive; most are never reached)."""
+
+    __slots__ = ("_build", "_check")
+
+    def __init__(self, build: Callable[[], Check]) -> None:
+        self._build = build
+        self._check: Check | None = None
+
+    def __call__(self, value: Any) -> bool:
+        if self._check is None:
+            self._check = self._build()
+        return self._check(value)
+
+
+def _compile(shape: Shape, spath: str) -> Check:
+    if getattr(shape, "is_document_type", False):
+        return _never
+    if isinstance(shape, StructureShape):
+        return _compile_structure(shape, spath)
+    if isinstance(shape, ListShape):
+        return _compile_list(shape, spath)
+    if isinstance(shape, MapShape):
+        return _compile_map(shape, spath)
+    if shape.type_name == "string":
+        return _compile_string(shape, spath)
+    if shape.type_name in ("integer", "long", "double", "float"):
+        return _compile_number(shape, spath)
+    if shape.type_name == "boolean":
+        return lambda value: type(value) is bool
+    return _never  # blob, timestamp: none in a finding that passes quickly
+
+
+def _child(shape: Shape, spath: str) -> Check:
+    return _Lazy(lambda: _compile(shape, spath))
+
+
+def _compile_structure(shape: StructureShape, spath: str) -> Check:
+    members = {
+        name: _child(member, f"{spath}.{name}" if spath else name)
+        for name, member in shape.members.items()
+    }
+    required = tuple(shape.required_members)
+
+    def check(value: Any) -> bool:
+        if type(value) is not dict:
+            return False
+        for name in required:
+            if name not in value:
+                return False
+        for key, item in value.items():
+            member = members.get(key)
+            if member is None or not member(item):
+                return False
+        return True
+
+    return check
+
+
+def _compile_list(shape: ListShape, spath: str) -> Check:
+    item_check = _child(shape.member, f"{spath}[]")
+    low, high = COUNTS.get(spath, (0, 0))
+    low = max(low, int(shape.metadata.get("min", 0)))
+
+    def check(value: Any) -> bool:
+        if type(value) is not list or len(value) < low or (high and len(value) > high):
+            return False
+        return all(item_check(item) for item in value)
+
+    return check
+
+
+def _compile_map(shape: MapShape, spath: str) -> Check:
+    value_check = _child(shape.value, f"{spath}{{}}")
+    low, high = COUNTS.get(spath, (0, 0))
+    low = max(low, int(shape.metadata.get("min", 0)))
+    key_max = MAP_KEY_LENGTHS.get(spath)
+    key_min = int(shape.key.metadata.get("min", 0))
+
+    def check(value: Any) -> bool:
+        if type(value) is not dict or len(value) < low or (high and len(value) > high):
+            return False
+        for key, item in value.items():
+            if type(key) is not str or len(key) < key_min or not _HAS_TEXT(key):
+                return False
+            if key_max is not None and len(key) > key_max:
+                return False
+            if not value_check(item):
+                return False
+        return True
+
+    return check
+
+
+def _compile_string(shape: Shape, spath: str) -> Check:
+    enum = frozenset(shape.enum or ())
+    not_blank = bool(shape.metadata.get("pattern"))
+    model_min = int(shape.metadata.get("min", 0))
+    if spath in MAX_LENGTHS:
+        low, high = 1, MAX_LENGTHS[spath]
+    else:
+        low, high = model_min, shape.metadata.get("max")
+    low = max(low, model_min)  # botocore's own check of the model's minimum
+    high = min(MAX_STRING_CHARS, high) if high is not None else MAX_STRING_CHARS
+    timestamp_field = spath.rsplit(".", 1)[-1].endswith("At")
+    stamp = TIMESTAMP_RE.fullmatch
+
+    def check(value: Any) -> bool:
+        if type(value) is not str:
+            return False
+        if enum and value not in enum:
+            return False
+        size = len(value)
+        if size < low or size > high:
+            return False
+        if not_blank and not _HAS_TEXT(value):
+            return False
+        return not timestamp_field or stamp(value) is not None
+
+    return check
+
+
+def _compile_number(shape: Shape, spath: str) -> Check:
+    integral = shape.type_name in ("integer", "long")
+    if spath in PERCENT_FIELDS:
+        low, high = 0, 100
+    else:
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    model_min = shape.metadata.get("min")
+
+    def check(value: Any) -> bool:
+        kind = type(value)
+        if kind is not int and (integral or kind is not float):
+            return False
+        if kind is float and not math.isfinite(value):
+            return False
+        if model_min is not None and value < model_min:
+            return False
+        return bool((low is None or value >= low) and (high is None or value <= high))
+
+    return check
+
+
+@cache
+def _accepts() -> Check:
+    """The compiled check of a whole finding, as the one element of Findings."""
+    return _compile(finding_shape(), "")
 
 
 # --- helpers that mappers use so they never build an invalid finding -----------------
