@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from hubrelay_emulator import vendorapi
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from hubrelay_emulator.runner import StackEmulator
 
 SECRET_NAME = "hubrelay-demo-vendor-token"  # noqa: S105 - a name, not a value
+# The mapping is deployed as the template says (VendorMapping): an SSM parameter here.
+MAPPING_PARAMETER = "/hubrelay-demo/vendor-mapping"
 RECORDS = 250  # three pages of the default mapping's 100
 RESOLVED = 10
 
@@ -34,13 +37,19 @@ def vendor_api(account: str) -> Iterator[vendorapi.VendorApi]:
 
 def parameters(api: vendorapi.VendorApi) -> dict[str, str]:
     # VendorSecretArn is set once the secret exists (`create_secret`, before the stack).
-    return {"Source": "vendor_api", "VendorApiUrl": api.url}
+    return {"Source": "vendor_api", "VendorApiUrl": api.url, "VendorMapping": MAPPING_PARAMETER}
 
 
 def create_secret(stack: StackEmulator, api: vendorapi.VendorApi) -> None:
-    """The operator's step before deploying: the API token in Secrets Manager."""
+    """The operator's steps before deploying: the API token in Secrets Manager, and the
+    mapping (the built-in one, as a partner would start) in the SSM parameter."""
     created = stack.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=api.token)
     stack.parameters["VendorSecretArn"] = created["ARN"]
+    if stack.parameters.get("VendorMapping") == MAPPING_PARAMETER:
+        mapping = resources.files("hubrelay").joinpath("mapping/vendor_default.json")
+        stack.client("ssm").put_parameter(
+            Name=MAPPING_PARAMETER, Value=mapping.read_text(encoding="utf-8"), Type="String"
+        )
 
 
 def collect(
@@ -83,5 +92,7 @@ def mapped_sample(stack: StackEmulator) -> str:
     for finding in stack.contract.findings(stack.account, stack.region):
         if str(finding.get("Id", "")).startswith("vendor/"):
             keys = ("Id", "Title", "Severity", "Types")
-            return json.dumps({k: finding.get(k) for k in keys})[:300]
+            shown = json.dumps({k: finding.get(k) for k in keys})[:300]
+            where = stack.parameters.get("VendorMapping") or "built-in"
+            return f"{shown} (mapping: {where})"
     return "-"

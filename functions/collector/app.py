@@ -17,6 +17,8 @@ from hubrelay.settings import Settings
 
 settings = Settings.from_env()
 services = collector.connect(settings)
+# A vendor mapping that cannot work fails the cold start, naming the field (docs/vendor-mapping.md).
+collector.check_vendor_mapping(settings, services)
 
 
 @lambda_handler

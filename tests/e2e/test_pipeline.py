@@ -65,6 +65,9 @@ def test_demo_with_the_vendor_api_prints_pure_json_and_ends_clean(capsys):
     assert summary["archived"] == 10
     assert summary["in_security_hub"][DEFAULT_ACCOUNT] == 250
     assert '"Id": "vendor/F-' in summary["vendor_sample"]
+    # The mapping came from the SSM parameter named by VendorMapping, read with the
+    # collector's own, one-parameter permission (no denied call below)
+    assert summary["vendor_sample"].endswith("(mapping: /hubrelay-demo/vendor-mapping)")
     assert summary["denied"] == []
     assert summary["denied_calls"] == 0
 

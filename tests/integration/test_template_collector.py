@@ -134,3 +134,59 @@ def test_importer_may_still_archive_under_the_private_default_after_a_switch_to_
     other = "arn:aws:securityhub:us-east-1:111111111111:product/111111111111/default"
     (call,) = stack.checker.check("ImporterRole", "securityhub:BatchImportFindings", [other])
     assert not call.allowed
+def _collector(template: dict[str, Any], parameters: dict[str, str]) -> tuple[Any, Any]:
+    resolver = Resolver(template, {"Source": "vendor_api", **parameters})
+    role = resolver.resolve(props(template["Resources"]["CollectorRole"]))
+    statements = {
+        s["Sid"]: s
+        for p in role["Policies"]
+        for s in as_list(p["PolicyDocument"]["Statement"])
+        if isinstance(s, dict)
+    }
+    function = resolver.resolve(props(template["Resources"]["CollectorFunction"]))
+    return statements, function["Environment"]["Variables"]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "variable", "sid", "action", "resource"),
+    [
+        (
+            "/hubrelay/vendor-mapping",
+            "ssm:/hubrelay/vendor-mapping",
+            "ReadVendorMappingParameter",
+            "ssm:GetParameter",
+            "arn:aws:ssm:us-east-1:111122223333:parameter/hubrelay/vendor-mapping",
+        ),
+        (
+            "s3://acme-config/hubrelay/mapping.json",
+            "s3://acme-config/hubrelay/mapping.json",
+            "ReadVendorMappingObject",
+            "s3:GetObject",
+            "arn:aws:s3:::acme-config/hubrelay/mapping.json",
+        ),
+    ],
+    ids=["ssm", "s3"],
+)
+def test_the_vendor_mapping_parameter_reaches_the_collector_with_only_its_permission(
+    template: dict[str, Any], mapping: str, variable: str, sid: str, action: str, resource: str
+) -> None:
+    statements, variables = _collector(template, {"VendorMapping": mapping})
+    # The collector is told where the mapping is, in the form hubrelay.sources.mapping_store reads
+    assert variables["HUBRELAY_VENDOR_MAPPING"] == variable
+    assert Settings.from_env({"HUBRELAY_VENDOR_MAPPING": variable}).vendor_mapping == variable
+    # And may read that one parameter or object and nothing else
+    assert statements[sid]["Action"] == action
+    assert statements[sid]["Resource"] == resource
+    other = {"ReadVendorMappingParameter", "ReadVendorMappingObject"} - {sid}
+    assert not other & set(statements)
+
+
+def test_without_a_vendor_mapping_the_built_in_one_is_used_and_nothing_is_granted(
+    template: dict[str, Any],
+) -> None:
+    statements, variables = _collector(template, {})
+    assert variables["HUBRELAY_VENDOR_MAPPING"] == ""
+    assert not {"ReadVendorMappingParameter", "ReadVendorMappingObject"} & set(statements)
+    # Nor for another source, whatever the parameter says
+    resolver = Resolver(template, {"Source": "health", "VendorMapping": "/x"})
+    assert not resolver.condition("VendorMappingInSsm")

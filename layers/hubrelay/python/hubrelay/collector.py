@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -40,6 +40,9 @@ from hubrelay.sources import (
     scan_class,
 )
 from hubrelay.tracking import Plan, Policy, Store, Tracked
+
+if TYPE_CHECKING:
+    from hubrelay.sources.vendor_api import VendorMapping
 
 Scoped = dict[str, dict[str, tuple[Finding, Record]]]  # scope -> finding Id -> (finding, record)
 
@@ -436,7 +439,7 @@ def build_source(
     if settings.source == "vendor_api":
         from aws_lambda_powertools.utilities import parameters
 
-        from hubrelay.sources.vendor_api import VendorApiSource, VendorMapping, auth_headers
+        from hubrelay.sources.vendor_api import VendorApiSource, auth_headers
 
         # Cached across warm invocations (secret_max_age_s, 5 minutes by default, as the
         # responder's secrets); never put in env vars or logs.
@@ -455,7 +458,7 @@ def build_source(
         )
         return VendorApiSource(
             settings.vendor_api_url,
-            VendorMapping.load(settings.vendor_mapping),
+            vendor_mapping(settings, services),
             client,
             auth_headers(secret),
             overlap_s=settings.vendor_watermark_overlap_s,
@@ -467,6 +470,23 @@ def build_source(
         endpoint = GLOBAL_REGIONS.get(asff.partition_for(settings.region), "us-east-1")
         return HealthSource(services.client("health", endpoint), account_id)
     raise ValueError(f"HUBRELAY_SOURCE {settings.source!r} is not a source")
+
+
+def vendor_mapping(settings: Settings, services: Services) -> VendorMapping:
+    """The configured vendor mapping (hubrelay.sources.mapping_store), cached by Powertools
+    for `vendor_mapping_max_age_s`; MappingConfigError names the mapping and the field."""
+    from hubrelay.sources import mapping_store
+
+    return mapping_store.load(
+        settings.vendor_mapping, s3=services.s3, max_age=settings.vendor_mapping_max_age_s
+    )
+
+
+def check_vendor_mapping(settings: Settings, services: Services) -> None:
+    """At cold start: a vendor mapping that cannot work stops the function here, with one
+    error naming the field, instead of failing every run."""
+    if settings.source == "vendor_api":
+        vendor_mapping(settings, services)
 
 
 def _deadline_sleep(remaining_ms: Callable[[], int], margin_ms: int) -> Callable[[float], None]:

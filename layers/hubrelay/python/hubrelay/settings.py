@@ -79,8 +79,11 @@ class Settings(BaseModel):
     # The vendor watermark never moves past the start of the last listing less this much:
     # records changed while a listing was under way, and the two clocks' skew.
     vendor_watermark_overlap_s: int = Field(300, ge=0, le=86_400)
-    # Path of a JMESPath mapping file; empty = the built-in mapping/vendor_default.json.
+    # Where the vendor mapping is kept (hubrelay.sources.mapping_store): "" = the built-in
+    # mapping/vendor_default.json, "ssm:<parameter name>", "s3://bucket/key", or a file path.
     vendor_mapping: str = ""
+    # How long a mapping read from SSM or S3 is reused before it is read again.
+    vendor_mapping_max_age_s: int = Field(300, ge=0, le=86_400)
     http_timeout_s: float = Field(10.0, gt=0, le=60)
     # A reply body longer than this is refused unread (webhook receivers, vendor pages):
     # a hostile or broken peer cannot take the function's memory.

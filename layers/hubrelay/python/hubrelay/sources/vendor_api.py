@@ -79,28 +79,48 @@ class VendorMapping:
 
     @classmethod
     def load(cls, path: str = "") -> VendorMapping:
+        """The mapping in a file, or the built-in one."""
         if path:
             with open(path, "rb") as handle:
-                spec = load_json(handle.read(), what=f"vendor mapping {path}")
-        else:
-            text = resources.files("hubrelay").joinpath("mapping/vendor_default.json")
-            spec = json.loads(text.read_text(encoding="utf-8"))
+                return cls.parse(handle.read(), path)
+        text = resources.files("hubrelay").joinpath("mapping/vendor_default.json")
+        return cls.parse(text.read_text(encoding="utf-8"), "built-in")
+
+    @classmethod
+    def parse(cls, text: str | bytes, where: str) -> VendorMapping:
+        """A mapping from its JSON text; ValueError names `where` and the field at fault."""
+        spec = load_json(text, what=f"vendor mapping {where}")
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"vendor mapping {where}: not a JSON object")
         mapping = cls(spec)
-        mapping.check()
+        try:
+            mapping.check()
+        except ValueError as exc:
+            raise ValueError(f"vendor mapping {where}: {exc}") from None
         return mapping
 
     def check(self) -> None:
-        """Fail early on a mapping that could never work (unknown fields, bad JMESPath)."""
+        """Fail early on a mapping that could never work (unknown fields, bad JMESPath),
+        naming the field."""
         fields = self.spec.get("finding")
         if not isinstance(fields, Mapping):
-            raise ValueError("mapping needs a 'finding' object of JMESPath expressions")
+            raise ValueError("finding: missing, or not an object of JMESPath expressions")
         unknown = set(fields) - set(FINDING_FIELDS)
         missing = set(REQUIRED_FIELDS) - set(fields)
         if unknown or missing:
-            raise ValueError(f"mapping fields unknown {sorted(unknown)}, missing {sorted(missing)}")
-        for name, expression in {**fields, **self.page}.items():
-            if isinstance(expression, str) and name != "next_param":
-                self._expression(expression)
+            raise ValueError(
+                f"finding: fields unknown {sorted(unknown)}, missing {sorted(missing)}"
+            )
+        for part, expressions in (("finding", fields), ("page", self.page)):
+            for name, expression in expressions.items():
+                if name == "next_param" or expression is None:
+                    continue
+                if not isinstance(expression, str):
+                    raise ValueError(f"{part}.{name}: not a JMESPath string")
+                try:
+                    self._expression(expression)
+                except ValueError as exc:
+                    raise ValueError(f"{part}.{name}: {exc}") from None
 
     @cached_property
     def page(self) -> dict[str, Any]:
