@@ -134,6 +134,8 @@ def test_importer_may_still_archive_under_the_private_default_after_a_switch_to_
     other = "arn:aws:securityhub:us-east-1:111111111111:product/111111111111/default"
     (call,) = stack.checker.check("ImporterRole", "securityhub:BatchImportFindings", [other])
     assert not call.allowed
+
+
 def _collector(template: dict[str, Any], parameters: dict[str, str]) -> tuple[Any, Any]:
     resolver = Resolver(template, {"Source": "vendor_api", **parameters})
     role = resolver.resolve(props(template["Resources"]["CollectorRole"]))
