@@ -163,6 +163,12 @@ class MemoryStore(Store):
     def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:
         return []
 
+    def active_page(self, start: Any, limit: int) -> tuple[list[Tracked], None]:
+        """Every active row at once (the placement sweep after a settings change)."""
+        active = [t for t in self.items.values() if t.state == "ACTIVE"]
+        self.keys_read += len(active)
+        return active, None
+
     def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
         return []  # nothing is ever marked undelivered here (no importer feedback)
 

@@ -14,7 +14,7 @@ measured in the same bench run; nothing here sleeps. The model:
    enqueued when it appears, one message each.
 3. The event source mapping gathers messages into a batch that starts with the first
    message and closes when the batching window (`ImportBatchingWindowSeconds`, 20 s) has
-   passed, or when the batch holds 100 messages (`ImportBatchSize`) or 6 MB (Lambda's
+   passed, or when the batch holds 10,000 messages (`ImportBatchSize`) or 6 MB (Lambda's
    invocation payload), whichever comes first. At most 2 invocations run at once
    (`ImporterMaxConcurrency`); a batch waits for a free one.
 4. The importer sends ceil(n / 100) BatchImportFindings calls one after another, each
@@ -37,7 +37,7 @@ from typing import Any
 HOUR = 3600.0
 CHUNK = 500
 MESSAGE_BYTES = 256 * 1024
-BATCH_MESSAGES = 100
+BATCH_MESSAGES = 10_000  # template.yaml ImportBatchSize
 PAYLOAD_BYTES = 6 * 1024 * 1024
 CONCURRENCY = 2
 PER_CALL = 100
