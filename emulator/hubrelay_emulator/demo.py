@@ -12,6 +12,10 @@
    and posts them to a receiver on 127.0.0.1 and writes the outcome back to Security Hub.
 Then it prints what became of every finding. Usage:
 python -m hubrelay_emulator.demo [--findings N] [--vulnerabilities N] [--param Name=Value ...]
+                                 [--report PATH]
+`--report PATH` also puts your own scanner report (whatever the collector's scanner_reports
+source reads: Trivy, Grype, SARIF, ASFF) in the reports bucket after the built-in stages; a
+collector tick collects it, and the demo says how many of its findings are in Security Hub.
 """
 
 from __future__ import annotations
@@ -31,7 +35,14 @@ from typing import Any
 from hubrelay import asff, message
 from hubrelay.packing import lower_bound
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
-from hubrelay_emulator import demo_v2, demo_vendor, samples, vendorapi, webhook_verifier
+from hubrelay_emulator import (
+    demo_report,
+    demo_v2,
+    demo_vendor,
+    samples,
+    vendorapi,
+    webhook_verifier,
+)
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.localhttp import start_server, stop_server
 from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
@@ -86,6 +97,8 @@ class Summary:
     # Each denied call: the function, the IAM action and the resource it was refused on.
     denied: list[dict[str, str]] = field(default_factory=list)
     unused_permissions: dict[str, list[str]] = field(default_factory=dict)
+    # --report PATH: the user's own report, collected after the rest (not in the counts above).
+    report: demo_report.ReportResult | None = None
 
     @property
     def lost(self) -> int:
@@ -157,12 +170,13 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
     vulnerabilities: int = 120,
     source: str = "scanner_reports",
+    report: demo_report.Report | None = None,
 ) -> Summary:
     with contextlib.ExitStack() as running:
         api = None
         if source == "vendor_api":
             api = running.enter_context(demo_vendor.vendor_api(DEFAULT_ACCOUNT))
-        return _run(findings, parameters or {}, progress, vulnerabilities, api)
+        return _run(findings, parameters or {}, progress, vulnerabilities, api, report)
 
 
 def _run(
@@ -171,6 +185,7 @@ def _run(
     progress: Callable[[str], None],
     vulnerabilities: int,
     api: vendorapi.VendorApi | None,
+    report: demo_report.Report | None = None,
 ) -> Summary:
     summary = Summary()
     receiver = Receiver(SIGNING_SECRET).start()
@@ -214,6 +229,7 @@ def _run(
                 summary.v2 = demo_v2.route_out(stack)
             _audit(stack, summary)
             _subscribed_late(stack, summary, progress)
+            _your_report(stack, summary, report, progress)
             summary.denied = [
                 {"function": c.function, "action": c.action, "resource": c.resource}
                 for c in stack.checker.denied()
@@ -343,6 +359,17 @@ def _subscribed_late(
     )
 
 
+def _your_report(
+    stack: StackEmulator,
+    summary: Summary,
+    report: demo_report.Report | None,
+    progress: Callable[[str], None],
+) -> None:
+    if report is not None:
+        with _stage(summary, "your report"):
+            summary.report = demo_report.collect(stack, report, _tick, progress)
+
+
 def _tick(stack: StackEmulator) -> dict[str, Any]:
     results = [r for r in stack.tick() if isinstance(r, dict)]
     return results[0] if results else {}
@@ -442,6 +469,8 @@ def failures(summary: Summary) -> list[str]:
         reasons.append(f"IAM denied {d['action']} on {d['resource']} to {d['function']}")
     if summary.source == "vendor_api" and not summary.collected:
         reasons.append("the collector sent nothing from the vendor API")
+    if summary.report is not None:
+        reasons += demo_report.failures(summary.report)
     return reasons + demo_v2.failures(summary.v2)
 
 
@@ -495,6 +524,7 @@ def render(summary: Summary) -> str:
         ("written back", f"{summary.written_back} findings NOTIFIED with a note"),
         ("automatic route", f"{summary.auto_routed} imported events matched"),
         *demo_v2.rows(summary.v2),
+        *(demo_report.rows(summary.report) if summary.report is not None else []),
         ("throttled calls", str(summary.throttled)),
         (
             "IAM",
@@ -531,8 +561,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="scanner_reports",
         help="the collector's source: a Trivy report in S3, or a vendor API on 127.0.0.1",
     )
+    parser.add_argument(
+        "--report",
+        default="",
+        metavar="PATH",
+        help="your own scanner report (Trivy, Grype, SARIF, ASFF), collected after the rest",
+    )
     parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     args = parser.parse_args(argv)
+    report = None
+    if args.report:
+        try:
+            report = demo_report.Report.read(args.report)
+        except OSError as exc:
+            print(f"make demo: --report {args.report}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     parameters = dict(p.split("=", 1) for p in args.param)
     # `--param Source=vendor_api` means the built-in vendor API too (it needs its URL).
     source = "vendor_api" if parameters.get("Source") == "vendor_api" else args.source
@@ -543,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lambda line: print(f"==> {line}", file=sys.stderr, flush=True),
         args.vulnerabilities,
         source,
+        report,
     )
     print(json.dumps(asdict(summary), indent=2) if args.json else render(summary))
     reasons = failures(summary)
