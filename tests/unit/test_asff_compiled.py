@@ -105,3 +105,26 @@ def test_a_refused_finding_gets_the_same_messages_as_before():
         asff._walk(finding, asff.finding_shape(), "", "", fid, expected)
         assert got[: len(expected)] == expected
         assert got
+
+
+def test_the_compiled_check_refuses_an_integer_loading_refuses_and_accepts_one_under_it():
+    # Given a valid finding with an integer field the model does not bound (Process.Pid)
+    finding = valid_findings()[0]
+    largest = 10**64 - 1  # 64 digits: hubrelay.loading's most
+    for value, ok in (
+        (largest, True),
+        (-largest, True),
+        (largest + 1, False),
+        (-largest - 1, False),
+    ):
+        changed = {**finding, "Process": {"Pid": value}}
+        # Then the compiled check accepts it exactly when loading's policy does
+        assert bool(asff._accepts()(changed)) is ok, value
+        violations = asff.validate_finding(changed)
+        if ok:
+            assert violations == []
+        else:
+            # and a refused one gets loading's message alone, as before the compiled check
+            assert [(v.path, v.reason) for v in violations] == [
+                ("Process.Pid", "integer of 65 digits (at most 64)")
+            ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +24,8 @@ import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
+from hubrelay import loading
 from hubrelay.errors import PermanentError
-from hubrelay.loading import structure_problem
 from hubrelay.settings import MAX_FINDING_BYTES
 
 SCHEMA_VERSION = "2018-10-08"
@@ -192,14 +193,16 @@ def validate_finding(
         return [Violation("?", "(finding)", f"not a JSON object but {type(finding).__name__}")]
     fid = finding.get("Id") if isinstance(finding.get("Id"), str) else "?"
     fid = str(fid)[:120]
-    if unreadable := structure_problem(finding):
-        # A finding built in code may hold what the loader refuses (hubrelay.loading):
-        # nesting deeper than anything below can recurse through, an integer float() or
-        # str() cannot convert. It is reported alone, before any of them runs.
-        reason, path = unreadable
-        return [Violation(fid, path, reason)]
     out: list[Violation] = []
+    # The compiled check accepts nothing structure_problem refuses, and recurses no deeper
+    # than loading.MAX_DEPTH containers, so it may run first.
     if not _accepts()(finding):
+        if unreadable := loading.structure_problem(finding):
+            # A finding built in code may hold what the loader refuses (hubrelay.loading):
+            # nesting deeper than anything below can recurse through, an integer float() or
+            # str() cannot convert. It is reported alone, before any of them runs.
+            reason, path = unreadable
+            return [Violation(fid, path, reason)]
         # Only a finding the compiled check does not accept pays for the model walks, which
         # say exactly what is wrong (the compiled check only says whether).
         out = _botocore_violations(finding, fid)
@@ -360,43 +363,48 @@ def _get(finding: Mapping[str, Any], dotted: str) -> Any:
 # botocore's ParamValidator and _walk re-read the model for every value of every finding.
 # `_accepts` is the same rules compiled into closures, one per (shape, path), each built the
 # first time a value reaches it (the model has thousands of shapes; a finding uses a few
-# dozen). It only says whether a finding passes both; a finding it does not accept goes
-# through ParamValidator and _walk as before, so every message is theirs. It accepts
-# strictly less than they do (any type botocore could coerce, a tuple for a list, a
-# document member: not accepted), never more: tests/unit/test_asff_compiled.py.
+# dozen) and then put in its parent's slot, so a value costs one call. It only says whether
+# a finding passes both; a finding it does not accept goes through ParamValidator and _walk
+# as before, so every message is theirs. It accepts strictly less than they do (any type
+# botocore could coerce, a tuple for a list, a document member: not accepted), never more:
+# tests/unit/test_asff_compiled.py. It also accepts nothing that hubrelay.loading's
+# structure_problem refuses (containers nested deeper than loading.MAX_DEPTH, integers
+# outside loading's bound), so a finding it accepts needs no walk of its own for that.
 
 Check = Callable[[Any], bool]
 _HAS_TEXT = re.compile(r"\S").search  # the same as NOT_BLANK_RE.fullmatch (DOTALL)
+_INT_BOUND = 10**loading.MAX_INT_DIGITS  # loading refuses an integer this large or larger
 
 
 def _never(value: Any) -> bool:
     return False
 
 
-class _Lazy:
-    """A check compiled on first call (shapes may be recursive; most are never reached)."""
+def _lazy(shape: Shape, spath: str, depth: int, slots: Any, slot: Any) -> Check:
+    """A check compiled on its first call (shapes may be recursive; most are never
+    reached), which then replaces itself in `slots[slot]`: later values skip this step."""
 
-    __slots__ = ("_build", "_check")
+    def first(value: Any) -> bool:
+        built = _compile(shape, spath, depth)
+        slots[slot] = built
+        return built(value)
 
-    def __init__(self, build: Callable[[], Check]) -> None:
-        self._build = build
-        self._check: Check | None = None
-
-    def __call__(self, value: Any) -> bool:
-        if self._check is None:
-            self._check = self._build()
-        return self._check(value)
+    return first
 
 
-def _compile(shape: Shape, spath: str) -> Check:
+def _compile(shape: Shape, spath: str, depth: int) -> Check:
+    """The check of a value of `shape` at `spath`, a container there being at `depth`
+    (the finding itself is at 1, as in loading's walk)."""
     if getattr(shape, "is_document_type", False):
         return _never
+    if isinstance(shape, StructureShape | ListShape | MapShape) and depth > loading.MAX_DEPTH:
+        return _never  # loading.structure_problem refuses it: the slow path reports it
     if isinstance(shape, StructureShape):
-        return _compile_structure(shape, spath)
+        return _compile_structure(shape, spath, depth)
     if isinstance(shape, ListShape):
-        return _compile_list(shape, spath)
+        return _compile_list(shape, spath, depth)
     if isinstance(shape, MapShape):
-        return _compile_map(shape, spath)
+        return _compile_map(shape, spath, depth)
     if shape.type_name == "string":
         return _compile_string(shape, spath)
     if shape.type_name in ("integer", "long", "double", "float"):
@@ -406,16 +414,13 @@ def _compile(shape: Shape, spath: str) -> Check:
     return _never  # blob, timestamp: none in a finding that passes quickly
 
 
-def _child(shape: Shape, spath: str) -> Check:
-    return _Lazy(lambda: _compile(shape, spath))
-
-
-def _compile_structure(shape: StructureShape, spath: str) -> Check:
-    members = {
-        name: _child(member, f"{spath}.{name}" if spath else name)
-        for name, member in shape.members.items()
-    }
+def _compile_structure(shape: StructureShape, spath: str, depth: int) -> Check:
+    members: dict[str, Check] = {}
+    for name, member in shape.members.items():
+        sub = f"{spath}.{name}" if spath else name
+        members[name] = _lazy(member, sub, depth + 1, members, name)
     required = tuple(shape.required_members)
+    get = members.get
 
     def check(value: Any) -> bool:
         if type(value) is not dict:
@@ -424,7 +429,7 @@ def _compile_structure(shape: StructureShape, spath: str) -> Check:
             if name not in value:
                 return False
         for key, item in value.items():
-            member = members.get(key)
+            member = get(key)
             if member is None or not member(item):
                 return False
         return True
@@ -432,33 +437,36 @@ def _compile_structure(shape: StructureShape, spath: str) -> Check:
     return check
 
 
-def _compile_list(shape: ListShape, spath: str) -> Check:
-    item_check = _child(shape.member, f"{spath}[]")
+def _compile_list(shape: ListShape, spath: str, depth: int) -> Check:
+    cell: list[Check] = []
+    cell.append(_lazy(shape.member, f"{spath}[]", depth + 1, cell, 0))
     low, high = COUNTS.get(spath, (0, 0))
     low = max(low, int(shape.metadata.get("min", 0)))
+    high = high or sys.maxsize
 
     def check(value: Any) -> bool:
-        if type(value) is not list or len(value) < low or (high and len(value) > high):
+        if type(value) is not list or not low <= len(value) <= high:
             return False
-        return all(item_check(item) for item in value)
+        return all(map(cell[0], value))
 
     return check
 
 
-def _compile_map(shape: MapShape, spath: str) -> Check:
-    value_check = _child(shape.value, f"{spath}{{}}")
+def _compile_map(shape: MapShape, spath: str, depth: int) -> Check:
+    cell: list[Check] = []
+    cell.append(_lazy(shape.value, f"{spath}{{}}", depth + 1, cell, 0))
     low, high = COUNTS.get(spath, (0, 0))
     low = max(low, int(shape.metadata.get("min", 0)))
-    key_max = MAP_KEY_LENGTHS.get(spath)
+    high = high or sys.maxsize
+    key_max = MAP_KEY_LENGTHS.get(spath, sys.maxsize)
     key_min = int(shape.key.metadata.get("min", 0))
 
     def check(value: Any) -> bool:
-        if type(value) is not dict or len(value) < low or (high and len(value) > high):
+        if type(value) is not dict or not low <= len(value) <= high:
             return False
+        value_check = cell[0]
         for key, item in value.items():
-            if type(key) is not str or len(key) < key_min or not _HAS_TEXT(key):
-                return False
-            if key_max is not None and len(key) > key_max:
+            if type(key) is not str or not key_min <= len(key) <= key_max or not _HAS_TEXT(key):
                 return False
             if not value_check(item):
                 return False
@@ -478,21 +486,45 @@ def _compile_string(shape: Shape, spath: str) -> Check:
     low = max(low, model_min)  # botocore's own check of the model's minimum
     high = min(MAX_STRING_CHARS, high) if high is not None else MAX_STRING_CHARS
     timestamp_field = spath.rsplit(".", 1)[-1].endswith("At")
-    stamp = TIMESTAMP_RE.fullmatch
+    if enum:
+        # Every enum value non-blank and within the lengths: membership says it all.
+        if not timestamp_field and all(low <= len(v) <= high and _HAS_TEXT(v) for v in enum):
+            return lambda value: type(value) is str and value in enum
+        rules = _compile_string_rules(low, high, not_blank, timestamp_field)
+        return lambda value: type(value) is str and value in enum and rules(value)
+    return _compile_string_rules(low, high, not_blank, timestamp_field, typed=True)
 
-    def check(value: Any) -> bool:
-        if type(value) is not str:
-            return False
-        if enum and value not in enum:
-            return False
-        size = len(value)
-        if size < low or size > high:
-            return False
-        if not_blank and not _HAS_TEXT(value):
-            return False
-        return not timestamp_field or stamp(value) is not None
 
-    return check
+def _compile_string_rules(
+    low: int, high: int, not_blank: bool, timestamp_field: bool, *, typed: bool = False
+) -> Check:
+    """Length, "not blank" and timestamp form, specialised to the rules that apply."""
+    has_text, stamp = _HAS_TEXT, TIMESTAMP_RE.fullmatch
+    if timestamp_field:
+
+        def stamped(value: Any) -> bool:
+            if typed and type(value) is not str:
+                return False
+            if not low <= len(value) <= high or (not_blank and not has_text(value)):
+                return False
+            return stamp(value) is not None
+
+        return stamped
+    if not_blank:
+
+        def text(value: Any) -> bool:
+            return (
+                (not typed or type(value) is str)
+                and low <= len(value) <= high
+                and has_text(value) is not None
+            )
+
+        return text
+
+    def sized(value: Any) -> bool:
+        return (not typed or type(value) is str) and low <= len(value) <= high
+
+    return sized
 
 
 def _compile_number(shape: Shape, spath: str) -> Check:
@@ -502,16 +534,26 @@ def _compile_number(shape: Shape, spath: str) -> Check:
     else:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
     model_min = shape.metadata.get("min")
+    # loading's bound on integers (structure_problem refuses those outside it).
+    int_low, int_high = 1 - _INT_BOUND, _INT_BOUND - 1
+    for bound in (low, model_min):
+        if bound is not None:
+            int_low = max(int_low, bound)
+    if high is not None:
+        int_high = min(int_high, high)
+    float_low = -math.inf if low is None else low
+    float_low = float_low if model_min is None else max(float_low, model_min)
+    float_high = math.inf if high is None else high
 
     def check(value: Any) -> bool:
         kind = type(value)
-        if kind is not int and (integral or kind is not float):
+        if kind is int:
+            return bool(int_low <= value <= int_high)
+        if kind is not float or integral:
             return False
-        if kind is float and not math.isfinite(value):
-            return False
-        if model_min is not None and value < model_min:
-            return False
-        return bool((low is None or value >= low) and (high is None or value <= high))
+        # NaN fails both comparisons; an infinity fails one of them (the bounds are finite
+        # or infinite of the same sign, and an infinite value is refused either way).
+        return bool(float_low <= value <= float_high) and math.isfinite(value)
 
     return check
 
@@ -519,7 +561,7 @@ def _compile_number(shape: Shape, spath: str) -> Check:
 @cache
 def _accepts() -> Check:
     """The compiled check of a whole finding, as the one element of Findings."""
-    return _compile(finding_shape(), "")
+    return _compile(finding_shape(), "", 1)
 
 
 # --- helpers that mappers use so they never build an invalid finding -----------------
@@ -718,6 +760,8 @@ def region_of(product_arn: str) -> str | None:
 def timestamp(moment: datetime | None = None) -> str:
     """RFC 3339 in UTC with milliseconds, the form AWS services use."""
     moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads years to 4 digits, strftime does not
+        return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -730,11 +774,11 @@ def clip_map(
     """
     out: dict[str, str] = {}
     items = [
-        (str(k)[:key_max], truncate(v if isinstance(v, str) else json.dumps(v), value_max))
+        (str(k)[:key_max], truncate(_as_text(v), value_max))
         for k, v in values.items()
-        if v is not None and NOT_BLANK_RE.fullmatch(str(k))
+        if v is not None and _HAS_TEXT(str(k))
     ]
-    items = [(k, v) for k, v in items if NOT_BLANK_RE.fullmatch(v)]
+    items = [(k, v) for k, v in items if _HAS_TEXT(v)]
     if len(items) > max_pairs:
         items = [
             *items[: max_pairs - 1],
@@ -742,6 +786,13 @@ def clip_map(
         ]
     out.update(items)
     return out
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    # json.dumps of an int is its repr (a bool is not an int here: it dumps as true/false).
+    return repr(value) if type(value) is int else json.dumps(value)
 
 
 def build_finding(

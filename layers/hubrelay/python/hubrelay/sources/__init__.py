@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from hubrelay import asff
@@ -52,10 +53,23 @@ class Context:
         return self.regions[0]
 
     def product_arn_in(self, region: str) -> str:
-        return asff.product_arn_for(region, self.account_id, self.product_arn)
+        arns = self._product_arns
+        if region not in arns:
+            arns[region] = asff.product_arn_for(region, self.account_id, self.product_arn)
+        return arns[region]
 
     def timestamp(self) -> str:
+        return self._timestamp
+
+    # Per context (a run's account, product and clock), not per finding: both are the same
+    # for every finding of the run. The context is frozen; these only remember.
+    @cached_property
+    def _timestamp(self) -> str:
         return asff.timestamp(self.now)
+
+    @cached_property
+    def _product_arns(self) -> dict[str, str]:
+        return {}
 
 
 # Scanner classes: what one scanner of a tool looks for (Trivy's `--scanners vuln,secret,
@@ -188,7 +202,9 @@ def string(value: Any) -> str | None:
 def dig(data: Any, *path: str | int) -> Any:
     """data[path[0]][path[1]]... or None when any step is missing."""
     for step in path:
-        if isinstance(step, int):
+        if type(data) is dict and type(step) is str:  # what JSON gives, without the ABC
+            data = data.get(step)
+        elif isinstance(step, int):
             if not isinstance(data, list) or not -len(data) <= step < len(data):
                 return None
             data = data[step]
