@@ -6,6 +6,9 @@ import copy
 import random
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hubrelay import asff
 from hubrelay_emulator import samples
 from tests import support
@@ -128,3 +131,28 @@ def test_the_compiled_check_refuses_an_integer_loading_refuses_and_accepts_one_u
             assert [(v.path, v.reason) for v in violations] == [
                 ("Process.Pid", "integer of 65 digits (at most 64)")
             ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(min_size=1, max_size=200).filter(str.strip),
+    key=st.text(min_size=1, max_size=20).filter(str.strip),
+    number=st.integers(min_value=-(10**64) + 1, max_value=10**64 - 1),
+    index=st.integers(min_value=0, max_value=59),
+)
+def test_what_the_compiled_check_accepts_is_never_larger_than_its_bound(text, key, number, index):
+    # Given a valid finding with any text (astral characters, controls, quotes) in free-text
+    # fields and map keys, and any integer loading lets through
+    finding = copy.deepcopy(valid_findings()[index])
+    finding["Title"] = text
+    finding["Description"] = text * 5
+    finding["ProductFields"] = {**finding.get("ProductFields", {}), key: text}
+    finding["Process"] = {"Pid": number, "Name": text}
+    bound = asff._accepts()(finding)
+    # Then, accepted, its size in json.dumps is within the bound the check gives for it
+    assert bound
+    assert asff.finding_size(finding) <= bound
+    # and at 240 KB a finding the bound cannot clear is measured: the limit still holds
+    (violation,) = asff.validate_finding(finding, max_finding_bytes=bound - 1) or [None]
+    size = asff.finding_size(finding)
+    assert (violation is None) is (size <= bound - 1)

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import botocore.session
@@ -196,7 +196,8 @@ def validate_finding(
     out: list[Violation] = []
     # The compiled check accepts nothing structure_problem refuses, and recurses no deeper
     # than loading.MAX_DEPTH containers, so it may run first.
-    if not _accepts()(finding):
+    bound = _accepts()(finding)
+    if not bound:
         if unreadable := loading.structure_problem(finding):
             # A finding built in code may hold what the loader refuses (hubrelay.loading):
             # nesting deeper than anything below can recurse through, an integer float() or
@@ -208,9 +209,12 @@ def validate_finding(
         out = _botocore_violations(finding, fid)
         _walk(finding, finding_shape(), "", "", fid, out)
     out.extend(_rules(finding, fid, expected_region))
-    size = finding_size(finding)
-    if size > max_finding_bytes:
-        out.append(Violation(fid, "(finding)", "finding too large", f"{max_finding_bytes} B", size))
+    # The exact size only when the compiled check's bound does not already say it is under.
+    if not bound or bound > max_finding_bytes:
+        size = finding_size(finding)
+        if size > max_finding_bytes:
+            limit = f"{max_finding_bytes} B"
+            out.append(Violation(fid, "(finding)", "finding too large", limit, size))
     return out
 
 
@@ -312,7 +316,7 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         )
     arn = finding.get("ProductArn")
     if isinstance(arn, str):
-        parsed = parse_product_arn(arn)
+        parsed = _parsed_product_arn(arn)
         if parsed is None:
             out.append(
                 Violation(
@@ -337,7 +341,7 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         types = _get(finding, field)
         if isinstance(types, list):
             for i, value in enumerate(types):
-                if isinstance(value, str) and not is_valid_type(value):
+                if isinstance(value, str) and not _valid_type(value):
                     out.append(
                         Violation(
                             fid,
@@ -347,6 +351,17 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
                         )
                     )
     return out
+
+
+# A run's findings share a few product ARNs and Types: each is read once (frozen results).
+@lru_cache(maxsize=1024)
+def _parsed_product_arn(arn: str) -> ProductArn | None:
+    return parse_product_arn(arn)
+
+
+@lru_cache(maxsize=4096)
+def _valid_type(value: str) -> bool:
+    return is_valid_type(value)
 
 
 def _get(finding: Mapping[str, Any], dotted: str) -> Any:
@@ -370,21 +385,34 @@ def _get(finding: Mapping[str, Any], dotted: str) -> Any:
 # tests/unit/test_asff_compiled.py. It also accepts nothing that hubrelay.loading's
 # structure_problem refuses (containers nested deeper than loading.MAX_DEPTH, integers
 # outside loading's bound), so a finding it accepts needs no walk of its own for that.
+#
+# What a check returns is 0 for a value it does not accept and otherwise an upper bound of
+# the bytes of the value in json.dumps (finding_size's form): so a finding well under
+# max_finding_bytes is not serialized only to be measured. The bounds: a string at most 12
+# bytes a character (an astral character is a \\uXXXX\\uXXXX pair; ensure_ascii) and its
+# quotes, an integer within loading's bound 65, a float's repr 24 (32 here), a member or
+# key its quoted name, ": " and ", ".
 
-Check = Callable[[Any], bool]
+Check = Callable[[Any], int]
+_INT_BYTES = loading.MAX_INT_DIGITS + 1  # a sign and 64 digits
+_FLOAT_BYTES = 32  # repr of a float is at most 24 characters (-2.2250738585072014e-308)
 _HAS_TEXT = re.compile(r"\S").search  # the same as NOT_BLANK_RE.fullmatch (DOTALL)
 _INT_BOUND = 10**loading.MAX_INT_DIGITS  # loading refuses an integer this large or larger
 
 
-def _never(value: Any) -> bool:
-    return False
+def _never(value: Any) -> int:
+    return 0
+
+
+def _boolean(value: Any) -> int:
+    return 5 if type(value) is bool else 0  # false
 
 
 def _lazy(shape: Shape, spath: str, depth: int, slots: Any, slot: Any) -> Check:
     """A check compiled on its first call (shapes may be recursive; most are never
     reached), which then replaces itself in `slots[slot]`: later values skip this step."""
 
-    def first(value: Any) -> bool:
+    def first(value: Any) -> int:
         built = _compile(shape, spath, depth)
         slots[slot] = built
         return built(value)
@@ -410,7 +438,7 @@ def _compile(shape: Shape, spath: str, depth: int) -> Check:
     if shape.type_name in ("integer", "long", "double", "float"):
         return _compile_number(shape, spath)
     if shape.type_name == "boolean":
-        return lambda value: type(value) is bool
+        return _boolean
     return _never  # blob, timestamp: none in a finding that passes quickly
 
 
@@ -422,17 +450,22 @@ def _compile_structure(shape: StructureShape, spath: str, depth: int) -> Check:
     required = tuple(shape.required_members)
     get = members.get
 
-    def check(value: Any) -> bool:
+    def check(value: Any) -> int:
         if type(value) is not dict:
-            return False
+            return 0
         for name in required:
             if name not in value:
-                return False
+                return 0
+        total = 2
         for key, item in value.items():
             member = get(key)
-            if member is None or not member(item):
-                return False
-        return True
+            if member is None:
+                return 0
+            size = member(item)
+            if not size:
+                return 0
+            total += size + len(key) + 6  # a member name is ASCII: "key": ...,
+        return total
 
     return check
 
@@ -444,10 +477,16 @@ def _compile_list(shape: ListShape, spath: str, depth: int) -> Check:
     low = max(low, int(shape.metadata.get("min", 0)))
     high = high or sys.maxsize
 
-    def check(value: Any) -> bool:
+    def check(value: Any) -> int:
         if type(value) is not list or not low <= len(value) <= high:
-            return False
-        return all(map(cell[0], value))
+            return 0
+        item_check, total = cell[0], 2
+        for item in value:
+            size = item_check(item)
+            if not size:
+                return 0
+            total += size + 2
+        return total
 
     return check
 
@@ -461,16 +500,18 @@ def _compile_map(shape: MapShape, spath: str, depth: int) -> Check:
     key_max = MAP_KEY_LENGTHS.get(spath, sys.maxsize)
     key_min = int(shape.key.metadata.get("min", 0))
 
-    def check(value: Any) -> bool:
+    def check(value: Any) -> int:
         if type(value) is not dict or not low <= len(value) <= high:
-            return False
-        value_check = cell[0]
+            return 0
+        value_check, total = cell[0], 2
         for key, item in value.items():
             if type(key) is not str or not key_min <= len(key) <= key_max or not _HAS_TEXT(key):
-                return False
-            if not value_check(item):
-                return False
-        return True
+                return 0
+            size = value_check(item)
+            if not size:
+                return 0
+            total += size + 12 * len(key) + 6
+        return total
 
     return check
 
@@ -489,40 +530,38 @@ def _compile_string(shape: Shape, spath: str) -> Check:
     if enum:
         # Every enum value non-blank and within the lengths: membership says it all.
         if not timestamp_field and all(low <= len(v) <= high and _HAS_TEXT(v) for v in enum):
-            return lambda value: type(value) is str and value in enum
+            return lambda value: 12 * len(value) + 2 if type(value) is str and value in enum else 0
         rules = _compile_string_rules(low, high, not_blank, timestamp_field)
-        return lambda value: type(value) is str and value in enum and rules(value)
-    return _compile_string_rules(low, high, not_blank, timestamp_field, typed=True)
+        return lambda value: rules(value) if type(value) is str and value in enum else 0
+    return _compile_string_rules(low, high, not_blank, timestamp_field)
 
 
-def _compile_string_rules(
-    low: int, high: int, not_blank: bool, timestamp_field: bool, *, typed: bool = False
-) -> Check:
-    """Length, "not blank" and timestamp form, specialised to the rules that apply."""
+def _compile_string_rules(low: int, high: int, not_blank: bool, timestamp_field: bool) -> Check:
+    """Type, length, "not blank" and timestamp form, specialised to the rules that apply."""
     has_text, stamp = _HAS_TEXT, TIMESTAMP_RE.fullmatch
     if timestamp_field:
 
-        def stamped(value: Any) -> bool:
-            if typed and type(value) is not str:
-                return False
-            if not low <= len(value) <= high or (not_blank and not has_text(value)):
-                return False
-            return stamp(value) is not None
+        def stamped(value: Any) -> int:
+            if type(value) is not str or not low <= len(value) <= high:
+                return 0
+            if (not_blank and not has_text(value)) or stamp(value) is None:
+                return 0
+            return 12 * len(value) + 2
 
         return stamped
     if not_blank:
 
-        def text(value: Any) -> bool:
-            return (
-                (not typed or type(value) is str)
-                and low <= len(value) <= high
-                and has_text(value) is not None
-            )
+        def text(value: Any) -> int:
+            if type(value) is not str or not low <= len(value) <= high or not has_text(value):
+                return 0
+            return 12 * len(value) + 2
 
         return text
 
-    def sized(value: Any) -> bool:
-        return (not typed or type(value) is str) and low <= len(value) <= high
+    def sized(value: Any) -> int:
+        if type(value) is not str or not low <= len(value) <= high:
+            return 0
+        return 12 * len(value) + 2
 
     return sized
 
@@ -545,15 +584,15 @@ def _compile_number(shape: Shape, spath: str) -> Check:
     float_low = float_low if model_min is None else max(float_low, model_min)
     float_high = math.inf if high is None else high
 
-    def check(value: Any) -> bool:
+    def check(value: Any) -> int:
         kind = type(value)
         if kind is int:
-            return bool(int_low <= value <= int_high)
+            return _INT_BYTES if int_low <= value <= int_high else 0
         if kind is not float or integral:
-            return False
-        # NaN fails both comparisons; an infinity fails one of them (the bounds are finite
-        # or infinite of the same sign, and an infinite value is refused either way).
-        return bool(float_low <= value <= float_high) and math.isfinite(value)
+            return 0
+        # NaN fails the comparisons; an infinity within infinite bounds fails isfinite.
+        ok = float_low <= value <= float_high and math.isfinite(value)
+        return _FLOAT_BYTES if ok else 0
 
     return check
 
