@@ -77,7 +77,8 @@ def _cpu(r: dict[str, Any]) -> tuple[float, str]:
     mapped = sum(x["map_validate_us"] * x["records"] for x in rows) / records
     dumps = sum(x["json_dumps_us"] * x["records"] for x in rows) / records
     return round(figure, 1), (
-        f"json.dumps of the native record {dumps:.1f} us; of it map + validate {mapped:.1f} us"
+        f"json.dumps of the native record {dumps:.1f} us (figure = {figure / dumps:.1f}x it); "
+        f"of it map + validate {mapped:.1f} us"
     )
 
 

@@ -644,7 +644,7 @@ def truncate(text: str, limit: int) -> str:
 
 def text_or(value: Any, fallback: str) -> str:
     """A non-blank string: blank or missing values are refused by Security Hub."""
-    if isinstance(value, str) and NOT_BLANK_RE.fullmatch(value):
+    if isinstance(value, str) and _HAS_TEXT(value):
         return value
     if value is not None and not isinstance(value, str | dict | list):
         return str(value)
@@ -812,12 +812,14 @@ def clip_map(
     When pairs must be dropped, the last slot says how many, so nothing disappears silently.
     """
     out: dict[str, str] = {}
-    items = [
-        (str(k)[:key_max], truncate(_as_text(v), value_max))
-        for k, v in values.items()
-        if v is not None and _HAS_TEXT(str(k))
-    ]
-    items = [(k, v) for k, v in items if _HAS_TEXT(v)]
+    items = []
+    for k, v in values.items():
+        if v is None:
+            continue
+        key = k if type(k) is str else str(k)
+        # A key is checked before it is cut, a value after (a cut value ends in a marker).
+        if _HAS_TEXT(key) and _HAS_TEXT(text := truncate(_as_text(v), value_max)):
+            items.append((key[:key_max], text))
     if len(items) > max_pairs:
         items = [
             *items[: max_pairs - 1],
@@ -892,8 +894,13 @@ def build_finding(
 
 def _types(types: Iterable[str], fallback: str) -> list[str]:
     """Distinct valid Types within the count limit; never none, which ASFF refuses."""
-    normalized = list(dict.fromkeys(normalize_type(t, fallback) for t in types))
-    return normalized[: COUNTS["Types"][1]] or [normalize_type("", fallback)]
+    normalized = list(dict.fromkeys(_normalized_type(t, fallback) for t in types))
+    return normalized[: COUNTS["Types"][1]] or [_normalized_type("", fallback)]
+
+
+# A source's findings share a few Types: each is normalized once (a bad fallback raises,
+# and is never remembered).
+_normalized_type = lru_cache(maxsize=4096)(normalize_type)
 
 
 def _resources(
@@ -912,7 +919,7 @@ def _resources(
 
 def _remediation(text: str | None, url: str | None) -> dict[str, Any] | None:
     recommendation: dict[str, str] = {}
-    if text and NOT_BLANK_RE.fullmatch(text):
+    if text and _HAS_TEXT(text):
         recommendation["Text"] = truncate(text, 512)
     if url:
         recommendation["Url"] = url

@@ -111,11 +111,12 @@ def pack_messages(
     batch: list[tuple[str, str]] = []
     size = overhead
     for index, finding in enumerate(findings):
+        # json.dumps escapes every non-ASCII character: its length is its size in bytes.
         text, entry = json.dumps(finding), entries[index] if tracked else ""
-        own = len(text.encode()) + len(entry.encode())
+        own = len(text) + len(entry)
         if overhead + own > max_bytes:
             raise MessageError(
-                f"finding {str(finding.get('Id'))[:120]!r} is {len(text.encode())} bytes, "
+                f"finding {str(finding.get('Id'))[:120]!r} is {len(text)} bytes, "
                 f"over the {max_bytes}-byte message limit"
             )
         if batch and size + own + separators > max_bytes:
