@@ -43,10 +43,22 @@ def _throughput(r: dict[str, Any]) -> tuple[float, str]:
 
 
 def _latency(r: dict[str, Any]) -> tuple[float, str]:
+    """The worst p99 of the default event-driven paths (reports in S3, AWS Health events),
+    with the polled vendor API (goal 120 s) and the 5-minute schedule beside it."""
     rows = r["latency"]["rows"]
-    default = max((x for x in rows if x["config"].startswith("default")), key=lambda x: x["p99_s"])
-    direct = max((x for x in rows if x["config"].startswith("direct")), key=lambda x: x["p99_s"])
-    return default["p99_s"], f"producer straight to the queue: p99 {direct['p99_s']} s"
+
+    def worst(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return max(rows, key=lambda x: x["p99_s"])
+
+    events = worst([x for x in rows if x.get("kind") == "events"])
+    polled = worst([x for x in rows if x.get("kind") == "polled"])
+    before = worst([x for x in rows if x["config"].startswith("events off: schedule 5 min, w")])
+    direct = worst([x for x in rows if x["config"].startswith("direct")])
+    return events["p99_s"], (
+        f"worst {events['config']!r}; polled vendor API (schedule 1 min, goal <= 120 s): "
+        f"p99 {polled['p99_s']} s; schedule 5 min without events: p99 {before['p99_s']} s; "
+        f"producer straight to the queue: p99 {direct['p99_s']} s"
+    )
 
 
 def _cold(r: dict[str, Any]) -> tuple[float, str]:

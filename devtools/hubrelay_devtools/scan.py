@@ -5,7 +5,8 @@ resource whose condition is then false, and every Fn::If branch not taken. With 
 defaults most optional parts are off, so the template is scanned twice: as it is, and as
 ``template.all-options.yaml``, the same text with defaults that turn every optional part on
 (a collector, every destination, the automatic route, a partner product, alarms, a
-customer managed key). The scan fails on any failed check, on a deliberate skip without a
+customer managed key), plus one variant per other collector Source (SOURCE_VARIANTS:
+their EventBridge rules). The scan fails on any failed check, on a deliberate skip without a
 reason, and when a resource of a type checkov checks is missing from its results.
 
 Deliberate skips live in the template, in the resource's Metadata, each with its reason::
@@ -64,6 +65,13 @@ ALL_OPTIONS: dict[str, str] = {
     "KmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 }
 
+# The collector reads one Source; each other source's own resources (its EventBridge rule)
+# are scanned in a variant of its own: ALL_OPTIONS with that Source.
+SOURCE_VARIANTS: dict[str, dict[str, str]] = {
+    "template.scanner-reports.yaml": {"Source": "scanner_reports"},
+    "template.health.yaml": {"Source": "health"},
+}
+
 # Resource types checkov has checks for: each such resource must show up in its results,
 # so a resource checkov silently dropped cannot pass unnoticed.
 CHECKED_TYPES = frozenset(
@@ -108,7 +116,10 @@ def all_options_template(text: str) -> str:
     """
     variant = set_defaults(text, ALL_OPTIONS)
     template = decode_template(variant)
-    off = sorted(set(template["Resources"]) - set(deployed_resources(template)))
+    covered = set(deployed_resources(template))
+    for source_variant in source_templates(text).values():
+        covered |= set(deployed_resources(decode_template(source_variant)))
+    off = sorted(set(template["Resources"]) - covered)
     if off:
         raise ScanError(f"ALL_OPTIONS leaves these resources out: {off}")
     return variant
@@ -131,6 +142,14 @@ def _reports(output: str) -> list[dict[str, Any]]:
     data = json.loads(output)
     reports = data if isinstance(data, list) else [data]
     return [r for r in reports if isinstance(r, dict) and "results" in r]
+
+
+def source_templates(text: str) -> dict[str, str]:
+    """File name -> template.yaml's text with ALL_OPTIONS and another Source."""
+    return {
+        name: set_defaults(text, {**ALL_OPTIONS, **changes})
+        for name, changes in SOURCE_VARIANTS.items()
+    }
 
 
 def evaluate(
@@ -183,6 +202,9 @@ def run(checkov: Path = CHECKOV, root: Path = ROOT) -> int:
         variant_path = Path(folder) / ALL_OPTIONS_NAME
         variant_path.write_text(all_options_template(text), encoding="utf-8")
         files = {TEMPLATE_NAME: root / TEMPLATE_NAME, ALL_OPTIONS_NAME: variant_path}
+        for name, source_variant in source_templates(text).items():
+            files[name] = Path(folder) / name
+            files[name].write_text(source_variant, encoding="utf-8")
         command = [str(checkov), "--framework", "cloudformation", "--output", "json"]
         command.append("--skip-download")  # offline: no Prisma Cloud look-ups
         for path in files.values():

@@ -61,8 +61,18 @@ def test_collector_environment_sets_the_settings_it_reads(template: dict[str, An
 
 def test_schedule_invokes_only_the_collector_and_is_not_retried(template: dict[str, Any]) -> None:
     schedule = props(template["Resources"]["CollectorSchedule"])
-    assert schedule["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
-    assert template["Parameters"]["ScheduleExpression"]["Default"] == "rate(5 minutes)"
+    # By default the polled vendor API every minute; reports and Health events come through
+    # EventBridge, and every 5 minutes is their backstop.
+    assert template["Parameters"]["ScheduleExpression"]["Default"] == ""
+    for source, expected in (
+        ("vendor_api", "rate(1 minute)"),
+        ("scanner_reports", "rate(5 minutes)"),
+        ("health", "rate(5 minutes)"),
+    ):
+        resolver = Resolver(template, {"Source": source})
+        assert resolver.resolve(schedule["ScheduleExpression"]) == expected
+    chosen = Resolver(template, {"Source": "vendor_api", "ScheduleExpression": "rate(2 hours)"})
+    assert chosen.resolve(schedule["ScheduleExpression"]) == "rate(2 hours)"
     assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
     role = props(template["Resources"]["CollectorSchedulerRole"])
     statements = [s for p in role["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]

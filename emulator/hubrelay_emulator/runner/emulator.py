@@ -9,8 +9,9 @@ drives the functions the way AWS would:
 - `tick()` fires the schedules (EventBridge Scheduler / schedule rules; `events`);
 - `drain()` runs every event source mapping (`queues`), with simulated visibility timeouts
   so SQS's own redrive moves failing messages to the dead-letter queue;
-- Security Hub's Imported and Custom Action events go through the template's rules to
-  Lambda or SQS targets with retries and DLQs (`events`);
+- Security Hub's Imported and Custom Action events, and S3's Object Created events of the
+  buckets whose EventBridge notifications are on (`s3events`), go through the template's
+  rules to Lambda or SQS targets with retries and DLQs (`events`);
 - every AWS call a function makes is checked against that function's role (`functions`).
 """
 
@@ -43,6 +44,7 @@ from hubrelay_emulator.runner.model import (
     StackError,
 )
 from hubrelay_emulator.runner.queues import QueuePoller
+from hubrelay_emulator.runner.s3events import S3Events
 
 # moto serves calls without an account header as 123456789012; the stack lives there so the
 # functions' own (unmodified) clients act as the stack's account.
@@ -110,6 +112,7 @@ class StackEmulator:
         self.mappings: list[QueueMapping] = []
         self.rules: list[Rule] = []
         self.schedules: list[Rule] = []
+        self.permissions: list[dict[str, Any]] = []  # AWS::Lambda::Permission properties
         self.outputs: dict[str, Any] = {}
         self.checker = iam.Checker()
         self.skipped: list[str] = []
@@ -122,6 +125,7 @@ class StackEmulator:
         self.guard = CallGuard(self)
         self.queues = QueuePoller(self)
         self.events = EventRouter(self)
+        self.s3_events = S3Events(self)
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -216,9 +220,10 @@ class StackEmulator:
         self.events.pending.append(event)
         self.deliver_events()
 
-    def deliver_events(self) -> None:
-        """Route the events Security Hub emitted through the template's rules."""
-        self.events.deliver_pending()
+    def deliver_events(self) -> list[Any]:
+        """Route the events Security Hub and S3 emitted through the template's rules; what
+        each Lambda target returned."""
+        return self.events.deliver_pending()
 
     # --- Security Hub and SQS, as a person or a dashboard sees them --------------------------
 

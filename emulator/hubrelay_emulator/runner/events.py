@@ -42,11 +42,13 @@ class EventRouter:
         self.deliver_pending()
         return results
 
-    def deliver_pending(self) -> None:
-        """Route the events Security Hub emitted through the template's rules."""
+    def deliver_pending(self) -> list[Any]:
+        """Route the events Security Hub and S3 emitted through the template's rules; the
+        results of the Lambda targets, in order."""
+        results: list[Any] = []
         if not self.stack.rules:
             self.pending.clear()
-            return
+            return results
         while self.pending:
             event = self.pending.pop(0)
             if event.get("account") != self.stack.account:
@@ -56,12 +58,18 @@ class EventRouter:
                     rule.matched += 1
                     self.stack.report.events_matched[rule.logical_id] = rule.matched
                     for target in rule.targets:
-                        self.deliver(rule, target, event)
+                        results.append(self.deliver(rule, target, event))
+        return results
 
     def deliver(self, rule: Rule, target: Target, event: dict[str, Any]) -> Any:
         functions = self.stack.functions.values()
         function = next((f for f in functions if f.arn == target.arn), None)
         if function is not None:
+            if rule.pattern is not None and not self._may_invoke(rule, function.name, function.arn):
+                self._dead_letter(
+                    rule, target, event, "Lambda.AccessDenied", "no permission for the rule"
+                )
+                return None
             last_error = ""
             for _attempt in range(min(target.retries, MAX_LAMBDA_RETRIES) + 1):
                 try:
@@ -76,6 +84,21 @@ class EventRouter:
             self.stack.client("sqs").send_message(QueueUrl=queue["QueueUrl"], MessageBody=body)
             return None
         raise StackError(f"{rule.logical_id}: target {target.arn} is not in the stack")
+
+    def _may_invoke(self, rule: Rule, name: str, arn: str) -> bool:
+        """Whether the function's resource-based policy lets this rule invoke it. EventBridge
+        needs one to invoke a function: a permission for the principal events.amazonaws.com,
+        scoped here by SourceArn to the rule ("Using resource-based policies for Amazon
+        EventBridge", Lambda permissions,
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html)."""
+        return any(
+            p.get("Action") == "lambda:InvokeFunction"
+            and p.get("Principal") == "events.amazonaws.com"
+            and p.get("FunctionName") in (name, arn)
+            and p.get("SourceArn", rule.arn) == rule.arn
+            and p.get("SourceAccount", self.stack.account) == self.stack.account
+            for p in self.stack.permissions
+        )
 
     def _resource_with_arn(self, arn: str) -> dict[str, Any] | None:
         return next((r for r in self.stack.resources.values() if r.get("Arn") == arn), None)

@@ -195,6 +195,7 @@ class CallGuard:
                 for hook in guard.stack.before_call:
                     hook(function, name, params)
             result = original(client, operation, params)
+            guard.stack.s3_events.observe(original, client, operation, params)
             if function is not None:
                 for hook in guard.stack.after_call:
                     hook(function, name, params)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubrelay_emulator import cfn
+from hubrelay_emulator.runner import s3events
 from hubrelay_emulator.runner.model import (
     ROOT,
     LambdaFunction,
@@ -283,6 +284,8 @@ def _table(stack: StackEmulator, logical_id: str, props: dict[str, Any]) -> Attr
 def _bucket(stack: StackEmulator, logical_id: str, props: dict[str, Any]) -> Attributes:
     name = physical_name(stack, logical_id.lower(), 63).lower()
     stack.client("s3").create_bucket(Bucket=name)
+    if s3events.enabled(props):
+        stack.s3_events.buckets.add(name)
     return {
         "Ref": name,
         "Arn": f"arn:aws:s3:::{name}",
@@ -402,6 +405,9 @@ def _event_source_mapping(
 
 @creates("AWS::Lambda::Permission")
 def _permission(stack: StackEmulator, logical_id: str, props: dict[str, Any]) -> Attributes:
+    # The function's resource-based policy: EventBridge may invoke a function only with one
+    # (`events.EventRouter.deliver` checks it).
+    stack.permissions.append(props)
     return {"Ref": logical_id}
 
 

@@ -40,11 +40,15 @@ from hubrelay.sources import (
     scan_class,
 )
 from hubrelay.tracking import Plan, Policy, Store, Tracked
+from hubrelay.triggers import HealthEvent, ReportCreated, Scheduled, Trigger
 
 if TYPE_CHECKING:
     from hubrelay.sources.vendor_api import VendorMapping
 
 Scoped = dict[str, dict[str, tuple[Finding, Record]]]  # scope -> finding Id -> (finding, record)
+
+
+SCHEDULED = Scheduled()
 
 
 class CollectorError(TransientError):
@@ -141,6 +145,9 @@ class Collector:
     policy: Policy = field(default_factory=Policy)
     limits: Limits = field(default_factory=Limits)
     time_left: Callable[[], bool] = lambda: True
+    # The sweeps after a finished run (renewals, redeliveries, placement) are the
+    # schedule's; a run for one event only reads what the event names.
+    sweeps: bool = True
     outcome: CollectOutcome = field(default_factory=CollectOutcome)
 
     def run(self) -> CollectOutcome:
@@ -154,11 +161,11 @@ class Collector:
                 self.store.commit(self.source.name, unit.cursor)
             else:
                 self.outcome.finished = True
-            if self.outcome.finished and self.time_left():
+            if self.outcome.finished and self.sweeps and self.time_left():
                 renew_due(self)
-            if self.outcome.finished and self.time_left():
+            if self.outcome.finished and self.sweeps and self.time_left():
                 retry_undelivered(self)
-            if self.outcome.finished and self.time_left():
+            if self.outcome.finished and self.sweeps and self.time_left():
                 reconcile_placement(self)
             self._flush_errors()
         except (TransientError, ClientError, BotoCoreError) as exc:
@@ -388,10 +395,15 @@ def connect(settings: Settings) -> Services:
 
 
 def collect(
-    settings: Settings, services: Services, account_id: str, remaining_ms: Callable[[], int]
+    settings: Settings,
+    services: Services,
+    account_id: str,
+    remaining_ms: Callable[[], int],
+    trigger: Trigger = SCHEDULED,
 ) -> CollectOutcome:
-    """One run of the configured source into the stack's queue, table and bucket."""
-    source = build_source(settings, services, account_id, remaining_ms)
+    """One run of the configured source into the stack's queue, table and bucket: from the
+    cursor (the schedule), or for the one report or Health event an event names."""
+    source = build_source(settings, services, account_id, remaining_ms, trigger)
     collector = Collector(
         source=source,
         ctx=Context(account_id, settings.region_list(), settings.product_arn),
@@ -418,12 +430,30 @@ def collect(
         ),
         limits=Limits(max_finding_bytes=settings.max_finding_bytes),
         time_left=lambda: remaining_ms() > settings.deadline_margin_ms,
+        sweeps=isinstance(trigger, Scheduled),
     )
     return collector.run()
 
 
+def refuse(settings: Settings, services: Services, event: Any, reason: str) -> CollectOutcome:
+    """An event the collector does not read: one error naming it, and the event kept in the
+    error report for the operator; nothing else is read (the schedule goes on as before)."""
+    errors = ErrorReport(
+        services.s3, settings.reports_bucket, settings.errors_prefix, settings.source or "none"
+    )
+    errors.add("event", reason, event)
+    outcome = CollectOutcome(malformed=1, error=f"EventError: {reason}")
+    if written := errors.flush(asff.now_utc(), best_effort=True):
+        outcome.error_reports.append(written)
+    return outcome
+
+
 def build_source(
-    settings: Settings, services: Services, account_id: str, remaining_ms: Callable[[], int]
+    settings: Settings,
+    services: Services,
+    account_id: str,
+    remaining_ms: Callable[[], int],
+    trigger: Trigger = SCHEDULED,
 ) -> Source:
     # Imported here: each source pulls in only what it needs at cold start.
     if settings.source == "scanner_reports":
@@ -435,7 +465,12 @@ def build_source(
             settings.reports_prefix,
             skip_prefix=settings.errors_prefix,
             max_bytes=settings.max_report_bytes,
+            only=(trigger.key, trigger.etag) if isinstance(trigger, ReportCreated) else None,
         )
+    if settings.source == "health" and isinstance(trigger, HealthEvent):
+        from hubrelay.sources.health import HealthEventSource
+
+        return HealthEventSource(trigger.event)
     if settings.source == "vendor_api":
         from aws_lambda_powertools.utilities import parameters
 

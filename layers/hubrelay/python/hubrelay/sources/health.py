@@ -268,3 +268,23 @@ class HealthSource:
                 if is_security_related(event.get("service", ""), event.get("eventTypeCode", "")):
                     found.append(event)
         return sorted(found, key=lambda e: (parse_time(e["lastUpdatedTime"]), e["arn"]))
+
+
+class HealthEventSource:
+    """One AWS Health event EventBridge delivered (`hubrelay.triggers.HealthEvent`), mapped
+    as the poll maps the same event. The poll's watermark stays where the poll left it: the
+    poll (the schedule, the backstop) reads the event again later, and change tracking
+    finds it unchanged (timestamps are not part of a finding's content hash)."""
+
+    name = "health"
+
+    def __init__(self, event: Mapping[str, Any]) -> None:
+        self.event = event
+
+    def map(self, record: Record, ctx: Context) -> list[Finding]:
+        return map_event(record, ctx)
+
+    def collect(self, cursor: Cursor) -> Iterator[Unit]:
+        native = from_eventbridge(self.event)
+        position = f"health:{native['event']['arn']}"
+        yield Unit([Record(native, position, "health", SCOPE)], cursor, f"health event {position}")

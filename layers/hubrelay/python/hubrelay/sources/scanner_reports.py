@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from hubrelay import asff
@@ -271,8 +272,11 @@ class ScannerReportsSource:
         prefix: str = "",
         skip_prefix: str = "errors/",
         max_bytes: int = 64 * 1024 * 1024,
+        only: tuple[str, str] | None = None,
     ) -> None:
         self.s3 = s3
+        # (key, ETag) of the one object an Object Created event names: read it, not the prefix.
+        self.only = only
         self.bucket = bucket
         self.prefix = prefix
         self.skip_prefix = skip_prefix
@@ -293,6 +297,8 @@ class ScannerReportsSource:
             yield self._read(obj, {"since": asff.timestamp(since), "done": done})
 
     def _new_objects(self, since: datetime | None, done: Mapping[str, str]) -> list[dict[str, Any]]:
+        if self.only is not None:
+            return self._event_objects(*self.only, done)
         found = []
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -305,6 +311,43 @@ class ScannerReportsSource:
                 if since is None or obj["LastModified"] >= since - OVERLAP:
                     found.append(obj)
         return sorted(found, key=lambda o: (o["LastModified"], o["Key"]))
+
+    def _event_objects(self, key: str, etag: str, done: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The object an event names, as a listing would show it, unless already read; then
+        the newer reports of its folder read before it, again, so that the newest report of
+        a scope is the last read, whatever order the events came in (EventBridge does not
+        promise one)."""
+        obj = self._head(key, etag)
+        if obj is None or f"{key}@{obj['ETag']}" in done:
+            return []
+        folder, modified = folder_of(key), obj["LastModified"]
+        newer = []
+        for entry, at in done.items():
+            done_key, _, done_etag = entry.rpartition("@")
+            # Newer as the schedule orders reports: LastModified, then key.
+            later = (parse_time(at), done_key) > (modified, key)
+            if folder_of(done_key) == folder and done_key != key and later:
+                again = self._head(done_key, done_etag.strip('"'))
+                newer += [again] if again is not None else []
+        return [obj, *sorted(newer, key=lambda o: (o["LastModified"], o["Key"]))]
+
+    def _head(self, key: str, etag: str) -> dict[str, Any] | None:
+        """The object's listing fields if it is still the version with `etag`; None when it
+        is gone or was overwritten since (the newer version's own event reads that one)."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        if etag and head["ETag"].strip('"') != etag:
+            return None
+        return {
+            "Key": key,
+            "ETag": head["ETag"],
+            "LastModified": head["LastModified"],
+            "Size": head["ContentLength"],
+        }
 
     def _read(self, obj: Mapping[str, Any], cursor: Cursor) -> Unit:
         key = obj["Key"]
