@@ -35,6 +35,8 @@ def test_demo_report_matches_what_happened():
     # And the collector sent the report once, nothing on the unchanged rerun, and archived
     # the ten vulnerabilities fixed in the rescan
     assert (summary.collected, summary.collected_second_run, summary.archived) == (40, 0, 10)
+    # The report reached Security Hub by its S3 Object Created event, before any schedule
+    assert summary.collected_by_event
     # And the five findings refused while Security Hub was off reached it once it was on,
     # with no new report (delivery feedback)
     assert summary.held_back == summary.delivered_late == 5

@@ -55,7 +55,13 @@ def test_the_all_options_variant_turns_every_resource_on_and_keeps_line_numbers(
     variant = scan.all_options_template(text)
     assert variant.count("\n") == text.count("\n")
     decoded = release.decode_template(variant)
-    assert set(scan.deployed_resources(decoded)) == set(decoded["Resources"])
+    # Every resource, the other collector sources' own in their variants (one Source each)
+    deployed = set(scan.deployed_resources(decoded))
+    for source_variant in scan.source_templates(text).values():
+        assert source_variant.count("\n") == text.count("\n")
+        deployed |= set(scan.deployed_resources(release.decode_template(source_variant)))
+    assert deployed == set(decoded["Resources"])
+    assert "CollectorHealthRule" not in scan.deployed_resources(decoded)
     # With the defaults, optional parts (the collector, alarms...) are off.
     assert set(scan.deployed_resources(release.decode_template(text))) < set(decoded["Resources"])
 
