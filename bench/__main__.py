@@ -220,16 +220,30 @@ def render_more(results: dict[str, Any]) -> str:
         f" (renewals, ${month['hubrelay_ingestion_usd']:.2f}) + its own "
         f"${month['hubrelay_own_usd']:.2f}",
     ]
+    vendor = results["cost"].get("vendor_api_schedule")
+    if vendor:
+        now, before = vendor["usd_per_month"], vendor["usd_per_month_at_5_minutes"]
+        lines.append(
+            f"  vendor API polled every minute ({vendor['runs_per_month']:,} runs a month, "
+            f"{vendor['idle_run_s']} s each when idle): ${now['total']:.2f} a month "
+            f"(Scheduler ${now['EventBridge Scheduler']:.2f}, Lambda "
+            f"${now['Lambda requests'] + now['Lambda GB-s']:.2f}, Secrets Manager "
+            f"${now['Secrets Manager']:.2f}); every 5 minutes: ${before['total']:.2f}"
+        )
     lat = results["latency"]
+    assumed = lat.get("assumed", {})
     lines += [
         "",
         "Latency from appearance at the source to import (simulated hour, model in "
-        "bench/latency.py):",
+        "bench/latency.py; EventBridge delivery assumed "
+        f"{assumed.get('eventbridge_delivery_base_s')} s + exponential tail of mean "
+        f"{assumed.get('eventbridge_delivery_tail_mean_s')} s, "
+        f"{assumed.get('findings_per_report')} findings per report):",
     ]
-    lines.append(f"  {'configuration':38} {'load/s':>6} {'p50':>7} {'p90':>7} {'p99':>7}")
+    lines.append(f"  {'configuration':40} {'load/s':>6} {'p50':>7} {'p90':>7} {'p99':>7}")
     for r in lat["rows"]:
         lines.append(
-            f"  {r['config']:38} {r['findings_per_s']:>6g} {r['p50_s']:>6}s {r['p90_s']:>6}s "
+            f"  {r['config']:40} {r['findings_per_s']:>6g} {r['p50_s']:>6}s {r['p90_s']:>6}s "
             f"{r['p99_s']:>6}s"
         )
     return "\n".join(lines)
@@ -243,6 +257,15 @@ def _importer_cost_inputs(tp: dict[str, Any]) -> dict[str, float]:
         "seconds_per_finding": round(one["importer_duration_s"] / one["findings"], 6),
         "calls_per_finding": round(one["calls"] / one["findings"], 5),
     }
+
+
+def _idle_run_s(results: dict[str, Any]) -> float:
+    """A collector run that finds nothing new, taken as a cold start (the handler's import)
+    plus the second, unchanged run over the bench's findings (an upper bound: an idle
+    vendor API run maps no page at all)."""
+    start = next(r for r in results["startup"]["handlers"] if "collector" in r["handler"])
+    unchanged = results["collector"]["unchanged"]["runs"][1]
+    return round(float(start["import_ms"]) / 1000 + float(unchanged["cpu_s"]), 3)
 
 
 def _latency_inputs(results: dict[str, Any]) -> latency.Measured:
@@ -315,6 +338,7 @@ def main() -> None:
                 _importer_cost_inputs(results["throughput"]), results["collector"]["unchanged"]
             ),
             "unchanged_month": cost.unchanged_month(results["collector"]["unchanged"]),
+            "vendor_api_schedule": cost.vendor_schedule(_idle_run_s(results)),
             "prices": cost.PRICES,
         }
         if "packing" in results:

@@ -61,6 +61,11 @@ PRICES: dict[str, dict[str, Any]] = {
         "unit": "EventBridge Scheduler invocation",
         "source": "https://aws.amazon.com/eventbridge/pricing/",
     },
+    "secretsmanager_api_call": {
+        "usd": 0.05 / 10_000,
+        "unit": "Secrets Manager API call (GetSecretValue)",
+        "source": "https://aws.amazon.com/secrets-manager/pricing/",
+    },
     "securityhub_finding_ingestion": {
         "usd": 0.00003,
         "unit": "finding ingestion event (Security Hub CSPM; first 10,000 per account and "
@@ -148,4 +153,33 @@ def unchanged_month(collector: dict[str, Any], renewal_days: int = 80) -> dict[s
         "hubrelay_ingestion_events": round(hubrelay_events),
         "hubrelay_ingestion_usd": round(_usd("securityhub_finding_ingestion", hubrelay_events), 2),
         "hubrelay_own_usd": round(own, 2),
+    }
+
+
+# The vendor API's default schedule (template.yaml: rate(1 minute) for Source vendor_api).
+VENDOR_RUNS_PER_MONTH = 30 * 24 * 60
+SECRET_READS_PER_MONTH = 30 * 24 * 12  # the token, cached 5 minutes (secret_max_age_s)
+
+
+def vendor_schedule(idle_run_s: float, runs: int = VENDOR_RUNS_PER_MONTH) -> dict[str, Any]:
+    """What polling the vendor API every minute costs a month when it has nothing new
+    (findings sent are in per_million), next to the 5-minute schedule: Scheduler
+    invocations, Lambda requests and duration (`idle_run_s` per run at the collector's
+    1,024 MB), and the token's reads from Secrets Manager (cached 5 minutes either way)."""
+
+    def month(n: int) -> dict[str, float]:
+        lines = {
+            "EventBridge Scheduler": _usd("scheduler_invocation", n),
+            "Lambda requests": _usd("lambda_request", n),
+            "Lambda GB-s": _usd("lambda_gb_second", n * idle_run_s * COLLECTOR_GB),
+            "Secrets Manager": _usd("secretsmanager_api_call", min(n, SECRET_READS_PER_MONTH)),
+        }
+        rounded = {k: round(v, 4) for k, v in lines.items()}
+        return {**rounded, "total": round(sum(lines.values()), 4)}
+
+    return {
+        "idle_run_s": idle_run_s,
+        "runs_per_month": runs,
+        "usd_per_month": month(runs),
+        "usd_per_month_at_5_minutes": month(RUNS_PER_MONTH),
     }
