@@ -6,11 +6,14 @@
 2. A producer enqueues built-in sample findings (some invalid, some over the limits, some for
    the unsubscribed account, one malformed message); the importer drains the queue as its
    event source mapping would.
-3. A Trivy report lands in the reports bucket; a schedule tick runs the collector; a second
-   tick over the same report sends nothing; a rescan with fixed vulnerabilities archives them.
+3. A Trivy report lands in the reports bucket; its S3 Object Created event runs the
+   collector through the template's EventBridge rule; a schedule tick over the same report
+   sends nothing; a rescan with fixed vulnerabilities archives them.
 4. Someone picks findings in the console and chooses "Send to webhook": the responder signs
    and posts them to a receiver on 127.0.0.1 and writes the outcome back to Security Hub.
-Then it prints what became of every finding. Usage:
+Last, on a stack of its own with Source=health, two AWS Health events go through the
+template's CollectorHealthRule (demo_health). Then it prints what became of every finding.
+Usage:
 python -m hubrelay_emulator.demo [--findings N] [--vulnerabilities N] [--param Name=Value ...]
                                  [--report PATH]
 `--report PATH` also puts your own scanner report (whatever the collector's scanner_reports
@@ -36,6 +39,7 @@ from hubrelay import asff, message
 from hubrelay.packing import lower_bound
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
 from hubrelay_emulator import (
+    demo_health,
     demo_report,
     demo_v2,
     demo_vendor,
@@ -89,6 +93,8 @@ class Summary:
     auto_routed: int = 0
     # The new Security Hub: a Findings Imported V2 event routed to a ticket connector.
     v2: demo_v2.V2Result = field(default_factory=demo_v2.V2Result)
+    # AWS Health events through CollectorHealthRule, on a stack of their own (Source=health).
+    health: demo_health.HealthResult | None = None
     # The audit: Security Hub's own counts, the dead-letter queue, the IAM checker.
     imported: int = 0
     in_security_hub: dict[str, int] = field(default_factory=dict)
@@ -241,6 +247,10 @@ def _run(
             stack.down()
     finally:
         receiver.stop()
+    if "Source" not in parameters and api is None and report is None:
+        progress("AWS Health events through EventBridge, on a stack with Source=health")
+        with _stage(summary, "health events"):
+            summary.health = demo_health.run()
     summary.webhook_received = len(receiver.received)
     summary.webhook_verified = receiver.verified
     return summary
@@ -479,6 +489,8 @@ def failures(summary: Summary) -> list[str]:
         reasons.append("the collector sent nothing from the vendor API")
     if summary.report is not None:
         reasons += demo_report.failures(summary.report)
+    if summary.health is not None:
+        reasons += demo_health.failures(summary.health)
     return reasons + demo_v2.failures(summary.v2)
 
 
@@ -532,6 +544,7 @@ def render(summary: Summary) -> str:
         ("written back", f"{summary.written_back} findings NOTIFIED with a note"),
         ("automatic route", f"{summary.auto_routed} imported events matched"),
         *demo_v2.rows(summary.v2),
+        *(demo_health.rows(summary.health) if summary.health is not None else []),
         *(demo_report.rows(summary.report) if summary.report is not None else []),
         ("throttled calls", str(summary.throttled)),
         (

@@ -37,6 +37,11 @@ def test_demo_report_matches_what_happened():
     assert (summary.collected, summary.collected_second_run, summary.archived) == (40, 0, 10)
     # The report reached Security Hub by its S3 Object Created event, before any schedule
     assert summary.collected_by_event
+    # And on a Source=health stack, AWS Health events through CollectorHealthRule: the
+    # security one is a finding, the EC2 reboot is left out, no error, no denied call
+    assert summary.health is not None
+    assert (summary.health.events, summary.health.matched, summary.health.findings) == (2, 2, 1)
+    assert (summary.health.errors, summary.health.denied) == ([], [])
     # And the five findings refused while Security Hub was off reached it once it was on,
     # with no new report (delivery feedback)
     assert summary.held_back == summary.delivered_late == 5
