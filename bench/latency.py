@@ -16,8 +16,13 @@ measured in the same bench run; nothing here sleeps. The model:
      its notifications are "typically delivered in seconds but can sometimes take a minute
      or longer" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventNotifications.html);
      that rare tail is not in the model. The collector has a reserved concurrency of 1 (its
-     cursor's lock): runs take the events one at a time, in order of delivery, each paying
-     the start-up time and the collector time per finding.
+     cursor's lock): an event that finds it busy is throttled, and Lambda returns it to
+     its asynchronous queue and tries again after 1 s, then intervals doubling up to 5
+     minutes ("How Lambda handles errors and retries with asynchronous invocation",
+     https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html;
+     the jitter is not documented: the model waits half to all of each interval);
+     each run pays the start-up time and the collector time per finding. A burst row puts
+     BURST_REPORTS reports in S3 at once, at the start of the hour, on top of the load.
    - Scheduled (EventBridge Scheduler, `schedule_s`; the polled vendor API, and every
      source with EventDrivenCollection off): the run at time k*S reads every finding that
      appeared since the previous run.
@@ -44,6 +49,7 @@ measured throughput, in the throughput figures, is within a few percent of that 
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from dataclasses import dataclass
@@ -64,6 +70,8 @@ REPORT_FINDINGS = 50  # findings per scanner report
 # AWS Health events come a few a month to an account; 0.1 a second (360 an hour) is already
 # a storm. Their rows run at the load asked for, up to this.
 HEALTH_MAX_PER_S = 0.1
+BURST_REPORTS = 100  # a pipeline scanning a hundred images at once
+THROTTLE_RETRY_S, THROTTLE_RETRY_MAX_S = 1.0, 300.0
 
 
 @dataclass(frozen=True)
@@ -85,11 +93,20 @@ class Config:
     per_event: int = 1  # findings per group (a report's)
     kind: str = ""  # which headline figure a default row is: events, polled
     max_rate: float | None = None  # the most this source produces, findings/s
+    burst: int = 0  # groups that appear at once at the start of the hour
 
 
 CONFIGS = (
     Config("default, reports in S3: events", None, 20.0, True, REPORT_FINDINGS, "events"),
     Config("default, AWS Health: events", None, 20.0, True, 1, "events", HEALTH_MAX_PER_S),
+    Config(
+        f"burst: {BURST_REPORTS} reports at once, events",
+        None,
+        20.0,
+        True,
+        REPORT_FINDINGS,
+        burst=BURST_REPORTS,
+    ),
     Config("default, vendor API: schedule 1 min", 60.0, 20.0, kind="polled"),
     Config("events off: schedule 5 min, window 20 s", 300.0, 20.0),
     Config("events off: schedule 5 min, window 0 s", 300.0, 0.0),
@@ -158,17 +175,24 @@ def _run(
 def _event_runs(
     config: Config, groups: list[float], measured: Measured, rng: random.Random
 ) -> list[tuple[float, list[float]]]:
-    """One collector run per event, one at a time (reserved concurrency 1), in order of
-    delivery."""
-    delivered = sorted(
-        (t + DELIVERY_BASE_S + rng.expovariate(1 / DELIVERY_TAIL_S), t) for t in groups
-    )
+    """One collector run per event, one at a time (reserved concurrency 1); an event that
+    finds the collector busy is throttled and tried again after Lambda's backoff."""
+    # (time of the attempt, appearance, attempts so far)
+    attempts = [(t + DELIVERY_BASE_S + rng.expovariate(1 / DELIVERY_TAIL_S), t, 0) for t in groups]
+    heapq.heapify(attempts)
     out: list[tuple[float, list[float]]] = []
     free = 0.0
-    for at, appeared in delivered:
-        free, messages = _run(max(at, free), [appeared] * config.per_event, measured)
+    while attempts:
+        at, appeared, tries = heapq.heappop(attempts)
+        if at < free:
+            # Lambda documents the doubling, not its jitter: half to all of the interval.
+            wait = min(THROTTLE_RETRY_S * 2**tries, THROTTLE_RETRY_MAX_S)
+            wait *= rng.uniform(0.5, 1.0)
+            heapq.heappush(attempts, (at + wait, appeared, tries + 1))
+            continue
+        free, messages = _run(at, [appeared] * config.per_event, measured)
         out += messages
-    return out
+    return sorted(out, key=lambda m: m[0])
 
 
 def _batches(
@@ -206,6 +230,7 @@ def simulate(config: Config, rate: float, measured: Measured, seed: int = 1) -> 
     while t < HOUR:
         groups.append(t)
         t += rng.expovariate(rate / config.per_event)
+    groups = sorted([0.0] * config.burst + groups)
     bucket = Bucket()
     slots = [0.0] * CONCURRENCY
     latencies: list[float] = []
@@ -246,6 +271,7 @@ def run(measured: Measured, rates: tuple[float, ...] = (1.0, 20.0)) -> dict[str,
             "eventbridge_delivery_tail_mean_s": DELIVERY_TAIL_S,
             "findings_per_report": REPORT_FINDINGS,
             "health_events_max_per_s": HEALTH_MAX_PER_S,
+            "lambda_throttle_retry_s": [THROTTLE_RETRY_S, THROTTLE_RETRY_MAX_S],
         },
         # "load": which of `rates` a row was asked to run at (a source may produce less).
         "rows": [

@@ -141,7 +141,7 @@ def latency(results: dict[str, Any], path: Path = LATENCY_PNG) -> Path:
         ax.set_xlim(0, max(r["p99_s"] for r in rows) / 60 * 1.15)
         slower = sorted({r["findings_per_s"] for r in chosen if r["findings_per_s"] < rate})
         note = f" (AWS Health {slower[0]:g}/s)" if slower else ""
-        ax.set_title(f"{rate:g} new finding(s)/s at the source{note}, simulated hour", fontsize=9)
+        ax.set_title(f"{rate:g} new finding(s)/s at the source{note}\nsimulated hour", fontsize=9)
         ax.grid(alpha=0.3, axis="x")
     axes[0][0].set_yticks(
         range(len(configs)), [c.replace(", ", "\n", 1) for c in configs], fontsize=8
