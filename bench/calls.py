@@ -7,8 +7,9 @@ reference, /work/shared/reference/security-hub-contract.md). The rate limit is o
 this counts calls, not waits (throughput.py measures those).
 
 A producer enqueues the realistic mix (about 80% small controls, 20% large vulnerability
-findings, two accounts) as the collector does (message.pack_messages, 256 KiB messages),
-and the event source mapping drains the queue through the importer. The figure is
+findings, two accounts) as the collector does (message.pack_messages: messages up to 1 MiB
+of at most 100 findings of one account and product), and the event source mapping drains
+the queue through the importer. The figure is
 
     calls / sum over (Region, account) of max(ceil(n / 100), ceil(bytes / 6 MB))
 

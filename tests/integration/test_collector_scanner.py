@@ -177,9 +177,13 @@ def test_many_findings_are_packed_into_full_messages_and_batches(stack: dict[str
     assert max(sizes) <= DEFAULT_MAX_MESSAGE_BYTES
     # Full messages: only the last of each chunk of 500 findings (the unit of tracking
     # writes) may be less than 95% full.
-    assert all(size > 0.95 * DEFAULT_MAX_MESSAGE_BYTES for size in sorted(sizes)[2:])
-    # One SendMessageBatch carries at most 256 KiB in all, so full messages go one per call.
-    assert summary["calls"] == len(messages)
+    # Full messages: each holds one BatchImportFindings call, 100 findings (the chunks of
+    # 500 findings, the unit of tracking writes, split into whole calls).
+    assert [len(json.loads(body)["findings"]) for body in messages] == [100] * 6
+    # One SendMessageBatch carries at most 1 MiB in all: three of these messages, then the
+    # chunk's other two, then the second chunk's one.
+    assert 3 * max(sizes) < DEFAULT_MAX_MESSAGE_BYTES < 4 * min(sizes)
+    assert summary["calls"] == 3
 
 
 def test_findings_not_reported_again_are_renewed_before_the_age_off(

@@ -208,13 +208,23 @@ def test_invalid_and_oversized_findings_are_quarantined_before_any_call(env):
     assert sum(c.findings for c in env["contract"].calls) == 10
 
 
-def test_oversized_finding_body_is_kept_truncated_with_its_size(env):
+def test_oversized_finding_body_is_kept_truncated_with_its_size(env, monkeypatch):
+    # A queue kept at SQS's old 256 KiB limit: the finding over 240 KB does not fit.
+    monkeypatch.setenv("HUBRELAY_MAX_MESSAGE_BYTES", str(256 * 1024))
     _, oversized = samples.broken(product=PARTNER)[-1]
     load_handler()(sqs_event([message.encode([oversized])]), Context())
     (kept,) = dlq_messages(env)
     body = json.loads(kept["Body"])
     assert body["truncated"] is True
     assert body["originalBytes"] > MAX_FINDING_BYTES
+
+
+def test_oversized_finding_is_kept_whole_in_a_default_1_mib_message(env):
+    # The dead-letter message is a queue message again, ready to be sent back.
+    _, oversized = samples.broken(product=PARTNER)[-1]
+    load_handler()(sqs_event([message.encode([oversized])]), Context())
+    (kept,) = dlq_messages(env)
+    assert message.decode(kept["Body"]) == [oversized]
 
 
 def test_malformed_message_body_is_quarantined_and_the_rest_imported(env):

@@ -58,14 +58,44 @@ def test_pack_messages_fills_each_message_and_stays_under_the_limit(finding):
 
 
 def test_pack_messages_refuses_a_finding_bigger_than_a_message(finding):
-    finding["Description"] = "x" * 300_000
-    with pytest.raises(message.MessageError, match="over the 262144-byte message limit"):
+    finding["Description"] = "x" * 1_100_000
+    with pytest.raises(message.MessageError, match="over the 1048576-byte message limit"):
         list(message.pack_messages([finding]))
+
+
+def test_pack_messages_holds_one_call_of_one_account_and_product_per_message(finding):
+    # Findings of two accounts, interleaved: each message holds one account's findings,
+    # at most the 100 of one BatchImportFindings call, so whole messages fill whole calls.
+    findings = [
+        dict(finding, Id=f"id-{i}", AwsAccountId=("111111111111", "222222222222")[i % 2])
+        for i in range(450)
+    ]
+    bodies = [message.decode(b) for b in message.pack_messages(findings)]
+    assert [len(b) for b in bodies] == [100, 100, 100, 100, 25, 25]
+    assert all(len({f["AwsAccountId"] for f in b}) == 1 for b in bodies)
+    assert sorted(f["Id"] for b in bodies for f in b) == sorted(f["Id"] for f in findings)
+    # In order within each account.
+    for account in ("111111111111", "222222222222"):
+        ids = [f["Id"] for b in bodies for f in b if f["AwsAccountId"] == account]
+        assert ids == [f["Id"] for f in findings if f["AwsAccountId"] == account]
+
+
+def test_pack_messages_reorders_only_when_it_saves_a_message():
+    # In order, 20k 20k 10k 10k take three 32 KiB messages; two suffice: 20k+10k twice.
+    findings = [
+        {"Id": str(i), "Pad": "x" * size} for i, size in enumerate([20_000] * 2 + [10_000] * 2)
+    ]
+    bodies = [message.decode(b) for b in message.pack_messages(findings, max_bytes=32 * 1024)]
+    assert [[f["Id"] for f in b] for b in bodies] == [["0", "2"], ["1", "3"]]
 
 
 @given(st.lists(st.integers(min_value=0, max_value=20_000), min_size=1, max_size=60))
 def test_packed_messages_round_trip_in_order(sizes):
     findings = [{"Id": str(i), "Pad": "x" * size} for i, size in enumerate(sizes)]
     bodies = list(message.pack_messages(findings, max_bytes=32 * 1024))
-    assert [f for b in bodies for f in message.decode(b)] == findings
+    decoded = [message.decode(b) for b in bodies]
+    # Every finding once, in order within each message, and in order overall unless
+    # another order takes fewer messages.
+    assert sorted((f for b in decoded for f in b), key=lambda f: int(f["Id"])) == findings
+    assert all([int(f["Id"]) for f in b] == sorted(int(f["Id"]) for f in b) for b in decoded)
     assert all(len(b.encode()) <= 32 * 1024 or len(json.loads(b)["findings"]) == 1 for b in bodies)

@@ -28,7 +28,7 @@ from hubrelay.error_report import ErrorReport
 from hubrelay.errors import TransientError
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.settings import MAX_FINDING_BYTES, Settings
+from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_FINDING_BYTES, Settings
 from hubrelay.sources import (
     UNCLASSED,
     Context,
@@ -95,7 +95,7 @@ class FindingQueue:
 
     client: Any
     url: str
-    max_message_bytes: int = 256 * 1024
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     retry: Retry = field(default_factory=lambda: Retry(max_attempts=5, base_s=0.1, cap_s=2.0))
 
     def enqueue(

@@ -23,7 +23,8 @@ from hubrelay import loading
 from hubrelay.delivery import Ref
 from hubrelay.errors import PermanentError
 from hubrelay.observability import logger
-from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
+from hubrelay.packing import Sized, lower_bound, pack
+from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_FINDINGS_PER_CALL
 
 VERSION = 1
 _ENVELOPE_OVERHEAD = len(json.dumps({"version": VERSION, "findings": []}))
@@ -94,11 +95,19 @@ def pack_messages(
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     refs: Iterable[Ref | None] | None = None,
 ) -> Iterator[str]:
-    """Message bodies holding as many findings as fit, in order; with `refs` (aligned with
+    """Message bodies of one (ProductArn, account) each, holding at most the findings of one
+    BatchImportFindings call (100) and as many as fit, in order; with `refs` (aligned with
     `findings`) each message also says which tracking row each finding came from.
 
+    One call's worth of one group per message makes the importer's calls follow the
+    messages: whatever whole messages an invocation receives, each group's findings in it
+    come in multiples of 100 but for its last message, so the importer's packing fills
+    every call (hubrelay.packing). When findings in order would need more messages than
+    the fewest possible (a run of large findings over the byte limit), they are packed by
+    the one batching function instead, in order within each message.
+
     A finding too big for a message on its own raises MessageError: callers validate
-    findings first (240 KB per finding fits in the default 256 KiB message).
+    findings first (240 KB per finding fits in the default message).
     """
     findings = list(findings)
     tracked = refs is not None
@@ -108,8 +117,7 @@ def pack_messages(
     overhead = _TRACKED_OVERHEAD if tracked else _ENVELOPE_OVERHEAD
     # Each finding after the first costs ", " in the findings array, and in the tracking one.
     separators = 4 if tracked else 2
-    batch: list[tuple[str, str]] = []
-    size = overhead
+    groups: dict[tuple[str, str], list[tuple[int, str, str, int]]] = {}
     for index, finding in enumerate(findings):
         # json.dumps escapes every non-ASCII character: its length is its size in bytes.
         text, entry = json.dumps(finding), entries[index] if tracked else ""
@@ -119,13 +127,33 @@ def pack_messages(
                 f"finding {str(finding.get('Id'))[:120]!r} is {len(text)} bytes, "
                 f"over the {max_bytes}-byte message limit"
             )
-        if batch and size + own + separators > max_bytes:
-            yield _join(batch, tracked)
-            batch, size = [], overhead
-        size += own + (separators if batch else 0)
-        batch.append((text, entry))
-    if batch:
-        yield _join(batch, tracked)
+        key = (str(finding.get("ProductArn", "")), str(finding.get("AwsAccountId", "")))
+        groups.setdefault(key, []).append((index, text, entry, own + separators))
+    # The first finding of a message costs no separator: the room is that much larger.
+    room = max_bytes - overhead + separators
+    messages = [m for group in groups.values() for m in _messages_of(group, room)]
+    for parts in sorted(messages, key=lambda m: m[0][0]):
+        yield _join([(text, entry) for _, text, entry, _ in parts], tracked)
+
+
+Part = tuple[int, str, str, int]  # (index in the input, finding JSON, tracking entry, cost)
+
+
+def _messages_of(parts: list[Part], room: int) -> list[list[Part]]:
+    """One group's findings into messages: in order, or by hubrelay.packing when that takes
+    fewer messages (then in order within each)."""
+    in_order: list[list[Part]] = []
+    size = room
+    for part in parts:
+        if size + part[3] > room or len(in_order[-1]) >= MAX_FINDINGS_PER_CALL:
+            in_order.append([])
+            size = 0
+        in_order[-1].append(part)
+        size += part[3]
+    if len(in_order) <= lower_bound([p[3] for p in parts], room):
+        return in_order
+    packed = [sorted(call.items) for call in pack((Sized(p, (), p[3]) for p in parts), room)]
+    return packed if len(packed) < len(in_order) else in_order
 
 
 _TRACKED_OVERHEAD = len(json.dumps({"version": VERSION, "findings": [], "tracking": []}))

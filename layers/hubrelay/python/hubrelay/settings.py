@@ -24,9 +24,13 @@ MAX_FINDING_BYTES = 240 * 1024
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 PARTNER_FAQ_BATCH_BYTES = 240 * 1024
 DEFAULT_BATCH_BYTE_BUDGET = MAX_REQUEST_BYTES
-# SQS accepted 256 KiB per message for years and 1 MiB since August 2025; the safe figure
-# is the default, the queue's real MaximumMessageSize can raise it.
-DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024
+# SQS accepted 256 KiB per message for years and 1 MiB since August 2025, now also the
+# default of a new queue's MaximumMessageSize ("Valid values: An integer from 1,024 bytes
+# (1 KiB) to 1,048,576 bytes (1 MiB). Default: 1,048,576 bytes (1 MiB)", SetQueueAttributes,
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html).
+# A message then holds a whole BatchImportFindings call of 100 findings (hubrelay.message);
+# HUBRELAY_MAX_MESSAGE_BYTES=262144 for a queue kept at the old limit.
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class SettingsError(PermanentError):

@@ -37,7 +37,7 @@ def add_parser(commands: Any) -> None:
         "--max-message-bytes",
         type=int,
         default=0,
-        help="message size limit (default: HUBRELAY_MAX_MESSAGE_BYTES or 256 KiB)",
+        help="message size limit (default: HUBRELAY_MAX_MESSAGE_BYTES or 1 MiB)",
     )
     enqueue.add_argument(
         "--quarantine", default="", metavar="PATH", help="default: FILE.quarantined.json"
