@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hubrelay import loading, responder
@@ -18,12 +13,25 @@ from hubrelay.route_types import Decision
 from hubrelay.routing import RouteConfig
 from hubrelay.settings import Settings
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 settings = Settings.from_env()
 services = responder.connect(settings)
 config = RouteConfig.from_settings(settings)
-# Each queued event is routed on its own: one that fails (a write-back Security Hub did not
-# take) is retried alone, the others of the batch are done.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@cache
+def _processor() -> BatchProcessor:
+    """Each queued event is routed on its own: one that fails (a write-back Security Hub did
+    not take) is retried alone, the others of the batch are done. Made on the first SQS
+    batch: only the automatic route (AutoRoute, off by default) comes through a queue, and
+    Powertools' batch utility (with asyncio and the event data classes) is a large part of a
+    cold start that custom actions do not need (docs/operations.md, "Cold starts")."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def route(event: Any) -> None:
@@ -47,9 +55,11 @@ def _route_record(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services.ledger.register_lambda_context(context)
     if "Records" in event:
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
         return dict(
             process_partial_response(
-                event=event, record_handler=_route_record, processor=processor, context=context
+                event=event, record_handler=_route_record, processor=_processor(), context=context
             )
         )
     route(event)

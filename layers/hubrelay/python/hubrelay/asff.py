@@ -20,11 +20,10 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from typing import Any
 
-import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from hubrelay import loading
+from hubrelay import aws, loading
 from hubrelay.errors import PermanentError
 from hubrelay.settings import MAX_FINDING_BYTES
 
@@ -148,7 +147,7 @@ def finding_size(finding: Mapping[str, Any]) -> int:
 @cache
 def finding_shape() -> StructureShape:
     """botocore's model of AwsSecurityFinding (read once per process)."""
-    model = botocore.session.get_session().get_service_model("securityhub")
+    model = aws.service_model("securityhub")
     shape = model.shape_for("AwsSecurityFinding")
     assert isinstance(shape, StructureShape)
     return shape
@@ -156,7 +155,7 @@ def finding_shape() -> StructureShape:
 
 @cache
 def _request_shape() -> Shape:
-    model = botocore.session.get_session().get_service_model("securityhub")
+    model = aws.service_model("securityhub")
     shape = model.operation_model("BatchImportFindings").input_shape
     assert shape is not None
     return shape
