@@ -30,6 +30,11 @@ from hubrelay.settings import Settings
 
 S3_SOURCE, S3_CREATED = "aws.s3", "Object Created"
 HEALTH_SOURCE, HEALTH_EVENT = "aws.health", "AWS Health Event"
+# Source -> the EventBridge events its collector reads besides its schedule's.
+READS = {
+    "scanner_reports": (f"{S3_CREATED!r} of {S3_SOURCE}",),
+    "health": (f"{HEALTH_EVENT!r} of {HEALTH_SOURCE}",),
+}
 
 
 class EventError(PermanentError):
@@ -75,16 +80,10 @@ def parse(event: Any, settings: Settings) -> Trigger:
         return _report_created(event, name, settings)
     if origin == (HEALTH_SOURCE, HEALTH_EVENT) and settings.source == "health":
         return _health_event(event, name)
+    reads = " and ".join(["its schedule's {}", *READS.get(settings.source, ())])
     raise EventError(
         f"{name}: source {str(origin[0])[:40]!r}, detail-type {str(origin[1])[:60]!r} is not "
-        f"an event the {settings.source or 'disabled'} collector reads (it reads its schedule's "
-        + (
-            f"{{}} and {S3_CREATED!r} of {S3_SOURCE})"
-            if settings.source == "scanner_reports"
-            else f"{{}} and {HEALTH_EVENT!r} of {HEALTH_SOURCE})"
-            if settings.source == "health"
-            else "{})"
-        )
+        f"an event the {settings.source or 'disabled'} collector reads (it reads {reads})"
     )
 
 
