@@ -526,3 +526,56 @@ def test_one_poison_message_is_quarantined_with_its_reason_and_the_batch_importe
         "msg-3": "message msg-3: nested too deeply (more than 64 levels)",
     }
     assert {c.outcome for c in env["contract"].calls} == {"ok"}
+
+
+def _paced_import(env, findings, pace):
+    """import_records with the contract, the token buckets and the sleeps on one clock."""
+    from hubrelay import importer
+    from hubrelay.retry import Retry
+    from hubrelay.settings import Settings
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    now = [0.0]
+    env["contract"].clock = lambda: now[0]
+    pace.clock = lambda: now[0]
+    settings = Settings(quarantine_queue_url=env["dlq"])
+    services = importer.Services(securityhub=aws.securityhub, sqs=env["sqs"], pace=pace)
+    records = [(f"msg-{i}", body, 1) for i, body in enumerate(message.pack_messages(findings))]
+    retry = Retry(max_attempts=8, sleep=sleep, pace=pace)
+    return importer.import_records(records, settings, services, retry=retry), now[0]
+
+
+def test_calls_paced_by_the_token_bucket_stay_within_security_hubs_enforced_rate(env):
+    # Given Security Hub's quota (10 requests/s, burst 30 per account and Region) enforced,
+    # and 6,000 findings of one account: 60 calls
+    from hubrelay.retry import Pace
+
+    findings = samples.for_account(6_000, samples.SUBSCRIBED[0], product=PARTNER)
+    # When imported with the importer's pacing at the documented rate
+    outcome, seconds = _paced_import(env, findings, Pace(10.0, 30))
+    # Then all arrive without a single 429: the burst, then one call per 0.1 s
+    assert outcome.imported == 6_000
+    assert outcome.calls == 60
+    assert env["contract"].throttled == 0
+    # (each wait a millisecond over the refill, so a call is never a hair early)
+    assert seconds == pytest.approx((60 - 30) * (0.1 + 0.001))
+
+
+def test_a_429_empties_the_bucket_so_the_next_call_waits_one_refill_not_a_backoff(env):
+    # Given Security Hub's bucket nearly spent by someone else (a second importer): one
+    # token where this container's bucket believes in a full burst of 30
+    from hubrelay.retry import Pace
+
+    env["contract"].burst = 1
+    findings = samples.for_account(2_000, samples.SUBSCRIBED[0], product=PARTNER)
+    # When 20 calls are imported
+    outcome, seconds = _paced_import(env, findings, Pace(10.0, 30))
+    # Then the second call's 429 is the only one: it empties the bucket, and each later
+    # call waits for its token (0.1 s), not a random backoff
+    assert outcome.imported == 2_000
+    assert outcome.unresolved == []
+    assert env["contract"].throttled == outcome.throttles == 1
+    assert outcome.calls == 21
+    assert seconds == pytest.approx(19 * (0.1 + 0.001))

@@ -26,7 +26,7 @@ from hubrelay.delivery import Feedback, FeedbackOutcome
 from hubrelay.gathering import Item, gather
 from hubrelay.packing import ByteBudget, Call, Sized, lower_bound, pack
 from hubrelay.quarantine import Quarantine, Quarantined
-from hubrelay.retry import Retry
+from hubrelay.retry import Pace, Retry
 from hubrelay.sending import ClientFor, ImportSender, Tally
 from hubrelay.settings import Settings
 
@@ -47,6 +47,8 @@ class Services:
     # The byte budget per call for the container's life (it learns from 413s); None: the
     # configured one, afresh for each call of import_records.
     budget: ByteBudget | None = None
+    # Token buckets per (account, Region) for the container's life; None: not paced.
+    pace: Pace | None = None
 
 
 def connect(settings: Settings) -> Services:
@@ -58,7 +60,15 @@ def connect(settings: Settings) -> Services:
         sqs=aws.lazy_client("sqs"),
         dynamodb=dynamodb,
         budget=ByteBudget(settings.batch_byte_budget),
+        pace=pace_for(settings),
     )
+
+
+def pace_for(settings: Settings) -> Pace | None:
+    """The importer's pacing of BatchImportFindings per (account, Region), or None."""
+    if not settings.import_rate_per_second:
+        return None
+    return Pace(settings.import_rate_per_second, settings.import_burst)
 
 
 @dataclass
@@ -97,7 +107,7 @@ def import_records(
     items, received = gather(
         ((mid, body) for mid, body, _ in records), settings.max_finding_bytes, quarantine
     )
-    retry = retry or retry_for(settings, remaining_ms)
+    retry = retry or retry_for(settings, remaining_ms, services.pace)
     budget = services.budget or ByteBudget(settings.batch_byte_budget)
     halvings = budget.halvings
     sender, calls = deliver(
@@ -126,14 +136,18 @@ def import_records(
     )
 
 
-def retry_for(settings: Settings, remaining_ms: Callable[[], int]) -> Retry:
-    """The importer's retry policy for its calls (Security Hub and the dead-letter queue)."""
+def retry_for(
+    settings: Settings, remaining_ms: Callable[[], int], pace: Pace | None = None
+) -> Retry:
+    """The importer's retry policy for its calls (Security Hub and the dead-letter queue),
+    pacing Security Hub's calls with `pace`."""
     return Retry(
         max_attempts=settings.max_import_attempts,
         base_s=0.2,
         cap_s=settings.max_retry_backoff_s,
         remaining_ms=remaining_ms,
         reserve_ms=settings.deadline_margin_ms + CALL_ROOM_MS,
+        pace=pace,
     )
 
 

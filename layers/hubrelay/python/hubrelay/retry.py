@@ -9,19 +9,79 @@ leaves the work to the next delivery or run.
 Plain AWS calls keep botocore's own `standard` retry mode (hubrelay.aws); this helper is
 for what botocore cannot retry: partial failures inside a successful response
 (FailedFindings, UnprocessedItems, failed SendMessageBatch entries) and HTTP peers.
+
+With `pace` (a rate per second and a burst) calls are also paced per scope with a token
+bucket, the way the service meters them: Security Hub accepts 10 BatchImportFindings
+requests per second with a burst of 30 per account and Region ("Quotas for Security Hub
+CSPM", https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-limits.html).
+A refusal for the rate (429) empties the scope's bucket, so the next attempt waits just the
+time one request takes to refill (1 / rate) instead of a random backoff that overshoots.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 
 def _sleep(seconds: float) -> None:
     # Resolved at call time, so the local stack emulator can simulate the wait.
     time.sleep(seconds)
+
+
+@dataclass
+class TokenBucket:
+    """Tokens refilled at `rate` per second up to `burst`; a call takes one.
+
+    Time is `clock` (monotonic) but never earlier than the end of the last wait, so a wait
+    counts as passed even where sleeping is simulated (the local stack emulator).
+    """
+
+    rate: float
+    burst: float
+    clock: Callable[[], float] = time.monotonic
+    tokens: float | None = None  # None: full
+    stamp: float = float("-inf")
+
+    def reserve(self) -> float:
+        """Take a token: the seconds to wait before the call it is for (0 when one is there)."""
+        now = max(self.clock(), self.stamp)
+        tokens = self.burst if self.tokens is None else self.tokens
+        tokens = min(self.burst, tokens + (now - self.stamp) * self.rate)
+        if tokens >= 1.0:
+            self.tokens, self.stamp = tokens - 1.0, now
+            return 0.0
+        # A millisecond more than the refill takes: our clock and the service's never agree
+        # exactly, and a call a hair early is refused.
+        wait = (1.0 - tokens) / self.rate + 0.001
+        self.tokens, self.stamp = 0.0, now + wait
+        return wait
+
+    def give_back(self) -> None:
+        """A reserved token that was not used (no time was left for its call)."""
+        self.tokens = min(self.burst, (self.tokens or 0.0) + 1.0)
+
+    def empty(self) -> None:
+        """The service refused a call for its rate: it has no token left for us now."""
+        self.tokens, self.stamp = 0.0, max(self.clock(), self.stamp)
+
+
+@dataclass
+class Pace:
+    """Token buckets per scope (for Security Hub: per account and Region), kept for the
+    container's life so that later invocations start from what the earlier ones spent."""
+
+    rate: float
+    burst: float
+    clock: Callable[[], float] = time.monotonic
+    buckets: dict[Hashable, TokenBucket] = field(default_factory=dict)
+
+    def bucket(self, scope: Hashable) -> TokenBucket:
+        if scope not in self.buckets:
+            self.buckets[scope] = TokenBucket(self.rate, self.burst, self.clock)
+        return self.buckets[scope]
 
 
 @dataclass
@@ -37,6 +97,8 @@ class Retry:
     reserve_ms: int = 0
     sleep: Callable[[float], None] = _sleep
     rng: random.Random = field(default_factory=random.Random, repr=False)
+    # Calls paced per scope with a token bucket; None: not paced.
+    pace: Pace | None = None
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """The wait after `attempt` failed attempts (1 = the first): a peer's Retry-After
@@ -62,3 +124,27 @@ class Retry:
             return False
         self.sleep(seconds)
         return True
+
+    def wait_turn(self, scope: Hashable) -> bool:
+        """Wait for a token of `scope` before a call (at once when not paced); False
+        (without waiting) when the wait would run into the deadline."""
+        if self.pace is None:
+            return True
+        bucket = self.pace.bucket(scope)
+        seconds = bucket.reserve()
+        if seconds <= 0:
+            return True
+        if not self.time_for(seconds):
+            bucket.give_back()
+            return False
+        self.sleep(seconds)
+        return True
+
+    def throttled(self, scope: Hashable, attempt: int) -> bool:
+        """After a refusal for the rate: empty `scope`'s bucket and allow attempt
+        `attempt + 1` (whose `wait_turn` waits for the refill) if the attempts allow it.
+        Not paced: a backoff like any other failure (`pause`)."""
+        if self.pace is None:
+            return self.pause(attempt)
+        self.pace.bucket(scope).empty()
+        return attempt < self.max_attempts

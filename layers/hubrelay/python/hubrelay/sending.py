@@ -41,6 +41,11 @@ def call_of(group: tuple[str, ...], items: list[Item], attempt: int = 0) -> Call
     return Call(group, items, sum(i.size for i in items), attempt)
 
 
+def _scope(call: Call[Item]) -> tuple[str, str]:
+    """What Security Hub meters a call by: (account, Region)."""
+    return call.group[1], call.group[0]
+
+
 def _classify(error: ClientError | BotoCoreError) -> tuple[str, str, Meaning]:
     """(code, message, meaning) of a failed call."""
     if not isinstance(error, ClientError):
@@ -74,7 +79,7 @@ class ImportSender:
     def _send(self, call: Call[Item], pending: list[Call[Item]]) -> None:
         attempt = call.attempt
         while True:
-            if not self.time_for_a_call():
+            if not self.time_for_a_call() or not self.retry.wait_turn(_scope(call)):
                 # A call started now could outlive the invocation: leave it to redelivery.
                 self._give_up(call.items, "no time left in this invocation")
                 return
@@ -90,8 +95,9 @@ class ImportSender:
                 code, text, meaning = _classify(exc)
                 reason = f"{code}: {text}"
                 if meaning in (Meaning.THROTTLED, Meaning.TRANSIENT):
-                    self.tally.throttles += meaning is Meaning.THROTTLED
-                    if self._backoff(attempt, call, reason):
+                    throttled = meaning is Meaning.THROTTLED
+                    self.tally.throttles += throttled
+                    if self._backoff(attempt, call, reason, throttled):
                         attempt += 1
                         continue
                     self._give_up(call.items, reason)
@@ -165,9 +171,15 @@ class ImportSender:
             item.last_error = error
         self.tally.unresolved.extend(items)
 
-    def _backoff(self, attempt: int, call: Call[Item], why: str) -> bool:
-        """Wait before another attempt if attempts and the invocation's time allow it."""
-        if not self.retry.pause(attempt + 1):
+    def _backoff(self, attempt: int, call: Call[Item], why: str, throttled: bool = False) -> bool:
+        """Wait before another attempt if attempts and the invocation's time allow it; after
+        a 429 with pacing on, the wait is the token bucket's (hubrelay.retry.Pace)."""
+        again = (
+            self.retry.throttled(_scope(call), attempt + 1)
+            if throttled
+            else self.retry.pause(attempt + 1)
+        )
+        if not again:
             logger.warning(
                 "giving up retrying BatchImportFindings",
                 reason=why,

@@ -55,6 +55,13 @@ class Settings(BaseModel):
     # Attempts per BatchImportFindings call within one invocation; SQS redelivery (up to
     # max_receive_count) is the outer retry.
     max_import_attempts: int = Field(8, ge=1)
+    # BatchImportFindings calls per second and burst per account and Region that one
+    # importer container paces itself to (hubrelay.retry.Pace): Security Hub's quota, 10
+    # and 30 ("Quotas for Security Hub CSPM",
+    # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-limits.html).
+    # 0: not paced (a 429 then waits a random backoff).
+    import_rate_per_second: float = Field(10.0, ge=0)
+    import_burst: int = Field(30, ge=1)
     region: str = "us-east-1"
 
     # --- Collector: see hubrelay.collector and hubrelay.sources. Empty = not configured.
