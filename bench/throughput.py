@@ -169,14 +169,6 @@ class Bench:
         # One cold start, outside every measurement (import time is measured on its own).
         self.enqueue(self.findings(self.accounts[0], 1))
         self.stack.drain()
-        # The importer paces its calls with token buckets (hubrelay.retry.Pace) on its own
-        # clock: in AWS that is real time, as Security Hub's is. Here Security Hub's bucket
-        # refills on the importer clock, which leaves moto's time out, so the importer's
-        # buckets run on it too: one time line for both, as in AWS.
-        pace = self.stack.function(IMPORTER).module.services.pace  # type: ignore[union-attr]
-        if pace is not None:
-            pace.clock = self.clock
-            pace.buckets.clear()
         return self
 
     def __exit__(self, *exc: object) -> None:
