@@ -50,9 +50,9 @@ lock: $(UV)
 			--custom-compile-command 'make lock' - -o $(UV_BOOTSTRAP)
 
 # Every package the tree holds: the product (layer and functions) and the three that never
-# ship (release, devtools, emulator).
+# ship (release, devtools, emulator), and the benchmarks (bench).
 MYPY_PATHS := layers/hubrelay/python/hubrelay functions release/hubrelay_release \
-	devtools/hubrelay_devtools emulator/hubrelay_emulator
+	devtools/hubrelay_devtools emulator/hubrelay_emulator bench
 
 # The static checks that need nothing beyond .venv (checkov, the slow one, is `make scan`).
 static: venv

@@ -19,7 +19,7 @@ DPI = 100
 
 
 # The measured series of the offered-load plot: row key, line style, colour, label, extras.
-SERIES = (
+SERIES: tuple[tuple[str, str, str, str, dict[str, float]], ...] = (
     ("findings_per_s", "o-", "tab:blue", "hubrelay (importer clock)", {}),
     (
         "wall_findings_per_s",

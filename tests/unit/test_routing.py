@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hubrelay.destinations import REGISTRY
 from hubrelay.routing import RouteConfig, decide, labels_at_least, plan_deliveries
 from hubrelay.settings import Settings
 from tests.support import load_fixture, nested
@@ -145,10 +146,18 @@ def test_unreadable_findings_are_rejected_alone():
     assert [index for index, _ in decision.rejected] == [1]
 
 
-def test_an_action_whose_destination_is_not_configured_is_rejected():
+def test_an_action_whose_destination_is_not_configured_is_rejected_naming_what_to_set():
     decision = decide(event(), config(webhook_secret_arn=""))
     assert not decision.accepted
-    assert "not configured" in decision.reason
+    assert decision.reason == (
+        "destination webhook is not configured: set EnableWebhook=true and "
+        "WebhookSecretName (HUBRELAY_WEBHOOK_SECRET_ARN)"
+    )
+
+
+def test_every_destination_says_what_enables_it():
+    # Each names at least one stack parameter an operator can set.
+    assert all(d.needs and d.needs[0].isupper() for d in REGISTRY.values())
 
 
 def imported(**finding_changes: Any) -> dict[str, Any]:

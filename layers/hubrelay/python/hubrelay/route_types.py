@@ -263,3 +263,6 @@ class Destination:
     not_applicable: Callable[[EventFinding, Settings], str | None] = _applies
     # What `hubrelay route` shows besides the payload (the webhook's signed headers).
     preview: Callable[[Delivery, Mapping[str, str], str | None], dict[str, Any]] = _no_preview
+    # What enables it, as the stack parameters (and the setting) an operator sets: said in
+    # the error for a custom action whose destination is off.
+    needs: str = ""

@@ -236,7 +236,7 @@ def _route_for(parsed: SecurityHubEvent, config: RouteConfig) -> Route | str:
             return f"action ARN(s) {foreign} do not belong to this stack (its actions: {own})"
         destination = config.actions[ours[0]]
         if destination not in config.enabled:
-            return f"destination {destination} is not configured"
+            return f"destination {destination} is not configured: set {REGISTRY[destination].needs}"
         name = parsed.detail.actionName or destination
         return Route("custom-action", name, ours[0], (destination,))
     if parsed.detail_type in (IMPORTED, ocsf.IMPORTED_V2):

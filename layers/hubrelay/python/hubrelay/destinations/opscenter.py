@@ -119,4 +119,12 @@ def send(
     return {"reference": str(reply["OpsItemId"])}
 
 
-DESTINATION = Destination("opscenter", "OpsCenter", enabled, action_arn, render, send)
+DESTINATION = Destination(
+    "opscenter",
+    "OpsCenter",
+    enabled,
+    action_arn,
+    render,
+    send,
+    needs="EnableOpsCenter=true (HUBRELAY_OPSCENTER_ENABLED)",
+)

@@ -99,4 +99,12 @@ def send(
     return {"reference": str(reply["MessageId"])}
 
 
-DESTINATION = Destination("sns", "SNS", enabled, action_arn, render, send)
+DESTINATION = Destination(
+    "sns",
+    "SNS",
+    enabled,
+    action_arn,
+    render,
+    send,
+    needs="EnableSns=true (HUBRELAY_SNS_TOPIC_ARN)",
+)

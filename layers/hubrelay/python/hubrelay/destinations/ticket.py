@@ -90,5 +90,12 @@ def send(
 
 
 DESTINATION = Destination(
-    "ticket", "a Security Hub ticket", enabled, action_arn, render, send, not_applicable
+    "ticket",
+    "a Security Hub ticket",
+    enabled,
+    action_arn,
+    render,
+    send,
+    not_applicable,
+    needs="TicketConnectorId with SecurityHubs SecurityHub or Both (HUBRELAY_TICKET_CONNECTOR_ID)",
 )

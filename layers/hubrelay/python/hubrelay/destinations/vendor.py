@@ -112,5 +112,12 @@ def send(
 
 
 DESTINATION = Destination(
-    "vendor", "vendor API", enabled, action_arn, render, send, not_applicable=not_applicable
+    "vendor",
+    "vendor API",
+    enabled,
+    action_arn,
+    render,
+    send,
+    not_applicable=not_applicable,
+    needs="EnableVendorBackSync=true and BackSyncSecretName (HUBRELAY_VENDOR_BACK_SYNC, HUBRELAY_VENDOR_SECRET_ARN)",
 )

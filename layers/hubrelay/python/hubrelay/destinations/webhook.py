@@ -243,4 +243,13 @@ def action_arn(settings: Settings) -> str:
     return settings.webhook_action_arn
 
 
-DESTINATION = Destination("webhook", "webhook", enabled, action_arn, render, send, preview=preview)
+DESTINATION = Destination(
+    "webhook",
+    "webhook",
+    enabled,
+    action_arn,
+    render,
+    send,
+    preview=preview,
+    needs="EnableWebhook=true and WebhookSecretName (HUBRELAY_WEBHOOK_SECRET_ARN)",
+)
