@@ -119,5 +119,8 @@ DESTINATION = Destination(
     render,
     send,
     not_applicable=not_applicable,
-    needs="EnableVendorBackSync=true and BackSyncSecretName (HUBRELAY_VENDOR_BACK_SYNC, HUBRELAY_VENDOR_SECRET_ARN)",
+    needs=(
+        "EnableVendorBackSync=true and BackSyncSecretName"
+        " (HUBRELAY_VENDOR_BACK_SYNC, HUBRELAY_VENDOR_SECRET_ARN)"
+    ),
 )
