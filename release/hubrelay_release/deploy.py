@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError, WaiterError
 
 from hubrelay import aws
+from hubrelay.commands import common as commands
 from hubrelay_release.base import TEMPLATE_NAME, ReleaseError
 from hubrelay_release.buckets import bucket_name, bucket_region, check_stack_name, s3_url
 from hubrelay_release.template import ARTIFACT_PARAMETERS, check_parameter, decode_template
@@ -31,13 +32,10 @@ def parse_params(text: str | Sequence[str]) -> dict[str, str]:
         items = shlex.split(text) if isinstance(text, str) else list(text)
     except ValueError as exc:  # an unclosed quote
         raise ReleaseError(f"parameters {text!r}: {exc}") from exc
-    params: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ReleaseError(f"parameter {item!r} is not NAME=VALUE")
-        params[name] = value
-    return params
+    try:
+        return commands.parse_params(items, flag="parameter")
+    except commands.CommandError as exc:
+        raise ReleaseError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

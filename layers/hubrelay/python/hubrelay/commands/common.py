@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from hubrelay import loading
@@ -12,6 +13,18 @@ from hubrelay import loading
 
 class CommandError(Exception):
     """A reason the command cannot go on, said in one line (exit code 2)."""
+
+
+def parse_params(pairs: Iterable[str], flag: str = "--param") -> dict[str, str]:
+    """NAME=VALUE items -> {NAME: VALUE} (a value may hold "="); the one parser of
+    template parameter overrides (`hubrelay route --param`, `make deploy ARGS=--params`)."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise CommandError(f"{flag} {pair!r}: expected NAME=VALUE")
+        values[name] = value
+    return values
 
 
 def read_json(path: str) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubrelay.commands.common import CommandError
+from hubrelay.commands.common import CommandError, parse_params
 from hubrelay.settings import Settings, SettingsError
 
 RESPONDER = "ResponderFunction"
@@ -39,16 +39,6 @@ class _Placeholder(dict[str, str]):
 
     def __missing__(self, attribute: str) -> str:
         return f"<{self.logical_id}>" if attribute == "Ref" else f"<{self.logical_id}.{attribute}>"
-
-
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise CommandError(f"--param {pair!r}: expected NAME=VALUE")
-        values[name] = value
-    return values
 
 
 def resolve(args: Any, event: Any) -> RouteSource:
