@@ -15,7 +15,7 @@ The nine headline figures of issue 14 (bench/headline.py) come last, each beside
 same-run baseline and its goal, and go to results.json under `headline`.
 
 Usage: python -m bench [--quick] [--only SECTION,...] [--out FOLDER]
-(make bench ARGS=--quick: a smaller run, about a minute; ARGS=--only=calls,cpu: those
+(make bench ARGS=--quick: a smaller run, about 3 minutes on 2 cores; ARGS=--only=calls,cpu: those
 sections alone, written to bench/results-only.json)
 """
 
@@ -278,7 +278,7 @@ def _latency_inputs(results: dict[str, Any]) -> latency.Measured:
     calm = min(results["throughput"]["offered_load"], key=lambda r: r["offered_per_s"])
     controls = next(r for r in results["packing"] if r["mix"].startswith("controls"))
     return latency.Measured(
-        collector_start_s=start["import_ms"] / 1000,
+        collector_start_s=start["cold_start_ms"] / 1000,
         collector_s_per_finding=round(unchanged["runs"][0]["cpu_s"] / unchanged["findings"], 6),
         import_s_per_call=round(calm["importer_duration_seconds"] / calm["calls"], 4),
         finding_bytes=controls["mean_bytes"],
@@ -292,7 +292,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--findings", type=int, default=2000, help="findings per packing mix")
     parser.add_argument(
-        "--quick", action="store_true", help="smaller runs (about a minute; noisier figures)"
+        "--quick",
+        action="store_true",
+        help="smaller runs (about 3 minutes on 2 cores; noisier figures)",
     )
     parser.add_argument(
         "--only",
