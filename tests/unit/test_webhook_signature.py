@@ -131,6 +131,26 @@ def test_the_python_verifier_refuses_every_malformed_header(name, headers):
     assert not verify(pairs, b'{"a":1}', SECRETS, now=NOW), name
 
 
+@pytest.mark.parametrize(("name", "headers"), HOSTILE, ids=[n for n, _ in HOSTILE])
+def test_the_status_callbacks_verifier_refuses_every_malformed_header(name, headers):
+    # hubrelay's own verifier (the status callback's, docs/webhooks.md): the same rules as
+    # the receivers' sample, with a one-line reason.
+    pairs = _Pairs(headers) if isinstance(headers, list) else headers
+    assert webhook.verify(signed(), b'{"a":1}', SECRETS, now=NOW) is None
+    why = webhook.verify(pairs, b'{"a":1}', SECRETS, now=NOW)
+    assert why, name
+    assert "\n" not in why
+    assert SECRETS["default"] not in why
+
+
+def test_the_status_callbacks_verifier_agrees_with_the_sample_on_time_and_body():
+    body = b'{"a":1}'
+    for now, moved in ((NOW + 300, body), (NOW + 301, body), (NOW, body + b" ")):
+        assert (webhook.verify(signed(), moved, SECRETS, now=now) is None) == verify(
+            signed(), moved, SECRETS, now=now
+        )
+
+
 class _Pairs:
     """Headers with a repeat, as http.server's message holds them."""
 

@@ -154,6 +154,64 @@ def signature(secret: str, timestamp: str, delivery: str, body: str) -> str:
     return f"{SCHEME}={digest}"
 
 
+# What a verifier accepts (docs/webhooks.md, "Verifying"): the same rules as the receivers'
+# reference verifier, examples/webhook-receivers/verify_webhook.py.
+REPLAY_WINDOW_S = 300
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_DELIVERY = re.compile(r"[0-9a-f]{32}")
+_SIGNATURE = re.compile(r"v2=[0-9a-f]{64}")
+
+
+def verify(
+    headers: Any, body: bytes, secrets: Mapping[str, str], now: float | None = None
+) -> str | None:
+    """Why a request is not signed by one of `secrets` (key id -> signing secret) within the
+    replay window, or None when it is. `headers`: anything with items(), as a Lambda
+    function URL passes them (a repeated header joined with commas, which no rule below
+    accepts) or with repeats as pairs (refused)."""
+    timestamp, delivery, key_id, given = (
+        _one_header(headers, name)
+        for name in (TIMESTAMP_HEADER, DELIVERY_HEADER, KEY_ID_HEADER, SIGNATURE_HEADER)
+    )
+    if timestamp is None or delivery is None or key_id is None or given is None:
+        return "a signature header is missing (X-Hubrelay-Timestamp/-Delivery/-Key-Id/-Signature)"
+    if not _TIMESTAMP.fullmatch(timestamp):
+        return "X-Hubrelay-Timestamp is not Unix seconds"
+    if not _DELIVERY.fullmatch(delivery):
+        return "X-Hubrelay-Delivery is not 32 lowercase hex characters"
+    if not _KEY_ID.fullmatch(key_id) or key_id not in secrets:
+        return "X-Hubrelay-Key-Id names no signing secret"
+    if not _SIGNATURE.fullmatch(given):
+        return "X-Hubrelay-Signature is not v2= and 64 lowercase hex characters"
+    if abs((time.time() if now is None else now) - int(timestamp)) > REPLAY_WINDOW_S:
+        return f"X-Hubrelay-Timestamp is more than {REPLAY_WINDOW_S} s from now (stale or replayed)"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the body is not UTF-8"
+    if not hmac.compare_digest(signature(secrets[key_id], timestamp, delivery, text), given):
+        return "the signature does not match the body"
+    return None
+
+
+def _one_header(headers: Any, name: str) -> str | None:
+    """The one text value of a header, or None when it is missing, repeated or not text."""
+    found = [value for key, value in headers.items() if str(key).lower() == name.lower()]
+    return found[0] if len(found) == 1 and isinstance(found[0], str) else None
+
+
+def signing_secrets(secret_text: str) -> dict[str, str]:
+    """key id -> signing secret, from the webhook secret (JSON {"signing_secret",
+    "key_id"?}); DeliveryError when it has none."""
+    secret = json_secret(secret_text, "webhook")
+    signing_key, key_id = secret.get("signing_secret"), secret.get("key_id", DEFAULT_KEY_ID)
+    if not isinstance(signing_key, str) or not signing_key:
+        raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
+        raise DeliveryError("webhook secret's 'key_id' is not 1-64 of A-Z a-z 0-9 . _ -")
+    return {key_id: signing_key}
+
+
 def signed_headers(
     body: str,
     secret: str,
