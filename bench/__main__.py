@@ -212,9 +212,9 @@ def render_more(results: dict[str, Any]) -> str:
         "in bench/cost.py; prices change):",
     ]
     for item, usd in c["lines_usd"].items():
-        lines.append(f"  {item:52} ${usd:>9.4f}")
+        lines.append(f"  {item:56} ${usd:>9.4f}")
     lines += [
-        f"  {'hubrelay total':52} ${c['hubrelay_usd']:>9.4f}  = {c['hubrelay_per_ingestion']:.2%}"
+        f"  {'hubrelay total':56} ${c['hubrelay_usd']:>9.4f}  = {c['hubrelay_per_ingestion']:.2%}"
         f" of the Security Hub ingestion it causes (${c['securityhub_ingestion_usd']:.2f})",
         f"  (each 100 ms of Security Hub latency per call adds "
         f"${c['per_100ms_securityhub_latency_usd']:.4f} of importer time)",

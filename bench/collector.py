@@ -14,7 +14,6 @@ import copy
 import json
 import math
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -36,7 +35,7 @@ from hubrelay.sources import (
     scanner_reports,
     vendor_api,
 )
-from hubrelay.tracking import Store, Tracked
+from hubrelay.tracking import Store, Tracked, _to_item, item_size
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sources"
 SAMPLES = {
@@ -124,12 +123,57 @@ def cpu_per_record(repeat: int = 200) -> list[dict[str, Any]]:
     return rows
 
 
+# The tracking table's indexes (template.yaml, both KEYS_ONLY) and their key attributes.
+INDEXES = {"renewal": ("due", "ls"), "retry": ("ur", "nr")}
+TABLE_KEYS = ("pk", "sk")
+# DynamoDB stores 100 bytes of overhead per item, in the table and in each index: "Item
+# sizes and formats" and "Storage considerations for Global Secondary Indexes"
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html).
+ITEM_OVERHEAD = 100
+
+
+def index_writes(old: dict[str, Any] | None, new: dict[str, Any]) -> int:
+    """Write units the indexes take for a put that replaces `old` by `new`, by the rules of
+    "Write considerations for Global Secondary Indexes" (docs above): a new entry 1 write
+    per started KB, a changed index key 2 (delete + put), a removed one 1; a KEYS_ONLY index
+    whose keys stay the same, nothing."""
+    units = 0
+    for keys in INDEXES.values():
+        before = _index_entry(old, keys)
+        after = _index_entry(new, keys)
+        if before == after:
+            continue
+        units += sum(math.ceil(item_size(e) / 1024) for e in (before, after) if e is not None)
+    return units
+
+
+def _index_entry(item: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    if item is None or any(k not in item for k in keys):
+        return None
+    return {k: item[k] for k in (*TABLE_KEYS, *keys)}
+
+
+def storage_bytes(item: dict[str, Any]) -> tuple[int, int]:
+    """(table bytes, index bytes) DynamoDB bills for storing `item`."""
+    index = sum(
+        item_size(e) + ITEM_OVERHEAD
+        for e in (_index_entry(item, keys) for keys in INDEXES.values())
+        if e is not None
+    )
+    return item_size(item) + ITEM_OVERHEAD, index
+
+
 class MemoryStore(Store):
+    """The tracking table in memory, billed by DynamoDB's rules on the items
+    hubrelay.tracking really writes (`_to_item`, sized by `tracking.item_size`)."""
+
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Tracked] = {}
+        self.raw: dict[tuple[str, str], dict[str, Any]] = {}
         self.cursors: dict[str, Cursor] = {}
         self.saved = 0
         self.write_units = 0  # DynamoDB on-demand: 1 per started KB of each item written
+        self.index_write_units = 0
         self.keys_read = 0
         self.read_units = 0  # strongly consistent: 1 per started 4 KB (a Query sums items)
 
@@ -145,20 +189,30 @@ class MemoryStore(Store):
         self.keys_read += len(keys)
         # BatchGetItem: each key costs at least one unit, found or not.
         self.read_units += len(keys) - len(found)
-        self.read_units += sum(math.ceil(item_bytes(t) / 4096) for t in found.values())
+        self.read_units += sum(math.ceil(item_size(self.raw[(scope, k)]) / 4096) for k in found)
         return found
 
     def load_scope(self, scope: str) -> dict[str, Tracked]:
         found = {k: t for (s, k), t in self.items.items() if s == scope}
         self.keys_read += len(found)
-        self.read_units += max(1, math.ceil(sum(item_bytes(t) for t in found.values()) / 4096))
+        size = sum(item_size(self.raw[(scope, k)]) for k in found)
+        self.read_units += max(1, math.ceil(size / 4096))
         return found
 
     def save(self, states: Any) -> None:
         for state in states:
+            item = _to_item(state)
+            key = (state.scope, state.key)
             self.saved += 1
-            self.write_units += math.ceil(item_bytes(state) / 1024)
-            self.items[(state.scope, state.key)] = state
+            self.write_units += math.ceil(item_size(item) / 1024)
+            self.index_write_units += index_writes(self.raw.get(key), item)
+            self.items[key] = state
+            self.raw[key] = item
+
+    def storage(self) -> tuple[int, int]:
+        """(table bytes, index bytes) stored now."""
+        sizes = [storage_bytes(item) for item in self.raw.values()]
+        return sum(t for t, _ in sizes), sum(i for _, i in sizes)
 
     def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:
         return []
@@ -171,18 +225,6 @@ class MemoryStore(Store):
 
     def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
         return []  # nothing is ever marked undelivered here (no importer feedback)
-
-
-def item_bytes(state: Tracked) -> int:
-    """Size of the DynamoDB item hubrelay.tracking writes for `state`, by DynamoDB's rule
-    (attribute names + values): the compressed last body dominates; the other attributes
-    (hash, timestamps, numbers, names) are counted from their values."""
-    body = len(zlib.compress(json.dumps(state.body, separators=(",", ":")).encode()))
-    keys = len(f"f#{state.scope}") + len(state.key) + len(state.hash)
-    stamps = len(state.created_at) + len(state.updated_at) + len(state.state)
-    regions = sum(len(r) for r in state.regions)
-    names_and_numbers = 120  # 11 attribute names, 4 numbers, the sparse index key
-    return (body if state.body is not None else 0) + keys + stamps + regions + names_and_numbers
 
 
 class NullStore(MemoryStore):
@@ -247,7 +289,7 @@ def unchanged_resend(count: int = 10_000) -> dict[str, Any]:
     for _ in range(2):
         queue = CountingQueue()
         saved, units, read = store.saved, store.write_units, store.keys_read
-        read_units = store.read_units
+        read_units, index_units = store.read_units, store.index_write_units
         started = time.process_time()
         Collector(
             source=source,
@@ -266,6 +308,9 @@ def unchanged_resend(count: int = 10_000) -> dict[str, Any]:
                 "sqs_bytes": queue.bytes,
                 "dynamodb_items_written": store.saved - saved,
                 "dynamodb_write_units": store.write_units - units,
+                "dynamodb_index_write_units": store.index_write_units - index_units,
+                "dynamodb_table_bytes": store.storage()[0],
+                "dynamodb_index_bytes": store.storage()[1],
                 "dynamodb_items_read": store.keys_read - read,
                 "dynamodb_read_units": store.read_units - read_units,
             }

@@ -16,18 +16,36 @@ What hubrelay pays per million findings imported (quantities measured in this ru
   collector (measured), ReceiveMessage by the event source mapping (the same bytes), and
   one DeleteMessageBatch per 10 messages. The mapping's empty long polls are a fixed
   monthly cost, not per finding.
-- DynamoDB (on demand): the tracking item written per finding sent (1 write unit per
-  started KB of the item, measured), and the items read when the source re-reports.
-- EventBridge: Security Hub's "Findings - Imported" events go to the default bus, where AWS
-  service events are free; the collector's schedule is EventBridge Scheduler, a fixed
-  8,640 invocations a month at rate(5 minutes). Nothing per finding on the import path.
-CloudWatch Logs and metrics, S3 requests for scanner reports, KMS and X-Ray are not counted.
+- DynamoDB (on demand): the tracking items written, each sized by DynamoDB's rule
+  (tracking.item_size on the item tracking._to_item really writes), 1 write unit per
+  started KB; the renewal index's writes (KEYS_ONLY: a new entry 1 unit, a changed key 2);
+  the items read. Storage and point-in-time recovery for the tracked life of a finding sent
+  once (tracking.EXPIRY_DAYS, after which TTL deletes the row), with DynamoDB's 100 bytes of
+  overhead per item in the table and in the index: per million findings imported, as if
+  each were sent once and never again (a finding reported on is renewed every 80 days,
+  each renewal another ingestion event, so this is the upper bound per event).
+- CloudWatch Logs: the importer's log bytes per invocation (LOG_BYTES_PER_INVOCATION: the
+  platform's START, END and REPORT lines, the summary line and the metrics' EMF document),
+  at most one invocation per message; the collector's are per run, a fixed monthly cost.
+- S3: one GetObject per scanner report (the bench's report holds `findings` findings).
+- KMS: nothing per finding. With the defaults SQS uses SSE-SQS (no KMS calls) and DynamoDB
+  the AWS managed key, whose table key DynamoDB caches and refreshes with KMS about every
+  5 minutes of use (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html);
+  with KmsKeyArn, SQS reuses a data key for KmsDataKeyReusePeriodSeconds (300 s default,
+  https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html):
+  both a few calls per 5 minutes, in the fixed monthly costs.
+- EventBridge: Security Hub's "Findings - Imported" events and S3's Object Created events go
+  to the default bus, where AWS service events are free; the collector's schedule is
+  EventBridge Scheduler, a fixed 8,640 invocations a month at rate(5 minutes).
+X-Ray is not counted (tracing is off by default).
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from hubrelay.tracking import EXPIRY_DAYS
 
 PRICE_DATE = "2026-11-22"
 PRICES: dict[str, dict[str, Any]] = {
@@ -56,6 +74,31 @@ PRICES: dict[str, dict[str, Any]] = {
         "unit": "read request unit (on-demand; strongly consistent, 4 KB)",
         "source": "https://aws.amazon.com/dynamodb/pricing/on-demand/",
     },
+    "dynamodb_storage_gb_month": {
+        "usd": 0.25,
+        "unit": "GB-month of table and index storage (Standard table class)",
+        "source": "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+    },
+    "dynamodb_pitr_gb_month": {
+        "usd": 0.20,
+        "unit": "GB-month of point-in-time recovery (continuous backups; the table's size)",
+        "source": "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+    },
+    "cloudwatch_logs_ingest_gb": {
+        "usd": 0.50,
+        "unit": "GB of log data ingested (Standard log class)",
+        "source": "https://aws.amazon.com/cloudwatch/pricing/",
+    },
+    "s3_get_request": {
+        "usd": 0.0004 / 1000,
+        "unit": "GET request (S3 Standard)",
+        "source": "https://aws.amazon.com/s3/pricing/",
+    },
+    "kms_request": {
+        "usd": 0.03 / 10_000,
+        "unit": "KMS API request",
+        "source": "https://aws.amazon.com/kms/pricing/",
+    },
     "scheduler_invocation": {
         "usd": 1.00 / 1e6,
         "unit": "EventBridge Scheduler invocation",
@@ -73,14 +116,26 @@ PRICES: dict[str, dict[str, Any]] = {
         "source": "https://aws.amazon.com/security-hub/pricing/",
     },
 }
-for _price in PRICES.values():
-    _price["as_of"] = PRICE_DATE
+# Added 2026-12-03 from the same pages as published list prices, not fetched (the bench
+# and this session run offline): check them first.
+ADDED = frozenset(
+    {"dynamodb_storage_gb_month", "dynamodb_pitr_gb_month", "cloudwatch_logs_ingest_gb"}
+    | {"s3_get_request", "kms_request"}
+)
+for _key, _price in PRICES.items():
+    _price["as_of"] = "2026-12-03 (not fetched)" if _key in ADDED else PRICE_DATE
 
 MILLION = 1_000_000
 RUNS_PER_MONTH = 30 * 24 * 12  # rate(5 minutes)
 IMPORTER_GB = 512 / 1024
 COLLECTOR_GB = 1024 / 1024
 EXTRA_LATENCY_S = 0.1
+GB = 1024**3
+TRACKED_MONTHS = EXPIRY_DAYS / 30
+# Bytes the importer logs per invocation: Lambda's START, END and REPORT lines (about 350),
+# Powertools' summary line with the Lambda context (about 700) and the EMF document of
+# its 8 metrics (about 900); LogLevel INFO, the default.
+LOG_BYTES_PER_INVOCATION = 2_000
 
 
 def _usd(key: str, quantity: float) -> float:
@@ -93,22 +148,13 @@ def per_million(importer: dict[str, float], collector: dict[str, Any]) -> dict[s
     first, n = collector["runs"][0], collector["findings"]
     per = MILLION / n
     messages = first["sqs_messages"] * per
-    lines = {
-        "importer Lambda GB-s": _usd(
-            "lambda_gb_second", importer["seconds_per_finding"] * MILLION * IMPORTER_GB
-        ),
-        "importer Lambda requests (at most one per message)": _usd("lambda_request", messages),
-        "collector Lambda GB-s": _usd(
-            "lambda_gb_second", first["cpu_s"] / n * MILLION * COLLECTOR_GB
-        ),
-        "SQS send + receive (64 KB chunks) + delete": _usd(
-            "sqs_request", 2 * first["sqs_billed_requests"] * per + math.ceil(messages / 10)
-        ),
-        "DynamoDB tracking writes": _usd(
-            "dynamodb_write_unit", first["dynamodb_write_units"] * per
-        ),
-        "EventBridge (Imported events on the default bus)": 0.0,
-    }
+    lines = {**_compute_lines(importer, first, n, messages), **_dynamodb_lines(first, per)}
+    lines["CloudWatch Logs (importer, <= 1 invocation a message)"] = _usd(
+        "cloudwatch_logs_ingest_gb", messages * LOG_BYTES_PER_INVOCATION / GB
+    )
+    lines["S3 GetObject of the reports"] = _usd("s3_get_request", per)
+    lines["KMS (a few calls per 5 minutes, fixed)"] = 0.0
+    lines["EventBridge (AWS service events on the default bus)"] = 0.0
     total = sum(lines.values())
     ingestion = _usd("securityhub_finding_ingestion", MILLION)
     extra = _usd(
@@ -131,7 +177,51 @@ def per_million(importer: dict[str, float], collector: dict[str, Any]) -> dict[s
             "collector_cpu_s_per_finding": round(first["cpu_s"] / n, 6),
             "sqs_billed_requests_per_finding": round(first["sqs_billed_requests"] / n, 4),
             "dynamodb_write_units_per_finding": round(first["dynamodb_write_units"] / n, 3),
+            "dynamodb_index_write_units_per_finding": round(
+                first.get("dynamodb_index_write_units", 0) / n, 3
+            ),
+            "dynamodb_table_bytes_per_finding": round(first.get("dynamodb_table_bytes", 0) / n),
+            "dynamodb_index_bytes_per_finding": round(first.get("dynamodb_index_bytes", 0) / n),
         },
+    }
+
+
+def _compute_lines(
+    importer: dict[str, float], first: dict[str, Any], n: int, messages: float
+) -> dict[str, float]:
+    per = MILLION / n
+    return {
+        "importer Lambda GB-s": _usd(
+            "lambda_gb_second", importer["seconds_per_finding"] * MILLION * IMPORTER_GB
+        ),
+        "importer Lambda requests (at most one per message)": _usd("lambda_request", messages),
+        "collector Lambda GB-s": _usd(
+            "lambda_gb_second", first["cpu_s"] / n * MILLION * COLLECTOR_GB
+        ),
+        "SQS send + receive (64 KB chunks) + delete": _usd(
+            "sqs_request", 2 * first["sqs_billed_requests"] * per + math.ceil(messages / 10)
+        ),
+    }
+
+
+def _dynamodb_lines(first: dict[str, Any], per: float) -> dict[str, float]:
+    """Writes, reads, and storage with point-in-time recovery for the tracked life."""
+    table_gb = first.get("dynamodb_table_bytes", 0) * per / GB
+    index_gb = first.get("dynamodb_index_bytes", 0) * per / GB
+    return {
+        "DynamoDB tracking writes (table)": _usd(
+            "dynamodb_write_unit", first["dynamodb_write_units"] * per
+        ),
+        "DynamoDB renewal index writes": _usd(
+            "dynamodb_write_unit", first.get("dynamodb_index_write_units", 0) * per
+        ),
+        "DynamoDB reads": _usd("dynamodb_read_unit", first["dynamodb_read_units"] * per),
+        f"DynamoDB storage, table + index, {EXPIRY_DAYS} days": _usd(
+            "dynamodb_storage_gb_month", (table_gb + index_gb) * TRACKED_MONTHS
+        ),
+        f"DynamoDB point-in-time recovery, {EXPIRY_DAYS} days": _usd(
+            "dynamodb_pitr_gb_month", table_gb * TRACKED_MONTHS
+        ),
     }
 
 

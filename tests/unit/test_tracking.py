@@ -439,3 +439,19 @@ def test_the_default_renewal_is_a_new_finding_as_the_partner_faq_asks(
     state = sent_state(logical(finding))
     result = plan(logical(finding), "scope", state, ctx(T0 + timedelta(days=80)), Policy())
     assert result.action == "regenerated"
+
+
+def test_item_size_follows_dynamodbs_rules() -> None:
+    """Names and values in UTF-8, binary as is, numbers 1 byte per two significant digits
+    plus 1 (leading and trailing zeroes trimmed), sets their elements, lists and maps 3
+    bytes plus 1 per element ("Item sizes and formats")."""
+    from hubrelay.tracking import item_size
+
+    assert item_size({"pk": {"S": "é"}}) == 2 + 2
+    assert item_size({"b": {"B": b"\x00" * 10}}) == 1 + 10
+    assert item_size({"n": {"N": "123"}}) == 1 + 3
+    assert item_size({"n": {"N": "1000"}}) == 1 + 2
+    assert item_size({"n": {"N": "1764547200.125"}}) == 1 + 8
+    assert item_size({"r": {"SS": ["us-east-1", "eu-west-1"]}}) == 1 + 18
+    assert item_size({"l": {"L": [{"S": "ab"}, {"N": "7"}]}}) == 1 + 3 + (2 + 1) + (2 + 1)
+    assert item_size({"m": {"M": {"k": {"BOOL": True}}}}) == 1 + 3 + (1 + 1 + 1)

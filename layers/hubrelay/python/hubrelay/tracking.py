@@ -505,6 +505,42 @@ def _to_item(state: Tracked) -> dict[str, Any]:
     return item
 
 
+# DynamoDB's size of an item, by "Item sizes and formats"
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html):
+# each attribute's name in UTF-8 plus its value; strings in UTF-8, binary as is, numbers
+# 1 byte per two significant digits plus 1, sets the sum of their elements, lists and maps
+# 3 bytes plus 1 per element. Write units are started KB of it, the 400 KB limit applies to it.
+def item_size(item: Mapping[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    ((kind, v),) = value.items()
+    if kind == "S":
+        return len(str(v).encode())
+    if kind == "B":
+        return len(v)
+    if kind == "N":
+        return _number_size(str(v))
+    if kind == "SS":
+        return sum(len(str(x).encode()) for x in v)
+    if kind == "NS":
+        return sum(_number_size(str(x)) for x in v)
+    if kind == "BS":
+        return sum(len(x) for x in v)
+    if kind == "L":
+        return 3 + sum(_value_size(x) + 1 for x in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(x) + 1 for k, x in v.items())
+    return 1  # BOOL, NULL
+
+
+def _number_size(text: str) -> int:
+    mantissa = text.lower().split("e")[0].lstrip("+-").replace(".", "")
+    digits = mantissa.strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
 def _from_item(item: Mapping[str, Any]) -> Tracked:
     body = json.loads(zlib.decompress(item["b"]["B"])) if "b" in item else None
     return Tracked(
