@@ -58,6 +58,7 @@ ALL_OPTIONS: dict[str, str] = {
     "BackSyncApiUrl": "https://vendor.example.com/v1",
     "BackSyncSecretName": "hubrelay/vendor",
     "AutoRoute": "true",
+    "EnableStatusSync": "true",
     "SecurityHubs": "Both",
     "TicketConnectorId": "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
     "AutoRouteProductNames": "GuardDuty,Inspector",

@@ -1,7 +1,9 @@
 """A vendor REST API on 127.0.0.1, shaped like docs/vendor-mapping.md's sample vendor:
 pages with a `next` link, an `updated_since` filter, bearer auth and scripted faults (a 429
 with Retry-After, for instance). The collector tests and `make demo --source vendor_api`
-run against it."""
+run against it. Its back-sync side serves the tickets closed at the vendor
+(`GET <base>/securityhub/closures?closed_since=`, docs/vendor-mapping.md, "Closures"), which
+the status sync back polls."""
 
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ class VendorApi:
     token: str = TOKEN
     pages: int = 0  # pages answered (200)
     refused: dict[int, int] = field(default_factory=dict)  # status -> answers (faults)
+    # The back-sync side (docs/vendor-mapping.md, "Closures"): tickets closed at the vendor.
+    closures: list[dict[str, Any]] = field(default_factory=list)
+    closure_pages: int = 0
 
     def page(self, query: dict[str, list[str]]) -> dict[str, Any]:
         since = query.get("updated_since", [""])[0]
@@ -42,6 +47,20 @@ class VendorApi:
         more = start + size < len(matching)
         link = f"/v1/findings?cursor={start + size}&limit={size}&updated_since={since}"
         return {"findings": chunk, "next": link if more else None}
+
+    def closures_page(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """`GET .../securityhub/closures?closed_since=&limit=&cursor=`: closures with
+        closedAt at or after closed_since, oldest first, `next` while more remain."""
+        since = query.get("closed_since", [""])[0]
+        start = int(query.get("cursor", ["0"])[0])
+        size = int(query.get("limit", ["100"])[0])
+        matching = sorted(
+            (c for c in self.closures if c.get("closedAt", "") >= since),
+            key=lambda c: str(c.get("closedAt", "")),
+        )
+        chunk = matching[start : start + size]
+        link = f"closures?closed_since={since}&limit={size}&cursor={start + size}"
+        return {"closures": chunk, "next": link if start + size < len(matching) else None}
 
 
 def serve(api: VendorApi) -> Generator[VendorApi, None, None]:
@@ -59,8 +78,13 @@ def serve(api: VendorApi) -> Generator[VendorApi, None, None]:
                 api.refused[status] = api.refused.get(status, 0) + 1
                 self._reply(status, {"error": "try later"}, headers)
                 return
+            url = urlsplit(self.path)
+            if url.path.endswith("/securityhub/closures"):
+                api.closure_pages += 1
+                self._reply(200, api.closures_page(parse_qs(url.query)))
+                return
             api.pages += 1
-            self._reply(200, api.page(parse_qs(urlsplit(self.path).query)))
+            self._reply(200, api.page(parse_qs(url.query)))
 
         def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()

@@ -194,3 +194,21 @@ def test_the_node_verifier_agrees_with_hubrelay_and_refuses_every_malformed_head
     assert results[0] is True
     refused = [name for (name, _), ok in zip(HOSTILE, results[1:], strict=True) if ok]
     assert refused == []
+
+
+def test_the_documented_status_callback_signature_is_what_hubrelay_computes():
+    page = (Path(SAMPLE).parents[1] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    section = page.split("## Status callback", 1)[1]
+    body = section.split("```json\n", 1)[1].split("\n```", 1)[0]
+    expected = webhook.signature(
+        "example-signing-secret", "1764740100", "8f14e45fceea167a5a36dedd4bea2543", body
+    )
+    assert f"X-Hubrelay-Signature: {expected}" in section
+    headers = {
+        "x-hubrelay-timestamp": "1764740100",
+        "x-hubrelay-delivery": "8f14e45fceea167a5a36dedd4bea2543",
+        "x-hubrelay-key-id": "default",
+        "x-hubrelay-signature": expected,
+    }
+    secrets = {"default": "example-signing-secret"}
+    assert webhook.verify(headers, body.encode(), secrets, now=1764740100) is None

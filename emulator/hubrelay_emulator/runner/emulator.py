@@ -45,6 +45,7 @@ from hubrelay_emulator.runner.model import (
 )
 from hubrelay_emulator.runner.queues import QueuePoller
 from hubrelay_emulator.runner.s3events import S3Events
+from hubrelay_emulator.runner.urls import FunctionUrls
 
 # moto serves calls without an account header as 123456789012; the stack lives there so the
 # functions' own (unmodified) clients act as the stack's account.
@@ -126,6 +127,7 @@ class StackEmulator:
         self.queues = QueuePoller(self)
         self.events = EventRouter(self)
         self.s3_events = S3Events(self)
+        self.urls = FunctionUrls(self)  # AWS::Lambda::Url, each on a port of 127.0.0.1
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -157,6 +159,7 @@ class StackEmulator:
         return self
 
     def down(self) -> None:
+        self.urls.stop()
         if self._unsubscribe:
             self._unsubscribe()
         self.guard.uninstall()

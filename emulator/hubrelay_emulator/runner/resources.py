@@ -381,6 +381,17 @@ def _function(stack: StackEmulator, logical_id: str, props: dict[str, Any]) -> A
     return {"Ref": name, "Arn": arn}
 
 
+@creates("AWS::Lambda::Url")
+def _function_url(stack: StackEmulator, logical_id: str, props: dict[str, Any]) -> Attributes:
+    # Served on 127.0.0.1 for as long as the stack is up (runner/urls.py).
+    target = props["TargetFunctionArn"]
+    function = next((f for f in stack.functions.values() if target in (f.name, f.arn)), None)
+    if function is None:
+        raise StackError(f"{logical_id}: TargetFunctionArn {target} is not a stack function")
+    url = stack.urls.serve(function, str(props.get("AuthType", "")))
+    return {"Ref": function.arn, "FunctionArn": function.arn, "FunctionUrl": url}
+
+
 @creates("AWS::Lambda::EventSourceMapping")
 def _event_source_mapping(
     stack: StackEmulator, logical_id: str, props: dict[str, Any]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hubrelay.collector import CollectOutcome
     from hubrelay.importer import ImportOutcome
     from hubrelay.responder import RouteOutcome
+    from hubrelay.syncback import Outcome as SyncOutcome
 
 # Service name and namespace come from POWERTOOLS_SERVICE_NAME and
 # POWERTOOLS_METRICS_NAMESPACE, set per function by template.yaml.
@@ -189,3 +190,31 @@ def record_collect(source: str, outcome: CollectOutcome) -> None:
     metrics.add_metric("CollectStoppedEarly", MetricUnit.Count, int(outcome.stopped_early))
     log = logger.error if outcome.error else logger.info
     log("collect finished", **outcome.summary())
+
+
+def record_syncback(
+    via: str,
+    outcome: SyncOutcome,
+    status: int | None = None,
+    refused: list[str] | None = None,
+    pages: int = 0,
+) -> None:
+    """Metrics and one summary log line for a status callback or a vendor poll."""
+    metrics.add_metric("SyncBackResolved", MetricUnit.Count, len(outcome.report()["resolved"]))
+    metrics.add_metric("SyncBackUnchanged", MetricUnit.Count, len(outcome.unchanged))
+    metrics.add_metric("SyncBackNotFound", MetricUnit.Count, len(outcome.not_found))
+    metrics.add_metric("SyncBackFailed", MetricUnit.Count, len(outcome.failed))
+    for line in (refused or [])[:20]:
+        logger.warning("vendor closure refused", reason=line)
+    log = logger.warning if outcome.failed or (status or 200) >= 400 else logger.info
+    log(
+        "status sync back",
+        via=via,
+        status=status,
+        pages=pages,
+        resolved_cspm=len(outcome.resolved_cspm),
+        resolved_v2=len(outcome.resolved_v2),
+        unchanged=outcome.unchanged,
+        not_found=outcome.not_found,
+        failed=outcome.failed,
+    )

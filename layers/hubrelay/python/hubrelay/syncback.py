@@ -219,8 +219,8 @@ class VendorPoll:
 
 def read_closures(http: Any, base_url: str, token: str, since: str) -> VendorPoll:
     """Every page of `GET <base>/securityhub/closures?closed_since=<since>` (inclusive: a
-    closure seen twice resolves nothing the second time), following `next` on the same
-    origin only, so the bearer token never goes elsewhere."""
+    closure seen twice resolves nothing the second time), following `next` (up to
+    MAX_PAGES) on the same origin only, so the bearer token never goes elsewhere."""
     base = base_url.rstrip("/")
     url = f"{base}{CLOSURES_PATH}?" + urlencode({"closed_since": since, "limit": PAGE_LIMIT})
     poll = VendorPoll(newest=since)
@@ -237,7 +237,8 @@ def read_closures(http: Any, base_url: str, token: str, since: str) -> VendorPol
         for index, entry in enumerate(entries):
             _take(poll, entry, f"vendor closure {index} of page {poll.pages}")
         following = document.get("next")
-        url = urljoin(base + "/", following) if isinstance(following, str) and following else ""
+        # Relative to the page it came from, as links are (RFC 3986, section 5).
+        url = urljoin(url, following) if isinstance(following, str) and following else ""
         if url and urlsplit(url)[:2] != urlsplit(base)[:2]:
             raise VendorSyncError("vendor closures: 'next' leaves the API's origin: not followed")
     return poll

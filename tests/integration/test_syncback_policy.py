@@ -1,0 +1,95 @@
+"""The status sync back role's statements (template.yaml, StatusSyncRole), evaluated as IAM
+would on the requests hubrelay.syncback makes and on the ones it must never make; and the
+responder, which no longer resolves anything, denied Resolved on the new Security Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode_str
+
+from hubrelay_emulator import cfn, iam
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+HUB = f"arn:aws:securityhub:us-east-1:{ACCOUNT}:hub/default"
+IDENTIFIER = {"ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty", "Id": "f-1"}
+PARAMETERS = {
+    "EnableStatusSync": "true",
+    "EnableWebhook": "true",
+    "WebhookSecretName": "hubrelay/webhook",
+    "SecurityHubs": "Both",
+}
+
+
+@pytest.fixture(scope="module")
+def checker() -> iam.Checker:
+    template, _ = decode_str((ROOT / "template.yaml").read_text())
+    resolver = cfn.Resolver.create(
+        template,
+        PARAMETERS,
+        account=ACCOUNT,
+        region="us-east-1",
+        stack_name="hubrelay",
+        resolve_ssm=lambda name: "",
+    )
+    for logical_id in template["Resources"]:
+        resolver.attributes[logical_id] = {"Ref": logical_id, "Arn": f"arn:aws:x:::{logical_id}"}
+    roles = {}
+    for name in ("StatusSyncRole", "ResponderRole"):
+        role = resolver.resolve(template["Resources"][name]["Properties"])
+        roles[name] = [p["PolicyDocument"] for p in role["Policies"]]
+    return iam.Checker(roles)
+
+
+def allowed(checker: iam.Checker, role: str, operation: str, request: dict[str, Any]) -> bool:
+    context = iam.context_of("securityhub", operation, request)
+    return checker.allows(role, "securityhub:BatchUpdateFindings", HUB, context)
+
+
+def test_resolving_with_a_note_and_the_reference_is_allowed(checker):
+    request = {
+        "FindingIdentifiers": [IDENTIFIER],
+        "Workflow": {"Status": "RESOLVED"},
+        "Note": {"Text": "hubrelay resolved this finding", "UpdatedBy": "hubrelay"},
+        "UserDefinedFields": {"hubrelay:closed": "JIRA-1"},
+    }
+    assert allowed(checker, "StatusSyncRole", "BatchUpdateFindings", request)
+    v2 = {"MetadataUids": ["uid-1"], "StatusId": 4, "Comment": "[hubrelay] closed [/hubrelay]"}
+    assert allowed(checker, "StatusSyncRole", "BatchUpdateFindingsV2", v2)
+    assert checker.allows("StatusSyncRole", "securityhub:GetFindings", HUB, {})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Workflow": {"Status": "NEW"}},
+        {"Workflow": {"Status": "NOTIFIED"}},
+        {"Workflow": {"Status": "SUPPRESSED"}},
+        {"Severity": {"Label": "LOW"}},
+        {"VerificationState": "FALSE_POSITIVE"},
+        {"Types": ["Software and Configuration Checks"]},
+    ],
+)
+def test_any_other_cspm_change_is_denied(checker, change):
+    request = {"FindingIdentifiers": [IDENTIFIER], **change}
+    assert not allowed(checker, "StatusSyncRole", "BatchUpdateFindings", request)
+
+
+@pytest.mark.parametrize("status", [0, 1, 2, 3, 5, 99])
+def test_any_other_v2_status_or_the_severity_is_denied(checker, status):
+    request = {"MetadataUids": ["uid-1"], "StatusId": status}
+    assert not allowed(checker, "StatusSyncRole", "BatchUpdateFindingsV2", request)
+    severity = {"MetadataUids": ["uid-1"], "StatusId": 4, "SeverityId": 1}
+    assert not allowed(checker, "StatusSyncRole", "BatchUpdateFindingsV2", severity)
+
+
+def test_the_responder_may_no_longer_resolve_a_v2_finding(checker):
+    assert allowed(
+        checker, "ResponderRole", "BatchUpdateFindingsV2", {"MetadataUids": ["u"], "StatusId": 2}
+    )
+    assert not allowed(
+        checker, "ResponderRole", "BatchUpdateFindingsV2", {"MetadataUids": ["u"], "StatusId": 4}
+    )
