@@ -5,6 +5,7 @@ responder runs against (built directly in moto), with its Lambda handler."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -202,7 +203,7 @@ class Stack:
         self.configure()
 
     def configure(self, **changes: Any) -> None:
-        self.settings = self.settings.model_copy(update=changes)
+        self.settings = dataclasses.replace(self.settings, **changes)
         self.config = RouteConfig.from_settings(self.settings)
         self.services = connect(self.settings)
         # Retries without waiting: the backoff itself is unit-tested.
@@ -275,7 +276,7 @@ def responder_context() -> LambdaContext:
 
 def load_responder(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """functions/responder/app.py, configured (its environment) as the stack's responder."""
-    for name, value in stack.settings.model_dump().items():
+    for name, value in dataclasses.asdict(stack.settings).items():
         monkeypatch.setenv(
             f"HUBRELAY_{name.upper()}",
             str(value).lower() if isinstance(value, bool) else str(value),

@@ -5,6 +5,7 @@ in DynamoDB, a reopened finding notified once per reopening, never a loop."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,7 +109,7 @@ def test_route_preview_names_each_metadata_uid_with_its_decision(stack: Stack) -
     off = preview(
         event,
         stack.config.__class__.from_settings(
-            stack.settings.model_copy(update={"securityhubs": "CSPM"})
+            dataclasses.replace(stack.settings, securityhubs="CSPM")
         ),
     )
     assert off["findings"] == [
