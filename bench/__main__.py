@@ -186,24 +186,28 @@ def render_more(results: dict[str, Any]) -> str:
             f"{r['per_ceiling']:>8} {r['calls']:>6} {r['throttled']:>5} "
             f"{r['slowest_account_per_ceiling']:>25}"
         )
-    lines += ["", "Peak memory (RSS, fresh subprocess), against the same imports alone:"]
+    lines += [
+        "",
+        "Peak memory (RSS, fresh subprocess; AWS in a process of its own), against the same "
+        "imports alone:",
+    ]
     for name, m in results["memory"].items():
         what = (
-            f"{m['records']} SQS records ({m['event_mb']} MB event)"
+            f"{m['records']} SQS records ({m['event_mb']} MB of bodies)"
             if name == "importer"
             else f"a {m['report_mb']} MB Trivy report ({m['records']} records)"
         )
         extra = (
-            f"; moto's copy of the findings {m['moto_copy_mb']} MB, importer's own about "
-            f"{m['run_over_setup_less_moto_copy_mb']} MB"
-            if "moto_copy_mb" in m
+            f"; the parsed event alone adds {m['event_over_imports_mb']} MB, the handler "
+            f"{m['run_over_event_mb']} MB more"
+            if "event_over_imports_mb" in m
             else ""
         )
         lines.append(
             f"  {name:9} on {what}: peak {m['peak_mb']} MB = {m['peak_per_baseline']}x the "
             f"imports alone ({m['baseline_imports_mb']} MB), {m['peak_per_function_memory']}x "
-            f"its {m['function_memory_mb']} MB; the run adds {m['run_over_setup_mb']} MB to "
-            f"the set-up input{extra}"
+            f"its {m['function_memory_mb']} MB; the run adds {m['run_over_imports_mb']} MB to "
+            f"the imports{extra}"
         )
     c, month = results["cost"]["per_million"], results["cost"]["unchanged_month"]
     lines += [

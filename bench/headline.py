@@ -73,8 +73,14 @@ def _cold(r: dict[str, Any]) -> tuple[float, str]:
 def _memory(kind: str) -> Callable[[dict[str, Any]], tuple[float, str]]:
     def figure(r: dict[str, Any]) -> tuple[float, str]:
         m = r["memory"][kind]
+        floor = (
+            f"; the parsed event alone {m['with_event_mb']} MB = "
+            f"{round(m['with_event_mb'] / m['baseline_imports_mb'], 2)}x"
+            if "with_event_mb" in m
+            else ""
+        )
         return m["peak_per_baseline"], (
-            f"imports alone {m['baseline_imports_mb']} MB; peak {m['peak_mb']} MB"
+            f"imports alone {m['baseline_imports_mb']} MB; peak {m['peak_mb']} MB{floor}"
         )
 
     return figure

@@ -1,24 +1,27 @@
-"""Peak memory (RSS) of the importer and of the collector, each in a fresh subprocess.
+"""Peak memory (RSS) of the importer and of the collector, each in a fresh subprocess that
+holds what a Lambda process holds and nothing else.
 
-Each figure comes from three subprocesses that differ in one step only, so the differences
-are the step's own memory (getrusage's ru_maxrss is the peak resident set of the process):
+AWS (moto, with the Security Hub contract) runs in a process of its own on 127.0.0.1, as
+the services are remote from a function: its copy of the findings and of the report is
+not in the measured process. Each figure comes from subprocesses that differ in one step
+only, so the differences are the step's own memory (the peak resident set, VmHWM):
 
-- `imports`: the same modules imported, nothing else: the baseline;
-- `setup`:   + moto started in-process (mock_aws, the Security Hub contract) and the input
-             built (the 10,000-record SQS event; the report uploaded to moto's S3);
-- `run`:     + the handler / the collector run on that input;
-- `stored` (importer only): `setup` + the same findings put straight into moto's Security
-             Hub, to tell moto's own copy of them apart from the importer's memory.
+- `imports`: the handler's modules imported (what the function loads before its first
+             event) and the harness's few: the baseline, "its imports alone";
+- `event` (importer only): + the SQS event read from a file and parsed with json.loads,
+             as Lambda's runtime parses the invocation payload before calling the handler:
+             memory the function holds whatever its handler does;
+- `run`:     + the handler / the collector run on that input, against the AWS process.
 
-The importer's peak includes moto's own copy of every finding it stores (Security Hub runs
-in the same process here): the `stored` subprocess measures that copy alone, and the
-importer's own share is the run's growth over `setup` less it (an estimate: both peaks
-hold transient garbage). The collector
-runs the real Collector and ScannerReportsSource against moto's S3, with change tracking in
-a store that remembers nothing (first run; DynamoDB holds the state in AWS) and a queue that
-only counts what it is sent.
+The importer's input is one small control finding (about 1.5 KB) per SQS record, 10,000
+records: the event source mapping's largest batch (BatchSize 10,000). That is over
+Lambda's 6 MB invocation payload, so it is a stress figure above what Lambda delivers.
+The collector runs the real Collector and ScannerReportsSource on the report in the AWS
+process's S3, with change tracking in a store that remembers nothing (first run; DynamoDB
+holds the state in AWS) and a queue that only counts what it is sent.
 
 Usage (what bench/__main__.py runs): python -m bench.memory importer|collector MODE ARG
+(and `serve KIND ARG`, the AWS process).
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "hubrelay" / "python"
-MODES = ("imports", "setup", "run")
 PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/hubrelay/bench"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bench-quarantine"
+BUCKET, KEY = "bench-reports", "scans/shop-api/trivy.json"
 IMPORTER_MEMORY_MB = 512  # template.yaml ImporterFunction MemorySize
 COLLECTOR_MEMORY_MB = 1024  # template.yaml CollectorFunction MemorySize
 
@@ -58,7 +61,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _environment(service: str) -> None:
+def _environment(service: str, endpoint: str = "") -> None:
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -74,56 +77,39 @@ def _environment(service: str) -> None:
     )
     for key in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(key, None)
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint  # boto3 sends every client there
 
 
-def importer(mode: str, count: int) -> dict[str, Any]:
-    _environment("hubrelay-importer")
+def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:
+    _environment("hubrelay-importer", endpoint)
     sys.path[:0] = [str(ROOT / "functions" / "importer"), str(LAYER)]
     import app
-    import boto3
-    from moto import mock_aws
 
-    from hubrelay import message
-    from hubrelay_emulator import samples
-    from hubrelay_emulator import securityhub as hub
-    from hubrelay_emulator.lambda_runtime import LambdaContext, sqs_event
+    from hubrelay_emulator.lambda_runtime import LambdaContext
 
-    out: dict[str, Any] = {"mode": mode, "records": count}
+    out: dict[str, Any] = {"mode": mode}
     if mode == "imports":
         return {**out, "peak_mb": _peak_mb()}
-    with mock_aws():
-        contract = hub.install(hub.Contract(rate_per_second=None))  # memory, not rate
-        boto3.client("sqs").create_queue(QueueName=QUEUE_URL.rsplit("/", 1)[1])
-        hub.subscribe(samples.SUBSCRIBED, "us-east-1", PRODUCT)
-        # One small control finding (about 1.5 KB) per SQS record: the event source
-        # mapping's largest batch (BatchSize 10,000). That is still over Lambda's 6 MB
-        # invocation payload, so this is a stress figure above what Lambda can deliver.
-        findings = samples.for_account(count, samples.SUBSCRIBED[0], product=PRODUCT)
-        bodies = [message.encode([finding]) for finding in findings]
-        ids = [f"m{i}" for i in range(len(bodies))]
-        event = sqs_event(bodies, ids, queue_arn="arn:aws:sqs:us-east-1:123456789012:bench")
-        out["event_mb"] = round(sum(len(r["body"]) for r in event["Records"]) / 2**20, 1)
-        if mode == "setup":
-            return {**out, "peak_mb": _peak_mb()}
-        if mode == "stored":
-            # Security Hub's (moto's) own copy of the findings, without the importer.
-            contract.seed(samples.SUBSCRIBED[0], "us-east-1", findings)
-            return {**out, "peak_mb": _peak_mb()}
-        del findings
-        context = LambdaContext(
-            "bench-importer", memory_limit_in_mb=IMPORTER_MEMORY_MB, remaining_ms=900_000
-        )
-        response = app.handler(event, context)
-        stored = len(contract.findings(samples.SUBSCRIBED[0], "us-east-1"))
-        if response.get("batchItemFailures") or stored != count:
-            raise RuntimeError(f"importer stored {stored} of {count}: {response}")
+    # The runtime reads the payload's bytes and parses them (awslambdaric: json.loads).
+    event = json.loads(Path(event_file).read_bytes())
+    out["records"] = len(event["Records"])
+    out["event_mb"] = round(sum(len(r["body"]) for r in event["Records"]) / 2**20, 1)
+    if mode == "event":
         return {**out, "peak_mb": _peak_mb()}
+    context = LambdaContext(
+        "bench-importer", memory_limit_in_mb=IMPORTER_MEMORY_MB, remaining_ms=900_000
+    )
+    response = app.handler(event, context)
+    peak = _peak_mb()  # before the check below reads anything back
+    if response.get("batchItemFailures"):
+        raise RuntimeError(f"importer failed messages: {response}")
+    return {**out, "peak_mb": peak}
 
 
-def collector(mode: str, report: str) -> dict[str, Any]:
-    _environment("hubrelay-collector")
+def collector(mode: str, report: str, endpoint: str) -> dict[str, Any]:
+    _environment("hubrelay-collector", endpoint)
     import boto3
-    from moto import mock_aws
 
     from bench.collector import CTX, CountingQueue, NullStore
     from hubrelay.collector import Collector, FindingQueue
@@ -133,82 +119,141 @@ def collector(mode: str, report: str) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": mode, "report_mb": round(os.path.getsize(report) / 2**20, 1)}
     if mode == "imports":
         return {**out, "peak_mb": _peak_mb()}
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="bench-reports")
-        # Streamed from the file in parts, so uploading costs this process little memory.
-        s3.upload_file(report, "bench-reports", "scans/shop-api/trivy.json")
-        if mode == "setup":
-            return {**out, "peak_mb": _peak_mb()}
-        queue = CountingQueue()
-        outcome = Collector(
-            source=ScannerReportsSource(s3, "bench-reports"),
-            ctx=CTX,
-            store=NullStore(),
-            queue=FindingQueue(queue, "bench"),
-            errors=ErrorReport(None, "", "", "bench"),
-        ).run()
-        if outcome.error or not outcome.finished or outcome.malformed:
-            raise RuntimeError(f"collector run failed: {outcome.summary()}")
-        return {
-            **out,
-            "records": outcome.records,
-            "enqueued": queue.findings,
-            "peak_mb": _peak_mb(),
-        }
+    queue = CountingQueue()
+    outcome = Collector(
+        source=ScannerReportsSource(boto3.client("s3"), BUCKET),
+        ctx=CTX,
+        store=NullStore(),
+        queue=FindingQueue(queue, "bench"),
+        errors=ErrorReport(None, "", "", "bench"),
+    ).run()
+    peak = _peak_mb()
+    if outcome.error or not outcome.finished or outcome.malformed:
+        raise RuntimeError(f"collector run failed: {outcome.summary()}")
+    return {**out, "records": outcome.records, "enqueued": queue.findings, "peak_mb": peak}
+
+
+def serve(kind: str, argument: str) -> None:
+    """The AWS process: moto on 127.0.0.1 with the Security Hub contract, set up for `kind`;
+    prints its endpoint, then (when stdin closes) how many findings Security Hub holds."""
+    _environment("bench-aws")
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from hubrelay_emulator import samples
+    from hubrelay_emulator import securityhub as hub
+
+    contract = hub.install(hub.Contract(rate_per_second=None))  # memory, not rate
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    if kind == "importer":
+        boto3.client("sqs", endpoint_url=endpoint).create_queue(
+            QueueName=QUEUE_URL.rsplit("/", 1)[1]
+        )
+        hub.subscribe(samples.SUBSCRIBED, "us-east-1", PRODUCT, endpoint_url=endpoint)
+    else:
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=BUCKET)
+        s3.upload_file(argument, BUCKET, KEY)
+    print(endpoint, flush=True)
+    sys.stdin.read()
+    stored = len(contract.findings(samples.SUBSCRIBED[0], "us-east-1")) if kind == "importer" else 0
+    print(json.dumps({"stored": stored}), flush=True)
+    server.stop()
+
+
+def _subprocess(args: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.memory", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=3600,  # a loaded 2-core machine needs minutes for 10,000 records
+        **options,
+    )
 
 
 def _measure(kind: str, argument: str) -> dict[str, dict[str, Any]]:
-    results = {}
-    for mode in (*MODES, "stored") if kind == "importer" else MODES:
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.memory", kind, mode, argument],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=False,
-            timeout=3600,  # a loaded 2-core machine needs minutes for 10,000 records
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"bench.memory {kind} {mode} failed:\n{done.stderr[-3000:]}")
-        results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    modes = ("imports", "event", "run") if kind == "importer" else ("imports", "run")
+    aws = subprocess.Popen(
+        [sys.executable, "-m", "bench.memory", "serve", kind, argument],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert aws.stdin is not None
+    assert aws.stdout is not None
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        endpoint = aws.stdout.readline().strip()
+        if not endpoint.startswith("http://"):
+            raise RuntimeError(f"bench.memory serve {kind} did not start: {endpoint!r}")
+        for mode in modes:
+            done = _subprocess([kind, mode, argument, endpoint])
+            if done.returncode != 0:
+                raise RuntimeError(f"bench.memory {kind} {mode} failed:\n{done.stderr[-3000:]}")
+            results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+        aws.stdin.close()
+        results["aws"] = json.loads(aws.stdout.readline())
+    finally:
+        if not aws.stdin.closed:
+            aws.stdin.close()
+        aws.wait(timeout=120)
     return results
 
 
 def _summary(results: dict[str, dict[str, Any]], limit_mb: int) -> dict[str, Any]:
-    peaks = {mode: round(r["peak_mb"], 1) for mode, r in results.items()}
+    peaks = {mode: round(r["peak_mb"], 1) for mode, r in results.items() if "peak_mb" in r}
     details = {k: v for k, v in results["run"].items() if k not in ("mode", "peak_mb")}
-    emulator = {}
-    if "stored" in peaks:
-        copy_mb = peaks["stored"] - peaks["setup"]
-        emulator = {
-            "moto_copy_mb": round(copy_mb, 1),
-            "run_over_setup_less_moto_copy_mb": round(peaks["run"] - peaks["setup"] - copy_mb, 1),
+    event = {}
+    if "event" in peaks:
+        event = {
+            "with_event_mb": peaks["event"],
+            "event_over_imports_mb": round(peaks["event"] - peaks["imports"], 1),
+            "run_over_event_mb": round(peaks["run"] - peaks["event"], 1),
         }
     return {
         **details,
         "baseline_imports_mb": peaks["imports"],
-        "setup_mb": peaks["setup"],
+        **event,
         "peak_mb": peaks["run"],
-        "run_over_setup_mb": round(peaks["run"] - peaks["setup"], 1),
-        **emulator,
+        "run_over_imports_mb": round(peaks["run"] - peaks["imports"], 1),
         "peak_per_baseline": round(peaks["run"] / peaks["imports"], 2),
         "function_memory_mb": limit_mb,
         "peak_per_function_memory": round(peaks["run"] / limit_mb, 2),
-        "extra_peak_per_function_memory": round((peaks["run"] - peaks["setup"]) / limit_mb, 2),
     }
 
 
 def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
+    from hubrelay import message
     from hubrelay_emulator import samples
+    from hubrelay_emulator.lambda_runtime import sqs_event
 
-    importer_results = _measure("importer", str(records))
-    # About 1.3 KB of report per Trivy vulnerability (samples.trivy_report's mix of texts).
     with tempfile.TemporaryDirectory() as folder:
+        findings = samples.for_account(records, samples.SUBSCRIBED[0], product=PRODUCT)
+        bodies = [message.encode([finding]) for finding in findings]
+        ids = [f"m{i}" for i in range(len(bodies))]
+        event = sqs_event(bodies, ids, queue_arn="arn:aws:sqs:us-east-1:123456789012:bench")
+        event_file = Path(folder, "event.json")
+        event_file.write_text(json.dumps(event))
+        del findings, bodies, event
+        importer_results = _measure("importer", str(event_file))
+        stored = importer_results.pop("aws")["stored"]
+        if stored != records:
+            raise RuntimeError(f"importer stored {stored} of {records}")
+        # About 1.3 KB of report per Trivy vulnerability (samples.trivy_report's mix of texts).
         path = Path(folder, "trivy.json")
         count = report_mb * 2**20 // 1330
         path.write_text(json.dumps(samples.trivy_report(count)))
         collector_results = _measure("collector", str(path))
+        collector_results.pop("aws")
     return {
         "importer": _summary(importer_results, IMPORTER_MEMORY_MB),
         "collector": _summary(collector_results, COLLECTOR_MEMORY_MB),
@@ -217,7 +262,9 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
 
 if __name__ == "__main__":
     kind, mode, argument = sys.argv[1:4]
-    if kind == "importer":
-        print(json.dumps(importer(mode, int(argument))))
+    if kind == "serve":
+        serve(mode, argument)
+    elif kind == "importer":
+        print(json.dumps(importer(mode, argument, sys.argv[4])))
     else:
-        print(json.dumps(collector(mode, argument)))
+        print(json.dumps(collector(mode, argument, sys.argv[4])))

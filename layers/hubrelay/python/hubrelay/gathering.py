@@ -7,6 +7,8 @@ other findings of the batch.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,28 +21,68 @@ from hubrelay.quarantine import Quarantine
 
 @dataclass
 class Item:
-    """A finding in flight, with the SQS messages it came from."""
+    """A finding in flight, with the SQS messages it came from.
 
-    finding: dict[str, Any]
+    The finding is kept as JSON text and parsed again when a call, the dead-letter queue
+    or tracking needs it: a parsed finding takes several times its text's memory, and an
+    invocation holds up to 10,000 of them between validation and sending (bench/memory.py
+    measures it). The text is the message body itself when the message holds this one
+    finding (`index` 0: the body is in the event already, so it costs nothing more),
+    otherwise the finding's own. What packing and de-duplication read of it is kept
+    beside the text.
+    """
+
+    text: str
     origins: set[str]
     size: int
+    product: str
+    account: str
+    finding_id: str
+    updated_at: str
     last_error: str = ""
     ref: Ref | None = None  # the tracking row it was sent from, when the message says
+    index: int | None = None  # text is a message body: the finding is findings[index]
+
+    @classmethod
+    def of(
+        cls,
+        finding: dict[str, Any],
+        origins: set[str],
+        ref: Ref | None = None,
+        body: str | None = None,
+    ) -> Item:
+        """The Item of a valid finding (ProductArn and AwsAccountId present); `body`: the
+        message body that holds this finding alone, kept instead of a text of its own."""
+        text = json.dumps(finding)  # as botocore puts it on the wire: its size (asff)
+        return cls(
+            text if body is None else body,
+            origins,
+            len(text),
+            # One object per product and account, however many findings share them.
+            sys.intern(str(finding["ProductArn"])),
+            sys.intern(str(finding["AwsAccountId"])),
+            str(finding.get("Id", "?")),
+            str(finding.get("UpdatedAt", "")),
+            ref=ref,
+            index=None if body is None else 0,
+        )
+
+    @property
+    def finding(self) -> dict[str, Any]:
+        """The finding, parsed afresh (a call's request, a DLQ message, tracking)."""
+        parsed = json.loads(self.text)
+        finding: dict[str, Any] = parsed if self.index is None else parsed["findings"][self.index]
+        return finding
 
     def undelivered(self, code: str) -> Undelivered | None:
         """What tracking is told when the finding is quarantined for an outside cause."""
         if self.ref is None:
             return None
         region, account, _ = self.group
-        updated_at = str(self.finding.get("UpdatedAt", ""))
         origins = tuple(sorted(self.origins))
         return Undelivered(
-            self.ref, account, region, updated_at, code, origins, send_of(self.finding)
+            self.ref, account, region, self.updated_at, code, origins, send_of(self.finding)
         )
-
-    @property
-    def finding_id(self) -> str:
-        return str(self.finding.get("Id", "?"))
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -50,8 +92,7 @@ class Item:
         finding in the request, so a product the role does not name denies the whole call:
         "Actions, resources, and condition keys for AWS Security Hub",
         https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecurityhub.html)."""
-        product = str(self.finding["ProductArn"])
-        return (asff.region_of(product) or "", self.finding["AwsAccountId"], product)
+        return (asff.region_of(self.product) or "", self.account, self.product)
 
 
 def gather(
@@ -66,9 +107,10 @@ def gather(
         except message.MessageError as exc:
             quarantine.add((message_id,), "-", "MalformedMessage", str(exc), body)
             continue
+        alone = body if len(findings) == 1 else None
         for finding, ref in zip(findings, refs, strict=True):
             received += 1
-            admit(latest, message_id, finding, ref, max_finding_bytes, quarantine)
+            admit(latest, message_id, finding, ref, max_finding_bytes, quarantine, alone)
     return list(latest.values()), received
 
 
@@ -90,16 +132,17 @@ def admit(
     ref: Ref | None,
     max_finding_bytes: int,
     quarantine: Quarantine,
+    body: str | None = None,
 ) -> None:
-    """Keep a valid finding (the newest of its identity); quarantine an invalid one."""
+    """Keep a valid finding (the newest of its identity); quarantine an invalid one.
+    `body`: the message body when it holds this finding alone (Item.of)."""
     violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
     if violations:
         reason = "; ".join(str(v) for v in violations)
         fid = violations[0].finding_id
         quarantine.add((origin,), fid, "InvalidFinding", reason, finding)
         return
-    size = asff.finding_size(finding)
-    _keep_newest(latest, Item(finding, {origin}, size, ref=ref))
+    _keep_newest(latest, Item.of(finding, {origin}, ref=ref, body=body))
 
 
 def _keep_newest(latest: dict[tuple[str, str, str], Item], item: Item) -> None:
@@ -107,18 +150,18 @@ def _keep_newest(latest: dict[tuple[str, str, str], Item], item: Item) -> None:
     # once: the newer version, answering for both messages.
     # A finding is one per (ProductArn, Id) *in an account's hub*: a partner product whose
     # ARN names no account sends the same Id to many customers, and each is its own finding.
-    key = (item.finding["ProductArn"], item.finding["AwsAccountId"], item.finding["Id"])
+    key = (item.product, item.account, item.finding_id)
     previous = latest.get(key)
     if previous is not None:
         item.origins |= previous.origins
-        if _updated_at(previous.finding) > _updated_at(item.finding):
+        if _updated_at(previous.updated_at) > _updated_at(item.updated_at):
             previous.origins = item.origins
             return
     latest[key] = item
 
 
-def _updated_at(finding: dict[str, Any]) -> datetime:
+def _updated_at(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(str(finding.get("UpdatedAt")))
+        return datetime.fromisoformat(value)
     except ValueError:
         return datetime.min.replace(tzinfo=asff.now_utc().tzinfo)
