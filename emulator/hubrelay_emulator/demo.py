@@ -41,6 +41,7 @@ from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
 from hubrelay_emulator import (
     demo_health,
     demo_report,
+    demo_syncback,
     demo_v2,
     demo_vendor,
     samples,
@@ -93,6 +94,8 @@ class Summary:
     auto_routed: int = 0
     # The new Security Hub: a Findings Imported V2 event routed to a ticket connector.
     v2: demo_v2.V2Result = field(default_factory=demo_v2.V2Result)
+    # Status synced back: a signed callback to the function URL, a vendor closure poll.
+    syncback: demo_syncback.SyncResult = field(default_factory=demo_syncback.SyncResult)
     # AWS Health events through CollectorHealthRule, on a stack of their own (Source=health).
     health: demo_health.HealthResult | None = None
     # The audit: Security Hub's own counts, the dead-letter queue, the IAM checker.
@@ -183,7 +186,9 @@ def run(
         api = None
         if source == "vendor_api":
             api = running.enter_context(demo_vendor.vendor_api(DEFAULT_ACCOUNT))
-        return _run(findings, parameters or {}, progress, vulnerabilities, api, report)
+        # The vendor's back-sync side: its closed tickets, polled by the status sync back.
+        closures = running.enter_context(demo_syncback.vendor_api())
+        return _run(findings, parameters or {}, progress, vulnerabilities, api, closures, report)
 
 
 def _run(
@@ -192,6 +197,7 @@ def _run(
     progress: Callable[[str], None],
     vulnerabilities: int,
     api: vendorapi.VendorApi | None,
+    closures: vendorapi.VendorApi,
     report: demo_report.Report | None = None,
 ) -> Summary:
     summary = Summary()
@@ -203,6 +209,7 @@ def _run(
         "WebhookSecretName": WEBHOOK_SECRET_NAME,
         "AutoRoute": "true",
         **demo_v2.parameters(),
+        **demo_syncback.parameters(),
         **(demo_vendor.parameters(api) if api else {}),
         **parameters,
     }
@@ -217,6 +224,7 @@ def _run(
         if api is not None:
             demo_vendor.create_secret(stack, api)
         demo_v2.create_connector(stack)
+        demo_syncback.create_secret(stack, closures)
 
     progress("bringing the stack up from template.yaml on moto's server")
     try:
@@ -231,9 +239,13 @@ def _run(
                 summary.vendor_sample = demo_vendor.mapped_sample(stack)
             else:
                 _collect(stack, summary, vulnerabilities, progress)
-            _route_out(stack, summary, progress)
+            routed = _route_out(stack, summary, progress)
             with _stage(summary, "new Security Hub"):
                 summary.v2 = demo_v2.route_out(stack)
+            if routed:
+                with _stage(summary, "synced back"):
+                    summary.syncback = demo_syncback.run(stack, closures, routed[0], SIGNING_SECRET)
+                progress(demo_syncback.rows(summary.syncback)[0][1])
             _audit(stack, summary)
             _subscribed_late(stack, summary, progress)
             _your_report(stack, summary, report, progress)
@@ -391,9 +403,12 @@ def _tick(stack: StackEmulator) -> dict[str, Any]:
     return results[0] if results else {}
 
 
-def _route_out(stack: StackEmulator, summary: Summary, progress: Callable[[str], None]) -> None:
+def _route_out(
+    stack: StackEmulator, summary: Summary, progress: Callable[[str], None]
+) -> list[tuple[str, str]]:
+    """The findings the custom action sent (none without the webhook action)."""
     if "WebhookActionTarget" not in stack.resources:
-        return
+        return []
     candidates = [
         f
         for f in stack.contract.findings(stack.account, stack.region)
@@ -413,6 +428,7 @@ def _route_out(stack: StackEmulator, summary: Summary, progress: Callable[[str],
         f"custom action clicked twice on {len(keys)} findings; "
         f"{summary.written_back} written back as NOTIFIED"
     )
+    return keys
 
 
 def _audit(stack: StackEmulator, summary: Summary) -> None:
@@ -491,7 +507,7 @@ def failures(summary: Summary) -> list[str]:
         reasons += demo_report.failures(summary.report)
     if summary.health is not None:
         reasons += demo_health.failures(summary.health)
-    return reasons + demo_v2.failures(summary.v2)
+    return reasons + demo_v2.failures(summary.v2) + demo_syncback.failures(summary.syncback)
 
 
 def render(summary: Summary) -> str:
@@ -544,6 +560,7 @@ def render(summary: Summary) -> str:
         ("written back", f"{summary.written_back} findings NOTIFIED with a note"),
         ("automatic route", f"{summary.auto_routed} imported events matched"),
         *demo_v2.rows(summary.v2),
+        *demo_syncback.rows(summary.syncback),
         *(demo_health.rows(summary.health) if summary.health is not None else []),
         *(demo_report.rows(summary.report) if summary.report is not None else []),
         ("throttled calls", str(summary.throttled)),

@@ -15,6 +15,8 @@ import json
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,14 @@ class SyncResult:
     bad_signature_status: int = 0
     vendor_pages: int = 0
     statuses: dict[str, str] = field(default_factory=dict)  # finding -> status now
+
+
+@contextmanager
+def vendor_api() -> Iterator[vendorapi.VendorApi]:
+    """The vendor's API, running, with no findings and (yet) no closures."""
+    running = vendorapi.serve(vendorapi.VendorApi([]))
+    yield next(running)
+    running.close()
 
 
 def parameters() -> dict[str, str]:
@@ -102,9 +112,10 @@ def run(
                 "note": "closed at the vendor",
             }
         )
+        before = api.closure_pages
         outcome = poll(stack) or {}
         result.resolved_v2 = len(outcome.get("resolved", []))
-        result.vendor_pages = api.closure_pages
+        result.vendor_pages = api.closure_pages - before
     result.statuses = _statuses(stack, cspm_key)
     return result
 
@@ -128,7 +139,8 @@ def rows(result: SyncResult) -> list[tuple[str, str]]:
             "synced back",
             f"{result.resolved_cspm} resolved (CSPM), {result.resolved_v2} resolved (new "
             f"Security Hub): a signed callback to the function URL (HTTP "
-            f"{result.callback_status}) and a vendor closure poll ({result.vendor_pages} page)",
+            f"{result.callback_status}) and a vendor closure poll ({result.vendor_pages} "
+            f"page{'s' if result.vendor_pages != 1 else ''})",
         ),
         (
             "callback refused",

@@ -52,3 +52,10 @@ def test_the_demo_shows_the_new_security_hub_beside_cspm():
     assert demo.failures(summary) == []
     text = demo.render(summary)
     assert "ticket (connector)       1 opened: SEC-1" in text
+    # The status synced back: a real HTTP callback to the stack's function URL resolves the
+    # CSPM finding, the vendor's closure the new Security Hub's; a replay and another
+    # secret are refused; no call denied.
+    assert (summary.syncback.resolved_cspm, summary.syncback.resolved_v2) == (1, 1)
+    assert summary.syncback.statuses == {"CSPM": "RESOLVED", "new Security Hub": "4 Resolved"}
+    assert "synced back              1 resolved (CSPM), 1 resolved (new Security Hub)" in text
+    assert "the same delivery again: HTTP 409; another secret: HTTP 401" in text

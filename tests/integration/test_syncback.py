@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -15,7 +16,9 @@ from moto import mock_aws
 
 from hubrelay import callback, syncback, writeback_v2
 from hubrelay.destinations import webhook
+from hubrelay.http import Client
 from hubrelay.retry import Retry
+from hubrelay_emulator import vendorapi
 from hubrelay_emulator.securityhub import Contract, client_for, enable_hub, install, uninstall
 from tests.integration.test_securityhub_contract import make_finding
 from tests.integration.test_securityhub_v2_contract import ACCOUNT, REGION, ocsf
@@ -290,3 +293,71 @@ def test_only_post_is_accepted(client: Any, table: Any) -> None:
     event = request({"closures": []})
     event["requestContext"]["http"]["method"] = "GET"
     assert handle(client, table, event)[0] == 405
+
+
+# --- the vendor's closures ---------------------------------------------------------------
+
+
+@pytest.fixture
+def vendor() -> Iterator[vendorapi.VendorApi]:
+    running = vendorapi.serve(vendorapi.VendorApi([]))
+    yield next(running)
+    running.close()
+
+
+def base(api: vendorapi.VendorApi) -> str:
+    return api.url.rsplit("/findings", 1)[0]
+
+
+HTTP = Client(retry=Retry(max_attempts=1, base_s=0.0))
+
+
+def test_closures_are_read_page_by_page_and_bad_ones_named(vendor: vendorapi.VendorApi) -> None:
+    vendor.closures = [
+        {"metadataUid": f"uid-{n}", "reference": f"A-{n}", "closedAt": f"2026-12-01T10:0{n}:00Z"}
+        for n in range(3)
+    ] + [{"metadataUid": "uid-9", "reference": "A-9", "closedAt": "yesterday"}]
+    with mock.patch.object(syncback, "PAGE_LIMIT", 2):
+        poll = syncback.read_closures(HTTP, base(vendor), vendorapi.TOKEN, syncback.EPOCH)
+    assert [c.uid for c in poll.closures] == ["uid-0", "uid-1", "uid-2"]
+    assert poll.pages == 2
+    assert poll.newest == "2026-12-01T10:02:00Z"
+    assert poll.refused == [
+        "vendor closure 1 of page 2: 'closedAt' is not a UTC time like 2026-12-03T05:35:00Z"
+    ]
+
+
+def test_a_next_link_to_another_origin_is_not_followed(vendor: vendorapi.VendorApi) -> None:
+    vendor.closures = [{"metadataUid": "u", "reference": "A", "closedAt": "2026-12-01T10:00:00Z"}]
+    elsewhere = {"closures": [], "next": "https://elsewhere.example/steal"}
+    vendor.closures_page = lambda query: elsewhere  # type: ignore[method-assign]
+    with pytest.raises(syncback.VendorSyncError, match="'next' leaves the API's origin"):
+        syncback.read_closures(HTTP, base(vendor), vendorapi.TOKEN, syncback.EPOCH)
+    assert vendor.unauthorized == 0
+
+
+def test_a_wrong_token_is_a_one_line_error_without_the_token(vendor: vendorapi.VendorApi) -> None:
+    with pytest.raises(syncback.VendorSyncError) as error:
+        syncback.read_closures(HTTP, base(vendor), "wrong-token-value", syncback.EPOCH)
+    assert str(error.value).startswith("vendor closures page 1: HTTP 401")
+    assert "wrong-token-value" not in str(error.value)
+
+
+def test_the_watermark_moves_forward_only_and_not_past_a_failed_update(
+    contract: Contract, client: Any, table: Any, vendor: vendorapi.VendorApi
+) -> None:
+    contract.import_v2(ocsf(1))
+    watermark = syncback.Watermark(TABLE, table)
+    credentials = {"base_url": base(vendor), "token": vendorapi.TOKEN}
+    vendor.closures = [
+        {"metadataUid": "uid-1", "reference": "A", "closedAt": "2026-12-01T10:00:00Z"}
+    ]
+    failing = syncback.Outcome(failed={"x": "InternalException: try later"})
+    with mock.patch.object(syncback, "resolve", return_value=failing):
+        syncback.sync_vendor(HTTP, client, credentials, watermark, NO_WAIT)
+    assert watermark.read() == syncback.EPOCH
+    outcome, _ = syncback.sync_vendor(HTTP, client, credentials, watermark, NO_WAIT)
+    assert outcome.resolved_v2 == ["new Security Hub finding 'uid-1'"]
+    assert watermark.read() == "2026-12-01T10:00:00Z"
+    watermark.write("2026-11-01T00:00:00Z")  # an older run finishing late
+    assert watermark.read() == "2026-12-01T10:00:00Z"
