@@ -154,3 +154,29 @@ def test_without_the_public_permissions_the_function_url_answers_403(stack):
     status, reply = demo_syncback.post(stack.outputs["StatusCallbackUrl"], body, SECRET)
     assert (status, reply) == (403, {"Message": "Forbidden"})
     assert workflow(stack, 1) == "NEW"
+
+
+def test_the_function_gets_the_documented_function_url_event(stack, monkeypatch):
+    # What the emulator hands the function parses as Powertools' model of the function URL
+    # event (payload format 2.0), with the body as sent and the headers lowercased.
+    from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
+
+    seen: list[dict[str, Any]] = []
+    invoke = stack.host.invoke
+
+    def capture(function: Any, event: Any) -> Any:
+        seen.append(event)
+        return invoke(function, event)
+
+    monkeypatch.setattr(stack.host, "invoke", capture)
+    body = {"closures": [{**cspm_finding(stack, 1), "reference": "T"}]}
+    url = stack.outputs["StatusCallbackUrl"] + "?source=jira&source=again"
+    assert demo_syncback.post(url, body, SECRET)[0] == 200
+    (event,) = seen
+    model = LambdaFunctionUrlModel.model_validate(event)
+    assert model.version == "2.0"
+    assert model.requestContext.http.method == "POST"
+    assert json.loads(model.body or "") == body
+    assert not model.isBase64Encoded
+    assert model.queryStringParameters == {"source": "jira,again"}
+    assert "x-hubrelay-signature" in model.headers
