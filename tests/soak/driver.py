@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hubrelay_emulator import motospeed
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.runner import LambdaFunction, StackEmulator
 from tests.soak import oracle
@@ -161,6 +162,7 @@ def redeliver(stack: StackEmulator) -> int:
 def run(scenario: Scenario, seed: int = 0) -> Result:
     started = time.perf_counter()
     result = Result(scenario.name)
+    motospeed.install()  # the same responses, serialized without moto's alias search
     stack = StackEmulator(
         parameters={**BASE_PARAMETERS, **scenario.parameters}, in_process=IN_PROCESS
     ).up()
