@@ -124,14 +124,16 @@ def _responder_policies(overrides: dict[str, str]) -> iam.Checker:
     ("params", "allowed"),
     [
         ({"MetadataUids": ["u"], "StatusId": 2, "Comment": "sent"}, True),
-        ({"MetadataUids": ["u"], "StatusId": 4, "Comment": "closed"}, True),
+        # Resolving is the status sync back's, with a role of its own (StatusSyncRole,
+        # tests/integration/test_syncback_policy.py).
+        ({"MetadataUids": ["u"], "StatusId": 4, "Comment": "closed"}, False),
         ({"MetadataUids": ["u"], "Comment": "only a comment"}, True),
         ({"MetadataUids": ["u"], "StatusId": 1}, False),
         ({"MetadataUids": ["u"], "StatusId": 3}, False),
         ({"MetadataUids": ["u"], "SeverityId": 1}, False),
     ],
 )
-def test_the_v2_write_back_may_set_only_in_progress_or_resolved_and_a_comment(params, allowed):
+def test_the_v2_write_back_may_set_only_in_progress_and_a_comment(params, allowed):
     checker = _responder_policies({})
     hub = "arn:aws:securityhub:us-east-1:111111111111:hub/default"
     context = iam.context_of("securityhub", "BatchUpdateFindingsV2", params)
