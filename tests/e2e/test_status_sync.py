@@ -95,6 +95,10 @@ def test_bad_signatures_replays_and_malformed_bodies_are_refused_in_one_line(sta
     assert reply["error"].startswith("closures[0]: 'reference'")
     assert SECRET not in json.dumps(reply)
     assert stack.checker.denied() == []
+    # The function's log names each outcome, never the signing secret.
+    logs = "\n".join(stack.function("StatusSyncFunction").logs)
+    assert "status sync back" in logs
+    assert SECRET not in logs
 
 
 def test_an_unsigned_request_is_401_and_a_get_405(stack):
@@ -145,6 +149,9 @@ def test_the_vendor_poll_resolves_closures_since_its_watermark(stack, vendor):
     )
     assert vendor.unauthorized == 0
     assert stack.checker.denied() == []
+    logs = "\n".join(stack.function("StatusSyncFunction").logs)
+    assert "vendor closure refused" in logs
+    assert vendor.token not in logs
 
 
 def test_without_the_public_permissions_the_function_url_answers_403(stack):
@@ -180,3 +187,14 @@ def test_the_function_gets_the_documented_function_url_event(stack, monkeypatch)
     assert not model.isBase64Encoded
     assert model.queryStringParameters == {"source": "jira,again"}
     assert "x-hubrelay-signature" in model.headers
+
+
+def test_a_vendor_api_that_refuses_the_token_fails_the_run_in_one_line(stack, vendor):
+    vendor.token = "the-vendor-rotated-it"
+    assert demo_syncback.poll(stack) is None  # the run failed (Lambda Errors, the alarm)
+    function = stack.function("StatusSyncFunction")
+    assert function.errors >= 1
+    refused = [line for line in function.logs if "vendor closures not read" in line]
+    assert refused
+    assert "vendor closures page 1: HTTP 401" in refused[0]
+    assert vendorapi.TOKEN not in "\n".join(function.logs)

@@ -106,6 +106,12 @@ def on_schedule(
     if not credentials["base_url"] or not credentials["token"]:
         raise syncback.VendorSyncError("vendor secret lacks 'base_url' or 'token'")
     watermark = syncback.Watermark(settings.idempotency_table, services.dynamodb)
-    return syncback.sync_vendor(
-        services.http, services.securityhub, credentials, watermark, _retry(settings)
-    )
+    try:
+        return syncback.sync_vendor(
+            services.http, services.securityhub, credentials, watermark, _retry(settings)
+        )
+    except syncback.VendorSyncError as error:
+        # One line with the reason (never the token); the run fails, so the Errors alarm
+        # sees it, and the next run starts from the same watermark.
+        logger.error("vendor closures not read", reason=str(error))
+        raise
