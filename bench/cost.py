@@ -27,7 +27,9 @@ What hubrelay pays per million findings imported (quantities measured in this ru
 - CloudWatch Logs: the importer's log bytes per invocation (LOG_BYTES_PER_INVOCATION: the
   platform's START, END and REPORT lines, the summary line and the metrics' EMF document),
   at most one invocation per message; the collector's are per run, a fixed monthly cost.
-- S3: one GetObject per scanner report (the bench's report holds `findings` findings).
+- S3: one GetObject per scanner report (the bench's report holds `findings` findings); the
+  tracked findings' last bodies (hubrelay.bodies): one PutObject per save, gzip-compressed
+  bytes stored for the 90 days of errors/'s expiry.
 - KMS: nothing per finding. With the defaults SQS uses SSE-SQS (no KMS calls) and DynamoDB
   the AWS managed key, whose table key DynamoDB caches and refreshes with KMS about every
   5 minutes of use (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html);
@@ -94,6 +96,16 @@ PRICES: dict[str, dict[str, Any]] = {
         "unit": "GET request (S3 Standard)",
         "source": "https://aws.amazon.com/s3/pricing/",
     },
+    "s3_put_request": {
+        "usd": 0.005 / 1000,
+        "unit": "PUT request (S3 Standard)",
+        "source": "https://aws.amazon.com/s3/pricing/",
+    },
+    "s3_storage_gb_month": {
+        "usd": 0.023,
+        "unit": "GB-month (S3 Standard, first 50 TB)",
+        "source": "https://aws.amazon.com/s3/pricing/",
+    },
     "kms_request": {
         "usd": 0.03 / 10_000,
         "unit": "KMS API request",
@@ -120,7 +132,7 @@ PRICES: dict[str, dict[str, Any]] = {
 # and this session run offline): check them first.
 ADDED = frozenset(
     {"dynamodb_storage_gb_month", "dynamodb_pitr_gb_month", "cloudwatch_logs_ingest_gb"}
-    | {"s3_get_request", "kms_request"}
+    | {"s3_get_request", "s3_put_request", "s3_storage_gb_month", "kms_request"}
 )
 for _key, _price in PRICES.items():
     _price["as_of"] = "2026-12-03 (not fetched)" if _key in ADDED else PRICE_DATE
@@ -131,6 +143,7 @@ IMPORTER_GB = 512 / 1024
 COLLECTOR_GB = 1024 / 1024
 EXTRA_LATENCY_S = 0.1
 GB = 1024**3
+BODY_DAYS = 90  # the expiry of errors/ in template.yaml, where the bodies are (hubrelay.bodies)
 TRACKED_MONTHS = EXPIRY_DAYS / 30
 # Bytes the importer logs per invocation: Lambda's START, END and REPORT lines (about 350),
 # Powertools' summary line with the Lambda context (about 700) and the EMF document of
@@ -153,6 +166,12 @@ def per_million(importer: dict[str, float], collector: dict[str, Any]) -> dict[s
         "cloudwatch_logs_ingest_gb", messages * LOG_BYTES_PER_INVOCATION / GB
     )
     lines["S3 GetObject of the reports"] = _usd("s3_get_request", per)
+    lines["S3 tracked bodies: PutObject"] = _usd(
+        "s3_put_request", first.get("s3_body_puts", 0) * per
+    )
+    lines[f"S3 tracked bodies: storage, {BODY_DAYS} days"] = _usd(
+        "s3_storage_gb_month", first.get("s3_body_bytes", 0) * per / GB * BODY_DAYS / 30
+    )
     lines["KMS (a few calls per 5 minutes, fixed)"] = 0.0
     lines["EventBridge (AWS service events on the default bus)"] = 0.0
     total = sum(lines.values())

@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ReadTimeoutError
 
-from hubrelay import message
+from hubrelay import bodies, message
 from hubrelay_emulator import samples
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.demo import PARTNER_PRODUCT
@@ -199,6 +199,8 @@ def _source_ledger(
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="errors/")
     for page in pages:
         for item in page.get("Contents", []):
+            if item["Key"].startswith(f"errors/{bodies.FOLDER}"):
+                continue  # tracked findings' last bodies (hubrelay.bodies), not error reports
             document = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
             for error in document.get("errors", []):
                 reason = str(error.get("reason", "")).strip()

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from hubrelay import cli
+from hubrelay.bodies import BodyStore
 from hubrelay.sources import scan_class, stable_hash
 from hubrelay.tracking import Store
 from tests.integration.collector_env import collector_stack, drain, run
@@ -166,13 +167,16 @@ def legacy_id(finding_id: str) -> str:
 def rewrite_as_earlier_release(scope: str) -> dict[str, Any]:
     """Replace the scope's tracking rows by the rows an earlier release left: legacy Ids."""
     dynamodb = boto3.client("dynamodb")
-    store = Store(dynamodb, "tracking")
+    store = Store(dynamodb, "tracking", bodies=BodyStore(boto3.client("s3"), "reports", "errors/"))
     rows = store.load_scope(scope)
     for key in rows:
         dynamodb.delete_item(
             TableName="tracking", Key={"pk": {"S": f"f#{scope}"}, "sk": {"S": key}}
         )
-    store.save(replace(row, key=legacy_id(key)) for key, row in rows.items())
+    # Rows of an earlier release kept the body in the row itself.
+    Store(dynamodb, "tracking").save(
+        replace(row, key=legacy_id(row.key), body_ref="") for row in store.resolve(rows.values())
+    )
     return rows
 
 

@@ -12,6 +12,7 @@ Each capture first proves that it would see a leak.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import logging
 from collections.abc import Iterator
@@ -103,11 +104,17 @@ def vendor_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 def _error_reports() -> list[str]:
+    """Every object the collector wrote: error reports, and the tracked bodies (gzip)."""
     s3 = boto3.client("s3", region_name=REGION)
     listed = s3.list_objects_v2(Bucket="reports").get("Contents", [])
-    return [
-        s3.get_object(Bucket="reports", Key=item["Key"])["Body"].read().decode() for item in listed
-    ]
+    texts = []
+    for item in listed:
+        got = s3.get_object(Bucket="reports", Key=item["Key"])
+        data = got["Body"].read()
+        texts.append(
+            (gzip.decompress(data) if got.get("ContentEncoding") == "gzip" else data).decode()
+        )
+    return texts
 
 
 def test_collector_keeps_the_vendor_token_out_of_everything_it_writes(

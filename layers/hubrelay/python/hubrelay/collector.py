@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from hubrelay import asff, aws, http, message, sqs, tracking
+from hubrelay.bodies import BodyStore
 from hubrelay.delivery import Ref
 from hubrelay.error_report import ErrorReport
 from hubrelay.errors import TransientError
@@ -225,6 +226,7 @@ class Collector:
             tracked = (
                 known if known is not None else self.store.load(scope, [f["Id"] for f, _ in chunk])
             )
+            self._resolve_needed(tracked, [f for f, _ in chunk])
             plans = []
             for finding, record in chunk:
                 self.outcome.findings += 1
@@ -246,8 +248,20 @@ class Collector:
             for start in range(0, len(absent), size):
                 if not self.time_left():
                     return False
-                self.deliver([tracking.archive(t, self.ctx) for t in absent[start : start + size]])
+                batch = self.store.resolve(absent[start : start + size])
+                self.deliver([tracking.archive(t, self.ctx) for t in batch])
         return True
+
+    def _resolve_needed(self, tracked: dict[str, Tracked], findings: list[Finding]) -> None:
+        """Read from S3 the bodies `plan` will send for these findings (hubrelay.bodies)."""
+        needed = [
+            state
+            for finding in findings
+            if (state := tracked.get(finding["Id"])) is not None
+            and tracking.needs_body(state, finding, self.ctx, self.policy)
+        ]
+        for state in self.store.resolve(needed):
+            tracked[state.key] = state
 
     def deliver(self, plans: list[Plan]) -> None:
         """Enqueue every send, then remember the new states (never the other way round)."""
@@ -336,7 +350,8 @@ def reconcile_placement(c: Collector) -> None:
     start = marker.get("start") if marker.get("moving") == wanted else None
     while c.time_left():
         page, start = c.store.active_page(start, PLACEMENT_PAGE)
-        plans = [_placed(c, state) for state in page if state.body is not None]
+        found = c.store.resolve(page)
+        plans = [_placed(c, state) for state in found if state.body is not None]
         c.deliver([p for p in plans if p.state is not None])
         if start is None:
             c.store.commit(PLACEMENT, {"placed": wanted})
@@ -359,7 +374,8 @@ def _sweep(
     for scope, scope_keys in by_scope.items():
         if not c.time_left():
             return
-        plans = [plan(scope, state) for state in c.store.load(scope, scope_keys).values()]
+        states = c.store.resolve(c.store.load(scope, scope_keys).values())
+        plans = [plan(scope, state) for state in states]
         c.deliver([p for p in plans if p is not None])
 
 
@@ -416,6 +432,11 @@ def collect(
                 cap_s=2.0,
                 remaining_ms=remaining_ms,
                 reserve_ms=settings.deadline_margin_ms,
+            ),
+            bodies=(
+                BodyStore(services.s3, settings.reports_bucket, settings.errors_prefix)
+                if settings.reports_bucket
+                else None
             ),
         ),
         queue=FindingQueue(services.sqs, settings.findings_queue_url, settings.max_message_bytes),

@@ -4,9 +4,10 @@ Security Hub bills every import and every update (the partner FAQ), so a finding
 when it is new, changed, resolved, due for renewal before the 90-day age-off, or owed to
 a Region it has not reached yet. Per finding the table keeps the hash of its content
 (timestamps excluded), CreatedAt, the last UpdatedAt sent, the Regions it went to, when
-it was last sent, its generation and state, and the last complete finding sent (zlib), so
-that an archive or a renewal can be sent complete even when the source no longer reports
-the finding.
+it was last sent, its generation and state, and where the last complete finding sent is
+(an S3 object, hubrelay.bodies; in the row itself, zlib, for rows of earlier releases and
+stores without S3), so that an archive or a renewal can be sent complete even when the
+source no longer reports the finding. `Store.resolve` reads the bodies that are needed.
 
 `plan` is pure: it says what to send and what to remember afterwards. The collector
 writes the remembered state only after the messages are enqueued, so a crash in between
@@ -34,10 +35,11 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hubrelay import asff, delivery
+from hubrelay.bodies import BodyStore
 from hubrelay.errors import TransientError
 from hubrelay.retry import Retry
 from hubrelay.sources import Context, Cursor, Finding, dig, parse_time
@@ -81,6 +83,9 @@ class Tracked:
     # The exact sends lost ("<ProductArn> <Id> <RecordState>", hubrelay.delivery.send_of);
     # read only, a save clears it. Empty for marks an earlier release made.
     undelivered_sends: frozenset[str] = frozenset()
+    # The S3 object holding the body as last saved (hubrelay.bodies), "" for a body kept
+    # in the row or none; `body` is None until `Store.resolve` reads it.
+    body_ref: str = ""
 
     def product_in(self, ctx: Context) -> str:
         return ctx.product_arn if self.product is None else self.product
@@ -187,6 +192,20 @@ def plan(
     action = "changed" if changed else "renewed"
     updated = _advance(tracked.updated_at, ctx)
     return report.send(action, tracked.created_at, updated, tracked.generation, leaving)
+
+
+def needs_body(tracked: Tracked, finding: Finding, ctx: Context, policy: Policy) -> bool:
+    """Whether `plan` sends the stored body (an archive of what was sent before): after a
+    change of product, or at a renewal as a new generation. Every other path sends the
+    finding as reported, or archives from it (a withdrawal)."""
+    if tracked.state == "ARCHIVED" or finding.get("RecordState") == "ARCHIVED":
+        return False
+    if below_floor(finding, policy):
+        return False
+    if tracked.product_in(ctx) != ctx.product_arn:
+        return True
+    due = ctx.now.timestamp() - tracked.last_sent >= policy.renewal_days * 86_400
+    return due and policy.renewal_mode == "new-generation"
 
 
 def archive(tracked: Tracked, ctx: Context, latest: Finding | None = None) -> Plan:
@@ -358,9 +377,20 @@ class TrackingError(TransientError):
 class Store:
     """The tracking table through a boto3 DynamoDB client."""
 
-    def __init__(self, dynamodb: Any, table: str, retry: Retry | None = None) -> None:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        retry: Retry | None = None,
+        bodies: BodyStore | None = None,
+    ) -> None:
         self.dynamodb = dynamodb
         self.table = table
+        # Bodies in S3 (hubrelay.bodies); None keeps them in the rows, as before.
+        self.bodies = bodies
+        # Bodies read by `resolve`, by (scope, key): a state saved with the same body object
+        # keeps its reference instead of writing the body again.
+        self._resolved: dict[tuple[str, str], Finding] = {}
         # For the items a batch call leaves unprocessed, which botocore does not retry.
         self.retry = Retry(max_attempts=8, base_s=0.05, cap_s=2.0) if retry is None else retry
 
@@ -456,11 +486,36 @@ class Store:
         response = self.dynamodb.scan(**args)
         return [_from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 
+    def resolve(self, states: Iterable[Tracked]) -> list[Tracked]:
+        """The states with their bodies read from S3 where the row names an object; a body
+        no longer there stays None (logged by hubrelay.bodies)."""
+        resolved = []
+        for state in states:
+            if state.body is None and state.body_ref and self.bodies is not None:
+                body = self.bodies.get(state.body_ref, state.scope, state.key)
+                if body is not None:
+                    self._resolved[(state.scope, state.key)] = body
+                    state = replace(state, body=body)
+            resolved.append(state)
+        return resolved
+
     def save(self, states: Iterable[Tracked]) -> None:
-        requests = [{"PutRequest": {"Item": _to_item(s)}} for s in states]
+        requests = [{"PutRequest": {"Item": _to_item(s)}} for s in self._with_refs(list(states))]
         for start in range(0, len(requests), 25):
             request = {self.table: requests[start : start + 25]}
             self._batch(self.dynamodb.batch_write_item, request, "UnprocessedItems")
+
+    def _with_refs(self, states: list[Tracked]) -> list[Tracked]:
+        """With bodies in S3: every new body of these states written in one object, each
+        state then naming it (and no body of its own in the row)."""
+        if self.bodies is None:
+            return states
+        fresh: dict[str, dict[str, Finding]] = {}
+        for state in states:
+            if state.body is not None and state.body is not self._resolved.get(_ref_of(state)):
+                fresh.setdefault(state.scope, {})[state.key] = state.body
+        ref = self.bodies.put(fresh, datetime.now(UTC)) if fresh else ""
+        return [_referenced(state, ref, fresh) for state in states]
 
     def _batch(
         self, call: Callable[..., Any], request: Mapping[str, Any], leftover: str
@@ -478,6 +533,19 @@ class Store:
             if not self.retry.pause(attempt):
                 raise TrackingError(f"DynamoDB kept items unprocessed after {attempt} attempts")
             attempt += 1
+
+
+def _ref_of(state: Tracked) -> tuple[str, str]:
+    return (state.scope, state.key)
+
+
+def _referenced(state: Tracked, ref: str, fresh: Mapping[str, Mapping[str, Finding]]) -> Tracked:
+    """The state as its row keeps it with bodies in S3: the object's key, no body."""
+    if state.body is None:
+        return state
+    if state.key in fresh.get(state.scope, {}):
+        return replace(state, body=None, body_ref=ref)
+    return replace(state, body=None)  # the body it was read with: the same object
 
 
 def _to_item(state: Tracked) -> dict[str, Any]:
@@ -498,6 +566,8 @@ def _to_item(state: Tracked) -> dict[str, Any]:
         item["p"] = {"S": state.product or PRIVATE_DEFAULT}
     if state.state == "ACTIVE":
         item["due"] = {"S": "active"}
+    if state.body_ref and state.body is None:
+        item["bo"] = {"S": state.body_ref}
     if state.body is not None:
         packed = zlib.compress(json.dumps(state.body, separators=(",", ":")).encode())
         if len(packed) < MAX_BODY_BYTES:
@@ -557,6 +627,7 @@ def _from_item(item: Mapping[str, Any]) -> Tracked:
         product=_product_of(item),
         undelivered=frozenset(item.get("ud", {}).get("SS", [])),
         undelivered_sends=frozenset(item.get("us", {}).get("SS", [])),
+        body_ref=item.get("bo", {}).get("S", "") if "b" not in item else "",
     )
 
 

@@ -1,0 +1,91 @@
+"""The last body sent of each tracked finding, kept in S3 instead of the tracking table.
+
+Change tracking keeps the last complete finding sent so that an archive, a renewal or a
+re-send can go out complete when the source no longer reports the finding. In the
+tracking row it was most of the item (about 1 KB compressed): two write units per
+finding and DynamoDB storage with point-in-time recovery ($0.45 per GB-month together)
+for its tracked life. S3 bills per request, not per byte written: the bodies of one save
+go into one gzip-compressed JSON object ({base Id: body}), and the row keeps only the
+object's key (`bo`). Objects are never changed; a new body goes into a new object.
+
+Where: `<errors_prefix>tracking/YYYY/MM/DD/` in the reports bucket, the collector's own
+prefix that the report listing, the Object Created rule and the 90-day expiry of
+template.yaml already treat as not a report. A body of an active finding is rewritten at
+its renewal (every 80 days by default), before the expiry. An object that is gone (expired
+or deleted) leaves the finding without a body: what needs one is then skipped as for a
+row without a body (`tracking.archive`), never sent incomplete.
+
+Prices: S3 PUT $0.005 per 1,000, storage $0.023 per GB-month
+(https://aws.amazon.com/s3/pricing/); DynamoDB storage
+(https://aws.amazon.com/dynamodb/pricing/on-demand/).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from hubrelay.observability import logger
+
+Finding = dict[str, Any]
+FOLDER = "tracking/"
+CACHED_OBJECTS = 4  # objects kept decoded per run (each holds one save's bodies)
+
+
+class BodyStore:
+    """Bodies in S3, by object; decoded objects cached (they never change)."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, f"{prefix}{FOLDER}"
+        self._cache: OrderedDict[str, dict[str, dict[str, Finding]]] = OrderedDict()
+        self.puts = 0
+
+    def put(self, bodies: Mapping[str, Mapping[str, Finding]], now: datetime) -> str:
+        """Write `bodies` ({scope: {base Id: body}}) in one new object; its key."""
+        key = f"{self.prefix}{now:%Y/%m/%d}/{uuid.uuid4().hex}.json.gz"
+        text = json.dumps(bodies, separators=(",", ":"))
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=gzip.compress(text.encode(), compresslevel=6, mtime=0),
+            ContentType="application/json",
+            ContentEncoding="gzip",
+        )
+        self.puts += 1
+        self._remember(key, {scope: dict(found) for scope, found in bodies.items()})
+        return key
+
+    def get(self, key: str, scope: str, finding_key: str) -> Finding | None:
+        """The body of `finding_key` of `scope` in object `key`; None when the object or
+        the body is not there (an error is logged, naming both)."""
+        bodies = self._cache.get(key)
+        if bodies is None:
+            bodies = self._read(key)
+            self._remember(key, bodies)
+        else:
+            self._cache.move_to_end(key)
+        body = bodies.get(scope, {}).get(finding_key)
+        if body is None:
+            logger.error("tracked body missing", object=key, finding=finding_key[:200])
+        return body
+
+    def _read(self, key: str) -> dict[str, dict[str, Finding]]:
+        try:
+            data = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            return {}
+        return dict(json.loads(gzip.decompress(data)))
+
+    def _remember(self, key: str, bodies: dict[str, dict[str, Finding]]) -> None:
+        self._cache[key] = bodies
+        while len(self._cache) > CACHED_OBJECTS:
+            self._cache.popitem(last=False)

@@ -1,0 +1,177 @@
+"""Tracked bodies in S3 (hubrelay.bodies): the row keeps the object's key, not the body;
+a body read back is written again only when it changed; rows of an earlier release, with
+the body in the row, are still read and move their body to S3 when saved again."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hubrelay import aws
+from hubrelay.bodies import BodyStore
+from hubrelay.sources import Context
+from hubrelay.tracking import (
+    Policy,
+    Store,
+    Tracked,
+    _from_item,
+    _to_item,
+    archive,
+    item_size,
+    needs_body,
+    plan,
+)
+from tests.integration.collector_env import create_stack_resources
+
+REGION = "us-east-1"
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+CTX = Context("123456789012", (REGION,), "", T0)
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        aws.reset()
+        create_stack_resources()
+        s3 = boto3.client("s3", region_name=REGION)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        bodies = BodyStore(s3, "reports", "errors/")
+        yield {"s3": s3, "dynamodb": dynamodb, "store": Store(dynamodb, "tracking", bodies=bodies)}
+        aws.reset()
+
+
+def objects(env: dict[str, Any]) -> list[str]:
+    listed = env["s3"].list_objects_v2(Bucket="reports").get("Contents", [])
+    return sorted(item["Key"] for item in listed)
+
+
+def row(env: dict[str, Any], scope: str, key: str) -> dict[str, Any]:
+    item = env["dynamodb"].get_item(
+        TableName="tracking", Key={"pk": {"S": f"f#{scope}"}, "sk": {"S": key}}
+    )["Item"]
+    return dict(item)
+
+
+def sent(finding: dict[str, Any], n: int) -> Tracked:
+    planned = plan({**finding, "Id": f"scanner/finding-{n}"}, "shop/api", None, CTX, Policy())
+    assert planned.state is not None
+    return planned.state
+
+
+def test_one_save_writes_its_bodies_in_one_object_and_rows_only_name_it(
+    env: dict[str, Any], finding: dict[str, Any]
+) -> None:
+    states = [sent(finding, n) for n in range(3)]
+    env["store"].save(states)
+    (key,) = objects(env)
+    assert key.startswith("errors/tracking/")
+    stored = env["s3"].get_object(Bucket="reports", Key=key)
+    assert stored["ContentEncoding"] == "gzip"
+    bodies = json.loads(gzip.decompress(stored["Body"].read()))
+    assert bodies["shop/api"]["scanner/finding-1"] == states[1].body
+    item = row(env, "shop/api", "scanner/finding-1")
+    assert item["bo"] == {"S": key}
+    assert "b" not in item
+    assert item_size(item) < 1024  # one write unit, where the body made it two
+    loaded = env["store"].load("shop/api", ["scanner/finding-1"])["scanner/finding-1"]
+    assert loaded.body is None
+    assert loaded.body_ref == key
+    (resolved,) = env["store"].resolve([loaded])
+    assert resolved.body == states[1].body
+
+
+def test_a_body_read_back_is_not_written_again_unless_it_changed(
+    env: dict[str, Any], finding: dict[str, Any]
+) -> None:
+    env["store"].save([sent(finding, 1)])
+    loaded = env["store"].load("shop/api", ["scanner/finding-1"])["scanner/finding-1"]
+    (resolved,) = env["store"].resolve([loaded])
+    env["store"].save([replace(resolved, undelivered=frozenset())])  # same body
+    env["store"].save([loaded])  # body never read
+    assert len(objects(env)) == 1
+    archived = archive(resolved, replace(CTX, now=T0 + timedelta(days=1)))
+    assert archived.state is not None
+    env["store"].save([archived.state])
+    assert len(objects(env)) == 2
+    again = env["store"].load("shop/api", ["scanner/finding-1"])["scanner/finding-1"]
+    (body,) = [s.body for s in env["store"].resolve([again])]
+    assert body is not None
+    assert body["RecordState"] == "ARCHIVED"
+
+
+def test_a_body_whose_object_is_gone_is_none_and_the_archive_is_dropped(
+    env: dict[str, Any], finding: dict[str, Any]
+) -> None:
+    env["store"].save([sent(finding, 1)])
+    (key,) = objects(env)
+    env["s3"].delete_object(Bucket="reports", Key=key)
+    loaded = env["store"].load("shop/api", ["scanner/finding-1"])["scanner/finding-1"]
+    (resolved,) = Store(
+        env["dynamodb"], "tracking", bodies=BodyStore(env["s3"], "reports", "errors/")
+    ).resolve([loaded])
+    assert resolved.body is None
+    assert archive(resolved, CTX).sends == []
+
+
+def test_a_row_of_an_earlier_release_keeps_its_body_and_moves_it_to_s3_when_saved(
+    env: dict[str, Any], finding: dict[str, Any]
+) -> None:
+    Store(env["dynamodb"], "tracking").save([sent(finding, 1)])  # the body in the row
+    assert "b" in row(env, "shop/api", "scanner/finding-1")
+    assert objects(env) == []
+    loaded = env["store"].load("shop/api", ["scanner/finding-1"])["scanner/finding-1"]
+    assert loaded.body is not None
+    assert loaded.body_ref == ""
+    env["store"].save([loaded])
+    item = row(env, "shop/api", "scanner/finding-1")
+    assert "b" not in item
+    assert item["bo"]["S"] == objects(env)[0]
+
+
+def test_plan_sends_the_same_without_the_body_unless_it_says_it_needs_it(
+    finding: dict[str, Any],
+) -> None:
+    """`needs_body` is what lets the collector read bodies only when `plan` sends one."""
+    base = sent(finding, 1)
+    report = {**finding, "Id": "scanner/finding-1"}
+    later = replace(CTX, now=T0 + timedelta(days=81))
+    cases = [
+        (CTX, report, base),  # unchanged
+        (CTX, {**report, "Title": "changed"}, base),
+        (CTX, {**report, "RecordState": "ARCHIVED"}, base),
+        (replace(CTX, regions=(REGION, "eu-west-1")), report, base),
+        (later, report, base),  # renewal: a new generation
+        (
+            replace(
+                CTX, product_arn="arn:aws:securityhub:us-east-1:999999999999:product/acme/scanner"
+            ),
+            report,
+            base,
+        ),
+        (CTX, report, replace(base, state="ARCHIVED")),
+    ]
+    for ctx, reported, tracked in cases:
+        unread = replace(tracked, body=None, body_ref="errors/tracking/x.json.gz")
+        if needs_body(tracked, reported, ctx, Policy()):
+            assert (
+                plan(reported, "shop/api", unread, ctx, Policy()).sends
+                != plan(reported, "shop/api", tracked, ctx, Policy()).sends
+            )
+        else:
+            assert (
+                plan(reported, "shop/api", unread, ctx, Policy()).sends
+                == plan(reported, "shop/api", tracked, ctx, Policy()).sends
+            )
+
+
+def test_the_reference_survives_the_item_round_trip() -> None:
+    state = Tracked("s", "k", "h", "c", "u", frozenset({REGION}), 1.0, body_ref="errors/tracking/o")
+    assert _from_item(_to_item(state)).body_ref == "errors/tracking/o"
