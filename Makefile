@@ -85,8 +85,11 @@ demo: venv
 
 # The oracle soak: a simulated month of collector runs through the real template, the end
 # state of Security Hub checked against an oracle (tests/soak; docs/operations.md).
+# Bytecode is cached under .venv even where PYTHONDONTWRITEBYTECODE is set: compiling
+# moto, botocore and cfn-lint from source costs each run seconds before its first tick.
 soak: venv
-	$(PY) -m tests.soak $(ARGS)
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/$(VENV)/pycache \
+		$(PY) -m tests.soak $(ARGS)
 
 bench: venv
 	$(PY) -m bench $(ARGS)

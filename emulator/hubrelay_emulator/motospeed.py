@@ -14,12 +14,21 @@ the shape's order, through moto's own `_serialize`. Everything else (objects, di
 subclasses, services with response transformers, a custom value picker, aliases with a
 dot, which moto reads as a path) takes moto's own path. tests/integration/test_motospeed.py
 holds the two paths to the same bytes.
+
+`install()` also shares botocore's loaded models across sessions. Each function of each
+stack makes its own botocore session (a new Lambda process would), and each session's
+loader parses the service models again (several MB of JSON per stack). A loader's results
+depend only on its search paths, its extras types and the files, which do not change during
+a run, and botocore already hands one loader's cached dict to every client of a session:
+the process-wide cache hands it to every session.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from botocore import loaders
 from moto.core.serialize import (
     DEFAULT_ALIAS_PROVIDERS,
     AttributePickerContext,
@@ -34,6 +43,16 @@ _Plan = list[tuple[str, Any, str]] | None
 _plans: dict[tuple[Any, frozenset[str]], _Plan] = {}
 _MAX_PLANS = 50_000
 _original: Any = None
+# botocore's Loader methods with a per-instance cache, shared per (search paths, extras).
+_LOADER_METHODS = (
+    "list_available_services",
+    "determine_latest_version",
+    "list_api_versions",
+    "load_service_model",
+    "load_data_with_path",
+)
+_loaded: dict[tuple[Any, ...], Any] = {}
+_loader_originals: dict[str, Callable[..., Any]] = {}
 
 
 def _plan(serializer: Any, value: dict[str, Any], shape: Any) -> _Plan:
@@ -93,18 +112,37 @@ def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any
         self._default_serialize(serialized, wrapper, shape, key)
 
 
+def _shared(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def cached(self: Any, *args: Any, **kwargs: Any) -> Any:
+        key: tuple[Any, ...] = (name, tuple(self.search_paths), tuple(self.extras_types))
+        key += (args, tuple(sorted(kwargs.items())))
+        if key not in _loaded:
+            _loaded[key] = method(self, *args, **kwargs)
+        return _loaded[key]
+
+    return cached
+
+
 def install() -> None:
-    """Serialize moto's responses through the remembered lookups (idempotent)."""
+    """Serialize moto's responses through the remembered lookups, and share botocore's
+    loaded models (idempotent)."""
     global _original
     if _original is None:
         _original = ResponseSerializer._serialize_type_structure
         ResponseSerializer._serialize_type_structure = _serialize_type_structure  # type: ignore[method-assign]
+        for name in _LOADER_METHODS:
+            _loader_originals[name] = getattr(loaders.Loader, name)
+            setattr(loaders.Loader, name, _shared(name, _loader_originals[name]))
 
 
 def uninstall() -> None:
-    """moto's own serializer again."""
+    """moto's own serializer and botocore's own loaders again."""
     global _original
     if _original is not None:
         ResponseSerializer._serialize_type_structure = _original  # type: ignore[method-assign]
         _original = None
         _plans.clear()
+        for name, method in _loader_originals.items():
+            setattr(loaders.Loader, name, method)
+        _loader_originals.clear()
+        _loaded.clear()

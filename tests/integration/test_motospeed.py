@@ -131,3 +131,22 @@ def test_uninstall_restores_motos_serializer() -> None:
     assert ResponseSerializer._serialize_type_structure is not own
     motospeed.uninstall()
     assert ResponseSerializer._serialize_type_structure is own
+
+
+def test_sessions_share_loaded_models_and_clients_still_work() -> None:
+    import botocore.session
+
+    motospeed.install()
+    try:
+        first, second = botocore.session.Session(), botocore.session.Session()
+        model = first.get_component("data_loader").load_service_model("sqs", "service-2")
+        again = second.get_component("data_loader").load_service_model("sqs", "service-2")
+        assert again is model  # parsed once for the process
+        with mock_aws():
+            sqs = second.create_client("sqs", region_name="us-east-1")
+            url = sqs.create_queue(QueueName="shared")["QueueUrl"]
+            assert sqs.get_queue_url(QueueName="shared")["QueueUrl"] == url
+    finally:
+        motospeed.uninstall()
+    fresh = botocore.session.Session().get_component("data_loader")
+    assert fresh.load_service_model("sqs", "service-2") is not model

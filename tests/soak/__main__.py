@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from tests.soak import driver, world
+STARTED = time.monotonic()  # before the imports below, which take seconds of their own
+
+from tests.soak import driver, world  # noqa: E402
 
 
 def one(name: str, seed: int, days: int, tick_seconds: int) -> driver.Result:
@@ -20,6 +23,11 @@ def one(name: str, seed: int, days: int, tick_seconds: int) -> driver.Result:
     return driver.run(world.build(name, seed, days, tick_seconds), seed)
 
 
+# The scenarios' relative CPU time in a month (measured): the longest start first, so
+# that the workers finish together rather than one running the last long scenario alone.
+COST = {"unsubscribed": 9, "product-switch": 8, "faults": 8, "regions": 7}
+
+
 def soak(
     names: list[str], seed: int, days: int, tick_seconds: int, workers: int
 ) -> list[driver.Result]:
@@ -27,11 +35,12 @@ def soak(
     if workers <= 1:
         return [one(*a) for a in args]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(one, *a): a[0] for a in args}
-        for future in as_completed(futures):
+        longest_first = sorted(args, key=lambda a: -COST.get(a[0], 5))
+        futures = {a[0]: pool.submit(one, *a) for a in longest_first}
+        for future in as_completed(futures.values()):
             r = future.result()
             print(f"  {r.name}: {r.runs} runs in {r.seconds:.0f} s", file=sys.stderr, flush=True)
-        return [f.result() for f in futures]
+        return [futures[n].result() for n, *_ in args]
 
 
 def summary(results: list[driver.Result]) -> str:
@@ -62,6 +71,11 @@ def table(results: list[driver.Result]) -> list[str]:
     return lines
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: other jobs on the cores stretch the wall time."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.soak")
     parser.add_argument("--days", type=int, default=30)
@@ -71,13 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", choices=sorted(world.SCENARIOS))
     parser.add_argument("--show", type=int, default=10, help="mismatches listed per scenario")
     args = parser.parse_args(argv)
-    names = args.scenario or list(world.SCENARIOS)
+    names = list(dict.fromkeys(args.scenario or world.SCENARIOS))
+    load_before = _load()
     results = soak(names, args.seed, args.days, int(args.tick_hours * 3600), args.workers)
     for line in table(results):
         print(line)
     for r in results:
         for place, what, observable, count in r.mismatches[: args.show]:
             print(f"  {r.name}: {what} x{count} at {place}: {observable}")
+    print(
+        f"wall time {time.monotonic() - STARTED:.0f} s with {args.workers} workers on "
+        f"{os.cpu_count()} cores; load average {load_before} at the start, {_load()} at the end"
+    )
     print(summary(results))
     ok = all(not r.mismatches and r.billed <= 1.05 * r.minimum for r in results)
     return 0 if ok else 1
