@@ -21,10 +21,18 @@ loader parses the service models again (several MB of JSON per stack). A loader'
 depend only on its search paths, its extras types and the files, which do not change during
 a run, and botocore already hands one loader's cached dict to every client of a session:
 the process-wide cache hands it to every session.
+
+And moto's SQS SendMessage reads one attribute of the queue, ContentBasedDeduplication,
+through `Queue.attributes`, which computes all of them, counting every message in the queue
+three times: a dead-letter queue holding thousands of quarantined findings made each send
+to it cost milliseconds, and the unsubscribed week of the soak quadratic. While
+SendMessage runs, `install()` has `Queue.attributes` compute only that attribute, the
+same way (moto reads nothing else of it there).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +43,8 @@ from moto.core.serialize import (
     ResponseSerializer,
     XFormedAttributePicker,
 )
+from moto.core.utils import camelcase_to_underscores
+from moto.sqs.models import Queue, SQSBackend
 
 # (structure shape, the dict's keys) -> [(member key, member shape, the dict's key)], or
 # None where the lookup cannot be remembered. Shapes are hashed by identity, and held here,
@@ -123,6 +133,43 @@ def _shared(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     return cached
 
 
+_sending = threading.local()
+_queue_attributes: Any = None
+_send_message: Any = None
+
+
+def _attributes(queue: Any) -> Any:
+    if not getattr(_sending, "active", False):
+        return _queue_attributes.fget(queue)
+    if not queue.fifo_queue:
+        return {}  # moto's own dict has no FIFO attributes for a standard queue
+    value = getattr(queue, camelcase_to_underscores("ContentBasedDeduplication"))
+    return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
+
+
+def _send(self: Any, *args: Any, **kwargs: Any) -> Any:
+    outer = getattr(_sending, "active", False)
+    _sending.active = True
+    try:
+        return _send_message(self, *args, **kwargs)
+    finally:
+        _sending.active = outer
+
+
+def _install_sqs() -> None:
+    global _queue_attributes, _send_message
+    _queue_attributes, _send_message = Queue.__dict__["attributes"], SQSBackend.send_message
+    Queue.attributes = property(_attributes)  # type: ignore[assignment,method-assign]
+    SQSBackend.send_message = _send  # type: ignore[method-assign]
+
+
+def _uninstall_sqs() -> None:
+    global _queue_attributes, _send_message
+    Queue.attributes = _queue_attributes  # type: ignore[method-assign]
+    SQSBackend.send_message = _send_message  # type: ignore[method-assign]
+    _queue_attributes = _send_message = None
+
+
 def install() -> None:
     """Serialize moto's responses through the remembered lookups, and share botocore's
     loaded models (idempotent)."""
@@ -133,6 +180,7 @@ def install() -> None:
         for name in _LOADER_METHODS:
             _loader_originals[name] = getattr(loaders.Loader, name)
             setattr(loaders.Loader, name, _shared(name, _loader_originals[name]))
+        _install_sqs()
 
 
 def uninstall() -> None:
@@ -146,3 +194,4 @@ def uninstall() -> None:
             setattr(loaders.Loader, name, method)
         _loader_originals.clear()
         _loaded.clear()
+        _uninstall_sqs()

@@ -150,3 +150,43 @@ def test_sessions_share_loaded_models_and_clients_still_work() -> None:
         motospeed.uninstall()
     fresh = botocore.session.Session().get_component("data_loader")
     assert fresh.load_service_model("sqs", "service-2") is not model
+
+
+def _fifo_outcomes() -> list[Any]:
+    """What SendMessage does on FIFO queues with and without content-based deduplication
+    and on a standard queue: the messages kept and the errors raised."""
+    outcomes: list[Any] = []
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for name, content in (("dedup.fifo", "true"), ("plain.fifo", "false")):
+            url = sqs.create_queue(
+                QueueName=name,
+                Attributes={"FifoQueue": "true", "ContentBasedDeduplication": content},
+            )["QueueUrl"]
+            for _ in range(2):
+                try:
+                    sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+                    outcomes.append("sent")
+                except ClientError as error:
+                    outcomes.append(error.response["Error"]["Code"])
+            attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            outcomes.append((attrs["ApproximateNumberOfMessages"], attrs["FifoQueue"]))
+        url = sqs.create_queue(QueueName="standard")["QueueUrl"]
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "x"}])
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        outcomes.append(attrs["ApproximateNumberOfMessages"])
+    return outcomes
+
+
+def test_send_message_reads_the_queues_deduplication_setting_as_moto_does() -> None:
+    own = _fifo_outcomes()
+    motospeed.install()
+    try:
+        fast = _fifo_outcomes()
+    finally:
+        motospeed.uninstall()
+
+    assert fast == own
+    assert own[:3] == ["sent", "sent", ("1", "true")], own  # the duplicate not kept
+    assert own[3:5] == ["InvalidParameterValue"] * 2, own  # no deduplication id
