@@ -37,7 +37,7 @@ from hubrelay.sources import (
     scanner_reports,
     vendor_api,
 )
-from hubrelay.tracking import Store, Tracked, _to_item, item_size
+from hubrelay.tracking import DUE_SCOPE, MARKER, Store, Tracked, _to_item, item_size
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sources"
 SAMPLES = {
@@ -180,6 +180,7 @@ class MemoryStore(Store):
         self.index_write_units = 0
         self.keys_read = 0
         self.read_units = 0  # strongly consistent: 1 per started 4 KB (a Query sums items)
+        self.markers: dict[str, dict[str, Any]] = {}  # renewal markers, by scope
         self.s3_puts = 0  # the bodies' objects (hubrelay.bodies)
         self.s3_bytes = 0
 
@@ -217,6 +218,7 @@ class MemoryStore(Store):
                 len(gzip.compress(json.dumps(b, separators=(",", ":")).encode(), mtime=0))
                 for b in bodies
             )
+        self._lower_markers(states)
         for state in states:
             item = _to_item(replace(state, body=None, body_ref=state.body_ref or BODY_REF))
             key = (state.scope, state.key)
@@ -226,9 +228,31 @@ class MemoryStore(Store):
             self.items[key] = state
             self.raw[key] = item
 
+    def _lower_markers(self, states: list[Tracked]) -> None:
+        """Store._lower_markers: one conditional put per scope saved; a put whose
+        condition fails still consumes a write unit."""
+        oldest: dict[str, float] = {}
+        for state in states:
+            if state.state == "ACTIVE":
+                oldest[state.scope] = min(oldest.get(state.scope, state.last_sent), state.last_sent)
+        for scope, last_sent in oldest.items():
+            old = self.markers.get(scope)
+            self.write_units += 1
+            if old is not None and float(old["ls"]["N"]) <= last_sent:
+                continue
+            item = {
+                "pk": {"S": MARKER},
+                "sk": {"S": scope},
+                "due": {"S": DUE_SCOPE},
+                "ls": {"N": repr(last_sent)},
+            }
+            self.index_write_units += index_writes(old, item)
+            self.markers[scope] = item
+
     def storage(self) -> tuple[int, int]:
         """(table bytes, index bytes) stored now."""
-        sizes = [storage_bytes(item) for item in self.raw.values()]
+        items = [*self.raw.values(), *self.markers.values()]
+        sizes = [storage_bytes(item) for item in items]
         return sum(t for t, _ in sizes), sum(i for _, i in sizes)
 
     def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:

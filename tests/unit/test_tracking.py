@@ -301,6 +301,9 @@ class UnprocessedDynamoDB:
         self.calls.append(RequestItems)
         return {"UnprocessedItems": RequestItems} if len(self.calls) <= self.stubborn else {}
 
+    def put_item(self, **request: Any) -> dict[str, Any]:
+        return {}  # the scope's renewal marker (not a batch call)
+
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(RequestItems)
         if len(self.calls) <= self.stubborn:

@@ -14,8 +14,14 @@ writes the remembered state only after the messages are enqueued, so a crash in 
 costs a harmless re-send, never a lost update.
 
 Table layout: partition key `pk`, sort key `sk`.
-- finding:  pk "f#<scope>", sk "<base Id>"; the sparse index `renewal` (`due`, `ls`) lists
-  active findings by last-sent time for the renewal sweep.
+- finding:  pk "f#<scope>", sk "<base Id>".
+- renewal marker: pk "renewal", sk "<scope>", in the sparse index `renewal` (`due` "scope",
+  `ls` at most the oldest last send of the scope's active findings): the renewal sweep
+  finds due scopes there and reads their rows. One index entry per scope, not per finding
+  (an index entry is one more write unit per finding saved: "Write considerations for
+  Global Secondary Indexes", https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html).
+  Finding rows of earlier releases are in the index themselves (`due` "active") until
+  they are saved again.
   A row the importer marked undelivered (`hubrelay.delivery`) is in the sparse index
   `retry` (`ur`, `nr`) until the collector re-sends it (`resend`) and saves it anew.
 - cursor:   pk "cursor", sk "<source name>", `v` the cursor as JSON.
@@ -38,6 +44,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from hubrelay import asff, delivery
 from hubrelay.bodies import BodyStore
 from hubrelay.errors import TransientError
@@ -58,6 +66,11 @@ AGE_OFF_DAYS = 90
 # Tracking outlives the age-off a little: after it nothing of the finding remains to update.
 EXPIRY_DAYS = AGE_OFF_DAYS + 10
 RENEWAL_INDEX = "renewal"
+# One renewal marker per scope (pk MARKER, sk the scope) is what the renewal index holds:
+# `due` DUE_SCOPE and `ls` at most the oldest last send of the scope's active findings.
+# Rows of earlier releases are in the index themselves (`due` "active") until saved again.
+MARKER = "renewal"
+DUE_SCOPE = "scope"
 MAX_BODY_BYTES = 350_000  # DynamoDB items stop at 400 KB
 PRIVATE_DEFAULT = "private-default"  # the `p` attribute of state sent under the default product
 
@@ -439,19 +452,71 @@ class Store:
         return found
 
     def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:
-        """(scope, key) of active findings last sent before the given time, oldest first."""
+        """(scope, key) of active findings last sent before the given time: rows of
+        earlier releases in the renewal index, then the findings of each scope whose
+        marker is due, oldest first. A due marker with nothing due any more moves up to
+        the scope's oldest last send (or goes, with no active finding left)."""
+        found = [
+            (item["pk"]["S"][2:], item["sk"]["S"])
+            for item in self._due_entries("active", last_sent_before, limit)
+        ]
+        for marker in self._due_entries(DUE_SCOPE, last_sent_before, limit):
+            if len(found) >= limit:
+                break
+            found += self._due_in_scope(marker["sk"]["S"], last_sent_before, limit - len(found))
+        return list(dict.fromkeys(found))[:limit]
+
+    def _due_entries(self, due: str, before: float, limit: int) -> list[dict[str, Any]]:
         response = self.dynamodb.query(
             TableName=self.table,
             IndexName=RENEWAL_INDEX,
-            KeyConditionExpression="#due = :active AND ls < :before",
+            KeyConditionExpression="#due = :due AND ls < :before",
             ExpressionAttributeNames={"#due": "due"},
-            ExpressionAttributeValues={
-                ":active": {"S": "active"},
-                ":before": {"N": repr(last_sent_before)},
-            },
+            ExpressionAttributeValues={":due": {"S": due}, ":before": {"N": repr(before)}},
             Limit=limit,
         )
-        return [(item["pk"]["S"][2:], item["sk"]["S"]) for item in response.get("Items", [])]
+        return list(response.get("Items", []))
+
+    def _due_in_scope(self, scope: str, before: float, limit: int) -> list[tuple[str, str]]:
+        active = [t for t in self.load_scope(scope).values() if t.state == "ACTIVE"]
+        due = sorted((t for t in active if t.last_sent < before), key=lambda t: t.last_sent)
+        if not due:
+            self._set_marker(scope, min((t.last_sent for t in active), default=None))
+        return [(scope, t.key) for t in due[:limit]]
+
+    def _set_marker(self, scope: str, oldest: float | None) -> None:
+        key = {"pk": {"S": MARKER}, "sk": {"S": scope}}
+        if oldest is None:
+            request = {self.table: [{"DeleteRequest": {"Key": key}}]}
+        else:
+            item = {**key, "due": {"S": DUE_SCOPE}, "ls": {"N": repr(oldest)}}
+            request = {self.table: [{"PutRequest": {"Item": item}}]}
+        self._batch(self.dynamodb.batch_write_item, request, "UnprocessedItems")
+
+    def _lower_markers(self, states: list[Tracked]) -> None:
+        """Before the rows are written (a crash in between leaves a marker early, never
+        late): each scope's marker lowered to its saved active findings' oldest last send,
+        by a conditional put that writes only when that is lower (or there is none)."""
+        oldest: dict[str, float] = {}
+        for state in states:
+            if state.state == "ACTIVE":
+                oldest[state.scope] = min(oldest.get(state.scope, state.last_sent), state.last_sent)
+        for scope, last_sent in oldest.items():
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": MARKER},
+                        "sk": {"S": scope},
+                        "due": {"S": DUE_SCOPE},
+                        "ls": {"N": repr(last_sent)},
+                    },
+                    ConditionExpression="attribute_not_exists(ls) OR ls > :ls",
+                    ExpressionAttributeValues={":ls": {"N": repr(last_sent)}},
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
 
     def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
         """(scope, key) of findings marked undelivered whose next retry has come, soonest
@@ -500,7 +565,9 @@ class Store:
         return resolved
 
     def save(self, states: Iterable[Tracked]) -> None:
-        requests = [{"PutRequest": {"Item": _to_item(s)}} for s in self._with_refs(list(states))]
+        kept = self._with_refs(list(states))
+        self._lower_markers(kept)
+        requests = [{"PutRequest": {"Item": _to_item(s)}} for s in kept]
         for start in range(0, len(requests), 25):
             request = {self.table: requests[start : start + 25]}
             self._batch(self.dynamodb.batch_write_item, request, "UnprocessedItems")
@@ -564,8 +631,6 @@ def _to_item(state: Tracked) -> dict[str, Any]:
         item["r"] = {"SS": sorted(state.regions)}
     if state.product is not None:
         item["p"] = {"S": state.product or PRIVATE_DEFAULT}
-    if state.state == "ACTIVE":
-        item["due"] = {"S": "active"}
     if state.body_ref and state.body is None:
         item["bo"] = {"S": state.body_ref}
     if state.body is not None:
