@@ -51,3 +51,32 @@ def test_a_throttled_attempt_is_retried_without_a_random_backoff_while_attempts_
     assert slept == []
     assert retry.wait_turn(scope)
     assert slept == pytest.approx([0.101])
+
+
+class SimulatedClock:
+    """A clock whose time moves only by its own waits (the bench's, the emulator's)."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self.waits: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.time += seconds
+
+
+def test_a_pace_on_a_clock_refills_and_waits_on_that_one_time_line():
+    clock = SimulatedClock()
+    retry_slept: list[float] = []
+    retry = Retry(sleep=retry_slept.append, pace=Pace(rate=10.0, burst=2, clock=clock))
+    scope = ("111111111111", "us-east-1")
+    for _ in range(5):
+        assert retry.wait_turn(scope)
+    # The burst at once, then one refill per call, slept on the clock (never the Retry's
+    # own sleep), so the bucket sees each wait as passed and asks for no more.
+    assert clock.waits == pytest.approx([0.101] * 3)
+    assert clock.time == pytest.approx(0.303)
+    assert retry_slept == []

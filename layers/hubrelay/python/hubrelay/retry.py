@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 
 def _sleep(seconds: float) -> None:
@@ -31,23 +32,55 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+@runtime_checkable
+class Clock(Protocol):
+    """One time line: what time it is, and waiting on it. A token bucket reads `now` and
+    its waits are taken with `sleep`, so a clock that simulates time (the bench's) sees its
+    own waits pass, and the bucket agrees with whoever meters the calls on that clock."""
+
+    def now(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """time.monotonic and time.sleep, both resolved at call time (the local stack emulator
+    simulates a function's sleeps)."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        _sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
+# A Clock, or a bare function of the time (its waits are then the Retry's own sleep).
+ClockLike = Clock | Callable[[], float]
+
+
+def _now_of(clock: ClockLike) -> Callable[[], float]:
+    return clock.now if isinstance(clock, Clock) else clock
+
+
 @dataclass
 class TokenBucket:
     """Tokens refilled at `rate` per second up to `burst`; a call takes one.
 
-    Time is `clock` (monotonic) but never earlier than the end of the last wait, so a wait
-    counts as passed even where sleeping is simulated (the local stack emulator).
+    Time is `clock` (the system's monotonic clock by default) but never earlier than the
+    end of the last wait, so a wait counts as passed even where sleeping is simulated on a
+    clock that does not see it (time.monotonic under the local stack emulator).
     """
 
     rate: float
     burst: float
-    clock: Callable[[], float] = time.monotonic
+    clock: ClockLike = SYSTEM_CLOCK
     tokens: float | None = None  # None: full
     stamp: float = float("-inf")
 
     def reserve(self) -> float:
         """Take a token: the seconds to wait before the call it is for (0 when one is there)."""
-        now = max(self.clock(), self.stamp)
+        now = max(_now_of(self.clock)(), self.stamp)
         tokens = self.burst if self.tokens is None else self.tokens
         tokens = min(self.burst, tokens + (now - self.stamp) * self.rate)
         if tokens >= 1.0:
@@ -65,23 +98,31 @@ class TokenBucket:
 
     def empty(self) -> None:
         """The service refused a call for its rate: it has no token left for us now."""
-        self.tokens, self.stamp = 0.0, max(self.clock(), self.stamp)
+        self.tokens, self.stamp = 0.0, max(_now_of(self.clock)(), self.stamp)
 
 
 @dataclass
 class Pace:
     """Token buckets per scope (for Security Hub: per account and Region), kept for the
-    container's life so that later invocations start from what the earlier ones spent."""
+    container's life so that later invocations start from what the earlier ones spent.
+
+    `clock` is the time line the buckets refill on and their waits are slept on: the
+    system's in Lambda, the bench's simulated one under `make bench`. A bare function of
+    the time instead reads time only; the waits are then the Retry's sleep."""
 
     rate: float
     burst: float
-    clock: Callable[[], float] = time.monotonic
+    clock: ClockLike = SYSTEM_CLOCK
     buckets: dict[Hashable, TokenBucket] = field(default_factory=dict)
 
     def bucket(self, scope: Hashable) -> TokenBucket:
         if scope not in self.buckets:
             self.buckets[scope] = TokenBucket(self.rate, self.burst, self.clock)
         return self.buckets[scope]
+
+    def sleep(self, seconds: float, fallback: Callable[[float], None]) -> None:
+        """Wait for a token on the buckets' clock (`fallback` for a bare time function)."""
+        (self.clock.sleep if isinstance(self.clock, Clock) else fallback)(seconds)
 
 
 @dataclass
@@ -137,7 +178,7 @@ class Retry:
         if not self.time_for(seconds):
             bucket.give_back()
             return False
-        self.sleep(seconds)
+        self.pace.sleep(seconds, self.sleep)
         return True
 
     def throttled(self, scope: Hashable, attempt: int) -> bool:
