@@ -706,3 +706,12 @@ def test_no_resource_has_a_fixed_physical_name(template: dict[str, Any]) -> None
     assert not problems, "fixed physical names (let CloudFormation generate them):\n" + "\n".join(
         problems
     )
+
+
+def test_the_default_renewal_is_a_new_finding_every_renewal_in_the_template_too(
+    template: dict[str, Any],
+) -> None:
+    # The partner FAQ: create new findings every 90 days, do not update findings forever
+    # (issue 11, "Why" 7). A deployment with default parameters gets what Settings defaults to.
+    spec = template["Parameters"]["RenewalMode"]
+    assert spec["Default"] == Settings().renewal_mode == "new-generation"
