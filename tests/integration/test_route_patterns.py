@@ -133,12 +133,22 @@ def test_auto_route_ignores_worked_and_archived_findings(changes):
     assert not matches(auto_route_pattern({}), imported(**changes))
 
 
+def of_product(name: str) -> dict[str, Any]:
+    """An Imported event of product `name`, named in both fields as Security Hub does."""
+    event = imported(ProductName=name)
+    event["detail"]["findings"][0]["ProductFields"]["aws/securityhub/ProductName"] = name
+    return event
+
+
 def test_auto_route_product_filter_is_optional():
-    assert matches(auto_route_pattern({}), imported(ProductName="Anything"))
+    assert matches(auto_route_pattern({}), of_product("Anything"))
     pattern = auto_route_pattern({"AutoRouteProductNames": "GuardDuty,Inspector"})
-    assert pattern["detail"]["findings"]["ProductName"] == ["GuardDuty", "Inspector"]
+    assert pattern["detail"]["findings"]["$or"] == [
+        {"ProductName": ["GuardDuty", "Inspector"]},
+        {"ProductFields": {"aws/securityhub/ProductName": ["GuardDuty", "Inspector"]}},
+    ]
     assert matches(pattern, imported())
-    assert not matches(pattern, imported(ProductName="Macie"))
+    assert not matches(pattern, of_product("Macie"))
 
 
 def test_the_pattern_matches_across_findings_so_the_responder_rechecks_each_one():
@@ -217,3 +227,70 @@ def test_insights_and_product_subscription_keep_a_product_arn_without_an_account
     for name in ("InsightCriticalHighByResource", "InsightByType", "InsightRecentNew"):
         filters = resolved.resolve(resolved.template["Resources"][name]["Properties"])["Filters"]
         assert filters["ProductArn"] == [{"Comparison": "EQUALS", "Value": expected}]
+
+
+def named_only_in_product_fields(name: str) -> dict[str, Any]:
+    """An Imported event whose finding carries its product name only where some products
+    put it: ProductFields["aws/securityhub/ProductName"] (defect (i), issue 13)."""
+    event = imported()
+    finding = event["detail"]["findings"][0]
+    del finding["ProductName"]
+    finding["ProductFields"]["aws/securityhub/ProductName"] = name
+    return event
+
+
+@pytest.mark.parametrize("securityhubs", ["CSPM", "Both"])
+def test_the_product_filter_reads_product_fields_when_product_name_is_absent(securityhubs):
+    pattern = auto_route_pattern(
+        {"SecurityHubs": securityhubs, "AutoRouteProductNames": "secure-pro,Inspector"}
+    )
+    assert matches(pattern, named_only_in_product_fields("secure-pro"))
+    assert matches(pattern, of_product("secure-pro"))
+    assert not matches(pattern, named_only_in_product_fields("Macie"))
+    assert not matches(pattern, of_product("Macie"))
+    # The responder reads the same two fields (EventFinding.product_name).
+    config = RouteConfig.from_settings(
+        Settings(
+            auto_route=True,
+            sns_topic_arn="arn:aws:sns:us-east-1:1:t",
+            auto_route_product_names="secure-pro",
+        )
+    )
+    assert decide(named_only_in_product_fields("secure-pro"), config).findings
+
+
+def test_with_both_and_every_product_a_name_only_in_product_fields_still_routes():
+    pattern = auto_route_pattern({"SecurityHubs": "Both"})
+    assert matches(pattern, named_only_in_product_fields("secure-pro"))
+    # The new Security Hub's own products stay with it, whichever field names them.
+    assert not matches(pattern, named_only_in_product_fields("GuardDuty"))
+    # A finding named nowhere is not one the new Security Hub receives: the CSPM rule keeps it.
+    nameless = named_only_in_product_fields("x")
+    del nameless["detail"]["findings"][0]["ProductFields"]["aws/securityhub/ProductName"]
+    assert matches(pattern, nameless)
+
+
+def _longest_product_names() -> str:
+    """AutoRouteProductNames at its MaxLength, in short names (the most quotes and commas)."""
+    limit = int(_template()["Parameters"]["AutoRouteProductNames"]["MaxLength"])
+    names = ",".join(f"P{index:02d}" for index in range(limit // 4 + 1))
+    return names[:limit].rstrip(",")
+
+
+@pytest.mark.parametrize("securityhubs", ["CSPM", "Both"])
+@pytest.mark.parametrize("every_product", [True, False])
+def test_the_auto_route_pattern_stays_under_eventbridges_size_limit(securityhubs, every_product):
+    # "Event pattern size: 2,048 characters" (Amazon EventBridge quotas,
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html); PutRule's
+    # EventPattern is the JSON text, measured here as compact JSON.
+    import json
+
+    names = "" if every_product else _longest_product_names()
+    pattern = auto_route_pattern(
+        {
+            "SecurityHubs": securityhubs,
+            "AutoRouteProductNames": names,
+            "AutoRouteMinSeverity": "INFORMATIONAL",  # the longest label list
+        }
+    )
+    assert len(json.dumps(pattern, separators=(",", ":"))) <= 2048

@@ -13,7 +13,7 @@ import pytest
 from hubrelay.routing import SHOWN_IN_BOTH
 from hubrelay_emulator import cfn, iam
 from hubrelay_emulator.eventpattern import matches
-from tests.integration.test_route_patterns import imported, resolver, rule_pattern
+from tests.integration.test_route_patterns import imported, of_product, resolver, rule_pattern
 from tests.support import load_fixture
 
 ACTION_TARGETS = (
@@ -97,8 +97,8 @@ def test_the_v2_rule_filters_on_the_product_name():
 def test_with_both_the_cspm_rule_leaves_the_new_security_hubs_products_to_it():
     pattern = rule_pattern({"SecurityHubs": "Both"}, "AutoRouteRule")
     for product in SHOWN_IN_BOTH:
-        assert not matches(pattern, imported(ProductName=product)), product
-    assert matches(pattern, imported(ProductName="secure-pro"))
+        assert not matches(pattern, of_product(product)), product
+    assert matches(pattern, of_product("secure-pro"))
     only_cspm = rule_pattern({"SecurityHubs": "CSPM"}, "AutoRouteRule")
     assert matches(only_cspm, imported(ProductName="Inspector"))
 

@@ -120,3 +120,21 @@ def test_or_combines_alternative_patterns():
 def test_patterns_outside_the_supported_subset_raise(pattern):
     with pytest.raises(PatternError):
         matches(pattern, EC2_EVENT)
+
+
+def test_or_nested_in_an_object_and_across_an_array_of_objects():
+    # The guide's own form: "$or" inside "detail" ("Comparison operators for use in event
+    # patterns", #eb-create-pattern-operators-or); a key holding "/" is one field name.
+    event = {"detail": {"findings": [
+        {"ProductFields": {"aws/securityhub/ProductName": "GuardDuty"}},
+    ]}}  # fmt: skip
+    pattern = {"detail": {"findings": {"$or": [
+        {"ProductName": ["GuardDuty"]},
+        {"ProductFields": {"aws/securityhub/ProductName": ["GuardDuty"]}},
+    ]}}}  # fmt: skip
+    assert matches(pattern, event)
+    nested = {"detail": {"findings": {"ProductFields": {"aws": {"securityhub": ["GuardDuty"]}}}}}
+    assert not matches(nested, event)
+    assert not matches(
+        {"detail": {"findings": {"$or": [{"ProductName": ["Macie"]}, {"Id": ["x"]}]}}}, event
+    )
