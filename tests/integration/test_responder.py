@@ -384,6 +384,66 @@ def test_a_write_back_that_failed_sets_the_workflow_when_the_event_is_retried(st
     assert stored["UserDefinedFields"]["hubrelay:webhook"].startswith("T-")
 
 
+class OversizedFindings:
+    """A Security Hub client whose BatchUpdateFindings answers every identifier
+    UnprocessedFindings FindingSizeExceeded (an ErrorCode of
+    BatchUpdateFindingsUnprocessedFinding,
+    https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsUnprocessedFinding.html:
+    the update would make the finding too large); the rest is the emulated service."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.updates = client, 0
+
+    def batch_update_findings(self, **params: Any) -> Any:
+        self.updates += 1
+        message = "Finding size would exceed the limit"
+        return {
+            "ProcessedFindings": [],
+            "UnprocessedFindings": [
+                {
+                    "FindingIdentifier": i,
+                    "ErrorCode": "FindingSizeExceeded",
+                    "ErrorMessage": message,
+                }
+                for i in params["FindingIdentifiers"]
+            ],
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_a_finding_too_large_to_write_back_is_kept_with_its_reason_not_retried(stack, caplog):
+    # Given a delivery whose write-back Security Hub refuses with FindingSizeExceeded
+    # (defect f): no later attempt can make the finding smaller
+    from hubrelay.observability import record_route
+
+    event = stack.click_one("webhook", "guardduty")
+    (finding,) = event["detail"]["findings"]
+    real = stack.services.securityhub
+    hub = OversizedFindings(real(REGION))
+    stack.services.securityhub = lambda region: hub
+    # When it is routed, the event is not failed (no retry until the dead-letter queue)
+    outcome = stack.route(event)
+    with caplog.at_level(logging.WARNING):
+        record_route(outcome)
+    # Then the delivery stands, the update was sent once, and the refusal is kept with
+    # its reason in one log line
+    assert len(outcome.delivered) == 1
+    assert hub.updates == 1
+    assert outcome.writeback is not None
+    (refused,) = outcome.writeback.unprocessed
+    assert refused["ErrorCode"] == "FindingSizeExceeded"
+    assert refused["FindingIdentifier"]["Id"] == finding["Id"]
+    lines = [r for r in caplog.records if r.getMessage() == "write-back incomplete"]
+    assert len(lines) == 1
+    assert "FindingSizeExceeded" in str(lines[0].__dict__)
+    assert stack.dead_letters() == []
+    # And a redelivery of the event sends nothing twice
+    stack.services.securityhub = real
+    assert stack.route(copy.deepcopy(event)).delivered == []
+
+
 @pytest.mark.parametrize("status", ["RESOLVED", "SUPPRESSED"])
 def test_a_stale_event_never_moves_a_finding_resolved_since(stack, status):
     # Given a custom-action event that waits (a backlog, a retry, a DLQ replay) while
