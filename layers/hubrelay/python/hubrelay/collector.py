@@ -178,75 +178,119 @@ class Collector:
         return self.outcome
 
     def _process(self, unit: Unit) -> bool:
-        """Map, track and enqueue a unit; False when the deadline stopped it."""
+        """Map, track and enqueue a unit, `chunk_size` records at a time; then archive what
+        its complete scopes no longer hold. False when the deadline stopped it: a unit
+        that can resume (a report) has its place committed first (Unit.resume)."""
         self.outcome.units += 1
-        for position, reason in unit.errors:
-            self._malformed(position, reason, None)
-        by_scope, incomplete = self._map(unit.records)
-        # A complete scan that reported nothing left in a scope still resolves its findings.
-        for scope in [*by_scope, *sorted(unit.complete_scopes - set(by_scope))]:
-            complete = _complete_classes(unit, scope, incomplete.get(scope, set()))
-            if not self._process_scope(scope, by_scope.get(scope, {}), complete):
+        if not unit.skip:  # a resumed unit's errors went in the run that began it
+            for position, reason in unit.errors:
+                self._malformed(position, reason, None)
+        run = _UnitRun(unit)
+        chunk: list[Record] = []
+        for record in unit.records:
+            if run.offset + len(chunk) < unit.skip:
+                self._replay(record, run)
+                run.offset += 1
+            else:
+                chunk.append(record)
+            if len(chunk) >= self.limits.chunk_size and not self._chunk(chunk, run):
                 return False
+            chunk = chunk if len(chunk) < self.limits.chunk_size else []
+        if chunk and not self._chunk(chunk, run):
+            return False
+        return self._archive_absent(run)
+
+    def _chunk(self, chunk: list[Record], run: _UnitRun) -> bool:
+        """Track and enqueue the findings of `chunk`; False (its place committed) when no
+        time is left to start it."""
+        if not self.time_left():
+            self._pause(run)
+            return False
+        for scope, items in self._map(chunk, run).items():
+            self._track(scope, items, run)
+        run.offset += len(chunk)
         return True
 
-    def _map(self, records: Iterable[Record]) -> tuple[Scoped, dict[str, set[str]]]:
-        """Each record's findings by scope (first of an Id wins), and per scope the scanner
-        classes of the records that could not be mapped (their scans are not complete)."""
+    def _pause(self, run: _UnitRun) -> None:
+        """Commit where the unit stopped, when it can resume there and got further."""
+        unit = run.unit
+        if unit.resume is None or run.offset <= unit.skip:
+            return
+        self._flush_errors()
+        incomplete = {scope: sorted(c) for scope, c in run.incomplete.items() if c}
+        self.store.commit(self.source.name, unit.resume(run.offset, incomplete))
+
+    def _replay(self, record: Record, run: _UnitRun) -> None:
+        """A record an earlier run sent: only its Ids, for the archive decision (a record
+        that could not be mapped then is in `incomplete` already)."""
+        try:
+            findings = self.source.map(record, self.ctx)
+        except Exception:  # reported by the run that sent the record
+            return
+        run.seen.setdefault(record.scope, set()).update(str(f["Id"]) for f in findings)
+
+    def _map(self, records: Iterable[Record], run: _UnitRun) -> Scoped:
+        """Each record's findings by scope (first of an Id in the unit wins); the scanner
+        classes of the records that could not be mapped go to `run.incomplete` (their
+        scans are not complete)."""
         by_scope: Scoped = {}
-        incomplete: dict[str, set[str]] = {}
         for record in records:
             self.outcome.records += 1
             try:
                 findings = self.source.map(record, self.ctx)
             except Exception as exc:  # any bad record is reported, never fatal
                 self._malformed(record.position, f"{type(exc).__name__}: {exc}", record.native)
-                incomplete.setdefault(record.scope, set()).add(record.scan_class)
+                run.incomplete.setdefault(record.scope, set()).add(record.scan_class)
                 continue
             scoped = by_scope.setdefault(record.scope, {})
+            seen = run.seen.setdefault(record.scope, set())
             for finding in findings:
-                if finding["Id"] in scoped:
+                if finding["Id"] in seen:
                     self.outcome.duplicates += 1
                     continue
+                seen.add(finding["Id"])
                 scoped[finding["Id"]] = (finding, record)
-        return by_scope, incomplete
+        return by_scope
 
-    def _process_scope(
-        self, scope: str, items: dict[str, tuple[Finding, Record]], complete: frozenset[str]
-    ) -> bool:
-        """Track and enqueue a scope's findings, then archive the tracked ones absent from
-        it whose scanner class the unit scanned completely (`complete`)."""
-        known = self.store.load_scope(scope) if complete else None
-        entries = list(items.values())
-        size = self.limits.chunk_size
-        for start in range(0, len(entries), size):
-            if not self.time_left():
-                return False
-            chunk = entries[start : start + size]
-            tracked = (
-                known if known is not None else self.store.load(scope, [f["Id"] for f, _ in chunk])
+    def _track(self, scope: str, items: dict[str, tuple[Finding, Record]], run: _UnitRun) -> None:
+        """Plan and deliver a chunk's findings of one scope; a finding validation refuses
+        makes its class of the scope incomplete."""
+        known = run.known_of(scope, self.store)
+        tracked = known if known is not None else self.store.load(scope, list(items))
+        self._resolve_needed(tracked, [f for f, _ in items.values()])
+        plans = []
+        for finding, record in items.values():
+            self.outcome.findings += 1
+            planned = tracking.plan(
+                finding, scope, tracked.get(finding["Id"]), self.ctx, self.policy
             )
-            self._resolve_needed(tracked, [f for f, _ in chunk])
-            plans = []
-            for finding, record in chunk:
-                self.outcome.findings += 1
-                planned = tracking.plan(
-                    finding, scope, tracked.get(finding["Id"]), self.ctx, self.policy
-                )
-                if problems := problems_of(planned.sends, self.limits.max_finding_bytes):
-                    self._malformed(record.position, problems, record.native)
-                    complete = _without(complete, {record.scan_class})
-                    continue
-                plans.append(planned)
-            self.deliver(plans)
-        if complete and known is not None:
+            if problems := problems_of(planned.sends, self.limits.max_finding_bytes):
+                self._malformed(record.position, problems, record.native)
+                run.incomplete.setdefault(scope, set()).add(record.scan_class)
+                continue
+            plans.append(planned)
+        self.deliver(plans)
+
+    def _archive_absent(self, run: _UnitRun) -> bool:
+        """After the last record: archive the tracked findings absent from each complete
+        scope whose scanner class the unit scanned completely. False (its place
+        committed) when the deadline came first."""
+        unit, size = run.unit, self.limits.chunk_size
+        # A complete scan that reported nothing left in a scope still resolves its findings.
+        for scope in [*run.seen, *sorted(unit.complete_scopes - set(run.seen))]:
+            complete = _complete_classes(unit, scope, run.incomplete.get(scope, set()))
+            if not complete:
+                continue
+            known = run.known_of(scope, self.store) or {}
+            seen = run.seen.get(scope, set())
             absent = [
                 t
                 for key, t in known.items()
-                if key not in items and t.state == "ACTIVE" and _archived_by(complete, key)
+                if key not in seen and t.state == "ACTIVE" and _archived_by(complete, key)
             ]
             for start in range(0, len(absent), size):
                 if not self.time_left():
+                    self._pause(run)
                     return False
                 batch = self.store.resolve(absent[start : start + size])
                 self.deliver([tracking.archive(t, self.ctx) for t in batch])
@@ -283,6 +327,30 @@ class Collector:
     def _flush_errors(self, best_effort: bool = False) -> None:
         if written := self.errors.flush(self.ctx.now, best_effort):
             self.outcome.error_reports.append(written)
+
+
+@dataclass
+class _UnitRun:
+    """What a run knows of the unit it is in: the records done (`offset`, those before
+    `unit.skip` included), the finding Ids seen per scope, the scanner classes per scope
+    that cannot be complete, and the tracked findings of each complete scope."""
+
+    unit: Unit
+    offset: int = 0
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    incomplete: dict[str, set[str]] = field(default_factory=dict)
+    known: dict[str, dict[str, Tracked] | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.incomplete = {scope: set(c) for scope, c in self.unit.incomplete.items()}
+
+    def known_of(self, scope: str, store: Store) -> dict[str, Tracked] | None:
+        """Every tracked finding of `scope` when the unit scans it completely (read once:
+        the archive decision needs them all), else None."""
+        if scope not in self.known:
+            complete = _complete_classes(self.unit, scope, self.incomplete.get(scope, set()))
+            self.known[scope] = store.load_scope(scope) if complete else None
+        return self.known[scope]
 
 
 # --- completeness per scanner class -----------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -108,7 +108,8 @@ Scanned = tuple[list[Record], dict[str, frozenset[str]], list[tuple[str, str]]]
 class Unit:
     """A step of collection: its records, and the cursor that is safe once they are sent."""
 
-    records: list[Record]
+    # Read as they are needed: a large report's records come one by one from its stream.
+    records: Iterable[Record]
     cursor: Cursor
     label: str
     complete_scopes: frozenset[str] = frozenset()
@@ -117,6 +118,15 @@ class Unit:
     complete_classes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Problems with the unit as a whole (an unreadable file): (position, reason).
     errors: list[tuple[str, str]] = field(default_factory=list)
+    # A unit a run can stop inside (a report): `resume(offset, incomplete)` is the cursor
+    # that reads it again from record `offset`, the scanner classes per scope whose
+    # records could not be sent so far being `incomplete`. None: it is read whole again.
+    resume: Callable[[int, Mapping[str, list[str]]], Cursor] | None = None
+    # Where an earlier run stopped inside it: the records before `skip` were sent then
+    # (they are read again only for their Ids, which the archive decision needs), and
+    # `incomplete` is what that run's `resume` was given.
+    skip: int = 0
+    incomplete: Mapping[str, list[str]] = field(default_factory=dict)
 
 
 class Source(Protocol):

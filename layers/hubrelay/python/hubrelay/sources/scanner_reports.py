@@ -1,7 +1,13 @@
 """Scanner reports in S3: SARIF 2.1.0, Trivy JSON, Grype JSON, or ASFF (passthrough).
 
 New objects under the reports prefix are read oldest first (LastModified, then key); each
-object is a unit, so the cursor moves one report at a time. The cursor keeps the newest
+object is a unit, so the cursor moves one report at a time, and inside a report: a run
+whose time runs out between two chunks of records commits `partial` (key, ETag, the
+offset of the next record, the scanner classes not complete so far), and the next run
+reads that version again from there (the records before it only for their Ids, which the
+archive decision after the last record needs); an overwritten report (new ETag) is read
+from its start. Reports over 4 MiB (Trivy and Grype) are read as a stream, in two passes
+(`streamjson`), so the collector never holds the document. The cursor keeps the newest
 LastModified read plus the objects (key and ETag) read within an overlap window before
 it, so an object that shows up late with an older LastModified (a slow multipart upload)
 is still read, and an overwritten report (new ETag) is read again. Objects under the
@@ -26,7 +32,8 @@ one with the latest UpdatedAt (the first of equals), and warns about the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +44,7 @@ from hubrelay import asff
 from hubrelay.loading import load_json
 from hubrelay.sources import (
     UNCLASSED,
+    VULNERABILITY,
     Context,
     Cursor,
     Finding,
@@ -47,11 +55,15 @@ from hubrelay.sources import (
     Unit,
     parse_time,
     sarif,
+    streamjson,
     vulnscan,
 )
 
 FORMATS = ("sarif", "trivy", "grype", "asff")
 OVERLAP = timedelta(minutes=30)
+# Larger reports are read as a stream (`_stream`), smaller ones whole: a document of this
+# size parses into a few tens of MB, and one pass over it costs less than two.
+STREAM_BYTES = 4 * 1024 * 1024
 
 
 def detect_format(document: Any) -> str:
@@ -273,6 +285,7 @@ class ScannerReportsSource:
         skip_prefix: str = "errors/",
         max_bytes: int = 64 * 1024 * 1024,
         only: tuple[str, str] | None = None,
+        stream_bytes: int = STREAM_BYTES,
     ) -> None:
         self.s3 = s3
         # (key, ETag) of the one object an Object Created event names: read it, not the prefix.
@@ -281,6 +294,8 @@ class ScannerReportsSource:
         self.prefix = prefix
         self.skip_prefix = skip_prefix
         self.max_bytes = max_bytes
+        # Reports larger than this are read as a stream, in two passes.
+        self.stream_bytes = stream_bytes
 
     def map(self, record: Record, ctx: Context) -> list[Finding]:
         return map_record(record, ctx)
@@ -288,13 +303,25 @@ class ScannerReportsSource:
     def collect(self, cursor: Cursor) -> Iterator[Unit]:
         since = parse_time(cursor["since"]) if cursor.get("since") else None
         done: dict[str, str] = dict(cursor.get("done") or {})  # "key@etag" -> LastModified
+        partial: Mapping[str, Any] = cursor.get("partial") or {}
         for obj in self._new_objects(since, done):
+            # The cursor before this report: where a run that stops inside it resumes.
+            before: Cursor = {"done": dict(done)}
+            if since is not None:
+                before["since"] = asff.timestamp(since)
             modified: datetime = obj["LastModified"]
             since = max(since, modified) if since else modified
             done[f"{obj['Key']}@{obj['ETag']}"] = asff.timestamp(modified)
             horizon = since - OVERLAP
             done = {k: t for k, t in done.items() if parse_time(t) >= horizon}
-            yield self._read(obj, {"since": asff.timestamp(since), "done": done})
+            unit = self._read(obj, {"since": asff.timestamp(since), "done": done})
+            unit.resume = _resumer(before, obj)
+            if (partial.get("key"), partial.get("etag")) == (obj["Key"], obj["ETag"]):
+                # The same version as the run that stopped inside it (an overwritten
+                # report has a new ETag and is read from its start).
+                unit.skip = int(partial.get("offset") or 0)
+                unit.incomplete = dict(partial.get("incomplete") or {})
+            yield unit
 
     def _new_objects(self, since: datetime | None, done: Mapping[str, str]) -> list[dict[str, Any]]:
         if self.only is not None:
@@ -357,6 +384,8 @@ class ScannerReportsSource:
             reason = f"report is {obj['Size']} bytes, over the {self.max_bytes}-byte limit"
             return Unit([], cursor, origin, errors=[(origin, reason)])
         try:
+            if obj.get("Size", 0) > self.stream_bytes:
+                return self._stream(obj, cursor, origin, folder)
             body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
             document = load_json(body.read(), what=origin)
             records, complete, errors = read_report(document, origin, folder)
@@ -365,3 +394,89 @@ class ScannerReportsSource:
         return Unit(
             records, cursor, origin, frozenset(complete), errors=errors, complete_classes=complete
         )
+
+    def _body(self, obj: Mapping[str, Any]) -> Any:
+        """The object's body, of the version listed: IfMatch on its ETag, so that the two
+        passes over a large report read the same bytes (S3 answers 412 Precondition Failed
+        once it is overwritten: "GetObject",
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html)."""
+        return self.s3.get_object(Bucket=self.bucket, Key=obj["Key"], IfMatch=obj["ETag"])["Body"]
+
+    def _stream(self, obj: Mapping[str, Any], cursor: Cursor, origin: str, folder: str) -> Unit:
+        """A large report in two passes over its stream (hubrelay.sources.streamjson): the
+        skeleton first (format, scope, completeness, errors), then the records one by one
+        as the collector asks for them. Trivy and Grype only; other formats are read whole
+        afterwards."""
+        skeleton = streamjson.skeleton(self._body(obj), origin)
+        fmt = detect_format(skeleton)
+        if fmt == "trivy":
+            scan = vulnscan.trivy_scan(skeleton, origin, folder)
+            records: Iterable[Record] = _Streamed(
+                lambda: self._body(obj), origin, lambda path, item: _trivy_record(scan, path, item)
+            )
+            complete, errors = scan.complete, scan.errors
+        elif fmt == "grype":
+            scope, context = vulnscan.grype_scan(skeleton, folder)
+            records = _Streamed(
+                lambda: self._body(obj),
+                origin,
+                lambda path, item: _grype_record(origin, scope, context, path, item),
+            )
+            complete, errors = {scope: frozenset({VULNERABILITY})}, []
+        else:
+            # Not a format read as a stream: whole, as a small report is.
+            document = load_json(self._body(obj).read(), what=origin)
+            records, complete, errors = read_report(document, origin, folder, fmt)
+        return Unit(
+            records, cursor, origin, frozenset(complete), errors=errors, complete_classes=complete
+        )
+
+
+@dataclass
+class _Streamed:
+    """The records of a large report, read from a new stream each time they are iterated."""
+
+    open: Callable[[], Any]
+    origin: str
+    record: Callable[[streamjson.Path, Any], Record | None]
+
+    def __iter__(self) -> Iterator[Record]:
+        for path, item in streamjson.elements(self.open(), self.origin):
+            if (found := self.record(path, item)) is not None:
+                yield found
+
+
+def _trivy_record(scan: vulnscan.TrivyScan, path: streamjson.Path, item: Any) -> Record | None:
+    """The record at ("Results", r, list, i), unless its result is not an object."""
+    if len(path) != 4 or path[0] != "Results":
+        return None
+    _, r, key, i = path
+    if not isinstance(r, int) or r not in scan.contexts:
+        return None
+    return scan.record(r, str(key), int(i), item)
+
+
+def _grype_record(
+    origin: str, scope: str, context: dict[str, Any], path: streamjson.Path, item: Any
+) -> Record | None:
+    """The record at ("matches", i)."""
+    if len(path) != 2 or path[0] != "matches":
+        return None
+    return vulnscan.grype_record(origin, scope, context, int(path[1]), item)
+
+
+def _resumer(
+    before: Cursor, obj: Mapping[str, Any]
+) -> Callable[[int, Mapping[str, list[str]]], Cursor]:
+    """The cursor that reads this report again from a record offset (Unit.resume)."""
+
+    def resume(offset: int, incomplete: Mapping[str, list[str]]) -> Cursor:
+        partial = {
+            "key": obj["Key"],
+            "etag": obj["ETag"],
+            "offset": offset,
+            "incomplete": dict(incomplete),
+        }
+        return {**before, "partial": partial}
+
+    return resume

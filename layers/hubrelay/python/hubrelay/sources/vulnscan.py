@@ -69,6 +69,42 @@ def trivy_records(document: Any, origin: str, folder: str) -> Scanned:
     (Trivy leaves the key out when nothing was found: `json:",omitempty"`) or with an empty
     array is a clean scan, of vulnerabilities: nothing in it says what else ran.
     """
+    scan = trivy_scan(document, origin, folder)
+    out = [
+        scan.record(r, key, i, item)
+        for r, result in enumerate(document.get("Results") or [])
+        if r in scan.contexts
+        for key, _, _ in TRIVY_LISTS
+        if isinstance(result.get(key), list)
+        for i, item in enumerate(result[key])
+    ]
+    return out, scan.complete, scan.errors
+
+
+@dataclass
+class TrivyScan:
+    """What a Trivy report says besides its records: its scope, the context of each result
+    that is an object (by index), the classes it scans completely, and its errors."""
+
+    origin: str
+    scope: str
+    contexts: dict[int, dict[str, Any]]
+    complete: dict[str, frozenset[str]]
+    errors: list[tuple[str, str]]
+
+    def record(self, r: int, key: str, i: int, item: Any) -> Record:
+        """The record of item `i` of list `key` of result `r`."""
+        scan_class, kind = _TRIVY_LIST_KINDS[key]
+        position = f"{self.origin}#Results[{r}].{key}[{i}]"
+        return Record(item, position, kind, self.scope, self.contexts[r], scan_class)
+
+
+_TRIVY_LIST_KINDS = {key: (scan_class, kind) for key, scan_class, kind in TRIVY_LISTS}
+
+
+def trivy_scan(document: Any, origin: str, folder: str) -> TrivyScan:
+    """A Trivy report's TrivyScan, from the document or from its skeleton (the document with
+    its lists left empty: hubrelay.sources.streamjson), which say the same."""
     if not isinstance(document, Mapping) or not isinstance(document.get("Results"), list | None):
         raise MappingError("not a Trivy JSON report (no 'Results' array)")
     artifact = str(document.get("ArtifactName") or "unknown-artifact")
@@ -80,7 +116,7 @@ def trivy_records(document: Any, origin: str, folder: str) -> Scanned:
         "createdAt": document.get("CreatedAt"),
     }
     results = document.get("Results") or []
-    out: list[Record] = []
+    contexts: dict[int, dict[str, Any]] = {}
     errors: list[tuple[str, str]] = []
     scanned: set[str] = set() if results else {VULNERABILITY}
     unreadable: set[str] = set()
@@ -92,19 +128,15 @@ def trivy_records(document: Any, origin: str, folder: str) -> Scanned:
             unreadable.update(CLASSES)
             continue
         scanned.update(_trivy_classes(result))
-        context = {**shared, **{k.lower(): result.get(k) for k in ("Target", "Class", "Type")}}
-        for key, scan_class, kind in TRIVY_LISTS:
+        contexts[r] = {**shared, **{k.lower(): result.get(k) for k in ("Target", "Class", "Type")}}
+        for key, scan_class, _ in TRIVY_LISTS:
             found = result.get(key)
             if found is not None and not isinstance(found, list):
                 # Not a scan result we can read: say so, and archive nothing of its class.
                 errors.append((f"{where}.{key}", f"{key} is not an array"))
                 unreadable.add(scan_class)
-                continue
-            for i, item in enumerate(found or []):
-                position = f"{where}.{key}[{i}]"
-                out.append(Record(item, position, kind, scope, context, scan_class))
     complete = frozenset(scanned - unreadable)
-    return out, {scope: complete} if complete else {}, errors
+    return TrivyScan(origin, scope, contexts, {scope: complete} if complete else {}, errors)
 
 
 def _trivy_classes(result: Mapping[str, Any]) -> set[str]:
@@ -308,6 +340,13 @@ def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
 def grype_records(document: Any, origin: str, folder: str) -> Scanned:
     """Records of a Grype JSON report: a complete scan of its target for vulnerabilities
     (Grype finds nothing else)."""
+    scope, context = grype_scan(document, folder)
+    out = [grype_record(origin, scope, context, i, m) for i, m in enumerate(document["matches"])]
+    return out, {scope: frozenset({VULNERABILITY})}, []
+
+
+def grype_scan(document: Any, folder: str) -> tuple[str, dict[str, Any]]:
+    """(scope, context of every match) of a Grype report or its skeleton."""
     if not isinstance(document, Mapping) or not isinstance(document.get("matches"), list):
         raise MappingError("not a Grype JSON report (no 'matches' array)")
     target = dig(document, "source", "target")
@@ -324,11 +363,11 @@ def grype_records(document: Any, origin: str, folder: str) -> Scanned:
         "createdAt": dig(document, "descriptor", "timestamp"),
         "scanner": f"grype {dig(document, 'descriptor', 'version') or ''}".strip(),
     }
-    out = [
-        Record(match, f"{origin}#matches[{i}]", "grype", scope, context, VULNERABILITY)
-        for i, match in enumerate(document["matches"])
-    ]
-    return out, {scope: frozenset({VULNERABILITY})}, []
+    return scope, context
+
+
+def grype_record(origin: str, scope: str, context: dict[str, Any], i: int, match: Any) -> Record:
+    return Record(match, f"{origin}#matches[{i}]", "grype", scope, context, VULNERABILITY)
 
 
 def map_grype(record: Record, ctx: Context) -> list[Finding]:

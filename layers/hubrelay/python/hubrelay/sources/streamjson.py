@@ -1,0 +1,248 @@
+"""Large JSON reports read as a stream, in two passes, without holding the document.
+
+A scanner report of tens of MB parses into several times its size in objects (a 50 MB
+Trivy report took the collector to 9.6 times its imports alone: bench/memory.py). Its
+records sit in a few arrays (`SPEC`): the first pass (`skeleton`) reads everything else
+into a document whose record arrays are left empty (`Elided`, with their length), so the
+format, the scope and the completeness of the scan are known before any record is sent;
+the second pass (`elements`) yields the records one at a time, with their place.
+
+Each element, and each value outside the record arrays, is parsed whole by the json
+module's C scanner (`raw_decode`) from a window over the stream, under the loading policy
+(hubrelay.loading: no NaN or Infinity, integers of at most 64 digits, nesting of at most
+64 levels); only the structure around the record arrays is walked here. Text is decoded
+strictly (UTF-8 unless a byte-order mark says otherwise, as `json.loads` detects it).
+No dependency: ijson would need a compiled backend in the Lambda layer to be as fast.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+from collections.abc import Generator, Iterator, Mapping
+from typing import IO, Any
+
+from hubrelay import loading
+from hubrelay.loading import LoadError
+
+LEAF = "leaf"  # an array whose elements are records
+Spec = Mapping[str, Any]  # key -> LEAF or a nested Spec; "*" stands for every array item
+# Where the records of the formats read as a stream are: Trivy's lists in each result,
+# Grype's matches.
+SPEC: Spec = {
+    "Results": {"*": {"Vulnerabilities": LEAF, "Misconfigurations": LEAF, "Secrets": LEAF}},
+    "matches": LEAF,
+}
+CHUNK = 1 << 16
+_WHITESPACE = " \t\n\r"
+
+Path = tuple[str | int, ...]
+# A pass's steps: (path, record) as they come; the generator returns the value it read.
+Walked = Generator[tuple[Path, Any], None, Any]
+
+
+class Elided(list[Any]):
+    """A record array of the skeleton: empty here, `length` elements in the report."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self.length = length
+
+
+class _Window:
+    """The characters of a binary stream, decoded as they are needed."""
+
+    def __init__(self, stream: IO[bytes], what: str) -> None:
+        self.stream, self.what = stream, what
+        first = stream.read(CHUNK)
+        encoding = json.detect_encoding(first) if first else "utf-8"
+        self.decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self.text, self.pos, self.eof = "", 0, False
+        self._add(first)
+
+    def _add(self, data: bytes) -> None:
+        try:
+            decoded = self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise LoadError(self.what, f"not valid text: {exc}", kind="encoding") from None
+        self.text = self.text[self.pos :] + decoded
+        self.pos = 0
+        self.eof = not data
+
+    def more(self, at_least: int = CHUNK) -> bool:
+        """Read on (at least `at_least` bytes); False at the end of the stream."""
+        if self.eof:
+            return False
+        self._add(self.stream.read(max(CHUNK, at_least)))
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not whitespace ("" at the end), not consumed."""
+        while True:
+            while self.pos < len(self.text) and self.text[self.pos] in _WHITESPACE:
+                self.pos += 1
+            if self.pos < len(self.text) or not self.more():
+                return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def expect(self, char: str) -> None:
+        if self.peek() != char:
+            raise self.error(f"expected {char!r}")
+        self.pos += 1
+
+    def value(self, decoder: json.JSONDecoder) -> Any:
+        """The next JSON value, parsed whole."""
+        self.peek()
+        while True:
+            start = len(self.text) - self.pos
+            try:
+                found, end = decoder.raw_decode(self.text, self.pos)
+            except json.JSONDecodeError:
+                # Incomplete so far, or wrong: read on (doubling, so a large value costs
+                # linear time), and only at the end of the stream is it wrong.
+                if self.more(2 * start):
+                    continue
+                raise self.error("not JSON") from None
+            # A number that ends the window may go on in the next bytes.
+            if end == len(self.text) and self.more():
+                continue
+            self.pos = end
+            return found
+
+    def error(self, reason: str) -> LoadError:
+        near = self.text[self.pos : self.pos + 40]
+        return LoadError(self.what, f"{reason} near {near!r}", kind="syntax")
+
+
+def _decoder(what: str) -> json.JSONDecoder:
+    """json's decoder under the loading policy's rules for numbers."""
+
+    def parse_int(digits: str) -> int:
+        count = len(digits) - digits.startswith("-")
+        if count > loading.MAX_INT_DIGITS:
+            reason = f"integer of {count} digits (at most {loading.MAX_INT_DIGITS})"
+            raise LoadError(what, reason, kind="integer")
+        return int(digits)
+
+    def parse_float(literal: str) -> float:
+        value = float(literal)
+        if not math.isfinite(value):
+            reason = f"number {literal[:40]} is beyond the range of a double"
+            raise LoadError(what, reason, kind="number")
+        return value
+
+    def parse_constant(name: str) -> Any:
+        raise LoadError(what, f"{name} is not a JSON number", kind="number")
+
+    return json.JSONDecoder(
+        parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
+    )
+
+
+class _Walk:
+    """One pass over a report: the skeleton, and the record elements as they come."""
+
+    def __init__(self, stream: IO[bytes], what: str) -> None:
+        self.window, self.what = _Window(stream, what), what
+        self.decoder = _decoder(what)
+
+    def value(self, path: Path) -> Any:
+        found = self.window.value(self.decoder)
+        if (problem := loading.structure_problem(found)) is not None:
+            reason, where = problem
+            raise LoadError(self.what, reason, kind="depth", path=_shown(path) + where)
+        return found
+
+    def document(self) -> Walked:
+        """Elements of the record arrays; the skeleton last, with the path ()."""
+        skeleton = yield from self.node(SPEC, ())
+        if self.window.peek() != "":
+            raise self.window.error("text after the JSON document")
+        yield (), skeleton
+
+    def node(self, spec: Any, path: Path) -> Walked:
+        if len(path) > loading.MAX_DEPTH:
+            raise LoadError(self.what, "nested too deeply", kind="depth", path=_shown(path))
+        nxt = self.window.peek()
+        if spec == LEAF and nxt == "[":
+            return (yield from self.leaf(path))
+        if isinstance(spec, Mapping) and nxt == "{" and "*" not in spec:
+            return (yield from self.members(spec, path))
+        if isinstance(spec, Mapping) and nxt == "[" and "*" in spec:
+            return (yield from self.items(spec["*"], path))
+        return self.value(path)  # not where records are: read whole
+
+    def members(self, spec: Spec, path: Path) -> Walked:
+        self.window.expect("{")
+        out: dict[str, Any] = {}
+        if self.window.peek() == "}":
+            self.window.pos += 1
+            return out
+        while True:
+            key = self.window.value(self.decoder)
+            if not isinstance(key, str):
+                raise self.window.error("expected a string key")
+            self.window.expect(":")
+            inner = spec.get(key)
+            out[key] = (
+                (yield from self.node(inner, (*path, key)))
+                if inner is not None
+                else self.value((*path, key))
+            )
+            if not self._next("}"):
+                return out
+
+    def items(self, spec: Any, path: Path) -> Walked:
+        self.window.expect("[")
+        out: list[Any] = []
+        if self.window.peek() == "]":
+            self.window.pos += 1
+            return out
+        while True:
+            out.append((yield from self.node(spec, (*path, len(out)))))
+            if not self._next("]"):
+                return out
+
+    def leaf(self, path: Path) -> Walked:
+        self.window.expect("[")
+        count = 0
+        if self.window.peek() == "]":
+            self.window.pos += 1
+            return Elided(0)
+        while True:
+            where = (*path, count)
+            yield where, self.value(where)
+            count += 1
+            if not self._next("]"):
+                return Elided(count)
+
+    def _next(self, close: str) -> bool:
+        """After a member or item: True when another follows, False at `close`."""
+        nxt = self.window.peek()
+        self.window.pos += 1
+        if nxt == ",":
+            return True
+        if nxt == close:
+            return False
+        self.window.pos -= 1
+        raise self.window.error(f"expected ',' or {close!r}")
+
+
+def _shown(path: Path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def skeleton(stream: IO[bytes], what: str) -> Any:
+    """The first pass: the document without its records (each record array an `Elided`),
+    after reading (and checking) every record; LoadError when any of it breaks the policy."""
+    for path, found in _Walk(stream, what).document():
+        if path == ():
+            return found
+    raise LoadError(what, "empty", kind="syntax")  # pragma: no cover - document() ends so
+
+
+def elements(stream: IO[bytes], what: str) -> Iterator[tuple[Path, Any]]:
+    """The second pass: each record with its path, in the report's order."""
+    for path, found in _Walk(stream, what).document():
+        if path != ():
+            yield path, found
