@@ -47,6 +47,17 @@ _ACTION_NAMES = {
 }
 
 
+# securityhub:GetFindings and securityhub:BatchUpdateFindings take a hub or a hubv2 resource
+# (arn:${Partition}:securityhub:${Region}:${Account}:hubv2/${HubV2Id}), the V2 operations the
+# new Security Hub's ("Actions, resources, and condition keys for AWS Security Hub",
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecurityhub.html).
+# The HubV2Id is made when the new Security Hub is enabled (AWS::SecurityHub::HubV2's Ref,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-securityhub-hubv2.html);
+# the emulator's is this one, so a policy naming hub/default alone is denied V2 calls.
+_ON_HUB_V2 = frozenset({"GetFindingsV2", "BatchUpdateFindingsV2"})
+HUB_V2_ID = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+
+
 @dataclass(frozen=True)
 class Call:
     function: str
@@ -141,6 +152,8 @@ def resources_of(
             return sorted({str(f.get("ProductArn")) for f in params.get("Findings", [])}) or ["*"]
         if operation == "CreateTicketV2":
             return [f"{arn}:connectorv2/{params.get('ConnectorId', '')}"]
+        if operation in _ON_HUB_V2:
+            return [f"{arn}:hubv2/{HUB_V2_ID}"]
         return [f"{arn}:hub/default"]
     if service == "sns" and "TopicArn" in params:
         return [params["TopicArn"]]

@@ -13,7 +13,13 @@ import pytest
 from hubrelay.routing import SHOWN_IN_BOTH
 from hubrelay_emulator import cfn, iam
 from hubrelay_emulator.eventpattern import matches
-from tests.integration.test_route_patterns import imported, of_product, resolver, rule_pattern
+from tests.integration.test_route_patterns import (
+    ACCOUNT,
+    imported,
+    of_product,
+    resolver,
+    rule_pattern,
+)
 from tests.support import load_fixture
 
 ACTION_TARGETS = (
@@ -135,9 +141,13 @@ def _responder_policies(overrides: dict[str, str]) -> iam.Checker:
 )
 def test_the_v2_write_back_may_set_only_in_progress_and_a_comment(params, allowed):
     checker = _responder_policies({})
-    hub = "arn:aws:securityhub:us-east-1:111111111111:hub/default"
+    # The V2 operations are authorised on the hubv2 resource, not hub/default ("Actions,
+    # resources, and condition keys for AWS Security Hub").
+    (hub,) = iam.resources_of("securityhub", "BatchUpdateFindingsV2", params, "us-east-1", ACCOUNT)
+    assert ":hubv2/" in hub
     context = iam.context_of("securityhub", "BatchUpdateFindingsV2", params)
     action = iam.action_of("securityhub", "BatchUpdateFindingsV2")
     assert checker.allows("responder", action, hub, context) is allowed
     read = iam.action_of("securityhub", "GetFindingsV2")
+    (hub,) = iam.resources_of("securityhub", "GetFindingsV2", {}, "us-east-1", ACCOUNT)
     assert checker.allows("responder", read, hub, {})

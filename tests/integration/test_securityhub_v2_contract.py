@@ -217,6 +217,10 @@ def test_the_iam_checker_knows_the_v2_actions_resources_and_condition_keys() -> 
     assert iam.resources_of(
         "securityhub", "CreateTicketV2", {"ConnectorId": "c1"}, REGION, ACCOUNT
     ) == [f"arn:aws:securityhub:{REGION}:{ACCOUNT}:connectorv2/c1"]
+    for operation in ("GetFindingsV2", "BatchUpdateFindingsV2"):
+        assert iam.resources_of("securityhub", operation, {}, REGION, ACCOUNT) == [
+            f"arn:aws:securityhub:{REGION}:{ACCOUNT}:hubv2/{iam.HUB_V2_ID}"
+        ]
     context = iam.context_of(
         "securityhub", "BatchUpdateFindingsV2", {"MetadataUids": ["u"], "StatusId": 4}
     )

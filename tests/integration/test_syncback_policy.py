@@ -46,7 +46,9 @@ def checker() -> iam.Checker:
 
 def allowed(checker: iam.Checker, role: str, operation: str, request: dict[str, Any]) -> bool:
     context = iam.context_of("securityhub", operation, request)
-    return checker.allows(role, "securityhub:BatchUpdateFindings", HUB, context)
+    # BatchUpdateFindingsV2 is authorised on the hubv2 resource, BatchUpdateFindings on hub.
+    (resource,) = iam.resources_of("securityhub", operation, request, "us-east-1", ACCOUNT)
+    return checker.allows(role, "securityhub:BatchUpdateFindings", resource, context)
 
 
 def test_resolving_with_a_note_and_the_reference_is_allowed(checker):
@@ -60,6 +62,9 @@ def test_resolving_with_a_note_and_the_reference_is_allowed(checker):
     v2 = {"MetadataUids": ["uid-1"], "StatusId": 4, "Comment": "[hubrelay] closed [/hubrelay]"}
     assert allowed(checker, "StatusSyncRole", "BatchUpdateFindingsV2", v2)
     assert checker.allows("StatusSyncRole", "securityhub:GetFindings", HUB, {})
+    (hub_v2,) = iam.resources_of("securityhub", "GetFindingsV2", {}, "us-east-1", ACCOUNT)
+    assert hub_v2.endswith(f":{ACCOUNT}:hubv2/{iam.HUB_V2_ID}")
+    assert checker.allows("StatusSyncRole", "securityhub:GetFindings", hub_v2, {})
 
 
 @pytest.mark.parametrize(
