@@ -111,8 +111,9 @@ def test_dry_run_shows_the_destinations_own_skips(capsys, monkeypatch, tmp_path)
     path = tmp_path / "vendor-event.json"
     path.write_text(json.dumps(document))
     code, report, _ = run(capsys, "--dry-run", str(path))
-    # Then the findings of other products are listed as skipped, with the reason
-    assert code == 0
+    # Then the findings of other products are listed as skipped, with the reason (and an
+    # event none of whose findings is taken is not accepted)
+    assert code == (0 if report["deliveries"] else 1)
     whys = [s["why"] for s in report["skipped"]]
     assert len(whys) == 5 - len(report["deliveries"]) > 0
     assert all(why == "vendor: not this product's finding" for why in whys)
@@ -274,3 +275,19 @@ def test_a_deployed_stacks_configuration_is_read_from_its_responder(capsys, monk
     assert missing == 2
     assert missing_err.startswith("stack nope: ValidationError: ")
     assert missing_err.count("\n") == 1
+
+
+def test_an_event_whose_every_finding_is_rejected_is_not_accepted(capsys, tmp_path):
+    # Given an Imported event whose only finding was already worked (NOTIFIED): the
+    # automatic route takes none of it
+    event = json.loads((FIXTURES / "events/imported-inspector.json").read_text())
+    event["detail"]["findings"][0]["Workflow"] = {"Status": "NOTIFIED"}
+    path = tmp_path / "worked.json"
+    path.write_text(json.dumps(event))
+    code, report, err = run(capsys, "--dry-run", str(path))
+    # Then the verdict is not "accepted" with nothing in it
+    assert report["accepted"] is False
+    assert report["deliveries"] == []
+    assert err.startswith("rejected: 0 accepted, 1 rejected: auto route")
+    assert [s["why"] for s in report["skipped"]] == ["Workflow.Status is NOTIFIED, not NEW"]
+    assert code == 1

@@ -43,8 +43,11 @@ def test_a_filtered_v2_finding_is_named_with_why(capsys, tmp_path):
     event["detail"]["findings"][0]["status_id"] = 4
     path = tmp_path / "resolved.json"
     path.write_text(json.dumps(event))
-    code, _, err = run(capsys, str(path))
-    assert code == 0
+    code, report, err = run(capsys, str(path))
+    # Its only finding rejected: the event is not accepted ("0 accepted"), exit 1
+    assert code == 1
+    assert report["accepted"] is False
+    assert err.startswith("rejected: 0 accepted, 1 rejected: auto route")
     assert f"metadata.uid {UID}: rejected, Workflow.Status is RESOLVED, not NEW" in err
 
 

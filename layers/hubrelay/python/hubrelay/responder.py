@@ -389,3 +389,23 @@ def outcome_report(outcome: RouteOutcome) -> dict[str, Any]:
         "deadLettered": outcome.dead_lettered,
         "writeBackUnprocessed": unprocessed,
     }
+
+
+def settle_verdict(report: dict[str, Any]) -> dict[str, Any]:
+    """A report (`preview` or `outcome_report`) of an event whose route took none of its
+    findings (every one skipped or rejected) says so: `accepted` false and "0 accepted", not
+    an accepted event with nothing in it."""
+    taken = [
+        *report.get("deliveries", []),
+        *report.get("delivered", []),
+        *report.get("duplicates", []),
+        *report.get("failed", []),
+    ]
+    if not report.get("accepted") or taken:
+        return report
+    refused = len(report.get("skipped", [])) + len(report.get("rejectedFindings", []))
+    refused += len(report.get("notOurs", []))
+    counted = f", {refused} rejected" if refused else ""
+    report["accepted"] = False
+    report["reason"] = f"0 accepted{counted}: {report.get('reason', '')}"
+    return report

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             document = json.loads(services.outlets.secret(settings.webhook_secret_arn))
             secret = str(document.get("signing_secret", "")) or None
         report = responder.preview(event, config, signing_secret=secret)
+    report = responder.settle_verdict(report)
     report["configuration"] = source.described
     print(json.dumps(report, indent=2, default=str))
     verdict = "accepted" if report["accepted"] else "rejected"
