@@ -107,6 +107,8 @@ class Summary:
     # Each denied call: the function, the IAM action and the resource it was refused on.
     denied: list[dict[str, str]] = field(default_factory=list)
     unused_permissions: dict[str, list[str]] = field(default_factory=dict)
+    # Permissions only a failure path uses (iam.FAILURE_PATHS), which this run did not take.
+    failure_path_permissions: dict[str, list[str]] = field(default_factory=dict)
     # --report PATH: the user's own report, collected after the rest (not in the counts above).
     report: demo_report.ReportResult | None = None
 
@@ -255,6 +257,9 @@ def _run(
             ]
             summary.denied_calls = len(summary.denied)
             summary.unused_permissions = stack.checker.unused_statements()
+            summary.failure_path_permissions = {
+                role: sorted(kept) for role, kept in stack.checker.failure_paths().items()
+            }
         finally:
             stack.down()
     finally:
@@ -572,7 +577,12 @@ def render(summary: Summary) -> str:
                 for d in summary.denied
             )
             + "; unused permissions: "
-            + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none"),
+            + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none")
+            + (
+                "; for failure paths not taken: " + json.dumps(summary.failure_path_permissions)
+                if summary.failure_path_permissions
+                else ""
+            ),
         ),
         ("time per stage", ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())),
     ]

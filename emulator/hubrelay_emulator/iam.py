@@ -110,23 +110,52 @@ class Checker:
         return [c for c in self.calls if not c.allowed]
 
     def unused_statements(self) -> dict[str, list[str]]:
-        """Per function, the allowed actions of its role that no recorded call used."""
+        """Per function, the allowed actions of its role that no recorded call used (a
+        failure path's permission, `FAILURE_PATHS`, is listed by `failure_paths` instead)."""
         report: dict[str, list[str]] = {}
-        for function, documents in self.policies.items():
-            used = {c.action for c in self.calls if c.function == function and c.allowed}
-            unused = sorted(
-                {
-                    action
-                    for document in documents
-                    for statement in _statements(document)
-                    if statement.get("Effect") == "Allow"
-                    for action in _as_list(statement.get("Action"))
-                    if action not in used and not action.startswith(("logs:", "xray:"))
-                }
-            )
+        for function in self.policies:
+            paths = FAILURE_PATHS.get(function, {})
+            unused = [a for a in self._not_called(function) if a not in paths]
             if unused:
                 report[function] = unused
         return report
+
+    def failure_paths(self) -> dict[str, dict[str, str]]:
+        """Per function, the permissions only a failure path uses that no recorded call
+        used, with the reason each is granted."""
+        report: dict[str, dict[str, str]] = {}
+        for function in self.policies:
+            paths = FAILURE_PATHS.get(function, {})
+            kept = {a: paths[a] for a in self._not_called(function) if a in paths}
+            if kept:
+                report[function] = kept
+        return report
+
+    def _not_called(self, function: str) -> list[str]:
+        used = {c.action for c in self.calls if c.function == function and c.allowed}
+        return sorted(
+            {
+                action
+                for document in self.policies.get(function, [])
+                for statement in _statements(document)
+                if statement.get("Effect") == "Allow"
+                for action in _as_list(statement.get("Action"))
+                if action not in used and not action.startswith(("logs:", "xray:"))
+            }
+        )
+
+
+# Permissions a role holds for a failure path that a run where everything succeeds never
+# takes, by role and action, with the reason (template.yaml says the same next to each).
+FAILURE_PATHS: dict[str, dict[str, str]] = {
+    "ResponderRole": {
+        "dynamodb:DeleteItem": (
+            "Powertools Idempotency deletes the in-progress record when the idempotent "
+            "function raises, so a failed send can be retried "
+            "(https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/)"
+        ),
+    },
+}
 
 
 def action_of(service: str, operation: str) -> str:
