@@ -36,12 +36,21 @@ from hubrelay.retry import Retry
 from hubrelay.route_types import marker, reopened_field
 from hubrelay.writeback import Result, Sent, note_text
 
+# 512 characters: the API reference's limit for Comment ("BatchUpdateFindingsV2",
+# https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html).
+# botocore's model has no length constraint on it (only the pattern .*\S.*), so no
+# client-side validation catches a longer one: this constant is what keeps it under.
 COMMENT_MAX = 512
 MIN_OWN = 48  # hubrelay's part, markers included, or none
 OPEN, CLOSE = "[hubrelay]", "[/hubrelay]"
 _OWN = re.compile(re.escape(OPEN) + r".*?(?:" + re.escape(CLOSE) + r"|$)", re.S)
 MAX_PER_CALL = 100  # MetadataUids per BatchUpdateFindingsV2
-MAX_FILTER_VALUES = 20  # StringFilters per composite filter of GetFindingsV2
+# StringFilters per composite filter of GetFindingsV2: our own conservative limit, not
+# AWS's. botocore's model gives none (CompositeFilter.StringFilters has no max); 20 is the
+# documented cap of GetFindings' values per filter attribute ("AwsSecurityFindingFilters",
+# https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingFilters.html),
+# borrowed so one request stays small whatever the V2 service accepts.
+MAX_FILTER_VALUES = 20
 
 NEW, IN_PROGRESS, SUPPRESSED, RESOLVED, ARCHIVED = 1, 2, 3, 4, 5
 # Never moved out of: someone (or Security Hub) closed these.
