@@ -154,6 +154,16 @@ FAILURE_PATHS: dict[str, dict[str, str]] = {
             "function raises, so a failed send can be retried "
             "(https://docs.powertools.aws.dev/lambda/python/latest/utilities/idempotency/)"
         ),
+        "sqs:SendMessage": (
+            "a delivery that failed after its retries is kept in the responder's dead-letter "
+            "queue with its reason (hubrelay.responder)"
+        ),
+    },
+    "StatusSyncRole": {
+        "dynamodb:DeleteItem": (
+            "a callback whose closures failed releases its delivery id, so that the receiver "
+            "can retry it (hubrelay.callback.ReplayGuard.release)"
+        ),
     },
 }
 

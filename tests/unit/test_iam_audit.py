@@ -15,7 +15,7 @@ def _checker() -> iam.Checker:
         "Resource": TABLE,
     }
     policy = [{"Statement": [statement]}]
-    return iam.Checker({"ResponderRole": policy, "StatusSyncRole": policy})
+    return iam.Checker({"ResponderRole": policy, "StatusSyncRole": policy, "CollectorRole": policy})
 
 
 def test_the_responders_delete_item_is_a_failure_path_not_an_unused_permission():
@@ -29,8 +29,17 @@ def test_the_responders_delete_item_is_a_failure_path_not_an_unused_permission()
     (reason,) = checker.failure_paths()["ResponderRole"].values()
     assert "in-progress record" in reason
     assert "docs.powertools.aws.dev" in reason
-    # The same action of another role, unused, is still reported
-    assert "dynamodb:DeleteItem" in checker.unused_statements()["StatusSyncRole"]
+    # The same action of a role with no such failure path, unused, is still reported
+    assert "dynamodb:DeleteItem" in checker.unused_statements()["CollectorRole"]
+
+
+def test_the_status_syncs_delete_item_is_the_replay_guards_release():
+    checker = _checker()
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem"):
+        checker.check("StatusSyncRole", action, [TABLE])
+    assert "StatusSyncRole" not in checker.unused_statements()
+    (reason,) = checker.failure_paths()["StatusSyncRole"].values()
+    assert "ReplayGuard.release" in reason
 
 
 def test_a_failure_path_that_was_taken_is_neither_unused_nor_listed():
