@@ -56,7 +56,13 @@ def test_demo_report_matches_what_happened():
     # The responder's DeleteItem is for a failed send (Powertools deletes its in-progress
     # record), which the demo does not make: listed as such, not as unused
     assert "dynamodb:DeleteItem" not in summary.unused_permissions.get("ResponderRole", [])
-    assert summary.failure_path_permissions["ResponderRole"] == ["dynamodb:DeleteItem"]
+    # Permissions only a failure path uses (hubrelay_emulator.iam.FAILURE_PATHS): the
+    # idempotency record's deletion and the dead letter of a failed delivery; the status
+    # sync's release of a failed callback's delivery id.
+    assert summary.failure_path_permissions == {
+        "ResponderRole": ["dynamodb:DeleteItem", "sqs:SendMessage"],
+        "StatusSyncRole": ["dynamodb:DeleteItem"],
+    }
 
 
 def test_demo_with_the_vendor_api_prints_pure_json_and_ends_clean(capsys):
