@@ -37,7 +37,15 @@ from hubrelay.sources import (
     scanner_reports,
     vendor_api,
 )
-from hubrelay.tracking import DUE_SCOPE, MARKER, Store, Tracked, _to_item, item_size
+from hubrelay.tracking import (
+    DUE_SCOPE,
+    MARKER,
+    Store,
+    Tracked,
+    _to_item,
+    item_size,
+    oldest_active,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sources"
 SAMPLES = {
@@ -229,13 +237,9 @@ class MemoryStore(Store):
             self.raw[key] = item
 
     def _lower_markers(self, states: list[Tracked]) -> None:
-        """Store._lower_markers: one conditional put per scope saved; a put whose
+        """tracking._lower_markers: one conditional put per scope saved; a put whose
         condition fails still consumes a write unit."""
-        oldest: dict[str, float] = {}
-        for state in states:
-            if state.state == "ACTIVE":
-                oldest[state.scope] = min(oldest.get(state.scope, state.last_sent), state.last_sent)
-        for scope, last_sent in oldest.items():
+        for scope, last_sent in oldest_active(states).items():
             old = self.markers.get(scope)
             self.write_units += 1
             if old is not None and float(old["ls"]["N"]) <= last_sent:

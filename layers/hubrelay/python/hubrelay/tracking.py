@@ -431,7 +431,9 @@ class Store:
         pending = [{"pk": {"S": f"f#{scope}"}, "sk": {"S": k}} for k in dict.fromkeys(keys)]
         for start in range(0, len(pending), 100):
             request = {self.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
-            for response in self._batch(self.dynamodb.batch_get_item, request, "UnprocessedKeys"):
+            for response in _batch(
+                self.retry, self.dynamodb.batch_get_item, request, "UnprocessedKeys"
+            ):
                 for item in response.get("Responses", {}).get(self.table, []):
                     tracked = _from_item(item)
                     found[tracked.key] = tracked
@@ -458,65 +460,13 @@ class Store:
         the scope's oldest last send (or goes, with no active finding left)."""
         found = [
             (item["pk"]["S"][2:], item["sk"]["S"])
-            for item in self._due_entries("active", last_sent_before, limit)
+            for item in _due_entries(self, "active", last_sent_before, limit)
         ]
-        for marker in self._due_entries(DUE_SCOPE, last_sent_before, limit):
+        for marker in _due_entries(self, DUE_SCOPE, last_sent_before, limit):
             if len(found) >= limit:
                 break
-            found += self._due_in_scope(marker["sk"]["S"], last_sent_before, limit - len(found))
+            found += _due_in_scope(self, marker["sk"]["S"], last_sent_before, limit - len(found))
         return list(dict.fromkeys(found))[:limit]
-
-    def _due_entries(self, due: str, before: float, limit: int) -> list[dict[str, Any]]:
-        response = self.dynamodb.query(
-            TableName=self.table,
-            IndexName=RENEWAL_INDEX,
-            KeyConditionExpression="#due = :due AND ls < :before",
-            ExpressionAttributeNames={"#due": "due"},
-            ExpressionAttributeValues={":due": {"S": due}, ":before": {"N": repr(before)}},
-            Limit=limit,
-        )
-        return list(response.get("Items", []))
-
-    def _due_in_scope(self, scope: str, before: float, limit: int) -> list[tuple[str, str]]:
-        active = [t for t in self.load_scope(scope).values() if t.state == "ACTIVE"]
-        due = sorted((t for t in active if t.last_sent < before), key=lambda t: t.last_sent)
-        if not due:
-            self._set_marker(scope, min((t.last_sent for t in active), default=None))
-        return [(scope, t.key) for t in due[:limit]]
-
-    def _set_marker(self, scope: str, oldest: float | None) -> None:
-        key = {"pk": {"S": MARKER}, "sk": {"S": scope}}
-        if oldest is None:
-            request = {self.table: [{"DeleteRequest": {"Key": key}}]}
-        else:
-            item = {**key, "due": {"S": DUE_SCOPE}, "ls": {"N": repr(oldest)}}
-            request = {self.table: [{"PutRequest": {"Item": item}}]}
-        self._batch(self.dynamodb.batch_write_item, request, "UnprocessedItems")
-
-    def _lower_markers(self, states: list[Tracked]) -> None:
-        """Before the rows are written (a crash in between leaves a marker early, never
-        late): each scope's marker lowered to its saved active findings' oldest last send,
-        by a conditional put that writes only when that is lower (or there is none)."""
-        oldest: dict[str, float] = {}
-        for state in states:
-            if state.state == "ACTIVE":
-                oldest[state.scope] = min(oldest.get(state.scope, state.last_sent), state.last_sent)
-        for scope, last_sent in oldest.items():
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": MARKER},
-                        "sk": {"S": scope},
-                        "due": {"S": DUE_SCOPE},
-                        "ls": {"N": repr(last_sent)},
-                    },
-                    ConditionExpression="attribute_not_exists(ls) OR ls > :ls",
-                    ExpressionAttributeValues={":ls": {"N": repr(last_sent)}},
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
 
     def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
         """(scope, key) of findings marked undelivered whose next retry has come, soonest
@@ -566,11 +516,11 @@ class Store:
 
     def save(self, states: Iterable[Tracked]) -> None:
         kept = self._with_refs(list(states))
-        self._lower_markers(kept)
+        _lower_markers(self, kept)
         requests = [{"PutRequest": {"Item": _to_item(s)}} for s in kept]
         for start in range(0, len(requests), 25):
             request = {self.table: requests[start : start + 25]}
-            self._batch(self.dynamodb.batch_write_item, request, "UnprocessedItems")
+            _batch(self.retry, self.dynamodb.batch_write_item, request, "UnprocessedItems")
 
     def _with_refs(self, states: list[Tracked]) -> list[Tracked]:
         """With bodies in S3: every new body of these states written in one object, each
@@ -583,23 +533,6 @@ class Store:
                 fresh.setdefault(state.scope, {})[state.key] = state.body
         ref = self.bodies.put(fresh, datetime.now(UTC)) if fresh else ""
         return [_referenced(state, ref, fresh) for state in states]
-
-    def _batch(
-        self, call: Callable[..., Any], request: Mapping[str, Any], leftover: str
-    ) -> list[Mapping[str, Any]]:
-        """Every response of a batch call, made again (after a backoff) with what the last
-        response left unprocessed under `leftover`, until nothing is left."""
-        responses: list[Mapping[str, Any]] = []
-        attempt = 1
-        while True:
-            response = call(RequestItems=request)
-            responses.append(response)
-            request = response.get(leftover) or {}
-            if not request:
-                return responses
-            if not self.retry.pause(attempt):
-                raise TrackingError(f"DynamoDB kept items unprocessed after {attempt} attempts")
-            attempt += 1
 
 
 def _ref_of(state: Tracked) -> tuple[str, str]:
@@ -701,3 +634,83 @@ def _product_of(item: Mapping[str, Any]) -> str | None:
         return None
     value = str(item["p"]["S"])
     return "" if value == PRIVATE_DEFAULT else value
+
+
+def oldest_active(states: Iterable[Tracked]) -> dict[str, float]:
+    """Per scope, the oldest last send of its active findings among `states`: what the
+    scope's renewal marker must not be later than."""
+    oldest: dict[str, float] = {}
+    for state in states:
+        if state.state == "ACTIVE":
+            oldest[state.scope] = min(oldest.get(state.scope, state.last_sent), state.last_sent)
+    return oldest
+
+
+def _due_entries(store: Store, due: str, before: float, limit: int) -> list[dict[str, Any]]:
+    response = store.dynamodb.query(
+        TableName=store.table,
+        IndexName=RENEWAL_INDEX,
+        KeyConditionExpression="#due = :due AND ls < :before",
+        ExpressionAttributeNames={"#due": "due"},
+        ExpressionAttributeValues={":due": {"S": due}, ":before": {"N": repr(before)}},
+        Limit=limit,
+    )
+    return list(response.get("Items", []))
+
+
+def _due_in_scope(store: Store, scope: str, before: float, limit: int) -> list[tuple[str, str]]:
+    active = [t for t in store.load_scope(scope).values() if t.state == "ACTIVE"]
+    due = sorted((t for t in active if t.last_sent < before), key=lambda t: t.last_sent)
+    if not due:
+        _set_marker(store, scope, min((t.last_sent for t in active), default=None))
+    return [(scope, t.key) for t in due[:limit]]
+
+
+def _set_marker(store: Store, scope: str, oldest: float | None) -> None:
+    key = {"pk": {"S": MARKER}, "sk": {"S": scope}}
+    if oldest is None:
+        request = {store.table: [{"DeleteRequest": {"Key": key}}]}
+    else:
+        item = {**key, "due": {"S": DUE_SCOPE}, "ls": {"N": repr(oldest)}}
+        request = {store.table: [{"PutRequest": {"Item": item}}]}
+    _batch(store.retry, store.dynamodb.batch_write_item, request, "UnprocessedItems")
+
+
+def _lower_markers(store: Store, states: list[Tracked]) -> None:
+    """Before the rows are written (a crash in between leaves a marker early, never
+    late): each scope's marker lowered to its saved active findings' oldest last send,
+    by a conditional put that writes only when that is lower (or there is none)."""
+    for scope, last_sent in oldest_active(states).items():
+        try:
+            store.dynamodb.put_item(
+                TableName=store.table,
+                Item={
+                    "pk": {"S": MARKER},
+                    "sk": {"S": scope},
+                    "due": {"S": DUE_SCOPE},
+                    "ls": {"N": repr(last_sent)},
+                },
+                ConditionExpression="attribute_not_exists(ls) OR ls > :ls",
+                ExpressionAttributeValues={":ls": {"N": repr(last_sent)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+
+def _batch(
+    retry: Retry, call: Callable[..., Any], request: Mapping[str, Any], leftover: str
+) -> list[Mapping[str, Any]]:
+    """Every response of a batch call, made again (after a backoff) with what the last
+    response left unprocessed under `leftover`, until nothing is left."""
+    responses: list[Mapping[str, Any]] = []
+    attempt = 1
+    while True:
+        response = call(RequestItems=request)
+        responses.append(response)
+        request = response.get(leftover) or {}
+        if not request:
+            return responses
+        if not retry.pause(attempt):
+            raise TrackingError(f"DynamoDB kept items unprocessed after {attempt} attempts")
+        attempt += 1
