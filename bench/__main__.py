@@ -199,7 +199,8 @@ def render_more(results: dict[str, Any]) -> str:
         )
         extra = (
             f"; the parsed event alone adds {m['event_over_imports_mb']} MB, the handler "
-            f"{m['run_over_event_mb']} MB more"
+            f"{m['run_over_event_mb']} MB more; the same records with empty bodies, parsed: "
+            f"{m['with_empty_bodies_mb']} MB = {m['empty_bodies_per_baseline']}x the imports"
             if "event_over_imports_mb" in m
             else ""
         )

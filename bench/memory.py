@@ -216,6 +216,8 @@ def _summary(results: dict[str, dict[str, Any]], limit_mb: int) -> dict[str, Any
     if "event" in peaks:
         event = {
             "with_event_mb": peaks["event"],
+            "with_empty_bodies_mb": peaks["empty"],
+            "empty_bodies_per_baseline": round(peaks["empty"] / peaks["imports"], 2),
             "event_over_imports_mb": round(peaks["event"] - peaks["imports"], 1),
             "run_over_event_mb": round(peaks["run"] - peaks["event"], 1),
         }
@@ -229,6 +231,23 @@ def _summary(results: dict[str, dict[str, Any]], limit_mb: int) -> dict[str, Any
         "function_memory_mb": limit_mb,
         "peak_per_function_memory": round(peaks["run"] / limit_mb, 2),
     }
+
+
+def _empty_event_floor(folder: str, ids: list[str]) -> dict[str, Any]:
+    """The same records with empty bodies, parsed after the same imports: what the Python
+    runtime's json.loads of the SQS event costs before any finding is in it (the records'
+    own keys: ids, receipt handles, attributes, md5, source ARN). Our emulated records have
+    short receipt handles and ids (AWS's are about 10x longer), so this is a lower bound."""
+    from hubrelay_emulator.lambda_runtime import sqs_event
+
+    event = sqs_event([""] * len(ids), ids, queue_arn="arn:aws:sqs:us-east-1:123456789012:bench")
+    path = Path(folder, "empty.json")
+    path.write_text(json.dumps(event))
+    # The `event` mode makes no AWS call; the endpoint only has to be well formed.
+    done = _subprocess(["importer", "event", str(path), "http://127.0.0.1:9"])
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.memory importer event (empty bodies) failed:\n{done.stderr}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
@@ -248,6 +267,7 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
         stored = importer_results.pop("aws")["stored"]
         if stored != records:
             raise RuntimeError(f"importer stored {stored} of {records}")
+        importer_results["empty"] = _empty_event_floor(folder, ids)
         # About 1.3 KB of report per Trivy vulnerability (samples.trivy_report's mix of texts).
         path = Path(folder, "trivy.json")
         count = report_mb * 2**20 // 1330
