@@ -1,9 +1,11 @@
 """Delivery feedback in the importer: a finding quarantined for an outside cause is marked
-undelivered on its tracking row (moto DynamoDB, the Security Hub contract emulator)."""
+undelivered in a mark item of its own, which counts while tracking records the send it
+names (moto DynamoDB, the Security Hub contract emulator)."""
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,9 +67,17 @@ def run_importer(env: dict[str, Any], sent: dict[str, Any], receive: int = 1) ->
 
 
 def row(env: dict[str, Any]) -> dict[str, Any]:
-    key = {"pk": {"S": "f#shop/api"}, "sk": {"S": "scanner/finding-1"}}
-    item: dict[str, Any] = env["dynamodb"].get_item(TableName="tracking", Key=key)["Item"]
+    """The finding's mark item ({} when there is none)."""
+    key = {"pk": {"S": "u#shop/api"}, "sk": {"S": "scanner/finding-1"}}
+    item: dict[str, Any] = env["dynamodb"].get_item(TableName="tracking", Key=key).get("Item", {})
     return item
+
+
+def marked(env: dict[str, Any], now: float = 2e9) -> dict[str, Any]:
+    """The tracked state of the finding, with the marks the collector's sweep gives it."""
+    store = Store(env["dynamodb"], "tracking")
+    assert store.undelivered(now, 10) == [("shop/api", "scanner/finding-1")]
+    return {"store": store, "state": store.load("shop/api", ["scanner/finding-1"])}
 
 
 def test_an_unsubscribed_account_marks_the_finding_undelivered_with_a_backoff(env, finding):
@@ -87,9 +97,18 @@ def test_an_unsubscribed_account_marks_the_finding_undelivered_with_a_backoff(en
     )["Item"]
     assert backoff["n"] == {"N": "1"}
     assert float(item["nr"]["N"]) == float(backoff["nr"]["N"])
+    assert item["u"] == {"S": sent["UpdatedAt"]}
     assert Store(env["dynamodb"], "tracking").undelivered(float(item["nr"]["N"]), 10) == [
         ("shop/api", "scanner/finding-1")
     ]
+    # and the collector's sweep reads the state with the Region it did not reach; once the
+    # state is saved again the mark is out of the retry index
+    found = marked(env)
+    state = found["state"]["scanner/finding-1"]
+    assert state.undelivered == frozenset({REGION})
+    found["store"].save([replace(state, undelivered=frozenset())])
+    assert "ur" not in row(env)
+    assert Store(env["dynamodb"], "tracking").undelivered(2e9, 10) == []
 
 
 def test_a_finding_refused_as_invalid_is_not_marked(env, finding):
@@ -100,8 +119,7 @@ def test_a_finding_refused_as_invalid_is_not_marked(env, finding):
     outcome = run_importer(env, sent)
     # Then tracking is not told: only a change of the finding sends it again
     assert outcome.reasons() == {"InvalidInput": 1}
-    assert "ur" not in row(env)
-    assert "ud" not in row(env)
+    assert row(env) == {}
 
 
 def test_a_newer_send_is_never_clobbered(env, finding):
@@ -114,26 +132,53 @@ def test_a_newer_send_is_never_clobbered(env, finding):
     replanned = plan(source, "shop/api", state["scanner/finding-1"], ctx, Policy())
     assert replanned.state is not None
     Store(env["dynamodb"], "tracking").save([replanned.state])
-    # When the importer quarantines the older send
+    # When the importer quarantines the newer send, then the older one
+    newer_sent = {**replanned.sends[0]}
+    assert run_importer(env, newer_sent).feedback.marked == 1
     outcome = run_importer(env, old)
-    # Then the row keeps the newer send, unmarked
+    # Then the mark stays that of the newer send
     assert outcome.reasons() == {"InvalidAccess": 1}
     assert outcome.feedback.superseded == 1
     assert outcome.feedback.marked == 0
-    assert "ur" not in row(env)
     assert row(env)["u"]["S"] == replanned.state.updated_at
+    assert marked(env)["state"]["scanner/finding-1"].undelivered == frozenset({REGION})
 
 
-def test_a_send_not_yet_recorded_is_left_for_redelivery(env, finding):
+def test_a_mark_of_an_older_send_is_stale_and_cleared(env, finding):
+    # Given a send that failed and was marked, then a newer send of the same finding saved
+    old = tracked_send(env, finding, samples.UNSUBSCRIBED)
+    assert run_importer(env, old).feedback.marked == 1
+    state = Store(env["dynamodb"], "tracking").load("shop/api", ["scanner/finding-1"])
+    ctx = Context(samples.UNSUBSCRIBED, (REGION,), PARTNER, T0 + timedelta(hours=1))
+    source = {**old, "Title": "changed", "Id": "scanner/finding-1"}
+    replanned = plan(source, "shop/api", state["scanner/finding-1"], ctx, Policy())
+    assert replanned.state is not None
+    Store(env["dynamodb"], "tracking").save([replanned.state])
+    # When the collector's sweep reads the mark
+    found = marked(env)
+    # Then the state is not given it (the newer send was not refused), and saving the
+    # state takes the mark out of the retry index
+    state_now = found["state"]["scanner/finding-1"]
+    assert state_now.undelivered == frozenset()
+    found["store"].save([state_now])
+    assert Store(env["dynamodb"], "tracking").undelivered(2e9, 10) == []
+
+
+def test_a_send_not_yet_recorded_is_marked_and_counts_once_recorded(env, finding):
     # Given a send enqueued but not saved yet (the collector saves after enqueueing)
-    sent = tracked_send(env, finding, samples.UNSUBSCRIBED)
-    later = {**sent, "UpdatedAt": "2026-11-01T01:00:00.000Z"}
-    # When the importer quarantines it
-    outcome = run_importer(env, later)
-    # Then the message is delivered again (by when the row holds it), unless on its last
-    # receive
-    assert outcome.failed_messages == {"m1"}
-    assert run_importer(env, later, receive=5).failed_messages == set()
+    source = {**copy.deepcopy(finding), "Id": "scanner/finding-1"}
+    source["AwsAccountId"] = samples.UNSUBSCRIBED
+    source["Resources"] = [{"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::b", "Region": REGION}]
+    ctx = Context(samples.UNSUBSCRIBED, (REGION,), PARTNER, T0)
+    planned = plan(source, "shop/api", None, ctx, Policy())
+    assert planned.state is not None
+    # When the importer quarantines it, and then the collector saves the state
+    outcome = run_importer(env, planned.sends[0])
+    assert outcome.failed_messages == set()
+    assert outcome.feedback.marked == 1
+    Store(env["dynamodb"], "tracking").save([planned.state])
+    # Then the mark counts: the sweep re-sends it to the Region it did not reach
+    assert marked(env)["state"]["scanner/finding-1"].undelivered == frozenset({REGION})
 
 
 def test_throttling_until_the_last_receive_is_an_outside_cause_and_access_is_too():

@@ -4,23 +4,27 @@ A finding quarantined for a cause outside the finding (the account not subscribe
 product or to Security Hub in that Region, access denied, retries exhausted after
 throttling) would otherwise stay "sent" in the tracking table and never be sent again
 until it changes. Each queue message the collector writes names, per finding, the
-tracking row it came from (`message.Message.refs`); for such a quarantine the importer
-marks that row undelivered in the finding's Region, with the error code and a next-retry
-time, by a conditional UpdateItem that holds only while the row still records the
-UpdatedAt that was sent (a newer send is never clobbered). The collector re-sends marked
-rows whose time has come (`tracking.Store.undelivered`, `collector.retry_undelivered`).
+tracking state it came from (`message.Message.refs`); for such a quarantine the importer
+marks that finding undelivered in the finding's Region, with the error code, a next-retry
+time and the UpdatedAt that was sent, in a small mark item of its own (the tracking state
+itself is packed many findings to an item, `hubrelay.packed`, which the importer does not
+read). A mark counts only while the tracking state still records the UpdatedAt it names: a
+newer send, or a send the collector never recorded, leaves it stale, and the collector
+clears it (`tracking.Store`). The collector re-sends findings whose mark is due
+(`tracking.Store.undelivered`, `collector.retry_undelivered`).
 
 The next-retry time backs off per (account, Region), in one item per pair: 5 minutes after
 the first failure, doubling per failed retry up to a day, reset when a re-sent finding of
 that pair is imported. An account that stays unsubscribed costs one import attempt per
 backoff step, not one per finding per run.
 
-Table layout (the tracking table, next to `tracking`'s rows):
-- finding row (pk "f#<scope>", sk "<base Id>") gets `ur` "undelivered" and `nr` (next
-  retry, epoch seconds): the keys of the sparse index `retry`; `ud` the Regions not
-  reached (string set), `us` the exact sends lost (`send_of`, string set) and `uc` the
-  last error code. A collector save (PutItem) replaces
-  the row and so clears them.
+Table layout (the tracking table, next to `tracking`'s items):
+- mark:      pk "u#<scope>", sk "<base Id>", `u` the UpdatedAt sent, `ur` "undelivered"
+  and `nr` (next retry, epoch seconds): the keys of the sparse index `retry`; `ud` the
+  Regions not reached (string set), `us` the exact sends lost (`send_of`, string set), `uc`
+  the last error code, `expires_at` (TTL). The collector clears a mark by a conditional
+  PutItem that keeps only `u` (out of the index), so a newer mark is never lost.
+  Rows of earlier releases (pk "f#<scope>") may still carry the same attributes.
 - backoff:   pk "b#<account>", sk "<Region>", `n` failed attempts since the last success,
   `nr` the earliest next retry, `uc` the last code.
 
@@ -78,7 +82,48 @@ class Ref:
     retry: bool = False  # a re-send of an undelivered finding
 
     def item_key(self) -> dict[str, Any]:
-        return {"pk": {"S": f"f#{self.scope}"}, "sk": {"S": self.key}}
+        """The key of the finding's mark item."""
+        return mark_key(self.scope, self.key)
+
+
+MARK_DAYS = 100  # a mark outlives any tracked finding it can name (tracking.EXPIRY_DAYS)
+
+
+def mark_key(scope: str, key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"u#{scope}"}, "sk": {"S": key}}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A mark item as the collector reads it."""
+
+    sent: str  # the UpdatedAt of the send it is about
+    regions: frozenset[str]
+    sends: frozenset[str]
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> Mark:
+        return cls(
+            sent=item.get("u", {}).get("S", ""),
+            regions=frozenset(item.get("ud", {}).get("SS", [])),
+            sends=frozenset(item.get("us", {}).get("SS", [])),
+        )
+
+
+def clear_mark(dynamodb: Any, table: str, scope: str, key: str, sent: str) -> None:
+    """Take the mark of the send `sent` out of the retry index: a PutItem keeping only its
+    key and `u`, which holds only while the mark is still of that send, so a mark the
+    importer made meanwhile (of the re-send) stays."""
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={**mark_key(scope, key), "u": {"S": sent}},
+            ConditionExpression="u = :sent",
+            ExpressionAttributeValues={":sent": {"S": sent}},
+        )
+    except ClientError as exc:
+        if _code(exc) != "ConditionalCheckFailedException":
+            raise
 
 
 @dataclass(frozen=True)
@@ -114,8 +159,7 @@ def parse_send(entry: str) -> tuple[str, str, str] | None:
 @dataclass
 class FeedbackOutcome:
     marked: int = 0
-    superseded: int = 0  # a newer send is recorded: nothing to mark
-    early: set[str] = field(default_factory=set)  # messages whose send is not recorded yet
+    superseded: int = 0  # a newer send is marked already: nothing to mark
     failed: int = 0
     reset: int = 0
 
@@ -155,38 +199,54 @@ class Feedback:
         return self.outcome
 
     def _mark(self, entry: Undelivered, retry_at: float) -> None:
-        update = "SET ur = :ur, nr = :nr, uc = :code ADD ud :region"
-        values = {
+        """Add the Region (and the exact send) to the mark of this send, or start the mark
+        anew over one of an older send; a mark of a newer send is left as it is. Each write
+        holds only while the mark is as read (another importer may move it in between)."""
+        sent = entry.updated_at
+        values: dict[str, Any] = {
             ":ur": {"S": UNDELIVERED},
             ":nr": {"N": repr(retry_at)},
             ":code": {"S": entry.code},
             ":region": {"SS": [entry.region]},
-            ":sent": {"S": entry.updated_at},
+            ":sent": {"S": sent},
+            ":exp": {"N": str(int(self.clock()) + MARK_DAYS * 86_400)},
         }
         if entry.send:
-            update += ", us :send"
             values[":send"] = {"SS": [entry.send]}
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key=entry.ref.item_key(),
-                UpdateExpression=update,
-                ConditionExpression="u = :sent",
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise
-            recorded = _old(exc).get("u", {}).get("S")
-            if recorded is not None and recorded < entry.updated_at:
-                # The collector enqueues before it saves: this send is not recorded yet.
-                # SQS delivers the message again, by when it is.
-                self.outcome.early |= set(entry.origins)
-            else:
-                self.outcome.superseded += 1  # a newer send, or a row no longer tracked
+        common = "SET ur = :ur, nr = :nr, uc = :code, u = :sent, expires_at = :exp"
+        condition = "attribute_not_exists(u) OR u = :sent"
+        update = f"{common} ADD ud :region" + (", us :send" if entry.send else "")
+        for _ in range(3):
+            try:
+                self.dynamodb.update_item(
+                    TableName=self.table,
+                    Key=entry.ref.item_key(),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                recorded = _old(exc).get("u", {}).get("S")
+                if recorded is not None and recorded > sent:
+                    self.outcome.superseded += 1  # a newer send's mark
+                    return
+                # A mark of an older send (or gone meanwhile): this send's starts anew.
+                values[":old"] = {"S": recorded or ""}
+                condition = "attribute_not_exists(u)" if recorded is None else "u = :old"
+                update = f"{common}, ud = :region" + (", us = :send" if entry.send else "")
+                update += "" if entry.send else " REMOVE us"
+                if recorded is None:
+                    values.pop(":old")
+                continue
+            self.outcome.marked += 1
             return
-        self.outcome.marked += 1
+        raise ClientError(
+            {"Error": {"Code": "ConditionalCheckFailedException", "Message": "mark kept moving"}},
+            "UpdateItem",
+        )
 
     def _back_off(self, pair: tuple[str, str], code: str) -> float:
         """The next retry time of a (account, Region) pair that failed now: a new window

@@ -117,9 +117,6 @@ def import_records(
     failed = quarantine.flush(services.sqs, settings.quarantine_queue_url, retry)
     tally = sender.tally
     feedback = _tell_tracking(quarantine, tally.recovered, settings, services)
-    # A send the collector has not recorded yet cannot be marked: SQS delivers its message
-    # again (on the last receive there is no again: the DLQ keeps the finding).
-    failed |= feedback.early - final
     return ImportOutcome(
         received=received,
         imported=tally.imported,

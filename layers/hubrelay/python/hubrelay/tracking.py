@@ -401,6 +401,8 @@ class Store:
         self.table = table
         # Bodies in S3 (hubrelay.bodies); None keeps them in the rows, as before.
         self.bodies = bodies
+        # Undelivered marks read by `undelivered`, by (scope, key) (hubrelay.delivery).
+        self._marks: dict[tuple[str, str], delivery.Mark] = {}
         # Bodies read by `resolve`, by (scope, key): a state saved with the same body object
         # keeps its reference instead of writing the body again.
         self._resolved: dict[tuple[str, str], Finding] = {}
@@ -427,7 +429,7 @@ class Store:
         )
 
     def load(self, scope: str, keys: Iterable[str]) -> dict[str, Tracked]:
-        found: dict[str, Tracked] = {}
+        keys, found = list(keys), {}
         pending = [{"pk": {"S": f"f#{scope}"}, "sk": {"S": k}} for k in dict.fromkeys(keys)]
         for start in range(0, len(pending), 100):
             request = {self.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
@@ -437,7 +439,7 @@ class Store:
                 for item in response.get("Responses", {}).get(self.table, []):
                     tracked = _from_item(item)
                     found[tracked.key] = tracked
-        return found
+        return _with_marks(self, scope, keys, found)
 
     def load_scope(self, scope: str) -> dict[str, Tracked]:
         found: dict[str, Tracked] = {}
@@ -470,18 +472,9 @@ class Store:
 
     def undelivered(self, now: float, limit: int) -> list[tuple[str, str]]:
         """(scope, key) of findings marked undelivered whose next retry has come, soonest
-        first (the sparse index `retry`, hubrelay.delivery)."""
-        response = self.dynamodb.query(
-            TableName=self.table,
-            IndexName=delivery.RETRY_INDEX,
-            KeyConditionExpression="ur = :undelivered AND nr <= :now",
-            ExpressionAttributeValues={
-                ":undelivered": {"S": delivery.UNDELIVERED},
-                ":now": {"N": repr(now)},
-            },
-            Limit=limit,
-        )
-        return [(item["pk"]["S"][2:], item["sk"]["S"]) for item in response.get("Items", [])]
+        first (the sparse index `retry`, hubrelay.delivery); the marks are read and kept
+        for `load`, which gives them to the states whose send they name."""
+        return _undelivered(self, now, limit)
 
     def active_page(
         self, start: Mapping[str, Any] | None, limit: int
@@ -521,6 +514,8 @@ class Store:
         for start in range(0, len(requests), 25):
             request = {self.table: requests[start : start + 25]}
             _batch(self.retry, self.dynamodb.batch_write_item, request, "UnprocessedItems")
+        for state in kept:  # saved: the state's marks are done with (hubrelay.delivery)
+            _clear_mark(self, state.scope, state.key)
 
     def _with_refs(self, states: list[Tracked]) -> list[Tracked]:
         """With bodies in S3: every new body of these states written in one object, each
@@ -644,6 +639,58 @@ def oldest_active(states: Iterable[Tracked]) -> dict[str, float]:
         if state.state == "ACTIVE":
             oldest[state.scope] = min(oldest.get(state.scope, state.last_sent), state.last_sent)
     return oldest
+
+
+def _undelivered(store: Store, now: float, limit: int) -> list[tuple[str, str]]:
+    response = store.dynamodb.query(
+        TableName=store.table,
+        IndexName=delivery.RETRY_INDEX,
+        KeyConditionExpression="ur = :undelivered AND nr <= :now",
+        ExpressionAttributeValues={
+            ":undelivered": {"S": delivery.UNDELIVERED},
+            ":now": {"N": repr(now)},
+        },
+        Limit=limit,
+    )
+    found = [(item["pk"]["S"], item["sk"]["S"]) for item in response.get("Items", [])]
+    # Marks of this release; rows of earlier releases (pk "f#") carry their own.
+    keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in found if pk.startswith("u#")]
+    for start in range(0, len(keys), 100):
+        request = {store.table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        for response in _batch(
+            store.retry, store.dynamodb.batch_get_item, request, "UnprocessedKeys"
+        ):
+            for item in response.get("Responses", {}).get(store.table, []):
+                mark = delivery.Mark.of(item)
+                store._marks[(item["pk"]["S"][2:], item["sk"]["S"])] = mark
+    return list(dict.fromkeys((pk[2:], sk) for pk, sk in found))
+
+
+def _with_marks(
+    store: Store, scope: str, keys: Iterable[str], found: dict[str, Tracked]
+) -> dict[str, Tracked]:
+    """`found` with the marks `undelivered` read given to the states whose send they name;
+    a mark of a finding no longer tracked is cleared now (nothing to re-send), a mark of
+    another send (a newer one, or one never recorded) when the state is saved."""
+    for key in keys:
+        mark = store._marks.get((scope, key))
+        state = found.get(key)
+        if mark is None:
+            continue
+        if state is None:
+            _clear_mark(store, scope, key)
+        elif state.updated_at == mark.sent:
+            found[key] = replace(
+                state,
+                undelivered=state.undelivered | mark.regions,
+                undelivered_sends=state.undelivered_sends | mark.sends,
+            )
+    return found
+
+
+def _clear_mark(store: Store, scope: str, key: str) -> None:
+    if (mark := store._marks.pop((scope, key), None)) is not None:
+        delivery.clear_mark(store.dynamodb, store.table, scope, key, mark.sent)
 
 
 def _due_entries(store: Store, due: str, before: float, limit: int) -> list[dict[str, Any]]:
