@@ -5,8 +5,8 @@ names (moto DynamoDB, the Security Hub contract emulator)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
