@@ -6,9 +6,8 @@ throttling) would otherwise stay "sent" in the tracking table and never be sent 
 until it changes. Each queue message the collector writes names, per finding, the
 tracking state it came from (`message.Message.refs`); for such a quarantine the importer
 marks that finding undelivered in the finding's Region, with the error code, a next-retry
-time and the UpdatedAt that was sent, in a small mark item of its own (the tracking state
-itself is packed many findings to an item, `hubrelay.packed`, which the importer does not
-read). A mark counts only while the tracking state still records the UpdatedAt it names: a
+time and the UpdatedAt that was sent, in a small mark item of its own (the importer never
+writes the collector's tracking rows, so their layout can change without it). A mark counts only while the tracking state still records the UpdatedAt it names: a
 newer send, or a send the collector never recorded, leaves it stale, and the collector
 clears it (`tracking.Store`). The collector re-sends findings whose mark is due
 (`tracking.Store.undelivered`, `collector.retry_undelivered`).
