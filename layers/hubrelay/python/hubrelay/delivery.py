@@ -7,9 +7,10 @@ until it changes. Each queue message the collector writes names, per finding, th
 tracking state it came from (`message.Message.refs`); for such a quarantine the importer
 marks that finding undelivered in the finding's Region, with the error code, a next-retry
 time and the UpdatedAt that was sent, in a small mark item of its own (the importer never
-writes the collector's tracking rows, so their layout can change without it). A mark counts only while the tracking state still records the UpdatedAt it names: a
-newer send, or a send the collector never recorded, leaves it stale, and the collector
-clears it (`tracking.Store`). The collector re-sends findings whose mark is due
+writes the collector's tracking rows, so their layout can change without it). A mark
+counts only while the tracking state still records the UpdatedAt it names: a newer send,
+or a send the collector never recorded, leaves it stale, and the collector clears it
+(`tracking.Store`). The collector re-sends findings whose mark is due
 (`tracking.Store.undelivered`, `collector.retry_undelivered`).
 
 The next-retry time backs off per (account, Region), in one item per pair: 5 minutes after
