@@ -1,5 +1,6 @@
 """What the tests share: the fixture files, handlers loaded as Lambda loads them, Lambda's
-context object and SQS events, and stacks on the emulator with subscribed accounts."""
+context object and SQS events, stacks on the emulator with subscribed accounts, and the
+template's roles as an IAM evaluator."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hubrelay_emulator import samples
+from cfnlint.decode import decode_str
+
+from hubrelay_emulator import cfn, iam, samples
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.lambda_runtime import LambdaContext, load_source, sqs_event, sqs_record
 from hubrelay_emulator.runner import StackEmulator
@@ -40,6 +43,7 @@ __all__ = [
     "LambdaContext",
     "load_fixture",
     "load_handler",
+    "role_checker",
     "sqs_event",
     "sqs_record",
     "start_stack",
@@ -55,6 +59,28 @@ def load_handler(function: str) -> ModuleType:
     Powertools) at import, so each test gets one made from its own environment."""
     path = ROOT / "functions" / function / "app.py"
     return load_source(path, f"{function}_app_{uuid.uuid4().hex}")
+
+
+def role_checker(roles: tuple[str, ...], parameters: dict[str, str]) -> iam.Checker:
+    """The template's inline policies of `roles` (logical ids), resolved with `parameters`,
+    as an IAM evaluator keyed by logical id. Other resources only name what the statements
+    apply to, so placeholders stand in for their Ref and Arn."""
+    template, _ = decode_str(TEMPLATE.read_text())
+    resolver = cfn.Resolver.create(
+        template,
+        parameters,
+        account="123456789012",
+        region="us-east-1",
+        stack_name="hubrelay",
+        resolve_ssm=lambda name: "",
+    )
+    for logical_id in template["Resources"]:
+        resolver.attributes[logical_id] = {"Ref": logical_id, "Arn": f"arn:aws:x:::{logical_id}"}
+    policies = {}
+    for name in roles:
+        role = resolver.resolve(template["Resources"][name]["Properties"])
+        policies[name] = [policy["PolicyDocument"] for policy in role["Policies"]]
+    return iam.Checker(policies)
 
 
 def start_stack(product: str, template: Path = TEMPLATE, **parameters: Any) -> StackEmulator:

@@ -8,16 +8,14 @@ https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchupd
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode_str
 
 from hubrelay import writeback
-from hubrelay_emulator import cfn, iam
+from hubrelay_emulator import iam
+from tests.support import role_checker
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 HUB = f"arn:aws:securityhub:us-east-1:{ACCOUNT}:hub/default"
 IDENTIFIER = {"ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty", "Id": "f-1"}
@@ -25,25 +23,12 @@ IDENTIFIER = {"ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guarddut
 
 @pytest.fixture(scope="module")
 def checker() -> iam.Checker:
-    template, _ = decode_str((ROOT / "template.yaml").read_text())
-    resolver = cfn.Resolver.create(
-        template,
-        {},
-        account=ACCOUNT,
-        region="us-east-1",
-        stack_name="hubrelay",
-        resolve_ssm=lambda name: "",
-    )
-    # Other resources only name what the statements apply to: placeholders do.
-    for logical_id in template["Resources"]:
-        resolver.attributes[logical_id] = {"Ref": logical_id, "Arn": f"arn:aws:x:::{logical_id}"}
-    role = resolver.resolve(template["Resources"]["ResponderRole"]["Properties"])
-    return iam.Checker({"responder": [p["PolicyDocument"] for p in role["Policies"]]})
+    return role_checker(("ResponderRole",), {})
 
 
 def allowed(checker: iam.Checker, request: dict[str, Any]) -> bool:
     context = iam.context_of("securityhub", "BatchUpdateFindings", request)
-    return checker.allows("responder", "securityhub:BatchUpdateFindings", HUB, context)
+    return checker.allows("ResponderRole", "securityhub:BatchUpdateFindings", HUB, context)
 
 
 @pytest.mark.parametrize("status", ["NEW", "UNCHANGED"])

@@ -4,15 +4,13 @@ responder, which no longer resolves anything, denied Resolved on the new Securit
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.decode import decode_str
 
-from hubrelay_emulator import cfn, iam
+from hubrelay_emulator import iam
+from tests.support import role_checker
 
-ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
 HUB = f"arn:aws:securityhub:us-east-1:{ACCOUNT}:hub/default"
 IDENTIFIER = {"ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty", "Id": "f-1"}
@@ -26,22 +24,7 @@ PARAMETERS = {
 
 @pytest.fixture(scope="module")
 def checker() -> iam.Checker:
-    template, _ = decode_str((ROOT / "template.yaml").read_text())
-    resolver = cfn.Resolver.create(
-        template,
-        PARAMETERS,
-        account=ACCOUNT,
-        region="us-east-1",
-        stack_name="hubrelay",
-        resolve_ssm=lambda name: "",
-    )
-    for logical_id in template["Resources"]:
-        resolver.attributes[logical_id] = {"Ref": logical_id, "Arn": f"arn:aws:x:::{logical_id}"}
-    roles = {}
-    for name in ("StatusSyncRole", "ResponderRole"):
-        role = resolver.resolve(template["Resources"][name]["Properties"])
-        roles[name] = [p["PolicyDocument"] for p in role["Policies"]]
-    return iam.Checker(roles)
+    return role_checker(("StatusSyncRole", "ResponderRole"), PARAMETERS)
 
 
 def allowed(checker: iam.Checker, role: str, operation: str, request: dict[str, Any]) -> bool:
