@@ -23,7 +23,7 @@ from typing import Any
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
 
-from hubrelay import aws, loading
+from hubrelay import asff_model, loading
 from hubrelay.errors import PermanentError
 from hubrelay.settings import MAX_FINDING_BYTES
 
@@ -146,19 +146,15 @@ def finding_size(finding: Mapping[str, Any]) -> int:
 
 @cache
 def finding_shape() -> StructureShape:
-    """botocore's model of AwsSecurityFinding (read once per process)."""
-    model = aws.service_model("securityhub")
-    shape = model.shape_for("AwsSecurityFinding")
+    """botocore's model of AwsSecurityFinding (read once per process, hubrelay.asff_model)."""
+    shape = asff_model.shape("AwsSecurityFinding")
     assert isinstance(shape, StructureShape)
     return shape
 
 
 @cache
 def _request_shape() -> Shape:
-    model = aws.service_model("securityhub")
-    shape = model.operation_model("BatchImportFindings").input_shape
-    assert shape is not None
-    return shape
+    return asff_model.shape(asff_model.ROOT_SHAPE)
 
 
 _MISSING_RE = re.compile(r'Missing required parameter in Findings\[0\]\.?(\S*): "(\w+)"')
