@@ -195,6 +195,7 @@ def test_layer_zip_has_the_package_under_python_and_nothing_from_the_runtime(
     names = set(zip_members(artifacts["layers/hubrelay.zip"].path))
     assert "python/hubrelay/__init__.py" in names
     assert "python/hubrelay/mapping/vendor_default.json" in names  # package data ships too
+    assert "python/hubrelay/asff_shapes.json" in names  # the ASFF validator's shapes
     assert all(n.startswith("python/hubrelay/") for n in names)
     for artifact in artifacts.values():
         tops = {n.split("/")[0] for n in zip_members(artifact.path)}
@@ -212,7 +213,9 @@ def test_layer_zip_alone_provides_a_working_hubrelay(tree: Path, tmp_path: Path)
     code = (
         "import hubrelay, hubrelay.importer, hubrelay.collector, hubrelay.responder\n"
         "from hubrelay.sources.vendor_api import VendorMapping\n"
+        "from hubrelay import asff\n"
         "VendorMapping.load()\n"
+        "asff.finding_shape()\n"
         "print(hubrelay.__file__)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(opt / "python")}

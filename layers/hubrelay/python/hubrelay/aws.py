@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.model import ServiceModel
 
 # Security Hub retries are ours (hubrelay.importer, hubrelay.writeback) because they must
 # respect the invocation's remaining time and report failures per finding: botocore makes
@@ -44,13 +43,6 @@ def _session() -> boto3.session.Session:
     # One session per process: its loader caches service models, so a client per Region
     # costs no second read of the (large) Security Hub model.
     return boto3.session.Session(botocore_session=_botocore_session())
-
-
-def service_model(service: str) -> ServiceModel:
-    """botocore's model of `service`, read through the clients' own session: its loader
-    caches each file, so the ASFF validator and the Security Hub client parse the (large)
-    Security Hub model once per process, not once each (a cold start's largest read)."""
-    return _botocore_session().get_service_model(service)
 
 
 @cache
