@@ -204,6 +204,14 @@ def render_more(results: dict[str, Any]) -> str:
             if "event_over_imports_mb" in m
             else ""
         )
+        if "at_payload_limit" in m:
+            lim = m["at_payload_limit"]
+            extra += (
+                f"; the largest batch Lambda delivers (6 MB payload: {lim['records']} records, "
+                f"AWS-sized record keys): peak {lim['peak_mb']} MB = {lim['peak_per_baseline']}x "
+                f"(the parsed event adds {lim['event_over_imports_mb']} MB, the handler "
+                f"{lim['run_over_event_mb']} MB more)"
+            )
         lines.append(
             f"  {name:9} on {what}: peak {m['peak_mb']} MB = {m['peak_per_baseline']}x the "
             f"imports alone ({m['baseline_imports_mb']} MB), {m['peak_per_function_memory']}x "

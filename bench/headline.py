@@ -81,6 +81,12 @@ def _memory(kind: str) -> Callable[[dict[str, Any]], tuple[float, str]]:
             if "with_event_mb" in m
             else ""
         )
+        if "at_payload_limit" in m:
+            lim = m["at_payload_limit"]
+            floor += (
+                f"; at Lambda's 6 MB payload limit ({lim['records']} records): peak "
+                f"{lim['peak_mb']} MB = {lim['peak_per_baseline']}x"
+            )
         return m["peak_per_baseline"], (
             f"imports alone {m['baseline_imports_mb']} MB; peak {m['peak_mb']} MB{floor}"
         )

@@ -16,6 +16,9 @@ only, so the differences are the step's own memory (the peak resident set, VmHWM
 The importer's input is one small control finding (about 1.5 KB) per SQS record, 10,000
 records: the event source mapping's largest batch (BatchSize 10,000). That is over
 Lambda's 6 MB invocation payload, so it is a stress figure above what Lambda delivers.
+Beside it (`at_payload_limit`): the largest batch Lambda does deliver, as many records of
+the same findings as fit in 6 MB, with record keys of AWS's sizes (UUID message ids,
+176-character receipt handles, a role's SenderId).
 The collector runs the real Collector and ScannerReportsSource on the report in the AWS
 process's S3, with change tracking in a store that remembers nothing (first run; DynamoDB
 holds the state in AWS) and a queue that only counts what it is sent.
@@ -216,11 +219,12 @@ def _summary(results: dict[str, dict[str, Any]], limit_mb: int) -> dict[str, Any
     if "event" in peaks:
         event = {
             "with_event_mb": peaks["event"],
-            "with_empty_bodies_mb": peaks["empty"],
-            "empty_bodies_per_baseline": round(peaks["empty"] / peaks["imports"], 2),
             "event_over_imports_mb": round(peaks["event"] - peaks["imports"], 1),
             "run_over_event_mb": round(peaks["run"] - peaks["event"], 1),
         }
+    if "empty" in peaks:
+        event["with_empty_bodies_mb"] = peaks["empty"]
+        event["empty_bodies_per_baseline"] = round(peaks["empty"] / peaks["imports"], 2)
     return {
         **details,
         "baseline_imports_mb": peaks["imports"],
@@ -250,6 +254,42 @@ def _empty_event_floor(folder: str, ids: list[str]) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def _payload_limit_event(folder: str, bodies: list[str]) -> Path:
+    """As many records of `bodies` as fit in Lambda's 6 MB invocation payload ("Lambda
+    quotas", https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), with
+    AWS-sized record keys, written to a file."""
+    import base64
+    import random
+    import uuid
+
+    from hubrelay_emulator.lambda_runtime import sqs_record
+
+    rand = random.Random(14)
+    attributes = {
+        "ApproximateReceiveCount": "1",
+        "SentTimestamp": "1767225600000",
+        "SenderId": "AROAEXAMPLEEXAMPLE1234:hubrelay-collector",
+        "ApproximateFirstReceiveTimestamp": "1767225600001",
+    }
+    records: list[dict[str, Any]] = []
+    size = len('{"Records": []}')
+    for body in bodies:
+        record = sqs_record(
+            body,
+            str(uuid.UUID(int=rand.getrandbits(128), version=4)),
+            receipt_handle=base64.b64encode(rand.randbytes(132)).decode(),
+            queue_arn="arn:aws:sqs:us-east-1:123456789012:hubrelay-findings",
+            attributes=attributes,
+        )
+        size += len(json.dumps(record)) + 2
+        if size > 6 * 2**20:
+            break
+        records.append(record)
+    path = Path(folder, "payload-limit.json")
+    path.write_text(json.dumps({"Records": records}))
+    return path
+
+
 def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
     from hubrelay import message
     from hubrelay_emulator import samples
@@ -262,12 +302,15 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
         event = sqs_event(bodies, ids, queue_arn="arn:aws:sqs:us-east-1:123456789012:bench")
         event_file = Path(folder, "event.json")
         event_file.write_text(json.dumps(event))
+        limit_file = _payload_limit_event(folder, bodies)
         del findings, bodies, event
         importer_results = _measure("importer", str(event_file))
         stored = importer_results.pop("aws")["stored"]
         if stored != records:
             raise RuntimeError(f"importer stored {stored} of {records}")
         importer_results["empty"] = _empty_event_floor(folder, ids)
+        at_limit = _measure("importer", str(limit_file))
+        at_limit.pop("aws")
         # About 1.3 KB of report per Trivy vulnerability (samples.trivy_report's mix of texts).
         path = Path(folder, "trivy.json")
         count = report_mb * 2**20 // 1330
@@ -275,7 +318,10 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
         collector_results = _measure("collector", str(path))
         collector_results.pop("aws")
     return {
-        "importer": _summary(importer_results, IMPORTER_MEMORY_MB),
+        "importer": {
+            **_summary(importer_results, IMPORTER_MEMORY_MB),
+            "at_payload_limit": _summary(at_limit, IMPORTER_MEMORY_MB),
+        },
         "collector": _summary(collector_results, COLLECTOR_MEMORY_MB),
     }
 

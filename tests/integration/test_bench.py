@@ -58,3 +58,7 @@ def test_quick_bench_writes_every_headline_figure_with_its_baseline_and_goal(
     assert (tmp_path / "throughput.png").stat().st_size > 0
     assert (tmp_path / "latency.png").stat().st_size > 0
     assert "Headline (issue 14)" in done.stdout
+    # The importer's memory beside the largest batch Lambda delivers (6 MB of payload).
+    limit = results["memory"]["importer"]["at_payload_limit"]
+    assert 0 < limit["records"] <= 10_000
+    assert limit["peak_mb"] > limit["baseline_imports_mb"]
