@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 from hubrelay import asff
@@ -175,6 +175,16 @@ def rfc3339(value: Any, default: str) -> str:
     """ASFF timestamp of `value`, or `default` when the value is missing."""
     if value is None or value == "":
         return default
+    if type(value) is str:
+        return _rfc3339_text(value)
+    return asff.timestamp(parse_time(value))
+
+
+# A report's records share a few timestamps (Trivy's CreatedAt is on every finding of the
+# report): each text is parsed once. An unreadable one raises each time (lru_cache keeps
+# no exceptions), with the same MappingError.
+@lru_cache(maxsize=4096)
+def _rfc3339_text(value: str) -> str:
     return asff.timestamp(parse_time(value))
 
 
