@@ -181,3 +181,67 @@ def trivy_report(
             }
         ],
     }
+
+
+def sarif_report(
+    results: int, rules_after: bool = False, seed: int = 11, repository: str = "shop"
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log of one CodeQL-like run, shaped like CodeQL's output: 20 rules,
+    results that point at them by index and at their files by artifact index, with a
+    message id and arguments or a text, and partial fingerprints (about 250 bytes each).
+    `rules_after`: the run's results come before its tool in the file (Semgrep sorts its
+    keys so), which a reader of the stream must still resolve."""
+    rng = random.Random(seed)
+    rules = [
+        {
+            "id": f"js/{_WORDS[n % len(_WORDS)]}-{n}",
+            "shortDescription": {"text": _text(rng, 6)},
+            "fullDescription": {"text": _text(rng, 30)},
+            "defaultConfiguration": {"level": ("error", "warning", "note")[n % 3]},
+            "messageStrings": {"default": {"text": "This value flows from {0} to {1}."}},
+            "help": {"text": _text(rng, 40)},
+            "properties": {
+                "tags": ["security", f"external/cwe/cwe-{80 + n}"],
+                "security-severity": str(round(rng.uniform(1.0, 9.9), 1)),
+            },
+        }
+        for n in range(20)
+    ]
+    files = [{"location": {"uri": f"src/{rng.choice(_WORDS)}/module{n}.js"}} for n in range(200)]
+    found = []
+    for n in range(results):
+        rule = n % len(rules)
+        message: dict[str, Any] = (
+            {"id": "default", "arguments": [f"req.query.p{n % 97}", f"sink{n % 13}"]}
+            if n % 2
+            else {"text": _text(rng, 5)}
+        )
+        found.append(
+            {
+                "ruleId": rules[rule]["id"],
+                "ruleIndex": rule,
+                "message": message,
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"index": n % len(files)},
+                            "region": {"startLine": 1 + n // 200, "startColumn": 1 + n % 80},
+                        }
+                    }
+                ],
+                "partialFingerprints": {"primaryLocationLineHash": f"{n:016x}:1"},
+            }
+        )
+    tool = {"driver": {"name": "CodeQL", "semanticVersion": "2.16.1", "rules": rules}}
+    run: dict[str, Any] = {"results": found} if rules_after else {"tool": tool}
+    run.update({"artifacts": files, "tool": tool} if rules_after else {"artifacts": files})
+    run["versionControlProvenance"] = [
+        {"repositoryUri": f"https://github.com/example/{repository}"}
+    ]
+    if not rules_after:
+        run["results"] = found
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [run],
+    }

@@ -94,40 +94,59 @@ class Run:
         return str(uri or "")
 
 
+@dataclass
+class Scan:
+    """What a SARIF log says besides its results: each readable run (by index) with its
+    scope, the scopes it scans completely, and its errors. The same from the log or from
+    its skeleton (the log with its results left empty: hubrelay.sources.streamjson), the
+    run-level tool, rules and artifacts being read whole wherever they are in the file."""
+
+    origin: str
+    runs: dict[int, tuple[Run, str]]
+    complete: set[str]
+    errors: list[tuple[str, str]]
+
+    def record(self, r: int, i: int, result: Any) -> Record:
+        """The record of result `i` of run `r` (a run in `runs`)."""
+        run, scope = self.runs[r]
+        return Record(result, f"{self.origin}#runs[{r}].results[{i}]", "sarif", scope, run)
+
+
 def records(document: Any, origin: str, folder: str) -> Parsed:
     """(records, complete scopes, file-level errors) of a SARIF log."""
+    log = scan(document, origin, folder)
+    out = [
+        log.record(r, i, result)
+        for r, (run, _) in log.runs.items()
+        for i, result in enumerate(items(run.document.get("results")))
+    ]
+    return out, log.complete, log.errors
+
+
+def scan(document: Any, origin: str, folder: str) -> Scan:
+    """The Scan of a SARIF log or of its skeleton."""
     if not isinstance(document, Mapping) or document.get("version") != "2.1.0":
         version = document.get("version") if isinstance(document, Mapping) else None
         raise MappingError(f"not a SARIF 2.1.0 log (version {version!r})")
     runs = document.get("runs")
     if not isinstance(runs, list):
         raise MappingError("SARIF log has no 'runs' array")
-    out: list[Record] = []
+    readable: dict[int, tuple[Run, str]] = {}
     complete: set[str] = set()
     incomplete: set[str] = set()
     unread = False  # a run whose scope cannot be known
     errors: list[tuple[str, str]] = []
     for r, run_document in enumerate(runs):
         where = f"{origin}#runs[{r}]"
-        if not isinstance(run_document, Mapping):
-            errors.append((where, "run is not a JSON object"))
-            unread = True
-            continue
-        # §3.14.6 and §3.18.2: a run SHALL have a tool, a tool SHALL have a driver. Without
-        # one, neither the Ids of its results nor the scope it scanned can be known.
-        if not isinstance(run_document.get("tool"), Mapping):
-            errors.append((f"{where}.tool", "run has no 'tool' object (SARIF 2.1.0 §3.14.6)"))
-            unread = True
-            continue
-        if not isinstance(dig(run_document, "tool", "driver"), Mapping):
-            errors.append((f"{where}.tool", "tool has no 'driver' object (SARIF 2.1.0 §3.18.2)"))
+        if (problem := _unreadable(run_document, where)) is not None:
+            errors.append(problem)
             unread = True
             continue
         tool = str(dig(run_document, "tool", "driver", "name") or "unknown-tool")
         repository = str(dig(run_document, "versionControlProvenance", 0, "repositoryUri") or "")
         category = str(dig(run_document, "automationDetails", "id") or "")
         scope = f"sarif:{folder}:{tool}:{repository}:{category}"
-        run = Run(run_document, tool, repository)
+        readable[r] = (Run(run_document, tool, repository), scope)
         results = run_document.get("results")
         failed = any(
             isinstance(i, Mapping) and i.get("executionSuccessful") is False
@@ -143,12 +162,24 @@ def records(document: Any, origin: str, folder: str) -> Parsed:
             complete.add(scope)
         else:
             incomplete.add(scope)
-        for i, result in enumerate(results if isinstance(results, list) else []):
-            out.append(Record(result, f"{where}.results[{i}]", "sarif", scope, run))
     # A scope is complete only when every run of it is: another run of the same tool,
     # repository and category may not vouch for one that failed. A run that could not be
     # read at all may have covered any scope, so then none is.
-    return out, set() if unread else complete - incomplete, errors
+    return Scan(origin, readable, set() if unread else complete - incomplete, errors)
+
+
+def _unreadable(run: Any, where: str) -> tuple[str, str] | None:
+    """(position, reason) when a run's scope cannot be known, else None.
+
+    §3.14.6 and §3.18.2: a run SHALL have a tool, a tool SHALL have a driver. Without one,
+    neither the Ids of its results nor the scope it scanned can be known."""
+    if not isinstance(run, Mapping):
+        return where, "run is not a JSON object"
+    if not isinstance(run.get("tool"), Mapping):
+        return f"{where}.tool", "run has no 'tool' object (SARIF 2.1.0 §3.14.6)"
+    if not isinstance(dig(run, "tool", "driver"), Mapping):
+        return f"{where}.tool", "tool has no 'driver' object (SARIF 2.1.0 §3.18.2)"
+    return None
 
 
 def map_result(record: Record, ctx: Context) -> list[Finding]:

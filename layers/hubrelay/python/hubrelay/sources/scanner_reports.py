@@ -6,8 +6,8 @@ whose time runs out between two chunks of records commits `partial` (key, ETag, 
 offset of the next record, the scanner classes not complete so far), and the next run
 reads that version again from there (the records before it only for their Ids, which the
 archive decision after the last record needs); an overwritten report (new ETag) is read
-from its start. Reports over 4 MiB (Trivy and Grype) are read as a stream, in two passes
-(`streamjson`), so the collector never holds the document. The cursor keeps the newest
+from its start. Reports over 4 MiB, of every format, are read as a stream, in two passes
+(`reports.read_stream`), so the collector never holds the document. The cursor keeps the newest
 LastModified read plus the objects (key and ETag) read within an overlap window before
 it, so an object that shows up late with an older LastModified (a slow multipart upload)
 is still read, and an overwritten report (new ETag) is read again. Objects under the
@@ -27,13 +27,13 @@ ASFF files are passed through with the stack's ProductArn and account, after two
 repairs (Trivy's contrib/asff.tpl leaves Regions blank when AWS_REGION is not set): a blank
 Resources[].Region or Partition becomes the finding's Region or its partition, and any
 other blank optional string is dropped. A file that holds one Id twice keeps one copy, the
-one with the latest UpdatedAt (the first of equals), and warns about the other.
+one with the latest UpdatedAt (the first of equals), and warns about the other
+(`reports.OnePerId`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,145 +43,41 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from hubrelay import asff
 from hubrelay.loading import load_json
 from hubrelay.sources import (
-    UNCLASSED,
-    VULNERABILITY,
     Context,
     Cursor,
     Finding,
     MappingError,
-    Parsed,
     Record,
-    Scanned,
     Unit,
     parse_time,
     sarif,
-    streamjson,
     vulnscan,
 )
+from hubrelay.sources.reports import (
+    FORMATS,
+    STREAM_BYTES,
+    detect_format,
+    folder_of,
+    parse_report,
+    read_report,
+    read_stream,
+)
 
-FORMATS = ("sarif", "trivy", "grype", "asff")
+# What reading a report is, here for the callers that always found it here.
+__all__ = [
+    "FORMATS",
+    "MAPPERS",
+    "OVERLAP",
+    "STREAM_BYTES",
+    "ScannerReportsSource",
+    "detect_format",
+    "folder_of",
+    "map_asff",
+    "map_record",
+    "parse_report",
+    "read_report",
+]
 OVERLAP = timedelta(minutes=30)
-# Larger reports are read as a stream (`_stream`), smaller ones whole: a document of this
-# size parses into a few tens of MB, and one pass over it costs less than two.
-STREAM_BYTES = 4 * 1024 * 1024
-
-
-def detect_format(document: Any) -> str:
-    """Which of FORMATS a parsed JSON document is; MappingError when none."""
-    if isinstance(document, Mapping):
-        if "runs" in document and (
-            "sarif" in str(document.get("$schema", "")).lower()
-            or document.get("version") == "2.1.0"
-        ):
-            return "sarif"
-        if "Results" in document and ("SchemaVersion" in document or "ArtifactName" in document):
-            return "trivy"
-        # A clean Trivy report: Trivy leaves Results out when it is empty (`json:",omitempty"`
-        # on types.Report.Results), so its SchemaVersion and ArtifactName are all it holds.
-        if "SchemaVersion" in document and "ArtifactName" in document:
-            return "trivy"
-        if "matches" in document and ("descriptor" in document or "source" in document):
-            return "grype"
-        if isinstance(document.get("Findings"), list):
-            return "asff"
-    if isinstance(document, list) and all(
-        isinstance(f, Mapping) and "SchemaVersion" in f for f in document
-    ):
-        return "asff"
-    raise MappingError(
-        "unrecognised report: expected SARIF 2.1.0, Trivy JSON, Grype JSON or ASFF findings"
-    )
-
-
-def folder_of(key: str) -> str:
-    """The folder of an S3 key, which its report's scope and finding Ids are part of:
-    everything before the last "/" (the configured prefix included), "" at the top."""
-    return key.rsplit("/", 1)[0] if "/" in key else ""
-
-
-def parse_report(document: Any, origin: str, folder: str, fmt: str | None = None) -> Parsed:
-    """(records, complete scopes, file-level errors) of a report document."""
-    records, complete, errors = read_report(document, origin, folder, fmt)
-    return records, set(complete), errors
-
-
-def read_report(document: Any, origin: str, folder: str, fmt: str | None = None) -> Scanned:
-    """(records, complete scopes with the classes each is scanned for, file-level errors)."""
-    fmt = fmt or detect_format(document)
-    if fmt == "sarif":
-        records, complete, errors = sarif.records(document, origin, folder)
-        return records, dict.fromkeys(complete, frozenset({UNCLASSED})), errors
-    if fmt == "trivy":
-        return vulnscan.trivy_records(document, origin, folder)
-    if fmt == "grype":
-        return vulnscan.grype_records(document, origin, folder)
-    if fmt == "asff":
-        findings = document.get("Findings") if isinstance(document, Mapping) else document
-        if not isinstance(findings, list):
-            raise MappingError('expected a JSON array of findings or {"Findings": [...]}')
-        scope = f"asff:{folder}"
-        records, warnings = _one_per_id(
-            [Record(f, f"{origin}#[{i}]", "asff", scope) for i, f in enumerate(findings)]
-        )
-        # The warnings go with the file's errors (so the error report and `hubrelay convert`
-        # name them); they change nothing else, ASFF files never being complete scans.
-        return records, {}, warnings
-    raise MappingError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
-
-
-def _one_per_id(records: list[Record]) -> tuple[list[Record], list[tuple[str, str]]]:
-    """One record per finding Id, and a warning for each copy left out.
-
-    A finding is its Id (with the ProductArn, which the passthrough sets:
-    https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingIdentifier.html),
-    and the collector sends one per Id, so only one copy can go. The copy kept is the one
-    updated last by its UpdatedAt, "when the security findings provider last updated the
-    finding record" (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFinding.html);
-    of copies equally recent, or whose UpdatedAt cannot be read, the first in the file
-    (what the collector kept before: the first of an Id wins).
-    """
-    out: list[Record] = []
-    slot: dict[str, int] = {}  # Id -> where its kept copy is in `out`
-    warnings: list[tuple[str, str]] = []
-    for record in records:
-        fid = record.native.get("Id") if isinstance(record.native, Mapping) else None
-        if not isinstance(fid, str):
-            out.append(record)  # map_asff refuses it, with its reason
-            continue
-        if fid not in slot:
-            slot[fid] = len(out)
-            out.append(record)
-            continue
-        first = out[slot[fid]]
-        if _newer(record, first):
-            out[slot[fid]], kept, dropped = record, record, first
-        else:
-            kept, dropped = first, record
-        warnings.append(
-            (
-                dropped.position,
-                f"warning: duplicate Id {fid[:200]!r}: kept the copy at {kept.position}"
-                f" ({_updated_at(kept)}), dropped this one ({_updated_at(dropped)})",
-            )
-        )
-    return out, warnings
-
-
-def _updated(record: Record) -> datetime | None:
-    try:
-        return parse_time(record.native.get("UpdatedAt"))
-    except ValueError:  # MappingError: missing or unreadable
-        return None
-
-
-def _newer(record: Record, than: Record) -> bool:
-    mine, theirs = _updated(record), _updated(than)
-    return mine is not None and (theirs is None or mine > theirs)
-
-
-def _updated_at(record: Record) -> str:
-    value = record.native.get("UpdatedAt")
-    return f"UpdatedAt {str(value)[:64]}" if value is not None else "no UpdatedAt"
 
 
 def map_asff(record: Record, ctx: Context) -> list[Finding]:
@@ -379,18 +275,21 @@ class ScannerReportsSource:
     def _read(self, obj: Mapping[str, Any], cursor: Cursor) -> Unit:
         key = obj["Key"]
         origin = f"s3://{self.bucket}/{key}"
-        folder = folder_of(key)
         if obj.get("Size", 0) > self.max_bytes:
             reason = f"report is {obj['Size']} bytes, over the {self.max_bytes}-byte limit"
             return Unit([], cursor, origin, errors=[(origin, reason)])
         try:
             if obj.get("Size", 0) > self.stream_bytes:
-                return self._stream(obj, cursor, origin, folder)
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-            document = load_json(body.read(), what=origin)
-            records, complete, errors = read_report(document, origin, folder)
+                # Two passes over the stream (hubrelay.sources.reports.read_stream): the
+                # skeleton first, then the records one by one as the collector asks.
+                read = read_stream(lambda: self._body(obj), origin, folder_of(key))
+            else:
+                body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+                document = load_json(body.read(), what=origin)
+                read = read_report(document, origin, folder_of(key))
         except (ValueError, RecursionError) as exc:  # JSON or format errors
             return Unit([], cursor, origin, errors=[(origin, f"invalid report: {exc}")])
+        records, complete, errors = read
         return Unit(
             records, cursor, origin, frozenset(complete), errors=errors, complete_classes=complete
         )
@@ -401,68 +300,6 @@ class ScannerReportsSource:
         once it is overwritten: "GetObject",
         https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html)."""
         return self.s3.get_object(Bucket=self.bucket, Key=obj["Key"], IfMatch=obj["ETag"])["Body"]
-
-    def _stream(self, obj: Mapping[str, Any], cursor: Cursor, origin: str, folder: str) -> Unit:
-        """A large report in two passes over its stream (hubrelay.sources.streamjson): the
-        skeleton first (format, scope, completeness, errors), then the records one by one
-        as the collector asks for them. Trivy and Grype only; other formats are read whole
-        afterwards."""
-        skeleton = streamjson.skeleton(self._body(obj), origin)
-        fmt = detect_format(skeleton)
-        if fmt == "trivy":
-            scan = vulnscan.trivy_scan(skeleton, origin, folder)
-            records: Iterable[Record] = _Streamed(
-                lambda: self._body(obj), origin, lambda path, item: _trivy_record(scan, path, item)
-            )
-            complete, errors = scan.complete, scan.errors
-        elif fmt == "grype":
-            scope, context = vulnscan.grype_scan(skeleton, folder)
-            records = _Streamed(
-                lambda: self._body(obj),
-                origin,
-                lambda path, item: _grype_record(origin, scope, context, path, item),
-            )
-            complete, errors = {scope: frozenset({VULNERABILITY})}, []
-        else:
-            # Not a format read as a stream: whole, as a small report is.
-            document = load_json(self._body(obj).read(), what=origin)
-            records, complete, errors = read_report(document, origin, folder, fmt)
-        return Unit(
-            records, cursor, origin, frozenset(complete), errors=errors, complete_classes=complete
-        )
-
-
-@dataclass
-class _Streamed:
-    """The records of a large report, read from a new stream each time they are iterated."""
-
-    open: Callable[[], Any]
-    origin: str
-    record: Callable[[streamjson.Path, Any], Record | None]
-
-    def __iter__(self) -> Iterator[Record]:
-        for path, item in streamjson.elements(self.open(), self.origin):
-            if (found := self.record(path, item)) is not None:
-                yield found
-
-
-def _trivy_record(scan: vulnscan.TrivyScan, path: streamjson.Path, item: Any) -> Record | None:
-    """The record at ("Results", r, list, i), unless its result is not an object."""
-    if len(path) != 4 or path[0] != "Results":
-        return None
-    _, r, key, i = path
-    if not isinstance(r, int) or r not in scan.contexts:
-        return None
-    return scan.record(r, str(key), int(i), item)
-
-
-def _grype_record(
-    origin: str, scope: str, context: dict[str, Any], path: streamjson.Path, item: Any
-) -> Record | None:
-    """The record at ("matches", i)."""
-    if len(path) != 2 or path[0] != "matches":
-        return None
-    return vulnscan.grype_record(origin, scope, context, int(path[1]), item)
 
 
 def _resumer(

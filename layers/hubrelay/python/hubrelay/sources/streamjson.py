@@ -20,7 +20,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import IO, Any
 
 from hubrelay import loading
@@ -29,10 +29,14 @@ from hubrelay.loading import LoadError
 LEAF = "leaf"  # an array whose elements are records
 Spec = Mapping[str, Any]  # key -> LEAF or a nested Spec; "*" stands for every array item
 # Where the records of the formats read as a stream are: Trivy's lists in each result,
-# Grype's matches.
+# Grype's matches, each SARIF run's results, ASFF's Findings, or the findings of a file
+# that is a bare array ("*" at the top).
 SPEC: Spec = {
     "Results": {"*": {"Vulnerabilities": LEAF, "Misconfigurations": LEAF, "Secrets": LEAF}},
     "matches": LEAF,
+    "runs": {"*": {"results": LEAF}},
+    "Findings": LEAF,
+    "*": LEAF,
 }
 CHUNK = 1 << 16
 _WHITESPACE = " \t\n\r"
@@ -166,10 +170,11 @@ class _Walk:
         nxt = self.window.peek()
         if spec == LEAF and nxt == "[":
             return (yield from self.leaf(path))
-        if isinstance(spec, Mapping) and nxt == "{" and "*" not in spec:
+        if isinstance(spec, Mapping) and nxt == "{":
             return (yield from self.members(spec, path))
         if isinstance(spec, Mapping) and nxt == "[" and "*" in spec:
-            return (yield from self.items(spec["*"], path))
+            inner = spec["*"]
+            return (yield from (self.leaf(path) if inner == LEAF else self.items(inner, path)))
         return self.value(path)  # not where records are: read whole
 
     def members(self, spec: Spec, path: Path) -> Walked:
@@ -183,7 +188,7 @@ class _Walk:
             if not isinstance(key, str):
                 raise self.window.error("expected a string key")
             self.window.expect(":")
-            inner = spec.get(key)
+            inner = spec.get(key) if key != "*" else None  # "*" is for array items
             out[key] = (
                 (yield from self.node(inner, (*path, key)))
                 if inner is not None
@@ -232,12 +237,16 @@ def _shown(path: Path) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
-def skeleton(stream: IO[bytes], what: str) -> Any:
+def skeleton(stream: IO[bytes], what: str, each: Callable[[Path, Any], None] | None = None) -> Any:
     """The first pass: the document without its records (each record array an `Elided`),
-    after reading (and checking) every record; LoadError when any of it breaks the policy."""
+    after reading (and checking) every record, each shown to `each` with its path (what a
+    format must know of all its records before the first is sent: ASFF's duplicate Ids);
+    LoadError when any of it breaks the policy."""
     for path, found in _Walk(stream, what).document():
         if path == ():
             return found
+        if each is not None:
+            each(path, found)
     raise LoadError(what, "empty", kind="syntax")  # pragma: no cover - document() ends so
 
 

@@ -1,0 +1,236 @@
+"""Scanner reports read as a stream (hubrelay.sources.reports.read_stream) give what they give
+read whole (read_report): the same records, scopes, errors and findings, for SARIF from
+several tools, Trivy, Grype and ASFF, odd corners included."""
+
+from __future__ import annotations
+
+import io
+import json
+import tracemalloc
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from hubrelay.loading import LoadError
+from hubrelay.sources import Context, MappingError, files, reports, streamjson
+from hubrelay_emulator import samples
+from tests.support import FIXTURES, load_fixture
+
+CTX = Context("123456789012", ("us-east-1", "eu-west-1"), "", datetime(2026, 11, 1, tzinfo=UTC))
+REPORTS = [
+    "sarif_multi_run.sarif.json",  # CodeQL and Semgrep runs
+    "codeql_rules_in_extensions.sarif.json",
+    "gitleaks7.sarif.json",
+    "checkov_terraform.sarif.json",
+    "semgrep_results_before_rules.sarif.json",
+    "sarif_odd_corners.sarif.json",
+    "sarif_results_not_an_array.sarif.json",
+    "trivy_image.json",
+    "trivy_image_secrets.json",
+    "trivy_fs_odd_corners.json",
+    "trivy_result_not_an_object.json",
+    "trivy_clean.json",
+    "grype_image.json",
+    "grype_clean.json",
+    "trivy_asff.json",
+    "trivy_asff_no_region.json",
+    "prowler_asff_list.json",
+]
+
+
+def _read(data: bytes, streamed: bool, fmt: str | None = None) -> dict[str, Any]:
+    """What a report gives: its records (but their shared context), complete scopes and
+    errors, and the findings and mapping errors of its records."""
+    if streamed:
+        records, complete, errors = reports.read_stream(
+            lambda: io.BytesIO(data), "r.json", "scans/app", fmt
+        )
+    else:
+        records, complete, errors = reports.read_report(
+            json.loads(data), "r.json", "scans/app", fmt
+        )
+    listed = list(records)
+    findings, problems = files.map_records(listed, CTX)
+    return {
+        "records": [(r.native, r.position, r.kind, r.scope, r.scan_class) for r in listed],
+        "complete": complete,
+        "errors": errors,
+        "findings": findings,
+        "problems": problems,
+    }
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_a_report_read_as_a_stream_gives_what_it_gives_read_whole(name: str) -> None:
+    data = (FIXTURES / "sources" / name).read_bytes()
+    whole, streamed = _read(data, False), _read(data, True)
+    assert streamed == whole
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_records_of_a_stream_can_be_read_again(name: str) -> None:
+    """The collector reads a resumed report's records a second time (Unit.skip)."""
+    data = (FIXTURES / "sources" / name).read_bytes()
+    records, _, _ = reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+    assert [r.position for r in records] == [r.position for r in records]
+
+
+def test_semgrep_rules_after_the_results_are_found_for_each_result() -> None:
+    # Given Semgrep's SARIF, whose keys are sorted: each run's results come before its tool
+    data = (FIXTURES / "sources" / "semgrep_results_before_rules.sarif.json").read_bytes()
+    assert data.index(b'"results"') < data.index(b'"rules"')
+    read = _read(data, True)
+    assert read["problems"] == []
+    by_rule = {f["ProductFields"]["sarif/ruleId"]: f for f in read["findings"]}
+    md5 = by_rule["python.lang.security.insecure-hash-algorithms.insecure-hash-algorithm-md5"]
+    # ...the rule's description, help, help URI and security-severity reach its finding
+    assert md5["Title"].startswith("Semgrep OSS: Semgrep Finding: python.lang.security")
+    assert md5["Remediation"]["Recommendation"]["Text"] == "Use SHA256 or SHA3 instead."
+    assert md5["Severity"]["Label"] == "MEDIUM"  # 5.3
+    assert md5["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
+    debug = by_rule["python.django.security.audit.debug-enabled.debug-enabled"]
+    assert debug["RecordState"] == "ARCHIVED"  # suppressed in source
+    assert read["complete"] == {
+        "sarif:scans/app:Semgrep OSS::": frozenset({""}),
+    }
+
+
+def test_checkov_results_and_its_external_suppression() -> None:
+    read = _read((FIXTURES / "sources" / "checkov_terraform.sarif.json").read_bytes(), True)
+    states = {f["GeneratorId"]: f["RecordState"] for f in read["findings"]}
+    assert states == {
+        "Checkov/CKV_AWS_20": "ACTIVE",
+        "Checkov/CKV_AWS_18": "ACTIVE",
+        "Checkov/CKV2_AWS_62": "ARCHIVED",
+    }
+    acl = next(f for f in read["findings"] if f["GeneratorId"] == "Checkov/CKV_AWS_20")
+    assert acl["Severity"]["Label"] == "HIGH"  # level error
+    assert acl["Resources"][0]["Details"]["Other"]["uri"] == "infra/s3.tf"
+
+
+def test_sarif_odd_corners_read_as_a_stream() -> None:
+    read = _read((FIXTURES / "sources" / "sarif_odd_corners.sarif.json").read_bytes(), True)
+    findings = {f["GeneratorId"]: f for f in read["findings"]}
+    # Rules and artifacts after the results still resolve: an index, a message id with its
+    # argument, an artifact index.
+    path = next(f for f in read["findings"] if "req.body.path" in f["Description"])
+    assert path["GeneratorId"] == "CodeQL/js/path-injection"
+    assert path["Description"].startswith("This path depends on a req.body.path.")
+    # A rule index that points at no rule falls back to the rule's id.
+    dangling = next(f for f in read["findings"] if "user-provided" in f["Description"])
+    assert dangling["Title"] == "CodeQL: Uncontrolled data used in path expression"
+    assert path["Resources"][0]["Details"]["Other"]["uri"] == "src/lib/paths.js"
+    # A result that names no rule is a finding of the tool itself; a driver with no name
+    # is an unknown tool.
+    assert findings["CodeQL"]["Title"].startswith("CodeQL: Analysis of src/vendor/big.min.js")
+    assert findings["unknown-tool"]["Severity"]["Label"] == "LOW"
+    # The two results that cannot be findings are named, one line each, and nothing else
+    # of the run is lost.
+    assert [(p, r.split(":")[0]) for p, r in read["problems"]] == [
+        ("r.json#runs[0].results[4]", "MappingError"),
+        ("r.json#runs[0].results[5]", "MappingError"),
+    ]
+    assert "result is not a JSON object" in read["problems"][0][1]
+    assert "ruleIndex 9 is not in the run's 2 rules" in read["problems"][1][1]
+    assert len(read["records"]) == 8  # 7 of CodeQL, none of tfsec and Bandit, 1 unnamed
+    # An empty results array is a complete scan; null results and a failed run are not.
+    assert set(read["complete"]) == {
+        "sarif:scans/app:CodeQL:https://github.com/example/files:",
+        "sarif:scans/app:tfsec::",
+        "sarif:scans/app:unknown-tool::",
+    }
+
+
+def test_an_asff_list_keeps_the_newest_copy_of_an_id_read_as_a_stream() -> None:
+    read = _read((FIXTURES / "sources" / "prowler_asff_list.json").read_bytes(), True)
+    assert [position for _, position, *_ in read["records"]] == [
+        "r.json#[1]",
+        "r.json#[2]",  # the newer copy of [0]
+        "r.json#[3]",  # no Id: refused by the mapper, with its reason
+    ]
+    assert read["errors"] == [
+        (
+            "r.json#[0]",
+            "warning: duplicate Id 'prowler-iam_root_mfa_enabled-123456789012-us-east-1-0e1f3a4c':"
+            " kept the copy at r.json#[2] (UpdatedAt 2026-10-31T08:00:00Z), dropped this one"
+            " (UpdatedAt 2026-10-30T08:00:00Z)",
+        )
+    ]
+    assert [p for p, _ in read["problems"]] == ["r.json#[3]"]
+    assert {f["ProductArn"].split(":")[3] for f in read["findings"]} == {"us-east-1", "eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b'[{"SchemaVersion": "2018-10-08"}, 3]', "unrecognised report"),
+        (b"[]", None),
+        (b'{"Findings": {"Id": "x"}}', "unrecognised report"),
+        (b'{"version": "2.1.0", "runs": {"tool": {}}}', "SARIF log has no 'runs' array"),
+        (b'{"version": "2.0.0", "$schema": "sarif", "runs": []}', "not a SARIF 2.1.0 log"),
+    ],
+)
+def test_documents_refused_whole_are_refused_as_a_stream_with_the_same_reason(
+    text: bytes, reason: str | None
+) -> None:
+    outcomes = []
+    for streamed in (False, True):
+        try:
+            outcomes.append(_read(text, streamed))
+        except MappingError as exc:
+            outcomes.append({"refused": str(exc)})
+    assert outcomes[1] == outcomes[0]
+    assert (reason or "-") in str(outcomes[0].get("refused", "-"))
+
+
+def test_a_malformed_large_sarif_is_one_line_naming_the_report_and_the_reason() -> None:
+    document = load_fixture("sources/sarif_multi_run.sarif.json")
+    text = json.dumps(document).encode()
+    broken = text.replace(b'"ruleId": "js/sql-injection"', b'"ruleId": "js/sql-injection",,', 1)
+    with pytest.raises(LoadError) as refused:
+        reports.read_stream(lambda: io.BytesIO(broken), "s3://reports/app.sarif", "f")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("s3://reports/app.sarif: not JSON near ")
+
+
+def test_the_first_pass_keeps_a_sarif_log_without_its_results() -> None:
+    data = (FIXTURES / "sources" / "semgrep_results_before_rules.sarif.json").read_bytes()
+    skeleton = streamjson.skeleton(io.BytesIO(data), "r.json")
+    results = skeleton["runs"][0]["results"]
+    assert isinstance(results, streamjson.Elided)
+    assert (list(results), results.length) == ([], 3)
+    assert len(skeleton["runs"][0]["tool"]["driver"]["rules"]) == 3
+
+
+def _peak_of_reading(data: bytes, streamed: bool) -> tuple[int, int]:
+    """(records, peak bytes allocated while reading and iterating them one at a time)."""
+    tracemalloc.start()
+    try:
+        if streamed:
+            records, _, _ = reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+        else:
+            records, _, _ = reports.read_report(json.loads(data), "r.json", "f")
+        count = sum(1 for _ in records)
+        return count, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "asff"])
+def test_a_large_sarif_or_asff_file_read_as_a_stream_is_never_held(fmt: str) -> None:
+    if fmt == "sarif":
+        document: Any = samples.sarif_report(8_000, rules_after=True)
+    else:
+        document = {"Findings": samples.for_account(2_000, "111111111111")}
+    data = json.dumps(document).encode()
+    del document
+    count, streamed = _peak_of_reading(data, True)
+    whole_count, whole = _peak_of_reading(data, False)
+    assert count == whole_count == (8_000 if fmt == "sarif" else 2_000)
+    # Read whole, the document takes several times its text; as a stream, a window of it,
+    # the run's rules and artifacts (SARIF) or a digest of each finding's Id (ASFF, about
+    # 250 bytes a finding), and one record.
+    assert whole > 2 * len(data)
+    assert streamed < min(len(data) / 3, whole / 8), (streamed, whole, len(data))
