@@ -22,6 +22,7 @@ from hubrelay.error_report import ErrorReport
 from hubrelay.sources import Context, Cursor
 from hubrelay.sources.scanner_reports import ScannerReportsSource
 from hubrelay.tracking import Tracked
+from hubrelay_emulator import samples
 from tests.support import load_fixture
 
 CTX = Context("123456789012", ("us-east-1",), "", datetime(2026, 11, 1, tzinfo=UTC))
@@ -189,7 +190,13 @@ def test_a_report_overwritten_while_half_read_is_read_from_its_start(s3: Any) ->
         "sources/grype_image.json",
         "sources/grype_clean.json",
         "sources/sarif_multi_run.sarif.json",
+        "sources/codeql_rules_in_extensions.sarif.json",
+        "sources/checkov_terraform.sarif.json",
+        "sources/semgrep_results_before_rules.sarif.json",
+        "sources/sarif_odd_corners.sarif.json",
         "sources/trivy_asff.json",
+        "sources/trivy_asff_no_region.json",
+        "sources/prowler_asff_list.json",
     ],
 )
 def test_a_report_read_as_a_stream_gives_what_it_gives_read_whole(s3: Any, fixture: str) -> None:
@@ -202,3 +209,63 @@ def test_a_report_read_as_a_stream_gives_what_it_gives_read_whole(s3: Any, fixtu
     whole, streamed = (o.summary() for o in outcomes)
     assert streamed == whole
     assert queues[1] == queues[0]
+
+
+def _sarif(count: int) -> bytes:
+    return json.dumps(samples.sarif_report(count, rules_after=True)).encode()
+
+
+def _asff(count: int) -> bytes:
+    findings = samples.for_account(count, "123456789012")
+    return json.dumps({"Findings": findings}).encode()
+
+
+@pytest.mark.parametrize(("make", "key"), [(_sarif, "scans/shop/codeql.sarif"), (_asff, "a.json")])
+def test_a_sarif_or_asff_report_completes_across_runs_with_nothing_lost_or_sent_twice(
+    s3: Any, make: Callable[[int], bytes], key: str
+) -> None:
+    # The same cursor inside a report as for Trivy's (ScannerReportsSource's `partial`).
+    count = 2_600
+    s3.put_object(Bucket=BUCKET, Key=key, Body=make(count))
+    store, queue = Store(), Queue()
+    runs: list[CollectOutcome] = []
+    while not (runs and runs[-1].finished):
+        assert len(runs) < 10, [r.summary() for r in runs]
+        runs.append(_run(s3, store, queue, _budget(3), stream_bytes=0))  # 2 chunks of 500
+        assert not runs[-1].error, runs[-1].error
+    assert [r.stopped_early for r in runs] == [True, True, False]
+    assert sum(r.records for r in runs) == count
+    assert len(queue.sent) == count
+    assert set(queue.sent.values()) == {1}
+    assert "partial" not in store.cursors["scanner_reports"]
+
+
+def test_a_malformed_large_report_is_one_error_and_the_other_reports_go_through(
+    s3: Any,
+) -> None:
+    good = _sarif(300)
+    broken = good.replace(b'"ruleIndex": 7,', b'"ruleIndex": 7,,', 1)
+    s3.put_object(Bucket=BUCKET, Key="scans/a/broken.sarif", Body=broken)
+    s3.put_object(Bucket=BUCKET, Key="scans/b/good.sarif", Body=good)
+    s3.put_object(Bucket=BUCKET, Key="scans/c/trivy.json", Body=_small_trivy(40))
+    s3.create_bucket(Bucket="errors")
+    queue = Queue()
+    outcome = Collector(
+        source=ScannerReportsSource(s3, BUCKET, stream_bytes=0),
+        ctx=CTX,
+        store=Store(),  # type: ignore[arg-type]
+        queue=FindingQueue(queue, "findings"),
+        errors=ErrorReport(s3, "errors", "", "scanner_reports"),
+        time_left=lambda: True,
+    ).run()
+    assert outcome.finished
+    assert len(queue.sent) == 340
+    [report] = outcome.error_reports
+    body = s3.get_object(Bucket="errors", Key=report.split("/", 3)[3])["Body"].read()
+    [error] = json.loads(body)["errors"]
+    where, reason = error["position"], error["reason"]
+    assert where == f"s3://{BUCKET}/scans/a/broken.sarif"
+    assert "\n" not in reason
+    assert reason.startswith(
+        f"invalid report: s3://{BUCKET}/scans/a/broken.sarif: not JSON: Expecting property name"
+    )

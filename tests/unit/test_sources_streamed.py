@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from hubrelay import loading
 from hubrelay.loading import LoadError
 from hubrelay.sources import Context, MappingError, files, reports, streamjson
 from hubrelay_emulator import samples
@@ -192,7 +193,7 @@ def test_a_malformed_large_sarif_is_one_line_naming_the_report_and_the_reason() 
         reports.read_stream(lambda: io.BytesIO(broken), "s3://reports/app.sarif", "f")
     message = str(refused.value)
     assert "\n" not in message
-    assert message.startswith("s3://reports/app.sarif: not JSON near ")
+    assert message.startswith("s3://reports/app.sarif: not JSON: Expecting property name")
 
 
 def test_the_first_pass_keeps_a_sarif_log_without_its_results() -> None:
@@ -234,3 +235,44 @@ def test_a_large_sarif_or_asff_file_read_as_a_stream_is_never_held(fmt: str) -> 
     # 250 bytes a finding), and one record.
     assert whole > 2 * len(data)
     assert streamed < min(len(data) / 3, whole / 8), (streamed, whole, len(data))
+
+
+def _sarif_with(result: str, results: int = 400) -> bytes:
+    """A SARIF log over several read chunks whose last result's text is `result`."""
+    document = samples.sarif_report(results)
+    text = json.dumps(document)
+    assert len(text) > 2 * streamjson.CHUNK
+    return text.replace('"results": [', '"results": [' + result + ", ", 1).encode()
+
+
+@pytest.mark.parametrize(
+    ("result", "reason"),
+    [
+        ('{"ruleId": "x", "properties": {"n": ' + "7" * 401 + "}}", "integer of 401 digits"),
+        ('{"ruleId": "x", "rank": -Infinity}', "-Infinity is not a JSON number"),
+        ('{"ruleId": "x", "properties": ' + "[" * 100_000 + "]" * 100_000 + "}", "deeply"),
+        ('{"ruleId": "x", "properties": ' + "[" * 70 + "]" * 70 + "}", "deeply"),
+        ('{"ruleId": "x",, "rank": 1}', "not JSON: Expecting property name"),
+    ],
+    ids=["integer", "infinity", "100000-deep", "70-deep", "syntax"],
+)
+def test_a_hostile_record_in_a_stream_is_one_line_naming_the_report_the_reason_and_where(
+    result: str, reason: str
+) -> None:
+    data = _sarif_with(result)
+    with pytest.raises(LoadError) as whole:
+        reports.read_report(loading.load_json(data, what="r.json"), "r.json", "f")
+    with pytest.raises(LoadError) as streamed:
+        reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+    message = str(streamed.value)
+    assert "\n" not in message
+    assert message.startswith("r.json: ")
+    assert reason in message
+    if streamed.value.kind in ("integer", "number"):
+        # The same reason and path as read whole: the path from the top of the log.
+        assert message == str(whole.value)
+        assert streamed.value.path.startswith("runs[0].results[0].")
+    elif streamed.value.kind == "depth":
+        assert streamed.value.path.startswith("runs[0].results[0]")
+    else:  # where in the file, as json.loads counts it
+        assert message.endswith(str(whole.value).rsplit("(", 1)[1].replace("char ", "(char "))

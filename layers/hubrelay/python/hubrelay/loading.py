@@ -72,7 +72,7 @@ def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
         raise LoadError(what, f"not JSON text but {type(data).__name__}", kind="syntax")
     text = _decode(data, what) if isinstance(data, bytes | bytearray) else data
     if _too_deep(text):
-        raise LoadError(what, _DEPTH_REASON, kind="depth")
+        raise LoadError(what, DEPTH_REASON, kind="depth")
     refused: list[_Refused] = []
 
     def marker(kind: str, reason: str) -> _Refused:
@@ -107,6 +107,30 @@ def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
     return document
 
 
+def marking_decoder() -> json.JSONDecoder:
+    """json's decoder that parses a number the policy refuses (too many digits, NaN,
+    Infinity) as a marker, for a reader that checks each value it parses with
+    `check_value`, which then names the marker's reason and path (hubrelay.sources.streamjson:
+    a stream cannot be checked for depth before it is parsed, as `load_json` does)."""
+
+    def parse_int(digits: str) -> int | _Refused:
+        count = len(digits) - digits.startswith("-")
+        return _Refused("integer", _int_reason(count)) if count > MAX_INT_DIGITS else int(digits)
+
+    def parse_float(literal: str) -> float | _Refused:
+        value = float(literal)
+        if math.isfinite(value):
+            return value
+        return _Refused("number", f"number {literal[:40]} is beyond the range of a double")
+
+    def parse_constant(name: str) -> _Refused:
+        return _Refused("number", f"{_CONSTANTS[name]} is not a JSON number")
+
+    return json.JSONDecoder(
+        parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
+    )
+
+
 def check_value(value: Any, *, what: str) -> None:
     """Apply the policy to a value parsed elsewhere: LoadError when it breaks it."""
     found = _first_problem(value, floats=True)
@@ -123,7 +147,7 @@ def structure_problem(value: Any) -> tuple[str, str] | None:
     return (found[1], found[2]) if found else None
 
 
-_DEPTH_REASON = f"nested too deeply (more than {MAX_DEPTH} levels)"
+DEPTH_REASON = f"nested too deeply (more than {MAX_DEPTH} levels)"
 
 
 def _int_reason(digits: int) -> str:
@@ -175,7 +199,7 @@ def _first_problem(value: Any, *, floats: bool) -> Found | None:
     while stack:
         node, depth, path = stack.pop()
         if depth > MAX_DEPTH:
-            return ("depth", _DEPTH_REASON, _render(path))
+            return ("depth", DEPTH_REASON, _render(path))
         if walked.get(id(node), 0) >= depth:
             continue
         walked[id(node)] = depth

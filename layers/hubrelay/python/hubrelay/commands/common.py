@@ -48,14 +48,15 @@ def say(text: str) -> None:
 
 class Progress:
     """`what: done/total` on stderr about once a second, for inputs long enough to wait on;
-    quiet for short ones."""
+    quiet for short ones. A total not known beforehand (None: a file read as a stream,
+    which is large) shows `what: done`."""
 
     every_s = 1.0
 
-    def __init__(self, what: str, total: int, *, quiet_below: int = 1000) -> None:
+    def __init__(self, what: str, total: int | None, *, quiet_below: int = 1000) -> None:
         self.what = what
         self.total = total
-        self.enabled = total >= quiet_below
+        self.enabled = total is None or total >= quiet_below
         self._last = time.monotonic()
         self._shown = False
 
@@ -66,8 +67,10 @@ class Progress:
         if now - self._last >= self.every_s:
             self._last = now
             self._shown = True
-            say(f"{self.what}: {done}/{self.total}")
+            say(f"{self.what}: {done}" + ("" if self.total is None else f"/{self.total}"))
 
-    def finish(self) -> None:
+    def finish(self, done: int | None = None) -> None:
+        """Say the last count, if any was said: `done` when the total was not known."""
         if self._shown:
-            say(f"{self.what}: {self.total}/{self.total}")
+            final = self.total if self.total is not None else done
+            say(f"{self.what}: {final}/{final}")

@@ -4,9 +4,11 @@ the collector's own mapping code; `--message` prints them as queue messages."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from hubrelay import message
@@ -50,48 +52,88 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the findings the collector would send for a native file; errors to stderr."""
+    """Print the findings the collector would send for a native file; errors to stderr.
+
+    A large scanner report is read as a stream and each finding printed as it is mapped
+    (hubrelay.sources.files.read_file), so the file and its findings are never held but
+    with --message, whose packing needs them all."""
     # Imported here so that `hubrelay validate` does not load the sources.
-    from hubrelay.commands.common import read_json
+    from hubrelay.loading import LoadError
     from hubrelay.sources import Context, MappingError, files
 
     try:
-        document = read_json(args.file)
         fmt = None if args.format == "auto" else args.format
-        records, problems = files.read_records(
-            document, fmt, args.file, args.mapping, key=args.key or ""
-        )
+        read, problems = files.read_file(args.file, fmt, args.mapping, key=args.key or "")
+        records = _Counted(read)
         # Without records there is nothing to name an account in: no STS call for it.
-        account = args.account or (account_from_sts() if records else "000000000000")
+        account = args.account or (account_from_sts() if records.any() else "000000000000")
         ctx = Context(account, (args.region,), args.product_arn)
         ctx.product_arn_in(args.region)  # a malformed --product-arn fails here, clearly
     except (OSError, ValueError, MappingError, CommandError) as exc:
         return refused(args.file, exc)
     skipped: list[tuple[str, str]] = []
-    progress = Progress("records mapped", len(records))
-    findings, errors = files.map_records(records, ctx, skipped, progress.update)
-    progress.finish()
+    errors: list[tuple[str, str]] = []
+    total = len(read) if isinstance(read, list) else None
+    progress = Progress("records mapped", total)
+    findings = files.each_finding(records, ctx, errors, skipped, progress.update)
+    try:
+        count = _write(findings, args)
+    except (OSError, LoadError, message.MessageError) as exc:  # LoadError: the file changed
+        return refused(args.file, exc)
+    progress.finish(records.count)
     for position, reason in problems + errors + skipped:
         print(f"{position}: {reason}", file=sys.stderr)
+    left_out = f", {len(skipped)} not sent (filtered)" if skipped else ""
+    print(
+        f"{records.count} records: {count} findings, {len(problems + errors)} errors{left_out}",
+        file=sys.stderr,
+    )
+    return 1 if problems or errors else 0
+
+
+class _Counted:
+    """Records as they are read, counted; `any()` reads the first without losing it."""
+
+    def __init__(self, records: Iterable[Any]) -> None:
+        self._records = iter(records)
+        self._first: list[Any] = []
+        self.count = 0
+
+    def any(self) -> bool:
+        if not self._first:
+            self._first = [next(self._records, _END)]
+        return self._first[0] is not _END
+
+    def __iter__(self) -> Iterator[Any]:
+        for record in itertools.chain(self._first, self._records):
+            if record is _END:
+                return
+            self.count += 1
+            yield record
+
+
+_END = object()
+
+
+def _write(findings: Iterator[Any], args: argparse.Namespace) -> int:
+    """Print the findings (as queue messages with --message); how many there were."""
     if args.message:
-        try:
-            bodies = list(message.pack_messages(findings, args.max_message_bytes))
-        except message.MessageError as exc:
-            return refused(args.file, exc)
+        held = list(findings)
+        bodies = list(message.pack_messages(held, args.max_message_bytes))
         # The bodies exactly as packed: a file holding one message is a message body under
         # the limit as it is (`aws sqs send-message --message-body file://...`), so no
         # newline is added to it unless a person is reading.
         end = "\n" if sys.stdout.isatty() else ""
         print(bodies[0] if len(bodies) == 1 else "[\n" + ",\n".join(bodies) + "\n]", end=end)
-    else:
-        print(json.dumps(findings, indent=2))
-    left_out = f", {len(skipped)} not sent (filtered)" if skipped else ""
-    print(
-        f"{len(records)} records: {len(findings)} findings, {len(problems + errors)} errors"
-        f"{left_out}",
-        file=sys.stderr,
-    )
-    return 1 if problems or errors else 0
+        return len(held)
+    # json.dumps(findings, indent=2), one finding at a time: each element indented by two
+    # more spaces (a JSON string holds no raw newline, so every newline is the layout's).
+    count = 0
+    for count, finding in enumerate(findings, 1):
+        text = json.dumps(finding, indent=2).replace("\n", "\n  ")
+        sys.stdout.write(("[\n  " if count == 1 else ",\n  ") + text)
+    sys.stdout.write("\n]\n" if count else "[]\n")
+    return count
 
 
 def account_from_sts() -> str:

@@ -6,15 +6,54 @@ instead of S3, an API page or the Health API).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from hubrelay import asff
-from hubrelay.sources import Context, Finding, MappingError, Record, health, scanner_reports
+from hubrelay.loading import load_json
+from hubrelay.sources import (
+    Context,
+    Finding,
+    MappingError,
+    Record,
+    health,
+    reports,
+    scanner_reports,
+)
 from hubrelay.sources.vendor_api import VendorMapping
 from hubrelay.sources.vendor_api import map_record as map_vendor
 
 FORMATS = (*scanner_reports.FORMATS, "health", "vendor")
+# A scanner report larger than this is read as a stream, as the collector reads it
+# (hubrelay.sources.reports.read_stream): a 100,000-result SARIF log of 31 MB held whole
+# took `hubrelay convert` to 1.8 GB.
+STREAM_BYTES = reports.STREAM_BYTES
+
+
+def read_file(
+    path: str, fmt: str | None, mapping_path: str = "", key: str = ""
+) -> tuple[Iterable[Record], list[tuple[str, str]]]:
+    """(records, file-level errors) of a native file, as `read_records` gives them; a
+    scanner report over STREAM_BYTES is read as a stream, its records read from the file
+    each time they are iterated, so that it is never held. LoadError names the file."""
+    if fmt in (None, *reports.FORMATS) and os.path.getsize(path) > STREAM_BYTES:
+        try:
+            records, _, errors = reports.read_stream(
+                lambda: open(path, "rb"),  # noqa: SIM115 - read_stream closes it
+                path,
+                scanner_reports.folder_of(key),
+                fmt,
+            )
+            return records, errors
+        except MappingError:
+            if fmt is not None:
+                raise
+            # Not a scanner report (a Health file, say): read whole below, which also
+            # says why when it is nothing readable.
+    with open(path, "rb") as handle:
+        document = load_json(handle.read(), what=path)
+    return read_records(document, fmt, path, mapping_path, key)
 
 
 def read_records(
@@ -49,7 +88,7 @@ def read_records(
 
 
 def map_records(
-    records: list[Record],
+    records: Iterable[Record],
     ctx: Context,
     skipped: list[tuple[str, str]] | None = None,
     progress: Callable[[int], None] | None = None,
@@ -57,8 +96,20 @@ def map_records(
     """Valid findings, and (position, reason) for every record that cannot be sent; records
     that are readable but send nothing (a Health event that is not a security event) go to
     `skipped` with the reason; `progress` is told how many records were mapped so far."""
-    findings: list[Finding] = []
     errors: list[tuple[str, str]] = []
+    findings = list(each_finding(records, ctx, errors, skipped, progress))
+    return findings, errors
+
+
+def each_finding(
+    records: Iterable[Record],
+    ctx: Context,
+    errors: list[tuple[str, str]],
+    skipped: list[tuple[str, str]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Finding]:
+    """`map_records` one finding at a time, as each record is read: the valid findings,
+    and (position, reason) appended to `errors` for each record that cannot be sent."""
     for done, record in enumerate(records, 1):
         if progress is not None:
             progress(done)
@@ -75,8 +126,7 @@ def map_records(
             if violations:
                 errors.append((record.position, "; ".join(str(v) for v in violations)))
             else:
-                findings.append(finding)
-    return findings, errors
+                yield finding
 
 
 def _mapper(kind: str) -> Any:

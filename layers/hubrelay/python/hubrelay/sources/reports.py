@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -195,14 +196,16 @@ def read_stream(
     open_stream: Callable[[], IO[bytes]], origin: str, folder: str, fmt: str | None = None
 ) -> tuple[Iterable[Record], dict[str, frozenset[str]], list[tuple[str, str]]]:
     """What `read_report` gives of the document that `open_stream()` reads, without holding
-    it: the records are read from a new stream each time they are iterated."""
+    it: the records are read from a new stream each time they are iterated. Each stream is
+    closed when read (or left)."""
     ids = OnePerId(origin)
 
     def each(path: streamjson.Path, item: Any) -> None:
         if _asff_index(path) is not None:
             ids.see(int(path[-1]), item)
 
-    skeleton = streamjson.skeleton(open_stream(), origin, each)
+    with closing(open_stream()) as stream:
+        skeleton = streamjson.skeleton(stream, origin, each)
     fmt = fmt or detect_format(skeleton, ids.all_findings)
     make: Maker
     if fmt == "sarif":
@@ -238,9 +241,10 @@ class _Streamed:
     record: Maker
 
     def __iter__(self) -> Iterator[Record]:
-        for path, item in streamjson.elements(self.open(), self.origin):
-            if (found := self.record(path, item)) is not None:
-                yield found
+        with closing(self.open()) as stream:
+            for path, item in streamjson.elements(stream, self.origin):
+                if (found := self.record(path, item)) is not None:
+                    yield found
 
 
 def _sarif_record(log: sarif.Scan, path: streamjson.Path, item: Any) -> Record | None:

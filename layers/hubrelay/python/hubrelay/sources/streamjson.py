@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import math
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import IO, Any
 
@@ -63,6 +62,7 @@ class _Window:
         encoding = json.detect_encoding(first) if first else "utf-8"
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         self.text, self.pos, self.eof = "", 0, False
+        self.dropped = 0  # characters of the stream before `text`
         self._add(first)
 
     def _add(self, data: bytes) -> None:
@@ -70,6 +70,7 @@ class _Window:
             decoded = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
             raise LoadError(self.what, f"not valid text: {exc}", kind="encoding") from None
+        self.dropped += self.pos
         self.text = self.text[self.pos :] + decoded
         self.pos = 0
         self.eof = not data
@@ -101,12 +102,15 @@ class _Window:
             start = len(self.text) - self.pos
             try:
                 found, end = decoder.raw_decode(self.text, self.pos)
-            except json.JSONDecodeError:
+            except json.JSONDecodeError as exc:
                 # Incomplete so far, or wrong: read on (doubling, so a large value costs
                 # linear time), and only at the end of the stream is it wrong.
                 if self.more(2 * start):
                     continue
-                raise self.error("not JSON") from None
+                where = self.dropped + exc.pos
+                raise LoadError(
+                    self.what, f"not JSON: {exc.msg} (char {where})", kind="syntax"
+                ) from None
             # A number that ends the window may go on in the next bytes.
             if end == len(self.text) and self.more():
                 continue
@@ -115,32 +119,10 @@ class _Window:
 
     def error(self, reason: str) -> LoadError:
         near = self.text[self.pos : self.pos + 40]
-        return LoadError(self.what, f"{reason} near {near!r}", kind="syntax")
-
-
-def _decoder(what: str) -> json.JSONDecoder:
-    """json's decoder under the loading policy's rules for numbers."""
-
-    def parse_int(digits: str) -> int:
-        count = len(digits) - digits.startswith("-")
-        if count > loading.MAX_INT_DIGITS:
-            reason = f"integer of {count} digits (at most {loading.MAX_INT_DIGITS})"
-            raise LoadError(what, reason, kind="integer")
-        return int(digits)
-
-    def parse_float(literal: str) -> float:
-        value = float(literal)
-        if not math.isfinite(value):
-            reason = f"number {literal[:40]} is beyond the range of a double"
-            raise LoadError(what, reason, kind="number")
-        return value
-
-    def parse_constant(name: str) -> Any:
-        raise LoadError(what, f"{name} is not a JSON number", kind="number")
-
-    return json.JSONDecoder(
-        parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
-    )
+        where = self.dropped + self.pos
+        return LoadError(
+            self.what, f"not JSON: {reason} near {near!r} (char {where})", kind="syntax"
+        )
 
 
 class _Walk:
@@ -148,13 +130,25 @@ class _Walk:
 
     def __init__(self, stream: IO[bytes], what: str) -> None:
         self.window, self.what = _Window(stream, what), what
-        self.decoder = _decoder(what)
+        self.decoder = loading.marking_decoder()
 
     def value(self, path: Path) -> Any:
-        found = self.window.value(self.decoder)
-        if (problem := loading.structure_problem(found)) is not None:
-            reason, where = problem
-            raise LoadError(self.what, reason, kind="depth", path=_shown(path) + where)
+        """The value at `path`, parsed whole, under the loading policy: the same reasons
+        as `loading.load_json` gives, with the path from the top of the document."""
+        try:
+            found = self.window.value(self.decoder)
+        except RecursionError:  # the C parser's own limit, far beyond MAX_DEPTH
+            raise LoadError(
+                self.what, loading.DEPTH_REASON, kind="depth", path=_shown(path)
+            ) from None
+        try:
+            loading.check_value(found, what=self.what)
+        except LoadError as exc:
+            inner = "" if exc.path == "(top)" else exc.path
+            where = _shown(path) + ("" if not inner or inner[0] == "[" else ".") + inner
+            raise LoadError(
+                self.what, exc.reason, kind=exc.kind, path=where.lstrip(".") or "(top)"
+            ) from None
         return found
 
     def document(self) -> Walked:
@@ -166,7 +160,7 @@ class _Walk:
 
     def node(self, spec: Any, path: Path) -> Walked:
         if len(path) > loading.MAX_DEPTH:
-            raise LoadError(self.what, "nested too deeply", kind="depth", path=_shown(path))
+            raise LoadError(self.what, loading.DEPTH_REASON, kind="depth", path=_shown(path))
         nxt = self.window.peek()
         if spec == LEAF and nxt == "[":
             return (yield from self.leaf(path))
