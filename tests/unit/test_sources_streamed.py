@@ -276,3 +276,24 @@ def test_a_hostile_record_in_a_stream_is_one_line_naming_the_report_the_reason_a
         assert streamed.value.path.startswith("runs[0].results[0]")
     else:  # where in the file, as json.loads counts it
         assert message.endswith(str(whole.value).rsplit("(", 1)[1].replace("char ", "(char "))
+
+
+def test_the_same_fingerprint_in_two_files_is_two_findings_with_the_tool_after_the_results() -> (
+    None
+):
+    # CodeQL's primaryLocationLineHash hashes a line's text, not its file, so the artifact
+    # URI is part of the Id: read as a stream, with the rules (in tool.extensions) and the
+    # artifacts after the results, it must still be found for each result.
+    document = load_fixture("sources/codeql_rules_in_extensions.sarif.json")
+    run = document["runs"][0]
+    document["runs"][0] = {"results": run.pop("results"), **run}
+    data = json.dumps(document).encode()
+    assert data.index(b'"results"') < data.index(b'"extensions"')
+    streamed = _read(data, True)
+    assert streamed["findings"] == _read(data, False)["findings"]
+    sql = [f for f in streamed["findings"] if f["GeneratorId"] == "CodeQL/js/sql-injection"]
+    assert len({f["Id"] for f in sql}) == 2
+    assert {f["Resources"][0]["Id"] for f in sql} == {
+        "https://github.com/example/shop/src/routes/orders.js",
+        "https://github.com/example/shop/src/routes/invoices.js",
+    }

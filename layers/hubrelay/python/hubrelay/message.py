@@ -109,16 +109,19 @@ def pack_messages(
     A finding too big for a message on its own raises MessageError: callers validate
     findings first (240 KB per finding fits in the default message).
     """
-    findings = list(findings)
     tracked = refs is not None
     entries = [json.dumps(ref_entry(ref)) for ref in refs] if refs is not None else []
-    if tracked and len(entries) != len(findings):
-        raise ValueError("refs must be aligned with findings")
     overhead = _TRACKED_OVERHEAD if tracked else _ENVELOPE_OVERHEAD
     # Each finding after the first costs ", " in the findings array, and in the tracking one.
     separators = 4 if tracked else 2
     groups: dict[tuple[str, str], list[tuple[int, str, str, int]]] = {}
+    # Each finding is read once and kept as its JSON text only, so findings given one at a
+    # time (`hubrelay convert`) are never all held as objects.
+    count = 0
     for index, finding in enumerate(findings):
+        count = index + 1
+        if tracked and index >= len(entries):
+            raise ValueError("refs must be aligned with findings")
         # json.dumps escapes every non-ASCII character: its length is its size in bytes.
         text, entry = json.dumps(finding), entries[index] if tracked else ""
         own = len(text) + len(entry)
@@ -129,6 +132,8 @@ def pack_messages(
             )
         key = (str(finding.get("ProductArn", "")), str(finding.get("AwsAccountId", "")))
         groups.setdefault(key, []).append((index, text, entry, own + separators))
+    if tracked and count != len(entries):
+        raise ValueError("refs must be aligned with findings")
     # The first finding of a message costs no separator: the room is that much larger.
     room = max_bytes - overhead + separators
     messages = [m for group in groups.values() for m in _messages_of(group, room)]

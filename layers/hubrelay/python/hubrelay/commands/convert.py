@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the findings the collector would send for a native file; errors to stderr.
 
     A large scanner report is read as a stream and each finding printed as it is mapped
-    (hubrelay.sources.files.read_file), so the file and its findings are never held but
-    with --message, whose packing needs them all."""
+    (hubrelay.sources.files.read_file), so the file and its findings are never held; with
+    --message, their JSON texts are, the packing needing them all."""
     # Imported here so that `hubrelay validate` does not load the sources.
     from hubrelay.loading import LoadError
     from hubrelay.sources import Context, MappingError, files
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Counted:
-    """Records as they are read, counted; `any()` reads the first without losing it."""
+    """Items (records, findings) as they are read, counted; `any()` reads the first
+    without losing it."""
 
     def __init__(self, records: Iterable[Any]) -> None:
         self._records = iter(records)
@@ -118,14 +119,21 @@ _END = object()
 def _write(findings: Iterator[Any], args: argparse.Namespace) -> int:
     """Print the findings (as queue messages with --message); how many there were."""
     if args.message:
-        held = list(findings)
-        bodies = list(message.pack_messages(held, args.max_message_bytes))
+        counted = _Counted(findings)
+        bodies = message.pack_messages(counted, args.max_message_bytes)
+        first, second = next(bodies, None), next(bodies, None)
         # The bodies exactly as packed: a file holding one message is a message body under
         # the limit as it is (`aws sqs send-message --message-body file://...`), so no
         # newline is added to it unless a person is reading.
         end = "\n" if sys.stdout.isatty() else ""
-        print(bodies[0] if len(bodies) == 1 else "[\n" + ",\n".join(bodies) + "\n]", end=end)
-        return len(held)
+        if second is None:
+            print(first if first is not None else "[\n\n]", end=end)
+        else:
+            sys.stdout.write(f"[\n{first},\n{second}")
+            for body in bodies:
+                sys.stdout.write(f",\n{body}")
+            print("\n]", end=end)
+        return counted.count
     # json.dumps(findings, indent=2), one finding at a time: each element indented by two
     # more spaces (a JSON string holds no raw newline, so every newline is the layout's).
     count = 0
