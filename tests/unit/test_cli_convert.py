@@ -300,3 +300,36 @@ def test_a_long_convert_shows_progress_on_stderr(
     # Read as a stream, the number of records is known only at its end.
     assert ("records mapped: 750\n" if reading == "stream" else "records mapped: 750/1500") in err
     assert "records mapped: 1500/1500" in err
+
+
+def test_convert_of_a_large_report_holds_neither_the_file_nor_its_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: str
+) -> None:
+    import sys
+    import tracemalloc
+
+    from hubrelay_emulator import samples
+
+    if reading == "stream":
+        pytest.skip("compares both ways itself")
+    path = tmp_path / "codeql.sarif"
+    path.write_text(json.dumps(samples.sarif_report(3_000, rules_after=True)))
+    small = str(SOURCES / "sarif_multi_run.sarif.json")
+
+    def peak(stream_bytes: int) -> int:
+        monkeypatch.setattr(files, "STREAM_BYTES", stream_bytes)
+        with (tmp_path / "out.json").open("w") as out:
+            monkeypatch.setattr(sys, "stdout", out)
+            cli.main(["convert", small, "--account", "111122223333"])  # one-time imports
+            tracemalloc.start()
+            try:
+                assert cli.main(["convert", str(path), "--account", "111122223333"]) == 0
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+                monkeypatch.undo()
+
+    whole, streamed = peak(10**12), peak(-1)
+    # Whole: the log's objects and every finding at once (several MB); as a stream, one
+    # window of the file, the run's rules and artifacts, and one finding at a time.
+    assert streamed < whole / 5, (streamed, whole)
