@@ -14,9 +14,10 @@ bench/results.json (not committed), the plots to bench/throughput.png and bench/
 The nine headline figures of issue 14 (bench/headline.py) come last, each beside its
 same-run baseline and its goal, and go to results.json under `headline`.
 
-Usage: python -m bench [--quick] [--only SECTION,...] [--out FOLDER]
+Usage: python -m bench [--quick] [--only SECTION,...] [--instructions] [--out FOLDER]
 (make bench ARGS=--quick: a smaller run, about 3 minutes on 2 cores; ARGS=--only=calls,cpu: those
-sections alone, written to bench/results-only.json)
+sections alone, written to bench/results-only.json; ARGS="--only=startup --instructions": the
+cold starts with callgrind's instruction counts beside the CPU times)
 """
 
 from __future__ import annotations
@@ -139,9 +140,7 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_more(results: dict[str, Any]) -> str:
-    """The sections after packing, CPU and the collector."""
-    st = results["startup"]
+def render_startup(st: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"Cold start (fresh interpreter, best of {st['repeat']}): import + first request of a "
@@ -157,6 +156,26 @@ def render_more(results: dict[str, Any]) -> str:
             f"(import {row['import_ms']}, first {row['first_request_ms']}, warm "
             f"{row['warm_request_ms']}; self time: {heavy})"
         )
+    if "bare_instructions" in st:
+        bare = st["bare_instructions"]
+        lines.append(
+            "Instructions (callgrind, one run each, millions; import + first - warm): bare "
+            f"{bare['cold_start_m']} = {bare['import_m']} + {bare['first_request_m']} - "
+            f"{bare['warm_request_m']}"
+        )
+        for row in st["handlers"]:
+            n = row["instructions"]
+            lines.append(
+                f"  {row['handler']:28} {n['cold_start_m']:>7} M = {n['per_bare_boto3']}x  "
+                f"(import {n['import_m']}, first {n['first_request_m']}, warm "
+                f"{n['warm_request_m']})"
+            )
+    return lines
+
+
+def render_more(results: dict[str, Any]) -> str:
+    """The sections after packing, CPU and the collector."""
+    lines = render_startup(results["startup"])
     tp = results["throughput"]
     lines += [
         "",
@@ -316,6 +335,12 @@ def main() -> None:
         "need collector, startup and throughput. Written to bench/results-only.json",
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="startup: also count each cold start's instructions under valgrind's callgrind "
+        "(deterministic, printed beside the CPU times; about 3 minutes more)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -354,7 +379,7 @@ def main() -> None:
     if step("collector"):
         results["collector"] = collector.run(repeat=50 if quick else 200)
     if step("startup"):
-        results["startup"] = startup.run(repeat=2 if quick else 3)
+        results["startup"] = startup.run(repeat=2 if quick else 3, instructions=args.instructions)
     if step("throughput"):
         results["throughput"] = throughput.run(quick)
     if step("memory"):
@@ -386,6 +411,8 @@ def main() -> None:
         print(render(results))
         print(collector.render(results["collector"]))
         print(render_more(results))
+    elif "startup" in results:
+        print("\n".join(render_startup(results["startup"])))
     print(render_calls(results.get("calls")))
     print(headline.render(results["headline"], results["headline_detail"]))
     written = ", ".join(str(f) for f in [target, *figures])

@@ -64,9 +64,17 @@ def _latency(r: dict[str, Any]) -> tuple[float, str]:
 def _cold(r: dict[str, Any]) -> tuple[float, str]:
     st = r["startup"]
     worst = max(st["handlers"], key=lambda h: h["per_bare_boto3"])
+    counted = ""
+    if "bare_instructions" in st:
+        most = max(st["handlers"], key=lambda h: h["instructions"]["per_bare_boto3"])
+        bare_m = st["bare_instructions"]["cold_start_m"]
+        counted = (
+            f"; in instructions (callgrind) worst {most['handler']} "
+            f"{most['instructions']['per_bare_boto3']}x of the bare handler's {bare_m} M"
+        )
     return worst["per_bare_boto3"], (
         f"bare boto3 handler {st['bare_boto3_handler_ms']} ms (import + first call less a warm "
-        f"one); worst {worst['handler']} {worst['cold_start_ms']} ms"
+        f"one); worst {worst['handler']} {worst['cold_start_ms']} ms{counted}"
     )
 
 

@@ -32,6 +32,16 @@ start is in neither. A
 function in functions/ with no typical event here is timed on its import alone and says so
 (`first_request`: null). `python -X importtime` of one more run names the heaviest
 top-level imports (of the import and the first request together).
+
+CPU time on a shared machine still moves from run to run (the same code gave the collector
+1.62x and 1.98x of the bare handler an hour apart), so `--instructions` also counts the
+instructions of one more run of each under valgrind's callgrind
+(https://valgrind.org/docs/manual/cl-manual.html): the same script, the same segments, split
+where it calls time.process_time (`--dump-before=time_process_time` writes one count per
+segment). Instructions are the same from run to run within a fraction of a percent, but
+they leave out what the kernel does for the process (botocore's listing of its data folder,
+one directory read per service, is system time) and weigh every instruction alike, so the
+figure of the goal stays the CPU time; the counts are printed beside it.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ import itertools
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -200,6 +212,41 @@ def _run_once(
     return ColdStart(*(float(t) for t in json.loads(last.removeprefix("BENCH ")))), done.stderr
 
 
+def _instructions_once(code_dir: Path, env: dict[str, str], spec: dict[str, Any]) -> ColdStart:
+    """Instruction counts of one run under callgrind, segment by segment: the import, the
+    first request, the warm one (in place of seconds)."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--dump-before=time_process_time",
+            f"--callgrind-out-file={out}/cg.out",
+            sys.executable,
+            "-c",
+            _TIMED,
+            str(code_dir),
+            str(LAYER),
+            json.dumps(spec),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+        if done.returncode or "\nBENCH " not in done.stdout:
+            raise RuntimeError(f"{code_dir.name}: callgrind's run failed:\n{done.stderr[-3000:]}")
+        parts: dict[int, int] = {}
+        for dump in Path(out).glob("cg.out*"):
+            text = dump.read_text()
+            part = re.search(r"^part: (\d+)", text, re.M)
+            total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+            parts[int(part.group(1)) if part else 0] = int(total.group(1)) if total else 0
+    # Segments: the interpreter's start, the import, then each request between the two
+    # process_time() calls around it (the gaps between are the script's own), the exit.
+    counts = [parts[k] for k in sorted(parts)]
+    if len(counts) != 3 + 2 * len(spec["events"]):
+        raise RuntimeError(f"{code_dir.name}: {len(counts)} callgrind segments, not one per step")
+    if not spec["events"]:
+        return ColdStart(counts[1])
+    return ColdStart(counts[1], counts[3], counts[5])
+
+
 def _heaviest(importtime_stderr: str, top: int = 4) -> list[dict[str, Any]]:
     """Where the time goes: self time summed per top-level package (-X importtime)."""
     totals: dict[str, int] = {}
@@ -241,11 +288,28 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
+def _millions(count: float | None) -> float | None:
+    return None if count is None else round(count / 1e6, 1)
+
+
+def _counted(run: ColdStart, bare: ColdStart | None = None) -> dict[str, Any]:
+    """Instruction counts of a run, in millions (and its ratio to the bare handler's)."""
+    row = {
+        "import_m": _millions(run.imported),
+        "first_request_m": _millions(run.first),
+        "warm_request_m": _millions(run.warm),
+        "cold_start_m": _millions(run.seconds),
+    }
+    if bare is not None:
+        row["per_bare_boto3"] = round(run.seconds / bare.seconds, 2)
+    return row
+
+
 def _handler_row(
     stack: StackEmulator,
     app: Path,
     function: LambdaFunction | None,
-    bare: float,
+    bare: tuple[float, ColdStart | None],
     repeat: int,
     serial: Iterator[int],
 ) -> dict[str, Any]:
@@ -259,36 +323,55 @@ def _handler_row(
     make_event = None
     if function is not None and event is not None:
         make_event = lambda: event(stack, function, next(serial))  # noqa: E731
-    best, stderr = _best(app.parent, _environment(stack, function), spec, make_event, repeat)
-    return {
+    env = _environment(stack, function)
+    best, stderr = _best(app.parent, env, spec, make_event, repeat)
+    row: dict[str, Any] = {
         "handler": f"functions/{name}/app.py",
         "import_ms": _ms(best.imported),
         "first_request_ms": _ms(best.first),
         "warm_request_ms": _ms(best.warm),
         "cold_start_ms": _ms(best.seconds),
-        "per_bare_boto3": round(best.seconds / bare, 2),
+        "per_bare_boto3": round(best.seconds / bare[0], 2),
         "heaviest": _heaviest(stderr),
     }
+    if bare[1] is not None:
+        events = [] if make_event is None else [make_event(), make_event()]
+        counted = _instructions_once(app.parent, env, {**spec, "events": events})
+        row["instructions"] = _counted(counted, bare[1])
+    return row
 
 
-def run(repeat: int = 3) -> dict[str, Any]:
+def run(repeat: int = 3, instructions: bool = False) -> dict[str, Any]:
+    """CPU times, best of `repeat`; with `instructions`, callgrind's counts of one more run of
+    each beside them (valgrind must be installed)."""
+    if instructions and shutil.which("valgrind") is None:
+        raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
     stack = StackEmulator(parameters=PARAMETERS).up()
     serial = itertools.count(1)  # a new finding or report for every run
     try:
         with tempfile.TemporaryDirectory() as bare_dir:
             Path(bare_dir, "app.py").write_text(BARE_HANDLER)
-            spec = {"name": "bare", "arn": f"arn:aws:lambda:{stack.region}::function:bare"}
-            bare, _ = _best(
-                Path(bare_dir),
-                _environment(stack, None),
-                spec | {"timeout": 30},
-                lambda: {"Findings": [_finding(stack, next(serial))]},
-                repeat,
-            )
+            arn = f"arn:aws:lambda:{stack.region}::function:bare"
+            spec: dict[str, Any] = {"name": "bare", "arn": arn, "timeout": 30}
+            env = _environment(stack, None)
+
+            def make_event() -> dict[str, Any]:
+                return {"Findings": [_finding(stack, next(serial))]}
+
+            bare, _ = _best(Path(bare_dir), env, spec, make_event, repeat)
+            counted = None
+            if instructions:
+                events = [make_event(), make_event()]
+                counted = _instructions_once(Path(bare_dir), env, {**spec, "events": events})
         deployed = {f.code_dir.resolve(): f for f in stack.functions.values()}
         rows = [
             _handler_row(
-                stack, app, deployed.get(app.parent.resolve()), bare.seconds, repeat, serial
+                stack,
+                app,
+                deployed.get(app.parent.resolve()),
+                (bare.seconds, counted),
+                repeat,
+                serial,
             )
             for app in sorted((ROOT / "functions").glob("*/app.py"))
         ]
@@ -300,6 +383,7 @@ def run(repeat: int = 3) -> dict[str, Any]:
         "bare_import_ms": _ms(bare.imported),
         "bare_first_request_ms": _ms(bare.first),
         "bare_warm_request_ms": _ms(bare.warm),
+        **({"bare_instructions": _counted(counted)} if counted else {}),
         "repeat": repeat,
         "handlers": rows,
     }

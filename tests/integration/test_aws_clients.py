@@ -7,8 +7,12 @@ attempts in all. Both are configured in `hubrelay.aws`.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,3 +78,37 @@ def test_a_lazy_client_is_made_on_first_use_and_is_then_the_cached_client(monkey
     assert aws.client.cache_info().currsize == 1
     assert lazy.meta is aws.client("sqs").meta
     aws.reset()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# A handler imported as Lambda imports it, then every client the collector and the importer
+# use on a request: which of boto3 and s3transfer came in.
+CLIENTS_OF_A_HANDLER = (
+    "import sys\nsys.path[:0] = sys.argv[1:]\nimport app\nfrom hubrelay import aws\n"
+    "for service in ('s3', 'sqs', 'dynamodb', 'securityhub'):\n"
+    "    aws.client(service).meta.service_model\n"
+    "print(sorted({'boto3', 's3transfer'} & set(sys.modules)))\n"
+)
+
+
+@pytest.mark.parametrize("function", ["collector", "importer"])
+def test_a_function_that_needs_no_boto3_makes_its_clients_without_importing_it(function):
+    # boto3 (and the s3transfer it adds to every S3 client) is a cold start's cost that
+    # only the functions whose Powertools utilities need it pay (docs/operations.md).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS", "AWS_"))}
+    env.update({"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CLIENTS_OF_A_HANDLER,
+            str(ROOT / "functions" / function),
+            str(ROOT / "layers" / "hubrelay" / "python"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"

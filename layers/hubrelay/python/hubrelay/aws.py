@@ -1,11 +1,20 @@
-"""boto3 clients, one per (service, Region), created on first use and reused across invocations."""
+"""AWS clients, one per (service, Region), created on first use and reused across invocations.
+
+They are botocore's clients, made by one botocore session, not through boto3: a boto3
+client is that same botocore client (boto3.session.Session.client calls the botocore
+session's create_client:
+https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html), and
+hubrelay uses nothing boto3 adds to it (resources, S3's managed transfers), so a function
+whose other imports need no boto3 (the collector, the importer, the status sync) does not
+import it, nor s3transfer, which boto3 adds to every S3 client: about 75 million
+instructions of a cold start (docs/operations.md, "Cold starts").
+"""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-import boto3
 import botocore.session
 from botocore.config import Config
 
@@ -34,25 +43,22 @@ _DEFAULT = Config(
 
 
 @cache
-def _botocore_session() -> botocore.session.Session:
+def _session() -> botocore.session.Session:
+    # One session per process: its loader caches service models (and the listing of
+    # botocore's data folder each kind of model file needs), so a client per Region costs
+    # no second read of the (large) Security Hub model.
     return botocore.session.get_session()
-
-
-@cache
-def _session() -> boto3.session.Session:
-    # One session per process: its loader caches service models, so a client per Region
-    # costs no second read of the (large) Security Hub model.
-    return boto3.session.Session(botocore_session=_botocore_session())
 
 
 @cache
 def client(service: str, region: str | None = None) -> Any:
     """A client for `service` in `region` (the function's own Region when None).
 
-    AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> are honoured by boto3 itself, which is how
-    the local stack points every function at moto's server.
+    AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> are honoured by botocore itself, which is
+    how the local stack points every function at moto's server.
     """
-    return _session().client(service, region_name=region, config=_CONFIGS.get(service, _DEFAULT))
+    config = _CONFIGS.get(service, _DEFAULT)
+    return _session().create_client(service, region_name=region, config=config)
 
 
 def securityhub(region: str) -> Any:
@@ -88,4 +94,3 @@ def reset() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
     client.cache_clear()
     _session.cache_clear()
-    _botocore_session.cache_clear()

@@ -1,0 +1,39 @@
+"""bench/startup.py's instruction counts: callgrind's segments are the import, the first
+request and the warm one, as the CPU times are."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import startup
+
+# Work of a known size at import and on the first request only: sum() over a range, about
+# 35 million instructions each (180 an element).
+APP = (
+    "WORK = sum(range(200_000))\n"
+    "pending = [True]\n"
+    "def handler(event, context):\n"
+    "    if pending and pending.pop():\n"
+    "        sum(range(200_000))\n"
+    "    return {}\n"
+)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+def test_instruction_counts_split_the_import_the_first_request_and_the_warm_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    spec = {"name": "app", "arn": "arn:aws:lambda:us-east-1:111122223333:function:app"}
+    spec |= {"timeout": 30, "events": [{}, {}]}
+    run = startup._instructions_once(tmp_path, dict(os.environ), spec)
+    assert run.first is not None
+    assert run.warm is not None
+    assert run.warm < 1_000_000  # the handler's call alone
+    assert 20_000_000 < run.first - run.warm < 60_000_000
+    assert 20_000_000 < run.imported < 60_000_000
+    assert run.seconds == run.imported + run.first - run.warm  # the cold start's count
