@@ -105,7 +105,7 @@ def _memory(kind: str) -> Callable[[dict[str, Any]], tuple[float, str]]:
 def _cpu(r: dict[str, Any]) -> tuple[float, str]:
     """Per native record of the sources' samples (SARIF, Trivy, Grype, Health, vendor),
     weighted by their records: map + validate + pack into messages and calls."""
-    rows = r["collector"]["cpu_per_record"]
+    rows = r["cpu"]["per_record"]
     records = sum(x["records"] for x in rows)
     figure = sum(x["map_validate_pack_us"] * x["records"] for x in rows) / records
     mapped = sum(x["map_validate_us"] * x["records"] for x in rows) / records
@@ -136,7 +136,7 @@ FIGURES: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], tuple[float
     "cold_start_ratio": (("startup",), _cold),
     "importer_memory_ratio": (("memory",), _memory("importer")),
     "collector_memory_ratio": (("memory",), _memory("collector")),
-    "cpu_us_per_finding": (("collector",), _cpu),
+    "cpu_us_per_finding": (("cpu",), _cpu),
     "own_cost_ratio": (("cost",), _cost),
     "unchanged_reimports": (("collector",), _unchanged),
 }
