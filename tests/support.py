@@ -61,15 +61,17 @@ def load_handler(function: str) -> ModuleType:
     return load_source(path, f"{function}_app_{uuid.uuid4().hex}")
 
 
-def role_checker(roles: tuple[str, ...], parameters: dict[str, str]) -> iam.Checker:
-    """The template's inline policies of `roles` (logical ids), resolved with `parameters`,
-    as an IAM evaluator keyed by logical id. Other resources only name what the statements
+def role_checker(
+    roles: tuple[str, ...], parameters: dict[str, str], account: str = "123456789012"
+) -> iam.Checker:
+    """The template's inline policies of `roles` (logical ids), resolved with `parameters`
+    in `account`, as an IAM evaluator keyed by logical id. Other resources only name what the statements
     apply to, so placeholders stand in for their Ref and Arn."""
     template, _ = decode_str(TEMPLATE.read_text())
     resolver = cfn.Resolver.create(
         template,
         parameters,
-        account="123456789012",
+        account=account,
         region="us-east-1",
         stack_name="hubrelay",
         resolve_ssm=lambda name: "",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hubrelay.routing import SHOWN_IN_BOTH
-from hubrelay_emulator import cfn, iam
+from hubrelay_emulator import iam
 from hubrelay_emulator.eventpattern import matches
 from tests.integration.test_route_patterns import (
     ACCOUNT,
@@ -20,7 +20,7 @@ from tests.integration.test_route_patterns import (
     resolver,
     rule_pattern,
 )
-from tests.support import load_fixture
+from tests.support import load_fixture, role_checker
 
 ACTION_TARGETS = (
     "WebhookActionTarget",
@@ -109,23 +109,6 @@ def test_with_both_the_cspm_rule_leaves_the_new_security_hubs_products_to_it():
     assert matches(only_cspm, imported(ProductName="Inspector"))
 
 
-def _responder_policies(overrides: dict[str, str]) -> iam.Checker:
-    """The responder role's Security Hub statements, resolved (the others name resources
-    this resolver does not create)."""
-    resolved = resolver({"SecurityHubs": "SecurityHub", **overrides})
-    role = resolved.template["Resources"]["ResponderRole"]["Properties"]
-    statements = []
-    for policy in role["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
-            try:
-                value = resolved.resolve(statement)
-            except cfn.TemplateError:
-                continue
-            if isinstance(value, dict) and "securityhub" in str(value.get("Action")):
-                statements.append(value)
-    return iam.Checker({"responder": [{"Statement": statements}]})
-
-
 @pytest.mark.parametrize(
     ("params", "allowed"),
     [
@@ -140,14 +123,14 @@ def _responder_policies(overrides: dict[str, str]) -> iam.Checker:
     ],
 )
 def test_the_v2_write_back_may_set_only_in_progress_and_a_comment(params, allowed):
-    checker = _responder_policies({})
+    checker = role_checker(("ResponderRole",), {"SecurityHubs": "SecurityHub"}, ACCOUNT)
     # The V2 operations are authorised on the hubv2 resource, not hub/default ("Actions,
     # resources, and condition keys for AWS Security Hub").
     (hub,) = iam.resources_of("securityhub", "BatchUpdateFindingsV2", params, "us-east-1", ACCOUNT)
     assert ":hubv2/" in hub
     context = iam.context_of("securityhub", "BatchUpdateFindingsV2", params)
     action = iam.action_of("securityhub", "BatchUpdateFindingsV2")
-    assert checker.allows("responder", action, hub, context) is allowed
+    assert checker.allows("ResponderRole", action, hub, context) is allowed
     read = iam.action_of("securityhub", "GetFindingsV2")
     (hub,) = iam.resources_of("securityhub", "GetFindingsV2", {}, "us-east-1", ACCOUNT)
-    assert checker.allows("responder", read, hub, {})
+    assert checker.allows("ResponderRole", read, hub, {})
