@@ -65,8 +65,8 @@ def role_checker(
     roles: tuple[str, ...], parameters: dict[str, str], account: str = "123456789012"
 ) -> iam.Checker:
     """The template's inline policies of `roles` (logical ids), resolved with `parameters`
-    in `account`, as an IAM evaluator keyed by logical id. Other resources only name what the statements
-    apply to, so placeholders stand in for their Ref and Arn."""
+    in `account`, as an IAM evaluator keyed by logical id. Other resources only name what
+    the statements apply to, so placeholders stand in for their Ref and Arn."""
     template, _ = decode_str(TEMPLATE.read_text())
     resolver = cfn.Resolver.create(
         template,
