@@ -15,8 +15,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, UnknownServiceError
 
 from hubrelay import aws
 from hubrelay_emulator.localhttp import start_server, stop_server
@@ -78,6 +79,61 @@ def test_a_lazy_client_is_made_on_first_use_and_is_then_the_cached_client(monkey
     assert aws.client.cache_info().currsize == 1
     assert lazy.meta is aws.client("sqs").meta
     aws.reset()
+
+
+SERVICES = ("s3", "sqs", "dynamodb", "securityhub", "sns", "ssm", "secretsmanager")
+
+
+@pytest.fixture
+def fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.reset()
+    yield
+    aws.reset()
+
+
+def test_a_client_and_its_paginators_are_made_without_listing_every_service(fresh, monkeypatch):
+    # botocore lists all of its ~400 services once per kind of model file before it reads
+    # one (a directory read and a file check each): a cold start's cost that finding one
+    # service's model does not need.
+    def listing(self: Any, type_name: str) -> list[str]:
+        raise AssertionError(f"every service listed to find one {type_name}")
+
+    monkeypatch.setattr("botocore.loaders.Loader.list_available_services", listing)
+    for service in SERVICES:
+        client = aws.client(service)
+        assert client.meta.service_model.service_name == service
+    aws.client("s3").get_paginator("list_objects_v2")
+    aws.client("dynamodb").get_paginator("query")
+
+
+@pytest.mark.parametrize("kind", ["service-2", "paginators-1", "endpoint-rule-set-1"])
+def test_the_models_read_are_botocores_own_extras_included(fresh, kind):
+    # The same files from the same search paths, with the *.sdk-extras.json merged in
+    # (sqs and dynamodb have service-2 extras, s3 and sqs paginators-1 extras).
+    mine = aws._session().get_component("data_loader")
+    theirs = botocore.session.get_session().get_component("data_loader")
+    for service in SERVICES:
+        try:
+            expected = theirs.load_service_model(service, kind)
+        except UnknownServiceError as error:  # a service without this kind of file
+            with pytest.raises(UnknownServiceError, match=str(error)[:60]):
+                mine.load_service_model(service, kind)
+            continue
+        assert mine.load_service_model(service, kind) == expected, service
+    # An older API version asked for by name is read as botocore reads it.
+    assert mine.load_service_model("sqs", "service-2", "2012-11-05") == theirs.load_service_model(
+        "sqs", "service-2", "2012-11-05"
+    )
+
+
+def test_an_unknown_service_gets_botocores_own_error_naming_the_known_ones(fresh):
+    with pytest.raises(UnknownServiceError) as mine:
+        aws.client("no-such-service")
+    with pytest.raises(UnknownServiceError) as theirs:
+        botocore.session.get_session().create_client("no-such-service", region_name="us-east-1")
+    assert str(mine.value) == str(theirs.value)
+    assert "securityhub" in str(mine.value)
 
 
 ROOT = Path(__file__).resolve().parents[2]

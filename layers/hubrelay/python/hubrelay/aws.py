@@ -12,11 +12,14 @@ instructions of a cold start (docs/operations.md, "Cold starts").
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import DataNotFoundError
 
 # Security Hub retries are ours (hubrelay.importer, hubrelay.writeback) because they must
 # respect the invocation's remaining time and report failures per finding: botocore makes
@@ -42,12 +45,54 @@ _DEFAULT = Config(
 )
 
 
+class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no types
+    """botocore's loader of service models, which finds a known service's model without
+    listing every service first.
+
+    Before reading `s3/2006-03-01/service-2`, botocore's `load_service_model` lists which of
+    its over 400 services have a model of that kind (a directory read and a file check each:
+    `list_available_services`), once per kind (service-2, endpoint-rule-set-1,
+    paginators-1, waiters-2), only to tell that the one asked for is among them. Here that
+    is told from the service's own folders (`list_api_versions`, which botocore reads next
+    anyway); an unknown service still gets botocore's own answer, UnknownServiceError
+    naming the known ones. The model read is the same: the same files, in the same search
+    paths (AWS_DATA_PATH too), with the same extras (`*.sdk-extras.json`) merged in
+    (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/loaders.html)."""
+
+    @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]
+    def load_service_model(
+        self, service_name: str, type_name: str, api_version: str | None = None
+    ) -> Any:
+        try:
+            versions = self.list_api_versions(service_name, type_name)
+        except DataNotFoundError:
+            versions = []
+        if not versions:
+            return super().load_service_model(service_name, type_name, api_version)
+        version = api_version or max(versions)
+        model = self.load_data(os.path.join(service_name, version, type_name))
+        for extras_type in self.extras_types:
+            try:
+                extras = self.load_data(
+                    os.path.join(service_name, version, f"{type_name}.{extras_type}-extras")
+                )
+            except DataNotFoundError:
+                continue
+            botocore.loaders.ExtrasProcessor().process(model, [extras])
+        return model
+
+
 @cache
 def _session() -> botocore.session.Session:
-    # One session per process: its loader caches service models (and the listing of
-    # botocore's data folder each kind of model file needs), so a client per Region costs
-    # no second read of the (large) Security Hub model.
-    return botocore.session.get_session()
+    # One session per process: its loader caches service models, so a client per Region
+    # costs no second read of the (large) Security Hub model.
+    session = botocore.session.get_session()
+    loader = botocore.loaders.create_loader(session.get_config_variable("data_path"))
+    paths = loader.search_paths  # botocore's own: AWS_DATA_PATH, ~/.aws/models, its data
+    session.register_component(
+        "data_loader", _Loader(extra_search_paths=paths, include_default_search_paths=False)
+    )
+    return session
 
 
 @cache
