@@ -3,8 +3,8 @@
 The event: source `aws.securityhub`, detail-type `Findings Imported V2`, one OCSF finding in
 `detail.findings`, `resources` holding its `metadata.uid` ("EventBridge event formats",
 https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-v2-cwe-event-formats.html).
-`OcsfFinding` models the fields hubrelay uses (the rest is kept as received); the ones
-that identify a finding are required, as BatchUpdateFindingsV2 needs them
+`OcsfFinding` (hubrelay.ocsf_models) models the fields hubrelay uses (the rest is kept as
+received); the ones that identify a finding are required, as BatchUpdateFindingsV2 needs them
 (`OcsfFindingIdentifier`: cloud.account.uid, finding_info.uid, metadata.product.uid;
 https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_OcsfFindingIdentifier.html).
 
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
-
-from hubrelay.route_types import EventFinding, OpenModel
+from hubrelay.event_reading import Unreadable, read_finding, short
+from hubrelay.route_types import EventFinding
 
 IMPORTED_V2 = "Findings Imported V2"
 
@@ -40,94 +39,27 @@ ARCHIVED = 5
 FINDING_CLASSES = range(2001, 2100)
 
 
-def _text(max_length: int = 2048) -> Any:
-    return Field(min_length=1, max_length=max_length, pattern=r"\S")
-
-
-class OcsfProduct(OpenModel):
-    uid: str = _text()
-    name: str | None = None
-    vendor_name: str | None = None
-
-
-class OcsfMetadata(OpenModel):
-    uid: str = _text(512)
-    product: OcsfProduct
-
-
-class OcsfFindingInfo(OpenModel):
-    uid: str = _text()
-    title: str | None = None
-    desc: str | None = None
-    types: list[str] = Field(default_factory=list)
-    created_time_dt: str | None = None
-    modified_time_dt: str | None = None
-    src_url: str | None = None
-
-
-class OcsfAccount(OpenModel):
-    uid: str = Field(pattern=r"^\d{12}$")
-
-
-class OcsfCloud(OpenModel):
-    account: OcsfAccount
-    region: str = Field(min_length=1, max_length=64)
-
-
-class OcsfResource(OpenModel):
-    uid: str | None = None
-    type: str | None = None
-    region: str | None = None
-
-
-class OcsfFinding(OpenModel):
-    """An OCSF finding as the new Security Hub sends it."""
-
-    metadata: OcsfMetadata
-    finding_info: OcsfFindingInfo
-    cloud: OcsfCloud
-    class_uid: int
-    severity_id: int
-    status_id: int = 0
-    severity: str | None = None
-    status: str | None = None
-    activity_name: str | None = None
-    class_name: str | None = None
-    comment: str | None = None
-    resources: list[OcsfResource] = Field(default_factory=list)
-
-    @field_validator("class_uid")
-    @classmethod
-    def _a_finding_class(cls, value: int) -> int:
-        if value not in FINDING_CLASSES:
-            raise ValueError(f"class_uid {value} is not an OCSF Findings class (2001-2099)")
-        return value
-
-    @field_validator("severity_id")
-    @classmethod
-    def _severity(cls, value: int) -> int:
-        if value not in SEVERITY_IDS:
-            raise ValueError(f"severity_id {value} is not one of {sorted(SEVERITY_IDS)}")
-        return value
-
-    @field_validator("status_id")
-    @classmethod
-    def _status(cls, value: int) -> int:
-        if value not in STATUS_IDS:
-            raise ValueError(f"status_id {value} is not one of {sorted(STATUS_IDS)}")
-        return value
-
-
 def event_finding(raw: Any, resources: list[str] | None = None) -> EventFinding:
-    """The `EventFinding` for one OCSF finding of an event; ValidationError when it is not
-    one, ValueError when its metadata.uid is not among the event's `resources`."""
-    finding = OcsfFinding.model_validate(raw)
+    """The `EventFinding` for one OCSF finding of an event; Unreadable (a ValueError, with
+    pydantic's reasons) when it is not one, ValueError when its metadata.uid is not among
+    the event's `resources`.
+
+    The OCSF models are pydantic's (`hubrelay.ocsf_models`), imported with the first
+    `Findings Imported V2` event: the new Security Hub's route is off by default."""
+    from pydantic import ValidationError
+
+    from hubrelay.ocsf_models import OcsfFinding
+
+    try:
+        finding = OcsfFinding.model_validate(raw)
+    except ValidationError as error:
+        raise Unreadable(short(error)) from None
     uid = finding.metadata.uid
     if resources is not None and uid not in resources:
         raise ValueError(f"metadata.uid {uid[:80]!r} is not among the event's resources")
     info = finding.finding_info
     label = SEVERITY_LABELS.get(finding.severity_id, "INFORMATIONAL")
-    return EventFinding.model_validate(
+    return read_finding(
         {
             "Id": uid,
             "ProductArn": finding.metadata.product.uid,

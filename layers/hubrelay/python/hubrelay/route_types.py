@@ -3,7 +3,8 @@
 A leaf module: it imports nothing of routing or of the destinations, so each destination
 module can use these types and `hubrelay.destinations` can register them without a cycle.
 
-- `EventFinding`: an ASFF finding as an EventBridge event carries it (tolerant model).
+- `EventFinding`: an ASFF finding as an EventBridge event carries it (tolerant record,
+  read by `hubrelay.event_reading`).
 - `Route`, `Decision`: what `routing.decide` made of one event.
 - `Delivery`: one send (a destination, the findings it covers, the exact payload).
 - `Outlets`: the clients the destinations send through.
@@ -18,8 +19,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from hubrelay import asff
 from hubrelay.asff import FindingKey
@@ -41,39 +40,70 @@ def reopened_field(destination: str) -> str:
     return f"{MARKER_PREFIX}{destination}{REOPENED_SUFFIX}"
 
 
-# --- Models: tolerant, because every product omits different optional fields. ---------
+# --- Findings: tolerant records, because every product omits different optional fields. -
 
 
-class OpenModel(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+@dataclass
+class OpenRecord:
+    """A record of an event: its declared fields, and every other field as received.
+
+    Read by `hubrelay.event_reading`, which takes a value only of the type declared (the
+    rules of the pydantic models in `hubrelay.event_models`, which read anything else).
+    `set_fields` are the declared fields the input had, in declaration order: `dump` gives
+    those and the others, as pydantic's `model_dump(mode="json", exclude_unset=True)` did."""
+
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True, repr=False)
+    set_fields: tuple[str, ...] = field(default=(), kw_only=True, compare=False, repr=False)
+
+    def dump(self) -> dict[str, Any]:
+        out = {name: _dumped(getattr(self, name)) for name in self.set_fields}
+        out.update((name, _dumped(value)) for name, value in self.extra.items())
+        return out
 
 
-class SeverityModel(OpenModel):
+def _dumped(value: Any) -> Any:
+    """A JSON value as a new copy (records dumped): what the payloads get."""
+    if isinstance(value, OpenRecord):
+        return value.dump()
+    if isinstance(value, dict):
+        return {k: _dumped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dumped(v) for v in value]
+    return value
+
+
+@dataclass
+class SeverityModel(OpenRecord):
     Label: str | None = None
     Normalized: int | None = None
     Original: str | None = None
 
 
-class WorkflowModel(OpenModel):
+@dataclass
+class WorkflowModel(OpenRecord):
     Status: str | None = None
 
 
-class ResourceModel(OpenModel):
+@dataclass
+class ResourceModel(OpenRecord):
     Type: str = "Other"
     Id: str = "unknown"
     Region: str | None = None
     Partition: str | None = None
 
 
-class ProviderFieldsModel(OpenModel):
+@dataclass
+class ProviderFieldsModel(OpenRecord):
     Severity: SeverityModel | None = None
 
 
-class EventFinding(OpenModel):
-    """An ASFF finding as it arrives in an event: only Id and ProductArn are required."""
+@dataclass
+class EventFinding(OpenRecord):
+    """An ASFF finding as it arrives in an event: only Id and ProductArn are required
+    (1 to 512 and 1 to 2,048 characters)."""
 
-    Id: str = Field(min_length=1, max_length=512)
-    ProductArn: str = Field(min_length=1, max_length=2048)
+    Id: str
+    ProductArn: str
     AwsAccountId: str | None = None
     Region: str | None = None
     GeneratorId: str | None = None
@@ -81,17 +111,17 @@ class EventFinding(OpenModel):
     CompanyName: str | None = None
     Title: str | None = None
     Description: str | None = None
-    Types: list[str] = Field(default_factory=list)
+    Types: list[str] = field(default_factory=list)
     Severity: SeverityModel | None = None
     FindingProviderFields: ProviderFieldsModel | None = None
-    Resources: list[ResourceModel] = Field(default_factory=list)
+    Resources: list[ResourceModel] = field(default_factory=list)
     Workflow: WorkflowModel | None = None
     RecordState: str | None = None
     CreatedAt: str | None = None
     UpdatedAt: str | None = None
     SourceUrl: str | None = None
-    ProductFields: dict[str, Any] = Field(default_factory=dict)
-    UserDefinedFields: dict[str, Any] = Field(default_factory=dict)
+    ProductFields: dict[str, Any] = field(default_factory=dict)
+    UserDefinedFields: dict[str, Any] = field(default_factory=dict)
     # A finding of the new (OCSF-based) Security Hub: the OCSF finding as received, the
     # fields above mapped from it (hubrelay.ocsf); None for a Security Hub CSPM finding.
     Ocsf: dict[str, Any] | None = None
@@ -153,7 +183,9 @@ class EventFinding(OpenModel):
 
     def raw(self) -> dict[str, Any]:
         """The finding as received (extra fields included), for payloads that carry ASFF."""
-        return self.model_dump(mode="json", exclude_unset=True, exclude={"Ocsf"})
+        raw = self.dump()
+        raw.pop("Ocsf", None)
+        return raw
 
 
 # --- What routing made of an event ----------------------------------------------------

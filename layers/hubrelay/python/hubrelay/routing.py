@@ -27,39 +27,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import Field, ValidationError
-
 from hubrelay import asff, loading, ocsf
 from hubrelay.asff import FindingKey
 from hubrelay.destinations import NAMES, REGISTRY
-from hubrelay.route_types import (
-    SEVERITY_ORDER,
-    Decision,
-    Delivery,
-    EventFinding,
-    OpenModel,
-    Route,
-)
+from hubrelay.event_reading import SecurityHubEvent, Unreadable, read_event, read_finding
+from hubrelay.route_types import SEVERITY_ORDER, Decision, Delivery, EventFinding, Route
 from hubrelay.settings import Settings
 
 SOURCE = "aws.securityhub"
 CUSTOM_ACTION = "Security Hub Findings - Custom Action"
 IMPORTED = "Security Hub Findings - Imported"
 AUTO = "auto"
-
-
-class SecurityHubDetail(OpenModel):
-    # Findings are read one by one below, so that one unreadable finding does not cost the
-    # others their delivery.
-    findings: list[Any] = Field(min_length=1)
-    actionName: str | None = None
-    actionDescription: str | None = None
-
-
-class SecurityHubEvent(EventBridgeModel):
-    detail: SecurityHubDetail
 
 
 # --- Configuration --------------------------------------------------------------------
@@ -160,15 +138,6 @@ def auto_route_filter(finding: EventFinding, config: RouteConfig) -> str | None:
     return None
 
 
-def _short(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:3]:
-        where = ".".join(str(p) for p in item["loc"]) or "(event)"
-        parts.append(f"{where}: {item['msg']}")
-    more = f" (+{error.error_count() - 3} more)" if error.error_count() > 3 else ""
-    return "; ".join(parts) + more
-
-
 def decide(event: Any, config: RouteConfig) -> Decision:
     """Accept or reject one EventBridge event; see the module docstring for the rules."""
     try:
@@ -184,9 +153,11 @@ def decide(event: Any, config: RouteConfig) -> Decision:
     if source != SOURCE:
         return _reject(f"source {str(source)[:100]!r} is not {SOURCE}")
     try:
-        parsed = parse(event=dict(event), model=SecurityHubEvent)
-    except ValidationError as error:
-        return _reject(f"not a Security Hub findings event: {_short(error)}")
+        # Powertools' Parser (EventBridgeModel) defines a readable event; one that holds
+        # exactly its types is read without it (hubrelay.event_reading).
+        parsed = read_event(dict(event))
+    except Unreadable as error:
+        return _reject(f"not a Security Hub findings event: {error}")
     known: dict[str, Any] = {
         "event_id": parsed.id,
         "region": parsed.region,
@@ -303,13 +274,10 @@ def _read_findings(
     for index, raw in enumerate(raw_findings):
         try:
             if v2_resources is None:
-                finding = EventFinding.model_validate(raw)
+                finding = read_finding(raw)
             else:
                 finding = ocsf.event_finding(raw, v2_resources)
-        except ValidationError as error:
-            decision.rejected.append((index, _short(error)))
-            continue
-        except ValueError as error:
+        except ValueError as error:  # Unreadable: pydantic's reasons, in one line
             decision.rejected.append((index, str(error)))
             continue
         if finding.key in seen:
