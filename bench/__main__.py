@@ -416,6 +416,9 @@ def main() -> None:
         print(render_more(results))
     elif "startup" in results:
         print("\n".join(render_startup(results["startup"])))
+    if only and "cpu" in results:
+        # The rows of the headline's cpu_us_per_finding, each beside json.dumps.
+        print("\n".join(collector.render_cpu(results["cpu"]["per_record"])))
     print(render_calls(results.get("calls")))
     print(headline.render(results["headline"], results["headline_detail"]))
     written = ", ".join(str(f) for f in [target, *figures])

@@ -376,17 +376,44 @@ def run(repeat: int = 200) -> dict[str, Any]:
     return {"cpu_per_record": cpu_per_record(repeat), "unchanged": unchanged_resend()}
 
 
-def render(results: dict[str, Any]) -> str:
+def render_cpu(rows: list[dict[str, Any]]) -> list[str]:
+    """cpu_per_record's rows: map, map + validate and map + validate + pack (the headline's
+    cpu_us_per_finding, weighted by records in the last line), each against json.dumps."""
     lines = [
         "",
         "Collector CPU per native record, against json.dumps of the same record:",
-        f"  {'source':8} {'map':>8} {'x':>6} {'map+validate':>13} {'x':>6} {'json.dumps':>11}",
+        f"  {'source':8} {'records':>7} {'map':>8} {'x':>6} {'map+validate':>13} {'x':>6} "
+        f"{'+pack':>9} {'x':>6} {'json.dumps':>11}",
     ]
-    for row in results["cpu_per_record"]:
+    for row in [*rows, _weighted(rows)]:
+        pack_ratio = round(row["map_validate_pack_us"] / max(row["json_dumps_us"], 1e-9), 1)
         lines.append(
-            f"  {row['source']:8} {row['map_us']:>6} us {row['map_ratio']:>5}x "
-            f"{row['map_validate_us']:>10} us {row['ratio']:>5}x {row['json_dumps_us']:>8} us"
+            f"  {row['source']:8} {row['records']:>7} {row['map_us']:>6} us "
+            f"{row['map_ratio']:>5}x {row['map_validate_us']:>10} us {row['ratio']:>5}x "
+            f"{row['map_validate_pack_us']:>6} us {pack_ratio:>5}x "
+            f"{row['json_dumps_us']:>8} us"
         )
+    return lines
+
+
+def _weighted(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """All sources together, each weighted by its records (as bench/headline.py reads them)."""
+    records = sum(int(r["records"]) for r in rows)
+
+    def mean(key: str) -> float:
+        return round(sum(float(r[key]) * int(r["records"]) for r in rows) / max(records, 1), 1)
+
+    row: dict[str, Any] = {"source": "all", "records": records}
+    for key in ("map_us", "map_validate_us", "map_validate_pack_us", "json_dumps_us"):
+        row[key] = mean(key)
+    dumps = max(row["json_dumps_us"], 1e-9)
+    row["map_ratio"] = round(row["map_us"] / dumps, 1)
+    row["ratio"] = round(row["map_validate_us"] / dumps, 1)
+    return row
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = render_cpu(results["cpu_per_record"])
     u = results["unchanged"]
     lines += [
         "",

@@ -50,7 +50,7 @@ from hubrelay import asff, delivery
 from hubrelay.bodies import BodyStore
 from hubrelay.errors import TransientError
 from hubrelay.retry import Retry
-from hubrelay.sources import Context, Cursor, Finding, dig, parse_time
+from hubrelay.sources import Context, Cursor, Finding, dig, parse_time, stable_json
 
 # Timestamps change on every scan without the finding changing; Id and ProductArn are set
 # per generation and per Region by this module.
@@ -130,8 +130,7 @@ def content_hash(finding: Mapping[str, Any]) -> str:
         stable["ProductFields"] = {
             k: v for k, v in fields.items() if k not in VOLATILE_PRODUCT_FIELDS
         }
-    text = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(stable_json(stable).encode()).hexdigest()
 
 
 def generation_id(base_id: str, generation: int) -> str:
