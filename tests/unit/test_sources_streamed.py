@@ -297,3 +297,80 @@ def test_the_same_fingerprint_in_two_files_is_two_findings_with_the_tool_after_t
         "https://github.com/example/shop/src/routes/orders.js",
         "https://github.com/example/shop/src/routes/invoices.js",
     }
+
+
+def test_a_malformed_first_record_is_refused_without_reading_the_rest_of_the_file() -> None:
+    # Given a 10 MB ASFF file whose first record is broken
+    good = json.dumps({"SchemaVersion": "2018-10-08", "Id": "x", "Title": "t" * 400})
+    data = ('{"Findings": [{"Id": ,}, ' + ", ".join([good] * 25_000) + "]}").encode()
+    assert len(data) > 10_000_000
+    # When it is read as a stream
+    tracemalloc.start()
+    try:
+        with pytest.raises(LoadError) as refused:
+            reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Then it is refused where json.loads refuses it, from a window of the file
+    assert str(refused.value) == "r.json: not JSON: Expecting value (char 21)"
+    assert peak < 2_000_000, peak
+
+
+def test_a_number_cut_by_a_read_chunk_is_read_whole() -> None:
+    # Given a value outside the records whose number "1.5" a read chunk ends inside
+    head = '{"version": "2.1.0", "runs": [], "x": "'
+    text = head + "a" * (streamjson.CHUNK - len(head) - 10) + '", "n": 1.'
+    data = (text + '5, "m": 2e' + "3}").encode()
+    assert data[: streamjson.CHUNK].endswith(b"1.")
+    # When it is read as a stream, then it is the same document as read whole
+    assert streamjson.skeleton(io.BytesIO(data), "r.json") == json.loads(data)
+
+
+def test_a_record_too_deep_from_the_top_is_refused_as_read_whole() -> None:
+    # Given a SARIF result whose own nesting is under the limit, but not from the top
+    depth = loading.MAX_DEPTH - 3
+    data = _sarif_with('{"ruleId": "x", "properties": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(LoadError) as whole:
+        loading.load_json(data, what="r.json")
+    # When it is read as a stream, then it is refused too, for its depth
+    with pytest.raises(LoadError) as streamed:
+        reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+    assert (whole.value.kind, streamed.value.kind) == ("depth", "depth")
+    assert streamed.value.path.startswith("runs[0].results[0].properties")
+
+
+def test_a_record_array_named_twice_is_refused_not_read_twice() -> None:
+    # Given a SARIF log with two "runs" (json.loads keeps the last one)
+    run = json.dumps(samples.sarif_report(2)["runs"][0])
+    data = ('{"version": "2.1.0", "runs": [' + run + '], "runs": [' + run + "]}").encode()
+    # When it is read as a stream, then it is refused by name, before any record is sent
+    with pytest.raises(LoadError) as refused:
+        reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+    assert str(refused.value) == "r.json: duplicate key 'runs' at (top)"
+
+
+def test_a_file_changed_between_the_two_passes_is_one_line() -> None:
+    # Given an ASFF file that holds other Ids when its records are read again
+    first = json.dumps({"Findings": samples.for_account(3, "111111111111")}).encode()
+    then = json.dumps({"Findings": samples.for_account(3, "222222222222")}).encode()
+    opened = iter([first, then])
+    records, _, _ = reports.read_stream(lambda: io.BytesIO(next(opened)), "r.json", "f")
+    # When its records are read, then the change is named, not a KeyError
+    with pytest.raises(LoadError) as refused:
+        list(records)
+    assert str(refused.value) == "r.json: the file changed while it was read at [0]"
+
+
+@pytest.mark.parametrize("at", [10, streamjson.CHUNK - 1, 3 * streamjson.CHUNK + 5])
+def test_broken_utf8_is_named_at_the_byte_of_the_file_as_read_whole(at: int) -> None:
+    # Given a report with an invalid UTF-8 byte `at` bytes in (one cut by a read chunk too)
+    text = '{"version": "2.1.0", "runs": [], "x": "' + "a" * (4 * streamjson.CHUNK) + '"}'
+    data = bytearray(text.encode())
+    data[at + 40 : at + 42] = "é".encode()[:1] + b"a"
+    with pytest.raises(LoadError) as whole:
+        loading.load_json(bytes(data), what="r.json")
+    with pytest.raises(LoadError) as streamed:
+        streamjson.skeleton(io.BytesIO(bytes(data)), "r.json")
+    assert str(streamed.value) == str(whole.value)
+    assert f"at byte {at + 40}" in str(whole.value)

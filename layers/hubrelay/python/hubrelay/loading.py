@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -74,10 +74,37 @@ def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
     if _too_deep(text):
         raise LoadError(what, DEPTH_REASON, kind="depth")
     refused: list[_Refused] = []
+    decoder = marking_decoder(refused.append)
+    try:
+        # json.loads rather than decoder.decode: it also refuses a leading BOM by name.
+        document = json.loads(
+            text,
+            parse_int=decoder.parse_int,
+            parse_float=decoder.parse_float,
+            parse_constant=decoder.parse_constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise LoadError(what, f"not JSON: {exc}", kind="syntax") from None
+    if refused:
+        found = _first_problem(document, floats=False)
+        kind, reason, path = found if found else (refused[0].kind, refused[0].reason, "")
+        raise LoadError(what, reason, kind=kind, path=path)
+    return document
+
+
+def marking_decoder(
+    refused: Callable[[_Refused], object] = lambda marker: None,
+) -> json.JSONDecoder:
+    """json's decoder that parses a number the policy refuses (too many digits, NaN,
+    Infinity) as a marker, handed to `refused` as well. `load_json` raises on the first
+    marker after parsing; a reader that checks each value it parses with `check_value`
+    (hubrelay.sources.streamjson: a stream cannot be checked for depth before it is
+    parsed, as `load_json` does) has the marker's reason and path named there."""
 
     def marker(kind: str, reason: str) -> _Refused:
-        refused.append(_Refused(kind, reason))
-        return refused[-1]
+        found = _Refused(kind, reason)
+        refused(found)
+        return found
 
     def parse_int(digits: str) -> int | _Refused:
         count = len(digits) - digits.startswith("-")
@@ -94,46 +121,16 @@ def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
     def parse_constant(name: str) -> _Refused:
         return marker("number", f"{_CONSTANTS[name]} is not a JSON number")
 
-    try:
-        document = json.loads(
-            text, parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
-        )
-    except json.JSONDecodeError as exc:
-        raise LoadError(what, f"not JSON: {exc}", kind="syntax") from None
-    if refused:
-        found = _first_problem(document, floats=False)
-        kind, reason, path = found if found else (refused[0].kind, refused[0].reason, "")
-        raise LoadError(what, reason, kind=kind, path=path)
-    return document
-
-
-def marking_decoder() -> json.JSONDecoder:
-    """json's decoder that parses a number the policy refuses (too many digits, NaN,
-    Infinity) as a marker, for a reader that checks each value it parses with
-    `check_value`, which then names the marker's reason and path (hubrelay.sources.streamjson:
-    a stream cannot be checked for depth before it is parsed, as `load_json` does)."""
-
-    def parse_int(digits: str) -> int | _Refused:
-        count = len(digits) - digits.startswith("-")
-        return _Refused("integer", _int_reason(count)) if count > MAX_INT_DIGITS else int(digits)
-
-    def parse_float(literal: str) -> float | _Refused:
-        value = float(literal)
-        if math.isfinite(value):
-            return value
-        return _Refused("number", f"number {literal[:40]} is beyond the range of a double")
-
-    def parse_constant(name: str) -> _Refused:
-        return _Refused("number", f"{_CONSTANTS[name]} is not a JSON number")
-
     return json.JSONDecoder(
         parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant
     )
 
 
-def check_value(value: Any, *, what: str) -> None:
-    """Apply the policy to a value parsed elsewhere: LoadError when it breaks it."""
-    found = _first_problem(value, floats=True)
+def check_value(value: Any, *, what: str, depth: int = 0) -> None:
+    """Apply the policy to a value parsed elsewhere: LoadError when it breaks it. `depth`:
+    the levels above the value in its document (a record read from a stream), which count
+    towards MAX_DEPTH as they do when the document is read whole."""
+    found = _first_problem(value, floats=True, above=depth)
     if found:
         kind, reason, path = found
         raise LoadError(what, reason, kind=kind, path=path)
@@ -162,9 +159,13 @@ def _decode(data: bytes | bytearray, what: str) -> str:
     try:
         return bytes(data).decode(encoding)
     except UnicodeDecodeError as exc:
-        name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
-        reason = f"not valid {name} ({exc.reason}) at byte {exc.start}"
-        raise LoadError(what, reason, kind="encoding") from None
+        raise LoadError(what, encoding_reason(encoding, exc, exc.start), kind="encoding") from None
+
+
+def encoding_reason(encoding: str, exc: UnicodeDecodeError, at: int) -> str:
+    """Why text in `encoding` could not be decoded, at byte `at` of its document."""
+    name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
+    return f"not valid {name} ({exc.reason}) at byte {at}"
 
 
 def _too_deep(text: str) -> bool:
@@ -186,7 +187,7 @@ def _is_container(value: Any) -> bool:
     return isinstance(value, dict | list | Mapping | tuple)
 
 
-def _first_problem(value: Any, *, floats: bool) -> Found | None:
+def _first_problem(value: Any, *, floats: bool, above: int = 0) -> Found | None:
     """The first part of `value` that breaks the policy, walked without recursion. A
     container met twice (only a value built in code can share one) is walked again only
     when met deeper, so a cycle ends as too deep and shared parts cost no more than 64
@@ -195,7 +196,7 @@ def _first_problem(value: Any, *, floats: bool) -> Found | None:
         problem = _scalar_problem(value, floats)
         return (*problem, "") if problem else None
     walked: dict[int, int] = {}  # id of a container -> depth it was walked at
-    stack: list[tuple[Any, int, KeyPath]] = [(value, 1, None)]
+    stack: list[tuple[Any, int, KeyPath]] = [(value, 1 + above, None)]
     while stack:
         node, depth, path = stack.pop()
         if depth > MAX_DEPTH:

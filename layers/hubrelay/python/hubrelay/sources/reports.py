@@ -24,6 +24,7 @@ from datetime import datetime
 from functools import partial
 from typing import IO, Any
 
+from hubrelay.loading import LoadError
 from hubrelay.sources import (
     UNCLASSED,
     VULNERABILITY,
@@ -164,7 +165,14 @@ class OnePerId:
     def keeps(self, i: int, native: Any) -> bool:
         """Whether copy `i` (seen before) is the one kept of its Id."""
         fid = native.get("Id") if isinstance(native, Mapping) else None
-        return not isinstance(fid, str) or self.kept[_digest(fid)][0] == i
+        if not isinstance(fid, str):
+            return True
+        kept = self.kept.get(_digest(fid))
+        if kept is None:  # a stream's second pass met an Id its first never saw
+            raise LoadError(
+                self.origin, "the file changed while it was read", kind="syntax", path=f"[{i}]"
+            )
+        return bool(kept[0] == i)
 
 
 def _digest(finding_id: str) -> bytes:

@@ -39,6 +39,8 @@ SPEC: Spec = {
 }
 CHUNK = 1 << 16
 _WHITESPACE = " \t\n\r"
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+_NUMBER_TAIL = 32  # characters of a number's fraction or exponent cut off by a chunk
 
 Path = tuple[str | int, ...]
 # A pass's steps: (path, record) as they come; the generator returns the value it read.
@@ -63,13 +65,20 @@ class _Window:
         self.decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
         self.text, self.pos, self.eof = "", 0, False
         self.dropped = 0  # characters of the stream before `text`
+        self.encoding, self.read_bytes = encoding, 0  # bytes handed to the decoder
         self._add(first)
 
     def _add(self, data: bytes) -> None:
+        pending = len(self.decoder.getstate()[0])  # bytes of a character cut by the chunk
         try:
             decoded = self.decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
-            raise LoadError(self.what, f"not valid text: {exc}", kind="encoding") from None
+            # The byte of the stream, in load_json's words (the same file read whole).
+            at = self.read_bytes - pending + exc.start
+            raise LoadError(
+                self.what, loading.encoding_reason(self.encoding, exc, at), kind="encoding"
+            ) from None
+        self.read_bytes += len(data)
         self.dropped += self.pos
         self.text = self.text[self.pos :] + decoded
         self.pos = 0
@@ -98,24 +107,33 @@ class _Window:
     def value(self, decoder: json.JSONDecoder) -> Any:
         """The next JSON value, parsed whole."""
         self.peek()
+        last: tuple[str, int] | None = None
         while True:
             start = len(self.text) - self.pos
             try:
                 found, end = decoder.raw_decode(self.text, self.pos)
             except json.JSONDecodeError as exc:
                 # Incomplete so far, or wrong: read on (doubling, so a large value costs
-                # linear time), and only at the end of the stream is it wrong.
-                if self.more(2 * start):
+                # linear time). The same error at the same place with more text read is
+                # wrong whatever follows (an unterminated string excepted, whose error is
+                # where it starts): refused then, not after reading to the end.
+                error = (exc.msg, self.dropped + exc.pos)
+                again = error == last and not exc.msg.startswith("Unterminated string")
+                last = error
+                if not again and self.more(2 * start):
                     continue
-                where = self.dropped + exc.pos
                 raise LoadError(
-                    self.what, f"not JSON: {exc.msg} (char {where})", kind="syntax"
+                    self.what, f"not JSON: {exc.msg} (char {error[1]})", kind="syntax"
                 ) from None
-            # A number that ends the window may go on in the next bytes.
-            if end == len(self.text) and self.more():
+            # A number that ends the window ("1." of "1.5") may go on in the next bytes.
+            if self._number_tail(end) and self.more():
                 continue
             self.pos = end
             return found
+
+    def _number_tail(self, end: int) -> bool:
+        tail = len(self.text) - end
+        return tail == 0 or (tail <= _NUMBER_TAIL and set(self.text[end:]) <= _NUMBER_CHARS)
 
     def error(self, reason: str) -> LoadError:
         near = self.text[self.pos : self.pos + 40]
@@ -142,7 +160,7 @@ class _Walk:
                 self.what, loading.DEPTH_REASON, kind="depth", path=_shown(path)
             ) from None
         try:
-            loading.check_value(found, what=self.what)
+            loading.check_value(found, what=self.what, depth=len(path))
         except LoadError as exc:
             inner = "" if exc.path == "(top)" else exc.path
             where = _shown(path) + ("" if not inner or inner[0] == "[" else ".") + inner
@@ -183,6 +201,13 @@ class _Walk:
                 raise self.window.error("expected a string key")
             self.window.expect(":")
             inner = spec.get(key) if key != "*" else None  # "*" is for array items
+            if inner is not None and key in out:
+                # json keeps the last copy of a name; a stream has sent the records of the
+                # first by then. RFC 8259 (4): with names not unique "the behavior of
+                # software that receives such an object is unpredictable".
+                raise LoadError(
+                    self.what, f"duplicate key {key!r}", kind="syntax", path=_shown(path) or "(top)"
+                )
             out[key] = (
                 (yield from self.node(inner, (*path, key)))
                 if inner is not None
