@@ -18,7 +18,7 @@ import pytest
 from hubrelay import cli
 from hubrelay.bodies import BodyStore
 from hubrelay.sources import scan_class, stable_hash
-from hubrelay.tracking import Store
+from hubrelay.tracking import LAYOUT, Store, _to_item
 from tests.integration.collector_env import collector_stack, drain, run
 from tests.support import FIXTURES, load_fixture
 
@@ -165,18 +165,17 @@ def legacy_id(finding_id: str) -> str:
 
 
 def rewrite_as_earlier_release(scope: str) -> dict[str, Any]:
-    """Replace the scope's tracking rows by the rows an earlier release left: legacy Ids."""
+    """Replace the scope's tracking state by the rows an earlier release left: one row per
+    finding, legacy Ids, the body in the row, and no record of the packed layout."""
     dynamodb = boto3.client("dynamodb")
     store = Store(dynamodb, "tracking", bodies=BodyStore(boto3.client("s3"), "reports", "errors/"))
     rows = store.load_scope(scope)
-    for key in rows:
-        dynamodb.delete_item(
-            TableName="tracking", Key={"pk": {"S": f"f#{scope}"}, "sk": {"S": key}}
-        )
-    # Rows of an earlier release kept the body in the row itself.
-    Store(dynamodb, "tracking").save(
-        replace(row, key=legacy_id(row.key), body_ref="") for row in store.resolve(rows.values())
-    )
+    for item in dynamodb.scan(TableName="tracking")["Items"]:
+        if item["pk"]["S"] == f"t#{scope}" or item["sk"]["S"] == LAYOUT:
+            dynamodb.delete_item(TableName="tracking", Key={"pk": item["pk"], "sk": item["sk"]})
+    for row in store.resolve(rows.values()):
+        earlier = replace(row, key=legacy_id(row.key), body_ref="")
+        dynamodb.put_item(TableName="tracking", Item=_to_item(earlier))
     return rows
 
 

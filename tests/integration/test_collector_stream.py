@@ -66,6 +66,12 @@ class Store:
     def active_page(self, start: Any, limit: int) -> tuple[list[Tracked], None]:
         return [], None
 
+    def flush(self) -> None:
+        pass
+
+    def legacy(self) -> bool:
+        return False
+
 
 class Queue:
     """SQS as the collector sees it, keeping each finding's Id and RecordState."""

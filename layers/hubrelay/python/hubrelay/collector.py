@@ -162,18 +162,16 @@ class Collector:
                 self.store.commit(self.source.name, unit.cursor)
             else:
                 self.outcome.finished = True
-            if self.outcome.finished and self.sweeps and self.time_left():
-                renew_due(self)
-            if self.outcome.finished and self.sweeps and self.time_left():
-                retry_undelivered(self)
-            if self.outcome.finished and self.sweeps and self.time_left():
-                reconcile_placement(self)
+            if self.outcome.finished and self.sweeps:
+                sweep(self)
+            self.store.flush()
             self._flush_errors()
         except (TransientError, ClientError, BotoCoreError) as exc:
             # The source, the queue or the table failing now: the cursor has not moved past
             # anything unsent, so the next run starts where this one could not go on.
             self.outcome.error = f"{type(exc).__name__}: {exc}"
             logger.error("collector run failed", error=self.outcome.error)
+            _flush_state(self.store)
             self._flush_errors(best_effort=True)
         return self.outcome
 
@@ -189,7 +187,7 @@ class Collector:
         chunk: list[Record] = []
         for record in unit.records:
             if run.offset + len(chunk) < unit.skip:
-                self._replay(record, run)
+                _replay(self, record, run)
                 run.offset += 1
             else:
                 chunk.append(record)
@@ -198,7 +196,7 @@ class Collector:
             chunk = chunk if len(chunk) < self.limits.chunk_size else []
         if chunk and not self._chunk(chunk, run):
             return False
-        return self._archive_absent(run)
+        return _archive_absent(self, run)
 
     def _chunk(self, chunk: list[Record], run: _UnitRun) -> bool:
         """Track and enqueue the findings of `chunk`; False (its place committed) when no
@@ -219,15 +217,6 @@ class Collector:
         self._flush_errors()
         incomplete = {scope: sorted(c) for scope, c in run.incomplete.items() if c}
         self.store.commit(self.source.name, unit.resume(run.offset, incomplete))
-
-    def _replay(self, record: Record, run: _UnitRun) -> None:
-        """A record an earlier run sent: only its Ids, for the archive decision (a record
-        that could not be mapped then is in `incomplete` already)."""
-        try:
-            findings = self.source.map(record, self.ctx)
-        except Exception:  # reported by the run that sent the record
-            return
-        run.seen.setdefault(record.scope, set()).update(str(f["Id"]) for f in findings)
 
     def _map(self, records: Iterable[Record], run: _UnitRun) -> Scoped:
         """Each record's findings by scope (first of an Id in the unit wins); the scanner
@@ -257,7 +246,7 @@ class Collector:
         makes its class of the scope incomplete."""
         known = run.known_of(scope, self.store)
         tracked = known if known is not None else self.store.load(scope, list(items))
-        self._resolve_needed(tracked, [f for f, _ in items.values()])
+        _resolve_needed(self, tracked, [f for f, _ in items.values()])
         plans = []
         for finding, record in items.values():
             self.outcome.findings += 1
@@ -270,42 +259,6 @@ class Collector:
                 continue
             plans.append(planned)
         self.deliver(plans)
-
-    def _archive_absent(self, run: _UnitRun) -> bool:
-        """After the last record: archive the tracked findings absent from each complete
-        scope whose scanner class the unit scanned completely. False (its place
-        committed) when the deadline came first."""
-        unit, size = run.unit, self.limits.chunk_size
-        # A complete scan that reported nothing left in a scope still resolves its findings.
-        for scope in [*run.seen, *sorted(unit.complete_scopes - set(run.seen))]:
-            complete = _complete_classes(unit, scope, run.incomplete.get(scope, set()))
-            if not complete:
-                continue
-            known = run.known_of(scope, self.store) or {}
-            seen = run.seen.get(scope, set())
-            absent = [
-                t
-                for key, t in known.items()
-                if key not in seen and t.state == "ACTIVE" and _archived_by(complete, key)
-            ]
-            for start in range(0, len(absent), size):
-                if not self.time_left():
-                    self._pause(run)
-                    return False
-                batch = self.store.resolve(absent[start : start + size])
-                self.deliver([tracking.archive(t, self.ctx) for t in batch])
-        return True
-
-    def _resolve_needed(self, tracked: dict[str, Tracked], findings: list[Finding]) -> None:
-        """Read from S3 the bodies `plan` will send for these findings (hubrelay.bodies)."""
-        needed = [
-            state
-            for finding in findings
-            if (state := tracked.get(finding["Id"])) is not None
-            and tracking.needs_body(state, finding, self.ctx, self.policy)
-        ]
-        for state in self.store.resolve(needed):
-            tracked[state.key] = state
 
     def deliver(self, plans: list[Plan]) -> None:
         """Enqueue every send, then remember the new states (never the other way round)."""
@@ -327,6 +280,63 @@ class Collector:
     def _flush_errors(self, best_effort: bool = False) -> None:
         if written := self.errors.flush(self.ctx.now, best_effort):
             self.outcome.error_reports.append(written)
+
+
+def _replay(c: Collector, record: Record, run: _UnitRun) -> None:
+    """A record an earlier run sent: only its Ids, for the archive decision (a record
+    that could not be mapped then is in `incomplete` already)."""
+    try:
+        findings = c.source.map(record, c.ctx)
+    except Exception:  # reported by the run that sent the record
+        return
+    run.seen.setdefault(record.scope, set()).update(str(f["Id"]) for f in findings)
+
+
+def _archive_absent(c: Collector, run: _UnitRun) -> bool:
+    """After the last record: archive the tracked findings absent from each complete
+    scope whose scanner class the unit scanned completely. False (its place
+    committed) when the deadline came first."""
+    unit, size = run.unit, c.limits.chunk_size
+    # A complete scan that reported nothing left in a scope still resolves its findings.
+    for scope in [*run.seen, *sorted(unit.complete_scopes - set(run.seen))]:
+        complete = _complete_classes(unit, scope, run.incomplete.get(scope, set()))
+        if not complete:
+            continue
+        known = run.known_of(scope, c.store) or {}
+        seen = run.seen.get(scope, set())
+        absent = [
+            t
+            for key, t in known.items()
+            if key not in seen and t.state == "ACTIVE" and _archived_by(complete, key)
+        ]
+        for start in range(0, len(absent), size):
+            if not c.time_left():
+                c._pause(run)
+                return False
+            batch = c.store.resolve(absent[start : start + size])
+            c.deliver([tracking.archive(t, c.ctx) for t in batch])
+    return True
+
+
+def _resolve_needed(c: Collector, tracked: dict[str, Tracked], findings: list[Finding]) -> None:
+    """Read from S3 the bodies `plan` will send for these findings (hubrelay.bodies)."""
+    needed = [
+        state
+        for finding in findings
+        if (state := tracked.get(finding["Id"])) is not None
+        and tracking.needs_body(state, finding, c.ctx, c.policy)
+    ]
+    for state in c.store.resolve(needed):
+        tracked[state.key] = state
+
+
+def _flush_state(store: Store) -> None:
+    """After a failure: the state of what was enqueued before it, if the table takes it
+    (else the next run sends those findings again, harmlessly)."""
+    try:
+        store.flush()
+    except (TransientError, ClientError, BotoCoreError) as exc:
+        logger.error("tracking state not saved", error=f"{type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -381,6 +391,22 @@ def _archived_by(complete: frozenset[str], key: str) -> bool:
 # --- the sweeps after a finished run: renewals and what could not be delivered ----------
 
 
+def sweep(c: Collector) -> None:
+    """The sweeps after a finished run, while time is left: the rows of an earlier release
+    moved first (the placement sweep reads only the packed state), then renewals, then
+    re-sends of what was not delivered, then placement after a settings change."""
+    steps: list[Callable[[Collector], None]] = [
+        lambda c: tracking.migrate(c.store, c.time_left),
+        renew_due,
+        retry_undelivered,
+        reconcile_placement,
+    ]
+    for step in steps:
+        if not c.time_left():
+            return
+        step(c)
+
+
 def renew_due(c: Collector) -> None:
     """Renew active findings the source has not re-reported, before the 90-day age-off."""
     before = c.ctx.now.timestamp() - c.policy.renewal_days * 86_400
@@ -412,6 +438,8 @@ def reconcile_placement(c: Collector) -> None:
     (`tracking.plan`, from the stored body). The settings the findings were last placed by
     are a cursor row; a sweep that runs out of time goes on from its page in the next run."""
     wanted = {"product": c.ctx.product_arn, "regions": list(c.ctx.regions)}
+    if c.store.legacy():
+        return  # rows of an earlier release left: `tracking.migrate` first, next run
     marker = c.store.cursor(PLACEMENT)
     if marker.get("placed") == wanted:
         return
@@ -501,6 +529,7 @@ def collect(
                 remaining_ms=remaining_ms,
                 reserve_ms=settings.deadline_margin_ms,
             ),
+            defer=True,
             bodies=(
                 BodyStore(services.s3, settings.reports_bucket, settings.errors_prefix)
                 if settings.reports_bucket

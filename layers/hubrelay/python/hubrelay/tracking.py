@@ -46,7 +46,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from hubrelay import asff, delivery
+from hubrelay import asff, delivery, packed
 from hubrelay.bodies import BodyStore
 from hubrelay.errors import TransientError
 from hubrelay.retry import Retry
@@ -70,6 +70,7 @@ RENEWAL_INDEX = "renewal"
 # `due` DUE_SCOPE and `ls` at most the oldest last send of the scope's active findings.
 # Rows of earlier releases are in the index themselves (`due` "active") until saved again.
 MARKER = "renewal"
+LAYOUT = "tracking-layout"  # the cursor row `migrate` keeps (hubrelay.packed)
 DUE_SCOPE = "scope"
 MAX_BODY_BYTES = 350_000  # DynamoDB items stop at 400 KB
 PRIVATE_DEFAULT = "private-default"  # the `p` attribute of state sent under the default product
@@ -133,6 +134,13 @@ def content_hash(finding: Mapping[str, Any]) -> str:
     return hashlib.sha256(stable_json(stable).encode()).hexdigest()
 
 
+def same_content(digest: str, stored: str) -> bool:
+    """Whether a content hash is the stored one: change tracking keeps its first 16 hex
+    digits (hubrelay.packed), rows of earlier releases all 64."""
+    n = packed.CONTENT_HASH_CHARS
+    return digest[:n] == stored[:n]
+
+
 def generation_id(base_id: str, generation: int) -> str:
     return base_id if generation == 0 else f"{base_id[:500]}/g{generation}"
 
@@ -188,7 +196,8 @@ def plan(
     if tracked.product_in(ctx) != ctx.product_arn:
         return _rehome(report, tracked, ctx)
     due = ctx.now.timestamp() - tracked.last_sent >= policy.renewal_days * 86_400
-    changed = report.digest != tracked.hash or not set(report.targets) <= tracked.regions
+    changed = not same_content(report.digest, tracked.hash)
+    changed = changed or not set(report.targets) <= tracked.regions
     if not changed and not due:
         if set(report.targets) < tracked.regions:
             return _withdraw(report, tracked, ctx)
@@ -387,7 +396,8 @@ class TrackingError(TransientError):
 
 
 class Store:
-    """The tracking table through a boto3 DynamoDB client."""
+    """The tracking table through a boto3 DynamoDB client: findings packed many to an item
+    (hubrelay.packed), rows of earlier releases read until `migrate` has moved them."""
 
     def __init__(
         self,
@@ -395,18 +405,25 @@ class Store:
         table: str,
         retry: Retry | None = None,
         bodies: BodyStore | None = None,
+        defer: bool = False,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
-        # Bodies in S3 (hubrelay.bodies); None keeps them in the rows, as before.
-        self.bodies = bodies
+        # For the items a batch call leaves unprocessed, which botocore does not retry.
+        self.retry = Retry(max_attempts=8, base_s=0.05, cap_s=2.0) if retry is None else retry
+        # Bodies in S3 (hubrelay.bodies); without a bucket, in items of their own.
+        self.bodies: BodyStore | RowBodies = bodies or RowBodies(dynamodb, table, self.retry)
+        self.packed = packed.Buckets(dynamodb, table, item_size)
+        # With `defer`, saved states are written at `flush` (the collector's: before a
+        # cursor moves and at the end of a run), a scope's chunks in one write of each bucket.
+        self.defer = defer
+        self._pending: dict[str, dict[str, Tracked]] = {}
+        self._legacy: bool | None = None  # whether rows of earlier releases may be left
         # Undelivered marks read by `undelivered`, by (scope, key) (hubrelay.delivery).
         self._marks: dict[tuple[str, str], delivery.Mark] = {}
         # Bodies read by `resolve`, by (scope, key): a state saved with the same body object
         # keeps its reference instead of writing the body again.
         self._resolved: dict[tuple[str, str], Finding] = {}
-        # For the items a batch call leaves unprocessed, which botocore does not retry.
-        self.retry = Retry(max_attempts=8, base_s=0.05, cap_s=2.0) if retry is None else retry
 
     def cursor(self, source: str) -> Cursor:
         item = self.dynamodb.get_item(
@@ -417,6 +434,7 @@ class Store:
         return dict(json.loads(item["v"]["S"])) if item else {}
 
     def commit(self, source: str, cursor: Cursor) -> None:
+        self.flush()  # the state of what was sent before the cursor moves past it
         self.dynamodb.put_item(
             TableName=self.table,
             Item={
@@ -427,32 +445,24 @@ class Store:
             },
         )
 
+    def legacy(self) -> bool:
+        """Whether rows of an earlier release may still be in the table."""
+        if self._legacy is None:
+            self._legacy = not self.cursor(LAYOUT).get("packed")
+        return self._legacy
+
     def load(self, scope: str, keys: Iterable[str]) -> dict[str, Tracked]:
-        keys, found = list(keys), {}
-        pending = [{"pk": {"S": f"f#{scope}"}, "sk": {"S": k}} for k in dict.fromkeys(keys)]
-        for start in range(0, len(pending), 100):
-            request = {self.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
-            for response in _batch(
-                self.retry, self.dynamodb.batch_get_item, request, "UnprocessedKeys"
-            ):
-                for item in response.get("Responses", {}).get(self.table, []):
-                    tracked = _from_item(item)
-                    found[tracked.key] = tracked
+        keys = list(dict.fromkeys(keys))
+        pending = self._pending.get(scope, {})
+        found = {k: pending[k] for k in keys if k in pending}
+        found |= self.packed.find(scope, [k for k in keys if k not in found])
+        if self.legacy():
+            found |= _legacy_rows(self, scope, [k for k in keys if k not in found])
         return _with_marks(self, scope, keys, found)
 
     def load_scope(self, scope: str) -> dict[str, Tracked]:
-        found: dict[str, Tracked] = {}
-        paginator = self.dynamodb.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"f#{scope}"}},
-            ConsistentRead=True,
-        ):
-            for item in page.get("Items", []):
-                tracked = _from_item(item)
-                found[tracked.key] = tracked
-        return found
+        rows = _legacy_scope(self, scope) if self.legacy() else {}
+        return rows | self.packed.scope(scope) | self._pending.get(scope, {})
 
     def due(self, last_sent_before: float, limit: int) -> list[tuple[str, str]]:
         """(scope, key) of active findings last sent before the given time: rows of
@@ -478,27 +488,20 @@ class Store:
     def active_page(
         self, start: Mapping[str, Any] | None, limit: int
     ) -> tuple[list[Tracked], dict[str, Any] | None]:
-        """One page of a scan over the active finding rows, and where the next page starts
-        (None after the last). For the placement sweep after a settings change, which has
-        to visit every active finding whatever its scope."""
-        args: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "begins_with(pk, :finding) AND st = :active",
-            "ExpressionAttributeValues": {":finding": {"S": "f#"}, ":active": {"S": "ACTIVE"}},
-            "ConsistentRead": True,
-            "Limit": limit,
-        }
-        if start:
-            args["ExclusiveStartKey"] = dict(start)
-        response = self.dynamodb.scan(**args)
-        return [_from_item(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+        """One page of a scan over the tracked findings (`limit` items), the active ones,
+        and where the next page starts (None after the last). For the placement sweep
+        after a settings change, which has to visit every active finding whatever its
+        scope (after `migrate`: rows of earlier releases are not in it)."""
+        self.flush()
+        found, after = self.packed.page(start, limit)
+        return [t for t in found if t.state == "ACTIVE"], after
 
     def resolve(self, states: Iterable[Tracked]) -> list[Tracked]:
         """The states with their bodies read from S3 where the row names an object; a body
         no longer there stays None (logged by hubrelay.bodies)."""
         resolved = []
         for state in states:
-            if state.body is None and state.body_ref and self.bodies is not None:
+            if state.body is None and state.body_ref:
                 body = self.bodies.get(state.body_ref, state.scope, state.key)
                 if body is not None:
                     self._resolved[(state.scope, state.key)] = body
@@ -509,18 +512,23 @@ class Store:
     def save(self, states: Iterable[Tracked]) -> None:
         kept = self._with_refs(list(states))
         _lower_markers(self, kept)
-        requests = [{"PutRequest": {"Item": _to_item(s)}} for s in kept]
-        for start in range(0, len(requests), 25):
-            request = {self.table: requests[start : start + 25]}
-            _batch(self.retry, self.dynamodb.batch_write_item, request, "UnprocessedItems")
-        for state in kept:  # saved: the state's marks are done with (hubrelay.delivery)
-            _clear_mark(self, state.scope, state.key)
+        for state in kept:
+            self._pending.setdefault(state.scope, {})[state.key] = state
+        if not self.defer:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the saved states, a scope at a time; then their marks are done with."""
+        while self._pending:
+            scope, states = next(iter(self._pending.items()))
+            self.packed.write(scope, states.values())
+            del self._pending[scope]
+            for key in states:
+                _clear_mark(self, scope, key)
 
     def _with_refs(self, states: list[Tracked]) -> list[Tracked]:
-        """With bodies in S3: every new body of these states written in one object, each
-        state then naming it (and no body of its own in the row)."""
-        if self.bodies is None:
-            return states
+        """Every new body of these states written in one object, each state then naming
+        it (and keeping no body of its own)."""
         fresh: dict[str, dict[str, Finding]] = {}
         for state in states:
             if state.body is not None and state.body is not self._resolved.get(_ref_of(state)):
@@ -529,12 +537,45 @@ class Store:
         return [_referenced(state, ref, fresh) for state in states]
 
 
+ROW_REF = "#row"  # the `o` of an entry whose body is in an item of its own (RowBodies)
+
+
+class RowBodies:
+    """Bodies in the table when there is no bucket: pk "x#<scope>", sk the base Id, `b`
+    the body (zlib), each in an item of its own (as the rows of earlier releases held it)."""
+
+    def __init__(self, dynamodb: Any, table: str, retry: Retry) -> None:
+        self.dynamodb, self.table, self.retry = dynamodb, table, retry
+
+    def put(self, bodies: Mapping[str, Mapping[str, Finding]], now: datetime) -> str:
+        requests = []
+        for scope, found in bodies.items():
+            for key, body in found.items():
+                packed_body = zlib.compress(json.dumps(body, separators=(",", ":")).encode())
+                if len(packed_body) < MAX_BODY_BYTES:
+                    item = {"pk": {"S": f"x#{scope}"}, "sk": {"S": key}, "b": {"B": packed_body}}
+                    item["expires_at"] = {"N": str(int(now.timestamp()) + EXPIRY_DAYS * 86_400)}
+                    requests.append({"PutRequest": {"Item": item}})
+        for start in range(0, len(requests), 25):
+            request = {self.table: requests[start : start + 25]}
+            _batch(self.retry, self.dynamodb.batch_write_item, request, "UnprocessedItems")
+        return ROW_REF
+
+    def get(self, ref: str, scope: str, key: str) -> Finding | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"x#{scope}"}, "sk": {"S": key}},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else dict(json.loads(zlib.decompress(item["b"]["B"])))
+
+
 def _ref_of(state: Tracked) -> tuple[str, str]:
     return (state.scope, state.key)
 
 
 def _referenced(state: Tracked, ref: str, fresh: Mapping[str, Mapping[str, Finding]]) -> Tracked:
-    """The state as its row keeps it with bodies in S3: the object's key, no body."""
+    """The state as its entry keeps it: the object's key, no body."""
     if state.body is None:
         return state
     if state.key in fresh.get(state.scope, {}):
@@ -760,3 +801,103 @@ def _batch(
         if not retry.pause(attempt):
             raise TrackingError(f"DynamoDB kept items unprocessed after {attempt} attempts")
         attempt += 1
+
+
+# --- rows of earlier releases: read until moved, then moved (`migrate`) -----------------
+
+
+def _legacy_rows(store: Store, scope: str, keys: list[str]) -> dict[str, Tracked]:
+    found: dict[str, Tracked] = {}
+    pending = [{"pk": {"S": f"f#{scope}"}, "sk": {"S": k}} for k in keys]
+    for start in range(0, len(pending), 100):
+        request = {store.table: {"Keys": pending[start : start + 100], "ConsistentRead": True}}
+        for response in _batch(
+            store.retry, store.dynamodb.batch_get_item, request, "UnprocessedKeys"
+        ):
+            for item in response.get("Responses", {}).get(store.table, []):
+                tracked = _from_item(item)
+                found[tracked.key] = tracked
+    return found
+
+
+def _legacy_scope(store: Store, scope: str) -> dict[str, Tracked]:
+    found: dict[str, Tracked] = {}
+    for page in store.dynamodb.get_paginator("query").paginate(
+        TableName=store.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"f#{scope}"}},
+        ConsistentRead=True,
+    ):
+        for item in page.get("Items", []):
+            tracked = _from_item(item)
+            found[tracked.key] = tracked
+    return found
+
+
+MIGRATE_PAGE = 200
+
+
+def migrate(store: Store, time_left: Callable[[], bool]) -> None:
+    """Move the finding rows of earlier releases into the packed layout (hubrelay.packed),
+    a Scan page at a time, resumed by the next run when this one's time is up. A row's
+    finding already in a bucket (saved since the upgrade) keeps the bucket's state; a
+    row's body goes to S3 and its undelivered mark into a mark item (hubrelay.delivery);
+    then the rows are deleted. Nothing is sent: each finding keeps the state it had."""
+    if not store.legacy():
+        return
+    start = store.cursor(LAYOUT).get("start")
+    while time_left():
+        args: dict[str, Any] = {
+            "TableName": store.table,
+            "FilterExpression": "begins_with(pk, :finding)",
+            "ExpressionAttributeValues": {":finding": {"S": "f#"}},
+            "ConsistentRead": True,
+            "Limit": MIGRATE_PAGE,
+        }
+        if start:
+            args["ExclusiveStartKey"] = start
+        response = store.dynamodb.scan(**args)
+        _adopt(store, response.get("Items", []))
+        start = response.get("LastEvaluatedKey")
+        if start is None:
+            store.commit(LAYOUT, {"packed": True})
+            store._legacy = False
+            return
+        store.commit(LAYOUT, {"start": start})
+
+
+def _adopt(store: Store, items: list[dict[str, Any]]) -> None:
+    by_scope: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_scope.setdefault(item["pk"]["S"][2:], []).append(item)
+    for scope, rows in by_scope.items():
+        states = {t.key: t for t in map(_from_item, rows)}
+        current = store.packed.find(scope, list(states))
+        store.save([t for key, t in states.items() if key not in current])
+        store.flush()
+        for item in rows:
+            if "ur" in item:
+                _carry_mark(store, scope, item)
+        deletes = [{"DeleteRequest": {"Key": {"pk": i["pk"], "sk": i["sk"]}}} for i in rows]
+        for start in range(0, len(deletes), 25):
+            request = {store.table: deletes[start : start + 25]}
+            _batch(store.retry, store.dynamodb.batch_write_item, request, "UnprocessedItems")
+
+
+def _carry_mark(store: Store, scope: str, row: Mapping[str, Any]) -> None:
+    """A row's undelivered mark as a mark item, unless the importer made one since."""
+    mark = {k: row[k] for k in ("ur", "nr", "ud", "us", "uc", "u") if k in row}
+    expires = int(float(row["nr"]["N"])) + delivery.MARK_DAYS * 86_400
+    try:
+        store.dynamodb.put_item(
+            TableName=store.table,
+            Item={
+                **delivery.mark_key(scope, row["sk"]["S"]),
+                **mark,
+                "expires_at": {"N": str(expires)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise

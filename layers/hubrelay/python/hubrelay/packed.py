@@ -1,0 +1,485 @@
+"""Change tracking state packed many findings to an item (the tracking table's buckets).
+
+A row per finding cost a write unit per finding saved and 100 bytes of DynamoDB overhead
+per finding stored, with point-in-time recovery on top: more than the rest of hubrelay's
+bill together. Here the findings of a scope share items ("buckets") of at most 1 KB, so
+saving a chunk of a scan costs about one write unit per 20 findings, and a single change
+still one ("Item sizes and formats", DynamoDB bills a write by the started KB of the item:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
+
+Layout: pk "t#<scope>", sk the bucket's lower bound, a prefix of the key hash (`key_hash`,
+16 hex digits of SHA-256 of the base Id); the first bucket's is "-" (below every digit: a
+key may not be empty). A finding is in the
+bucket with the greatest bound not above its key hash (one Query, ScanIndexForward false,
+Limit 1). Attributes: `e` the entries (JSON, raw deflate), `v` the item's version, `hi`
+the next bucket's bound when it was written (absent for the last), `sp` the bounds of
+pieces being split off (below), `expires_at` the TTL of its newest entry.
+
+Every write holds only while the item is as read: PutItem with `v = :v`, or
+`attribute_not_exists(pk)` for a new one ("Condition expressions", optimistic locking with
+a version number:
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/DynamoDBMapper.OptimisticLocking.html).
+A write that finds the item changed reads it again and applies its states again (a state
+replaces the entry of its finding, as a row's PutItem did), so two writers never lose each
+other's findings.
+
+A bucket over 1 KB splits, in three writes that keep every entry findable at each step:
+the bucket first names the pieces' bounds (`sp`) and keeps the entries it held, then each
+piece is created (attribute_not_exists), then the bucket drops what went into them. A
+reader or writer finding `sp` completes the split before it goes on, so a crash in between
+costs nothing but the writes of the states being saved (a harmless re-send, as a crash
+before a save always was).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import math
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from hubrelay import asff
+from hubrelay.errors import TransientError
+from hubrelay.sources import parse_time
+
+PREFIX = "t#"
+FIRST = "-"  # the first bucket's bound
+ITEM_BYTES = 1024  # one write unit
+KEY_HASH_CHARS = 16  # 64 bits: a collision in a scope of a million findings is 1 in 10^7
+CONTENT_HASH_CHARS = 16  # a content hash kept to 64 bits (tracking.content_hash)
+STATES = ("ACTIVE", "ARCHIVED")
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:KEY_HASH_CHARS]
+
+
+@dataclass
+class Bucket:
+    """One item of packed state: entries (tracking.Tracked, body-less) by key hash."""
+
+    scope: str
+    lo: str
+    entries: dict[str, Any] = field(default_factory=dict)
+    version: int = 0  # 0: not in the table
+    hi: str | None = None
+    split: tuple[str, ...] = ()  # `sp`
+
+    def holds(self, digest: str) -> bool:
+        """Whether `digest` is in this bucket's range as it was written."""
+        return self.lo <= digest and (self.hi is None or digest < self.hi)
+
+
+def item_of(bucket: Bucket, entries: Iterable[Any], version: int) -> dict[str, Any]:
+    rows = sorted(entries, key=lambda t: key_hash(t.key))
+    item: dict[str, Any] = {
+        "pk": {"S": PREFIX + bucket.scope},
+        "sk": {"S": bucket.lo},
+        "v": {"N": str(version)},
+        "e": {"B": encode(rows)},
+    }
+    if rows:
+        newest = max(t.last_sent for t in rows)
+        item["expires_at"] = {"N": str(int(newest) + _expiry_days() * 86_400)}
+    if bucket.hi is not None:
+        item["hi"] = {"S": bucket.hi}
+    if bucket.split:
+        item["sp"] = {"SS": list(bucket.split)}
+    return item
+
+
+def bucket_of(item: Mapping[str, Any]) -> Bucket:
+    scope = item["pk"]["S"][len(PREFIX) :]
+    entries = decode(scope, item["e"]["B"])
+    return Bucket(
+        scope=scope,
+        lo=item["sk"]["S"],
+        entries={key_hash(t.key): t for t in entries},
+        version=int(item["v"]["N"]),
+        hi=item["hi"]["S"] if "hi" in item else None,
+        split=tuple(sorted(item.get("sp", {}).get("SS", []))),
+    )
+
+
+def pieces(bucket: Bucket, entries: list[Any], size: Callable[..., int]) -> list[Bucket]:
+    """`entries` (of `bucket`'s range) in buckets of at most ITEM_BYTES by `size`
+    (tracking.item_size); the first keeps the bucket's bound, the last its `hi`."""
+    ordered = sorted(entries, key=lambda t: key_hash(t.key))
+    whole = size(item_of(bucket, ordered, bucket.version + 2))
+    parts = max(1, min(len(ordered), math.ceil(whole / (ITEM_BYTES * 0.8))))
+    out: list[Bucket] = []
+    for n in range(parts):
+        group = ordered[n * len(ordered) // parts : (n + 1) * len(ordered) // parts]
+        out += _fit(Bucket(bucket.scope, "", hi=None), group, size)
+    # Bounds between neighbours: the shortest prefix of the upper one's first key hash.
+    out[0].lo = bucket.lo
+    for low, high in itertools.pairwise(out):
+        below = max(low.entries) if low.entries else low.lo
+        high.lo = _bound(below, min(high.entries))
+        low.hi = high.lo
+    out[-1].hi = bucket.hi
+    return out
+
+
+def _fit(bucket: Bucket, group: list[Any], size: Callable[..., int]) -> list[Bucket]:
+    """`group` in one bucket, or halved until each part fits."""
+    filled = replace(bucket, entries={key_hash(t.key): t for t in group})
+    if len(group) < 2 or size(item_of(filled, group, 2)) <= ITEM_BYTES:
+        return [filled]
+    middle = len(group) // 2
+    return _fit(bucket, group[:middle], size) + _fit(bucket, group[middle:], size)
+
+
+def _bound(below: str, at: str) -> str:
+    """The shortest prefix of `at` above `below` (so the keys from `at` on are at or above
+    it, those up to `below` under it)."""
+    for n in range(1, len(at) + 1):
+        if at[:n] > below:
+            return at[:n]
+    return at
+
+
+def cover(bounds: list[str], digest: str) -> str | None:
+    """The greatest of the sorted `bounds` not above `digest`."""
+    found = None
+    for bound in bounds:
+        if bound > digest:
+            break
+        found = bound
+    return found
+
+
+# --- entries ---------------------------------------------------------------------------
+# One JSON document per bucket, raw deflate: {"r": [Region lists], "p": [products],
+# "o": [body objects], "e": [[key, hash, created, updated, last sent, generation, state,
+# r index, p index, o index], ...]}. Timestamps in hubrelay's own form (asff.timestamp) are
+# epoch milliseconds, any other is kept as it is; Regions, products and body objects are
+# each written once per bucket.
+
+
+def encode(entries: list[Any]) -> bytes:
+    tables: dict[str, dict[Any, int]] = {"r": {}, "p": {}, "o": {}}
+
+    def index(table: str, value: Any) -> int:
+        return tables[table].setdefault(value, len(tables[table]))
+
+    rows = [
+        [
+            t.key,
+            t.hash[:CONTENT_HASH_CHARS],
+            _time_out(t.created_at),
+            _time_out(t.updated_at),
+            int(t.last_sent) if t.last_sent == int(t.last_sent) else t.last_sent,
+            t.generation,
+            STATES.index(t.state) if t.state in STATES else t.state,
+            index("r", tuple(sorted(t.regions))),
+            index("p", t.product),
+            index("o", t.body_ref),
+        ]
+        for t in entries
+    ]
+    document = {
+        name: [list(v) if name == "r" else v for v in table] for name, table in tables.items()
+    }
+    text = json.dumps({**document, "e": rows}, separators=(",", ":"))
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(text.encode()) + packer.flush()
+
+
+def decode(scope: str, blob: bytes) -> list[Any]:
+    from hubrelay.tracking import Tracked
+
+    document = json.loads(zlib.decompress(blob, -15))
+    regions, products, objects = document["r"], document["p"], document["o"]
+    return [
+        Tracked(
+            scope=scope,
+            key=key,
+            hash=digest,
+            created_at=_time_in(created),
+            updated_at=_time_in(updated),
+            regions=frozenset(regions[r]),
+            last_sent=float(last_sent),
+            generation=generation,
+            state=STATES[state] if isinstance(state, int) else state,
+            product=products[p],
+            body_ref=objects[o],
+        )
+        for key, digest, created, updated, last_sent, generation, state, r, p, o in document["e"]
+    ]
+
+
+def _time_out(text: str) -> int | str:
+    try:
+        moment = parse_time(text)
+    except (TypeError, ValueError):
+        return text
+    millis = round(moment.timestamp() * 1000)
+    return millis if _time_in(millis) == text else text
+
+
+def _time_in(value: int | str) -> str:
+    if isinstance(value, str):
+        return value
+    return asff.timestamp(datetime.fromtimestamp(value / 1000, UTC))
+
+
+def _expiry_days() -> int:
+    from hubrelay.tracking import EXPIRY_DAYS
+
+    return EXPIRY_DAYS
+
+
+# --- the table --------------------------------------------------------------------------
+
+
+class ConflictError(TransientError):
+    """A bucket kept changing under every attempt to write it."""
+
+
+class _Changed(Exception):
+    """A conditional write found the item changed: read again, apply again."""
+
+
+WRITE_ATTEMPTS = 8
+
+
+class Buckets:
+    """The buckets of the tracking table, read once per run and written back; every write
+    conditional on the version read."""
+
+    def __init__(self, dynamodb: Any, table: str, size: Callable[..., int]) -> None:
+        self.dynamodb, self.table, self.size = dynamodb, table, size
+        self.known: dict[str, dict[str, Bucket]] = {}  # scope -> bound -> bucket
+        self.whole: set[str] = set()  # scopes read whole
+        self.writes = 0
+
+    def scope(self, scope: str) -> dict[str, Any]:
+        """Every finding of `scope` (tracking.Tracked, by base Id)."""
+        if scope not in self.whole:
+            self._read_scope(scope)
+        return {t.key: t for b in self.known[scope].values() for t in _own(b)}
+
+    def find(self, scope: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The findings of `keys` that are tracked (by base Id)."""
+        wanted = {key_hash(k): k for k in keys}
+        covers = self._covers(scope, list(wanted))
+        found = {}
+        for digest, key in wanted.items():
+            bucket = covers.get(digest)
+            entry = None if bucket is None else bucket.entries.get(digest)
+            if entry is not None and entry.key == key:
+                found[key] = entry
+        return found
+
+    def write(self, scope: str, states: Iterable[Any]) -> None:
+        """Each state in place of its finding's entry (a new entry for a new finding)."""
+        by_digest = {key_hash(s.key): s for s in states}
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                self._write(scope, by_digest)
+                return
+            except _Changed:
+                self.known.pop(scope, None)
+                self.whole.discard(scope)
+        raise ConflictError(f"tracking buckets of scope {scope[:200]} kept changing")
+
+    def page(self, start: Mapping[str, Any] | None, limit: int) -> tuple[list[Any], Any]:
+        """One page of a Scan over the buckets (the placement sweep): their findings, and
+        where the next page starts (None after the last)."""
+        args: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :packed)",
+            "ExpressionAttributeValues": {":packed": {"S": PREFIX}},
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if start:
+            args["ExclusiveStartKey"] = dict(start)
+        response = self.dynamodb.scan(**args)
+        found = []
+        for item in response.get("Items", []):
+            bucket = bucket_of(item)
+            if bucket.split:
+                self._complete(bucket)
+            found += _own(bucket)
+        return found, response.get("LastEvaluatedKey")
+
+    # --- reading
+
+    def _read_scope(self, scope: str) -> None:
+        for _ in range(WRITE_ATTEMPTS):
+            items: list[dict[str, Any]] = []
+            paginator = self.dynamodb.get_paginator("query")
+            for page in paginator.paginate(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": PREFIX + scope}},
+                ConsistentRead=True,
+            ):
+                items += page.get("Items", [])
+            buckets = [bucket_of(item) for item in items]
+            pending = [b for b in buckets if b.split]
+            for bucket in pending:
+                self._complete(bucket)
+            if not pending:
+                for low, high in itertools.pairwise(buckets):
+                    low.hi = high.lo
+                if buckets:
+                    buckets[-1].hi = None
+                self.known[scope] = {b.lo: b for b in buckets}
+                self.whole.add(scope)
+                return
+        raise ConflictError(f"tracking buckets of scope {scope[:200]} kept splitting")
+
+    def _covers(self, scope: str, digests: list[str]) -> dict[str, Bucket | None]:
+        """The bucket each digest is in (None: no bucket at or below it). Highest first, so
+        one Query answers every digest down to the bound of the bucket it found."""
+        known = self.known.setdefault(scope, {})
+        covers: dict[str, Bucket | None] = {}
+        last: tuple[Bucket | None, str] | None = None  # (bucket, down to) of the last Query
+        for digest in sorted(digests, reverse=True):
+            if scope in self.whole:
+                bound = cover(sorted(known), digest)
+                covers[digest] = None if bound is None else known[bound]
+            elif last is not None and (last[0] is None or digest >= last[1]):
+                covers[digest] = last[0]
+            elif held := [b for b in known.values() if b.holds(digest)]:
+                covers[digest] = max(held, key=lambda b: b.lo)
+            else:
+                bucket = self._fetch(scope, digest)
+                last = (bucket, FIRST if bucket is None else bucket.lo)
+                covers[digest] = bucket
+        return covers
+
+    def _fetch(self, scope: str, digest: str) -> Bucket | None:
+        for _ in range(WRITE_ATTEMPTS):
+            items = self.dynamodb.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND sk <= :d",
+                ExpressionAttributeValues={":pk": {"S": PREFIX + scope}, ":d": {"S": digest}},
+                ScanIndexForward=False,
+                Limit=1,
+                ConsistentRead=True,
+            ).get("Items", [])
+            if not items:
+                return None
+            bucket = bucket_of(items[0])
+            if not bucket.split:
+                self.known.setdefault(scope, {})[bucket.lo] = bucket
+                return bucket
+            self._complete(bucket)
+        raise ConflictError(f"tracking buckets of scope {scope[:200]} kept splitting")
+
+    def _lowest(self, scope: str) -> str | None:
+        """The bound of the scope's first bucket (the `hi` of a new first bucket below it)."""
+        if scope in self.whole:
+            return min(self.known[scope], default=None)
+        items = self.dynamodb.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": PREFIX + scope}},
+            Limit=1,
+            ConsistentRead=True,
+        ).get("Items", [])
+        return str(items[0]["sk"]["S"]) if items else None
+
+    # --- writing
+
+    def _write(self, scope: str, by_digest: dict[str, Any]) -> None:
+        covers = self._covers(scope, list(by_digest))
+        groups: dict[str | None, list[str]] = {}
+        for digest, bucket in covers.items():
+            groups.setdefault(None if bucket is None else bucket.lo, []).append(digest)
+        for bound, digests in groups.items():
+            states = [by_digest[d] for d in digests]
+            if bound is None:
+                self._store(Bucket(scope, FIRST, hi=self._lowest(scope)), states)
+            else:
+                self._store(self.known[scope][bound], states)
+
+    def _store(self, bucket: Bucket, states: list[Any]) -> None:
+        """`bucket` with `states` in it, split when over ITEM_BYTES (the module's doc)."""
+        entries = dict(bucket.entries)
+        for state in states:
+            entries[key_hash(state.key)] = _entry(state)
+        # What would have expired as rows (TTL) goes when its bucket is written.
+        newest = max(s.last_sent for s in states)
+        horizon = newest - _expiry_days() * 86_400
+        kept = [t for t in entries.values() if t.last_sent >= horizon]
+        parts = pieces(bucket, kept, self.size)
+        if len(parts) == 1:
+            self._put(parts[0], bucket.version)
+            return
+        # 1. The bucket names the pieces and keeps what it held in their ranges.
+        own = parts[0].entries
+        before = {d: t for d, t in bucket.entries.items() if d >= parts[1].lo}
+        bounds = tuple(p.lo for p in parts[1:])
+        naming = Bucket(bucket.scope, bucket.lo, {**own, **before}, hi=bucket.hi, split=bounds)
+        self._put(naming, bucket.version)
+        # 2. The pieces; 3. the bucket without what went into them.
+        for piece in parts[1:]:
+            self._put(piece, 0)
+        self._put(parts[0], naming.version)
+
+    def _complete(self, bucket: Bucket) -> None:
+        """Finish a split another run began: the pieces its `sp` names, from its entries
+        (a piece already there stays as it is), then the bucket without them."""
+        bounds = [bucket.lo, *bucket.split]
+        highs = [*bucket.split, bucket.hi]
+        parts = []
+        for low, high in zip(bounds, highs, strict=True):
+            held = {
+                d: t for d, t in bucket.entries.items() if d >= low and (high is None or d < high)
+            }
+            parts.append(Bucket(bucket.scope, low, held, hi=high))
+        for piece in parts[1:]:
+            with contextlib.suppress(_Changed):
+                self._put(piece, 0)
+        with contextlib.suppress(_Changed):
+            self._put(parts[0], bucket.version)
+        self.known.pop(bucket.scope, None)
+        self.whole.discard(bucket.scope)
+
+    def _put(self, bucket: Bucket, version: int) -> None:
+        """Write `bucket` as version `version` + 1, if the item is still at `version` (0:
+        not there); on success `bucket` is what the table holds."""
+        item = item_of(bucket, bucket.entries.values(), version + 1)
+        if version:
+            condition = {
+                "ConditionExpression": "v = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(version)}},
+            }
+        else:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise _Changed from exc
+            raise
+        self.writes += 1
+        bucket.version = version + 1
+        if not bucket.split:
+            self.known.setdefault(bucket.scope, {})[bucket.lo] = bucket
+
+
+def _own(bucket: Bucket) -> list[Any]:
+    """The bucket's entries; of a bucket being split, those below the first piece (a
+    finished split leaves nothing else in a bucket)."""
+    if not bucket.split:
+        return list(bucket.entries.values())
+    return [t for d, t in bucket.entries.items() if d < bucket.split[0]]
+
+
+def _entry(state: Any) -> Any:
+    """A state as an entry keeps it: no body, no undelivered marks (hubrelay.delivery)."""
+    return replace(state, body=None, undelivered=frozenset(), undelivered_sends=frozenset())
