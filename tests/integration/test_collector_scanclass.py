@@ -238,3 +238,28 @@ def test_convert_with_the_key_gives_the_ids_the_collector_enqueues(
             ["convert", str(FIXTURES / "sources" / name), "--key", elsewhere, "--account", account]
         )
         assert not {f["Id"] for f in json.loads(capsys.readouterr().out)} & active
+
+
+def test_an_upgrade_in_place_from_rows_reimports_nothing_and_removes_the_rows(
+    stack: dict[str, str],
+) -> None:
+    # Given the table as today's release leaves it: one `f#` row per finding, the same Ids
+    report = load_fixture("sources/trivy_image.json")
+    scope = f"trivy:reports/prod:{IMAGE}"
+    _, sent = scan("reports/prod/api.json", report, stack["queue_url"])
+    dynamodb = boto3.client("dynamodb")
+    store = Store(dynamodb, "tracking", bodies=BodyStore(boto3.client("s3"), "reports", "errors/"))
+    rows = store.load_scope(scope)
+    for item in dynamodb.scan(TableName="tracking")["Items"]:
+        if item["pk"]["S"] == f"t#{scope}" or item["sk"]["S"] == LAYOUT:
+            dynamodb.delete_item(TableName="tracking", Key={"pk": item["pk"], "sk": item["sk"]})
+    for row in rows.values():
+        dynamodb.put_item(TableName="tracking", Item=_to_item(row))
+    # When the upgraded collector reads the same report again
+    summary, again = scan("reports/prod/api-2.json", report, stack["queue_url"])
+    # Then nothing is imported again, and the rows are gone, their state in the buckets
+    assert summary["enqueued"] == 0
+    assert not again["ACTIVE"]
+    left = dynamodb.scan(TableName="tracking")["Items"]
+    assert not [i for i in left if i["pk"]["S"].startswith("f#")]
+    assert set(Store(dynamodb, "tracking").load_scope(scope)) == sent["ACTIVE"]
