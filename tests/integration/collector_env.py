@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -11,7 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from hubrelay import aws, message
+from hubrelay import asff, aws, message
 from hubrelay_emulator.vendorapi import TOKEN, VendorApi, serve  # noqa: F401 - shared with the tests
 from tests.support import LambdaContext, load_handler
 
@@ -106,3 +107,15 @@ def collector_stack(monkeypatch: pytest.MonkeyPatch, **settings: str) -> Iterato
         yield resources
         aws.reset()
         parameters.clear_caches()
+
+
+def shift_clock(monkeypatch: pytest.MonkeyPatch, seconds: float, module: Any = asff) -> None:
+    """Move hubrelay's clock (asff.now_utc: the collector's Context.now and the importer's
+    backoff) `seconds` ahead of the wall clock, in `module` (an hubrelay.asff)."""
+
+    class Shifted(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + timedelta(seconds=seconds)
+
+    monkeypatch.setattr(module, "datetime", Shifted)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -15,7 +14,7 @@ import pytest
 
 from hubrelay import asff
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
-from tests.integration.collector_env import collector_stack, drain, run
+from tests.integration.collector_env import collector_stack, drain, run, shift_clock
 from tests.support import FIXTURES, load_fixture
 
 
@@ -193,14 +192,9 @@ def test_findings_not_reported_again_are_renewed_before_the_age_off(
     put("shop/api/trivy.json", load_fixture("sources/trivy_image.json"))
     run()
     first = {f["Id"]: f for f in drain(stack["queue_url"])}
-    # Given every tracked finding was last sent 81 days ago (renewal after 80 by default)
-    dynamodb = boto3.client("dynamodb")
-    items = dynamodb.scan(TableName="tracking")["Items"]
-    old = str(datetime.now(UTC).timestamp() - 81 * 86_400)
-    for item in items:
-        if item["pk"]["S"] != "cursor":
-            item["ls"] = {"N": old}
-            dynamodb.put_item(TableName="tracking", Item=item)
+    # Given every tracked finding was last sent 81 days ago (renewal after 80 by default):
+    # hubrelay's clock moved on, whatever the layout of the state it keeps.
+    shift_clock(monkeypatch, 81 * 86_400)
     # When a run finds no new report, the sweep renews them (refresh: same Id, later UpdatedAt)
     summary = run()
     renewed = drain(stack["queue_url"])

@@ -8,16 +8,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
-from hubrelay import asff
 from hubrelay_emulator import securityhub as hub
 from tests import support
-from tests.integration.collector_env import collector_stack, run
+from tests.integration.collector_env import collector_stack, run, shift_clock
 from tests.support import LambdaContext, load_fixture, sqs_event
 
 ACCOUNT = "123456789012"  # the collector's account (its LambdaContext's ARN)
@@ -25,18 +23,6 @@ REGION = "us-east-1"
 # A partner product: the account must subscribe to it (EnableImportFindingsForProduct).
 PRODUCT = f"arn:aws:securityhub:{REGION}:999999999999:product/acme/scanner"
 ImporterContext = functools.partial(LambdaContext, "importer", remaining_ms=120_000)
-
-
-def shift_clock(monkeypatch: pytest.MonkeyPatch, seconds: float, module: Any = asff) -> None:
-    """Move hubrelay's clock (asff.now_utc: the collector's Context.now and the importer's
-    backoff) `seconds` ahead of the wall clock, in `module` (an hubrelay.asff)."""
-
-    class Shifted(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> Any:
-            return datetime.now(tz) + timedelta(seconds=seconds)
-
-    monkeypatch.setattr(module, "datetime", Shifted)
 
 
 @pytest.fixture
