@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -282,3 +284,24 @@ def test_build_finding_produces_a_valid_finding_from_oversized_input():
 
 def test_timestamp_is_rfc3339_utc_with_milliseconds():
     assert asff.TIMESTAMP_RE.fullmatch(asff.timestamp())
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON)
+def test_finding_json_is_json_dumps(value):
+    assert asff.finding_json(value) == json.dumps(value)
+
+
+def test_finding_json_refuses_what_json_dumps_refuses_with_the_same_error():
+    circular: dict[str, object] = {"Id": "x"}
+    circular["Resources"] = [circular]
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        asff.finding_json(circular)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        asff.finding_json({"CreatedAt": object()})

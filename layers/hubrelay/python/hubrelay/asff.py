@@ -139,9 +139,24 @@ class InvalidFindingError(PermanentError, ValueError):
         self.violations = violations
 
 
+# json.dumps' own encoder but for its check for circular references: a dict of the id of
+# every container it is inside, a tenth of the time of dumping a finding. A structure that
+# does contain itself recurses instead, to RecursionError, and is then dumped by json.dumps
+# itself, which says what it always said (ValueError: Circular reference detected).
+_dump_acyclic = json.JSONEncoder(check_circular=False).encode
+
+
+def finding_json(finding: Any) -> str:
+    """json.dumps(finding), the same text and the same errors, a tenth faster."""
+    try:
+        return _dump_acyclic(finding)
+    except RecursionError:
+        return json.dumps(finding)
+
+
 def finding_size(finding: Mapping[str, Any]) -> int:
     """Bytes of the finding as botocore puts it on the wire (json.dumps, ASCII-escaped)."""
-    return len(json.dumps(finding))
+    return len(finding_json(finding))
 
 
 @cache
@@ -324,16 +339,13 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
             )
         elif expected_region and parsed.region != expected_region:
             out.append(Violation(fid, "ProductArn", f"Region is not {expected_region}"))
-    severity = finding.get("Severity")
     provider = finding.get("FindingProviderFields")
-    provider_severity = provider.get("Severity") if isinstance(provider, Mapping) else None
-    if not any(
-        isinstance(s, Mapping) and ("Label" in s or "Normalized" in s)
-        for s in (severity, provider_severity)
-    ):
+    if not isinstance(provider, Mapping):
+        provider = {}
+    if not (_has_label(finding.get("Severity")) or _has_label(provider.get("Severity"))):
         out.append(Violation(fid, "Severity", "missing Severity.Label (or Normalized)"))
-    for field in ("Types", "FindingProviderFields.Types"):
-        types = _get(finding, field)
+    provider_types = ("FindingProviderFields.Types", provider.get("Types"))
+    for field, types in (("Types", finding.get("Types")), provider_types):
         if isinstance(types, list):
             for i, value in enumerate(types):
                 if isinstance(value, str) and not _valid_type(value):
@@ -348,6 +360,10 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
     return out
 
 
+def _has_label(severity: Any) -> bool:
+    return isinstance(severity, Mapping) and ("Label" in severity or "Normalized" in severity)
+
+
 # A run's findings share a few product ARNs and Types: each is read once (frozen results).
 @lru_cache(maxsize=1024)
 def _parsed_product_arn(arn: str) -> ProductArn | None:
@@ -357,15 +373,6 @@ def _parsed_product_arn(arn: str) -> ProductArn | None:
 @lru_cache(maxsize=4096)
 def _valid_type(value: str) -> bool:
     return is_valid_type(value)
-
-
-def _get(finding: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = finding
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 # --- the compiled validator: the same rules, generated once from the model ---------------
@@ -450,15 +457,12 @@ def _compile_structure(shape: StructureShape, spath: str, depth: int) -> Check:
     for name, member in shape.members.items():
         sub = f"{spath}.{name}" if spath else name
         members[name] = _lazy(member, sub, depth + 1, members, name)
-    required = tuple(shape.required_members)
+    required = frozenset(shape.required_members)
     get = members.get
 
     def check(value: Any) -> int:
-        if type(value) is not dict:
+        if type(value) is not dict or not value.keys() >= required:
             return 0
-        for name in required:
-            if name not in value:
-                return 0
         total = 2
         for key, item in value.items():
             member = get(key)
@@ -467,8 +471,9 @@ def _compile_structure(shape: StructureShape, spath: str, depth: int) -> Check:
             size = member(item)
             if not size:
                 return 0
-            total += size + len(key) + 6  # a member name is ASCII: "key": ...,
-        return total
+            total += size
+        # Every key is a member name (ASCII): "key": ..., for each.
+        return total + sum(map(len, value)) + 6 * len(value)
 
     return check
 
@@ -488,8 +493,8 @@ def _compile_list(shape: ListShape, spath: str, depth: int) -> Check:
             size = item_check(item)
             if not size:
                 return 0
-            total += size + 2
-        return total
+            total += size
+        return total + 2 * len(value)
 
     return check
 
@@ -508,13 +513,16 @@ def _compile_map(shape: MapShape, spath: str, depth: int) -> Check:
             return 0
         value_check, total = cell[0], 2
         for key, item in value.items():
-            if type(key) is not str or not key_min <= len(key) <= key_max or not _has_text(key):
+            # Not blank: _has_text, inlined (as in the string checks below).
+            if type(key) is not str or not key_min <= len(key) <= key_max or not key:
+                return 0
+            if key.isspace():
                 return 0
             size = value_check(item)
             if not size:
                 return 0
-            total += size + 12 * len(key) + 6
-        return total
+            total += size
+        return total + 12 * sum(map(len, value)) + 6 * len(value)
 
     return check
 
@@ -540,31 +548,39 @@ def _compile_string(shape: Shape, spath: str) -> Check:
 
 
 def _compile_string_rules(low: int, high: int, not_blank: bool, timestamp_field: bool) -> Check:
-    """Type, length, "not blank" and timestamp form, specialised to the rules that apply."""
-    has_text, stamp = _has_text, TIMESTAMP_RE.fullmatch
+    """Type, length, "not blank" and timestamp form, specialised to the rules that apply.
+    "Not blank" is _has_text inlined: a character, and not all of them whitespace."""
+    stamp = TIMESTAMP_RE.fullmatch
     if timestamp_field:
 
         def stamped(value: Any) -> int:
-            if type(value) is not str or not low <= len(value) <= high:
+            if type(value) is not str:
                 return 0
-            if (not_blank and not has_text(value)) or stamp(value) is None:
+            size = len(value)
+            if not low <= size <= high:
                 return 0
-            return 12 * len(value) + 2
+            if (not_blank and (not size or value.isspace())) or stamp(value) is None:
+                return 0
+            return 12 * size + 2
 
         return stamped
     if not_blank:
 
         def text(value: Any) -> int:
-            if type(value) is not str or not low <= len(value) <= high or not has_text(value):
+            if type(value) is not str:
                 return 0
-            return 12 * len(value) + 2
+            size = len(value)
+            if not low <= size <= high or not size or value.isspace():
+                return 0
+            return 12 * size + 2
 
         return text
 
     def sized(value: Any) -> int:
-        if type(value) is not str or not low <= len(value) <= high:
+        if type(value) is not str:
             return 0
-        return 12 * len(value) + 2
+        size = len(value)
+        return 12 * size + 2 if low <= size <= high else 0
 
     return sized
 

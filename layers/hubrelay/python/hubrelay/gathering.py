@@ -53,7 +53,7 @@ class Item:
     ) -> Item:
         """The Item of a valid finding (ProductArn and AwsAccountId present); `body`: the
         message body that holds this finding alone, kept instead of a text of its own."""
-        text = json.dumps(finding)  # as botocore puts it on the wire: its size (asff)
+        text = asff.finding_json(finding)  # as botocore puts it on the wire: its size
         return cls(
             text if body is None else body,
             origins,

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from hubrelay import loading
+from hubrelay import asff, loading
 from hubrelay.delivery import Ref
 from hubrelay.errors import PermanentError
 from hubrelay.observability import logger
@@ -123,7 +123,7 @@ def pack_messages(
         if tracked and index >= len(entries):
             raise ValueError("refs must be aligned with findings")
         # json.dumps escapes every non-ASCII character: its length is its size in bytes.
-        text, entry = json.dumps(finding), entries[index] if tracked else ""
+        text, entry = asff.finding_json(finding), entries[index] if tracked else ""
         own = len(text) + len(entry)
         if overhead + own > max_bytes:
             raise MessageError(
