@@ -20,13 +20,12 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property, partial
+from functools import cached_property
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import jmespath
-from jmespath import visitor
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
@@ -41,6 +40,7 @@ from hubrelay.sources import (
     Record,
     SourceError,
     Unit,
+    jmes,
     obj,
     parse_time,
     rfc3339,
@@ -136,10 +136,10 @@ class VendorMapping:
         return self._compiled[text]
 
     def get(self, name: str, record: Any) -> Any:
-        return self._getters[name](record)
+        return self.searches[name](record)
 
     @cached_property
-    def _getters(self) -> dict[str, Callable[[Any], Any]]:
+    def searches(self) -> dict[str, Callable[[Any], Any]]:
         """Per finding field, what reads it from a record: compiled once per mapping."""
         fields = self.spec["finding"]
         return {name: self._searcher(fields.get(name)) for name in FINDING_FIELDS}
@@ -147,11 +147,7 @@ class VendorMapping:
     def _searcher(self, text: str | None) -> Callable[[Any], Any]:
         if not text:
             return _nothing
-        parsed = self._expression(text).parsed
-        keys = _field_chain(parsed)
-        if keys is not None:
-            return partial(_dig, keys)
-        return partial(_INTERPRETER.visit, parsed)
+        return jmes.compile_node(self._expression(text).parsed)
 
     def records(self, page: Any) -> list[Any]:
         found = self._expression(self.page["records"]).search(page)
@@ -164,46 +160,15 @@ class VendorMapping:
         return str(found) if found not in (None, "") else None
 
 
-# One interpreter for every search: it holds only the (default) options and functions,
-# which jmespath's ParsedResult.search would build again for each call.
-_INTERPRETER = visitor.TreeInterpreter()
-
-
 def _nothing(record: Any) -> None:
     return None
-
-
-def _field_chain(node: dict[str, Any]) -> tuple[str, ...] | None:
-    """The keys of an expression that is only fields (`a`, `a.b.c`), else None."""
-    if node["type"] == "field":
-        return (node["value"],)
-    if node["type"] != "subexpression":
-        return None
-    keys: tuple[str, ...] = ()
-    for child in node["children"]:
-        part = _field_chain(child)
-        if part is None:
-            return None
-        keys += part
-    return keys
-
-
-def _dig(keys: tuple[str, ...], value: Any) -> Any:
-    """What jmespath gives for a chain of fields: each step is `value.get(key)`, None when
-    the value has no `get` (jmespath's TreeInterpreter.visit_field)."""
-    for key in keys:
-        try:
-            value = value.get(key)
-        except AttributeError:
-            return None
-    return value
 
 
 def map_record(record: Record, ctx: Context) -> list[Finding]:
     """One vendor record to one finding, by the mapping's expressions."""
     mapping, item = record.context, record.native
     assert isinstance(mapping, VendorMapping)
-    values = {name: mapping.get(name, item) for name in FINDING_FIELDS}
+    values = {name: search(item) for name, search in mapping.searches.items()}
     for name in REQUIRED_FIELDS:
         if values[name] in (None, "", []):
             raise MappingError(f"mapping field {name!r} is empty for this record")
