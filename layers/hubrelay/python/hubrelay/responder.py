@@ -259,11 +259,13 @@ def _dead_letter(
 
 def connect(settings: Settings) -> Services:
     """Real clients, for the Lambda function and `hubrelay route`."""
-    from aws_lambda_powertools.utilities import parameters
-
     from hubrelay import aws
 
     def secret(arn: str) -> str:
+        # Powertools' parameters utility on the first secret only: the webhook's signing
+        # secret and the vendor's token; an SNS or OpsCenter delivery reads none.
+        from aws_lambda_powertools.utilities import parameters
+
         value = parameters.get_secret(arn, max_age=settings.secret_max_age_s)
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
