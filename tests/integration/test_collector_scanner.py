@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from hubrelay import asff
+from hubrelay.bodies import BodyStore
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
 from tests.integration.collector_env import collector_stack, drain, run, shift_clock
 from tests.support import FIXTURES, load_fixture
@@ -204,6 +205,26 @@ def test_findings_not_reported_again_are_renewed_before_the_age_off(
     assert all(f["CreatedAt"] == first[f["Id"]]["CreatedAt"] for f in renewed)
     # And the next run has nothing left to renew.
     assert run()["enqueued"] == 0
+
+
+def test_the_first_run_reads_back_no_body_of_what_it_sent(
+    stack: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a new stack (no placement recorded yet) and a report of 4 active findings
+    read: list[str] = []
+    get = BodyStore.get
+    monkeypatch.setattr(
+        BodyStore, "get", lambda self, *args: read.append(args[2]) or get(self, *args)
+    )
+    put("shop/api/trivy.json", load_fixture("sources/trivy_image.json"))
+    # When the first run sends them and then sweeps placement
+    summary = run()
+    # Then the sweep reads no body: what this run sent is placed by these very settings
+    # (an S3 GET, and a body parsed, per finding otherwise: the sweep goes in key-hash
+    # order, the bodies are in objects by save)
+    assert summary["enqueued"] == 4
+    assert read == []
+    assert len(drain(stack["queue_url"])) == 4
 
 
 def errors_reported(summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -444,9 +444,12 @@ def reconcile_placement(c: Collector) -> None:
     if marker.get("placed") == wanted:
         return
     start = marker.get("start") if marker.get("moving") == wanted else None
+    sent_now = c.ctx.now.timestamp()
     while c.time_left():
         page, start = c.store.active_page(start, PLACEMENT_PAGE)
-        found = c.store.resolve(page)
+        # What this run sent was placed by these settings: its body is not read back (an
+        # S3 GET and a parse per finding, on a new stack's first run every finding).
+        found = c.store.resolve([s for s in page if s.last_sent < sent_now])
         plans = [_placed(c, state) for state in found if state.body is not None]
         c.deliver([p for p in plans if p.state is not None])
         if start is None:
