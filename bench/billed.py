@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,13 +17,36 @@ KB = 1024
 READ_UNIT = 4 * KB  # a strongly consistent read: one unit per started 4 KB
 
 
+class Aside:
+    """CPU seconds that are not the collector's: moto answering a call (DynamoDB's and
+    S3's work, on their servers in AWS) and this module's own reads of the items before
+    and after each write, to bill it. Regions inside one another are counted once."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._depth = 0
+
+    @contextmanager
+    def region(self) -> Iterator[None]:
+        outermost = self._depth == 0
+        self._depth += 1
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if outermost:
+                self.seconds += time.process_time() - started
+
+
 class BilledDynamoDB:
     """A DynamoDB client that counts what each call is billed. A write is billed by the
     larger of the item before and after it, even when its condition fails ("Write
     operations", page above); a Query or Scan by the total size of the items it returns."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, aside: Aside | None = None) -> None:
         self.client = client
+        self.aside = aside or Aside()
         self.write_units = 0
         self.index_write_units = 0
         self.read_units = 0
@@ -33,15 +57,20 @@ class BilledDynamoDB:
         return getattr(self.client, name)
 
     def _old(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        item: dict[str, Any] | None = self.client.get_item(
-            TableName=table, Key=key, ConsistentRead=True
-        ).get("Item")
+        with self.aside.region():
+            item: dict[str, Any] | None = self.client.get_item(
+                TableName=table, Key=key, ConsistentRead=True
+            ).get("Item")
         return item
 
     def _bill_write(self, table: str, key: dict[str, Any], new: dict[str, Any] | None) -> None:
         self._bill(self._old(table, key), new)
 
     def _bill(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        with self.aside.region():
+            self._count(old, new)
+
+    def _count(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         from bench.collector import index_writes
 
         sizes = [item_size(i) for i in (old, new) if i is not None]
@@ -99,6 +128,10 @@ class BilledDynamoDB:
         return _Paginator(self, name)
 
     def _bill_read(self, items: list[dict[str, Any]], each: bool) -> None:
+        with self.aside.region():
+            self._count_read(items, each)
+
+    def _count_read(self, items: list[dict[str, Any]], each: bool) -> None:
         self.items_read += len(items)
         if each:
             self.read_units += sum(max(1, math.ceil(item_size(i) / READ_UNIT)) for i in items)
@@ -136,14 +169,27 @@ class _Paginator:
 
 @contextmanager
 def tracking_table() -> Iterator[tuple[BilledDynamoDB, Any]]:
-    """The stack's tracking table and bucket in moto: (billed DynamoDB client, S3 client)."""
+    """The stack's tracking table and bucket in moto: (billed DynamoDB client, S3 client).
+    The client's `aside` counts the CPU time moto spends answering calls (S3's included)."""
     import boto3
     from moto import mock_aws
+    from moto.core.botocore_stubber import BotocoreStubber
 
     # The tests' own setup of the stack's resources, as template.yaml defines them (by
     # name, so that mypy does not check the test support module against the bench's rules).
     stack = importlib.import_module("tests.integration.collector_env")
-    with mock_aws():
-        stack.create_stack_resources()
-        dynamodb = BilledDynamoDB(boto3.client("dynamodb", region_name="us-east-1"))
-        yield dynamodb, boto3.client("s3", region_name="us-east-1")
+    aside = Aside()
+    answer = BotocoreStubber.process_request
+
+    def answered(self: Any, request: Any) -> Any:
+        with aside.region():
+            return answer(self, request)
+
+    BotocoreStubber.process_request = answered  # type: ignore[method-assign]
+    try:
+        with mock_aws():
+            stack.create_stack_resources()
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            yield BilledDynamoDB(client, aside), boto3.client("s3", region_name="us-east-1")
+    finally:
+        BotocoreStubber.process_request = answer  # type: ignore[method-assign]

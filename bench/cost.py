@@ -11,15 +11,20 @@ What hubrelay pays per million findings imported (quantities measured in this ru
   time per finding at the rate limit (CPU + backoff sleeps + moto's answers standing in for
   Security Hub's latency); Security Hub's real latency is not known here, so the bill of
   each extra 100 ms per call is given beside it. The collector's is its CPU time per
-  finding (reading S3, DynamoDB and SQS latencies not included).
+  finding on the real tracking.Store over moto (bench.billed), without what moto spends
+  answering (DynamoDB's and S3's work) or the bench's billing reads; reading S3, DynamoDB
+  and SQS latencies not included.
 - SQS: every 64 KB chunk of a request is a billed request: SendMessageBatch by the
   collector (measured), ReceiveMessage by the event source mapping (the same bytes), and
   one DeleteMessageBatch per 10 messages. The mapping's empty long polls are a fixed
   monthly cost, not per finding.
-- DynamoDB (on demand): the tracking items written, each sized by DynamoDB's rule
-  (tracking.item_size on the item tracking._to_item really writes), 1 write unit per
-  started KB; the renewal index's writes (KEYS_ONLY: a new entry 1 unit, a changed key 2);
-  the items read. Storage and point-in-time recovery for the tracked life of a finding sent
+- DynamoDB (on demand): the tracking items written (the packed buckets of
+  hubrelay.packed, as tracking.Store writes them), each sized by DynamoDB's rule
+  (tracking.item_size), 1 write unit per started KB of the larger of the item before and
+  after the write, a failed conditional write included
+  (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html);
+  the renewal index's writes (KEYS_ONLY: a new entry 1 unit, a changed key 2); the items
+  read. Storage and point-in-time recovery for the tracked life of a finding sent
   once (tracking.EXPIRY_DAYS, after which TTL deletes the row), with DynamoDB's 100 bytes of
   overhead per item in the table and in the index: per million findings imported, as if
   each were sent once and never again (a finding reported on is renewed every 80 days,

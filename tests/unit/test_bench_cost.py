@@ -5,7 +5,11 @@ the rules of "Write considerations for Global Secondary Indexes"
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import pytest
+from moto.core.botocore_stubber import BotocoreStubber
 
 from bench import collector, cost
 
@@ -63,3 +67,24 @@ def test_every_dynamodb_quantity_is_billed() -> None:
         1e6 / 1024**2 * 100 / 30 * 0.20, 4
     )
     assert result["hubrelay_usd"] > 1.25
+
+
+def test_the_collectors_cpu_leaves_out_what_moto_spends_answering(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a moto that burns 20 ms of CPU on every DynamoDB and S3 call it answers
+    answer = BotocoreStubber.process_request
+
+    def slow(self: Any, request: Any) -> Any:
+        started = time.process_time()
+        while time.process_time() - started < 0.02:
+            pass
+        return answer(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", slow)
+    # When the bench measures a first run of 50 findings (a few dozen calls)
+    first = collector.unchanged_resend(50)["runs"][0]
+    # Then that time is counted beside the collector's CPU, not in it (it is DynamoDB's
+    # and S3's work, not the function's)
+    assert first["moto_and_billing_cpu_s"] > 0.3
+    assert first["cpu_s"] < first["moto_and_billing_cpu_s"] / 2
