@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser import parse
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from hubrelay import event_reading
@@ -284,3 +286,60 @@ def test_the_plain_reading_checks_every_field_the_model_declares():
     assert list(checks) == list(EventFindingModel.model_fields)
     required = [name for name, (_, needed) in checks.items() if needed]
     assert required == [n for n, f in EventFindingModel.model_fields.items() if f.is_required()]
+
+
+# Any value a field may hold, in and out of what the models declare.
+_VALUES = st.sampled_from(
+    [
+        *(None, "", "x", "é", "\ud800", "x" * 600, 0, 1, -3, 2**70, 1.5, 40.0, True, False),
+        *([], ["a"], ["a", 1], {}, {"Label": "HIGH"}, {"Normalized": 50}, {"Status": "NEW"}),
+        *([{"Type": "T", "Id": "i"}], [{"Id": 3}], {"k": [1, {"n": None}]}, {"Severity": {}}),
+    ]
+)
+_FIELDS = st.sampled_from(
+    [
+        *EventFindingModel.model_fields,
+        *("Compliance", "Note", "_x", "Severity.Label", "Severity.Normalized", "Severity.X"),
+        *("Workflow.Status", "FindingProviderFields.Severity", "Resources.0.Type"),
+        *("Resources.0.Id", "Resources.0.Z"),
+    ]
+)
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node: Any = raw
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if not isinstance(node, (dict, list)) or (isinstance(node, list) and not node):
+            return
+    if isinstance(node, list):
+        return
+    node[last] = value
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(_FIELDS, _VALUES), max_size=6), st.integers(0, len(_findings()) - 1))
+def test_any_mix_of_fields_is_read_as_pydantic_reads_it(changes, index):
+    raw = copy.deepcopy(_findings()[index])
+    for path, value in changes:
+        _set(raw, path, copy.deepcopy(value))
+    assert _comparable(_ours(copy.deepcopy(raw))) == _comparable(_pydantic(copy.deepcopy(raw)))
+
+
+_EVENT_FIELDS = st.sampled_from(
+    [
+        *("version", "id", "source", "account", "time", "region", "resources", "detail-type"),
+        *("detail", "replay-name", "detail_type", "detail.findings", "detail.actionName"),
+        *("detail.actionDescription", "detail.other"),
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(_EVENT_FIELDS, _VALUES), max_size=4), st.sampled_from(FAMILIES))
+def test_any_mix_of_event_fields_is_read_as_powertools_parser_reads_it(changes, family):
+    event = load_fixture(f"events/custom-action-{family}.json")
+    for path, value in changes:
+        _set(event, path, copy.deepcopy(value))
+    assert _event_ours(event) == _event_pydantic(event)
