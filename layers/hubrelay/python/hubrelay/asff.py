@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
@@ -199,10 +199,10 @@ def validate_finding(
     expected_region: str | None = None,
 ) -> list[Violation]:
     """Every way `finding` breaks the ASFF contract; an empty list means it may be sent."""
-    if not isinstance(finding, Mapping):
+    if not _is_mapping(finding):
         return [Violation("?", "(finding)", f"not a JSON object but {type(finding).__name__}")]
-    fid = finding.get("Id") if isinstance(finding.get("Id"), str) else "?"
-    fid = str(fid)[:120]
+    fid = finding.get("Id")
+    fid = fid[:120] if isinstance(fid, str) else "?"
     out: list[Violation] = []
     # The compiled check accepts nothing structure_problem refuses, and recurses no deeper
     # than loading.MAX_DEPTH containers, so it may run first.
@@ -340,7 +340,7 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         elif expected_region and parsed.region != expected_region:
             out.append(Violation(fid, "ProductArn", f"Region is not {expected_region}"))
     provider = finding.get("FindingProviderFields")
-    if not isinstance(provider, Mapping):
+    if not _is_mapping(provider):
         provider = {}
     if not (_has_label(finding.get("Severity")) or _has_label(provider.get("Severity"))):
         out.append(Violation(fid, "Severity", "missing Severity.Label (or Normalized)"))
@@ -361,7 +361,12 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
 
 
 def _has_label(severity: Any) -> bool:
-    return isinstance(severity, Mapping) and ("Label" in severity or "Normalized" in severity)
+    return _is_mapping(severity) and ("Label" in severity or "Normalized" in severity)
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """isinstance(value, Mapping), a dict (what JSON gives) without the ABC's check."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 # A run's findings share a few product ARNs and Types: each is read once (frozen results).
@@ -830,13 +835,13 @@ def clip_map(
 
     When pairs must be dropped, the last slot says how many, so nothing disappears silently.
     """
-    out: dict[str, str] = {}
     items = []
     for k, v in values.items():
         if v is None:
             continue
         key = k if type(k) is str else str(k)
-        text = v if type(v) is str else _as_text(v)
+        # An int as _as_text gives it (its repr), without the call: line numbers, counts.
+        text = v if type(v) is str else repr(v) if type(v) is int else _as_text(v)
         if len(text) > value_max:
             text = truncate(text, value_max)
         # A key is checked before it is cut, a value after (a cut value ends in a marker).
@@ -847,8 +852,7 @@ def clip_map(
             *items[: max_pairs - 1],
             ("hubrelay/omittedFields", str(len(items) - max_pairs + 1)),
         ]
-    out.update(items)
-    return out
+    return dict(items)
 
 
 def _as_text(value: Any) -> str:
