@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hubrelay import asff, aws, http, message, sqs, tracking
+from hubrelay import asff, aws, message, sqs, tracking
 from hubrelay.bodies import BodyStore
 from hubrelay.delivery import Ref
 from hubrelay.error_report import ErrorReport
@@ -595,6 +595,7 @@ def build_source(
     if settings.source == "vendor_api":
         from aws_lambda_powertools.utilities import parameters
 
+        from hubrelay import http
         from hubrelay.sources.vendor_api import VendorApiSource, auth_headers
 
         # Cached across warm invocations (secret_max_age_s, 5 minutes by default, as the
