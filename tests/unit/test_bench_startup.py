@@ -29,7 +29,7 @@ def test_instruction_counts_split_the_import_the_first_request_and_the_warm_one(
 ) -> None:
     (tmp_path / "app.py").write_text(APP)
     spec = {"name": "app", "arn": "arn:aws:lambda:us-east-1:111122223333:function:app"}
-    spec |= {"timeout": 30, "events": [{}, {}]}
+    spec |= {"timeout": 30, "events": [dict, dict]}
     run = startup._instructions_once(tmp_path, dict(os.environ), spec)
     assert run.first is not None
     assert run.warm is not None
@@ -37,3 +37,28 @@ def test_instruction_counts_split_the_import_the_first_request_and_the_warm_one(
     assert 20_000_000 < run.first - run.warm < 60_000_000
     assert 20_000_000 < run.imported < 60_000_000
     assert run.seconds == run.imported + run.first - run.warm  # the cold start's count
+
+
+def test_each_event_is_made_after_the_request_before_it(tmp_path: Path) -> None:
+    # Given a handler that leaves a file per request, and a second event that looks for
+    # the first request's file when it is made (as the collector's second report is put)
+    (tmp_path / "app.py").write_text(
+        "import pathlib\n"
+        "def handler(event, context):\n"
+        "    pathlib.Path(event['leave']).write_text('done')\n"
+        "    return {}\n"
+    )
+    first, seen = tmp_path / "first", []
+
+    def second() -> dict[str, str]:
+        seen.append(first.exists())
+        return {"leave": str(tmp_path / "second")}
+
+    spec = {"name": "app", "arn": "arn:aws:lambda:us-east-1:111122223333:function:app"}
+    spec |= {"timeout": 30, "events": [lambda: {"leave": str(first)}, second]}
+    # When the cold start is timed
+    run, _ = startup._run_once(tmp_path, dict(os.environ), spec)
+    # Then the second event was made once the first request was over, and both ran
+    assert seen == [True]
+    assert (tmp_path / "second").read_text() == "done"
+    assert run.warm is not None
