@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -96,6 +97,20 @@ def test_one_save_writes_its_bodies_in_one_object_and_rows_only_name_it(
     assert loaded.body_ref == key
     (resolved,) = env["store"].resolve([loaded])
     assert resolved.body == states[1].body
+
+
+def test_object_names_are_the_time_and_64_random_bits(env: dict[str, Any]) -> None:
+    # Every entry of a bucket names its body's object, and a bucket's entries come from
+    # the saves of a run: names that start alike (the time) and end in 16 random hex
+    # digits, not 32 (a uuid4), leave 8 bytes of each name that deflate cannot squeeze.
+    bodies = BodyStore(env["s3"], "reports", "errors/")
+    at = datetime(2026, 11, 1, 8, 5, 9, tzinfo=UTC)
+    first = bodies.put({"shop/api": {"a": {"Id": "a"}}}, at)
+    second = bodies.put({"shop/api": {"b": {"Id": "b"}}}, at)
+    name = r"errors/tracking/2026/11/01/080509-[0-9a-f]{16}\.json\.gz"
+    assert re.fullmatch(name, first)
+    assert re.fullmatch(name, second)
+    assert first != second
 
 
 def test_a_body_read_back_is_not_written_again_unless_it_changed(

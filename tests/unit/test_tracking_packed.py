@@ -3,6 +3,7 @@ at once, each write a PutItem conditional on the version it read."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -11,8 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hubrelay import aws
-from hubrelay.tracking import Store
+from hubrelay import aws, packed
+from hubrelay.tracking import Store, Tracked, item_size
 from tests.integration.collector_env import create_stack_resources
 from tests.unit.test_tracking import logical, sent_state
 
@@ -53,3 +54,40 @@ def test_two_writers_of_many_findings_lose_nothing_across_splits(
         (first if n % 2 else second).save([_state(finding, f"scanner/{n}")])
     seen = Store(dynamodb, "tracking").load_scope("shop/api")
     assert set(seen) == {f"scanner/{n}" for n in range(60)}
+
+
+def _scan_states(count: int) -> list[Tracked]:
+    """States as a Trivy scan of `count` vulnerabilities leaves them (keys as its mapper
+    makes them), last sent together."""
+    return [
+        Tracked(
+            scope="trivy:shop/api:registry.example.com/shop/api:1.4.2",
+            key=f"hubrelay/trivy/vulnerability/CVE-2026-{n:05d}/"
+            + hashlib.sha256(b"k%d" % n).hexdigest()[:32],
+            hash=hashlib.sha256(str(n).encode()).hexdigest(),
+            created_at="2026-10-30T08:12:44.123Z",
+            updated_at="2026-11-01T00:00:00.000Z",
+            regions=frozenset({"us-east-1"}),
+            last_sent=1_793_491_200.0,
+            product="",
+            body_ref=f"errors/tracking/2026/11/01/{n // 250:032x}.json.gz",
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_split_fills_its_pieces_close_to_a_write_unit() -> None:
+    # Given the states of a 2,000-finding scan saved into a scope's first bucket
+    states = _scan_states(2_000)
+    first = packed.Bucket(states[0].scope, packed.FIRST)
+    # When the bucket splits
+    parts = packed.pieces(first, states, item_size)
+    sizes = [item_size(packed.item_of(p, p.entries.values(), 2)) for p in parts]
+    # Then no piece is over a write unit, and all but the last fill at least 85% of one
+    # (halving the pieces that did not fit left them two thirds full: a third more items
+    # to store, back up and write)
+    assert max(sizes) <= packed.ITEM_BYTES
+    assert min(sizes[:-1]) >= 0.85 * packed.ITEM_BYTES
+    assert sum(len(p.entries) for p in parts) == 2_000
+    # And a bucket that fits stays one piece
+    assert len(packed.pieces(first, states[:5], item_size)) == 1

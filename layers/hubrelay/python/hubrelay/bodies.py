@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import uuid
+import secrets
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
@@ -49,7 +49,10 @@ class BodyStore:
 
     def put(self, bodies: Mapping[str, Mapping[str, Finding]], now: datetime) -> str:
         """Write `bodies` ({scope: {base Id: body}}) in one new object; its key."""
-        key = f"{self.prefix}{now:%Y/%m/%d}/{uuid.uuid4().hex}.json.gz"
+        # Every tracking entry names its object (hubrelay.packed), so the name's entropy is
+        # stored per bucket: the time (alike across a run's saves, which deflate shares)
+        # and 64 random bits, enough that two collectors never pick the same name.
+        key = f"{self.prefix}{now:%Y/%m/%d/%H%M%S}-{secrets.token_hex(8)}.json.gz"
         text = json.dumps(bodies, separators=(",", ":"))
         self.s3.put_object(
             Bucket=self.bucket,

@@ -37,7 +37,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import math
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -113,12 +112,11 @@ def pieces(bucket: Bucket, entries: list[Any], size: Callable[..., int]) -> list
     """`entries` (of `bucket`'s range) in buckets of at most ITEM_BYTES by `size`
     (tracking.item_size); the first keeps the bucket's bound, the last its `hi`."""
     ordered = sorted(entries, key=lambda t: key_hash(t.key))
-    whole = size(item_of(bucket, ordered, bucket.version + 2))
-    parts = max(1, min(len(ordered), math.ceil(whole / (ITEM_BYTES * 0.8))))
-    out: list[Bucket] = []
-    for n in range(parts):
-        group = ordered[n * len(ordered) // parts : (n + 1) * len(ordered) // parts]
-        out += _fit(Bucket(bucket.scope, "", hi=None), group, size)
+    whole = replace(bucket, entries={key_hash(t.key): t for t in ordered}, split=())
+    if len(ordered) < 2 or size(item_of(whole, ordered, bucket.version + 2)) <= ITEM_BYTES:
+        out = [whole]
+    else:
+        out = _fill(bucket.scope, ordered, size)
     # Bounds between neighbours: the shortest prefix of the upper one's first key hash.
     out[0].lo = bucket.lo
     for low, high in itertools.pairwise(out):
@@ -129,13 +127,34 @@ def pieces(bucket: Bucket, entries: list[Any], size: Callable[..., int]) -> list
     return out
 
 
-def _fit(bucket: Bucket, group: list[Any], size: Callable[..., int]) -> list[Bucket]:
-    """`group` in one bucket, or halved until each part fits."""
-    filled = replace(bucket, entries={key_hash(t.key): t for t in group})
-    if len(group) < 2 or size(item_of(filled, group, 2)) <= ITEM_BYTES:
-        return [filled]
-    middle = len(group) // 2
-    return _fit(bucket, group[:middle], size) + _fit(bucket, group[middle:], size)
+# A split fills each piece to this share of a write unit, leaving room for the bounds
+# (`sk`, `hi`: up to 16 characters each) and a few entries more before the next split.
+# Pieces sized from the size of the whole came out two thirds full: entries compress
+# less well in a piece than in the whole, so the pieces that did not fit were halved.
+FILL = 0.9
+
+
+def _fill(scope: str, ordered: list[Any], size: Callable[..., int]) -> list[Bucket]:
+    """`ordered` in consecutive pieces, each the most entries that fit in FILL of
+    ITEM_BYTES (at least one): a piece's count starts from the last one's, so each piece
+    costs two or three encodings."""
+
+    def fits(start: int, count: int) -> bool:
+        group = ordered[start : start + count]
+        return count < 2 or size(item_of(Bucket(scope, ""), group, 2)) <= ITEM_BYTES * FILL
+
+    out: list[Bucket] = []
+    start, count = 0, 8
+    while start < len(ordered):
+        count = max(1, min(count, len(ordered) - start))
+        while not fits(start, count):
+            count -= 1
+        while start + count < len(ordered) and fits(start, count + 1):
+            count += 1
+        group = ordered[start : start + count]
+        out.append(Bucket(scope, "", {key_hash(t.key): t for t in group}))
+        start += count
+    return out
 
 
 def _bound(below: str, at: str) -> str:
