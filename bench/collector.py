@@ -194,6 +194,11 @@ class MemoryStore(Store):
         self.s3_bytes = 0
         self._legacy = False  # no rows of earlier releases to migrate
 
+    def flush(self) -> None:
+        """Nothing is pending: `save` bills and keeps each state at once. (The collector
+        flushes the store at the end of a run since tracking defers its writes; this model
+        still bills rows, not hubrelay.packed's buckets.)"""
+
     def cursor(self, source: str) -> Cursor:
         return dict(self.cursors.get(source, {}))
 
