@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from hubrelay import aws
+from hubrelay import bodies as bodies_module
 from hubrelay.bodies import BodyStore
 from hubrelay.sources import Context
 from hubrelay.tracking import (
@@ -106,11 +107,43 @@ def test_object_names_are_the_time_and_64_random_bits(env: dict[str, Any]) -> No
     bodies = BodyStore(env["s3"], "reports", "errors/")
     at = datetime(2026, 11, 1, 8, 5, 9, tzinfo=UTC)
     first = bodies.put({"shop/api": {"a": {"Id": "a"}}}, at)
+    bodies.flush()
     second = bodies.put({"shop/api": {"b": {"Id": "b"}}}, at)
     name = r"errors/tracking/2026/11/01/080509-[0-9a-f]{16}\.json\.gz"
     assert re.fullmatch(name, first)
     assert re.fullmatch(name, second)
     assert first != second
+
+
+def test_the_saves_of_a_flush_share_one_object_of_at_most_batch_bodies(
+    env: dict[str, Any], finding: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a store that writes at flush (the collector's), saving a chunk at a time
+    store = Store(env["dynamodb"], "tracking", bodies=env["store"].bodies, defer=True)
+    for n in range(3):
+        store.save([sent(finding, n)])
+    # Then nothing is written before the flush, and one object after it holds all three
+    assert objects(env) == []
+    store.flush()
+    (key,) = objects(env)
+    body = env["s3"].get_object(Bucket="reports", Key=key)["Body"].read()
+    stored = json.loads(gzip.decompress(body))
+    assert sorted(stored["shop/api"]) == [f"scanner/finding-{n}" for n in range(3)]
+    assert stored["shop/api"]["scanner/finding-1"] == sent(finding, 1).body
+    # And an object is written as soon as it holds BATCH_BODIES
+    monkeypatch.setattr(bodies_module, "BATCH_BODIES", 2)
+    store.save([sent(finding, n) for n in range(3, 5)])
+    assert len(objects(env)) == 2
+
+
+def test_a_body_saved_in_this_run_is_read_back_before_its_state_is_written(
+    env: dict[str, Any], finding: dict[str, Any]
+) -> None:
+    store = Store(env["dynamodb"], "tracking", bodies=env["store"].bodies, defer=True)
+    store.save([sent(finding, 1)])
+    loaded = store.load("shop/api", ["scanner/finding-1"])["scanner/finding-1"]
+    (resolved,) = store.resolve([loaded])
+    assert resolved.body == sent(finding, 1).body
 
 
 def test_a_body_read_back_is_not_written_again_unless_it_changed(

@@ -4,9 +4,10 @@ Change tracking keeps the last complete finding sent so that an archive, a renew
 re-send can go out complete when the source no longer reports the finding. In the
 tracking row it was most of the item (about 1 KB compressed): two write units per
 finding and DynamoDB storage with point-in-time recovery ($0.45 per GB-month together)
-for its tracked life. S3 bills per request, not per byte written: the bodies of one save
-go into one gzip-compressed JSON object ({base Id: body}), and the row keeps only the
-object's key (`bo`). Objects are never changed; a new body goes into a new object.
+for its tracked life. S3 bills per request, not per byte written: the bodies of the saves
+between two flushes of the tracking state go into one gzip-compressed JSON object
+({scope: {base Id: body}}, at most BATCH_BODIES), and the state keeps only the object's
+key. Objects are never changed; a new body goes into a new object.
 
 Where: `<errors_prefix>tracking/YYYY/MM/DD/` in the reports bucket, the collector's own
 prefix that the report listing, the Object Created rule and the 90-day expiry of
@@ -36,38 +37,66 @@ from hubrelay.observability import logger
 
 Finding = dict[str, Any]
 FOLDER = "tracking/"
-CACHED_OBJECTS = 4  # objects kept decoded per run (each holds one save's bodies)
+CACHED_OBJECTS = 4  # objects kept decoded per run
+# Bodies an object holds at most: about 2 MB gzip-compressed, 5 MB of JSON to parse when
+# a body of it is read back (a renewal reads many of one object: they were saved together).
+BATCH_BODIES = 2_000
 
 
 class BodyStore:
-    """Bodies in S3, by object; decoded objects cached (they never change)."""
+    """Bodies in S3, by object; decoded objects cached (they never change). The bodies of
+    the saves between two flushes share one object (at most BATCH_BODIES), so a tracking
+    bucket names few objects and a scan of thousands of findings costs a few PUTs."""
 
     def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
         self.s3, self.bucket, self.prefix = s3, bucket, f"{prefix}{FOLDER}"
         self._cache: OrderedDict[str, dict[str, dict[str, Finding]]] = OrderedDict()
         self.puts = 0
+        self._open: str | None = None  # the key of the object being filled
+        self._filling: dict[str, dict[str, str]] = {}  # its bodies as JSON text, by scope
 
     def put(self, bodies: Mapping[str, Mapping[str, Finding]], now: datetime) -> str:
-        """Write `bodies` ({scope: {base Id: body}}) in one new object; its key."""
-        # Every tracking entry names its object (hubrelay.packed), so the name's entropy is
-        # stored per bucket: the time (alike across a run's saves, which deflate shares)
-        # and 64 random bits, enough that two collectors never pick the same name.
-        key = f"{self.prefix}{now:%Y/%m/%d/%H%M%S}-{secrets.token_hex(8)}.json.gz"
-        text = json.dumps(bodies, separators=(",", ":"))
+        """Add `bodies` ({scope: {base Id: body}}) to the object being filled; its key. The
+        object is written by `flush` (tracking.Store.flush: before the state naming it), or
+        at once when it holds BATCH_BODIES. Held as JSON text, about 2.5 KB a body."""
+        if self._open is None:
+            # Every tracking entry names its object (hubrelay.packed), so the name's entropy
+            # is stored per bucket: the time (alike across a run's objects, which deflate
+            # shares) and 64 random bits, enough that two collectors never pick the same.
+            self._open = f"{self.prefix}{now:%Y/%m/%d/%H%M%S}-{secrets.token_hex(8)}.json.gz"
+        key = self._open
+        for scope, found in bodies.items():
+            held = self._filling.setdefault(scope, {})
+            for finding_key, body in found.items():
+                held[finding_key] = json.dumps(body, separators=(",", ":"))
+        if sum(map(len, self._filling.values())) >= BATCH_BODIES:
+            self.flush()
+        return key
+
+    def flush(self) -> None:
+        """Write the object being filled, if any (the same JSON as one dumped whole)."""
+        if self._open is None:
+            return
+        scopes = [
+            json.dumps(scope) + ":{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in held.items())
+            for scope, held in self._filling.items()
+        ]
+        text = "{" + "},".join(scopes) + "}}"
         self.s3.put_object(
             Bucket=self.bucket,
-            Key=key,
+            Key=self._open,
             Body=gzip.compress(text.encode(), compresslevel=6, mtime=0),
             ContentType="application/json",
             ContentEncoding="gzip",
         )
         self.puts += 1
-        self._remember(key, {scope: dict(found) for scope, found in bodies.items()})
-        return key
+        self._open, self._filling = None, {}
 
     def get(self, key: str, scope: str, finding_key: str) -> Finding | None:
         """The body of `finding_key` of `scope` in object `key`; None when the object or
         the body is not there (an error is logged, naming both)."""
+        if key == self._open:
+            self.flush()  # a body saved in this run, read back before its state is written
         bodies = self._cache.get(key)
         if bodies is None:
             bodies = self._read(key)

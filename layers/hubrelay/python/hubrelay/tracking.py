@@ -518,7 +518,9 @@ class Store:
             self.flush()
 
     def flush(self) -> None:
-        """Write the saved states, a scope at a time; then their marks are done with."""
+        """Write the saved states, a scope at a time, after the object holding their new
+        bodies; then their marks are done with."""
+        self.bodies.flush()
         while self._pending:
             scope, states = next(iter(self._pending.items()))
             self.packed.write(scope, states.values())
@@ -527,8 +529,8 @@ class Store:
                 _clear_mark(self, scope, key)
 
     def _with_refs(self, states: list[Tracked]) -> list[Tracked]:
-        """Every new body of these states written in one object, each state then naming
-        it (and keeping no body of its own)."""
+        """Every new body of these states in the object being filled (hubrelay.bodies),
+        each state then naming it (and keeping no body of its own)."""
         fresh: dict[str, dict[str, Finding]] = {}
         for state in states:
             if state.body is not None and state.body is not self._resolved.get(_ref_of(state)):
@@ -546,6 +548,9 @@ class RowBodies:
 
     def __init__(self, dynamodb: Any, table: str, retry: Retry) -> None:
         self.dynamodb, self.table, self.retry = dynamodb, table, retry
+
+    def flush(self) -> None:
+        """Nothing held: `put` writes each body at once."""
 
     def put(self, bodies: Mapping[str, Mapping[str, Finding]], now: datetime) -> str:
         requests = []
