@@ -14,7 +14,9 @@ writes the remembered state only after the messages are enqueued, so a crash in 
 costs a harmless re-send, never a lost update.
 
 Table layout: partition key `pk`, sort key `sk`.
-- finding:  pk "f#<scope>", sk "<base Id>".
+- findings: pk "t#<scope>", sk a bucket's lower bound: the findings of a scope packed
+  about 16 to a 1 KB item (hubrelay.packed). Rows of earlier releases, pk "f#<scope>",
+  sk "<base Id>", are read until `migrate` has moved them.
 - renewal marker: pk "renewal", sk "<scope>", in the sparse index `renewal` (`due` "scope",
   `ls` at most the oldest last send of the scope's active findings): the renewal sweep
   finds due scopes there and reads their rows. One index entry per scope, not per finding
