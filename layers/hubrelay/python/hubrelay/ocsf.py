@@ -23,20 +23,14 @@ from hubrelay.route_types import EventFinding
 
 IMPORTED_V2 = "Findings Imported V2"
 
-# OCSF severity_id -> ASFF Severity.Label (OCSF 1.x "severity_id": 0 Unknown,
-# 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical, 6 Fatal, 99 Other; the ids
-# BatchUpdateFindingsV2 accepts). Unknown and Other are informational: nothing says more.
+# OCSF severity_id -> ASFF Severity.Label (the ids: hubrelay.ocsf_models.SEVERITY_IDS).
+# Unknown and Other are informational: nothing says more.
 SEVERITY_LABELS = {1: "INFORMATIONAL", 2: "LOW", 3: "MEDIUM", 4: "HIGH", 5: "CRITICAL"}
 SEVERITY_LABELS[6] = "CRITICAL"
-SEVERITY_IDS = frozenset({0, 1, 2, 3, 4, 5, 6, 99})
 # OCSF status_id -> ASFF Workflow.Status: New, In Progress (what hubrelay's write-back sets,
 # its "notified"), Suppressed, Resolved; Archived is a RecordState in ASFF.
 WORKFLOW = {1: "NEW", 2: "NOTIFIED", 3: "SUPPRESSED", 4: "RESOLVED", 5: "RESOLVED"}
-STATUS_IDS = frozenset({0, 1, 2, 3, 4, 5, 99})
 ARCHIVED = 5
-# OCSF's Findings category (category_uid 2): class_uid 2001 to 2099, among them 2002
-# Vulnerability, 2003 Compliance, 2004 Detection Finding (https://schema.ocsf.io/categories/findings).
-FINDING_CLASSES = range(2001, 2100)
 
 
 def event_finding(raw: Any, resources: list[str] | None = None) -> EventFinding:

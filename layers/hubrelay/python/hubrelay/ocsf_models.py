@@ -11,7 +11,16 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from hubrelay.event_models import OpenModel
-from hubrelay.ocsf import FINDING_CLASSES, SEVERITY_IDS, STATUS_IDS
+
+# OCSF 1.x "severity_id": 0 Unknown, 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical,
+# 6 Fatal, 99 Other; the ids BatchUpdateFindingsV2 accepts (their labels: hubrelay.ocsf).
+SEVERITY_IDS = frozenset({0, 1, 2, 3, 4, 5, 6, 99})
+# OCSF "status_id": 0 Unknown, 1 New, 2 In Progress, 3 Suppressed, 4 Resolved, 5 Archived,
+# 99 Other.
+STATUS_IDS = frozenset({0, 1, 2, 3, 4, 5, 99})
+# OCSF's Findings category (category_uid 2): class_uid 2001 to 2099, among them 2002
+# Vulnerability, 2003 Compliance, 2004 Detection Finding (https://schema.ocsf.io/categories/findings).
+FINDING_CLASSES = range(2001, 2100)
 
 
 def _text(max_length: int = 2048) -> Any:

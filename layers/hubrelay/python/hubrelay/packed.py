@@ -48,6 +48,7 @@ from botocore.exceptions import ClientError
 from hubrelay import asff
 from hubrelay.errors import TransientError
 from hubrelay.sources import parse_time
+from hubrelay.tracked import EXPIRY_DAYS, Tracked
 
 PREFIX = "t#"
 FIRST = "-"  # the first bucket's bound
@@ -87,7 +88,7 @@ def item_of(bucket: Bucket, entries: Iterable[Any], version: int) -> dict[str, A
     }
     if rows:
         newest = max(t.last_sent for t in rows)
-        item["expires_at"] = {"N": str(int(newest) + _expiry_days() * 86_400)}
+        item["expires_at"] = {"N": str(int(newest) + EXPIRY_DAYS * 86_400)}
     if bucket.hi is not None:
         item["hi"] = {"S": bucket.hi}
     if bucket.split:
@@ -213,9 +214,7 @@ def encode(entries: list[Any]) -> bytes:
     return packer.compress(text.encode()) + packer.flush()
 
 
-def decode(scope: str, blob: bytes) -> list[Any]:
-    from hubrelay.tracking import Tracked
-
+def decode(scope: str, blob: bytes) -> list[Tracked]:
     document = json.loads(zlib.decompress(blob, -15))
     regions, products, objects = document["r"], document["p"], document["o"]
     return [
@@ -249,12 +248,6 @@ def _time_in(value: int | str) -> str:
     if isinstance(value, str):
         return value
     return asff.timestamp(datetime.fromtimestamp(value / 1000, UTC))
-
-
-def _expiry_days() -> int:
-    from hubrelay.tracking import EXPIRY_DAYS
-
-    return EXPIRY_DAYS
 
 
 # --- the table --------------------------------------------------------------------------
@@ -432,7 +425,7 @@ class Buckets:
             entries[key_hash(state.key)] = _entry(state)
         # What would have expired as rows (TTL) goes when its bucket is written.
         newest = max(s.last_sent for s in states)
-        horizon = newest - _expiry_days() * 86_400
+        horizon = newest - EXPIRY_DAYS * 86_400
         kept = [t for t in entries.values() if t.last_sent >= horizon]
         parts = pieces(bucket, kept, self.size)
         if len(parts) == 1:

@@ -53,6 +53,9 @@ from hubrelay.bodies import BodyStore
 from hubrelay.errors import TransientError
 from hubrelay.retry import Retry
 from hubrelay.sources import Context, Cursor, Finding, dig, parse_time, stable_json
+from hubrelay.tracked import AGE_OFF_DAYS as AGE_OFF_DAYS
+from hubrelay.tracked import EXPIRY_DAYS as EXPIRY_DAYS
+from hubrelay.tracked import Tracked as Tracked
 
 # Timestamps change on every scan without the finding changing; Id and ProductArn are set
 # per generation and per Region by this module.
@@ -64,9 +67,6 @@ VOLATILE_FIELDS = frozenset(
 VOLATILE_PRODUCT_FIELDS = frozenset({"sarif/toolVersion", "grype/scanner", "trivy/version"})
 GLOBAL_RESOURCE_PREFIXES = ("AwsIam", "AwsAccount")
 SEVERITY_RANK = {label: rank for rank, label in enumerate(asff.SEVERITY_LABELS)}
-AGE_OFF_DAYS = 90
-# Tracking outlives the age-off a little: after it nothing of the finding remains to update.
-EXPIRY_DAYS = AGE_OFF_DAYS + 10
 RENEWAL_INDEX = "renewal"
 # One renewal marker per scope (pk MARKER, sk the scope) is what the renewal index holds:
 # `due` DUE_SCOPE and `ls` at most the oldest last send of the scope's active findings.
@@ -76,35 +76,6 @@ LAYOUT = "tracking-layout"  # the cursor row `migrate` keeps (hubrelay.packed)
 DUE_SCOPE = "scope"
 MAX_BODY_BYTES = 350_000  # DynamoDB items stop at 400 KB
 PRIVATE_DEFAULT = "private-default"  # the `p` attribute of state sent under the default product
-
-
-@dataclass(frozen=True)
-class Tracked:
-    scope: str
-    key: str  # the finding's base Id (generation 0)
-    hash: str
-    created_at: str
-    updated_at: str
-    regions: frozenset[str]
-    last_sent: float  # epoch seconds
-    generation: int = 0
-    state: str = "ACTIVE"
-    body: Finding | None = None
-    # The configured product ARN it was sent under ("" = the private default); None for
-    # state recorded before hubrelay kept it: taken to be the current one.
-    product: str | None = None
-    # Regions the importer could not deliver the last send to, for a cause outside the
-    # finding (hubrelay.delivery); read only, a save clears it.
-    undelivered: frozenset[str] = frozenset()
-    # The exact sends lost ("<ProductArn> <Id> <RecordState>", hubrelay.delivery.send_of);
-    # read only, a save clears it. Empty for marks an earlier release made.
-    undelivered_sends: frozenset[str] = frozenset()
-    # The S3 object holding the body as last saved (hubrelay.bodies), "" for a body kept
-    # in the row or none; `body` is None until `Store.resolve` reads it.
-    body_ref: str = ""
-
-    def product_in(self, ctx: Context) -> str:
-        return ctx.product_arn if self.product is None else self.product
 
 
 @dataclass(frozen=True)
