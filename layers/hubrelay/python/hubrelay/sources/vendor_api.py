@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import jmespath
@@ -41,7 +41,6 @@ from hubrelay.sources import (
     SourceError,
     Unit,
     jmes,
-    obj,
     parse_time,
     rfc3339,
 )
@@ -123,6 +122,19 @@ class VendorMapping:
                 except ValueError as exc:
                     raise ValueError(f"{part}.{name}: {exc}") from None
 
+    # The spec's settings a record's mapping reads, looked up once.
+    @cached_property
+    def id_prefix(self) -> Any:
+        return self.spec.get("id_prefix", "")
+
+    @cached_property
+    def severity_default(self) -> Any:
+        return self.spec.get("severity_default", "INFORMATIONAL")
+
+    @cached_property
+    def resource_types(self) -> Mapping[str, str]:
+        return self.spec.get("resource_types") or {}
+
     @cached_property
     def page(self) -> dict[str, Any]:
         return dict(self.spec.get("page") or {"records": "@", "next": "null"})
@@ -164,62 +176,78 @@ def _nothing(record: Any) -> None:
     return None
 
 
+# What a required field may not be, and what pruning drops: built once (a tuple display
+# holding [] or {} is built again at each use).
+_MISSING: tuple[Any, ...] = (None, "", [])
+_EMPTY: tuple[Any, ...] = (None, "", {}, [])
+# Types that are never a Mapping: JSON gives these, and testing them against the ABC
+# first costs ~0.3 us each.
+_NOT_MAPPINGS = frozenset({type(None), str, int, float, bool, list})
+
+
+def _is_mapping(value: Any) -> TypeGuard[Mapping[Any, Any]]:
+    kind = type(value)
+    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
+
+
 def map_record(record: Record, ctx: Context) -> list[Finding]:
     """One vendor record to one finding, by the mapping's expressions."""
     mapping, item = record.context, record.native
     assert isinstance(mapping, VendorMapping)
     values = {name: search(item) for name, search in mapping.searches.items()}
     for name in REQUIRED_FIELDS:
-        if values[name] in (None, "", []):
+        if values[name] in _MISSING:
             raise MappingError(f"mapping field {name!r} is empty for this record")
     resources = values["resources"]
-    if isinstance(resources, Mapping):
+    if _is_mapping(resources):
         resources = [resources]
-    if not isinstance(resources, list) or not all(
-        isinstance(r, Mapping) and r.get("Id") for r in resources
-    ):
+    if not _are_resources(resources):
         raise MappingError("'resources' must give objects with at least an Id")
     types = values["types"] or []
     now = ctx.timestamp()
-    extra = _prune(values["extra"]) if isinstance(values["extra"], Mapping) else {}
-    observed = {
-        key: rfc3339(values[name], "")
-        for key, name in (
-            ("FirstObservedAt", "first_observed_at"),
-            ("LastObservedAt", "last_observed_at"),
-        )
-        if values[name]
-    }
+    extra: dict[str, Any] = {}
+    if values["first_observed_at"]:
+        extra["FirstObservedAt"] = rfc3339(values["first_observed_at"], "")
+    if values["last_observed_at"]:
+        extra["LastObservedAt"] = rfc3339(values["last_observed_at"], "")
+    if _is_mapping(values["extra"]):
+        extra.update(_prune(values["extra"]))
+    product_fields = values["product_fields"]
     account = str(values["account_id"] or ctx.account_id)
     finding = asff.build_finding(
-        finding_id=f"{mapping.spec.get('id_prefix', '')}{values['id']}",
+        finding_id=f"{mapping.id_prefix}{values['id']}",
         product_arn=ctx.product_arn_in(ctx.home),
         generator_id=str(values["generator_id"] or values["id"]),
         account_id=account,
         title=str(values["title"]),
         description=str(values["description"] or values["title"]),
-        resources=[_resource(r, mapping) for r in resources],
+        resources=[_resource(r, mapping.resource_types) for r in resources],
         severity=_severity(values["severity_label"], values["cvss_score"], mapping),
         types=[types] if isinstance(types, str) else [str(t) for t in types],
         created_at=rfc3339(values["created_at"], now),
         updated_at=rfc3339(values["updated_at"], now),
-        product_fields=values["product_fields"]
-        if isinstance(values["product_fields"], Mapping)
-        else None,
+        product_fields=product_fields if _is_mapping(product_fields) else None,
         remediation_text=_text(values["remediation_text"]),
         remediation_url=_text(values["remediation_url"]),
         source_url=_text(values["source_url"]),
         record_state="ARCHIVED" if values["resolved"] is True else "ACTIVE",
-        extra={**observed, **extra},
+        extra=extra,
     )
     return [finding]
 
 
-def _resource(resource: Mapping[str, Any], mapping: VendorMapping) -> dict[str, Any]:
-    types = mapping.spec.get("resource_types") or {}
+def _are_resources(resources: Any) -> bool:
+    """A list of objects, each with an Id."""
+    if not isinstance(resources, list):
+        return False
+    return all(_is_mapping(resource) and resource.get("Id") for resource in resources)
+
+
+def _resource(resource: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = _prune(resource)
-    other = obj(out.get("Details")).get("Other")
-    if isinstance(other, Mapping):
+    details = out.get("Details")
+    other = details.get("Other") if _is_mapping(details) else None
+    if _is_mapping(other):
         out["Details"]["Other"] = asff.clip_map(other, value_max=1023)
     vendor_type = str(out.get("Type") or "")
     out["Type"] = types.get(vendor_type, vendor_type if vendor_type[:3] == "Aws" else "Other")
@@ -229,20 +257,62 @@ def _resource(resource: Mapping[str, Any], mapping: VendorMapping) -> dict[str, 
 
 
 def _severity(label: Any, score: Any, mapping: VendorMapping) -> dict[str, Any]:
-    if isinstance(score, int | float) and not isinstance(score, bool):
+    kind = type(score)
+    if kind is float or kind is int or (kind is not bool and isinstance(score, int | float)):
         return asff.severity_from_cvss(float(score))
-    default = mapping.spec.get("severity_default", "INFORMATIONAL")
-    return asff.severity_from_label(str(label or "UNKNOWN"), default=default)
+    return asff.severity_from_label(str(label or "UNKNOWN"), default=mapping.severity_default)
 
 
 def _prune(value: Any) -> Any:
     """The value without nulls and empty containers (JMESPath yields null for gaps)."""
+    kind = type(value)
+    if kind is dict:
+        return _prune_mapping(value)
+    if kind is list:
+        return _prune_list(value)
+    if kind is str or value is None:
+        return value
     if isinstance(value, Mapping):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, "", {}, [])}
+        return _prune_mapping(value)
     if isinstance(value, list):
-        return [v for v in (_prune(i) for i in value) if v not in (None, "", {}, [])]
+        return _prune_list(value)
     return value
+
+
+# The two below keep what _prune keeps (`v not in _EMPTY`), testing the common scalars by
+# type first and recursing only into what may hold something to prune.
+
+
+def _prune_mapping(value: Mapping[Any, Any]) -> dict[Any, Any]:
+    pruned = {}
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str:
+            if item:
+                pruned[key] = item
+        elif kind is int or kind is float or kind is bool:
+            pruned[key] = item
+        elif item is not None:
+            item = _prune(item)
+            if item not in _EMPTY:
+                pruned[key] = item
+    return pruned
+
+
+def _prune_list(value: list[Any]) -> list[Any]:
+    pruned = []
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            if item:
+                pruned.append(item)
+        elif kind is int or kind is float or kind is bool:
+            pruned.append(item)
+        elif item is not None:
+            item = _prune(item)
+            if item not in _EMPTY:
+                pruned.append(item)
+    return pruned
 
 
 def _text(value: Any) -> str | None:
