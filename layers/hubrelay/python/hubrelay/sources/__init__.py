@@ -247,7 +247,8 @@ def stable_hash(*parts: Any, length: int = 32) -> str:
 
 def obj(value: Any) -> Mapping[str, Any]:
     """The value when it is a JSON object, else an empty one (optional native fields)."""
-    return value if isinstance(value, Mapping) else {}
+    # A dict (what JSON gives) without the Mapping ABC's isinstance, five times dearer.
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def items(value: Any) -> list[Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from hubrelay import asff
@@ -34,6 +35,54 @@ if TYPE_CHECKING:
 LEVELS = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFORMATIONAL"}
 RESOLVED_KINDS = {"pass", "notApplicable"}
 _ARGUMENT = re.compile(r"\{(\d+)\}")
+_CWE_TYPE = "Software and Configuration Checks/Vulnerabilities/CWE"
+_CODE_TYPE = "Software and Configuration Checks/Code Analysis"
+# Rules whose facts one run remembers (Run.facts_for): a report names a few hundred rules,
+# but one whose every result names a ruleId of its own would otherwise grow it with each.
+_FACTS_KEPT = 4096
+
+
+@dataclass(slots=True)
+class RuleFacts:
+    """What every result of one rule shares (as the result names the rule), worked out
+    once per run: most of a finding besides the result's own message and location."""
+
+    rule: Mapping[str, Any]
+    rule_id: str  # the result's ruleId / rule.id, else the rule's own id; "" for none
+    named: str  # the Id's "<tool>/<rule>" part
+    generator_id: str
+    tags: list[str]
+    secret: bool  # a secret scanner's rule: its snippet is the secret (_secret_scan)
+    short: Any  # shortDescription.text
+    title: Any  # the title the rule gives: shortDescription.text, else its name
+    full: Any  # fullDescription.text
+    level: Any  # defaultConfiguration.level, else "warning"
+    score: Any  # properties.security-severity
+    types: list[str]
+    help_text: str | None
+    help_uri: Any
+
+    @classmethod
+    def of(cls, run: Run, rule: Mapping[str, Any], named_id: Any) -> RuleFacts:
+        rule_id = str(named_id or rule.get("id") or "")
+        tags = [t for t in items(dig(rule, "properties", "tags")) if isinstance(t, str)]
+        short = dig(rule, "shortDescription", "text")
+        return cls(
+            rule=rule,
+            rule_id=rule_id,
+            named=f"{run.tool[:64]}/{rule_id[:200]}" if rule_id else run.tool[:64],
+            generator_id=f"{run.tool}/{rule_id}" if rule_id else run.tool,
+            tags=tags,
+            secret=_secret_scan(run.tool, rule_id, tags),
+            short=short,
+            title=short or rule.get("name"),
+            full=dig(rule, "fullDescription", "text"),
+            level=dig(rule, "defaultConfiguration", "level") or "warning",
+            score=dig(rule, "properties", "security-severity"),
+            types=[_CWE_TYPE if any("cwe" in t.lower() for t in tags) else _CODE_TYPE],
+            help_text=string(dig(rule, "help", "text")),
+            help_uri=rule.get("helpUri"),
+        )
 
 
 @dataclass
@@ -44,6 +93,12 @@ class Run:
     tool: str
     repository: str
     _rules_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    # By (ruleIndex, toolComponent index, ruleId) as results name them (facts_for).
+    _facts: dict[tuple[Any, Any, str | None], RuleFacts] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    tool_version: Any = field(default=None, init=False)  # the driver's, for ProductFields
+    resource_base: str = field(default="", init=False)  # what Resources[].Id starts with
 
     def __post_init__(self) -> None:
         # By id, the driver's rules first, then each extension's in order: a ruleId whose
@@ -53,6 +108,9 @@ class Run:
             for rule in self.rules(component):
                 if isinstance(rule, Mapping) and isinstance(rule.get("id"), str):
                     self._rules_by_id.setdefault(rule["id"], rule)
+        driver = dig(self.document, "tool", "driver")
+        self.tool_version = dig(driver, "semanticVersion") or dig(driver, "version")
+        self.resource_base = self.repository.rstrip("/") + "/" if self.repository else ""
 
     def rules(self, component: int | None = None) -> list[Any]:
         if component is None:
@@ -60,6 +118,29 @@ class Run:
         else:
             rules = dig(self.document, "tool", "extensions", component, "rules")
         return rules if isinstance(rules, list) else []
+
+    def facts_for(self, result: Mapping[str, Any]) -> RuleFacts:
+        """The RuleFacts of the rule of a result (rule_for), each rule's worked out once:
+        the results of a run name few rules, each many times."""
+        reference = obj(result.get("rule"))
+        index = result.get("ruleIndex", reference.get("index"))
+        component = dig(reference, "toolComponent", "index")
+        # Any ruleId that is no rule id at all ("", 0, []) is the same as none.
+        named_id = result.get("ruleId") or reference.get("id") or None
+        if named_id is not None and type(named_id) is not str:  # odd, maybe unhashable
+            return RuleFacts.of(self, self._resolve(index, component, named_id), named_id)
+        # What _resolve reads of the index and component, so a key of equal results.
+        key: tuple[Any, Any, str | None]
+        if isinstance(index, int) and index >= 0:
+            key = (index, component if isinstance(component, int) else None, named_id)
+        else:
+            key = (None, None, named_id)
+        facts = self._facts.get(key)
+        if facts is None:
+            facts = RuleFacts.of(self, self._resolve(index, component, named_id), named_id)
+            if len(self._facts) < _FACTS_KEPT:
+                self._facts[key] = facts
+        return facts
 
     def rule_for(self, result: Mapping[str, Any]) -> Mapping[str, Any]:
         """The reportingDescriptor of a result, or {} when the run describes none.
@@ -74,7 +155,10 @@ class Run:
         reference = obj(result.get("rule"))
         index = result.get("ruleIndex", reference.get("index"))
         component = dig(reference, "toolComponent", "index")
-        rule_id = result.get("ruleId") or reference.get("id")
+        return self._resolve(index, component, result.get("ruleId") or reference.get("id"))
+
+    def _resolve(self, index: Any, component: Any, rule_id: Any) -> Mapping[str, Any]:
+        """rule_for, of what the result says: ruleIndex, toolComponent index, ruleId."""
         if isinstance(index, int) and index >= 0:
             rules = self.rules(component if isinstance(component, int) else None)
             if index < len(rules) and isinstance(rules[index], Mapping):
@@ -184,44 +268,38 @@ def _unreadable(run: Any, where: str) -> tuple[str, str] | None:
 
 def map_result(record: Record, ctx: Context) -> list[Finding]:
     result, run = record.native, record.context
-    if not isinstance(result, Mapping):
+    if type(result) is not dict and not isinstance(result, Mapping):  # the ABC is dearer
         raise MappingError("result is not a JSON object")
     assert isinstance(run, Run)
-    rule = run.rule_for(result)
     # A result that names no rule (gitleaks 7 writes neither ruleId nor rule, naming the
     # rule only in message.text, although §3.27.5 requires one) is a finding of the tool.
-    rule_id = str(result.get("ruleId") or dig(result, "rule", "id") or rule.get("id") or "")
-    text = _message(result, rule)
+    facts = run.facts_for(result)
+    text = _message(result, facts)
     location = obj(dig(result, "locations", 0, "physicalLocation"))
     uri = run.artifact_uri(obj(location.get("artifactLocation")))
     region = obj(location.get("region"))
     identity = _identity(result, uri, region, text)
-    level = str(result.get("level") or dig(rule, "defaultConfiguration", "level") or "warning")
-    tags = [t for t in items(dig(rule, "properties", "tags")) if isinstance(t, str)]
-    cwes = [t for t in tags if "cwe" in t.lower()]
-    title = dig(rule, "shortDescription", "text") or rule.get("name") or text.split("\n", 1)[0]
-    where = f"{uri}:{region.get('startLine')}" if region.get("startLine") else uri
-    full = dig(rule, "fullDescription", "text")
-    named = f"{run.tool[:64]}/{rule_id[:200]}" if rule_id else run.tool[:64]
+    level = str(result.get("level") or facts.level)
+    title = facts.title or text.split("\n", 1)[0]
+    line = region.get("startLine")
+    where = f"{uri}:{line}" if line else uri
+    full = facts.full
+    help_uri = facts.help_uri
     finding = asff.build_finding(
-        finding_id=f"hubrelay/sarif/{named}/"
-        + stable_hash(run.tool, run.repository, rule_id, identity),
+        finding_id=f"hubrelay/sarif/{facts.named}/"
+        + stable_hash(run.tool, run.repository, facts.rule_id, identity),
         product_arn=ctx.product_arn_in(ctx.home),
-        generator_id=f"{run.tool}/{rule_id}" if rule_id else run.tool,
+        generator_id=facts.generator_id,
         account_id=ctx.account_id,
         title=f"{run.tool}: {title}",
         description=f"{text}\n\n{full}" if full and full != text else text,
-        resources=[_resource(run, uri, region, where, _secret_scan(run.tool, rule_id, tags))],
-        severity=_severity(result, rule, level),
-        types=[
-            "Software and Configuration Checks/Vulnerabilities/CWE"
-            if cwes
-            else "Software and Configuration Checks/Code Analysis"
-        ],
+        resources=[_resource(run, uri, region, where, facts.secret)],
+        severity=_severity(result, facts, level),
+        types=facts.types,
         created_at=ctx.timestamp(),
-        product_fields=_product_fields(run, rule, result, rule_id, level, where, tags),
-        remediation_text=string(dig(rule, "help", "text")),
-        remediation_url=rule.get("helpUri") if isinstance(rule.get("helpUri"), str) else None,
+        product_fields=_product_fields(run, facts, result, level, where),
+        remediation_text=facts.help_text,
+        remediation_url=help_uri if isinstance(help_uri, str) else None,
         record_state="ARCHIVED" if _resolved(result) else "ACTIVE",
     )
     return [finding]
@@ -245,51 +323,70 @@ def _identity(result: Mapping[str, Any], uri: str, region: Mapping[str, Any], te
 
 
 def _product_fields(
-    run: Run,
-    rule: Mapping[str, Any],
-    result: Mapping[str, Any],
-    rule_id: str,
-    level: str,
-    where: str,
-    tags: list[str],
+    run: Run, facts: RuleFacts, result: Mapping[str, Any], level: str, where: str
 ) -> dict[str, Any]:
     return {
         "sarif/tool": run.tool,
-        "sarif/toolVersion": dig(run.document, "tool", "driver", "semanticVersion")
-        or dig(run.document, "tool", "driver", "version"),
-        "sarif/ruleId": rule_id or None,
+        "sarif/toolVersion": run.tool_version,
+        "sarif/ruleId": facts.rule_id or None,
         "sarif/level": level,
         "sarif/kind": result.get("kind") or "fail",
         "sarif/location": where,
         "sarif/repository": run.repository or None,
-        "sarif/tags": ",".join(tags) or None,
-        "sarif/helpUri": rule.get("helpUri"),
+        "sarif/tags": ",".join(facts.tags) or None,
+        "sarif/helpUri": facts.help_uri,
     }
 
 
-def _message(result: Mapping[str, Any], rule: Mapping[str, Any]) -> str:
+def _message(result: Mapping[str, Any], facts: RuleFacts) -> str:
     message = obj(result.get("message"))
     text = message.get("text")
     if not text and isinstance(message.get("id"), str):
-        text = dig(rule, "messageStrings", message["id"], "text")
+        text = dig(facts.rule, "messageStrings", message["id"], "text")
     if not text:
-        text = dig(rule, "shortDescription", "text") or dig(rule, "fullDescription", "text")
+        text = facts.short or facts.full
     if not isinstance(text, str) or not text.strip():
         raise MappingError("result has no message text (nor a message id its rule defines)")
+    if "{" not in text:  # no placeholder to fill (str of a loaded argument never raises)
+        return text
     arguments = [str(a) for a in items(message.get("arguments"))]
-    return _ARGUMENT.sub(
-        lambda m: arguments[int(m[1])] if int(m[1]) < len(arguments) else m[0], text
-    )
+    # The text split at its placeholders: literal, digits, literal, ... (_ARGUMENT.sub
+    # with a function, but the template parsed once: a rule's results share it).
+    parts = _template(text)
+    out = [parts[0]]
+    for at in range(1, len(parts), 2):
+        number = int(parts[at])
+        out.append(arguments[number] if number < len(arguments) else f"{{{parts[at]}}}")
+        out.append(parts[at + 1])
+    return "".join(out)
 
 
-def _severity(result: Mapping[str, Any], rule: Mapping[str, Any], level: str) -> dict[str, Any]:
-    score = dig(result, "properties", "security-severity") or dig(
-        rule, "properties", "security-severity"
-    )
+@lru_cache(maxsize=1024)
+def _template(text: str) -> list[str]:
+    return _ARGUMENT.split(text)
+
+
+def _severity(result: Mapping[str, Any], facts: RuleFacts, level: str) -> dict[str, Any]:
+    score = dig(result, "properties", "security-severity") or facts.score
+    if score is None:
+        return _by_level(level)
+    if type(score) is str or type(score) is float or type(score) is int:
+        severity = _cvss_severity(score)
+        return dict(severity) if severity is not None else _by_level(level)
     try:
-        return asff.severity_from_cvss(float(score)) if score is not None else _by_level(level)
+        return asff.severity_from_cvss(float(score))
     except (TypeError, ValueError):  # a list or an object is no score either
         return _by_level(level)
+
+
+# A rule's results share its score: each is read once. None for what is no CVSS score
+# ("high", 11); a copy of the dict is handed out, never the one remembered.
+@lru_cache(maxsize=1024)
+def _cvss_severity(score: str | float) -> dict[str, Any] | None:
+    try:
+        return asff.severity_from_cvss(float(score))
+    except ValueError:
+        return None
 
 
 def _by_level(level: str) -> dict[str, Any]:
@@ -309,7 +406,6 @@ def _secret_scan(tool: str, rule_id: str, tags: list[str]) -> bool:
 def _resource(
     run: Run, uri: str, region: Mapping[str, Any], where: str, secret: bool = False
 ) -> dict[str, Any]:
-    base = run.repository.rstrip("/") + "/" if run.repository else ""
     details = asff.clip_map(
         {
             "uri": uri or None,
@@ -321,19 +417,19 @@ def _resource(
         },
         value_max=1023,
     )
-    resource: dict[str, Any] = {"Type": "Other", "Id": (base + (uri or where or run.tool))[:512]}
+    resource: dict[str, Any] = {
+        "Type": "Other",
+        "Id": (run.resource_base + (uri or where or run.tool))[:512],
+    }
     if details:
         resource["Details"] = {"Other": details}
     return resource
 
 
 def _resolved(result: Mapping[str, Any]) -> bool:
-    suppressed = any(
+    if str(result.get("kind")) in RESOLVED_KINDS or result.get("baselineState") == "absent":
+        return True
+    return any(
         isinstance(s, Mapping) and s.get("status", "accepted") == "accepted"
         for s in items(result.get("suppressions"))
-    )
-    return (
-        str(result.get("kind")) in RESOLVED_KINDS
-        or suppressed
-        or result.get("baselineState") == "absent"
     )
