@@ -33,8 +33,11 @@ from typing import Any
 
 from bench import calls, collector, cost, headline, latency, memory, plots, startup, throughput
 from hubrelay import asff, message
+from hubrelay.gathering import gather
+from hubrelay.importer import plan_calls
 from hubrelay.packing import Sized, lower_bound, pack
-from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
+from hubrelay.quarantine import Quarantine
+from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET, MAX_FINDING_BYTES, Settings
 from hubrelay_emulator import samples
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -90,14 +93,15 @@ def cpu(count: int) -> dict[str, Any]:
     baseline = _per_finding(lambda: [json.dumps(f) for f in findings], count)
     validate = _per_finding(lambda: [asff.validate_finding(f) for f in findings], count)
 
-    def packing_run() -> object:
-        sized = [Sized(i, ("r", "a"), asff.finding_size(f)) for i, f in enumerate(findings)]
-        return pack(sized, DEFAULT_BATCH_BYTE_BUDGET)
-
-    packing_us = _per_finding(packing_run, count)
     # Serialization: the queue message bodies (json.dumps of each finding inside).
     serialize = _per_finding(lambda: list(message.pack_messages(findings)), count)
     bodies = list(message.pack_messages(findings))
+    # Packing into calls, as the importer does it: over the items it read off the bodies,
+    # each with the size its message gave (hubrelay.message.read_texts).
+    items, _ = gather(
+        ((f"m{i}", b) for i, b in enumerate(bodies)), MAX_FINDING_BYTES, Quarantine(2**20)
+    )
+    packing_us = _per_finding(lambda: plan_calls(items, Settings()), count)
     decode = _per_finding(lambda: [message.decode(b) for b in bodies], count)
     return {
         "findings": count,

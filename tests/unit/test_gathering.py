@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tracemalloc
 
-from hubrelay import message
+from hubrelay import asff, message
 from hubrelay.gathering import gather
 from hubrelay.quarantine import Quarantine
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES, MAX_FINDING_BYTES
@@ -40,6 +40,34 @@ def test_a_message_of_several_findings_keeps_each_findings_own_text():
         (f["Id"], json.dumps(f)) for f in findings
     )
     assert all(i.finding == json.loads(i.text) for i in items)
+
+
+def test_a_findings_size_is_read_off_its_message_without_serializing_it_again(monkeypatch):
+    # Given bodies as json.dumps writes them (the collector's), one and several findings
+    findings = _findings(4)
+    bodies = [message.encode(findings[:1]), message.encode(findings[1:])]
+    calls = []
+    monkeypatch.setattr(asff, "finding_json", lambda f: calls.append(f) or json.dumps(f))
+    # When the importer gathers them
+    items, _ = gather(zip("ab", bodies, strict=True), MAX_FINDING_BYTES, Quarantine(2**20))
+    # Then each size is the wire size, and no finding was serialized to learn it
+    assert sorted(i.size for i in items) == sorted(len(json.dumps(f)) for f in findings)
+    assert calls == []
+
+
+def test_a_text_json_dumps_would_escape_is_sized_by_serializing_the_finding():
+    # Given a producer that wrote a non-ASCII title unescaped (ensure_ascii=False)
+    finding = dict(_findings(1)[0], Title="Vulnérabilité 🔥")
+    body = json.dumps(
+        {"version": 1, "findings": [finding, finding | {"Id": "b"}]}, ensure_ascii=False
+    )
+    items, _ = gather([("m0", body)], MAX_FINDING_BYTES, Quarantine(2**20))
+    # Then its size is what botocore sends: json.dumps escapes each character
+    assert [i.size for i in items] == [
+        len(json.dumps(finding)),
+        len(json.dumps(finding | {"Id": "b"})),
+    ]
+    assert [i.finding["Title"] for i in items] == ["Vulnérabilité 🔥"] * 2
 
 
 def test_gathered_findings_hold_less_memory_than_their_bodies():

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hubrelay import message
+from hubrelay import asff, message
+from hubrelay.delivery import Ref
 from hubrelay.errors import PermanentError
 
 
@@ -99,3 +100,98 @@ def test_packed_messages_round_trip_in_order(sizes):
     assert sorted((f for b in decoded for f in b), key=lambda f: int(f["Id"])) == findings
     assert all([int(f["Id"]) for f in b] == sorted(int(f["Id"]) for f in b) for b in decoded)
     assert all(len(b.encode()) <= 32 * 1024 or len(json.loads(b)["findings"]) == 1 for b in bodies)
+
+
+def _nested(levels: int) -> dict[str, object]:
+    """A finding whose ProductFields-like member nests `levels` containers in all."""
+    value: object = "x"
+    for _ in range(levels - 1):
+        value = [value]
+    return {"Id": "deep", "Deep": value}
+
+
+def test_read_texts_gives_each_finding_its_text_as_json_dumps_writes_it(finding):
+    # Given a tracked body as the collector packs it (findings, then tracking)
+    findings = [dict(finding, Id=f"id-{i}", Confidence=i, Criticality=1.5) for i in range(3)]
+    refs = [Ref("t#scope", f"id-{i}") for i in range(3)]
+    (body,) = message.pack_messages(findings, refs=refs)
+    # When it is read with its texts
+    read, texts, read_refs = message.read_texts(body)
+    # Then each text is the finding's wire form, and the rest is what read gives
+    assert texts == [asff.finding_json(f) for f in findings]
+    assert read == findings
+    assert (read, read_refs) == message.read(body)
+    assert read_refs == refs
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {"indent": 2},
+        {"separators": (",", ":")},
+        {"ensure_ascii": False},
+    ],
+)
+def test_read_texts_reads_another_producers_layout_whole(finding, layout):
+    # Given a body json.dumps writes with other options than the defaults
+    body = json.dumps({"version": 1, "findings": [finding, finding]}, **layout)
+    findings, texts, _ = message.read_texts(body)
+    # Then the findings are json.loads' (texts: those of the default layout, or none)
+    assert findings == json.loads(body)["findings"]
+    assert texts is None or texts == [asff.finding_json(f) for f in findings]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        ', "findings": [{"Id": "second"}]}',  # json.loads keeps the last "findings"
+        ', "version": 1, "findings": [{"Id": "second"}]}',
+        ', "tracking": [["t#s", "a"]], "note": {"x": [1, 2.5]}}',
+        "}\n",
+        " }",
+    ],
+)
+def test_read_texts_gives_what_reading_the_body_whole_gives(tail):
+    body = '{"version": 1, "findings": [{"Id": "first"}, {"Id": "also"}]' + tail
+    document = json.loads(body)
+    findings, _, refs = message.read_texts(body)
+    assert findings == document["findings"]
+    assert refs == message._refs(document.get("tracking"), len(findings))
+
+
+def test_read_texts_counts_the_envelope_in_the_depth_of_a_finding():
+    # A finding is two levels down (the body, its findings array): 62 levels of its own
+    # are within loading.MAX_DEPTH (64), 63 are not, as when the body is read whole.
+    assert message.read_texts(message.encode([_nested(62)]))[0] == [_nested(62)]
+    with pytest.raises(message.MessageError, match="nested too deeply"):
+        message.read_texts(message.encode([_nested(63)]))
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=5),
+            st.recursive(
+                # What the loading policy admits: no NaN or Infinity, integers of 64 digits.
+                st.none()
+                | st.booleans()
+                | st.integers(-(10**64) + 1, 10**64 - 1)
+                | st.floats(allow_nan=False, allow_infinity=False)
+                | st.text(max_size=8),
+                lambda inner: (
+                    st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+                ),
+                max_leaves=8,
+            ),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_read_texts_of_any_dumped_body_is_its_findings_and_their_dumps(findings):
+    body = json.dumps({"version": 1, "findings": findings})
+    read, texts, _ = message.read_texts(body)
+    assert read == json.loads(body)["findings"]
+    assert texts == [json.dumps(f) for f in read]

@@ -816,7 +816,7 @@ def product_arn_for(region: str, account_id: str, configured: str = "") -> str:
 
 
 def region_of(product_arn: str) -> str | None:
-    parsed = parse_product_arn(product_arn)
+    parsed = _parsed_product_arn(product_arn)  # the importer asks once per finding
     return parsed.region if parsed else None
 
 

@@ -50,10 +50,20 @@ class Item:
         origins: set[str],
         ref: Ref | None = None,
         body: str | None = None,
+        text: str | None = None,
     ) -> Item:
         """The Item of a valid finding (ProductArn and AwsAccountId present); `body`: the
-        message body that holds this finding alone, kept instead of a text of its own."""
-        text = asff.finding_json(finding)  # as botocore puts it on the wire: its size
+        message body that holds this finding alone, kept instead of a text of its own;
+        `text`: the finding's text as its message holds it (hubrelay.message.read_texts).
+
+        The size is the text's length: botocore's json.dumps of the finding when the body
+        was written by json.dumps (the collector's are). A body another producer spaced or
+        wrote numbers in differently moves a call's size by those bytes, which the byte
+        budget's margin and its 413 handling (hubrelay.sending) absorb; a text with
+        characters json.dumps would escape is serialized again, as is a finding without
+        a text, so that those are exact."""
+        if text is None or not text.isascii():
+            text = asff.finding_json(finding)  # as botocore puts it on the wire: its size
         return cls(
             text if body is None else body,
             origins,
@@ -103,14 +113,15 @@ def gather(
     received = 0
     for message_id, body in records:
         try:
-            findings, refs = message.read(body, what=f"message {message_id}")
+            findings, texts, refs = message.read_texts(body, what=f"message {message_id}")
         except message.MessageError as exc:
             quarantine.add((message_id,), "-", "MalformedMessage", str(exc), body)
             continue
         alone = body if len(findings) == 1 else None
-        for finding, ref in zip(findings, refs, strict=True):
+        for i, (finding, ref) in enumerate(zip(findings, refs, strict=True)):
             received += 1
-            admit(latest, message_id, finding, ref, max_finding_bytes, quarantine, alone)
+            text = texts[i] if texts is not None else None
+            admit(latest, message_id, finding, ref, max_finding_bytes, quarantine, alone, text)
     return list(latest.values()), received
 
 
@@ -133,16 +144,18 @@ def admit(
     max_finding_bytes: int,
     quarantine: Quarantine,
     body: str | None = None,
+    text: str | None = None,
 ) -> None:
     """Keep a valid finding (the newest of its identity); quarantine an invalid one.
-    `body`: the message body when it holds this finding alone (Item.of)."""
+    `body`: the message body when it holds this finding alone, `text`: the finding's
+    text in its message (Item.of)."""
     violations = asff.validate_finding(finding, max_finding_bytes=max_finding_bytes)
     if violations:
         reason = "; ".join(str(v) for v in violations)
         fid = violations[0].finding_id
         quarantine.add((origin,), fid, "InvalidFinding", reason, finding)
         return
-    _keep_newest(latest, Item.of(finding, {origin}, ref=ref, body=body))
+    _keep_newest(latest, Item.of(finding, {origin}, ref=ref, body=body, text=text))
 
 
 def _keep_newest(latest: dict[tuple[str, str, str], Item], item: Item) -> None:

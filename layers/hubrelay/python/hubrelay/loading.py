@@ -71,7 +71,7 @@ def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
     if not isinstance(data, str | bytes | bytearray):
         raise LoadError(what, f"not JSON text but {type(data).__name__}", kind="syntax")
     text = _decode(data, what) if isinstance(data, bytes | bytearray) else data
-    if _too_deep(text):
+    if too_deep(text):
         raise LoadError(what, DEPTH_REASON, kind="depth")
     refused: list[_Refused] = []
     decoder = marking_decoder(refused.append)
@@ -168,13 +168,15 @@ def encoding_reason(encoding: str, exc: UnicodeDecodeError, at: int) -> str:
     return f"not valid {name} ({exc.reason}) at byte {at}"
 
 
-def _too_deep(text: str) -> bool:
+def too_deep(text: str, above: int = 0) -> bool:
     """Whether brackets outside strings nest deeper than MAX_DEPTH: counted without
-    recursion and in C-speed passes, before the parser (which recurses) ever runs."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+    recursion and in C-speed passes, before the parser (which recurses) ever runs.
+    `above`: the levels around `text` in its document (a part of a body read alone)."""
+    room = MAX_DEPTH - above
+    if text.count("[") + text.count("{") <= room:
         return False  # too few brackets in all to nest that deep
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > room
 
 
 Found = tuple[str, str, str]  # (kind, reason, path)

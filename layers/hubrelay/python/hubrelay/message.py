@@ -43,6 +43,33 @@ def decode(body: str, *, what: str = "body") -> list[dict[str, Any]]:
 def read(body: str, *, what: str = "body") -> tuple[list[dict[str, Any]], list[Ref | None]]:
     """The findings of one message body and, aligned with them, the tracking row each was
     sent from (None when the message does not say); MessageError says what is wrong."""
+    findings, _, refs = read_texts(body, what=what)
+    return findings, refs
+
+
+def read_texts(
+    body: str, *, what: str = "body"
+) -> tuple[list[dict[str, Any]], list[str] | None, list[Ref | None]]:
+    """`read`, with each finding's JSON text as the body holds it (None when the body is
+    not laid out as json.dumps writes it: then the findings come from reading it whole).
+
+    The collector's bodies, and any written by json.dumps, are read one finding at a time
+    with the loading policy's parser: each finding's text is then a slice of the body,
+    and the importer takes a finding's size from it instead of serializing the finding
+    again (the text is json.dumps' of the finding when the body was written by it). Any
+    other layout, and any body this reading has a doubt about, is read whole by
+    loading.load_json, which gives the same findings or says what is wrong.
+    """
+    split = _split(body)
+    if split is not None:
+        findings, texts, tracking = split
+        return findings, texts, _refs(tracking, len(findings))
+    findings, tracking = _read_whole(body, what)
+    return findings, None, _refs(tracking, len(findings))
+
+
+def _read_whole(body: str, what: str) -> tuple[list[dict[str, Any]], Any]:
+    """(findings, the "tracking" value) of a body read by loading.load_json."""
     try:
         document = loading.load_json(body, what=what)
     except loading.LoadError as exc:
@@ -58,7 +85,55 @@ def read(body: str, *, what: str = "body") -> tuple[list[dict[str, Any]], list[R
     for i, finding in enumerate(findings):
         if not isinstance(finding, dict):
             raise MessageError(f"findings[{i}] is a JSON {type(finding).__name__}, not an object")
-    return findings, _refs(document.get("tracking"), len(findings))
+    return findings, document.get("tracking")
+
+
+# How json.dumps (and _join) begins a version 1 body: its findings array comes first.
+_HEAD = json.dumps({"version": VERSION, "findings": []})[:-2]
+_FIRST_KEYS = frozenset(("version", "findings"))
+
+
+def _split(body: str) -> tuple[list[dict[str, Any]], list[str], Any] | None:
+    """(findings, their texts, the "tracking" value) of a body that begins as json.dumps
+    writes one, each finding parsed under the loading policy; None for anything else,
+    which load_json then reads (the same result, or the error it names). The findings
+    are one level inside the findings array, inside the body: two levels of depth."""
+    if not body.startswith(_HEAD):
+        return None
+    refused: list[Any] = []
+    scan = loading.marking_decoder(refused.append).raw_decode
+    findings: list[dict[str, Any]] = []
+    texts: list[str] = []
+    start = len(_HEAD)
+    while True:
+        try:
+            finding, end = scan(body, start)
+        except (ValueError, RecursionError):
+            return None
+        text = body[start:end]
+        if type(finding) is not dict or refused or loading.too_deep(text, above=2):
+            return None
+        findings.append(finding)
+        texts.append(text)
+        if body.startswith(", ", end):
+            start = end + 2
+        elif body.startswith("]", end):
+            break
+        else:
+            return None
+    rest = body[end + 1 :]
+    if rest == "}":
+        return findings, texts, None
+    if not rest.startswith(", "):
+        return None
+    try:
+        others = loading.load_json("{" + rest[2:], what="body")
+    except loading.LoadError:
+        return None
+    # A second "version" or "findings" would be the one json.loads keeps: read it whole.
+    if not isinstance(others, dict) or not others.keys().isdisjoint(_FIRST_KEYS):
+        return None
+    return findings, texts, others.get("tracking")
 
 
 def _refs(value: Any, count: int) -> list[Ref | None]:
