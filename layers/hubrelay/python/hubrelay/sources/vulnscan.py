@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from hubrelay import asff
@@ -154,7 +155,7 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
     if not vid or not package:
         raise MappingError("vulnerability without VulnerabilityID or PkgName")
     installed = str(vuln.get("InstalledVersion") or "")
-    cwes = ",".join(c for c in items(vuln.get("CweIDs")) if isinstance(c, str))
+    cwes = ",".join([c for c in items(vuln.get("CweIDs")) if isinstance(c, str)])
     found = _PackageVulnerability(
         scanner="trivy",
         identity=(
@@ -317,20 +318,23 @@ def _secret_type(*labels: Any) -> str:
 
 def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
     sources = obj(vuln.get("CVSS"))
-    preferred = sorted(sources, key=lambda s: (s != vuln.get("SeveritySource"), s != "nvd", s))
+    if not sources:
+        return []
+    first = vuln.get("SeveritySource")
+    preferred = sorted(sources, key=lambda s: (s != first, s != "nvd", s))
     out = []
     for source in preferred:
         scores = obj(sources[source])
-        for version, score_key, vector_key in (
-            ("3.x", "V3Score", "V3Vector"),
-            ("2.0", "V2Score", "V2Vector"),
-        ):
-            score = scores.get(score_key)
-            if isinstance(score, int | float) and 0 <= score <= 10:
-                vector = scores.get(vector_key)
-                if version == "3.x" and isinstance(vector, str) and vector.startswith("CVSS:"):
-                    version = vector.split("/", 1)[0][5:]
-                out.append(_cvss(version, score, vector, source))
+        score = scores.get("V3Score")
+        if isinstance(score, (int, float)) and 0 <= score <= 10:
+            vector = scores.get("V3Vector")
+            version = "3.x"
+            if isinstance(vector, str) and vector.startswith("CVSS:"):
+                version = vector.split("/", 1)[0][5:]
+            out.append(_cvss(version, score, vector, source))
+        score = scores.get("V2Score")
+        if isinstance(score, (int, float)) and 0 <= score <= 10:
+            out.append(_cvss("2.0", score, scores.get("V2Vector"), source))
     return out
 
 
@@ -379,15 +383,15 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
         raise MappingError("match without vulnerability.id or artifact.name")
     version = str(package.get("version") or "")
     fixes = items(dig(vuln, "fix", "versions"))
-    fixed = ", ".join(str(v) for v in fixes) or None
+    fixed = ", ".join([str(v) for v in fixes]) or None
     path = dig(package, "locations", 0, "path")
     related = [r for r in items(match.get("relatedVulnerabilities")) if isinstance(r, Mapping)]
     cvss = _grype_cvss(vuln.get("cvss"), vuln.get("namespace"))
     for other in related:
         cvss += _grype_cvss(other.get("cvss"), other.get("namespace"))
-    description = vuln.get("description") or next(
-        (r["description"] for r in related if r.get("description")), None
-    )
+    description = vuln.get("description")
+    if not description and related:
+        description = next((r["description"] for r in related if r.get("description")), None)
     state = dig(vuln, "fix", "state")
     found = _PackageVulnerability(
         scanner="grype",
@@ -405,7 +409,7 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
         url=vuln.get("dataSource"),
         references=vuln.get("urls"),
         fix_state=state,
-        related=tuple(str(r["id"]) for r in related if r.get("id")),
+        related=tuple([str(r["id"]) for r in related if r.get("id")]) if related else (),
         remediation_url=string(dig(vuln, "urls", 0)) or string(vuln.get("dataSource")),
         product_fields={
             "grype/artifact": context["artifact"],
@@ -414,17 +418,19 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
             "grype/namespace": vuln.get("namespace"),
             "grype/fixState": state,
             "grype/purl": package.get("purl"),
-            "grype/related": ",".join(str(r.get("id")) for r in related) or None,
+            "grype/related": ",".join([str(r.get("id")) for r in related]) or None,
         },
     )
     return [_finding(found, context, ctx)]
 
 
 def _grype_cvss(entries: Any, source: Any) -> list[dict[str, Any]]:
+    if not entries or not isinstance(entries, list):
+        return []
     out = []
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         score = dig(entry, "metrics", "baseScore")
-        if isinstance(score, int | float) and 0 <= score <= 10:
+        if isinstance(score, (int, float)) and 0 <= score <= 10:
             out.append(
                 _cvss(
                     str(entry.get("version") or "?"),
@@ -434,7 +440,12 @@ def _grype_cvss(entries: Any, source: Any) -> list[dict[str, Any]]:
                 )
             )
     # Newest CVSS version first: 3.1 over 3.0 over 2.0.
-    return sorted(out, key=lambda c: c["Version"], reverse=True)
+    return sorted(out, key=_version, reverse=True) if len(out) > 1 else out
+
+
+def _version(cvss: Mapping[str, Any]) -> str:
+    version: str = cvss["Version"]
+    return version
 
 
 # --- shared ----------------------------------------------------------------------------
@@ -501,7 +512,7 @@ def _finding(found: _PackageVulnerability, context: Mapping[str, Any], ctx: Cont
 
 
 def _object(value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # the ABC is dearer
         raise MappingError(f"expected a JSON object, got {type(value).__name__}")
     return value
 
@@ -514,10 +525,16 @@ def _cvss(version: str, score: float, vector: Any, source: str) -> dict[str, Any
 
 
 def _severity(cvss: list[dict[str, Any]], label: Any) -> dict[str, Any]:
-    v3 = [c for c in cvss if c["Version"].startswith(("3", "4"))]
-    if v3 or cvss:
-        return asff.severity_from_cvss((v3 or cvss)[0]["BaseScore"])
+    if cvss:
+        # The first v3 or v4 score, else the first of any version.
+        chosen = next((c for c in cvss if c["Version"].startswith(("3", "4"))), cvss[0])
+        return dict(_cvss_severity(chosen["BaseScore"]))
     return asff.severity_from_label(str(label or "UNKNOWN"), default="INFORMATIONAL")
+
+
+# Scores repeat across a report's vulnerabilities (7.5, 9.8): each is banded once. Only
+# scores within 0..10 get here (_cvss's callers check), and a copy is handed out.
+_cvss_severity = lru_cache(maxsize=256)(asff.severity_from_cvss)
 
 
 def _artifact_resource(
@@ -556,34 +573,51 @@ def _artifact_resource(
 
 def _vulnerability(found: _PackageVulnerability) -> dict[str, Any]:
     """The ASFF `Vulnerabilities` entry."""
-    software = {
-        "Name": found.package,
-        "Version": found.version,
-        "FixedInVersion": found.fixed,
-        "PackageManager": found.manager,
-        "FilePath": found.path,
-    }
-    vendor_info = {
-        "Name": found.vendor[:128],
-        "Url": found.url,
-        "VendorSeverity": found.label,
-        "VendorCreatedAt": rfc3339(found.published, "") or None,
-        "VendorUpdatedAt": rfc3339(found.modified, "") or None,
-    }
-    available = {"fixed": "YES", "not-fixed": "NO", "wont-fix": "NO"}.get(str(found.fix_state))
+    # Each string map holds the values that are not empty, as text; one `if` a member is
+    # a third of the time of building the map whole and filtering it.
+    software: dict[str, str] = {}
+    if found.package:
+        software["Name"] = str(found.package)
+    if found.version:
+        software["Version"] = found.version
+    if found.fixed:
+        software["FixedInVersion"] = str(found.fixed)
+    if found.manager:
+        software["PackageManager"] = str(found.manager)
+    if found.path:
+        software["FilePath"] = str(found.path)
+    vendor_info = {"Name": found.vendor[:128]} if found.vendor else {}
+    if found.url:
+        vendor_info["Url"] = str(found.url)
+    if found.label:
+        vendor_info["VendorSeverity"] = str(found.label)
+    if created := rfc3339(found.published, ""):
+        vendor_info["VendorCreatedAt"] = created
+    if updated := rfc3339(found.modified, ""):
+        vendor_info["VendorUpdatedAt"] = updated
     if found.fix_state is None:
-        available = "YES" if found.fixed else "NO"
+        available: str | None = "YES" if found.fixed else "NO"
+    else:
+        available = _FIX_AVAILABLE.get(str(found.fix_state))
     entry: dict[str, Any] = {
         "Id": found.vid,
-        "VulnerablePackages": [{k: str(v) for k, v in software.items() if v}],
-        "Vendor": {k: str(v) for k, v in vendor_info.items() if v},
-        "Cvss": found.cvss[:10],
-        "ReferenceUrls": [u for u in items(found.references) if isinstance(u, str)][:20],
-        "RelatedVulnerabilities": list(found.related[:20]),
+        "VulnerablePackages": [software],
+        "Vendor": vendor_info,
     }
+    # Empty lists are left out (the entry and the two maps never are).
+    if found.cvss:
+        entry["Cvss"] = found.cvss[:10]
+    urls = [u for u in items(found.references) if isinstance(u, str)][:20]
+    if urls:
+        entry["ReferenceUrls"] = urls
+    if found.related:
+        entry["RelatedVulnerabilities"] = list(found.related[:20])
     if available:
         entry["FixAvailable"] = available
-    return {k: v for k, v in entry.items() if v not in ([], None)}
+    return entry
+
+
+_FIX_AVAILABLE = {"fixed": "YES", "not-fixed": "NO", "wont-fix": "NO"}
 
 
 def _vulnerability_type(vulnerability_id: Any) -> str:
