@@ -398,7 +398,9 @@ def _valid_type(value: str) -> bool:
 # max_finding_bytes is not serialized only to be measured. The bounds: a string at most 12
 # bytes a character (an astral character is a \\uXXXX\\uXXXX pair; ensure_ascii) and its
 # quotes, an integer within loading's bound 65, a float's repr 24 (32 here), a member or
-# key its quoted name, ": " and ", ".
+# key its quoted name, ": " and ", ". A member's name is in its own check's bound (the
+# `extra` it is compiled with), so a structure adds up its members and counts nothing
+# else: summing its keys' lengths was a fifth of the check.
 
 Check = Callable[[Any], int]
 _INT_BYTES = loading.MAX_INT_DIGITS + 1  # a sign and 64 digits
@@ -419,56 +421,64 @@ def _never(value: Any) -> int:
     return 0
 
 
-def _boolean(value: Any) -> int:
-    return 5 if type(value) is bool else 0  # false
+def _boolean(extra: int) -> Check:
+    size = 5 + extra  # false
+
+    def check(value: Any) -> int:
+        return size if type(value) is bool else 0
+
+    return check
 
 
-def _lazy(shape: Shape, spath: str, depth: int, slots: Any, slot: Any) -> Check:
+def _lazy(shape: Shape, spath: str, depth: int, slots: Any, slot: Any, extra: int = 0) -> Check:
     """A check compiled on its first call (shapes may be recursive; most are never
     reached), which then replaces itself in `slots[slot]`: later values skip this step."""
 
     def first(value: Any) -> int:
-        built = _compile(shape, spath, depth)
+        built = _compile(shape, spath, depth, extra)
         slots[slot] = built
         return built(value)
 
     return first
 
 
-def _compile(shape: Shape, spath: str, depth: int) -> Check:
+def _compile(shape: Shape, spath: str, depth: int, extra: int = 0) -> Check:
     """The check of a value of `shape` at `spath`, a container there being at `depth`
-    (the finding itself is at 1, as in loading's walk)."""
+    (the finding itself is at 1, as in loading's walk). `extra`: bytes its bound carries
+    for what surrounds the value in its parent (a member's quoted name, ": " and ", "),
+    so that a structure adds no count of its own."""
     if getattr(shape, "is_document_type", False):
         return _never
     if isinstance(shape, StructureShape | ListShape | MapShape) and depth > loading.MAX_DEPTH:
         return _never  # loading.structure_problem refuses it: the slow path reports it
     if isinstance(shape, StructureShape):
-        return _compile_structure(shape, spath, depth)
+        return _compile_structure(shape, spath, depth, extra)
     if isinstance(shape, ListShape):
-        return _compile_list(shape, spath, depth)
+        return _compile_list(shape, spath, depth, extra)
     if isinstance(shape, MapShape):
-        return _compile_map(shape, spath, depth)
+        return _compile_map(shape, spath, depth, extra)
     if shape.type_name == "string":
-        return _compile_string(shape, spath)
+        return _compile_string(shape, spath, extra)
     if shape.type_name in ("integer", "long", "double", "float"):
-        return _compile_number(shape, spath)
+        return _compile_number(shape, spath, extra)
     if shape.type_name == "boolean":
-        return _boolean
+        return _boolean(extra)
     return _never  # blob, timestamp: none in a finding that passes quickly
 
 
-def _compile_structure(shape: StructureShape, spath: str, depth: int) -> Check:
+def _compile_structure(shape: StructureShape, spath: str, depth: int, extra: int) -> Check:
     members: dict[str, Check] = {}
     for name, member in shape.members.items():
         sub = f"{spath}.{name}" if spath else name
-        members[name] = _lazy(member, sub, depth + 1, members, name)
+        # Every key is a member name (ASCII): "key": ..., for each, in the member's bound.
+        members[name] = _lazy(member, sub, depth + 1, members, name, len(name) + 6)
     required = frozenset(shape.required_members)
     get = members.get
 
     def check(value: Any) -> int:
-        if type(value) is not dict or not value.keys() >= required:
+        if type(value) is not dict or (required and not value.keys() >= required):
             return 0
-        total = 2
+        total = 2 + extra
         for key, item in value.items():
             member = get(key)
             if member is None:
@@ -477,13 +487,12 @@ def _compile_structure(shape: StructureShape, spath: str, depth: int) -> Check:
             if not size:
                 return 0
             total += size
-        # Every key is a member name (ASCII): "key": ..., for each.
-        return total + sum(map(len, value)) + 6 * len(value)
+        return total
 
     return check
 
 
-def _compile_list(shape: ListShape, spath: str, depth: int) -> Check:
+def _compile_list(shape: ListShape, spath: str, depth: int, extra: int) -> Check:
     cell: list[Check] = []
     cell.append(_lazy(shape.member, f"{spath}[]", depth + 1, cell, 0))
     low, high = COUNTS.get(spath, (0, 0))
@@ -493,7 +502,7 @@ def _compile_list(shape: ListShape, spath: str, depth: int) -> Check:
     def check(value: Any) -> int:
         if type(value) is not list or not low <= len(value) <= high:
             return 0
-        item_check, total = cell[0], 2
+        item_check, total = cell[0], 2 + extra
         for item in value:
             size = item_check(item)
             if not size:
@@ -504,7 +513,7 @@ def _compile_list(shape: ListShape, spath: str, depth: int) -> Check:
     return check
 
 
-def _compile_map(shape: MapShape, spath: str, depth: int) -> Check:
+def _compile_map(shape: MapShape, spath: str, depth: int, extra: int) -> Check:
     cell: list[Check] = []
     cell.append(_lazy(shape.value, f"{spath}{{}}", depth + 1, cell, 0))
     low, high = COUNTS.get(spath, (0, 0))
@@ -516,7 +525,7 @@ def _compile_map(shape: MapShape, spath: str, depth: int) -> Check:
     def check(value: Any) -> int:
         if type(value) is not dict or not low <= len(value) <= high:
             return 0
-        value_check, total = cell[0], 2
+        value_check, total = cell[0], 2 + extra
         for key, item in value.items():
             # Not blank: _has_text, inlined (as in the string checks below).
             if type(key) is not str or not key_min <= len(key) <= key_max or not key:
@@ -532,7 +541,7 @@ def _compile_map(shape: MapShape, spath: str, depth: int) -> Check:
     return check
 
 
-def _compile_string(shape: Shape, spath: str) -> Check:
+def _compile_string(shape: Shape, spath: str, extra: int) -> Check:
     enum = frozenset(shape.enum or ())
     not_blank = bool(shape.metadata.get("pattern"))
     model_min = int(shape.metadata.get("min", 0))
@@ -546,16 +555,22 @@ def _compile_string(shape: Shape, spath: str) -> Check:
     if enum:
         # Every enum value non-blank and within the lengths: membership says it all.
         if not timestamp_field and all(low <= len(v) <= high and _has_text(v) for v in enum):
-            return lambda value: 12 * len(value) + 2 if type(value) is str and value in enum else 0
-        rules = _compile_string_rules(low, high, not_blank, timestamp_field)
+            quoted = 2 + extra
+            return lambda value: (
+                12 * len(value) + quoted if type(value) is str and value in enum else 0
+            )
+        rules = _compile_string_rules(low, high, not_blank, timestamp_field, extra)
         return lambda value: rules(value) if type(value) is str and value in enum else 0
-    return _compile_string_rules(low, high, not_blank, timestamp_field)
+    return _compile_string_rules(low, high, not_blank, timestamp_field, extra)
 
 
-def _compile_string_rules(low: int, high: int, not_blank: bool, timestamp_field: bool) -> Check:
+def _compile_string_rules(
+    low: int, high: int, not_blank: bool, timestamp_field: bool, extra: int
+) -> Check:
     """Type, length, "not blank" and timestamp form, specialised to the rules that apply.
     "Not blank" is _has_text inlined: a character, and not all of them whitespace."""
     stamp = TIMESTAMP_RE.fullmatch
+    quoted = 2 + extra
     if timestamp_field:
 
         def stamped(value: Any) -> int:
@@ -566,7 +581,7 @@ def _compile_string_rules(low: int, high: int, not_blank: bool, timestamp_field:
                 return 0
             if (not_blank and (not size or value.isspace())) or stamp(value) is None:
                 return 0
-            return 12 * size + 2
+            return 12 * size + quoted
 
         return stamped
     if not_blank:
@@ -577,7 +592,7 @@ def _compile_string_rules(low: int, high: int, not_blank: bool, timestamp_field:
             size = len(value)
             if not low <= size <= high or not size or value.isspace():
                 return 0
-            return 12 * size + 2
+            return 12 * size + quoted
 
         return text
 
@@ -585,12 +600,12 @@ def _compile_string_rules(low: int, high: int, not_blank: bool, timestamp_field:
         if type(value) is not str:
             return 0
         size = len(value)
-        return 12 * size + 2 if low <= size <= high else 0
+        return 12 * size + quoted if low <= size <= high else 0
 
     return sized
 
 
-def _compile_number(shape: Shape, spath: str) -> Check:
+def _compile_number(shape: Shape, spath: str, extra: int) -> Check:
     integral = shape.type_name in ("integer", "long")
     if spath in PERCENT_FIELDS:
         low, high = 0, 100
@@ -607,16 +622,17 @@ def _compile_number(shape: Shape, spath: str) -> Check:
     float_low = -math.inf if low is None else low
     float_low = float_low if model_min is None else max(float_low, model_min)
     float_high = math.inf if high is None else high
+    int_bytes, float_bytes = _INT_BYTES + extra, _FLOAT_BYTES + extra
 
     def check(value: Any) -> int:
         kind = type(value)
         if kind is int:
-            return _INT_BYTES if int_low <= value <= int_high else 0
+            return int_bytes if int_low <= value <= int_high else 0
         if kind is not float or integral:
             return 0
         # NaN fails the comparisons; an infinity within infinite bounds fails isfinite.
         ok = float_low <= value <= float_high and math.isfinite(value)
-        return _FLOAT_BYTES if ok else 0
+        return float_bytes if ok else 0
 
     return check
 
