@@ -264,15 +264,65 @@ class _Changed(Exception):
 WRITE_ATTEMPTS = 8
 
 
-class Buckets:
-    """The buckets of the tracking table, read once per run and written back; every write
-    conditional on the version read."""
+class _Table:
+    """What a run knows of the buckets, and the conditional writes (splits completed
+    included) that reading and writing both need."""
 
     def __init__(self, dynamodb: Any, table: str, size: Callable[..., int]) -> None:
         self.dynamodb, self.table, self.size = dynamodb, table, size
         self.known: dict[str, dict[str, Bucket]] = {}  # scope -> bound -> bucket
         self.whole: set[str] = set()  # scopes read whole
         self.writes = 0
+
+    def _forget(self, scope: str) -> None:
+        """Drop what was read of `scope`: the table holds something else now."""
+        self.known.pop(scope, None)
+        self.whole.discard(scope)
+
+    def _put(self, bucket: Bucket, version: int) -> None:
+        """Write `bucket` as version `version` + 1, if the item is still at `version` (0:
+        not there); on success `bucket` is what the table holds."""
+        item = item_of(bucket, bucket.entries.values(), version + 1)
+        if version:
+            condition = {
+                "ConditionExpression": "v = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(version)}},
+            }
+        else:
+            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self.dynamodb.put_item(TableName=self.table, Item=item, **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise _Changed from exc
+            raise
+        self.writes += 1
+        bucket.version = version + 1
+        if not bucket.split:
+            self.known.setdefault(bucket.scope, {})[bucket.lo] = bucket
+
+    def _complete(self, bucket: Bucket) -> None:
+        """Finish a split another run began: the pieces its `sp` names, from its entries
+        (a piece already there stays as it is), then the bucket without them."""
+        bounds = [bucket.lo, *bucket.split]
+        highs = [*bucket.split, bucket.hi]
+        parts = []
+        for low, high in zip(bounds, highs, strict=True):
+            held = {
+                d: t for d, t in bucket.entries.items() if d >= low and (high is None or d < high)
+            }
+            parts.append(Bucket(bucket.scope, low, held, hi=high))
+        for piece in parts[1:]:
+            with contextlib.suppress(_Changed):
+                self._put(piece, 0)
+        with contextlib.suppress(_Changed):
+            self._put(parts[0], bucket.version)
+        self._forget(bucket.scope)
+
+
+class _Reader(_Table):
+    """The reading side: a scope whole, findings by key, the placement sweep's pages, and
+    the bucket a key hash is in."""
 
     def scope(self, scope: str) -> dict[str, Any]:
         """Every finding of `scope` (tracking.Tracked, by base Id)."""
@@ -291,18 +341,6 @@ class Buckets:
             if entry is not None and entry.key == key:
                 found[key] = entry
         return found
-
-    def write(self, scope: str, states: Iterable[Any]) -> None:
-        """Each state in place of its finding's entry (a new entry for a new finding)."""
-        by_digest = {key_hash(s.key): s for s in states}
-        for _ in range(WRITE_ATTEMPTS):
-            try:
-                self._write(scope, by_digest)
-                return
-            except _Changed:
-                self.known.pop(scope, None)
-                self.whole.discard(scope)
-        raise ConflictError(f"tracking buckets of scope {scope[:200]} kept changing")
 
     def page(self, start: Mapping[str, Any] | None, limit: int) -> tuple[list[Any], Any]:
         """One page of a Scan over the buckets (the placement sweep): their findings, and
@@ -324,8 +362,6 @@ class Buckets:
                 self._complete(bucket)
             found += _own(bucket)
         return found, response.get("LastEvaluatedKey")
-
-    # --- reading
 
     def _read_scope(self, scope: str) -> None:
         for _ in range(WRITE_ATTEMPTS):
@@ -404,7 +440,21 @@ class Buckets:
         ).get("Items", [])
         return str(items[0]["sk"]["S"]) if items else None
 
-    # --- writing
+
+class Buckets(_Reader):
+    """The buckets of the tracking table, read once per run and written back; every write
+    conditional on the version read."""
+
+    def write(self, scope: str, states: Iterable[Any]) -> None:
+        """Each state in place of its finding's entry (a new entry for a new finding)."""
+        by_digest = {key_hash(s.key): s for s in states}
+        for _ in range(WRITE_ATTEMPTS):
+            try:
+                self._write(scope, by_digest)
+                return
+            except _Changed:
+                self._forget(scope)
+        raise ConflictError(f"tracking buckets of scope {scope[:200]} kept changing")
 
     def _write(self, scope: str, by_digest: dict[str, Any]) -> None:
         covers = self._covers(scope, list(by_digest))
@@ -441,47 +491,6 @@ class Buckets:
         for piece in parts[1:]:
             self._put(piece, 0)
         self._put(parts[0], naming.version)
-
-    def _complete(self, bucket: Bucket) -> None:
-        """Finish a split another run began: the pieces its `sp` names, from its entries
-        (a piece already there stays as it is), then the bucket without them."""
-        bounds = [bucket.lo, *bucket.split]
-        highs = [*bucket.split, bucket.hi]
-        parts = []
-        for low, high in zip(bounds, highs, strict=True):
-            held = {
-                d: t for d, t in bucket.entries.items() if d >= low and (high is None or d < high)
-            }
-            parts.append(Bucket(bucket.scope, low, held, hi=high))
-        for piece in parts[1:]:
-            with contextlib.suppress(_Changed):
-                self._put(piece, 0)
-        with contextlib.suppress(_Changed):
-            self._put(parts[0], bucket.version)
-        self.known.pop(bucket.scope, None)
-        self.whole.discard(bucket.scope)
-
-    def _put(self, bucket: Bucket, version: int) -> None:
-        """Write `bucket` as version `version` + 1, if the item is still at `version` (0:
-        not there); on success `bucket` is what the table holds."""
-        item = item_of(bucket, bucket.entries.values(), version + 1)
-        if version:
-            condition = {
-                "ConditionExpression": "v = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(version)}},
-            }
-        else:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-        try:
-            self.dynamodb.put_item(TableName=self.table, Item=item, **condition)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise _Changed from exc
-            raise
-        self.writes += 1
-        bucket.version = version + 1
-        if not bucket.split:
-            self.known.setdefault(bucket.scope, {})[bucket.lo] = bucket
 
 
 def _own(bucket: Bucket) -> list[Any]:
