@@ -168,11 +168,8 @@ def test_what_a_finding_is_read_to_is_its_own_copy():
     assert "UserDefinedFields" not in read_finding(dict(BASE)).raw()
 
 
-def _event_pydantic(event: dict[str, Any]) -> Any:
-    try:
-        parsed = parse(event=copy.deepcopy(event), model=SecurityHubEvent)
-    except ValidationError as error:
-        return "error", short(error)
+def _event_fields(parsed: Any) -> Any:
+    """What either reading of an event gives its callers, to compare the two."""
     d = parsed.detail
     return (
         parsed.id,
@@ -180,11 +177,16 @@ def _event_pydantic(event: dict[str, Any]) -> Any:
         parsed.account,
         parsed.detail_type,
         parsed.resources,
-        (
-            d.findings,
-            d.actionName,
-        ),
+        (d.findings, d.actionName),
     )
+
+
+def _event_pydantic(event: dict[str, Any]) -> Any:
+    try:
+        parsed = parse(event=copy.deepcopy(event), model=SecurityHubEvent)
+    except ValidationError as error:
+        return "error", short(error)
+    return _event_fields(parsed)
 
 
 def _event_ours(event: dict[str, Any]) -> Any:
@@ -192,18 +194,7 @@ def _event_ours(event: dict[str, Any]) -> Any:
         parsed = read_event(copy.deepcopy(event))
     except Unreadable as error:
         return "error", str(error)
-    d = parsed.detail
-    return (
-        parsed.id,
-        parsed.region,
-        parsed.account,
-        parsed.detail_type,
-        parsed.resources,
-        (
-            d.findings,
-            d.actionName,
-        ),
-    )
+    return _event_fields(parsed)
 
 
 EVENT_CHANGES: list[dict[str, Any]] = [
