@@ -5,9 +5,12 @@ client is that same botocore client (boto3.session.Session.client calls the boto
 session's create_client:
 https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html), and
 hubrelay uses nothing boto3 adds to it (resources, S3's managed transfers), so a function
-whose other imports need no boto3 (the collector, the importer, the status sync) does not
-import it, nor s3transfer, which boto3 adds to every S3 client: about 75 million
-instructions of a cold start (docs/operations.md, "Cold starts").
+whose other imports need no boto3 (the importer; the collector, but for the vendor_api
+source) does not import it, nor s3transfer, which boto3 adds to every S3 client: about 75
+million instructions of a cold start (docs/operations.md, "Cold starts"). Powertools'
+utilities import boto3 whatever the clients are: the responder's Idempotency (its DynamoDB
+persistence, at import), and Parameters, the secrets of the status sync (at import) and of
+the collector's vendor_api source (on its first request).
 """
 
 from __future__ import annotations
