@@ -53,16 +53,18 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hubrelay import message
 from hubrelay_emulator import samples
@@ -222,7 +224,8 @@ def _drive(
     """Run the timed script: each event is made (its report put in S3, its finding
     imported) only when the script asks for it, after the request before it, so that each
     request finds the work of one event waiting, the warm one as much as the first.
-    (returncode, stdout, stderr)."""
+    (returncode, stdout, stderr). Each wait for the script (for its next request, for its
+    end) gives it `timeout` seconds; a script that takes longer is killed (TimeoutError)."""
     events: Events = spec["events"]
     args = json.dumps({**spec, "events": len(events)})
     with tempfile.TemporaryFile("w+") as err:  # -X importtime's lines: never a full pipe
@@ -237,17 +240,51 @@ def _drive(
         stdin, stdout = proc.stdin, proc.stdout
         if stdin is None or stdout is None:  # pragma: no cover - both are pipes
             raise RuntimeError("no pipes to the timed script")
-        out: list[str] = []
-        for make in events:
-            while (line := stdout.readline()) and line.strip() != "BENCH NEXT":
+        # A thread reads the script's lines, so a wait for one can end: readline() on the
+        # pipe would wait for a hung script for ever, and `make bench` with it.
+        lines: queue.Queue[str | None] = queue.Queue()
+        reader = threading.Thread(target=_read_lines, args=(stdout, lines), daemon=True)
+        reader.start()
+
+        def next_line() -> str | None:
+            try:
+                return lines.get(timeout=timeout)
+            except queue.Empty:
+                proc.kill()
+                proc.wait()
+                raise TimeoutError(
+                    f"{spec['name']}: the timed script was silent for {timeout:g} s (hung?), killed"
+                ) from None
+
+        try:
+            out: list[str] = []
+            line: str | None = ""  # None: the script's output has ended
+            for make in events:
+                while (line := next_line()) is not None and line.strip() != "BENCH NEXT":
+                    out.append(line)
+                if line is None:
+                    break  # the script ended early: its error is in stderr
+                stdin.write(json.dumps(make()) + "\n")
+                stdin.flush()
+            stdin.close()
+            while line is not None and (line := next_line()) is not None:
                 out.append(line)
-            if not line:
-                break  # the script ended early: its error is in stderr
-            stdin.write(json.dumps(make()) + "\n")
-            stdin.flush()
-        rest, _ = proc.communicate(timeout=timeout)
+            proc.wait(timeout=timeout)  # its output is over: it is exiting
+        finally:
+            if proc.poll() is None:  # pragma: no cover - an error of ours above
+                proc.kill()
+                proc.wait()
+            reader.join(timeout=10)  # a killed script's pipe ends at once
         err.seek(0)
-        return proc.returncode, "".join(out) + rest, err.read()
+        return proc.returncode, "".join(out), err.read()
+
+
+def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    """Every line of `stream`, then None at its end."""
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+    stream.close()
 
 
 def _instructions_once(code_dir: Path, env: dict[str, str], spec: dict[str, Any]) -> ColdStart:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,16 @@ def test_each_event_is_made_after_the_request_before_it(tmp_path: Path) -> None:
     assert seen == [True]
     assert (tmp_path / "second").read_text() == "done"
     assert run.warm is not None
+
+
+def test_a_timed_script_that_hangs_is_killed_and_named(tmp_path: Path) -> None:
+    # Given a handler that never returns
+    (tmp_path / "app.py").write_text(
+        "import time\ndef handler(event, context):\n    time.sleep(600)\n"
+    )
+    spec = {"name": "stuck", "arn": "arn:aws:lambda:us-east-1:111122223333:function:stuck"}
+    spec |= {"timeout": 30, "events": [dict]}
+    command = [sys.executable, "-c", startup._TIMED, str(tmp_path), str(startup.LAYER)]
+    # When it is driven, Then the wait ends with an error naming it, not with `make bench`
+    with pytest.raises(TimeoutError, match=r"^stuck: .* silent for 2 s"):
+        startup._drive(command, dict(os.environ), spec, timeout=2)
