@@ -266,6 +266,8 @@ def dig(data: Any, *path: str | int) -> Any:
     for step in path:
         if type(data) is dict and type(step) is str:  # what JSON gives, without the ABC
             data = data.get(step)
+        elif data is None:  # a missing step, known without the Mapping ABC's isinstance
+            return None
         elif isinstance(step, int):
             if not isinstance(data, list) or not -len(data) <= step < len(data):
                 return None

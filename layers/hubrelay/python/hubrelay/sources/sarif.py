@@ -40,6 +40,8 @@ _CODE_TYPE = "Software and Configuration Checks/Code Analysis"
 # Rules whose facts one run remembers (Run.facts_for): a report names a few hundred rules,
 # but one whose every result names a ruleId of its own would otherwise grow it with each.
 _FACTS_KEPT = 4096
+# The longest text a cache of texts here keeps: a message or score may be any length.
+_REMEMBERED_CHARS = 4096
 
 
 @dataclass(slots=True)
@@ -124,7 +126,7 @@ class Run:
         the results of a run name few rules, each many times."""
         reference = obj(result.get("rule"))
         index = result.get("ruleIndex", reference.get("index"))
-        component = dig(reference, "toolComponent", "index")
+        component = dig(reference, "toolComponent", "index") if reference else None
         # Any ruleId that is no rule id at all ("", 0, []) is the same as none.
         named_id = result.get("ruleId") or reference.get("id") or None
         if named_id is not None and type(named_id) is not str:  # odd, maybe unhashable
@@ -352,7 +354,7 @@ def _message(result: Mapping[str, Any], facts: RuleFacts) -> str:
     arguments = [str(a) for a in items(message.get("arguments"))]
     # The text split at its placeholders: literal, digits, literal, ... (_ARGUMENT.sub
     # with a function, but the template parsed once: a rule's results share it).
-    parts = _template(text)
+    parts = _template(text) if len(text) <= _REMEMBERED_CHARS else _ARGUMENT.split(text)
     out = [parts[0]]
     for at in range(1, len(parts), 2):
         number = int(parts[at])
@@ -370,7 +372,8 @@ def _severity(result: Mapping[str, Any], facts: RuleFacts, level: str) -> dict[s
     score = dig(result, "properties", "security-severity") or facts.score
     if score is None:
         return _by_level(level)
-    if type(score) is str or type(score) is float or type(score) is int:
+    # Remembered by value (_cvss_severity): numbers, and texts no longer than a score.
+    if type(score) is float or type(score) is int or (type(score) is str and len(score) <= 32):
         severity = _cvss_severity(score)
         return dict(severity) if severity is not None else _by_level(level)
     try:

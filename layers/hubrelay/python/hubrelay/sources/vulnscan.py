@@ -320,8 +320,11 @@ def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
     sources = obj(vuln.get("CVSS"))
     if not sources:
         return []
+    # The report's own severity source first, then NVD, then the others by name.
     first = vuln.get("SeveritySource")
-    preferred = sorted(sources, key=lambda s: (s != first, s != "nvd", s))
+    preferred = (
+        sorted(sources, key=lambda s: (s != first, s != "nvd", s)) if len(sources) > 1 else sources
+    )
     out = []
     for source in preferred:
         scores = obj(sources[source])
@@ -529,7 +532,17 @@ def _severity(cvss: list[dict[str, Any]], label: Any) -> dict[str, Any]:
         # The first v3 or v4 score, else the first of any version.
         chosen = next((c for c in cvss if c["Version"].startswith(("3", "4"))), cvss[0])
         return dict(_cvss_severity(chosen["BaseScore"]))
-    return asff.severity_from_label(str(label or "UNKNOWN"), default="INFORMATIONAL")
+    text = str(label or "UNKNOWN")
+    if len(text) > 64:  # no label of a scanner: not worth remembering
+        return asff.severity_from_label(text, default="INFORMATIONAL")
+    return dict(_label_severity(text))
+
+
+# A report's findings share a few labels ("HIGH", "Medium"): each is read once, and a copy
+# is handed out.
+@lru_cache(maxsize=256)
+def _label_severity(label: str) -> dict[str, Any]:
+    return asff.severity_from_label(label, default="INFORMATIONAL")
 
 
 # Scores repeat across a report's vulnerabilities (7.5, 9.8): each is banded once. Only
