@@ -1,19 +1,22 @@
-"""JMESPath expressions of a vendor mapping as Python closures, built once per mapping.
+"""JMESPath expressions of a vendor mapping as Python functions, built once per mapping.
 
 jmespath's TreeInterpreter walks the expression's tree for every record: a method lookup
-and a call per node. `compile_node` turns each node into a closure that does what the
-interpreter's `visit_<type>` does for it, so a record costs one call per node and no
-lookups. The node types the vendor mappings use are compiled (fields, sub- and index
-expressions, literals, multi-selects, and/or/not, comparisons, pipes); any other node
-(projections, filters, functions...) is searched by the interpreter itself from there on,
-so every expression gives exactly what jmespath gives
+and a call per node. Here the node types vendor mappings use (fields, sub- and index
+expressions, literals, multi-selects, and/or/not, comparisons, pipes) become the Python
+statements that do what the interpreter's `visit_<type>` does for them, in one function
+for all the fields of a mapping: a record costs one call, not one or more per node. Any
+other node (projections, filters, functions...) is searched by the interpreter itself from
+there on, so every expression gives exactly what jmespath gives
 (https://jmespath.org/specification.html; tests/unit/test_sources_vendor.py compares them).
+
+The generated source holds only the templates below and names it makes up (t1, c1...):
+every value that comes from the mapping (keys, literals, nodes) is passed in the
+function's namespace, never written into the source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jmespath import visitor
@@ -24,67 +27,144 @@ Search = Callable[[Any], Any]
 # which jmespath's ParsedResult.search would build again for each call.
 INTERPRETER = visitor.TreeInterpreter()
 _ORDERING = visitor.TreeInterpreter.COMPARATOR_FUNC
+MAX_DEPTH = 40  # blocks nested in one generated function
 
 
 def compile_node(node: dict[str, Any]) -> Search:
-    """A closure giving what TreeInterpreter().visit(node, value) gives."""
-    kind = node["type"]
-    children = node.get("children", [])
-    if kind == "field":
-        return partial(_field, node["value"])
-    if kind == "subexpression" and (keys := _field_chain(node)) is not None:
-        return partial(_dig, keys)
-    if kind in ("subexpression", "index_expression", "pipe"):
-        return _chain(tuple(compile_node(c) for c in children))
-    if kind == "index":
-        return partial(_index, node["value"])
-    if kind == "literal":
-        literal = node["value"]
-        return lambda value: literal
-    if kind in ("current", "identity"):
-        return _identity
-    if kind == "key_val_pair":
-        return compile_node(children[0])
-    if kind == "multi_select_dict":
-        pairs = tuple((c["value"], compile_node(c)) for c in children)
-        return partial(_select_dict, pairs)
-    if kind == "multi_select_list":
-        return partial(_select_list, tuple(compile_node(c) for c in children))
-    if kind in ("or_expression", "and_expression"):
-        left, right = (compile_node(c) for c in children)
-        return partial(_or if kind == "or_expression" else _and, left, right)
-    if kind == "not_expression":
-        return partial(_not, compile_node(children[0]))
-    if kind == "comparator":
-        left, right = (compile_node(c) for c in children)
-        return _comparator(node["value"], left, right)
-    return partial(INTERPRETER.visit, node)
+    """A function giving what TreeInterpreter().visit(node, value) gives."""
+    return _Emitter().function([node])
 
 
-def _field_chain(node: dict[str, Any]) -> tuple[str, ...] | None:
-    """The keys of an expression that is only fields (`a`, `a.b.c`), else None."""
-    if node["type"] == "field":
-        return (node["value"],)
-    if node["type"] != "subexpression":
-        return None
-    keys: tuple[str, ...] = ()
-    for child in node["children"]:
-        part = _field_chain(child)
-        if part is None:
-            return None
-        keys += part
-    return keys
+def compile_fields(
+    nodes: Mapping[str, dict[str, Any] | None],
+) -> Callable[[Any], dict[str, Any]]:
+    """A function giving, for a value, what each node gives by name (None for None)."""
+    return _Emitter().function(list(nodes.values()), keys=list(nodes))
 
 
-def _dig(keys: tuple[str, ...], value: Any) -> Any:
-    """A chain of fields: each step is `value.get(key)`, None when the value has no `get`
-    (TreeInterpreter.visit_field)."""
-    for key in keys:
-        try:
-            value = value.get(key)
-        except AttributeError:
-            return None
-    return value
+class _Emitter:
+    """Writes the statements computing nodes, each result into a name of its own."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+        self.namespace: dict[str, Any] = {
+            "_field": _field,
+            "_index": _index,
+            "_not": _not,
+            "_equals": _equals,
+            "_ordered": _ordered,
+            "_is_false": _is_false,
+            "_visit": INTERPRETER.visit,
+        }
+        self.count = 0
+
+    def function(self, nodes: list[dict[str, Any] | None], keys: list[str] | None = None) -> Search:
+        """The function of one node (`keys` None), or of a dict of them by `keys`."""
+        results = [self.emit(n, "value") if n is not None else "None" for n in nodes]
+        returned = results[0]
+        if keys is not None:
+            pairs = zip([self.constant(key) for key in keys], results, strict=True)
+            returned = "{" + "".join(f"{k}: {r}, " for k, r in pairs) + "}"
+        source = "\n".join(["def search(value):", *self.lines, f"    return {returned}"])
+        # Safe to run: the source is made of this class's templates and names only.
+        exec(compile(source, "<vendor mapping>", "exec"), self.namespace)  # noqa: S102
+        search: Search = self.namespace["search"]
+        return search
+
+    def name(self, prefix: str = "t") -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def constant(self, value: Any) -> str:
+        name = self.name("c")
+        self.namespace[name] = value
+        return name
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def assign(self, expression: str) -> str:
+        target = self.name()
+        self.line(f"{target} = {expression}")
+        return target
+
+    def emit(self, node: dict[str, Any], value: str) -> str:
+        """Statements computing `node` on the value named `value`; the result's name."""
+        kind, children = node["type"], node.get("children", [])
+        if self.depth > MAX_DEPTH:
+            # Python refuses a function indented 100 levels deep: deeper nodes get their own.
+            return self.assign(f"{self.constant(compile_node(node))}({value})")
+        if kind == "field":
+            key = self.constant(node["value"])
+            # TreeInterpreter.visit_field: value.get(key), None when there is no `get`.
+            return self.assign(
+                f"{value}.get({key}) if type({value}) is dict else _field({key}, {value})"
+            )
+        if kind in ("subexpression", "index_expression", "pipe"):
+            for child in children:
+                value = self.emit(child, value)
+            return value
+        if kind == "literal":
+            return self.constant(node["value"])
+        if kind in ("current", "identity"):
+            return value
+        if kind == "key_val_pair":
+            return self.emit(children[0], value)
+        if kind in ("multi_select_dict", "multi_select_list"):
+            return self.select(node, value)
+        if kind in ("or_expression", "and_expression"):
+            return self.junction(kind == "or_expression", children, value)
+        if kind == "not_expression":
+            return self.assign(f"_not({self.emit(children[0], value)})")
+        if kind == "comparator":
+            return self.comparator(node["value"], children, value)
+        if kind == "index":
+            return self.assign(f"_index({self.constant(node['value'])}, {value})")
+        return self.assign(f"_visit({self.constant(node)}, {value})")
+
+    def select(self, node: dict[str, Any], value: str) -> str:
+        """A multi-select: null for null, else each child's result, in order."""
+        target = self.name()
+        self.line(f"if {value} is None:")
+        self.line(f"    {target} = None")
+        self.line("else:")
+        self.depth += 1
+        results = []
+        # A loop, not a comprehension, and a dict's pairs unwrapped here: fewer frames for
+        # each level of nesting, so that selects nested ~330 deep (as far as jmespath's
+        # parser goes) still compile, as they did when each node was a closure.
+        for child in node["children"]:
+            pair = child["type"] == "key_val_pair"
+            results.append(self.emit(child["children"][0] if pair else child, value))
+        if node["type"] == "multi_select_dict":
+            keys = [self.constant(child["value"]) for child in node["children"]]
+            pairs = "".join(f"{k}: {r}, " for k, r in zip(keys, results, strict=True))
+            self.line(f"{target} = {{{pairs}}}")
+        else:
+            self.line(f"{target} = [{', '.join(results)}]")
+        self.depth -= 1
+        return target
+
+    def junction(self, is_or: bool, children: list[dict[str, Any]], value: str) -> str:
+        """`a || b` is b when a is false, else a; `a && b` is a when a is false, else b."""
+        left = self.emit(children[0], value)
+        target = self.name()
+        self.line(f"if {'' if is_or else 'not '}_is_false({left}):")
+        self.depth += 1
+        self.line(f"{target} = {self.emit(children[1], value)}")
+        self.depth -= 1
+        self.line("else:")
+        self.line(f"    {target} = {left}")
+        return target
+
+    def comparator(self, op: str, children: list[dict[str, Any]], value: str) -> str:
+        left, right = (self.emit(child, value) for child in children)
+        if op == "eq":
+            return self.assign(f"_equals({left}, {right})")
+        if op == "ne":
+            return self.assign(f"not _equals({left}, {right})")
+        return self.assign(f"_ordered({self.constant(_ORDERING[op])}, {left}, {right})")
 
 
 def _field(key: str, value: Any) -> Any:
@@ -92,19 +172,6 @@ def _field(key: str, value: Any) -> Any:
         return value.get(key)
     except AttributeError:
         return None
-
-
-def _chain(steps: tuple[Search, ...]) -> Search:
-    if len(steps) == 2:
-        first, second = steps
-        return lambda value: second(first(value))
-
-    def chained(value: Any) -> Any:
-        for step in steps:
-            value = step(value)
-        return value
-
-    return chained
 
 
 def _index(index: int, value: Any) -> Any:
@@ -116,34 +183,7 @@ def _index(index: int, value: Any) -> Any:
         return None
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _select_dict(pairs: tuple[tuple[str, Search], ...], value: Any) -> Any:
-    if value is None:
-        return None
-    return {key: search(value) for key, search in pairs}
-
-
-def _select_list(searches: tuple[Search, ...], value: Any) -> Any:
-    if value is None:
-        return None
-    return [search(value) for search in searches]
-
-
-def _or(left: Search, right: Search, value: Any) -> Any:
-    matched = left(value)
-    return right(value) if _is_false(matched) else matched
-
-
-def _and(left: Search, right: Search, value: Any) -> Any:
-    matched = left(value)
-    return matched if _is_false(matched) else right(value)
-
-
-def _not(operand: Search, value: Any) -> Any:
-    result = operand(value)
+def _not(result: Any) -> Any:
     kind = type(result)
     if kind is int or kind is float:
         return False  # jmespath: !0 is false too, 0 being no special number there
@@ -154,21 +194,11 @@ def _not(operand: Search, value: Any) -> Any:
     return not result
 
 
-def _comparator(op: str, left: Search, right: Search) -> Search:
-    if op == "eq":
-        return lambda value: _equals(left(value), right(value))
-    if op == "ne":
-        return lambda value: not _equals(left(value), right(value))
-    ordering = _ORDERING[op]
-
-    def ordered(value: Any) -> Any:
-        # Ordering operators are for numbers (and strings) only; anything else gives null.
-        a, b = left(value), right(value)
-        if not (_is_comparable(a) and _is_comparable(b)):
-            return None
-        return ordering(a, b)
-
-    return ordered
+def _ordered(ordering: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    # Ordering operators are for numbers (and strings) only; anything else gives null.
+    if not (_is_comparable(a) and _is_comparable(b)):
+        return None
+    return ordering(a, b)
 
 
 # jmespath's own predicates, with a fast path by exact type for what JSON gives: they test

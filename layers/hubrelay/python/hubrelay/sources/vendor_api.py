@@ -76,6 +76,7 @@ class VendorMapping:
 
     spec: Mapping[str, Any]
     _compiled: dict[str, ParsedResult] = field(default_factory=dict)
+    _searches: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str = "") -> VendorMapping:
@@ -148,18 +149,24 @@ class VendorMapping:
         return self._compiled[text]
 
     def get(self, name: str, record: Any) -> Any:
-        return self.searches[name](record)
+        """One finding field of a record. Each field's search is compiled when first
+        asked for (collecting reads two of them, mapping reads all through `read`)."""
+        if name not in self._searches:
+            if name not in FINDING_FIELDS:
+                raise KeyError(name)
+            node = self._node(name)
+            self._searches[name] = jmes.compile_node(node) if node else _nothing
+        return self._searches[name](record)
+
+    def _node(self, name: str) -> dict[str, Any] | None:
+        text = self.spec["finding"].get(name)
+        return self._expression(text).parsed if text else None
 
     @cached_property
-    def searches(self) -> dict[str, Callable[[Any], Any]]:
-        """Per finding field, what reads it from a record: compiled once per mapping."""
-        fields = self.spec["finding"]
-        return {name: self._searcher(fields.get(name)) for name in FINDING_FIELDS}
-
-    def _searcher(self, text: str | None) -> Callable[[Any], Any]:
-        if not text:
-            return _nothing
-        return jmes.compile_node(self._expression(text).parsed)
+    def read(self) -> Callable[[Any], dict[str, Any]]:
+        """Every finding field of a record, by name: one call per record, compiled once per
+        mapping."""
+        return jmes.compile_fields({name: self._node(name) for name in FINDING_FIELDS})
 
     def records(self, page: Any) -> list[Any]:
         found = self._expression(self.page["records"]).search(page)
@@ -194,7 +201,7 @@ def map_record(record: Record, ctx: Context) -> list[Finding]:
     """One vendor record to one finding, by the mapping's expressions."""
     mapping, item = record.context, record.native
     assert isinstance(mapping, VendorMapping)
-    values = {name: search(item) for name, search in mapping.searches.items()}
+    values = mapping.read(item)
     for name in REQUIRED_FIELDS:
         if values[name] in _MISSING:
             raise MappingError(f"mapping field {name!r} is empty for this record")
