@@ -97,9 +97,11 @@ class _Emitter:
             return self.assign(f"{self.constant(compile_node(node))}({value})")
         if kind == "field":
             key = self.constant(node["value"])
-            # TreeInterpreter.visit_field: value.get(key), None when there is no `get`.
+            # TreeInterpreter.visit_field: value.get(key), None when there is no `get` (null
+            # most often: a field of a missing object, told without raising AttributeError).
             return self.assign(
-                f"{value}.get({key}) if type({value}) is dict else _field({key}, {value})"
+                f"{value}.get({key}) if type({value}) is dict"
+                f" else None if {value} is None else _field({key}, {value})"
             )
         if kind in ("subexpression", "index_expression", "pipe"):
             for child in children:
