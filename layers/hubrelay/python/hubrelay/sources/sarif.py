@@ -97,7 +97,7 @@ class Run:
     _rules_by_id: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     # By (ruleIndex, toolComponent index, ruleId) as results name them (facts_for).
     _facts: dict[tuple[Any, Any, str | None], RuleFacts] = field(
-        default_factory=dict, init=False, repr=False
+        default_factory=dict, init=False, repr=False, compare=False
     )
     tool_version: Any = field(default=None, init=False)  # the driver's, for ProductFields
     resource_base: str = field(default="", init=False)  # what Resources[].Id starts with
