@@ -19,9 +19,14 @@ Lambda's 6 MB invocation payload, so it is a stress figure above what Lambda del
 Beside it (`at_payload_limit`): the largest batch Lambda does deliver, as many records of
 the same findings as fit in 6 MB, with record keys of AWS's sizes (UUID message ids,
 176-character receipt handles, a role's SenderId).
-The collector runs the real Collector and ScannerReportsSource on the report in the AWS
-process's S3, with change tracking in a store that remembers nothing (first run; DynamoDB
-holds the state in AWS) and a queue that only counts what it is sent.
+The collector runs as functions/collector runs it: the real Collector, ScannerReportsSource
+on the report in the AWS process's S3, change tracking (hubrelay.tracking.Store, deferred
+writes, the last body of each finding kept in S3 by hubrelay.bodies) in the stack's table,
+and the findings queue, all in the AWS process (tests/integration/collector_env makes them
+as template.yaml does). It is a first run: every finding is new, so every state is
+written and every body kept. Until 2026-12-07 tracking here remembered nothing and the
+queue only counted, which left out the states and bodies a run holds before it writes
+them.
 
 Usage (what bench/__main__.py runs): python -m bench.memory importer|collector MODE ARG
 (and `serve KIND ARG`, the AWS process).
@@ -43,6 +48,8 @@ LAYER = ROOT / "layers" / "hubrelay" / "python"
 PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/hubrelay/bench"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bench-quarantine"
 BUCKET, KEY = "bench-reports", "scans/shop-api/trivy.json"
+# What tests/integration/collector_env.create_stack_resources names them.
+STACK = {"table": "tracking", "bucket": "reports", "queue": "findings"}
 IMPORTER_MEMORY_MB = 512  # template.yaml ImporterFunction MemorySize
 COLLECTOR_MEMORY_MB = 1024  # template.yaml CollectorFunction MemorySize
 
@@ -112,29 +119,36 @@ def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:
 
 def collector(mode: str, report: str, endpoint: str) -> dict[str, Any]:
     _environment("hubrelay-collector", endpoint)
-    from bench.collector import CTX, CountingQueue, NullStore
+    from bench.collector import CTX
     from hubrelay import aws
+    from hubrelay.bodies import BodyStore
     from hubrelay.collector import Collector, FindingQueue
     from hubrelay.error_report import ErrorReport
     from hubrelay.sources.scanner_reports import ScannerReportsSource
+    from hubrelay.tracking import Store
 
     out: dict[str, Any] = {"mode": mode, "report_mb": round(os.path.getsize(report) / 2**20, 1)}
     if mode == "imports":
         return {**out, "peak_mb": _peak_mb()}
-    queue = CountingQueue()
+    # The collector's own clients (hubrelay.aws: botocore's, no boto3), as functions/
+    # collector makes them, so the imports measured are the function's.
+    s3, sqs = aws.client("s3"), aws.client("sqs")
     outcome = Collector(
-        # The collector's own client (hubrelay.aws: botocore's, no boto3), as functions/
-        # collector makes it, so the imports measured are the function's.
-        source=ScannerReportsSource(aws.client("s3"), BUCKET),
+        source=ScannerReportsSource(s3, BUCKET),
         ctx=CTX,
-        store=NullStore(),
-        queue=FindingQueue(queue, "bench"),
-        errors=ErrorReport(None, "", "", "bench"),
+        store=Store(
+            aws.client("dynamodb"),
+            STACK["table"],
+            defer=True,
+            bodies=BodyStore(s3, STACK["bucket"], "errors/"),
+        ),
+        queue=FindingQueue(sqs, sqs.get_queue_url(QueueName=STACK["queue"])["QueueUrl"]),
+        errors=ErrorReport(s3, STACK["bucket"], "errors/", "bench"),
     ).run()
     peak = _peak_mb()
     if outcome.error or not outcome.finished or outcome.malformed:
         raise RuntimeError(f"collector run failed: {outcome.summary()}")
-    return {**out, "records": outcome.records, "enqueued": queue.findings, "peak_mb": peak}
+    return {**out, "records": outcome.records, "enqueued": outcome.enqueued, "peak_mb": peak}
 
 
 def serve(kind: str, argument: str) -> None:
@@ -161,6 +175,12 @@ def serve(kind: str, argument: str) -> None:
         )
         hub.subscribe(samples.SUBSCRIBED, "us-east-1", PRODUCT, endpoint_url=endpoint)
     else:
+        import importlib
+
+        # The stack's queue, tracking table and bucket, as template.yaml defines them (the
+        # tests' own setup: by name, so that mypy does not check it against the bench's).
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        importlib.import_module("tests.integration.collector_env").create_stack_resources()
         s3 = boto3.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=BUCKET)
         s3.upload_file(argument, BUCKET, KEY)

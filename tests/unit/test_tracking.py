@@ -435,7 +435,7 @@ def test_the_product_is_remembered_in_the_table() -> None:
     from hubrelay.tracking import _from_item
 
     for product in ("", PARTNER):
-        stored = _from_item(_to_item(Tracked(**{**STORED.__dict__, "product": product})))
+        stored = _from_item(_to_item(replace(STORED, product=product)))
         assert stored.product == product
     # State written before hubrelay kept the product is taken to be the current product.
     assert _from_item(_to_item(STORED)).product is None

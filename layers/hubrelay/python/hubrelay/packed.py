@@ -113,9 +113,11 @@ def pieces(bucket: Bucket, entries: list[Any], size: Callable[..., int]) -> list
     """`entries` (of `bucket`'s range) in buckets of at most ITEM_BYTES by `size`
     (tracking.item_size); the first keeps the bucket's bound, the last its `hi`."""
     ordered = sorted(entries, key=lambda t: key_hash(t.key))
-    whole = replace(bucket, entries={key_hash(t.key): t for t in ordered}, split=())
-    if len(ordered) < 2 or size(item_of(whole, ordered, bucket.version + 2)) <= ITEM_BYTES:
-        out = [whole]
+    if len(ordered) < 2 or (
+        len(ordered) <= _MOST_ENTRIES
+        and size(item_of(replace(bucket, split=()), ordered, bucket.version + 2)) <= ITEM_BYTES
+    ):
+        out = [replace(bucket, entries={key_hash(t.key): t for t in ordered}, split=())]
     else:
         out = _fill(bucket.scope, ordered, size)
     # Bounds between neighbours: the shortest prefix of the upper one's first key hash.
@@ -126,6 +128,14 @@ def pieces(bucket: Bucket, entries: list[Any], size: Callable[..., int]) -> list
         low.hi = high.lo
     out[-1].hi = bucket.hi
     return out
+
+
+# More entries than this never fit in one item: each holds a content hash of
+# CONTENT_HASH_CHARS hex digits of SHA-256, 4 bits a digit that deflate cannot take away,
+# so ITEM_BYTES hold at most ITEM_BYTES * 2 / CONTENT_HASH_CHARS of them (128). Twice that,
+# for margin, spares encoding a whole first run's states (tens of thousands, megabytes of
+# rows) only to learn that they must be split.
+_MOST_ENTRIES = 2 * ITEM_BYTES * 2 // CONTENT_HASH_CHARS
 
 
 # A split fills each piece to this share of a write unit, leaving room for the bounds
@@ -502,5 +512,8 @@ def _own(bucket: Bucket) -> list[Any]:
 
 
 def _entry(state: Any) -> Any:
-    """A state as an entry keeps it: no body, no undelivered marks (hubrelay.delivery)."""
+    """A state as an entry keeps it: no body, no undelivered marks (hubrelay.delivery);
+    the state itself when it has none of them (a copy of each would double a run's)."""
+    if state.body is None and not state.undelivered and not state.undelivered_sends:
+        return state
     return replace(state, body=None, undelivered=frozenset(), undelivered_sends=frozenset())

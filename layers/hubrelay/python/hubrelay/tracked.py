@@ -13,7 +13,9 @@ AGE_OFF_DAYS = 90
 EXPIRY_DAYS = AGE_OFF_DAYS + 10
 
 
-@dataclass(frozen=True)
+# Slots: a run holds the state of every finding of the scopes it reads (tens of thousands
+# for a large scan), and an instance without them carries a dict of its own.
+@dataclass(frozen=True, slots=True)
 class Tracked:
     scope: str
     key: str  # the finding's base Id (generation 0)
