@@ -213,8 +213,12 @@ def map_record(record: Record, ctx: Context) -> list[Finding]:
     types = values["types"] or []
     now = ctx.timestamp()
     extra: dict[str, Any] = {}
-    if values["first_observed_at"]:
-        extra["FirstObservedAt"] = rfc3339(values["first_observed_at"], "")
+    first_seen, first_again = values["first_observed_at"], None
+    if first_seen:
+        extra["FirstObservedAt"] = rfc3339(first_seen, "")
+        # The default mapping reads CreatedAt from the same field: an epoch number (which
+        # rfc3339 does not remember) parsed once.
+        first_again = extra["FirstObservedAt"] if values["created_at"] is first_seen else None
     if values["last_observed_at"]:
         extra["LastObservedAt"] = rfc3339(values["last_observed_at"], "")
     if _is_mapping(values["extra"]):
@@ -231,7 +235,7 @@ def map_record(record: Record, ctx: Context) -> list[Finding]:
         resources=[_resource(r, mapping.resource_types) for r in resources],
         severity=_severity(values["severity_label"], values["cvss_score"], mapping),
         types=[types] if isinstance(types, str) else [str(t) for t in types],
-        created_at=rfc3339(values["created_at"], now),
+        created_at=first_again or rfc3339(values["created_at"], now),
         updated_at=rfc3339(values["updated_at"], now),
         product_fields=product_fields if _is_mapping(product_fields) else None,
         remediation_text=_text(values["remediation_text"]),
