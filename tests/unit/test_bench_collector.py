@@ -31,3 +31,14 @@ def test_the_table_shows_map_validate_pack_and_the_headlines_weighted_figure() -
     total = lines[-1].split()
     assert total[:2] == ["all", "400"]
     assert "45.0" in total
+
+
+def test_first_sight_empties_the_value_caches_but_not_the_compiled_validator() -> None:
+    from hubrelay import asff, sources
+
+    caches = collector._value_caches()
+    # The caches a report's values warm are emptied before each first-sight pass ...
+    assert sources._rfc3339_text in caches
+    assert asff._valid_type in caches
+    # ... and what a process builds once (the compiled validator) is not.
+    assert asff._accepts not in caches
