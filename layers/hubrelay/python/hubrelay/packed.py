@@ -109,15 +109,18 @@ def bucket_of(item: Mapping[str, Any]) -> Bucket:
     )
 
 
-def pieces(bucket: Bucket, entries: list[Any], size: Callable[..., int]) -> list[Bucket]:
-    """`entries` (of `bucket`'s range) in buckets of at most ITEM_BYTES by `size`
-    (tracking.item_size); the first keeps the bucket's bound, the last its `hi`."""
-    ordered = sorted(entries, key=lambda t: key_hash(t.key))
+def pieces(bucket: Bucket, entries: Mapping[str, Any], size: Callable[..., int]) -> list[Bucket]:
+    """`entries` (by key hash, of `bucket`'s range) in buckets of at most ITEM_BYTES by
+    `size` (tracking.item_size); the first keeps the bucket's bound, the last its `hi`.
+    Each key hash is the caller's string, never made again: a first run's scope holds tens
+    of thousands."""
+    ordered = sorted(entries.items())
     if len(ordered) < 2 or (
         len(ordered) <= _MOST_ENTRIES
-        and size(item_of(replace(bucket, split=()), ordered, bucket.version + 2)) <= ITEM_BYTES
+        and size(item_of(replace(bucket, split=()), entries.values(), bucket.version + 2))
+        <= ITEM_BYTES
     ):
-        out = [replace(bucket, entries={key_hash(t.key): t for t in ordered}, split=())]
+        out = [replace(bucket, entries=dict(ordered), split=())]
     else:
         out = _fill(bucket.scope, ordered, size)
     # Bounds between neighbours: the shortest prefix of the upper one's first key hash.
@@ -145,13 +148,13 @@ _MOST_ENTRIES = 2 * ITEM_BYTES * 2 // CONTENT_HASH_CHARS
 FILL = 0.9
 
 
-def _fill(scope: str, ordered: list[Any], size: Callable[..., int]) -> list[Bucket]:
-    """`ordered` in consecutive pieces, each the most entries that fit in FILL of
-    ITEM_BYTES (at least one): a piece's count starts from the last one's, so each piece
-    costs two or three encodings."""
+def _fill(scope: str, ordered: list[tuple[str, Any]], size: Callable[..., int]) -> list[Bucket]:
+    """`ordered` ((key hash, entry) by key hash) in consecutive pieces, each the most
+    entries that fit in FILL of ITEM_BYTES (at least one): a piece's count starts from the
+    last one's, so each piece costs two or three encodings."""
 
     def fits(start: int, count: int) -> bool:
-        group = ordered[start : start + count]
+        group = [entry for _, entry in ordered[start : start + count]]
         return count < 2 or size(item_of(Bucket(scope, ""), group, 2)) <= ITEM_BYTES * FILL
 
     out: list[Bucket] = []
@@ -162,8 +165,7 @@ def _fill(scope: str, ordered: list[Any], size: Callable[..., int]) -> list[Buck
             count -= 1
         while start + count < len(ordered) and fits(start, count + 1):
             count += 1
-        group = ordered[start : start + count]
-        out.append(Bucket(scope, "", {key_hash(t.key): t for t in group}))
+        out.append(Bucket(scope, "", dict(ordered[start : start + count])))
         start += count
     return out
 
@@ -472,22 +474,24 @@ class Buckets(_Reader):
         for digest, bucket in covers.items():
             groups.setdefault(None if bucket is None else bucket.lo, []).append(digest)
         for bound, digests in groups.items():
-            states = [by_digest[d] for d in digests]
+            states = [(d, by_digest[d]) for d in digests]
             if bound is None:
                 self._store(Bucket(scope, FIRST, hi=self._lowest(scope)), states)
             else:
                 self._store(self.known[scope][bound], states)
 
-    def _store(self, bucket: Bucket, states: list[Any]) -> None:
-        """`bucket` with `states` in it, split when over ITEM_BYTES (the module's doc)."""
+    def _store(self, bucket: Bucket, states: list[tuple[str, Any]]) -> None:
+        """`bucket` with `states` ((key hash, state)) in it, split when over ITEM_BYTES (the
+        module's doc)."""
         entries = dict(bucket.entries)
-        for state in states:
-            entries[key_hash(state.key)] = _entry(state)
+        for digest, state in states:
+            entries[digest] = _entry(state)
         # What would have expired as rows (TTL) goes when its bucket is written.
-        newest = max(s.last_sent for s in states)
+        newest = max(s.last_sent for _, s in states)
         horizon = newest - EXPIRY_DAYS * 86_400
-        kept = [t for t in entries.values() if t.last_sent >= horizon]
-        parts = pieces(bucket, kept, self.size)
+        for digest in [d for d, t in entries.items() if t.last_sent < horizon]:
+            del entries[digest]
+        parts = pieces(bucket, entries, self.size)
         if len(parts) == 1:
             self._put(parts[0], bucket.version)
             return
