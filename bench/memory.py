@@ -13,6 +13,9 @@ only, so the differences are the step's own memory (the peak resident set, VmHWM
              memory the function holds whatever its handler does;
 - `run`:     + the handler / the collector run on that input, against the AWS process.
 
+Each measured process starts with the allocator settings template.yaml gives the function
+(MALLOC_MMAP_THRESHOLD_), as Lambda starts the function's process with its environment.
+
 The importer's input is one small control finding (about 1.5 KB) per SQS record, 10,000
 records: the event source mapping's largest batch (BatchSize 10,000). That is over
 Lambda's 6 MB invocation payload, so it is a stress figure above what Lambda delivers.
@@ -203,8 +206,20 @@ def _subprocess(args: list[str], **options: Any) -> subprocess.CompletedProcess[
     )
 
 
+def _allocator_environment(kind: str) -> dict[str, str]:
+    """The glibc allocator settings (MALLOC_*) template.yaml gives the function: glibc reads
+    them as the process starts, so the measured processes start with them, as Lambda's
+    runtime process does with the function's environment."""
+    from hubrelay_emulator import cfn
+
+    function = cfn.load(ROOT / "template.yaml")["Resources"][f"{kind.capitalize()}Function"]
+    variables = function["Properties"]["Environment"]["Variables"]
+    return {name: str(value) for name, value in variables.items() if name.startswith("MALLOC_")}
+
+
 def _measure(kind: str, argument: str) -> dict[str, dict[str, Any]]:
     modes = ("imports", "event", "run") if kind == "importer" else ("imports", "run")
+    environment = {**os.environ, **_allocator_environment(kind)}
     aws = subprocess.Popen(
         [sys.executable, "-m", "bench.memory", "serve", kind, argument],
         stdin=subprocess.PIPE,
@@ -220,7 +235,7 @@ def _measure(kind: str, argument: str) -> dict[str, dict[str, Any]]:
         if not endpoint.startswith("http://"):
             raise RuntimeError(f"bench.memory serve {kind} did not start: {endpoint!r}")
         for mode in modes:
-            done = _subprocess([kind, mode, argument, endpoint])
+            done = _subprocess([kind, mode, argument, endpoint], env=environment)
             if done.returncode != 0:
                 raise RuntimeError(f"bench.memory {kind} {mode} failed:\n{done.stderr[-3000:]}")
             results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -269,7 +284,10 @@ def _empty_event_floor(folder: str, ids: list[str]) -> dict[str, Any]:
     path = Path(folder, "empty.json")
     path.write_text(json.dumps(event))
     # The `event` mode makes no AWS call; the endpoint only has to be well formed.
-    done = _subprocess(["importer", "event", str(path), "http://127.0.0.1:9"])
+    done = _subprocess(
+        ["importer", "event", str(path), "http://127.0.0.1:9"],
+        env={**os.environ, **_allocator_environment("importer")},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"bench.memory importer event (empty bodies) failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))

@@ -586,6 +586,7 @@ def test_importer_environment_is_the_agreed_contract(template: dict[str, Any]) -
         "HUBRELAY_PRODUCT_ARN",
         # Delivery feedback to change tracking, only with a collector (hubrelay.delivery).
         "HUBRELAY_TRACKING_TABLE",
+        "MALLOC_MMAP_THRESHOLD_",
     }
     assert variables["HUBRELAY_TRACKING_TABLE"] == {
         "Fn::If": ["CollectorEnabled", {"Ref": "TrackingTable"}, {"Ref": "AWS::NoValue"}]
@@ -595,6 +596,16 @@ def test_importer_environment_is_the_agreed_contract(template: dict[str, Any]) -
     assert variables["HUBRELAY_QUARANTINE_QUEUE_URL"] == {"Ref": "FindingsDeadLetterQueue"}
     assert variables["HUBRELAY_BATCH_BYTE_BUDGET"] == {"Ref": "BatchByteBudget"}
     assert variables["HUBRELAY_MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+
+
+def test_the_functions_that_hold_many_findings_fix_glibcs_mmap_threshold(
+    template: dict[str, Any],
+) -> None:
+    # A fixed threshold turns glibc's dynamic one off, so large buffers freed go back to the
+    # system (bench/memory.py measures the peak with it, as the functions run).
+    for name in ("ImporterFunction", "CollectorFunction"):
+        variables = props(template["Resources"][name])["Environment"]["Variables"]
+        assert variables["MALLOC_MMAP_THRESHOLD_"] == "131072", name
 
 
 def test_hubrelay_variables_are_settings_the_code_reads(template: dict[str, Any]) -> None:
