@@ -22,14 +22,15 @@ Lambda's 6 MB invocation payload, so it is a stress figure above what Lambda del
 Beside it (`at_payload_limit`): the largest batch Lambda does deliver, as many records of
 the same findings as fit in 6 MB, with record keys of AWS's sizes (UUID message ids,
 176-character receipt handles, a role's SenderId).
-The collector runs as functions/collector runs it: the real Collector, ScannerReportsSource
-on the report in the AWS process's S3, change tracking (hubrelay.tracking.Store, deferred
-writes, the last body of each finding kept in S3 by hubrelay.bodies) in the stack's table,
-and the findings queue, all in the AWS process (tests/integration/collector_env makes them
-as template.yaml does). It is a first run: every finding is new, so every state is
-written and every body kept. Until 2026-12-07 tracking here remembered nothing and the
-queue only counted, which left out the states and bodies a run holds before it writes
-them.
+The collector is functions/collector's handler itself (its imports are the baseline), run
+by the schedule's event with a scanner-reports stack's environment: the report in the AWS
+process's S3, change tracking (hubrelay.tracking.Store, deferred writes, the last body of
+each finding kept in S3 by hubrelay.bodies) in the stack's table, and the findings queue,
+all in the AWS process (tests/integration/collector_env makes them as template.yaml does).
+It is a first run: every finding is new, so every state is written and every body kept.
+Until 2026-12-07 the collector here was the Collector class with tracking that remembered
+nothing and a queue that only counted: it left out the states and bodies a run holds
+before it writes them, and the handler's own imports.
 
 Usage (what bench/__main__.py runs): python -m bench.memory importer|collector MODE ARG
 (and `serve KIND ARG`, the AWS process).
@@ -122,36 +123,32 @@ def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:
 
 def collector(mode: str, report: str, endpoint: str) -> dict[str, Any]:
     _environment("hubrelay-collector", endpoint)
-    from bench.collector import CTX
-    from hubrelay import aws
-    from hubrelay.bodies import BodyStore
-    from hubrelay.collector import Collector, FindingQueue
-    from hubrelay.error_report import ErrorReport
-    from hubrelay.sources.scanner_reports import ScannerReportsSource
-    from hubrelay.tracking import Store
+    os.environ.update(
+        {
+            # What template.yaml gives the function for a scanner-reports stack.
+            "HUBRELAY_SOURCE": "scanner_reports",
+            "HUBRELAY_REPORTS_BUCKET": BUCKET,
+            "HUBRELAY_TRACKING_TABLE": STACK["table"],
+            "HUBRELAY_FINDINGS_QUEUE_URL": f"{endpoint}/123456789012/{STACK['queue']}",
+            "HUBRELAY_REGIONS": "us-east-1",
+        }
+    )
+    sys.path[:0] = [str(ROOT / "functions" / "collector"), str(LAYER)]
+    import app
+
+    from hubrelay_emulator.lambda_runtime import LambdaContext
 
     out: dict[str, Any] = {"mode": mode, "report_mb": round(os.path.getsize(report) / 2**20, 1)}
     if mode == "imports":
         return {**out, "peak_mb": _peak_mb()}
-    # The collector's own clients (hubrelay.aws: botocore's, no boto3), as functions/
-    # collector makes them, so the imports measured are the function's.
-    s3, sqs = aws.client("s3"), aws.client("sqs")
-    outcome = Collector(
-        source=ScannerReportsSource(s3, BUCKET),
-        ctx=CTX,
-        store=Store(
-            aws.client("dynamodb"),
-            STACK["table"],
-            defer=True,
-            bodies=BodyStore(s3, STACK["bucket"], "errors/"),
-        ),
-        queue=FindingQueue(sqs, sqs.get_queue_url(QueueName=STACK["queue"])["QueueUrl"]),
-        errors=ErrorReport(s3, STACK["bucket"], "errors/", "bench"),
-    ).run()
+    context = LambdaContext(
+        "bench-collector", memory_limit_in_mb=COLLECTOR_MEMORY_MB, remaining_ms=900_000
+    )
+    summary = app.handler({}, context)  # the schedule's event: a run from the cursor
     peak = _peak_mb()
-    if outcome.error or not outcome.finished or outcome.malformed:
-        raise RuntimeError(f"collector run failed: {outcome.summary()}")
-    return {**out, "records": outcome.records, "enqueued": outcome.enqueued, "peak_mb": peak}
+    if summary["error"] or not summary["finished"] or summary["malformed"]:
+        raise RuntimeError(f"collector run failed: {summary}")
+    return {**out, "records": summary["records"], "enqueued": summary["enqueued"], "peak_mb": peak}
 
 
 def serve(kind: str, argument: str) -> None:
