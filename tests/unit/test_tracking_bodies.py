@@ -234,3 +234,21 @@ def test_plan_sends_the_same_without_the_body_unless_it_says_it_needs_it(
 def test_the_reference_survives_the_item_round_trip() -> None:
     state = Tracked("s", "k", "h", "c", "u", frozenset({REGION}), 1.0, body_ref="errors/tracking/o")
     assert _from_item(_to_item(state)).body_ref == "errors/tracking/o"
+
+
+def test_an_object_is_the_gzip_of_its_bodies_json_compressed_piece_by_piece() -> None:
+    # Given bodies of two scopes held as JSON text, as BodyStore.put holds them
+    def held(body: dict[str, str]) -> str:
+        return json.dumps(body, separators=(",", ":"))
+
+    filling = {
+        "scope/a": {"id-1": held({"Id": "id-1"}), "id-2": held({"Id": "é"})},
+        'scope/"b"': {"id-3": held({"Id": "id-3", "Title": "x" * 5000})},
+    }
+    # When they are compressed for the object
+    body = bodies_module._compressed(filling)
+    # Then it is gzip.compress's bytes of the whole object's JSON, and reads back as it
+    whole = {s: {k: json.loads(v) for k, v in held.items()} for s, held in filling.items()}
+    text = json.dumps(whole, separators=(",", ":"))
+    assert body == gzip.compress(text.encode(), compresslevel=6, mtime=0)
+    assert json.loads(gzip.decompress(body)) == whole

@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import json
 import secrets
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
@@ -41,6 +42,23 @@ CACHED_OBJECTS = 4  # objects kept decoded per run
 # Bodies an object holds at most: about 2 MB gzip-compressed, 5 MB of JSON to parse when
 # a body of it is read back (a renewal reads many of one object: they were saved together).
 BATCH_BODIES = 2_000
+
+
+def _compressed(filling: Mapping[str, Mapping[str, str]]) -> bytes:
+    """gzip (level 6, mtime 0: gzip.compress's bytes) of the JSON object {scope: {key: body}}
+    of bodies held as JSON text, compressed piece by piece: the object's text (about 5 MB
+    at BATCH_BODIES) is never joined, nor encoded whole, nor held beside its compression
+    (three copies of it were a collector run's peak)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member, as gzip.compress
+    out = [packer.compress(b"{")]
+    for i, (scope, held) in enumerate(filling.items()):
+        out.append(packer.compress(f"{',' if i else ''}{json.dumps(scope)}:{{".encode()))
+        for j, (key, text) in enumerate(held.items()):
+            out.append(packer.compress(f"{',' if j else ''}{json.dumps(key)}:{text}".encode()))
+        out.append(packer.compress(b"}"))
+    out.append(packer.compress(b"}"))
+    out.append(packer.flush())
+    return b"".join(out)
 
 
 class BodyStore:
@@ -77,15 +95,10 @@ class BodyStore:
         """Write the object being filled, if any (the same JSON as one dumped whole)."""
         if self._open is None:
             return
-        scopes = [
-            json.dumps(scope) + ":{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in held.items())
-            for scope, held in self._filling.items()
-        ]
-        text = "{" + "},".join(scopes) + "}}"
         self.s3.put_object(
             Bucket=self.bucket,
             Key=self._open,
-            Body=gzip.compress(text.encode(), compresslevel=6, mtime=0),
+            Body=_compressed(self._filling),
             ContentType="application/json",
             ContentEncoding="gzip",
         )
