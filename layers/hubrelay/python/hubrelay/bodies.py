@@ -39,14 +39,16 @@ from hubrelay.observability import logger
 Finding = dict[str, Any]
 FOLDER = "tracking/"
 CACHED_OBJECTS = 4  # objects kept decoded per run
-# Bodies an object holds at most: about 2 MB gzip-compressed, 5 MB of JSON to parse when
-# a body of it is read back (a renewal reads many of one object: they were saved together).
-BATCH_BODIES = 2_000
+# Bodies an object holds at most: about 1 MB gzip-compressed, 2.5 MB of JSON to parse when
+# a body of it is read back (a renewal reads many of one object: they were saved together),
+# about 20 MB as objects in the cache (CACHED_OBJECTS of them) and 2.5 MB of text while
+# it fills. 2,000 until 2026-12-07: twice the memory, for half a PUT per 1,000 findings.
+BATCH_BODIES = 1_000
 
 
 def _compressed(filling: Mapping[str, Mapping[str, str]]) -> bytes:
     """gzip (level 6, mtime 0: gzip.compress's bytes) of the JSON object {scope: {key: body}}
-    of bodies held as JSON text, compressed piece by piece: the object's text (about 5 MB
+    of bodies held as JSON text, compressed piece by piece: the object's text (2.5 MB
     at BATCH_BODIES) is never joined, nor encoded whole, nor held beside its compression
     (three copies of it were a collector run's peak)."""
     packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member, as gzip.compress
