@@ -149,11 +149,17 @@ def test_read_texts_reads_another_producers_layout_whole(finding, layout):
         ', "tracking": [["t#s", "a"]], "note": {"x": [1, 2.5]}}',
         "}\n",
         " }",
+        ", }",  # a trailing comma: json.loads refuses it, and so does read_texts
     ],
 )
 def test_read_texts_gives_what_reading_the_body_whole_gives(tail):
     body = '{"version": 1, "findings": [{"Id": "first"}, {"Id": "also"}]' + tail
-    document = json.loads(body)
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError:
+        with pytest.raises(message.MessageError, match="not JSON"):
+            message.read_texts(body)
+        return
     findings, _, refs = message.read_texts(body)
     assert findings == document["findings"]
     assert refs == message._refs(document.get("tracking"), len(findings))
@@ -195,3 +201,13 @@ def test_read_texts_of_any_dumped_body_is_its_findings_and_their_dumps(findings)
     read, texts, _ = message.read_texts(body)
     assert read == json.loads(body)["findings"]
     assert texts == [json.dumps(f) for f in read]
+
+
+def test_read_texts_gives_no_texts_when_the_findings_are_not_json_dumps_own(finding):
+    # Given a body that begins as json.dumps writes one but holds compact findings
+    compact = json.dumps(finding, separators=(",", ":"))
+    body = '{"version": 1, "findings": [' + compact + ", " + compact + "]}"
+    # Then the findings are read, but no texts are given: their sizes must be serialized
+    findings, texts, _ = message.read_texts(body)
+    assert findings == [finding, finding]
+    assert texts is None

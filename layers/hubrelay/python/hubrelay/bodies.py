@@ -39,7 +39,8 @@ from hubrelay.observability import logger
 Finding = dict[str, Any]
 FOLDER = "tracking/"
 CACHED_OBJECTS = 4  # objects kept decoded per run
-# Bodies an object holds at most: about 1 MB gzip-compressed, 2.5 MB of JSON to parse when
+# Bodies an object holds (a save's go into one object, so up to a collector chunk more):
+# about 1 MB gzip-compressed, 2.5 MB of JSON to parse when
 # a body of it is read back (a renewal reads many of one object: they were saved together),
 # about 20 MB as objects in the cache (CACHED_OBJECTS of them) and 2.5 MB of text while
 # it fills. 2,000 until 2026-12-07: twice the memory, for half a PUT per 1,000 findings.
@@ -47,11 +48,13 @@ BATCH_BODIES = 1_000
 
 
 def _compressed(filling: Mapping[str, Mapping[str, str]]) -> bytes:
-    """gzip (level 6, mtime 0: gzip.compress's bytes) of the JSON object {scope: {key: body}}
+    """One gzip member (level 6, mtime 0) of the JSON object {scope: {key: body}}
     of bodies held as JSON text, compressed piece by piece: the object's text (2.5 MB
     at BATCH_BODIES) is never joined, nor encoded whole, nor held beside its compression
     (three copies of it were a collector run's peak)."""
-    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip member, as gzip.compress
+    # 31: zlib writes the gzip header and trailer itself (its OS byte is the system's, where
+    # gzip.compress has written 255 since Python 3.13; readers ignore it).
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
     out = [packer.compress(b"{")]
     for i, (scope, held) in enumerate(filling.items()):
         out.append(packer.compress(f"{',' if i else ''}{json.dumps(scope)}:{{".encode()))

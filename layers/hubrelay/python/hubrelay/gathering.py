@@ -56,12 +56,13 @@ class Item:
         message body that holds this finding alone, kept instead of a text of its own;
         `text`: the finding's text as its message holds it (hubrelay.message.read_texts).
 
-        The size is the text's length: botocore's json.dumps of the finding when the body
-        was written by json.dumps (the collector's are). A body another producer spaced or
-        wrote numbers in differently moves a call's size by those bytes, which the byte
-        budget's margin and its 413 handling (hubrelay.sending) absorb; a text with
-        characters json.dumps would escape is serialized again, as is a finding without
-        a text, so that those are exact."""
+        The size is the text's length: botocore's json.dumps of the finding, as the body was
+        written by json.dumps (message.read_texts gives texts only when its first finding's
+        is). A text with characters json.dumps would escape is serialized again, as is a
+        finding without a text, so that those are exact. A body whose first finding is
+        json.dumps' but whose later ones are not moves a call's size by their difference: a
+        call over Security Hub's limit is then refused with a 413, split and sent again,
+        and the budget halves for the container (hubrelay.sending)."""
         if text is None or not text.isascii():
             text = asff.finding_json(finding)  # as botocore puts it on the wire: its size
         return cls(

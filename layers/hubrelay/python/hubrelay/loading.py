@@ -170,8 +170,10 @@ def encoding_reason(encoding: str, exc: UnicodeDecodeError, at: int) -> str:
 
 def too_deep(text: str, above: int = 0) -> bool:
     """Whether brackets outside strings nest deeper than MAX_DEPTH: counted without
-    recursion and in C-speed passes, before the parser (which recurses) ever runs.
-    `above`: the levels around `text` in its document (a part of a body read alone)."""
+    recursion and in C-speed passes. load_json asks before its parser (which recurses)
+    runs; hubrelay.message asks of each finding's text after parsing it, the parser
+    refusing what is deeper than the interpreter allows with RecursionError, which sends
+    the body to load_json. `above`: the levels around `text` in its document."""
     room = MAX_DEPTH - above
     if text.count("[") + text.count("{") <= room:
         return False  # too few brackets in all to nest that deep

@@ -56,14 +56,18 @@ def read_texts(
     The collector's bodies, and any written by json.dumps, are read one finding at a time
     with the loading policy's parser: each finding's text is then a slice of the body,
     and the importer takes a finding's size from it instead of serializing the finding
-    again (the text is json.dumps' of the finding when the body was written by it). Any
-    other layout, and any body this reading has a doubt about, is read whole by
-    loading.load_json, which gives the same findings or says what is wrong.
+    again. The texts are given only when the first finding's is json.dumps' of it (one
+    serialization a message, of up to 100 findings): a producer that begins its body as
+    json.dumps does but writes its findings otherwise (compact, other number forms) gets
+    them serialized, so that their sizes are exact. Any other layout, and any body this
+    reading has a doubt about, is read whole by loading.load_json, which gives the same
+    findings or says what is wrong.
     """
     split = _split(body)
     if split is not None:
         findings, texts, tracking = split
-        return findings, texts, _refs(tracking, len(findings))
+        exact = texts[0] == asff.finding_json(findings[0])
+        return findings, texts if exact else None, _refs(tracking, len(findings))
     findings, tracking = _read_whole(body, what)
     return findings, None, _refs(tracking, len(findings))
 
@@ -130,8 +134,9 @@ def _split(body: str) -> tuple[list[dict[str, Any]], list[str], Any] | None:
         others = loading.load_json("{" + rest[2:], what="body")
     except loading.LoadError:
         return None
-    # A second "version" or "findings" would be the one json.loads keeps: read it whole.
-    if not isinstance(others, dict) or not others.keys().isdisjoint(_FIRST_KEYS):
+    # A second "version" or "findings" would be the one json.loads keeps, and no member at
+    # all is a trailing comma (", }"), which json.loads refuses: read it whole.
+    if not isinstance(others, dict) or not others or not others.keys().isdisjoint(_FIRST_KEYS):
         return None
     return findings, texts, others.get("tracking")
 

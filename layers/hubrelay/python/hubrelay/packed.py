@@ -133,11 +133,11 @@ def pieces(bucket: Bucket, entries: Mapping[str, Any], size: Callable[..., int])
     return out
 
 
-# More entries than this never fit in one item: each holds a content hash of
-# CONTENT_HASH_CHARS hex digits of SHA-256, 4 bits a digit that deflate cannot take away,
-# so ITEM_BYTES hold at most ITEM_BYTES * 2 / CONTENT_HASH_CHARS of them (128). Twice that,
-# for margin, spares encoding a whole first run's states (tens of thousands, megabytes of
-# rows) only to learn that they must be split.
+# More entries than this are split (_fill) without first encoding them all only to learn
+# that they do not fit: a whole first run's scope, tens of thousands, was megabytes of rows.
+# An entry holds its own key and a 16-digit content hash, which leave deflate little to
+# share, so hardly ever do so many fit in ITEM_BYTES (128 entries of 8 bytes would fill
+# it); if they do, _fill still makes one piece of them when they fit in FILL of an item.
 _MOST_ENTRIES = 2 * ITEM_BYTES * 2 // CONTENT_HASH_CHARS
 
 
