@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores; load average {load_before} at the start, {_load()} at the end"
     )
     print(summary(results))
-    ok = all(not r.mismatches and r.billed <= 1.05 * r.minimum for r in results)
+    # Billed below the minimum means the oracle's lower bound or the billing count is wrong.
+    ok = all(not r.mismatches and r.minimum <= r.billed <= 1.05 * r.minimum for r in results)
     return 0 if ok else 1
 
 
