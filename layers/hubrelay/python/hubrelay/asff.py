@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from typing import Any, TypeGuard
+from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
@@ -199,7 +199,7 @@ def validate_finding(
     expected_region: str | None = None,
 ) -> list[Violation]:
     """Every way `finding` breaks the ASFF contract; an empty list means it may be sent."""
-    if not _is_mapping(finding):
+    if not loading.is_mapping(finding):
         return [Violation("?", "(finding)", f"not a JSON object but {type(finding).__name__}")]
     fid = finding.get("Id")
     fid = fid[:120] if isinstance(fid, str) else "?"
@@ -340,7 +340,7 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         elif expected_region and parsed.region != expected_region:
             out.append(Violation(fid, "ProductArn", f"Region is not {expected_region}"))
     provider = finding.get("FindingProviderFields")
-    if not _is_mapping(provider):
+    if not loading.is_mapping(provider):
         provider = {}
     if not (_has_label(finding.get("Severity")) or _has_label(provider.get("Severity"))):
         out.append(Violation(fid, "Severity", "missing Severity.Label (or Normalized)"))
@@ -361,12 +361,7 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
 
 
 def _has_label(severity: Any) -> bool:
-    return _is_mapping(severity) and ("Label" in severity or "Normalized" in severity)
-
-
-def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
-    """isinstance(value, Mapping), a dict (what JSON gives) without the ABC's check."""
-    return type(value) is dict or isinstance(value, Mapping)
+    return loading.is_mapping(severity) and ("Label" in severity or "Normalized" in severity)
 
 
 # A run's findings share a few product ARNs and Types: each is read once (frozen results).

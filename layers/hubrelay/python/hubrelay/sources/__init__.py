@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from hubrelay import asff
 from hubrelay.errors import PermanentError, TransientError
+from hubrelay.loading import is_mapping
 
 Cursor = dict[str, Any]
 Finding = dict[str, Any]
@@ -247,8 +248,7 @@ def stable_hash(*parts: Any, length: int = 32) -> str:
 
 def obj(value: Any) -> Mapping[str, Any]:
     """The value when it is a JSON object, else an empty one (optional native fields)."""
-    # A dict (what JSON gives) without the Mapping ABC's isinstance, five times dearer.
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
+    return value if is_mapping(value) else {}
 
 
 def items(value: Any) -> list[Any]:

@@ -372,24 +372,10 @@ def _severity(result: Mapping[str, Any], facts: RuleFacts, level: str) -> dict[s
     score = dig(result, "properties", "security-severity") or facts.score
     if score is None:
         return _by_level(level)
-    # Remembered by value (_cvss_severity): numbers, and texts no longer than a score.
-    if type(score) is float or type(score) is int or (type(score) is str and len(score) <= 32):
-        severity = _cvss_severity(score)
-        return dict(severity) if severity is not None else _by_level(level)
     try:
         return asff.severity_from_cvss(float(score))
     except (TypeError, ValueError):  # a list or an object is no score either
         return _by_level(level)
-
-
-# A rule's results share its score: each is read once. None for what is no CVSS score
-# ("high", 11); a copy of the dict is handed out, never the one remembered.
-@lru_cache(maxsize=1024)
-def _cvss_severity(score: str | float) -> dict[str, Any] | None:
-    try:
-        return asff.severity_from_cvss(float(score))
-    except ValueError:
-        return None
 
 
 def _by_level(level: str) -> dict[str, Any]:

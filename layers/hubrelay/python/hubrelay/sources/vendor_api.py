@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from importlib import resources
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import jmespath
@@ -31,7 +31,7 @@ from jmespath.parser import ParsedResult
 
 from hubrelay import asff
 from hubrelay.http import Client, HttpError
-from hubrelay.loading import LoadError, load_json
+from hubrelay.loading import LoadError, is_mapping, load_json
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -187,14 +187,6 @@ def _nothing(record: Any) -> None:
 # holding [] or {} is built again at each use).
 _MISSING: tuple[Any, ...] = (None, "", [])
 _EMPTY: tuple[Any, ...] = (None, "", {}, [])
-# Types that are never a Mapping: JSON gives these, and testing them against the ABC
-# first costs ~0.3 us each.
-_NOT_MAPPINGS = frozenset({type(None), str, int, float, bool, list})
-
-
-def _is_mapping(value: Any) -> TypeGuard[Mapping[Any, Any]]:
-    kind = type(value)
-    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
 def map_record(record: Record, ctx: Context) -> list[Finding]:
@@ -206,7 +198,7 @@ def map_record(record: Record, ctx: Context) -> list[Finding]:
         if values[name] in _MISSING:
             raise MappingError(f"mapping field {name!r} is empty for this record")
     resources = values["resources"]
-    if _is_mapping(resources):
+    if is_mapping(resources):
         resources = [resources]
     if not _are_resources(resources):
         raise MappingError("'resources' must give objects with at least an Id")
@@ -221,7 +213,7 @@ def map_record(record: Record, ctx: Context) -> list[Finding]:
         first_again = extra["FirstObservedAt"] if values["created_at"] is first_seen else None
     if values["last_observed_at"]:
         extra["LastObservedAt"] = rfc3339(values["last_observed_at"], "")
-    if _is_mapping(values["extra"]):
+    if is_mapping(values["extra"]):
         extra.update(_prune(values["extra"]))
     product_fields = values["product_fields"]
     account = str(values["account_id"] or ctx.account_id)
@@ -237,7 +229,7 @@ def map_record(record: Record, ctx: Context) -> list[Finding]:
         types=[types] if isinstance(types, str) else [str(t) for t in types],
         created_at=first_again or rfc3339(values["created_at"], now),
         updated_at=rfc3339(values["updated_at"], now),
-        product_fields=product_fields if _is_mapping(product_fields) else None,
+        product_fields=product_fields if is_mapping(product_fields) else None,
         remediation_text=_text(values["remediation_text"]),
         remediation_url=_text(values["remediation_url"]),
         source_url=_text(values["source_url"]),
@@ -251,14 +243,14 @@ def _are_resources(resources: Any) -> bool:
     """A list of objects, each with an Id."""
     if not isinstance(resources, list):
         return False
-    return all(_is_mapping(resource) and resource.get("Id") for resource in resources)
+    return all(is_mapping(resource) and resource.get("Id") for resource in resources)
 
 
 def _resource(resource: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = _prune(resource)
     details = out.get("Details")
-    other = details.get("Other") if _is_mapping(details) else None
-    if _is_mapping(other):
+    other = details.get("Other") if is_mapping(details) else None
+    if is_mapping(other):
         out["Details"]["Other"] = asff.clip_map(other, value_max=1023)
     vendor_type = str(out.get("Type") or "")
     out["Type"] = types.get(vendor_type, vendor_type if vendor_type[:3] == "Aws" else "Other")

@@ -531,7 +531,7 @@ def _severity(cvss: list[dict[str, Any]], label: Any) -> dict[str, Any]:
     if cvss:
         # The first v3 or v4 score, else the first of any version.
         chosen = next((c for c in cvss if c["Version"].startswith(("3", "4"))), cvss[0])
-        return dict(_cvss_severity(chosen["BaseScore"]))
+        return asff.severity_from_cvss(chosen["BaseScore"])
     text = str(label or "UNKNOWN")
     if len(text) > 64:  # no label of a scanner: not worth remembering
         return asff.severity_from_label(text, default="INFORMATIONAL")
@@ -543,11 +543,6 @@ def _severity(cvss: list[dict[str, Any]], label: Any) -> dict[str, Any]:
 @lru_cache(maxsize=256)
 def _label_severity(label: str) -> dict[str, Any]:
     return asff.severity_from_label(label, default="INFORMATIONAL")
-
-
-# Scores repeat across a report's vulnerabilities (7.5, 9.8): each is banded once. Only
-# scores within 0..10 get here (_cvss's callers check), and a copy is handed out.
-_cvss_severity = lru_cache(maxsize=256)(asff.severity_from_cvss)
 
 
 def _artifact_resource(
