@@ -409,7 +409,7 @@ def sweep(c: Collector) -> None:
 
 def renew_due(c: Collector) -> None:
     """Renew active findings the source has not re-reported, before the 90-day age-off."""
-    before = c.ctx.now.timestamp() - c.policy.renewal_days * 86_400
+    before = c.ctx.epoch() - c.policy.renewal_days * 86_400
 
     def renew(scope: str, state: Tracked) -> Plan | None:
         if state.body is None or state.state != "ACTIVE":
@@ -423,7 +423,7 @@ def renew_due(c: Collector) -> None:
 def retry_undelivered(c: Collector) -> None:
     """Send again, from the stored body, what the importer could not deliver for a cause
     outside the finding, once its (account, Region) backoff has passed."""
-    due = c.store.undelivered(c.ctx.now.timestamp(), c.limits.retry_limit)
+    due = c.store.undelivered(c.ctx.epoch(), c.limits.retry_limit)
     _sweep(c, due, lambda scope, state: tracking.resend(state, c.ctx))
 
 
@@ -444,7 +444,7 @@ def reconcile_placement(c: Collector) -> None:
     if marker.get("placed") == wanted:
         return
     start = marker.get("start") if marker.get("moving") == wanted else None
-    sent_now = c.ctx.now.timestamp()
+    sent_now = c.ctx.epoch()
     while c.time_left():
         page, start = c.store.active_page(start, PLACEMENT_PAGE)
         # What this run sent was placed by these settings: its body is not read back (an

@@ -114,15 +114,16 @@ def pieces(bucket: Bucket, entries: Mapping[str, Any], size: Callable[..., int])
     `size` (tracking.item_size); the first keeps the bucket's bound, the last its `hi`.
     Each key hash is the caller's string, never made again: a first run's scope holds tens
     of thousands."""
-    ordered = sorted(entries.items())
+    # Key hashes only, not (key hash, entry) pairs: a pair each was 2.5 MB of a first run.
+    ordered = sorted(entries)
     if len(ordered) < 2 or (
         len(ordered) <= _MOST_ENTRIES
         and size(item_of(replace(bucket, split=()), entries.values(), bucket.version + 2))
         <= ITEM_BYTES
     ):
-        out = [replace(bucket, entries=dict(ordered), split=())]
+        out = [replace(bucket, entries={d: entries[d] for d in ordered}, split=())]
     else:
-        out = _fill(bucket.scope, ordered, size)
+        out = _fill(bucket.scope, ordered, entries, size)
     # Bounds between neighbours: the shortest prefix of the upper one's first key hash.
     out[0].lo = bucket.lo
     for low, high in itertools.pairwise(out):
@@ -148,13 +149,15 @@ _MOST_ENTRIES = 2 * ITEM_BYTES * 2 // CONTENT_HASH_CHARS
 FILL = 0.9
 
 
-def _fill(scope: str, ordered: list[tuple[str, Any]], size: Callable[..., int]) -> list[Bucket]:
-    """`ordered` ((key hash, entry) by key hash) in consecutive pieces, each the most
+def _fill(
+    scope: str, ordered: list[str], entries: Mapping[str, Any], size: Callable[..., int]
+) -> list[Bucket]:
+    """The `entries` of the sorted key hashes `ordered` in consecutive pieces, each the most
     entries that fit in FILL of ITEM_BYTES (at least one): a piece's count starts from the
     last one's, so each piece costs two or three encodings."""
 
     def fits(start: int, count: int) -> bool:
-        group = [entry for _, entry in ordered[start : start + count]]
+        group = [entries[d] for d in ordered[start : start + count]]
         return count < 2 or size(item_of(Bucket(scope, ""), group, 2)) <= ITEM_BYTES * FILL
 
     out: list[Bucket] = []
@@ -165,7 +168,7 @@ def _fill(scope: str, ordered: list[tuple[str, Any]], size: Callable[..., int]) 
             count -= 1
         while start + count < len(ordered) and fits(start, count + 1):
             count += 1
-        out.append(Bucket(scope, "", dict(ordered[start : start + count])))
+        out.append(Bucket(scope, "", {d: entries[d] for d in ordered[start : start + count]}))
         start += count
     return out
 
@@ -469,25 +472,23 @@ class Buckets(_Reader):
         raise ConflictError(f"tracking buckets of scope {scope[:200]} kept changing")
 
     def _write(self, scope: str, by_digest: dict[str, Any]) -> None:
-        covers = self._covers(scope, list(by_digest))
         groups: dict[str | None, list[str]] = {}
-        for digest, bucket in covers.items():
+        for digest, bucket in self._covers(scope, list(by_digest)).items():
             groups.setdefault(None if bucket is None else bucket.lo, []).append(digest)
         for bound, digests in groups.items():
-            states = [(d, by_digest[d]) for d in digests]
             if bound is None:
-                self._store(Bucket(scope, FIRST, hi=self._lowest(scope)), states)
+                self._store(Bucket(scope, FIRST, hi=self._lowest(scope)), digests, by_digest)
             else:
-                self._store(self.known[scope][bound], states)
+                self._store(self.known[scope][bound], digests, by_digest)
 
-    def _store(self, bucket: Bucket, states: list[tuple[str, Any]]) -> None:
-        """`bucket` with `states` ((key hash, state)) in it, split when over ITEM_BYTES (the
-        module's doc)."""
+    def _store(self, bucket: Bucket, digests: list[str], states: Mapping[str, Any]) -> None:
+        """`bucket` with the `states` of `digests` (key hashes) in it, split when over
+        ITEM_BYTES (the module's doc)."""
         entries = dict(bucket.entries)
-        for digest, state in states:
-            entries[digest] = _entry(state)
+        for digest in digests:
+            entries[digest] = _entry(states[digest])
         # What would have expired as rows (TTL) goes when its bucket is written.
-        newest = max(s.last_sent for _, s in states)
+        newest = max(states[d].last_sent for d in digests)
         horizon = newest - EXPIRY_DAYS * 86_400
         for digest in [d for d, t in entries.items() if t.last_sent < horizon]:
             del entries[digest]

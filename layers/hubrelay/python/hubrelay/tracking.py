@@ -105,7 +105,9 @@ def content_hash(finding: Mapping[str, Any]) -> str:
         stable["ProductFields"] = {
             k: v for k, v in fields.items() if k not in VOLATILE_PRODUCT_FIELDS
         }
-    return hashlib.sha256(stable_json(stable).encode()).hexdigest()
+    # The first 64 bits, what change tracking keeps (hubrelay.packed): a run holds one
+    # per finding until it saves them.
+    return hashlib.sha256(stable_json(stable).encode()).hexdigest()[: packed.CONTENT_HASH_CHARS]
 
 
 def same_content(digest: str, stored: str) -> bool:
@@ -169,7 +171,7 @@ def plan(
         return report.send("reopened", tracked.created_at, updated, tracked.generation)
     if tracked.product_in(ctx) != ctx.product_arn:
         return _rehome(report, tracked, ctx)
-    due = ctx.now.timestamp() - tracked.last_sent >= policy.renewal_days * 86_400
+    due = ctx.epoch() - tracked.last_sent >= policy.renewal_days * 86_400
     changed = not same_content(report.digest, tracked.hash)
     changed = changed or not set(report.targets) <= tracked.regions
     if not changed and not due:
@@ -199,7 +201,7 @@ def needs_body(tracked: Tracked, finding: Finding, ctx: Context, policy: Policy)
         return False
     if tracked.product_in(ctx) != ctx.product_arn:
         return True
-    due = ctx.now.timestamp() - tracked.last_sent >= policy.renewal_days * 86_400
+    due = ctx.epoch() - tracked.last_sent >= policy.renewal_days * 86_400
     return due and policy.renewal_mode == "new-generation"
 
 
@@ -219,7 +221,7 @@ def archive(tracked: Tracked, ctx: Context, latest: Finding | None = None) -> Pl
     state = replace(
         tracked,
         updated_at=updated,
-        last_sent=ctx.now.timestamp(),
+        last_sent=ctx.epoch(),
         state="ARCHIVED",
         body=archived,
     )
@@ -266,7 +268,7 @@ class _Report:
             created_at=created,
             updated_at=updated,
             regions=_regions(self.targets),
-            last_sent=self.ctx.now.timestamp(),
+            last_sent=self.ctx.epoch(),
             generation=generation,
             state="ACTIVE",
             body=active,

@@ -62,11 +62,20 @@ class Context:
     def timestamp(self) -> str:
         return self._timestamp
 
+    def epoch(self) -> float:
+        """`now` in epoch seconds: one float for the run, which every state it saves keeps
+        as its last send (hubrelay.tracking), not one of its own each."""
+        return self._epoch
+
     # Per context (a run's account, product and clock), not per finding: both are the same
     # for every finding of the run. The context is frozen; these only remember.
     @cached_property
     def _timestamp(self) -> str:
         return asff.timestamp(self.now)
+
+    @cached_property
+    def _epoch(self) -> float:
+        return self.now.timestamp()
 
     @cached_property
     def _product_arns(self) -> dict[str, str]:
