@@ -108,6 +108,35 @@ def test_a_client_and_its_paginators_are_made_without_listing_every_service(fres
     aws.client("dynamodb").get_paginator("query")
 
 
+DOCUMENTATION = {"documentation", "documentationUrl"}
+
+
+def _differences(mine: Any, theirs: Any, where: str = "") -> list[str]:
+    """Where `mine` differs from `theirs`, but for documentation text that `theirs` has in
+    a definition (not a `members` map, whose keys are member names) and `mine` lacks."""
+    if isinstance(theirs, dict) and isinstance(mine, dict):
+        missing = [key for key in theirs if key not in mine]
+        found = [
+            f"{where}/{key} dropped"
+            for key in missing
+            if key not in DOCUMENTATION or where.endswith("/members")
+        ]
+        found += [f"{where}/{key} added" for key in mine if key not in theirs]
+        if [key for key in theirs if key in mine] != list(mine):
+            found.append(f"{where}: keys in another order")
+        for key in mine:
+            if key in theirs:
+                found += _differences(mine[key], theirs[key], f"{where}/{key}")
+        return found
+    if isinstance(theirs, list) and isinstance(mine, list) and len(mine) == len(theirs):
+        return [
+            d
+            for i, pair in enumerate(zip(mine, theirs, strict=True))
+            for d in _differences(*pair, f"{where}[{i}]")
+        ]
+    return [] if mine == theirs and type(mine) is type(theirs) else [f"{where}: {mine!r:.60}"]
+
+
 @pytest.mark.parametrize("kind", ["service-2", "paginators-1", "endpoint-rule-set-1"])
 def test_the_models_read_are_botocores_own_extras_included(fresh, kind):
     # The same files from the same search paths, with the *.sdk-extras.json merged in
@@ -121,13 +150,51 @@ def test_the_models_read_are_botocores_own_extras_included(fresh, kind):
             with pytest.raises(UnknownServiceError, match=str(error)[:60]):
                 mine.load_service_model(service, kind)
             continue
-        # The same content in the same order (json.dumps keeps the order of each object).
-        assert json.dumps(mine.load_service_model(service, kind)) == json.dumps(expected), service
+        model = mine.load_service_model(service, kind)
+        if kind != "service-2":
+            # The same content in the same order (json.dumps keeps each object's order).
+            assert json.dumps(model) == json.dumps(expected), service
+            continue
+        # Then a service model is botocore's but for the documentation of its operations
+        # and shapes, all of it (s3's is half of its model), and the rest is kept: the
+        # client context parameters' documentation, which botocore requires.
+        assert _differences(model, expected) == [], service
+        docs = json.dumps(model["operations"]) + json.dumps(model["shapes"])
+        assert '"documentation"' not in docs, service
+        assert len(json.dumps(model)) < len(json.dumps(expected)), service
+    assert (
+        "documentation"
+        in mine.load_service_model("s3", "service-2")["clientContextParams"]["Accelerate"]
+    )
     # An API version asked for by name is read as botocore reads it.
-    named = ("sqs", "service-2", "2012-11-05")
+    named = ("sqs", "paginators-1", "2012-11-05")
     assert json.dumps(mine.load_service_model(*named)) == json.dumps(
         theirs.load_service_model(*named)
     )
+
+
+def test_a_member_named_documentation_is_kept(fresh):
+    # Given a model whose shape has a member called `documentation`
+    model = {
+        "operations": {"Get": {"name": "Get", "documentation": "<p>Gets.</p>"}},
+        "shapes": {
+            "Doc": {
+                "type": "structure",
+                "documentation": "<p>A document.</p>",
+                "members": {
+                    "documentation": {"shape": "String", "documentation": "<p>Its text.</p>"}
+                },
+            }
+        },
+    }
+    # When its documentation is dropped
+    aws._without_documentation(model)
+    # Then the member stays, without its own documentation
+    assert model["shapes"]["Doc"] == {
+        "type": "structure",
+        "members": {"documentation": {"shape": "String"}},
+    }
+    assert model["operations"]["Get"] == {"name": "Get"}
 
 
 def test_model_files_are_read_into_plain_dicts_the_same_as_botocores(fresh):
@@ -135,7 +202,7 @@ def test_model_files_are_read_into_plain_dicts_the_same_as_botocores(fresh):
     # instructions against 68 for plain dicts, which keep the order too.
     mine = aws._session().get_component("data_loader")
     theirs = botocore.session.get_session().get_component("data_loader")
-    for name in ("endpoints", "sdk-default-configuration", "_retry", "partitions"):
+    for name in ("sdk-default-configuration", "_retry", "partitions"):
         data, path = mine.load_data_with_path(name)
         assert type(data) is dict
         assert (json.dumps(data), path) == (
@@ -146,6 +213,66 @@ def test_model_files_are_read_into_plain_dicts_the_same_as_botocores(fresh):
     assert type(model) is dict
     assert type(model["shapes"]["AwsSecurityFinding"]) is dict
     assert mine.file_loader.load_file("/no/such/file") is None
+
+
+def test_the_endpoints_kept_are_botocores_for_the_services_hubrelay_uses(fresh):
+    mine, path = aws._session().get_component("data_loader").load_data_with_path("endpoints")
+    theirs, their_path = (
+        botocore.session.get_session().get_component("data_loader").load_data_with_path("endpoints")
+    )
+    assert (type(mine), path) == (dict, their_path)
+    # Every partition, with all of its data but the entries of other services
+    assert len(mine["partitions"]) == len(theirs["partitions"]) > 1
+    for partition, expected in zip(mine["partitions"], theirs["partitions"], strict=True):
+        others = {key: value for key, value in expected.items() if key != "services"}
+        assert {key: value for key, value in partition.items() if key != "services"} == others
+        kept = {n: e for n, e in expected["services"].items() if n in aws.ENDPOINTS_KEPT}
+        assert json.dumps(partition["services"]) == json.dumps(kept)
+    # And another service's entries are added, botocore's own (`client` adds them first;
+    # compared before a client resolves an endpoint, which botocore writes into the entry)
+    aws._session().get_component("data_loader").add_endpoints("kms")
+    for partition, expected in zip(mine["partitions"], theirs["partitions"], strict=True):
+        assert partition["services"].get("kms") == expected["services"].get("kms")
+    assert len(json.dumps(mine)) < len(json.dumps(theirs)) / 5
+
+
+class Sent(Exception):
+    """Raised by the capture of a request, once signed, instead of sending it."""
+
+
+def _where_sent(client: Any, call: str) -> tuple[str, str]:
+    # The URL and the credential scope (date/Region/service) of the request's signature
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv4-create-signed-request.html)
+    def capture(request: Any, **_: Any) -> None:
+        scope = request.headers["Authorization"].decode().split("Credential=")[1].split(",")[0]
+        raise Sent(request.url.split("?")[0], scope.split("/", 2)[2])
+
+    client.meta.events.register("before-send", capture)
+    with pytest.raises(Sent) as sent:
+        getattr(client, call)()
+    return sent.value.args
+
+
+CALLS = {"iam": "list_users", "sts": "get_caller_identity", "s3": "list_buckets"}
+CALLS |= {"kms": "list_keys", "securityhub": "describe_hub", "sqs": "list_queues"}
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
+def test_clients_send_where_botocores_own_send_in_every_partition(fresh, monkeypatch, region):
+    # Given credentials and no endpoint set for the local stack
+    for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    aws.reset()
+    plain = botocore.session.get_session()
+    for service, call in CALLS.items():
+        # When our client and a plain botocore client make the same call
+        theirs = plain.create_client(service, region_name=region)
+        # Then both go to the same URL, signed for the same Region and service (global
+        # services such as IAM resolve to their partition's endpoint and signing Region)
+        assert _where_sent(aws.client(service, region), call) == _where_sent(theirs, call)
+        assert aws.client(service, region).meta.endpoint_url == theirs.meta.endpoint_url
 
 
 def test_an_unknown_service_gets_botocores_own_error_naming_the_known_ones(fresh):

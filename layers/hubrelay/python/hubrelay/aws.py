@@ -50,6 +50,28 @@ _DEFAULT = Config(
 )
 
 
+# The services whose endpoints are kept when botocore's endpoints file is first read: those
+# hubrelay makes clients for. The file describes over 300 services in each of 8 partitions,
+# 3.9 MB of every process's memory once parsed (0.35 MB kept), and a client's endpoint is
+# looked up in its own service's entries only (botocore.regions.EndpointResolver:
+# partition["services"].get(service_name)). A client for any other service still gets its
+# own entries: `client` adds them from the file first (_Loader.add_endpoints).
+ENDPOINTS_KEPT = frozenset(
+    {"cloudformation", "dynamodb", "health", "lambda", "s3", "securityhub", "sns", "sqs"}
+    | {"ssm", "sts"}
+)
+_ENDPOINTS = "endpoints"  # botocore's data file of the partitions and their endpoints
+
+
+def _read_json(file_path: str) -> Any:
+    for extension, opener in ((".json", open), (".json.gz", gzip.open)):
+        full_path = file_path + extension
+        if os.path.isfile(full_path):
+            with opener(full_path, "rb") as stream:
+                return json.loads(stream.read().decode("utf-8"))
+    return None
+
+
 class _JSONFiles(botocore.loaders.JSONFileLoader):  # type: ignore[misc]  # botocore has no types
     """botocore's model files (`name.json`, else `name.json.gz`), read into plain dicts.
 
@@ -59,12 +81,49 @@ class _JSONFiles(botocore.loaders.JSONFileLoader):  # type: ignore[misc]  # boto
     without; nothing botocore does with a model needs more of it than a dict's."""
 
     def load_file(self, file_path: str) -> Any:
-        for extension, opener in ((".json", open), (".json.gz", gzip.open)):
-            full_path = file_path + extension
-            if os.path.isfile(full_path):
-                with opener(full_path, "rb") as stream:
-                    return json.loads(stream.read().decode("utf-8"))
-        return None
+        data = _read_json(file_path)
+        if data is not None and os.path.basename(file_path) == _ENDPOINTS:
+            _keep_services(data, ENDPOINTS_KEPT)
+        return data
+
+
+def _keep_services(endpoints: Any, kept: frozenset[str]) -> None:
+    """The endpoints data with the entries of `kept` services only, in every partition."""
+    for partition in endpoints.get("partitions", []):
+        services = partition.get("services", {})
+        for name in [name for name in services if name not in kept]:
+            del services[name]
+
+
+# What botocore reads of a service model's operations and shapes only to write docstrings
+# (botocore.model: Shape.documentation and OperationModel.documentation default to ""):
+# the text of the API reference, half of S3's model (1.2 MB once parsed).
+_DOCUMENTATION = ("documentation", "documentationUrl")
+
+
+def _without_documentation(model: Any) -> None:
+    """A service model's operations and shapes without their documentation. Only there:
+    botocore requires it of the client context parameters
+    (botocore.model.ServiceModel.client_context_parameters), and a member may be named
+    `documentation` (the keys of `members` are names, not attributes)."""
+    for operation in model.get("operations", {}).values():
+        _drop_documentation(operation)
+        for key in ("input", "output"):
+            _drop_documentation(operation.get(key))
+        for error in operation.get("errors", []):
+            _drop_documentation(error)
+    for shape in model.get("shapes", {}).values():
+        _drop_documentation(shape)
+        for member in shape.get("members", {}).values():
+            _drop_documentation(member)
+        for key in ("member", "key", "value"):
+            _drop_documentation(shape.get(key))
+
+
+def _drop_documentation(definition: Any) -> None:
+    if isinstance(definition, dict):
+        for key in _DOCUMENTATION:
+            definition.pop(key, None)
 
 
 class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no types
@@ -79,7 +138,12 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no
     anyway); an unknown service still gets botocore's own answer, UnknownServiceError
     naming the known ones. The model read is the same: the same files, in the same search
     paths (AWS_DATA_PATH too), with the same extras (`*.sdk-extras.json`) merged in
-    (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/loaders.html)."""
+    (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/loaders.html),
+    but for the documentation of operations and shapes (_without_documentation)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._endpoint_services = set(ENDPOINTS_KEPT)
 
     @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]
     def load_service_model(
@@ -101,7 +165,22 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no
             except DataNotFoundError:
                 continue
             botocore.loaders.ExtrasProcessor().process(model, [extras])
+        if type_name == "service-2":
+            _without_documentation(model)
         return model
+
+    def add_endpoints(self, service: str) -> None:
+        """The endpoints data (the one dict botocore's endpoint resolver holds: its
+        create_default_resolver reads it with load_data_with_path, which is cached) with
+        `service`'s entries added from the file, where they were not kept."""
+        if service in self._endpoint_services:
+            return
+        data, path = self.load_data_with_path(_ENDPOINTS)
+        full = _read_json(path)
+        for partition, entries in zip(data["partitions"], full["partitions"], strict=True):
+            if service in entries.get("services", {}):
+                partition["services"][service] = entries["services"][service]
+        self._endpoint_services.add(service)
 
 
 @cache
@@ -128,7 +207,9 @@ def client(service: str, region: str | None = None) -> Any:
     how the local stack points every function at moto's server.
     """
     config = _CONFIGS.get(service, _DEFAULT)
-    return _session().create_client(service, region_name=region, config=config)
+    session = _session()
+    session.get_component("data_loader").add_endpoints(service)
+    return session.create_client(service, region_name=region, config=config)
 
 
 def securityhub(region: str) -> Any:
