@@ -135,7 +135,7 @@ def _tracked(key: str) -> Tracked:
     return Tracked(
         "trivy:scans/shop-api:shop/api:1",
         key,
-        "h",
+        0,
         "2026-10-01T00:00:00.000Z",
         "2026-10-01T00:00:00.000Z",
         frozenset({"us-east-1"}),

@@ -286,7 +286,7 @@ def test_content_hash_ignores_timestamps_and_region_but_not_content(
     assert content_hash({**finding, "Description": "other"}) != content_hash(finding)
 
 
-STORED = Tracked("scope", "k", "h", T0_TEXT, T0_TEXT, frozenset({"us-east-1"}), T0.timestamp())
+STORED = Tracked("scope", "k", 0, T0_TEXT, T0_TEXT, frozenset({"us-east-1"}), T0.timestamp())
 WITH_BODY = replace(STORED, body={"Id": "k"})  # without S3 the body is written by BatchWriteItem
 
 

@@ -232,7 +232,7 @@ def test_plan_sends_the_same_without_the_body_unless_it_says_it_needs_it(
 
 
 def test_the_reference_survives_the_item_round_trip() -> None:
-    state = Tracked("s", "k", "h", "c", "u", frozenset({REGION}), 1.0, body_ref="errors/tracking/o")
+    state = Tracked("s", "k", 0, "c", "u", frozenset({REGION}), 1.0, body_ref="errors/tracking/o")
     assert _from_item(_to_item(state)).body_ref == "errors/tracking/o"
 
 

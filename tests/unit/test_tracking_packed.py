@@ -64,7 +64,7 @@ def _scan_states(count: int) -> list[Tracked]:
             scope="trivy:shop/api:registry.example.com/shop/api:1.4.2",
             key=f"hubrelay/trivy/vulnerability/CVE-2026-{n:05d}/"
             + hashlib.sha256(b"k%d" % n).hexdigest()[:32],
-            hash=hashlib.sha256(str(n).encode()).hexdigest(),
+            hash=int(hashlib.sha256(str(n).encode()).hexdigest()[:16], 16),
             created_at="2026-10-30T08:12:44.123Z",
             updated_at="2026-11-01T00:00:00.000Z",
             regions=frozenset({"us-east-1"}),

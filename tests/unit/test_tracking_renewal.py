@@ -30,7 +30,7 @@ def store() -> Iterator[Store]:
 
 
 def state(key: str, last_sent: float, scope: str = "shop/api", **more: Any) -> Tracked:
-    return Tracked(scope, key, "h", "c", "u", frozenset({"us-east-1"}), last_sent, **more)
+    return Tracked(scope, key, 0, "c", "u", frozenset({"us-east-1"}), last_sent, **more)
 
 
 def marker(store: Store, scope: str = "shop/api") -> float | None:

@@ -54,8 +54,13 @@ PREFIX = "t#"
 FIRST = "-"  # the first bucket's bound
 ITEM_BYTES = 1024  # one write unit
 KEY_HASH_CHARS = 16  # 64 bits: a collision in a scope of a million findings is 1 in 10^7
-CONTENT_HASH_CHARS = 16  # a content hash kept to 64 bits (tracking.content_hash)
+CONTENT_HASH_BYTES = 8  # a content hash kept to 64 bits (tracking.content_hash)
 STATES = ("ACTIVE", "ARCHIVED")
+
+
+def hash_digits(content_hash: int) -> str:
+    """A content hash (tracking.content_hash) as an entry keeps it: 16 hex digits."""
+    return f"{content_hash:016x}"
 
 
 def key_hash(key: str) -> str:
@@ -139,7 +144,7 @@ def pieces(bucket: Bucket, entries: Mapping[str, Any], size: Callable[..., int])
 # An entry holds its own key and a 16-digit content hash, which leave deflate little to
 # share, so hardly ever do so many fit in ITEM_BYTES (128 entries of 8 bytes would fill
 # it); if they do, _fill still makes one piece of them when they fit in FILL of an item.
-_MOST_ENTRIES = 2 * ITEM_BYTES * 2 // CONTENT_HASH_CHARS
+_MOST_ENTRIES = 2 * ITEM_BYTES // CONTENT_HASH_BYTES
 
 
 # A split fills each piece to this share of a write unit, leaving room for the bounds
@@ -209,7 +214,7 @@ def encode(entries: list[Any]) -> bytes:
     rows = [
         [
             t.key,
-            t.hash[:CONTENT_HASH_CHARS],
+            hash_digits(t.hash),
             _time_out(t.created_at),
             _time_out(t.updated_at),
             int(t.last_sent) if t.last_sent == int(t.last_sent) else t.last_sent,
@@ -236,7 +241,7 @@ def decode(scope: str, blob: bytes) -> list[Tracked]:
         Tracked(
             scope=scope,
             key=key,
-            hash=digest,
+            hash=int(digest, 16),
             created_at=_time_in(created),
             updated_at=_time_in(updated),
             regions=frozenset(regions[r]),

@@ -19,7 +19,7 @@ EXPIRY_DAYS = AGE_OFF_DAYS + 10
 class Tracked:
     scope: str
     key: str  # the finding's base Id (generation 0)
-    hash: str
+    hash: int  # 64 bits of the content (tracking.content_hash)
     created_at: str
     updated_at: str
     regions: frozenset[str]

@@ -96,7 +96,7 @@ class Plan:
     state: Tracked | None
 
 
-def content_hash(finding: Mapping[str, Any]) -> str:
+def content_hash(finding: Mapping[str, Any]) -> int:
     """A hash of what a customer sees change: not timestamps, not the scanner's version
     (every scanner release would otherwise re-import the whole inventory, billed)."""
     stable = {k: v for k, v in finding.items() if k not in VOLATILE_FIELDS}
@@ -105,16 +105,21 @@ def content_hash(finding: Mapping[str, Any]) -> str:
         stable["ProductFields"] = {
             k: v for k, v in fields.items() if k not in VOLATILE_PRODUCT_FIELDS
         }
-    # The first 64 bits, what change tracking keeps (hubrelay.packed): a run holds one
-    # per finding until it saves them.
-    return hashlib.sha256(stable_json(stable).encode()).hexdigest()[: packed.CONTENT_HASH_CHARS]
+    # The first 64 bits, what change tracking keeps (hubrelay.packed, as 16 hex digits),
+    # as an int: a run holds one per finding until it saves them (36 bytes, 65 as text).
+    digest = hashlib.sha256(stable_json(stable).encode()).digest()
+    return int.from_bytes(digest[: packed.CONTENT_HASH_BYTES])
 
 
-def same_content(digest: str, stored: str) -> bool:
-    """Whether a content hash is the stored one: change tracking keeps its first 16 hex
-    digits (hubrelay.packed), rows of earlier releases all 64."""
-    n = packed.CONTENT_HASH_CHARS
-    return digest[:n] == stored[:n]
+def same_content(digest: int, stored: int) -> bool:
+    """Whether a content hash is the stored one (both read to 64 bits: hubrelay.packed,
+    rows of earlier releases, which stored all 64 hex digits: `stored_hash`)."""
+    return digest == stored
+
+
+def stored_hash(digits: str) -> int:
+    """A content hash as tracking stores it (hex digits, 16 or an earlier release's 64)."""
+    return int(digits[: 2 * packed.CONTENT_HASH_BYTES], 16)
 
 
 def generation_id(base_id: str, generation: int) -> str:
@@ -241,7 +246,7 @@ class _Report:
 
     finding: Finding
     scope: str
-    digest: str
+    digest: int
     targets: tuple[str, ...]
     ctx: Context
 
@@ -575,7 +580,7 @@ def _to_item(state: Tracked) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": {"S": f"f#{state.scope}"},
         "sk": {"S": state.key},
-        "h": {"S": state.hash},
+        "h": {"S": packed.hash_digits(state.hash)},
         "c": {"S": state.created_at},
         "u": {"S": state.updated_at},
         "ls": {"N": repr(state.last_sent)},
@@ -590,9 +595,9 @@ def _to_item(state: Tracked) -> dict[str, Any]:
     if state.body_ref and state.body is None:
         item["bo"] = {"S": state.body_ref}
     if state.body is not None:
-        packed = zlib.compress(json.dumps(state.body, separators=(",", ":")).encode())
-        if len(packed) < MAX_BODY_BYTES:
-            item["b"] = {"B": packed}
+        body = zlib.compress(json.dumps(state.body, separators=(",", ":")).encode())
+        if len(body) < MAX_BODY_BYTES:
+            item["b"] = {"B": body}
     return item
 
 
@@ -637,7 +642,7 @@ def _from_item(item: Mapping[str, Any]) -> Tracked:
     return Tracked(
         scope=item["pk"]["S"][2:],
         key=item["sk"]["S"],
-        hash=item["h"]["S"],
+        hash=stored_hash(item["h"]["S"]),
         created_at=item["c"]["S"],
         updated_at=item["u"]["S"],
         regions=frozenset(item.get("r", {}).get("SS", [])),
