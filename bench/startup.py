@@ -21,19 +21,25 @@ handler and for the baseline alike:
 Both run against the same local stack (template.yaml on moto's server, hubrelay_emulator),
 each in a fresh interpreter (a cold start imports everything once), with the layer folder
 on sys.path as Lambda puts it, the function's environment from the template and Lambda's
-runtime variables. The round trips to the local stack are in both. Each repeat gets its own
-new input (a new finding, a new report), so no run is cheaper for finding the work done,
-and each request's input is made only when the one before it is over (`_drive`), so the
-first request and the warm one each find one report waiting (until 2026-12-03 both
-reports were put before the import: the collector's first request read two, its warm one
-none, and its figure held a report's work);
-the figure is the best of a few repeats. Times are the process's CPU time
-(time.process_time), not the wall clock: on a shared machine the wall clock measures the
-other processes (the same run gave a bare handler 490 ms by the wall clock, 285 ms of CPU),
-and what a cold start costs is CPU here (imports, parsing botocore's models); waiting for
-the local stack's answers is moto's time and is left out of both. The interpreter's own
-start is in neither. A
-function in functions/ with no typical event here is timed on its import alone and says so
+runtime variables. Each imports as a function's process does: the function's and the
+layer's modules compiled from source, since Lambda runs them from zips that carry no
+bytecode (hubrelay_release.zips leaves `__pycache__` out, as AWS's guide to .zip archives
+advises: https://docs.aws.amazon.com/lambda/latest/dg/python-package.html) on a read-only
+/var/task and /opt, and the runtime's packages (boto3, botocore, Powertools) from their
+bytecode. Until 2026-12-07 hubrelay's modules came from this checkout's bytecode, which
+left out of every handler's figure the 25 to 45 ms of CPU a cold start spends compiling
+them (the collector: 1.13x so, 1.37x compiled). The round trips to the local stack are in
+both. Each repeat gets its own new input (a new finding, a new report), so no run is
+cheaper for finding the work done, and each request's input is made only when the one
+before it is over (`_drive`), so the first request and the warm one each find one report
+waiting (until 2026-12-03 both reports were put before the import: the collector's first
+request read two, its warm one none, and its figure held a report's work); the figure is
+the best of a few repeats. Times are the process's CPU time (time.process_time), not the
+wall clock: on a shared machine the wall clock measures the other processes (the same run
+gave a bare handler 490 ms by the wall clock, 285 ms of CPU), and what a cold start costs
+is CPU here (imports, parsing botocore's models); waiting for the local stack's answers is
+moto's time and is left out of both. The interpreter's own start is in neither. A function
+in functions/ with no typical event here is timed on its import alone and says so
 (`first_request`: null). `python -X importtime` of one more run names the heaviest
 top-level imports (of the import and the first request together).
 
@@ -100,6 +106,15 @@ _TIMED = (
     "    def get_remaining_time_in_millis(self):\n"
     "        return int((self.deadline - time.monotonic()) * 1000)\n"
     "context = Context()\n"
+    # Lambda imports the function's and the layer's modules from their zips, which carry
+    # no bytecode (hubrelay_release.zips), on a read-only /var/task: compiled from source.
+    "from importlib.machinery import SourceFileLoader\n"
+    "_own, _with_bytecode = tuple(sys.argv[1:3]), SourceFileLoader.get_code\n"
+    "def _from_source(self, name):\n"
+    "    if self.path.startswith(_own):\n"
+    "        return self.source_to_code(self.get_data(self.path), self.path)\n"
+    "    return _with_bytecode(self, name)\n"
+    "SourceFileLoader.get_code = _from_source\n"
     "started = time.process_time()\n"
     "import app\n"
     "times = [time.process_time() - started]\n"
