@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import botocore
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError, UnknownServiceError
@@ -228,12 +229,22 @@ def test_the_endpoints_kept_are_botocores_for_the_services_hubrelay_uses(fresh):
         assert {key: value for key, value in partition.items() if key != "services"} == others
         kept = {n: e for n, e in expected["services"].items() if n in aws.ENDPOINTS_KEPT}
         assert json.dumps(partition["services"]) == json.dumps(kept)
-    # And another service's entries are added, botocore's own (`client` adds them first;
-    # compared before a client resolves an endpoint, which botocore writes into the entry)
-    aws._session().get_component("data_loader").add_endpoints("kms")
+    # And another service's entries are added, botocore's own, when botocore first looks
+    # one of them up (compared before a client resolves an endpoint, which botocore writes
+    # into the entry it resolves)
+    assert "kms" in mine["partitions"][0]["services"]
     for partition, expected in zip(mine["partitions"], theirs["partitions"], strict=True):
-        assert partition["services"].get("kms") == expected["services"].get("kms")
+        assert dict.get(partition["services"], "kms") == expected["services"].get("kms")
+    assert "no-such-service" not in mine["partitions"][0]["services"]
     assert len(json.dumps(mine)) < len(json.dumps(theirs)) / 5
+
+
+def test_the_services_kept_are_keyed_as_botocore_looks_them_up(fresh):
+    # botocore looks a service's endpoints up by its model's endpointPrefix
+    # (cloudwatch's is "monitoring"): each kept service is keyed so
+    plain = botocore.session.get_session()
+    for service in aws.ENDPOINTS_KEPT:
+        assert plain.get_service_model(service).endpoint_prefix == service
 
 
 class Sent(Exception):
@@ -255,24 +266,68 @@ def _where_sent(client: Any, call: str) -> tuple[str, str]:
 
 CALLS = {"iam": "list_users", "sts": "get_caller_identity", "s3": "list_buckets"}
 CALLS |= {"kms": "list_keys", "securityhub": "describe_hub", "sqs": "list_queues"}
+# Endpoints keyed by a prefix other than the name: monitoring, tax (global, signed for
+# us-east-1), data-ats.iot (data.ats.iot in China)
+CALLS |= {"cloudwatch": "describe_alarms", "taxsettings": "get_tax_inheritance"}
+CALLS |= {"iot-data": "list_retained_messages"}
 
 
-@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
-def test_clients_send_where_botocores_own_send_in_every_partition(fresh, monkeypatch, region):
-    # Given credentials and no endpoint set for the local stack
+@pytest.fixture
+def signed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Credentials and no endpoint set for the local stack, nor a Region."""
     for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]:
         monkeypatch.delenv(name)
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     aws.reset()
+    yield
+    aws.reset()
+
+
+def _same_as_botocore(region: str, services: dict[str, str]) -> None:
     plain = botocore.session.get_session()
-    for service, call in CALLS.items():
+    for service, call in services.items():
         # When our client and a plain botocore client make the same call
         theirs = plain.create_client(service, region_name=region)
+        ours = aws.client(service, region)
         # Then both go to the same URL, signed for the same Region and service (global
         # services such as IAM resolve to their partition's endpoint and signing Region)
-        assert _where_sent(aws.client(service, region), call) == _where_sent(theirs, call)
-        assert aws.client(service, region).meta.endpoint_url == theirs.meta.endpoint_url
+        assert _where_sent(ours, call) == _where_sent(theirs, call), (service, region)
+        assert ours.meta.endpoint_url == theirs.meta.endpoint_url, (service, region)
+        assert ours.meta.region_name == theirs.meta.region_name, (service, region)
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1"])
+def test_clients_send_where_botocores_own_send_in_every_partition(signed, region):
+    _same_as_botocore(region, CALLS)
+
+
+def test_a_global_service_without_a_region_resolves_as_botocores_does(signed):
+    # Given no Region at all: botocore takes the partition endpoint's (aws-global, us-east-1)
+    plain = botocore.session.get_session().create_client("taxsettings")
+    ours = aws.client("taxsettings")
+    assert (ours.meta.region_name, ours.meta.endpoint_url) == (
+        plain.meta.region_name,
+        plain.meta.endpoint_url,
+    )
+    assert _where_sent(ours, "get_tax_inheritance") == _where_sent(plain, "get_tax_inheritance")
+
+
+def test_an_endpoints_file_of_the_data_path_is_read_as_botocore_reads_it(
+    signed, monkeypatch, tmp_path
+):
+    # Given an endpoints file in AWS_DATA_PATH, whose endpoints botocore then sends to
+    # (botocore.args: endpoints not of its own data)
+    botocore_data = Path(botocore.__file__).parent / "data" / "endpoints.json"
+    (tmp_path / "endpoints.json").write_bytes(botocore_data.read_bytes())
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    aws.reset()
+    # Then our clients, kept services or not, still send where botocore's do
+    for region in ("eu-west-1", "cn-north-1"):
+        _same_as_botocore(region, CALLS)
 
 
 def test_an_unknown_service_gets_botocores_own_error_naming_the_known_ones(fresh):

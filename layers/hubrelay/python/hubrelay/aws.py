@@ -51,11 +51,13 @@ _DEFAULT = Config(
 
 
 # The services whose endpoints are kept when botocore's endpoints file is first read: those
-# hubrelay makes clients for. The file describes over 300 services in each of 8 partitions,
-# 3.9 MB of every process's memory once parsed (0.35 MB kept), and a client's endpoint is
-# looked up in its own service's entries only (botocore.regions.EndpointResolver:
-# partition["services"].get(service_name)). A client for any other service still gets its
-# own entries: `client` adds them from the file first (_Loader.add_endpoints).
+# hubrelay makes clients for, by the key botocore looks them up by, a service model's
+# endpointPrefix (botocore.args: `service_model.endpoint_prefix`; the same as the service's
+# name for all of these). The file describes over 300 services in each of 8 partitions,
+# 3.9 MB of every process's memory once parsed (0.35 MB kept), and an endpoint is looked up
+# in its own service's entries only (botocore.regions.EndpointResolver). Any other service
+# is added from the file on its first lookup (_Services), whoever looks it up: hubrelay's
+# clients or those botocore makes itself (SSO's credential provider).
 ENDPOINTS_KEPT = frozenset(
     {"cloudformation", "dynamodb", "health", "lambda", "s3", "securityhub", "sns", "sqs"}
     | {"ssm", "sts"}
@@ -83,16 +85,60 @@ class _JSONFiles(botocore.loaders.JSONFileLoader):  # type: ignore[misc]  # boto
     def load_file(self, file_path: str) -> Any:
         data = _read_json(file_path)
         if data is not None and os.path.basename(file_path) == _ENDPOINTS:
-            _keep_services(data, ENDPOINTS_KEPT)
+            _EndpointsFile(file_path).keep(data, ENDPOINTS_KEPT)
         return data
 
 
-def _keep_services(endpoints: Any, kept: frozenset[str]) -> None:
-    """The endpoints data with the entries of `kept` services only, in every partition."""
-    for partition in endpoints.get("partitions", []):
-        services = partition.get("services", {})
-        for name in [name for name in services if name not in kept]:
-            del services[name]
+class _EndpointsFile:
+    """An endpoints file whose data is kept to some services, and adds the entries of
+    others to it from the file, read again, on their first lookup."""
+
+    def __init__(self, file_path: str) -> None:
+        self.file_path = file_path
+        self.services: list[_Services] = []  # each partition's, in the file's order
+        self.looked_up: set[str] = set()
+
+    def keep(self, endpoints: Any, kept: frozenset[str]) -> None:
+        for partition in endpoints.get("partitions", []):
+            if isinstance(partition.get("services"), dict):
+                entries = {k: v for k, v in partition["services"].items() if k in kept}
+                partition["services"] = _Services(entries, self)
+                self.services.append(partition["services"])
+        self.looked_up |= kept
+
+    def add(self, name: str) -> None:
+        self.looked_up.add(name)
+        full = _read_json(self.file_path)
+        partitions = [p for p in full["partitions"] if isinstance(p.get("services"), dict)]
+        for services, partition in zip(self.services, partitions, strict=True):
+            if name in partition["services"]:
+                dict.__setitem__(services, name, partition["services"][name])
+
+
+class _Services(dict[str, Any]):
+    """A partition's services in the endpoints data, as botocore reads them (`in`, `[]`,
+    `.get`: botocore.regions.EndpointResolver), with a service not kept read from the file
+    first. What is already here is botocore's own."""
+
+    def __init__(self, entries: dict[str, Any], source: _EndpointsFile) -> None:
+        super().__init__(entries)
+        self._source = source
+
+    def _look_up(self, name: object) -> None:
+        if isinstance(name, str) and name not in self._source.looked_up:
+            self._source.add(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._look_up(name)
+        return super().__contains__(name)
+
+    def __getitem__(self, name: str) -> Any:
+        self._look_up(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._look_up(name)
+        return super().get(name, default)
 
 
 # What botocore reads of a service model's operations and shapes only to write docstrings
@@ -141,10 +187,6 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no
     (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/loaders.html),
     but for the documentation of operations and shapes (_without_documentation)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._endpoint_services = set(ENDPOINTS_KEPT)
-
     @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]
     def load_service_model(
         self, service_name: str, type_name: str, api_version: str | None = None
@@ -168,19 +210,6 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no
         if type_name == "service-2":
             _without_documentation(model)
         return model
-
-    def add_endpoints(self, service: str) -> None:
-        """The endpoints data (the one dict botocore's endpoint resolver holds: its
-        create_default_resolver reads it with load_data_with_path, which is cached) with
-        `service`'s entries added from the file, where they were not kept."""
-        if service in self._endpoint_services:
-            return
-        data, path = self.load_data_with_path(_ENDPOINTS)
-        full = _read_json(path)
-        for partition, entries in zip(data["partitions"], full["partitions"], strict=True):
-            if service in entries.get("services", {}):
-                partition["services"][service] = entries["services"][service]
-        self._endpoint_services.add(service)
 
 
 @cache
@@ -207,9 +236,7 @@ def client(service: str, region: str | None = None) -> Any:
     how the local stack points every function at moto's server.
     """
     config = _CONFIGS.get(service, _DEFAULT)
-    session = _session()
-    session.get_component("data_loader").add_endpoints(service)
-    return session.create_client(service, region_name=region, config=config)
+    return _session().create_client(service, region_name=region, config=config)
 
 
 def securityhub(region: str) -> Any:
