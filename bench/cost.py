@@ -138,7 +138,7 @@ PRICES: dict[str, dict[str, Any]] = {
 # units, matched the us-east-1 figures quoted by third-party cost notes; the stored copies
 # of AWS's pricing pages hold no figures (their tables are rendered by script), so none is
 # confirmed on an AWS page yet (AWS's Price List files are:
-# https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/using-price-list-query-api.html).
+# https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/using-ppslong.html).
 ADDED = frozenset(
     {"dynamodb_storage_gb_month", "dynamodb_pitr_gb_month", "cloudwatch_logs_ingest_gb"}
     | {"s3_get_request", "s3_put_request", "s3_storage_gb_month", "kms_request"}
