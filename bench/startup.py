@@ -23,9 +23,10 @@ each in a fresh interpreter (a cold start imports everything once), with the lay
 on sys.path as Lambda puts it, the function's environment from the template and Lambda's
 runtime variables. Each imports as a function's process does: the function's and the
 layer's modules compiled from source, since Lambda runs them from zips that carry no
-bytecode (hubrelay_release.zips leaves `__pycache__` out, as AWS's guide to .zip archives
-advises: https://docs.aws.amazon.com/lambda/latest/dg/python-package.html) on a read-only
-/var/task and /opt, and the runtime's packages (boto3, botocore, Powertools) from their
+bytecode (hubrelay_release.zips leaves `__pycache__` out) and cannot write any beside
+them (a function's one writable directory is /tmp:
+https://docs.aws.amazon.com/whitepapers/latest/security-overview-aws-lambda/lambda-isolation-technologies.html),
+and the runtime's packages (boto3, botocore, Powertools) from their
 bytecode. Until 2026-12-07 hubrelay's modules came from this checkout's bytecode, which
 left out of every handler's figure the 25 to 45 ms of CPU a cold start spends compiling
 them (the collector: 1.13x so, 1.37x compiled). The round trips to the local stack are in
