@@ -102,7 +102,7 @@ def _environment(service: str, endpoint: str = "") -> None:
 # What the Lambda runtime (boto3) and the public Powertools layer bring, with their
 # bytecode: hubrelay_release.zips refuses to bundle them.
 RUNTIME_PACKAGES = (
-    *("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3"),
+    *("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "certifi"),
     *("aws_lambda_powertools", "pydantic", "pydantic_core", "typing_extensions"),
 )
 
@@ -111,7 +111,7 @@ def _as_lambda_imports() -> None:
     """Imports as in a function's process: hubrelay's zips carry no bytecode
     (hubrelay_release.zips leaves *.pyc out) and /var/task and /opt are read-only, so
     Python compiles the function's and the layer's modules from source on every cold
-    start; the runtime's packages (`_compile_runtime_packages`) come with bytecode."""
+    start; the runtime's packages (`compile_runtime_packages`) come with bytecode."""
     from importlib.machinery import SourceFileLoader
 
     own = (str(LAYER), str(ROOT / "functions"))
@@ -125,19 +125,23 @@ def _as_lambda_imports() -> None:
     SourceFileLoader.get_code = get_code  # type: ignore[method-assign,assignment]
 
 
-def _compile_runtime_packages() -> None:
+def compile_runtime_packages() -> None:
     """Bytecode for the runtime's packages in this environment, written where it is not
-    yet (py_compile writes whatever PYTHONDONTWRITEBYTECODE says)."""
+    yet (py_compile writes whatever PYTHONDONTWRITEBYTECODE says). Where it cannot be (a
+    read-only environment), the figures would hold their compiling: said, not hidden."""
     import compileall
     import importlib.util
 
     for name in RUNTIME_PACKAGES:
         spec = importlib.util.find_spec(name)
+        done = True
         if spec is not None and spec.submodule_search_locations:
             for folder in spec.submodule_search_locations:
-                compileall.compile_dir(folder, quiet=1)
+                done = bool(compileall.compile_dir(folder, quiet=2)) and done
         elif spec is not None and spec.origin and spec.origin.endswith(".py"):
-            compileall.compile_file(spec.origin, quiet=1)
+            done = bool(compileall.compile_file(spec.origin, quiet=2))
+        if not done:
+            print(f"bench: no bytecode could be written for {name}: its figures hold its compiling")
 
 
 def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:
@@ -378,7 +382,7 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
     from hubrelay_emulator import samples
     from hubrelay_emulator.lambda_runtime import sqs_event
 
-    _compile_runtime_packages()
+    compile_runtime_packages()
     with tempfile.TemporaryDirectory() as folder:
         findings = samples.for_account(records, samples.SUBSCRIBED[0], product=PRODUCT)
         bodies = [message.encode([finding]) for finding in findings]

@@ -436,6 +436,9 @@ def run(repeat: int = 3, instructions: bool = False) -> dict[str, Any]:
     each beside them (valgrind must be installed)."""
     if instructions and shutil.which("valgrind") is None:
         raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
+    from bench.memory import compile_runtime_packages
+
+    compile_runtime_packages()  # as the runtime has them, whatever this environment held
     stack = StackEmulator(parameters=PARAMETERS).up()
     serial = itertools.count(1)  # a new finding or report for every run
     try:

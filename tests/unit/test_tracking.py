@@ -431,6 +431,33 @@ def test_a_new_scanner_version_alone_is_no_change(finding: dict[str, Any], field
     assert content_hash(changed) != content_hash(before)
 
 
+def test_a_row_of_an_earlier_release_with_all_64_hex_digits_is_the_same_content(
+    finding: dict[str, Any],
+) -> None:
+    import hashlib
+
+    from hubrelay.sources import stable_json
+    from hubrelay.tracking import VOLATILE_FIELDS, VOLATILE_PRODUCT_FIELDS, _from_item
+
+    # Given the row an earlier release wrote: the whole SHA-256 of the content, 64 digits
+    state = plan(finding, "scope", None, ctx(), POLICY).state
+    assert state is not None
+    content = {k: v for k, v in finding.items() if k not in VOLATILE_FIELDS}
+    if isinstance(content.get("ProductFields"), dict):
+        fields = content["ProductFields"].items()
+        content["ProductFields"] = {k: v for k, v in fields if k not in VOLATILE_PRODUCT_FIELDS}
+    digits = hashlib.sha256(stable_json(content).encode()).hexdigest()
+    earlier = _from_item({**_to_item(state), "h": {"S": digits}})
+    # When the source reports the same finding a day later, and then a changed one
+    later = ctx(T0 + timedelta(days=1))
+    same = plan(finding, "scope", earlier, later, POLICY)
+    changed = plan({**finding, "Description": "other"}, "scope", earlier, later, POLICY)
+    # Then the same content is not sent again, and a change is
+    assert (same.action, same.sends) == ("unchanged", [])
+    assert changed.action != "unchanged"
+    assert changed.sends
+
+
 def test_the_product_is_remembered_in_the_table() -> None:
     from hubrelay.tracking import _from_item
 
