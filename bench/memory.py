@@ -15,7 +15,7 @@ only, so the differences are the step's own memory (the peak resident set, VmHWM
 
 Each measured process starts with the allocator settings template.yaml gives the function
 (MALLOC_MMAP_THRESHOLD_), as Lambda starts the function's process with its environment,
-and imports what a function's process imports as Lambda's does (`_as_lambda_imports`):
+and imports what a function's process imports as Lambda's does (bench/lambda_imports.py):
 hubrelay's own modules compiled from source, the runtime's packages from their bytecode.
 Until 2026-12-07 that depended on what this checkout's __pycache__ folders held: with
 bytecode for everything the collector's baseline was 34.4 MB, without any 36.6 MB.
@@ -50,6 +50,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench.lambda_imports import compile_from_source, compile_runtime_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "hubrelay" / "python"
@@ -99,49 +101,8 @@ def _environment(service: str, endpoint: str = "") -> None:
         os.environ["AWS_ENDPOINT_URL"] = endpoint  # botocore sends every client there
 
 
-# What the Lambda runtime (boto3) and the public Powertools layer bring, with their
-# bytecode: hubrelay_release.zips refuses to bundle them.
-RUNTIME_PACKAGES = (
-    *("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "certifi"),
-    *("aws_lambda_powertools", "pydantic", "pydantic_core", "typing_extensions"),
-)
-
-
 def _as_lambda_imports() -> None:
-    """Imports as in a function's process: hubrelay's zips carry no bytecode
-    (hubrelay_release.zips leaves *.pyc out) and /var/task and /opt are read-only, so
-    Python compiles the function's and the layer's modules from source on every cold
-    start; the runtime's packages (`compile_runtime_packages`) come with bytecode."""
-    from importlib.machinery import SourceFileLoader
-
-    own = (str(LAYER), str(ROOT / "functions"))
-    with_bytecode = SourceFileLoader.get_code
-
-    def get_code(self: SourceFileLoader, fullname: str) -> Any:
-        if self.path.startswith(own):
-            return self.source_to_code(self.get_data(self.path), self.path)
-        return with_bytecode(self, fullname)
-
-    SourceFileLoader.get_code = get_code  # type: ignore[method-assign,assignment]
-
-
-def compile_runtime_packages() -> None:
-    """Bytecode for the runtime's packages in this environment, written where it is not
-    yet (py_compile writes whatever PYTHONDONTWRITEBYTECODE says). Where it cannot be (a
-    read-only environment), the figures would hold their compiling: said, not hidden."""
-    import compileall
-    import importlib.util
-
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        done = True
-        if spec is not None and spec.submodule_search_locations:
-            for folder in spec.submodule_search_locations:
-                done = bool(compileall.compile_dir(folder, quiet=2)) and done
-        elif spec is not None and spec.origin and spec.origin.endswith(".py"):
-            done = bool(compileall.compile_file(spec.origin, quiet=2))
-        if not done:
-            print(f"bench: no bytecode could be written for {name}: its figures hold its compiling")
+    compile_from_source(str(LAYER), str(ROOT / "functions"))
 
 
 def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:

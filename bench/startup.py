@@ -73,6 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from bench.lambda_imports import compile_runtime_packages
 from hubrelay import message
 from hubrelay_emulator import samples
 from hubrelay_emulator import securityhub as hub
@@ -107,15 +108,12 @@ _TIMED = (
     "    def get_remaining_time_in_millis(self):\n"
     "        return int((self.deadline - time.monotonic()) * 1000)\n"
     "context = Context()\n"
-    # Lambda imports the function's and the layer's modules from their zips, which carry
-    # no bytecode (hubrelay_release.zips), on a read-only /var/task: compiled from source.
-    "from importlib.machinery import SourceFileLoader\n"
-    "_own, _with_bytecode = tuple(sys.argv[1:3]), SourceFileLoader.get_code\n"
-    "def _from_source(self, name):\n"
-    "    if self.path.startswith(_own):\n"
-    "        return self.source_to_code(self.get_data(self.path), self.path)\n"
-    "    return _with_bytecode(self, name)\n"
-    "SourceFileLoader.get_code = _from_source\n"
+    # The function's and the layer's modules compiled from source, as in Lambda
+    # (bench/lambda_imports.py, loaded from its own folder before the clock starts).
+    "sys.path.insert(0, spec['bench'])\n"
+    "from lambda_imports import compile_from_source\n"
+    "del sys.path[0]\n"
+    "compile_from_source(*sys.argv[1:3])\n"
     "started = time.process_time()\n"
     "import app\n"
     "times = [time.process_time() - started]\n"
@@ -243,7 +241,7 @@ def _drive(
     (returncode, stdout, stderr). Each wait for the script (for its next request, for its
     end) gives it `timeout` seconds; a script that takes longer is killed (TimeoutError)."""
     events: Events = spec["events"]
-    args = json.dumps({**spec, "events": len(events)})
+    args = json.dumps({**spec, "events": len(events), "bench": str(Path(__file__).parent)})
     with tempfile.TemporaryFile("w+") as err:  # -X importtime's lines: never a full pipe
         proc = subprocess.Popen(
             [*command, args],
@@ -436,8 +434,6 @@ def run(repeat: int = 3, instructions: bool = False) -> dict[str, Any]:
     each beside them (valgrind must be installed)."""
     if instructions and shutil.which("valgrind") is None:
         raise RuntimeError("--instructions needs valgrind (apt-get install valgrind)")
-    from bench.memory import compile_runtime_packages
-
     compile_runtime_packages()  # as the runtime has them, whatever this environment held
     stack = StackEmulator(parameters=PARAMETERS).up()
     serial = itertools.count(1)  # a new finding or report for every run

@@ -63,6 +63,12 @@ def hash_digits(content_hash: int) -> str:
     return f"{content_hash:016x}"
 
 
+def hash_of_digits(digits: str) -> int:
+    """A content hash as tracking stores it: 16 hex digits (an entry, a row), or all 64 of
+    SHA-256 (a row of an earlier release), read to its 64 kept bits."""
+    return int(digits[: 2 * CONTENT_HASH_BYTES], 16)
+
+
 def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:KEY_HASH_CHARS]
 
@@ -241,7 +247,7 @@ def decode(scope: str, blob: bytes) -> list[Tracked]:
         Tracked(
             scope=scope,
             key=key,
-            hash=int(digest, 16),
+            hash=hash_of_digits(digest),
             created_at=_time_in(created),
             updated_at=_time_in(updated),
             regions=frozenset(regions[r]),

@@ -111,17 +111,6 @@ def content_hash(finding: Mapping[str, Any]) -> int:
     return int.from_bytes(digest[: packed.CONTENT_HASH_BYTES])
 
 
-def same_content(digest: int, stored: int) -> bool:
-    """Whether a content hash is the stored one (both read to 64 bits: hubrelay.packed,
-    rows of earlier releases, which stored all 64 hex digits: `stored_hash`)."""
-    return digest == stored
-
-
-def stored_hash(digits: str) -> int:
-    """A content hash as tracking stores it (hex digits, 16 or an earlier release's 64)."""
-    return int(digits[: 2 * packed.CONTENT_HASH_BYTES], 16)
-
-
 def generation_id(base_id: str, generation: int) -> str:
     return base_id if generation == 0 else f"{base_id[:500]}/g{generation}"
 
@@ -177,7 +166,8 @@ def plan(
     if tracked.product_in(ctx) != ctx.product_arn:
         return _rehome(report, tracked, ctx)
     due = ctx.epoch() - tracked.last_sent >= policy.renewal_days * 86_400
-    changed = not same_content(report.digest, tracked.hash)
+    # Both are 64 bits however they were stored (packed.hash_of_digits).
+    changed = report.digest != tracked.hash
     changed = changed or not set(report.targets) <= tracked.regions
     if not changed and not due:
         if set(report.targets) < tracked.regions:
@@ -642,7 +632,7 @@ def _from_item(item: Mapping[str, Any]) -> Tracked:
     return Tracked(
         scope=item["pk"]["S"][2:],
         key=item["sk"]["S"],
-        hash=stored_hash(item["h"]["S"]),
+        hash=packed.hash_of_digits(item["h"]["S"]),
         created_at=item["c"]["S"],
         updated_at=item["u"]["S"],
         regions=frozenset(item.get("r", {}).get("SS", [])),
