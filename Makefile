@@ -102,7 +102,7 @@ fuzz: venv
 
 # Release (docs/setup.md): reproducible zips, an artifact bucket per Region named
 # <prefix>-<region>, a stack, quick-create links. All of it is release/hubrelay_release/.
-RELEASE := $(PY) -m hubrelay_release
+RELEASE := $(PY) -m hubrelay_release $(if $(BYTECODE_PYTHON),--python '$(BYTECODE_PYTHON)')
 
 build: venv
 	$(RELEASE) build

@@ -1,19 +1,25 @@
 """Imports as in a Lambda function's process, for the benches that measure one
-(bench/memory.py, bench/startup.py's timed child).
+(bench/memory.py, bench/startup.py).
 
-hubrelay's zips carry no bytecode (hubrelay_release.zips leaves `__pycache__` out) and a
-function can write none beside them (its one writable directory is /tmp:
-https://docs.aws.amazon.com/whitepapers/latest/security-overview-aws-lambda/lambda-isolation-technologies.html),
-so Python compiles the function's and the layer's modules from source on every cold start;
-the runtime's packages (boto3, botocore) and the public Powertools layer come with theirs.
-This module imports nothing but importlib.machinery: the timed child loads it before its
-clock starts, and anything more would be imported outside the figure.
+A function's process imports hubrelay from the release's zips as Lambda extracts them (a
+function's at /var/task, the layer's at /opt), with the bytecode `make build` compiles
+into them (hubrelay_release.bytecode), and the runtime's packages (boto3, botocore) and the
+public Powertools layer with theirs. The zips' bytecode is the runtime's Python's
+(python3.13); the benches build the same zips with their own interpreter as the compiler,
+since no other Python loads it (`deployed`), and run the handlers from them. Until
+2026-12-07 the zips carried no bytecode and the benches compiled hubrelay's modules from
+source on every import, as Lambda then did; before that, they took whatever bytecode this
+checkout's __pycache__ folders held.
 """
 
 from __future__ import annotations
 
-from importlib.machinery import SourceFileLoader
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 # What the Lambda runtime (boto3) and the public Powertools layer bring, with their
 # bytecode: hubrelay_release.zips refuses to bundle them.
 RUNTIME_PACKAGES = (
@@ -22,17 +28,39 @@ RUNTIME_PACKAGES = (
 )
 
 
-def compile_from_source(*folders: str) -> None:
-    """Every module below `folders` compiled from its source from now on, in this process,
-    whatever bytecode is beside it; every other module as Python finds it."""
-    with_bytecode = SourceFileLoader.get_code
+@dataclass(frozen=True)
+class Deployed:
+    """The release's zips extracted below `root`, as Lambda extracts them."""
 
-    def get_code(self: SourceFileLoader, fullname: str) -> object:
-        if self.path.startswith(folders):
-            return self.source_to_code(self.get_data(self.path), self.path)
-        return with_bytecode(self, fullname)
+    root: Path
 
-    SourceFileLoader.get_code = get_code  # type: ignore[method-assign,assignment]
+    def function(self, name: str) -> Path:
+        """Where functions/<name>.zip is extracted (Lambda's /var/task)."""
+        return self.root / "task" / name
+
+    @property
+    def layer(self) -> Path:
+        """The layer's python/ folder (Lambda's /opt/python, on the function's sys.path)."""
+        return self.root / "opt" / "python"
+
+
+def deployed(root: Path) -> Deployed:
+    """The zips of this checkout, with the bytecode this interpreter compiles of their
+    modules, extracted below `root` (an empty folder)."""
+    # Imported here, not at the top: the measured processes import this module for
+    # `Deployed`, and the release tooling is no part of a function's memory.
+    from hubrelay_release import Compiler, build
+
+    compiler = Compiler.of(sys.executable)
+    if compiler is None:  # pragma: no cover - this interpreter runs
+        raise RuntimeError(f"{sys.executable} does not run")
+    tree = Deployed(root)
+    for artifact in build(ROOT, root / "build", compiler):
+        name = Path(artifact.key).stem
+        folder = tree.function(name) if artifact.key.startswith("functions/") else root / "opt"
+        with zipfile.ZipFile(artifact.path) as archive:
+            archive.extractall(folder)
+    return tree
 
 
 def compile_runtime_packages() -> None:

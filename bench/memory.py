@@ -16,9 +16,10 @@ only, so the differences are the step's own memory (the peak resident set, VmHWM
 Each measured process starts with the allocator settings template.yaml gives the function
 (MALLOC_MMAP_THRESHOLD_), as Lambda starts the function's process with its environment,
 and imports what a function's process imports as Lambda's does (bench/lambda_imports.py):
-hubrelay's own modules compiled from source, the runtime's packages from their bytecode.
-Until 2026-12-07 that depended on what this checkout's __pycache__ folders held: with
-bytecode for everything the collector's baseline was 34.4 MB, without any 36.6 MB.
+the function's and the layer's modules from the release zips, extracted, with the
+hash-checked bytecode they ship, and the runtime's packages from their bytecode. Until
+2026-12-07 that depended on what this checkout's __pycache__ folders held: with bytecode
+for everything the collector's baseline was 34.4 MB, without any 36.6 MB.
 
 The importer's input is one small control finding (about 1.5 KB) per SQS record, 10,000
 records: the event source mapping's largest batch (BatchSize 10,000). That is over
@@ -51,10 +52,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.lambda_imports import compile_from_source, compile_runtime_packages
+from bench.lambda_imports import Deployed, compile_runtime_packages, deployed
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYER = ROOT / "layers" / "hubrelay" / "python"
 PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/hubrelay/bench"
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bench-quarantine"
 BUCKET, KEY = "bench-reports", "scans/shop-api/trivy.json"
@@ -101,14 +101,18 @@ def _environment(service: str, endpoint: str = "") -> None:
         os.environ["AWS_ENDPOINT_URL"] = endpoint  # botocore sends every client there
 
 
-def _as_lambda_imports() -> None:
-    compile_from_source(str(LAYER), str(ROOT / "functions"))
+_DEPLOYED = "BENCH_DEPLOYED"  # where run() extracted the zips, for the measured processes
+
+
+def _as_lambda_imports(function: str) -> None:
+    """The function's and the layer's modules first on the path, from the zips."""
+    code = Deployed(Path(os.environ[_DEPLOYED]))
+    sys.path[:0] = [str(code.function(function)), str(code.layer)]
 
 
 def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:
     _environment("hubrelay-importer", endpoint)
-    _as_lambda_imports()
-    sys.path[:0] = [str(ROOT / "functions" / "importer"), str(LAYER)]
+    _as_lambda_imports("importer")
     import app
 
     from hubrelay_emulator.lambda_runtime import LambdaContext
@@ -134,7 +138,6 @@ def importer(mode: str, event_file: str, endpoint: str) -> dict[str, Any]:
 
 def collector(mode: str, report: str, endpoint: str) -> dict[str, Any]:
     _environment("hubrelay-collector", endpoint)
-    _as_lambda_imports()
     os.environ.update(
         {
             # What template.yaml gives the function for a scanner-reports stack.
@@ -145,7 +148,7 @@ def collector(mode: str, report: str, endpoint: str) -> dict[str, Any]:
             "HUBRELAY_REGIONS": "us-east-1",
         }
     )
-    sys.path[:0] = [str(ROOT / "functions" / "collector"), str(LAYER)]
+    _as_lambda_imports("collector")
     import app
 
     from hubrelay_emulator.lambda_runtime import LambdaContext
@@ -226,9 +229,9 @@ def _allocator_environment(kind: str) -> dict[str, str]:
     return {name: str(value) for name, value in variables.items() if name.startswith("MALLOC_")}
 
 
-def _measure(kind: str, argument: str) -> dict[str, dict[str, Any]]:
+def _measure(kind: str, argument: str, code: Deployed) -> dict[str, dict[str, Any]]:
     modes = ("imports", "event", "run") if kind == "importer" else ("imports", "run")
-    environment = {**os.environ, **_allocator_environment(kind)}
+    environment = {**os.environ, **_allocator_environment(kind), _DEPLOYED: str(code.root)}
     aws = subprocess.Popen(
         [sys.executable, "-m", "bench.memory", "serve", kind, argument],
         stdin=subprocess.PIPE,
@@ -282,7 +285,7 @@ def _summary(results: dict[str, dict[str, Any]], limit_mb: int) -> dict[str, Any
     }
 
 
-def _empty_event_floor(folder: str, ids: list[str]) -> dict[str, Any]:
+def _empty_event_floor(folder: str, ids: list[str], code: Deployed) -> dict[str, Any]:
     """The same records with empty bodies, parsed after the same imports: what the Python
     runtime's json.loads of the SQS event costs before any finding is in it (the records'
     own keys: ids, receipt handles, attributes, md5, source ARN). Our emulated records have
@@ -295,7 +298,7 @@ def _empty_event_floor(folder: str, ids: list[str]) -> dict[str, Any]:
     # The `event` mode makes no AWS call; the endpoint only has to be well formed.
     done = _subprocess(
         ["importer", "event", str(path), "http://127.0.0.1:9"],
-        env={**os.environ, **_allocator_environment("importer")},
+        env={**os.environ, **_allocator_environment("importer"), _DEPLOYED: str(code.root)},
     )
     if done.returncode != 0:
         raise RuntimeError(f"bench.memory importer event (empty bodies) failed:\n{done.stderr}")
@@ -345,6 +348,7 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
 
     compile_runtime_packages()
     with tempfile.TemporaryDirectory() as folder:
+        code = deployed(Path(folder, "lambda"))  # the zips with their bytecode
         findings = samples.for_account(records, samples.SUBSCRIBED[0], product=PRODUCT)
         bodies = [message.encode([finding]) for finding in findings]
         ids = [f"m{i}" for i in range(len(bodies))]
@@ -353,12 +357,12 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
         event_file.write_text(json.dumps(event))
         limit_file, at_limit_records = _payload_limit_event(folder, bodies)
         del findings, bodies, event
-        importer_results = _measure("importer", str(event_file))
+        importer_results = _measure("importer", str(event_file), code)
         stored = importer_results.pop("aws")["stored"]
         if stored != records:
             raise RuntimeError(f"importer stored {stored} of {records}")
-        importer_results["empty"] = _empty_event_floor(folder, ids)
-        at_limit = _measure("importer", str(limit_file))
+        importer_results["empty"] = _empty_event_floor(folder, ids, code)
+        at_limit = _measure("importer", str(limit_file), code)
         stored = at_limit.pop("aws")["stored"]
         if stored != at_limit_records:
             raise RuntimeError(f"importer stored {stored} of {at_limit_records}")
@@ -366,7 +370,7 @@ def run(records: int = 10_000, report_mb: int = 50) -> dict[str, Any]:
         path = Path(folder, "trivy.json")
         count = report_mb * 2**20 // 1330
         path.write_text(json.dumps(samples.trivy_report(count)))
-        collector_results = _measure("collector", str(path))
+        collector_results = _measure("collector", str(path), code)
         collector_results.pop("aws")
     return {
         "importer": {

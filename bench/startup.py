@@ -21,15 +21,15 @@ handler and for the baseline alike:
 Both run against the same local stack (template.yaml on moto's server, hubrelay_emulator),
 each in a fresh interpreter (a cold start imports everything once), with the layer folder
 on sys.path as Lambda puts it, the function's environment from the template and Lambda's
-runtime variables. Each imports as a function's process does: the function's and the
-layer's modules compiled from source, since Lambda runs them from zips that carry no
-bytecode (hubrelay_release.zips leaves `__pycache__` out) and cannot write any beside
-them (a function's one writable directory is /tmp:
+runtime variables. Each imports as a function's process does (bench/lambda_imports.py):
+the function's and the layer's modules from the release zips, extracted, with the
+hash-checked bytecode `make build` puts in them (hubrelay_release.bytecode), and the
+runtime's packages (boto3, botocore, Powertools) from their bytecode. Until 2026-12-07 the
+zips carried no bytecode, so Lambda compiled hubrelay's modules from source on every cold
+start (it cannot write bytecode beside them: a function's one writable directory is /tmp,
 https://docs.aws.amazon.com/whitepapers/latest/security-overview-aws-lambda/lambda-isolation-technologies.html),
-and the runtime's packages (boto3, botocore, Powertools) from their
-bytecode. Until 2026-12-07 hubrelay's modules came from this checkout's bytecode, which
-left out of every handler's figure the 25 to 45 ms of CPU a cold start spends compiling
-them (the collector: 1.13x so, 1.37x compiled). The round trips to the local stack are in
+25 to 45 ms of CPU (the collector: 1.35x with it); before that the bench took this
+checkout's bytecode and left that cost out. The round trips to the local stack are in
 both. Each repeat gets its own new input (a new finding, a new report), so no run is
 cheaper for finding the work done, and each request's input is made only when the one
 before it is over (`_drive`), so the first request and the warm one each find one report
@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bench.lambda_imports import compile_runtime_packages
+from bench.lambda_imports import Deployed, compile_runtime_packages, deployed
 from hubrelay import message
 from hubrelay_emulator import samples
 from hubrelay_emulator import securityhub as hub
@@ -81,7 +81,6 @@ from hubrelay_emulator.runner import StackEmulator
 from hubrelay_emulator.runner.model import LambdaFunction
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYER = ROOT / "layers" / "hubrelay" / "python"
 BARE_HANDLER = (
     "import boto3\n\n"
     'client = boto3.client("securityhub")\n\n\n'
@@ -108,12 +107,6 @@ _TIMED = (
     "    def get_remaining_time_in_millis(self):\n"
     "        return int((self.deadline - time.monotonic()) * 1000)\n"
     "context = Context()\n"
-    # The function's and the layer's modules compiled from source, as in Lambda
-    # (bench/lambda_imports.py, loaded from its own folder before the clock starts).
-    "sys.path.insert(0, spec['bench'])\n"
-    "from lambda_imports import compile_from_source\n"
-    "del sys.path[0]\n"
-    "compile_from_source(*sys.argv[1:3])\n"
     "started = time.process_time()\n"
     "import app\n"
     "times = [time.process_time() - started]\n"
@@ -221,7 +214,7 @@ def _run_once(
     code_dir: Path, env: dict[str, str], spec: dict[str, Any], importtime: bool = False
 ) -> tuple[ColdStart, str]:
     flags = ["-X", "importtime"] if importtime else []
-    command = [sys.executable, *flags, "-c", _TIMED, str(code_dir), str(LAYER)]
+    command = [sys.executable, *flags, "-c", _TIMED, str(code_dir), spec["layer"]]
     code, out, err = _drive(command, env, spec, timeout=120)
     last = out.strip().splitlines()[-1] if out.strip() else ""
     if code or not last.startswith("BENCH "):
@@ -241,7 +234,7 @@ def _drive(
     (returncode, stdout, stderr). Each wait for the script (for its next request, for its
     end) gives it `timeout` seconds; a script that takes longer is killed (TimeoutError)."""
     events: Events = spec["events"]
-    args = json.dumps({**spec, "events": len(events), "bench": str(Path(__file__).parent)})
+    args = json.dumps({**spec, "events": len(events)})
     with tempfile.TemporaryFile("w+") as err:  # -X importtime's lines: never a full pipe
         proc = subprocess.Popen(
             [*command, args],
@@ -314,7 +307,7 @@ def _instructions_once(code_dir: Path, env: dict[str, str], spec: dict[str, Any]
             "-c",
             _TIMED,
             str(code_dir),
-            str(LAYER),
+            spec["layer"],
         ]
         code, stdout, stderr = _drive(command, env, spec, timeout=1800)
         if code or "\nBENCH [" not in stdout:
@@ -396,6 +389,7 @@ def _counted(run: ColdStart, bare: ColdStart | None = None) -> dict[str, Any]:
 def _handler_row(
     stack: StackEmulator,
     app: Path,
+    code: Deployed,
     function: LambdaFunction | None,
     bare: tuple[float, ColdStart | None],
     repeat: int,
@@ -407,12 +401,13 @@ def _handler_row(
         "name": function.name if function else name,
         "arn": function.arn if function else f"arn:aws:lambda:{stack.region}::function:{name}",
         "timeout": function.timeout if function else 30,
+        "layer": str(code.layer),
     }
     make_event = None
     if function is not None and event is not None:
         make_event = lambda: event(stack, function, next(serial))  # noqa: E731
     env = _environment(stack, function)
-    best, stderr = _best(app.parent, env, spec, make_event, repeat)
+    best, stderr = _best(code.function(name), env, spec, make_event, repeat)
     row: dict[str, Any] = {
         "handler": f"functions/{name}/app.py",
         "import_ms": _ms(best.imported),
@@ -424,7 +419,7 @@ def _handler_row(
     }
     if bare[1] is not None:
         events: Events = [] if make_event is None else [make_event, make_event]
-        counted = _instructions_once(app.parent, env, {**spec, "events": events})
+        counted = _instructions_once(code.function(name), env, {**spec, "events": events})
         row["instructions"] = _counted(counted, bare[1])
     return row
 
@@ -437,11 +432,18 @@ def run(repeat: int = 3, instructions: bool = False) -> dict[str, Any]:
     compile_runtime_packages()  # as the runtime has them, whatever this environment held
     stack = StackEmulator(parameters=PARAMETERS).up()
     serial = itertools.count(1)  # a new finding or report for every run
+    scratch = tempfile.TemporaryDirectory(prefix="hubrelay-bench-")
     try:
+        code = deployed(Path(scratch.name))  # the zips with their bytecode, as Lambda has them
         with tempfile.TemporaryDirectory() as bare_dir:
             Path(bare_dir, "app.py").write_text(BARE_HANDLER)
             arn = f"arn:aws:lambda:{stack.region}::function:bare"
-            spec: dict[str, Any] = {"name": "bare", "arn": arn, "timeout": 30}
+            spec: dict[str, Any] = {
+                "name": "bare",
+                "arn": arn,
+                "timeout": 30,
+                "layer": str(code.layer),
+            }
             env = _environment(stack, None)
 
             def make_event() -> dict[str, Any]:
@@ -452,12 +454,13 @@ def run(repeat: int = 3, instructions: bool = False) -> dict[str, Any]:
             if instructions:
                 events: Events = [make_event, make_event]
                 counted = _instructions_once(Path(bare_dir), env, {**spec, "events": events})
-        deployed = {f.code_dir.resolve(): f for f in stack.functions.values()}
+        functions = {f.code_dir.resolve(): f for f in stack.functions.values()}
         rows = [
             _handler_row(
                 stack,
                 app,
-                deployed.get(app.parent.resolve()),
+                code,
+                functions.get(app.parent.resolve()),
                 (bare.seconds, counted),
                 repeat,
                 serial,
@@ -467,6 +470,7 @@ def run(repeat: int = 3, instructions: bool = False) -> dict[str, Any]:
     finally:
         stack.down()
         hub.uninstall()
+        scratch.cleanup()
     return {
         "bare_boto3_handler_ms": _ms(bare.seconds),
         "bare_import_ms": _ms(bare.imported),

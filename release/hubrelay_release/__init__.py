@@ -10,6 +10,7 @@ publish: one bucket per Region), `deploy` (create or update a stack with boto3) 
 
 from hubrelay_release.base import PACKAGED_NAME, ROOT, TEMPLATE_NAME, ReleaseError
 from hubrelay_release.buckets import bucket_region, launch_link, partition_of, s3_url
+from hubrelay_release.bytecode import Compiler, find_compiler, runtime_version
 from hubrelay_release.deploy import DeployPlan, deploy, parse_params, plan_deploy
 from hubrelay_release.template import (
     ARTIFACT_PARAMETERS,
@@ -31,6 +32,7 @@ __all__ = [
     "ROOT",
     "TEMPLATE_NAME",
     "Artifact",
+    "Compiler",
     "DeployPlan",
     "ReleaseError",
     "Upload",
@@ -41,6 +43,7 @@ __all__ = [
     "decode_template",
     "default_key_prefix",
     "deploy",
+    "find_compiler",
     "launch_link",
     "package",
     "packaged_template",
@@ -51,6 +54,7 @@ __all__ = [
     "publish",
     "read_template",
     "referenced_artifacts",
+    "runtime_version",
     "s3_url",
     "set_defaults",
     "upload",

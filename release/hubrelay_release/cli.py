@@ -15,8 +15,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from hubrelay_release.base import PACKAGED_NAME, ROOT, ReleaseError, aws_failure, shown
 from hubrelay_release.buckets import launch_link
+from hubrelay_release.bytecode import (
+    Compiler,
+    find_compiler,
+    missing_compiler_notice,
+    runtime_version,
+)
 from hubrelay_release.deploy import deploy, parse_params, plan_deploy
-from hubrelay_release.template import default_key_prefix
+from hubrelay_release.template import default_key_prefix, read_template
 from hubrelay_release.upload import Upload, package, publish
 from hubrelay_release.wheel import build_wheel
 from hubrelay_release.zips import build
@@ -34,8 +40,17 @@ def _print_upload(result: Upload) -> None:
         )
 
 
+def _compiler(args: argparse.Namespace) -> Compiler | None:
+    """The interpreter of the functions' runtime that compiles the zips' bytecode."""
+    version = runtime_version(read_template(ROOT))
+    found = find_compiler(version, args.python)
+    if found is None:
+        print(missing_compiler_notice(version), file=sys.stderr)
+    return found
+
+
 def _build(args: argparse.Namespace) -> None:
-    for artifact in build(ROOT, args.out):
+    for artifact in build(ROOT, args.out, _compiler(args)):
         print(artifact.line())
     wheel = build_wheel(ROOT, args.out)
     print(wheel.line())
@@ -43,7 +58,7 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _package(args: argparse.Namespace) -> None:
-    result = package(args.bucket, args.prefix, args.region, ROOT, args.out)
+    result = package(args.bucket, args.prefix, args.region, ROOT, args.out, _compiler(args))
     _print_upload(result)
     print(f"{shown(args.out / PACKAGED_NAME)} written; template: {result.template_url}")
 
@@ -57,7 +72,8 @@ def _deploy(args: argparse.Namespace) -> None:
 
 def _publish(args: argparse.Namespace) -> None:
     regions = [r for r in re.split(r"[\s,]+", args.regions) if r]
-    for result in publish(args.bucket_prefix, regions, args.prefix, ROOT, args.out):
+    compiler = _compiler(args)
+    for result in publish(args.bucket_prefix, regions, args.prefix, ROOT, args.out, compiler):
         _print_upload(result)
     key_prefix = args.prefix if args.prefix is not None else default_key_prefix(ROOT)
     print("\nLaunch stack (quick-create) links:")
@@ -70,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="hubrelay-release", description="Build, package, deploy and publish hubrelay."
     )
     parser.add_argument("--out", type=Path, default=ROOT / "build", help="build folder")
+    parser.add_argument(
+        "--python",
+        help="the interpreter that compiles the zips' bytecode: the functions' runtime "
+        "version (default: pythonX.Y on PATH, else uv's)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "build", help="zip the functions and layers into build/, build the hubrelay wheel"

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from hubrelay import aws
 from hubrelay_release.base import PACKAGED_NAME, ROOT, TEMPLATE_NAME, ReleaseError
 from hubrelay_release.buckets import bucket_name, bucket_region, check_bucket, partition_of, s3_url
+from hubrelay_release.bytecode import Compiler
 from hubrelay_release.template import (
     check_parameter,
     default_key_prefix,
@@ -70,12 +71,17 @@ def upload(
 
 
 def _prepare(
-    root: Path, out: Path, template: Mapping[str, Any], bucket_prefix: str, key_prefix: str
+    root: Path,
+    out: Path,
+    template: Mapping[str, Any],
+    prefixes: tuple[str, str],
+    compiler: Compiler | None,
 ) -> tuple[list[Artifact], str]:
     """Build, and write the packaged template; refuses bad prefixes before building."""
+    bucket_prefix, key_prefix = prefixes
     check_parameter(template, "ArtifactBucketPrefix", bucket_prefix)
     check_parameter(template, "ArtifactKeyPrefix", key_prefix)
-    artifacts = build(root, out)
+    artifacts = build(root, out, compiler)
     check_artifacts(template, artifacts)
     text = packaged_template(root, bucket_prefix, key_prefix)
     (out / PACKAGED_NAME).write_text(text, encoding="utf-8")
@@ -88,6 +94,7 @@ def package(
     region: str | None = None,
     root: Path = ROOT,
     out: Path | None = None,
+    compiler: Compiler | None = None,
 ) -> Upload:
     """Build, upload to `bucket`, and write build/packaged.yaml for that bucket's prefix."""
     out = out if out is not None else root / "build"
@@ -98,7 +105,7 @@ def package(
     partition_of(located)
     template = read_template(root)
     bucket_prefix = check_bucket(bucket, located, template)
-    artifacts, text = _prepare(root, out, template, bucket_prefix, key_prefix)
+    artifacts, text = _prepare(root, out, template, (bucket_prefix, key_prefix), compiler)
     return upload(aws.client("s3", located), bucket, located, key_prefix, artifacts, text)
 
 
@@ -108,6 +115,7 @@ def publish(
     key_prefix: str | None = None,
     root: Path = ROOT,
     out: Path | None = None,
+    compiler: Compiler | None = None,
 ) -> list[Upload]:
     """The same release in `<bucket_prefix>-<region>` for every Region; checks all first."""
     out = out if out is not None else root / "build"
@@ -131,7 +139,7 @@ def publish(
                 f"bucket {bucket} is in {located}, not in {region}: a stack in {region} reads "
                 f"its code from {bucket}, and Lambda only reads code from its own Region"
             )
-    artifacts, text = _prepare(root, out, template, bucket_prefix, key_prefix)
+    artifacts, text = _prepare(root, out, template, (bucket_prefix, key_prefix), compiler)
     return [
         upload(
             aws.client("s3", region),

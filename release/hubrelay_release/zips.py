@@ -3,7 +3,9 @@
 Entries are sorted, dated 1980-01-01, mode 0644 and compressed at a fixed level, so the
 same sources give the same bytes whatever the checkout's mtimes or umask. Caches, tests,
 dotfiles and virtualenvs are left out, and a bundled boto3 or Powertools is refused (the
-runtime and the public Powertools layer provide them).
+runtime and the public Powertools layer provide them). Given a compiler (bytecode.py),
+each zip also carries its modules' bytecode for the runtime's Python, compiled at build
+time, which a cold start would otherwise compile from source.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hubrelay_release.base import ROOT, ReleaseError, shown
+from hubrelay_release.bytecode import FUNCTION_ROOT, LAYER_ROOT, Compiler, with_bytecode
 from hubrelay_release.template import referenced_artifacts
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
@@ -42,11 +45,18 @@ class Artifact:
     size: int
     sha256: str
     entries: int
+    # A zip's: the Python release its bytecode is compiled by, "" for none (None: a wheel)
+    bytecode: str | None = None
 
     def line(self) -> str:
-        return (
+        text = (
             f"{shown(self.path):<30} {self.size:>9,} bytes {self.entries:>4} files  "
             f"sha256 {self.sha256}"
+        )
+        if self.bytecode is None:
+            return text
+        return text + (
+            f"  bytecode of Python {self.bytecode}" if self.bytecode else "  no bytecode"
         )
 
 
@@ -108,20 +118,34 @@ def zip_contents(entries: Iterable[tuple[str, bytes]]) -> tuple[bytes, int]:
     return buffer.getvalue(), count
 
 
-def write_artifact(key: str, data: bytes, entries: int, out: Path) -> Artifact:
+def write_artifact(
+    key: str, data: bytes, entries: int, out: Path, bytecode: str | None = None
+) -> Artifact:
     target = out / key
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    return Artifact(key, target, len(data), hashlib.sha256(data).hexdigest(), entries)
+    return Artifact(key, target, len(data), hashlib.sha256(data).hexdigest(), entries, bytecode)
 
 
-def build(root: Path = ROOT, out: Path | None = None) -> list[Artifact]:
-    """Zip every function and layer of the tree at `root` into `out` (default root/build).
+def _zip(
+    entries: list[tuple[str, Path]], compiler: Compiler | None, extracted_at: str
+) -> tuple[bytes, int]:
+    if compiler is None:
+        return zip_bytes(entries)
+    return zip_contents(with_bytecode(entries, compiler, extracted_at))
+
+
+def build(
+    root: Path = ROOT, out: Path | None = None, compiler: Compiler | None = None
+) -> list[Artifact]:
+    """Zip every function and layer of the tree at `root` into `out` (default root/build),
+    with the bytecode `compiler` writes of their modules (none without one).
 
     ``functions/<name>/`` becomes ``functions/<name>.zip`` (``app.py`` at the zip root) and
     ``layers/<name>/`` becomes ``layers/<name>.zip`` (holding ``python/<package>/...``).
     """
     out = out if out is not None else root / "build"
+    bytecode = compiler.release if compiler else ""
     for stale in ("functions", "layers"):
         shutil.rmtree(out / stale, ignore_errors=True)
     artifacts: list[Artifact] = []
@@ -129,14 +153,15 @@ def build(root: Path = ROOT, out: Path | None = None) -> list[Artifact]:
     if not functions:
         raise ReleaseError(f"no functions/<name>/app.py under {root}")
     for app in functions:
-        data, count = zip_bytes(source_files(app.parent))
-        artifacts.append(write_artifact(f"functions/{app.parent.name}.zip", data, count, out))
+        data, count = _zip(source_files(app.parent), compiler, FUNCTION_ROOT)
+        key = f"functions/{app.parent.name}.zip"
+        artifacts.append(write_artifact(key, data, count, out, bytecode))
     for layer in sorted(p for p in (root / "layers").iterdir() if (p / "python").is_dir()):
         entries = source_files(layer / "python", under="python")
         if not entries:
             raise ReleaseError(f"layer {layer} has no files under python/")
-        data, count = zip_bytes(entries)
-        artifacts.append(write_artifact(f"layers/{layer.name}.zip", data, count, out))
+        data, count = _zip(entries, compiler, LAYER_ROOT)
+        artifacts.append(write_artifact(f"layers/{layer.name}.zip", data, count, out, bytecode))
     return artifacts
 
 

@@ -16,6 +16,7 @@ import datetime
 import difflib
 import functools
 import hashlib
+import importlib.util
 import os
 import shlex
 import shutil
@@ -24,7 +25,7 @@ import sys
 import tomllib
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -41,7 +42,7 @@ from moto.ssm.models import Parameter, ssm_backends
 
 import hubrelay_release as release
 from hubrelay import aws
-from hubrelay_release import ReleaseError
+from hubrelay_release import Compiler, ReleaseError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("functions", "layers", "template.yaml", "pyproject.toml")
@@ -537,6 +538,179 @@ def test_publish_command_against_a_moto_server(tmp_path: Path) -> None:
             assert body == (tmp_path / "out/packaged.yaml").read_bytes()
     finally:
         server.stop()
+
+
+# =========================================================================================
+# bytecode
+# =========================================================================================
+
+# Bytecode of the interpreter running the tests: the same mechanism as the runtime's
+# (python3.13), which the tests' machine may not have.
+HERE = Compiler.of(sys.executable)
+LOADED_FROM_SOURCE = (
+    "import sys\n"
+    "from importlib.machinery import SourceFileLoader\n"
+    "compiled = []\n"
+    "to_code = SourceFileLoader.source_to_code\n"
+    "def recorded(self, data, path, *rest, **kwargs):\n"
+    "    compiled.append(path)\n"
+    "    return to_code(self, data, path, *rest, **kwargs)\n"
+    "SourceFileLoader.source_to_code = recorded\n"
+    "sys.path[:0] = sys.argv[1:3]\n"
+    "import app, hubrelay.collector, hubrelay.importer, hubrelay.sources.scanner_reports\n"
+    "print('\\n'.join(p for p in compiled if p.startswith(tuple(sys.argv[1:3]))))\n"
+)
+
+
+def pyc_header(data: bytes) -> tuple[int, bytes]:
+    """The flags and source hash of a hash-based .pyc (PEP 552)."""
+    return int.from_bytes(data[4:8], "little"), data[8:16]
+
+
+def extracted(artifacts: dict[str, release.Artifact], into: Path) -> tuple[Path, Path]:
+    """The collector's zip at into/task and the layer's at into/opt, read-only as in Lambda."""
+    for key, folder in (("functions/collector.zip", "task"), ("layers/hubrelay.zip", "opt")):
+        with zipfile.ZipFile(artifacts[key].path) as archive:
+            archive.extractall(into / folder)
+    for path in into.rglob("*"):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    return into / "task", into / "opt/python"
+
+
+def test_zips_with_bytecode_hold_a_hash_checked_pyc_of_every_module(
+    tree: Path, tmp_path: Path
+) -> None:
+    # Given the same tree built without and with the tests' interpreter as the compiler
+    assert HERE is not None
+    plain_zips = {a.key: zip_members(a.path) for a in release.build(tree, tmp_path / "a")}
+    compiled = {a.key: a for a in release.build(tree, tmp_path / "b", HERE)}
+    assert set(compiled) == set(plain_zips)
+    for key, artifact in compiled.items():
+        members = zip_members(artifact.path)
+        sources = {n: d for n, d in members.items() if not n.endswith(".pyc")}
+        pycs = {n: d for n, d in members.items() if n.endswith(".pyc")}
+        # Then the sources are those of the plain build, and each module has its bytecode
+        assert sources == plain_zips[key], key
+        modules = [PurePosixPath(n) for n in sources if n.endswith(".py")]
+        expected = {
+            str(m.parent / "__pycache__" / f"{m.stem}.{HERE.cache_tag}.pyc") for m in modules
+        }
+        assert set(pycs) == expected, key
+        for module in modules:
+            data = pycs[str(module.parent / "__pycache__" / f"{module.stem}.{HERE.cache_tag}.pyc")]
+            flags, source_hash = pyc_header(data)
+            assert data[:4] == importlib.util.MAGIC_NUMBER
+            assert flags == 0b11, module  # hash-based, checked
+            assert source_hash == importlib.util.source_hash(sources[str(module)]), module
+        assert artifact.entries == len(members)
+        assert artifact.bytecode == HERE.release
+        assert f"bytecode of Python {HERE.release}" in artifact.line()
+
+
+@pytest.mark.slow  # three builds with their compiler's subprocess
+def test_bytecode_is_the_same_bytes_whatever_the_path_and_the_callers_python_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two copies of the sources, one built with the caller's hash seed and
+    # optimisation level set (which would change the bytecode if they reached it)
+    assert HERE is not None
+    first = copy_tree(tmp_path / "one")
+    second = copy_tree(tmp_path / "elsewhere/two")
+    a = release.build(first, tmp_path / "out-a", HERE)
+    monkeypatch.setenv("PYTHONHASHSEED", "4242")
+    monkeypatch.setenv("PYTHONOPTIMIZE", "2")
+    b = release.build(second, tmp_path / "out-b", HERE)
+    # Then every zip is the same bytes
+    for x, y in zip(a, b, strict=True):
+        assert x.path.read_bytes() == y.path.read_bytes(), x.key
+
+
+@pytest.mark.slow  # subprocesses of their own
+def test_a_function_imports_from_the_zips_bytecode_and_compiles_only_an_edited_module(
+    tree: Path, tmp_path: Path
+) -> None:
+    # Given the collector's zip and the layer's, with bytecode, extracted read-only
+    assert HERE is not None
+    artifacts = {a.key: a for a in release.build(tree, tmp_path / "out", HERE)}
+    task, opt = extracted(artifacts, tmp_path / "lambda")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def compiled_from_source(task: Path, opt: Path) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", LOADED_FROM_SOURCE, str(task), str(opt)],
+            env=env, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    # When a fresh interpreter imports the handler and hubrelay's modules from them
+    # Then none is compiled from source
+    assert compiled_from_source(task, opt) == []
+    # And when one module's source differs from what its bytecode was compiled from
+    edited = tmp_path / "edited"
+    shutil.copytree(tmp_path / "lambda", edited)
+    module = edited / "opt/python/hubrelay/tracking.py"
+    module.chmod(0o644)
+    module.write_bytes(module.read_bytes() + b"\n# edited in the console\n")
+    # Then that module, and only it, is compiled from its source
+    assert compiled_from_source(edited / "task", edited / "opt/python") == [str(module)]
+
+
+def test_the_runtime_version_is_the_templates(tmp_path: Path) -> None:
+    template = release.decode_template((ROOT / "template.yaml").read_text())
+    runtimes = {
+        r["Properties"]["Runtime"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert runtimes == {f"python{release.runtime_version(template)}"}
+    # A template whose functions run two Pythons cannot have one bytecode for all
+    mixed = {
+        "Resources": {
+            name: {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": runtime}}
+            for name, runtime in (("A", "python3.12"), ("B", "python3.13"))
+        }
+    }
+    with pytest.raises(ReleaseError, match=r"python3\.12, python3\.13"):
+        release.runtime_version(mixed)
+
+
+def test_a_compiler_of_another_version_or_none_is_refused_and_one_is_found_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert HERE is not None
+    with pytest.raises(
+        ReleaseError, match=rf"is Python {HERE.version}; the functions run python3\.99"
+    ):
+        release.find_compiler("3.99", sys.executable)
+    with pytest.raises(ReleaseError, match="not a Python that runs"):
+        release.find_compiler(HERE.version, str(tmp_path / "no-such-python"))
+    # Given python<version> on PATH (and no uv that knows another)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / f"python{HERE.version}").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    found = release.find_compiler(HERE.version)
+    assert found is not None
+    assert found.python == str(tmp_path / "bin" / f"python{HERE.version}")
+    assert (found.version, found.release, found.cache_tag) == (
+        HERE.version,
+        HERE.release,
+        HERE.cache_tag,
+    )
+
+
+def test_build_command_names_a_wrong_compiler_without_a_traceback(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "hubrelay_release", "--out", str(out), "--python",
+         str(tmp_path / "no-such-python"), "build"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert "not a Python that runs" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (out / "layers").exists()
 
 
 # =========================================================================================

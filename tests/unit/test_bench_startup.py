@@ -30,7 +30,8 @@ def test_instruction_counts_split_the_import_the_first_request_and_the_warm_one(
 ) -> None:
     (tmp_path / "app.py").write_text(APP)
     spec = {"name": "app", "arn": "arn:aws:lambda:us-east-1:111122223333:function:app"}
-    spec |= {"timeout": 30, "events": [dict, dict]}
+    # The layer's folder on the path: these apps import nothing from one.
+    spec |= {"timeout": 30, "events": [dict, dict], "layer": str(tmp_path)}
     run = startup._instructions_once(tmp_path, dict(os.environ), spec)
     assert run.first is not None
     assert run.warm is not None
@@ -57,6 +58,7 @@ def test_each_event_is_made_after_the_request_before_it(tmp_path: Path) -> None:
 
     spec = {"name": "app", "arn": "arn:aws:lambda:us-east-1:111122223333:function:app"}
     spec |= {"timeout": 30, "events": [lambda: {"leave": str(first)}, second]}
+    spec["layer"] = str(tmp_path)
     # When the cold start is timed
     run, _ = startup._run_once(tmp_path, dict(os.environ), spec)
     # Then the second event was made once the first request was over, and both ran
@@ -71,8 +73,8 @@ def test_a_timed_script_that_hangs_is_killed_and_named(tmp_path: Path) -> None:
         "import time\ndef handler(event, context):\n    time.sleep(600)\n"
     )
     spec = {"name": "stuck", "arn": "arn:aws:lambda:us-east-1:111122223333:function:stuck"}
-    spec |= {"timeout": 30, "events": [dict]}
-    command = [sys.executable, "-c", startup._TIMED, str(tmp_path), str(startup.LAYER)]
+    spec |= {"timeout": 30, "events": [dict], "layer": str(tmp_path)}
+    command = [sys.executable, "-c", startup._TIMED, str(tmp_path), spec["layer"]]
     # When it is driven, Then the wait ends with an error naming it, not with `make bench`
     with pytest.raises(TimeoutError, match=r"^stuck: .* silent for 2 s"):
         startup._drive(command, dict(os.environ), spec, timeout=2)
