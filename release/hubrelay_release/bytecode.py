@@ -1,18 +1,20 @@
 """Bytecode in the zips: every shipped module compiled by the Python the functions run on.
 
 A zip without bytecode makes Lambda compile the function's and the layer's modules from
-source on every cold start (25 to 45 ms of the collector's), since a function can write
-nothing beside them (its one writable directory is /tmp:
+source on every cold start (25 to 45 ms of CPU for each function, about 40 of the
+collector's), since a function can write nothing beside them (its one writable directory
+is /tmp:
 https://docs.aws.amazon.com/whitepapers/latest/security-overview-aws-lambda/lambda-isolation-technologies.html),
 so Python cannot keep what it compiled. Each `name.py` of a zip gets
 `__pycache__/name.<tag>.pyc` (PEP 3147, https://peps.python.org/pep-3147/), compiled by an
-interpreter of the template's runtime (python3.13: only that version loads it), as
+interpreter of the template's runtime (CPython 3.13: only that version loads it), as
 hash-checked bytecode (PEP 552, https://peps.python.org/pep-0552/): Python takes it when
 its recorded hash is the source's, whatever the zip's dates (1980-01-01, which an
 mtime-checked file would not match), and compiles the source as before when it is not (a
-module edited in the Lambda console). The files are the same bytes from build to build:
-a fixed hash seed (the order of frozenset constants follows string hashes) and each
-module's path as Lambda places it (/var/task for a function,
+module edited in the Lambda console). The files are the same bytes from build to build: a
+clean environment (no PYTHONOPTIMIZE, which would drop asserts and docstrings), a fixed
+hash seed (marshal sorts set constants since 3.11, not before: a guard for a runtime that
+old) and each module's path as Lambda places it (/var/task for a function,
 https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime;
 /opt for a layer, https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html)
 rather than the checkout's. Two builds give the same bytes with the same release of that
@@ -44,8 +46,14 @@ _ABOUT = (
 _COMPILE = (
     "import json, py_compile, sys\n"
     "for source, dfile, cfile in json.load(sys.stdin):\n"
-    "    py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True,\n"
-    "        invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)\n"
+    "    try:\n"
+    "        py_compile.compile(source, cfile=cfile, dfile=dfile, doraise=True,\n"
+    "            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)\n"
+    "    except py_compile.PyCompileError as error:\n"
+    # The checkout's file and line, on one line (the error names the Lambda path).
+    "        where = getattr(error.exc_value, 'lineno', None)\n"
+    "        line = f', line {where}' if where else ''\n"
+    "        sys.exit(f'{source}{line}: {error.exc_type_name}: {error.exc_value.args[0]}')\n"
 )
 
 
@@ -95,8 +103,10 @@ def find_compiler(version: str, python: str | None = None) -> Compiler | None:
     else the first of python<version> on PATH and uv's (`uv python find`); None if none."""
     if python is not None:
         found = Compiler.of(python)
-        if found is None or found.version != version:
-            what = f"Python {found.version}" if found else "not a Python that runs"
+        if found is None or found.version != version or not _cpython(found):
+            what = "no Python 3" if found is None else f"Python {found.version}"
+            if found is not None and not _cpython(found):
+                what += f" of another implementation (bytecode {found.cache_tag})"
             raise ReleaseError(
                 f"{python} is {what}; the functions run python{version} (template.yaml "
                 "Runtime), which loads only bytecode of its own version"
@@ -104,9 +114,14 @@ def find_compiler(version: str, python: str | None = None) -> Compiler | None:
         return found
     for candidate in _candidates(version):
         found = Compiler.of(candidate)
-        if found is not None and found.version == version:
+        if found is not None and found.version == version and _cpython(found):
             return found
     return None
+
+
+def _cpython(compiler: Compiler) -> bool:
+    # Lambda's runtimes are CPython: they load only cpython-3XX bytecode (PyPy's is pypy3XX).
+    return compiler.cache_tag == f"cpython-{compiler.version.replace('.', '')}"
 
 
 def _candidates(version: str) -> Iterable[str]:
@@ -162,26 +177,31 @@ def _compile(compiler: Compiler, jobs: list[tuple[str, str, str]]) -> None:
     # (PYTHONOPTIMIZE would drop the asserts and docstrings from what ships).
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHONHASHSEED"] = "0"
-    done = subprocess.run(  # noqa: S603  # an interpreter Compiler.of has run
-        [compiler.python, "-s", "-c", _COMPILE],
-        input=json.dumps(jobs),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ReleaseError(
-            f"Python {compiler.release} ({compiler.python}) could not compile the modules: {last}"
+    what = f"Python {compiler.release} ({compiler.python}) could not compile the modules"
+    try:
+        done = subprocess.run(  # noqa: S603  # an interpreter Compiler.of has run
+            [compiler.python, "-s", "-c", _COMPILE],
+            input=json.dumps(jobs),
+            capture_output=True,
+            text=True,
+            env=env,
+            # Not the caller's folder: `-c` puts the working directory first on sys.path.
+            cwd=os.path.dirname(jobs[0][2]) if jobs else None,
+            timeout=600,
+            check=False,
         )
+    except (OSError, subprocess.SubprocessError) as error:  # gone, or over 10 minutes
+        raise ReleaseError(f"{what}: {type(error).__name__}: {error}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise ReleaseError(f"{what}: {last}")
 
 
 def missing_compiler_notice(version: str) -> str:
+    """What a build without a compiler says (on stderr): it goes on, without bytecode."""
     return (
         f"WARNING: no Python {version} found (python{version} on PATH, `uv python find "
         f"{version}`): the zips carry no bytecode, so every cold start compiles hubrelay's "
-        f"modules (25 to 45 ms). Install it (`uv python install {version}`) or give "
-        "--python PATH."
+        f"modules (about 40 ms of the collector's). Install it (`uv python install "
+        f"{version}`) or name it: make ... BYTECODE_PYTHON=PATH (--python PATH)."
     )

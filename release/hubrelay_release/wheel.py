@@ -1,14 +1,14 @@
 """The hubrelay wheel that `make build` writes beside the zips: build/dist/<name>.whl.
 
-It holds the `hubrelay` package with exactly the files of the layer zip (the same filter) and
-the `hubrelay` command, installed with ``pipx install '<wheel>[cli]'``. The package declares
-no dependencies, as in Lambda (the runtime brings boto3, the public Powertools layer the
-rest): the command's own are the `cli` extra of pyproject.toml, pinned there as everything
-is. setuptools' distribution in pyproject.toml spans the four packages of the tree for the
-editable install, and release, devtools and the emulator never ship, so the wheel is
-written here from pyproject.toml's project table, as reproducible as the zips, after the
-binary distribution format:
-https://packaging.python.org/en/latest/specifications/binary-distribution-format/
+It holds the `hubrelay` package with exactly the sources of the layer zip (the same filter;
+no bytecode, which an installer compiles for its own Python) and the `hubrelay` command,
+installed with ``pipx install '<wheel>[cli]'``. The package declares no dependencies, as in
+Lambda (the runtime brings boto3, the public Powertools layer the rest): the command's own
+are the `cli` extra of pyproject.toml, pinned there as everything is. setuptools'
+distribution in pyproject.toml spans the four packages of the tree for the editable install,
+and release, devtools and the emulator never ship, so the wheel is written here from
+pyproject.toml's project table, as reproducible as the zips, after the binary distribution
+format: https://packaging.python.org/en/latest/specifications/binary-distribution-format/
 """
 
 from __future__ import annotations
