@@ -41,26 +41,34 @@ def _print_upload(result: Upload) -> None:
 
 
 def _compiler(args: argparse.Namespace) -> Compiler | None:
-    """The interpreter of the functions' runtime that compiles the zips' bytecode."""
-    version = runtime_version(read_template(ROOT))
-    found = find_compiler(version, args.python)
-    if found is None:
-        print(missing_compiler_notice(version), file=sys.stderr)
-    return found
+    """The interpreter of the functions' runtime that compiles the zips' bytecode (one
+    named by --python and not that runtime's is refused before anything else)."""
+    return find_compiler(runtime_version(read_template(ROOT)), args.python)
+
+
+def _said_without_bytecode(compiler: Compiler | None) -> None:
+    # Once the zips are built: a command that fails first (credentials, a bucket) says
+    # only why it failed.
+    if compiler is None:
+        print(missing_compiler_notice(runtime_version(read_template(ROOT))), file=sys.stderr)
 
 
 def _build(args: argparse.Namespace) -> None:
-    for artifact in build(ROOT, args.out, _compiler(args)):
+    compiler = _compiler(args)
+    for artifact in build(ROOT, args.out, compiler):
         print(artifact.line())
     wheel = build_wheel(ROOT, args.out)
     print(wheel.line())
     print(f"install the hubrelay command: pipx install '{shown(wheel.path)}[cli]'")
+    _said_without_bytecode(compiler)
 
 
 def _package(args: argparse.Namespace) -> None:
-    result = package(args.bucket, args.prefix, args.region, ROOT, args.out, _compiler(args))
+    compiler = _compiler(args)
+    result = package(args.bucket, args.prefix, args.region, ROOT, args.out, compiler)
     _print_upload(result)
     print(f"{shown(args.out / PACKAGED_NAME)} written; template: {result.template_url}")
+    _said_without_bytecode(compiler)
 
 
 def _deploy(args: argparse.Namespace) -> None:
@@ -79,6 +87,7 @@ def _publish(args: argparse.Namespace) -> None:
     print("\nLaunch stack (quick-create) links:")
     for region in dict.fromkeys(regions):
         print(f"{region}: {launch_link(region, args.bucket_prefix, key_prefix, args.stack_name)}")
+    _said_without_bytecode(compiler)
 
 
 def _parser() -> argparse.ArgumentParser:
