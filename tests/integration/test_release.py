@@ -43,6 +43,7 @@ from moto.ssm.models import Parameter, ssm_backends
 import hubrelay_release as release
 from hubrelay import aws
 from hubrelay_release import Compiler, ReleaseError
+from hubrelay_release.bytecode import missing_compiler_notice
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("functions", "layers", "template.yaml", "pyproject.toml")
@@ -715,6 +716,31 @@ def test_a_compiler_of_another_version_or_none_is_refused_and_one_is_found_on_pa
         HERE.release,
         HERE.cache_tag,
     )
+
+
+def test_without_a_compiler_the_build_writes_zips_without_bytecode_and_says_so_once(
+    tmp_path: Path,
+) -> None:
+    # Given no python3.13 on PATH and no uv that knows one (an empty PATH and uv's own
+    # Pythons in an empty folder, should the Makefile's uv be there)
+    (tmp_path / "bin").mkdir()
+    env = {**os.environ, "PATH": str(tmp_path / "bin")}
+    env |= {"UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv"), "UV_NO_CONFIG": "1"}
+    out = tmp_path / "out"
+    # When the build command runs
+    done = subprocess.run(
+        [sys.executable, "-m", "hubrelay_release", "--out", str(out), "build"],
+        capture_output=True, text=True, check=False, timeout=300, env=env,
+    )  # fmt: skip
+    # Then it builds every zip, each saying it has no bytecode, and warns once
+    assert done.returncode == 0, done.stderr
+    zips = [line for line in done.stdout.splitlines() if ".zip " in line]
+    assert len(zips) == 5
+    assert all(line.endswith("no bytecode") for line in zips)
+    version = release.runtime_version(release.decode_template((ROOT / "template.yaml").read_text()))
+    assert done.stderr.strip().splitlines() == [missing_compiler_notice(version)]
+    with zipfile.ZipFile(out / "layers" / "hubrelay.zip") as layer:
+        assert not [n for n in layer.namelist() if n.endswith(".pyc")]
 
 
 def test_build_command_names_a_wrong_compiler_without_a_traceback(tmp_path: Path) -> None:
