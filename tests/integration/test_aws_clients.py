@@ -156,6 +156,8 @@ def test_the_models_read_are_botocores_own_extras_included(fresh, kind):
             # The same content in the same order (json.dumps keeps each object's order).
             assert json.dumps(model) == json.dumps(expected), service
             continue
+        if service in aws.OPERATIONS:
+            expected = _only_kept(expected, model, aws.OPERATIONS[service])
         # Then a service model is botocore's but for the documentation of its operations
         # and shapes, all of it (s3's is half of its model), and the rest is kept: the
         # client context parameters' documentation, which botocore requires.
@@ -172,6 +174,52 @@ def test_the_models_read_are_botocores_own_extras_included(fresh, kind):
     assert json.dumps(mine.load_service_model(*named)) == json.dumps(
         theirs.load_service_model(*named)
     )
+
+
+def _only_kept(expected: Any, model: Any, kept: frozenset[str]) -> Any:
+    """botocore's model of a service hubrelay keeps some operations of (aws.OPERATIONS),
+    cut to them and to the shapes `model` kept, once these are shown to be all it needs:
+    every shape a kept operation or shape names, and every error shape (botocore makes a
+    client's `exceptions` of them all)."""
+    shapes = model["shapes"]
+    assert list(model["operations"]) == [name for name in expected["operations"] if name in kept]
+    named = [
+        ref["shape"]
+        for op in model["operations"].values()
+        for ref in [op.get("input"), op.get("output"), *op.get("errors", [])]
+        if ref
+    ]
+    for shape in shapes.values():
+        named += [member["shape"] for member in shape.get("members", {}).values()]
+        named += [shape[key]["shape"] for key in ("member", "key", "value") if key in shape]
+    assert set(named) <= set(shapes), set(named) - set(shapes)
+    errors = {name for name, shape in expected["shapes"].items() if shape.get("exception")}
+    assert errors <= set(shapes)
+    assert len(shapes) < len(expected["shapes"])
+    return {
+        **expected,
+        "operations": {k: v for k, v in expected["operations"].items() if k in kept},
+        "shapes": {k: v for k, v in expected["shapes"].items() if k in shapes},
+    }
+
+
+def test_a_client_of_a_service_cut_to_its_operations_calls_them_and_names_every_error(fresh):
+    # Given clients of the services whose models are cut to the operations hubrelay calls
+    plain = botocore.session.get_session()
+    for service, kept in aws.OPERATIONS.items():
+        ours = aws.client(service)
+        theirs = plain.create_client(service, region_name="us-east-1")
+        # Then each has those operations, named as botocore's client names them, and no
+        # other (their definitions are botocore's: the test of the models read, above)
+        assert set(ours.meta.method_to_api_mapping.values()) == kept, service
+        for method, operation in ours.meta.method_to_api_mapping.items():
+            assert theirs.meta.method_to_api_mapping[method] == operation
+            assert callable(getattr(ours, method))
+        assert not hasattr(ours, "list_buckets" if service == "s3" else "untag_resource")
+        # And every error botocore's client names, to catch it by
+        assert sorted(ours.exceptions._code_to_exception) == sorted(
+            theirs.exceptions._code_to_exception
+        ), service
 
 
 def test_a_member_named_documentation_is_kept(fresh):
@@ -260,12 +308,14 @@ def _where_sent(client: Any, call: str) -> tuple[str, str]:
 
     client.meta.events.register("before-send", capture)
     with pytest.raises(Sent) as sent:
-        getattr(client, call)()
+        getattr(client, call)(**ARGUMENTS.get(call, {}))
     return sent.value.args
 
 
-CALLS = {"iam": "list_users", "sts": "get_caller_identity", "s3": "list_buckets"}
-CALLS |= {"kms": "list_keys", "securityhub": "describe_hub", "sqs": "list_queues"}
+# Calls hubrelay's clients have (aws.OPERATIONS: s3 and securityhub are cut to them)
+CALLS = {"iam": "list_users", "sts": "get_caller_identity", "s3": "head_object"}
+CALLS |= {"kms": "list_keys", "securityhub": "get_findings", "sqs": "list_queues"}
+ARGUMENTS = {"head_object": {"Bucket": "hubrelay-reports", "Key": "trivy/report.json"}}
 # Endpoints keyed by a prefix other than the name: monitoring, tax (global, signed for
 # us-east-1), data-ats.iot (data.ats.iot in China)
 CALLS |= {"cloudwatch": "describe_alarms", "taxsettings": "get_tax_inheritance"}

@@ -172,6 +172,55 @@ def _drop_documentation(definition: Any) -> None:
             definition.pop(key, None)
 
 
+# The operations hubrelay calls of the services whose models are large, with those botocore
+# calls itself (S3's HeadBucket to learn a bucket's Region after a redirect, CreateSession
+# for a directory bucket: botocore.utils.S3RegionRedirectorv2, S3ExpressIdentityCache).
+# Every client holds its service's model, parsed, for the life of the process, and a
+# function uses a handful of operations of a hundred: S3's model is 1.2 MB of a collector's
+# memory without its documentation, Security Hub's 3.3 MB of an importer's, SSM's 2.5 MB
+# of a responder's; with only these operations (and the shapes they reach) 0.3, 2.1 and
+# 0.7 MB. Any other service's model is kept whole. tests/unit/test_aws_operations.py
+# checks that every call hubrelay's code makes is kept.
+OPERATIONS = {
+    "dynamodb": frozenset(
+        {"BatchGetItem", "BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan"}
+        | {"UpdateItem"}
+    ),
+    "s3": frozenset(
+        {"GetBucketLocation", "GetObject", "HeadObject", "ListObjectsV2", "PutObject"}
+        | {"CreateSession", "HeadBucket"}
+    ),
+    "securityhub": frozenset(
+        {"BatchImportFindings", "BatchUpdateFindings", "GetFindings"}
+        | {"BatchUpdateFindingsV2", "CreateTicketV2", "GetFindingsV2"}
+    ),
+    "ssm": frozenset({"CreateOpsItem", "GetParameter"}),
+}
+
+
+def _only_operations(model: Any, kept: frozenset[str]) -> None:
+    """A service model with only the `kept` operations and the shapes they reach (input,
+    output, errors, and what those are made of), and every error shape: botocore makes a
+    client's `exceptions` from all of them (botocore.errorfactory), whatever the call."""
+    operations = {name: op for name, op in model.get("operations", {}).items() if name in kept}
+    shapes = model.get("shapes", {})
+    wanted = [name for name, shape in shapes.items() if shape.get("exception")]
+    for operation in operations.values():
+        wanted += [operation[key]["shape"] for key in ("input", "output") if key in operation]
+        wanted += [error["shape"] for error in operation.get("errors", [])]
+    reached: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in reached or name not in shapes:
+            continue
+        reached.add(name)
+        shape = shapes[name]
+        wanted += [member["shape"] for member in shape.get("members", {}).values()]
+        wanted += [shape[key]["shape"] for key in ("member", "key", "value") if key in shape]
+    model["operations"] = operations
+    model["shapes"] = {name: shape for name, shape in shapes.items() if name in reached}
+
+
 class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no types
     """botocore's loader of service models, which finds a known service's model without
     listing every service first.
@@ -185,7 +234,8 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no
     naming the known ones. The model read is the same: the same files, in the same search
     paths (AWS_DATA_PATH too), with the same extras (`*.sdk-extras.json`) merged in
     (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/loaders.html),
-    but for the documentation of operations and shapes (_without_documentation)."""
+    but for the documentation of operations and shapes (_without_documentation) and the
+    operations hubrelay does not call of a few large services (OPERATIONS)."""
 
     @botocore.loaders.instance_cache  # type: ignore[untyped-decorator]
     def load_service_model(
@@ -209,6 +259,8 @@ class _Loader(botocore.loaders.Loader):  # type: ignore[misc]  # botocore has no
             botocore.loaders.ExtrasProcessor().process(model, [extras])
         if type_name == "service-2":
             _without_documentation(model)
+            if service_name in OPERATIONS:
+                _only_operations(model, OPERATIONS[service_name])
         return model
 
 

@@ -33,12 +33,13 @@ before a save always was).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import itertools
 import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -195,12 +196,8 @@ def _bound(below: str, at: str) -> str:
 
 def cover(bounds: list[str], digest: str) -> str | None:
     """The greatest of the sorted `bounds` not above `digest`."""
-    found = None
-    for bound in bounds:
-        if bound > digest:
-            break
-        found = bound
-    return found
+    at = bisect.bisect_right(bounds, digest)
+    return bounds[at - 1] if at else None
 
 
 # --- entries ---------------------------------------------------------------------------
@@ -359,7 +356,7 @@ class _Reader(_Table):
     def find(self, scope: str, keys: Iterable[str]) -> dict[str, Any]:
         """The findings of `keys` that are tracked (by base Id)."""
         wanted = {key_hash(k): k for k in keys}
-        covers = self._covers(scope, list(wanted))
+        covers = dict(self._covers(scope, wanted))
         found = {}
         for digest, key in wanted.items():
             bucket = covers.get(digest)
@@ -414,25 +411,29 @@ class _Reader(_Table):
                 return
         raise ConflictError(f"tracking buckets of scope {scope[:200]} kept splitting")
 
-    def _covers(self, scope: str, digests: list[str]) -> dict[str, Bucket | None]:
-        """The bucket each digest is in (None: no bucket at or below it). Highest first, so
-        one Query answers every digest down to the bound of the bucket it found."""
+    def _covers(self, scope: str, digests: Iterable[str]) -> Iterator[tuple[str, Bucket | None]]:
+        """The bucket each digest is in (None: no bucket at or below it), digest by digest:
+        of a scope read whole, from its bounds, sorted once (a first run's scope is
+        thousands of buckets); else highest first, so one Query answers every digest down
+        to the bound of the bucket it found. Pairs, not a dict of them: a first run's
+        save is tens of thousands of digests."""
         known = self.known.setdefault(scope, {})
-        covers: dict[str, Bucket | None] = {}
+        if scope in self.whole:
+            bounds = sorted(known)
+            for digest in digests:
+                bound = cover(bounds, digest)
+                yield digest, None if bound is None else known[bound]
+            return
         last: tuple[Bucket | None, str] | None = None  # (bucket, down to) of the last Query
         for digest in sorted(digests, reverse=True):
-            if scope in self.whole:
-                bound = cover(sorted(known), digest)
-                covers[digest] = None if bound is None else known[bound]
-            elif last is not None and (last[0] is None or digest >= last[1]):
-                covers[digest] = last[0]
+            if last is not None and (last[0] is None or digest >= last[1]):
+                yield digest, last[0]
             elif held := [b for b in known.values() if b.holds(digest)]:
-                covers[digest] = max(held, key=lambda b: b.lo)
+                yield digest, max(held, key=lambda b: b.lo)
             else:
                 bucket = self._fetch(scope, digest)
                 last = (bucket, FIRST if bucket is None else bucket.lo)
-                covers[digest] = bucket
-        return covers
+                yield digest, bucket
 
     def _fetch(self, scope: str, digest: str) -> Bucket | None:
         for _ in range(WRITE_ATTEMPTS):
@@ -484,7 +485,7 @@ class Buckets(_Reader):
 
     def _write(self, scope: str, by_digest: dict[str, Any]) -> None:
         groups: dict[str | None, list[str]] = {}
-        for digest, bucket in self._covers(scope, list(by_digest)).items():
+        for digest, bucket in self._covers(scope, by_digest):
             groups.setdefault(None if bucket is None else bucket.lo, []).append(digest)
         for bound, digests in groups.items():
             if bound is None:
@@ -504,6 +505,7 @@ class Buckets(_Reader):
         for digest in [d for d, t in entries.items() if t.last_sent < horizon]:
             del entries[digest]
         parts = pieces(bucket, entries, self.size)
+        del entries  # in `parts` now: a first run's save holds it once, not twice
         if len(parts) == 1:
             self._put(parts[0], bucket.version)
             return
