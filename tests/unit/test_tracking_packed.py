@@ -56,6 +56,28 @@ def test_two_writers_of_many_findings_lose_nothing_across_splits(
     assert set(seen) == {f"scanner/{n}" for n in range(60)}
 
 
+def test_a_save_past_a_split_left_unfinished_and_into_another_bucket_loses_nothing(
+    dynamodb: Any, finding: dict[str, Any]
+) -> None:
+    # Given a scope whose first bucket (up to "c") a run that timed out left naming a
+    # piece from "8" on that it never wrote, and a bucket from "c" on
+    keys = [f"scanner/{n}" for n in range(200)]
+    low = next(k for k in keys if packed.key_hash(k) < "8")
+    middle = next(k for k in keys if "8" <= packed.key_hash(k) < "c")
+    high = next(k for k in keys if packed.key_hash(k) >= "c")
+    held = {packed.key_hash(middle): _state(finding, middle)}
+    splitting = packed.Bucket("shop/api", packed.FIRST, held, hi="c", split=("8",))
+    above = packed.Bucket("shop/api", "c")
+    for bucket in (splitting, above):
+        item = packed.item_of(bucket, bucket.entries.values(), 1)
+        dynamodb.put_item(TableName="tracking", Item=item)
+    # When a run that has read nothing of the scope saves a finding below "8" and one
+    # from "c" on (found first: highest first), completing the split on its way
+    Store(dynamodb, "tracking").save([_state(finding, low), _state(finding, high)])
+    # Then all three are tracked (the save raised KeyError: 'c' before)
+    assert set(Store(dynamodb, "tracking").load_scope("shop/api")) == {low, middle, high}
+
+
 def _scan_states(count: int) -> list[Tracked]:
     """States as a Trivy scan of `count` vulnerabilities leaves them (keys as its mapper
     makes them), last sent together."""

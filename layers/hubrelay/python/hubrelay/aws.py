@@ -172,9 +172,12 @@ def _drop_documentation(definition: Any) -> None:
             definition.pop(key, None)
 
 
-# The operations hubrelay calls of the services whose models are large, with those botocore
-# calls itself (S3's HeadBucket to learn a bucket's Region after a redirect, CreateSession
-# for a directory bucket: botocore.utils.S3RegionRedirectorv2, S3ExpressIdentityCache).
+# The operations hubrelay calls of the services whose models are large (and Powertools'
+# idempotency on the DynamoDB client hubrelay gives it), with those botocore calls itself
+# (S3's HeadBucket to learn a bucket's Region after a redirect, CreateSession for a
+# directory bucket: botocore.utils; DynamoDB's DescribeEndpoints, should a user turn
+# endpoint discovery on: botocore.discovery). botocore's helpers of other operations are
+# not there (the waiters; S3's generate_presigned_post, which reads CreateBucket's model).
 # Every client holds its service's model, parsed, for the life of the process, and a
 # function uses a handful of operations of a hundred: S3's model is 1.2 MB of a collector's
 # memory without its documentation, Security Hub's 3.3 MB of an importer's, SSM's 2.5 MB
@@ -184,7 +187,7 @@ def _drop_documentation(definition: Any) -> None:
 OPERATIONS = {
     "dynamodb": frozenset(
         {"BatchGetItem", "BatchWriteItem", "DeleteItem", "GetItem", "PutItem", "Query", "Scan"}
-        | {"UpdateItem"}
+        | {"UpdateItem", "DescribeEndpoints"}
     ),
     "s3": frozenset(
         {"GetBucketLocation", "GetObject", "HeadObject", "ListObjectsV2", "PutObject"}

@@ -484,14 +484,17 @@ class Buckets(_Reader):
         raise ConflictError(f"tracking buckets of scope {scope[:200]} kept changing")
 
     def _write(self, scope: str, by_digest: dict[str, Any]) -> None:
-        groups: dict[str | None, list[str]] = {}
+        # The buckets as _covers found them, not looked up again in `known`: a split it
+        # completed on the way forgot the scope, and with it the buckets found before.
+        # Each is written conditional on the version it was read at all the same.
+        groups: dict[str | None, tuple[Bucket | None, list[str]]] = {}
         for digest, bucket in self._covers(scope, by_digest):
-            groups.setdefault(None if bucket is None else bucket.lo, []).append(digest)
-        for bound, digests in groups.items():
-            if bound is None:
-                self._store(Bucket(scope, FIRST, hi=self._lowest(scope)), digests, by_digest)
-            else:
-                self._store(self.known[scope][bound], digests, by_digest)
+            bound = None if bucket is None else bucket.lo
+            groups.setdefault(bound, (bucket, []))[1].append(digest)
+        for bucket, digests in groups.values():
+            if bucket is None:
+                bucket = Bucket(scope, FIRST, hi=self._lowest(scope))
+            self._store(bucket, digests, by_digest)
 
     def _store(self, bucket: Bucket, digests: list[str], states: Mapping[str, Any]) -> None:
         """`bucket` with the `states` of `digests` (key hashes) in it, split when over
