@@ -19,6 +19,7 @@ from hubrelay_release.bytecode import (
     Compiler,
     find_compiler,
     missing_compiler_notice,
+    publish_refusal,
     runtime_version,
 )
 from hubrelay_release.deploy import deploy, parse_params, plan_deploy
@@ -81,6 +82,10 @@ def _deploy(args: argparse.Namespace) -> None:
 def _publish(args: argparse.Namespace) -> None:
     regions = [r for r in re.split(r"[\s,]+", args.regions) if r]
     compiler = _compiler(args)
+    if compiler is None and not args.allow_without_bytecode:
+        # What customers deploy from the quick-create links: refused, before any upload,
+        # rather than published with a warning that scrolls by.
+        raise ReleaseError(publish_refusal(runtime_version(read_template(ROOT))))
     for result in publish(args.bucket_prefix, regions, args.prefix, ROOT, args.out, compiler):
         _print_upload(result)
     key_prefix = args.prefix if args.prefix is not None else default_key_prefix(ROOT)
@@ -123,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     pub.add_argument("--regions", required=True, help='"us-east-1 eu-west-1" (spaces or commas)')
     pub.add_argument("--prefix", help="key prefix ending in / (default hubrelay/<version>/)")
     pub.add_argument("--stack-name", default="hubrelay", help="stack name the links suggest")
+    pub.add_argument(
+        "--allow-without-bytecode",
+        action="store_true",
+        help="publish even when no Python of the runtime's version compiles the bytecode "
+        "(the zips then start slower)",
+    )
     pub.set_defaults(run=_publish)
     return parser
 

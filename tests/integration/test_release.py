@@ -43,7 +43,7 @@ from moto.ssm.models import Parameter, ssm_backends
 import hubrelay_release as release
 from hubrelay import aws
 from hubrelay_release import Compiler, ReleaseError
-from hubrelay_release.bytecode import missing_compiler_notice
+from hubrelay_release.bytecode import missing_compiler_notice, publish_refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("functions", "layers", "template.yaml", "pyproject.toml")
@@ -519,7 +519,8 @@ def test_publish_command_against_a_moto_server(tmp_path: Path) -> None:
         # When `make publish` runs (its command line)
         done = subprocess.run(
             [sys.executable, "-m", "hubrelay_release", "--out", str(tmp_path / "out"),
-             "publish", "--bucket-prefix", PREFIX, "--regions", "us-east-1, eu-west-1"],
+             "publish", "--bucket-prefix", PREFIX, "--regions", "us-east-1, eu-west-1",
+             "--allow-without-bytecode"],  # the tests' machine may have no Python 3.13
             env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
             capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
@@ -721,11 +722,8 @@ def test_a_compiler_of_another_version_or_none_is_refused_and_one_is_found_on_pa
 def test_without_a_compiler_the_build_writes_zips_without_bytecode_and_says_so_once(
     tmp_path: Path,
 ) -> None:
-    # Given no python3.13 on PATH and no uv that knows one (an empty PATH and uv's own
-    # Pythons in an empty folder, should the Makefile's uv be there)
-    (tmp_path / "bin").mkdir()
-    env = {**os.environ, "PATH": str(tmp_path / "bin")}
-    env |= {"UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv"), "UV_NO_CONFIG": "1"}
+    # Given no python3.13 on PATH and no uv that knows one
+    env = _without_a_compiler(tmp_path)
     out = tmp_path / "out"
     # When the build command runs
     done = subprocess.run(
@@ -741,6 +739,54 @@ def test_without_a_compiler_the_build_writes_zips_without_bytecode_and_says_so_o
     assert done.stderr.strip().splitlines() == [missing_compiler_notice(version)]
     with zipfile.ZipFile(out / "layers" / "hubrelay.zip") as layer:
         assert not [n for n in layer.namelist() if n.endswith(".pyc")]
+
+
+def _without_a_compiler(tmp_path: Path) -> dict[str, str]:
+    """An environment with no python3.13 on PATH and no uv that knows one (an empty PATH,
+    uv's own Pythons in an empty folder, should the Makefile's uv be there)."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    env = {**os.environ, "PATH": str(tmp_path / "bin")}
+    return env | {"UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv"), "UV_NO_CONFIG": "1"}
+
+
+@pytest.mark.slow  # a subprocess of its own
+def test_publish_without_a_compiler_is_refused_before_anything_is_uploaded(
+    tmp_path: Path,
+) -> None:
+    # Given no Python 3.13 anywhere, and a bucket that would take the release (of its own:
+    # the moto servers of this module share one S3)
+    prefix = "acme-unbuilt"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
+        s3.create_bucket(Bucket=f"{prefix}-us-east-1")
+        command = [sys.executable, "-m", "hubrelay_release", "--out", str(tmp_path / "out"),
+                   "publish", "--bucket-prefix", prefix, "--regions", "us-east-1"]  # fmt: skip
+        env = _without_a_compiler(tmp_path) | {"AWS_ENDPOINT_URL": endpoint}
+        # When the release is published without saying it may go without bytecode
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+        # Then it is refused in one line that says how to go on, and nothing is uploaded
+        version = release.runtime_version(
+            release.decode_template((ROOT / "template.yaml").read_text())
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip().splitlines() == [f"error: {publish_refusal(version)}"]
+        assert s3.list_objects_v2(Bucket=f"{prefix}-us-east-1")["KeyCount"] == 0
+        # And with --allow-without-bytecode it is published, with the build's warning
+        allowed = subprocess.run(
+            [*command, "--allow-without-bytecode"],
+            env=env, capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.stderr.strip().splitlines() == [missing_compiler_notice(version)]
+        assert s3.list_objects_v2(Bucket=f"{prefix}-us-east-1")["KeyCount"] > 0
+    finally:
+        server.stop()
 
 
 def test_build_command_names_a_wrong_compiler_without_a_traceback(tmp_path: Path) -> None:
