@@ -119,7 +119,7 @@ deploy: venv
 
 publish: venv
 	@test -n "$(BUCKET_PREFIX)" -a -n "$(REGIONS)" || { echo 'usage: make publish BUCKET_PREFIX=<prefix> REGIONS="us-east-1 eu-west-1" [PREFIX=hubrelay/<version>/] [STACK_NAME=hubrelay] [BYTECODE_PYTHON=<python3.13>] [ALLOW_WITHOUT_BYTECODE=1]'; exit 2; }
-	$(RELEASE) publish --bucket-prefix '$(BUCKET_PREFIX)' --regions '$(REGIONS)' $(if $(PREFIX),--prefix '$(PREFIX)') $(if $(STACK_NAME),--stack-name '$(STACK_NAME)') $(if $(ALLOW_WITHOUT_BYTECODE),--allow-without-bytecode)
+	$(RELEASE) publish --bucket-prefix '$(BUCKET_PREFIX)' --regions '$(REGIONS)' $(if $(PREFIX),--prefix '$(PREFIX)') $(if $(STACK_NAME),--stack-name '$(STACK_NAME)') $(if $(filter 1,$(ALLOW_WITHOUT_BYTECODE)),--allow-without-bytecode)
 
 # Regenerates the parameters table of docs/setup.md from template.yaml (a test checks it).
 docs: venv

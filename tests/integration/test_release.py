@@ -728,7 +728,7 @@ def test_without_a_compiler_the_build_writes_zips_without_bytecode_and_says_so_o
     # When the build command runs
     done = subprocess.run(
         [sys.executable, "-m", "hubrelay_release", "--out", str(out), "build"],
-        capture_output=True, text=True, check=False, timeout=300, env=env,
+        capture_output=True, text=True, check=False, timeout=300, env=env, cwd=tmp_path,
     )  # fmt: skip
     # Then it builds every zip, each saying it has no bytecode, and warns once
     assert done.returncode == 0, done.stderr
@@ -743,9 +743,13 @@ def test_without_a_compiler_the_build_writes_zips_without_bytecode_and_says_so_o
 
 def _without_a_compiler(tmp_path: Path) -> dict[str, str]:
     """An environment with no python3.13 on PATH and no uv that knows one (an empty PATH,
-    uv's own Pythons in an empty folder, should the Makefile's uv be there)."""
+    uv's own Pythons in an empty folder, should the Makefile's uv be there, and no active
+    virtual or conda environment: `uv python find` looks in those, and in a .venv of the
+    working folder or above it, so the commands run from `tmp_path`)."""
     (tmp_path / "bin").mkdir(exist_ok=True)
-    env = {**os.environ, "PATH": str(tmp_path / "bin")}
+    hidden = ("VIRTUAL_ENV", "CONDA_PREFIX")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    env |= {"PATH": str(tmp_path / "bin"), "PYTHONPATH": os.pathsep.join(sys.path)}
     return env | {"UV_PYTHON_INSTALL_DIR": str(tmp_path / "uv"), "UV_NO_CONFIG": "1"}
 
 
@@ -768,7 +772,13 @@ def test_publish_without_a_compiler_is_refused_before_anything_is_uploaded(
         env = _without_a_compiler(tmp_path) | {"AWS_ENDPOINT_URL": endpoint}
         # When the release is published without saying it may go without bytecode
         done = subprocess.run(
-            command, env=env, capture_output=True, text=True, check=False, timeout=300
+            command,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
         )
         # Then it is refused in one line that says how to go on, and nothing is uploaded
         version = release.runtime_version(
@@ -777,10 +787,11 @@ def test_publish_without_a_compiler_is_refused_before_anything_is_uploaded(
         assert done.returncode == 2, done.stderr
         assert done.stderr.strip().splitlines() == [f"error: {publish_refusal(version)}"]
         assert s3.list_objects_v2(Bucket=f"{prefix}-us-east-1")["KeyCount"] == 0
+        assert not (tmp_path / "out").exists()  # nor anything built
         # And with --allow-without-bytecode it is published, with the build's warning
         allowed = subprocess.run(
             [*command, "--allow-without-bytecode"],
-            env=env, capture_output=True, text=True, check=False, timeout=300,
+            env=env, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300,
         )  # fmt: skip
         assert allowed.returncode == 0, allowed.stderr
         assert allowed.stderr.strip().splitlines() == [missing_compiler_notice(version)]
