@@ -197,22 +197,27 @@ def _compile(compiler: Compiler, jobs: list[tuple[str, str, str]]) -> None:
         raise ReleaseError(f"{what}: {last}")
 
 
+def _not_found(version: str) -> str:
+    return f"no Python {version} found (python{version} on PATH, `uv python find {version}`)"
+
+
+_COLD_START_COST = "every cold start compiles hubrelay's modules (about 40 ms of the collector's)"
+
+
 def publish_refusal(version: str) -> str:
     """Why `publish` without a compiler stops: the release is what customers deploy."""
     return (
-        f"no Python {version} found (python{version} on PATH, `uv python find {version}`) "
-        f"to compile the bytecode of the release customers deploy: without it every cold "
-        f"start compiles hubrelay's modules (about 40 ms of the collector's). Install it "
-        f"(`uv python install {version}`) or name it (BYTECODE_PYTHON=PATH, --python PATH); "
-        f"ALLOW_WITHOUT_BYTECODE=1 (--allow-without-bytecode) publishes without it."
+        f"{_not_found(version)} to compile the bytecode of the release customers deploy: "
+        f"without it {_COLD_START_COST}. Install it (`uv python install {version}`) or name "
+        f"it (BYTECODE_PYTHON=PATH, --python PATH); ALLOW_WITHOUT_BYTECODE=1 "
+        f"(--allow-without-bytecode) publishes without it."
     )
 
 
 def missing_compiler_notice(version: str) -> str:
     """What a build without a compiler says (on stderr): it goes on, without bytecode."""
     return (
-        f"WARNING: no Python {version} found (python{version} on PATH, `uv python find "
-        f"{version}`): the zips carry no bytecode, so every cold start compiles hubrelay's "
-        f"modules (about 40 ms of the collector's). Install it (`uv python install "
-        f"{version}`) or name it: make ... BYTECODE_PYTHON=PATH (--python PATH)."
+        f"WARNING: {_not_found(version)}: the zips carry no bytecode, so {_COLD_START_COST}. "
+        f"Install it (`uv python install {version}`) or name it: make ... "
+        f"BYTECODE_PYTHON=PATH (--python PATH)."
     )

@@ -41,35 +41,37 @@ def _print_upload(result: Upload) -> None:
         )
 
 
-def _compiler(args: argparse.Namespace) -> Compiler | None:
-    """The interpreter of the functions' runtime that compiles the zips' bytecode (one
-    named by --python and not that runtime's is refused before anything else)."""
-    return find_compiler(runtime_version(read_template(ROOT)), args.python)
+def _compiler(args: argparse.Namespace) -> tuple[str, Compiler | None]:
+    """The functions' runtime version, and the interpreter of it that compiles the zips'
+    bytecode (one named by --python and not that runtime's is refused before anything
+    else)."""
+    version = runtime_version(read_template(ROOT))
+    return version, find_compiler(version, args.python)
 
 
-def _said_without_bytecode(compiler: Compiler | None) -> None:
+def _said_without_bytecode(version: str, compiler: Compiler | None) -> None:
     # Once the zips are built: a command that fails first (credentials, a bucket) says
     # only why it failed.
     if compiler is None:
-        print(missing_compiler_notice(runtime_version(read_template(ROOT))), file=sys.stderr)
+        print(missing_compiler_notice(version), file=sys.stderr)
 
 
 def _build(args: argparse.Namespace) -> None:
-    compiler = _compiler(args)
+    version, compiler = _compiler(args)
     for artifact in build(ROOT, args.out, compiler):
         print(artifact.line())
     wheel = build_wheel(ROOT, args.out)
     print(wheel.line())
     print(f"install the hubrelay command: pipx install '{shown(wheel.path)}[cli]'")
-    _said_without_bytecode(compiler)
+    _said_without_bytecode(version, compiler)
 
 
 def _package(args: argparse.Namespace) -> None:
-    compiler = _compiler(args)
+    version, compiler = _compiler(args)
     result = package(args.bucket, args.prefix, args.region, ROOT, args.out, compiler)
     _print_upload(result)
     print(f"{shown(args.out / PACKAGED_NAME)} written; template: {result.template_url}")
-    _said_without_bytecode(compiler)
+    _said_without_bytecode(version, compiler)
 
 
 def _deploy(args: argparse.Namespace) -> None:
@@ -81,18 +83,18 @@ def _deploy(args: argparse.Namespace) -> None:
 
 def _publish(args: argparse.Namespace) -> None:
     regions = [r for r in re.split(r"[\s,]+", args.regions) if r]
-    compiler = _compiler(args)
+    version, compiler = _compiler(args)
     if compiler is None and not args.allow_without_bytecode:
         # What customers deploy from the quick-create links: refused, before any upload,
         # rather than published with a warning that scrolls by.
-        raise ReleaseError(publish_refusal(runtime_version(read_template(ROOT))))
+        raise ReleaseError(publish_refusal(version))
     for result in publish(args.bucket_prefix, regions, args.prefix, ROOT, args.out, compiler):
         _print_upload(result)
     key_prefix = args.prefix if args.prefix is not None else default_key_prefix(ROOT)
     print("\nLaunch stack (quick-create) links:")
     for region in dict.fromkeys(regions):
         print(f"{region}: {launch_link(region, args.bucket_prefix, key_prefix, args.stack_name)}")
-    _said_without_bytecode(compiler)
+    _said_without_bytecode(version, compiler)
 
 
 def _parser() -> argparse.ArgumentParser:
