@@ -7,7 +7,8 @@ into `run.artifacts`; a message by `id` into the rule's `messageStrings`, with `
 arguments filled in. A result that names no rule at all is a finding of the tool itself.
 Severity is the rule's `security-severity` property (a CVSS-like 0-10 score, the GitHub
 convention) when present, else the result's `level` (error HIGH, warning MEDIUM, note LOW,
-none INFORMATIONAL). Results of kind pass / notApplicable, accepted suppressions and
+none INFORMATIONAL); level "none", the default of kinds other than "fail" (§3.27.10), is
+INFORMATIONAL whatever the score. Results of kind pass / notApplicable, accepted suppressions and
 baselineState "absent" are resolved (ARCHIVED). A run whose results are null or whose
 invocation failed is not a complete scan, so nothing is archived for being absent from it.
 What the specification does not allow is an error, not an empty scan: results that are
@@ -75,13 +76,13 @@ class RuleFacts:
             named=f"{run.tool[:64]}/{rule_id[:200]}" if rule_id else run.tool[:64],
             generator_id=f"{run.tool}/{rule_id}" if rule_id else run.tool,
             tags=tags,
-            secret=_secret_scan(run.tool, rule_id, tags),
+            secret=_secret_scan(run.tool, f"{rule_id} {rule.get('name') or ''}", tags),
             short=short,
             title=short or rule.get("name"),
             full=dig(rule, "fullDescription", "text"),
             level=dig(rule, "defaultConfiguration", "level") or "warning",
             score=dig(rule, "properties", "security-severity"),
-            types=[_CWE_TYPE if any("cwe" in t.lower() for t in tags) else _CODE_TYPE],
+            types=[_CWE_TYPE if _cwe_rule(run, rule, tags) else _CODE_TYPE],
             help_text=string(dig(rule, "help", "text")),
             help_uri=rule.get("helpUri"),
         )
@@ -170,6 +171,31 @@ class Run:
                 raise MappingError(f"ruleIndex {index} is not in the run's {len(rules)} rules")
         return self._rules_by_id.get(str(rule_id), {}) if rule_id else {}
 
+    def logical_name(self, result: Mapping[str, Any]) -> str:
+        """The first logical location of a result's first location (§3.28.4): its
+        fullyQualifiedName, else its name, else those of run.logicalLocations[index]
+        (§3.33.3); "" for none. What locates a result that has no physical location."""
+        logical = obj(dig(result, "locations", 0, "logicalLocations", 0))
+        index = logical.get("index")
+        if isinstance(index, int) and not (
+            logical.get("fullyQualifiedName") or logical.get("name")
+        ):
+            logical = obj(dig(self.document, "logicalLocations", index))
+        name = logical.get("fullyQualifiedName") or logical.get("name")
+        return name if isinstance(name, str) else ""
+
+    def names_cwe(self, references: list[Any]) -> bool:
+        """Whether any reportingDescriptorReference (§3.52) is into the CWE taxonomy, by
+        its toolComponent's name or by index into run.taxonomies (§3.14.8)."""
+        for reference in references:
+            component = obj(obj(reference).get("toolComponent"))
+            name = component.get("name")
+            if not name and isinstance(component.get("index"), int):
+                name = dig(self.document, "taxonomies", component["index"], "name")
+            if isinstance(name, str) and name.upper() == "CWE":
+                return True
+        return False
+
     def artifact_uri(self, location: Mapping[str, Any]) -> str:
         uri = location.get("uri")
         index = location.get("index")
@@ -211,7 +237,7 @@ def records(document: Any, origin: str, folder: str) -> Parsed:
 
 def scan(document: Any, origin: str, folder: str) -> Scan:
     """The Scan of a SARIF log or of its skeleton."""
-    if not isinstance(document, Mapping) or document.get("version") != "2.1.0":
+    if not _version_2_1_0(document):
         version = document.get("version") if isinstance(document, Mapping) else None
         raise MappingError(f"not a SARIF 2.1.0 log (version {version!r})")
     runs = document.get("runs")
@@ -254,6 +280,19 @@ def scan(document: Any, origin: str, folder: str) -> Scan:
     return Scan(origin, readable, set() if unread else complete - incomplete, errors)
 
 
+def _version_2_1_0(document: Any) -> bool:
+    """Whether a log is SARIF 2.1.0: its `version` says so (§3.13.2), or, when a tool
+    leaves the required version out, its `$schema` (§3.13.3) names the 2.1.0 schema
+    (json.schemastore.org/sarif-2.1.0.json, the OASIS sarif-schema-2.1.0.json, the
+    "2.1.0-rtm.N" drafts) or there is none to say otherwise (`--format sarif`)."""
+    if not isinstance(document, Mapping):
+        return False
+    if "version" in document:
+        return bool(document["version"] == "2.1.0")
+    schema = document.get("$schema")
+    return schema is None or (isinstance(schema, str) and "2.1.0" in schema)
+
+
 def _unreadable(run: Any, where: str) -> tuple[str, str] | None:
     """(position, reason) when a run's scope cannot be known, else None.
 
@@ -280,11 +319,15 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
     location = obj(dig(result, "locations", 0, "physicalLocation"))
     uri = run.artifact_uri(obj(location.get("artifactLocation")))
     region = obj(location.get("region"))
-    identity = _identity(result, uri, region, text)
-    level = str(result.get("level") or facts.level)
+    logical = "" if uri else run.logical_name(result)
+    # Of the text as the tool wrote it, so that Ids stay what they were.
+    identity = _identity(result, uri, region, text, logical)
+    if facts.secret:
+        text = _QUOTED.sub(_REDACTED, text)
+    level = _level(result, facts)
     title = facts.title or text.split("\n", 1)[0]
     line = region.get("startLine")
-    where = f"{uri}:{line}" if line else uri
+    where = f"{uri}:{line}" if line else (uri or logical)
     full = facts.full
     help_uri = facts.help_uri
     finding = asff.build_finding(
@@ -295,9 +338,9 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
         account_id=ctx.account_id,
         title=f"{run.tool}: {title}",
         description=f"{text}\n\n{full}" if full and full != text else text,
-        resources=[_resource(run, uri, region, where, facts.secret)],
+        resources=[_resource(run, uri, region, where, facts.secret, logical)],
         severity=_severity(result, facts, level),
-        types=facts.types,
+        types=[_CWE_TYPE] if run.names_cwe(items(result.get("taxa"))) else facts.types,
         created_at=ctx.timestamp(),
         product_fields=_product_fields(run, facts, result, level, where),
         remediation_text=facts.help_text,
@@ -307,21 +350,61 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
     return [finding]
 
 
-def _identity(result: Mapping[str, Any], uri: str, region: Mapping[str, Any], text: str) -> Any:
+def _identity(
+    result: Mapping[str, Any], uri: str, region: Mapping[str, Any], text: str, logical: str = ""
+) -> Any:
     """What identifies a result across scans, for its Id."""
-    fingerprints = result.get("fingerprints") or result.get("partialFingerprints")
+    fingerprints = _fingerprints(result)
     # The primary location's URI joins the fingerprints: CodeQL's primaryLocationLineHash
     # hashes the line's text, not its path, so the same line in two files would otherwise
     # be one finding ("Providing data to track code scanning alerts across runs",
     # https://docs.github.com/en/code-security/code-scanning/integrating-with-code-scanning/sarif-support-for-code-scanning).
     # Without fingerprints the location (URI included) and message identify the result, as
     # they always did, so those Ids did not change.
+    if fingerprints and _of_a_commit(fingerprints):
+        return [fingerprints, uri, region.get("startLine"), region.get("startColumn")]
     if fingerprints:
         return [fingerprints, uri]
-    return {
+    identity = {
         "location": [uri, region.get("startLine"), region.get("startColumn")],
         "message": text,
     }
+    # A result located only by a logical location (a function, a class: §3.33) is told
+    # from another of the same rule and message by it (those Ids collided: changed).
+    if logical:
+        identity["logical"] = logical
+    return identity
+
+
+# Fingerprint values that identify nothing: Semgrep OSS writes "requires login" as every
+# result's matchBasedId/v1 unless logged in (https://semgrep.dev/docs/semgrep-code/remove-duplicates),
+# gitleaks 8 empty commit fields when it scans a directory (--no-git, `gitleaks dir`).
+_NO_FINGERPRINT = frozenset({"", "requires login"})
+# gitleaks 8's partialFingerprints: the commit a secret was added in, which any other
+# secret added to the same file by that commit shares (report/sarif.go, getResults,
+# https://github.com/gitleaks/gitleaks/blob/master/report/sarif.go): its own fingerprint is
+# commit:file:rule:line (README, "Fingerprint"), so the line joins it.
+_COMMIT_KEYS = frozenset({"commitSha", "email", "author", "date", "commitMessage"})
+
+
+def _fingerprints(result: Mapping[str, Any]) -> Any:
+    """The result's fingerprints (§3.27.16), else its partialFingerprints (§3.27.17), else
+    None; a set of them whose every value is a placeholder is none. Any other set is used
+    whole, as it always was, so that those Ids do not change."""
+    for key in ("fingerprints", "partialFingerprints"):
+        found = result.get(key)
+        if not found:
+            continue
+        if isinstance(found, Mapping) and all(
+            not isinstance(v, str) or v.strip() in _NO_FINGERPRINT for v in found.values()
+        ):
+            continue
+        return found
+    return None
+
+
+def _of_a_commit(fingerprints: Any) -> bool:
+    return isinstance(fingerprints, Mapping) and fingerprints.keys() <= _COMMIT_KEYS
 
 
 def _product_fields(
@@ -368,9 +451,21 @@ def _template(text: str) -> list[str]:
     return _ARGUMENT.split(text)
 
 
+def _level(result: Mapping[str, Any], facts: RuleFacts) -> str:
+    """The result's level (§3.27.10): its own, else, for a problem (kind "fail", the
+    default), its rule's defaultConfiguration.level or "warning"; any other kind (review,
+    open, informational...) is not a problem and defaults to "none"."""
+    level = result.get("level")
+    if level:
+        return str(level)
+    return str(facts.level) if result.get("kind", "fail") == "fail" else "none"
+
+
 def _severity(result: Mapping[str, Any], facts: RuleFacts, level: str) -> dict[str, Any]:
     score = dig(result, "properties", "security-severity") or facts.score
-    if score is None:
+    # §3.27.10: "none" says severity does not apply (the result is not a problem), so a
+    # score the rule gives its problems is not this result's.
+    if score is None or level == "none":
         return _by_level(level)
     try:
         return asff.severity_from_cvss(float(score))
@@ -385,19 +480,41 @@ def _by_level(level: str) -> dict[str, Any]:
 # Tools whose findings *are* secrets: their snippet is the secret itself (gitleaks writes
 # it unless run with --redact), so it never goes into Security Hub.
 _SECRET_TOOLS = ("gitleaks", "trufflehog", "detect-secrets", "ggshield", "gitguardian", "secret")
+# Rules about hard-coded passwords and credentials (Bandit's hardcoded_password_string,
+# CodeQL's js/hardcoded-credentials): their snippet is the password. Bandit's message
+# quotes it too ("Possible hardcoded password: 'hunter2'", bandit/plugins/
+# general_hardcoded_password.py), so a quoted text in such a message is redacted.
+_SECRET_RULES = ("password", "credential")
+_QUOTED = re.compile(r"'[^'\n]+'|\"[^\"\n]+\"")
+_REDACTED = "'<redacted>'"
+
+
+def _cwe_rule(run: Run, rule: Mapping[str, Any], tags: list[str]) -> bool:
+    """Whether a rule names a CWE: by a tag (CodeQL's external/cwe/cwe-079, Semgrep's
+    "CWE-89: ..."), or by a relationship into the CWE taxonomy (§3.53, KICS)."""
+    if any("cwe" in t.lower() for t in tags):
+        return True
+    relationships = items(rule.get("relationships"))
+    return bool(relationships) and run.names_cwe([obj(r).get("target") for r in relationships])
 
 
 def _secret_scan(tool: str, rule_id: str, tags: list[str]) -> bool:
     named = f"{tool} {rule_id} {' '.join(tags)}".lower()
-    return any(marker in named for marker in _SECRET_TOOLS)
+    return any(marker in named for marker in (*_SECRET_TOOLS, *_SECRET_RULES))
 
 
 def _resource(
-    run: Run, uri: str, region: Mapping[str, Any], where: str, secret: bool = False
+    run: Run,
+    uri: str,
+    region: Mapping[str, Any],
+    where: str,
+    secret: bool = False,
+    logical: str = "",
 ) -> dict[str, Any]:
     details = asff.clip_map(
         {
             "uri": uri or None,
+            "logicalLocation": logical or None,
             "repository": run.repository or None,
             "startLine": region.get("startLine"),
             "startColumn": region.get("startColumn"),

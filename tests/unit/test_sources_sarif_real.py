@@ -1,0 +1,223 @@
+"""SARIF as real tools write it (fixtures trimmed from each tool's documented output) and
+the corners of SARIF 2.1.0 (https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html):
+every result converts, Ids are unique and stable, severity, location and secrets right."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubrelay.sources import Context, MappingError, files, reports
+from tests.support import FIXTURES, load_fixture
+
+CTX = Context("123456789012", ("us-east-1", "eu-west-1"), "", datetime(2026, 11, 1, tzinfo=UTC))
+REAL = [
+    ("semgrep_oss_requires_login.sarif.json", 2),
+    ("gitleaks8_git.sarif.json", 2),
+    ("gitleaks8_dir.sarif.json", 2),
+    ("trivy_image.sarif.json", 3),
+    ("grype_image.sarif.json", 1),
+    ("bandit.sarif.json", 2),
+    ("sarif_spec_corners.sarif.json", 13),
+    ("checkov_terraform.sarif.json", None),
+    ("codeql_rules_in_extensions.sarif.json", None),
+]
+
+
+def convert(document: Any) -> list[dict[str, Any]]:
+    records, errors = files.read_records(document, None, "sample")
+    findings, problems = files.map_records(records, CTX)
+    assert errors + problems == []
+    return findings
+
+
+def fixture(name: str) -> Any:
+    return load_fixture(f"sources/{name}")
+
+
+def by_line(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f["ProductFields"]["sarif/location"]: f for f in findings}
+
+
+@pytest.mark.parametrize(("name", "count"), REAL)
+def test_every_result_of_a_real_log_is_one_finding_with_an_id_of_its_own(
+    name: str, count: int | None
+) -> None:
+    document = fixture(name)
+    findings = convert(document)
+    results = sum(len(run.get("results") or []) for run in document["runs"])
+    assert len(findings) == results == (count if count is not None else results)
+    assert len({f["Id"] for f in findings}) == len(findings)
+    # the same log again gives the same Ids
+    assert [f["Id"] for f in convert(copy.deepcopy(document))] == [f["Id"] for f in findings]
+
+
+@pytest.mark.parametrize("name", [n for n, _ in REAL])
+def test_a_real_log_read_as_a_stream_gives_the_same_ids(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "sources" / name).read_bytes())  # a BOM too
+    records, _ = files.read_file(str(path), None)
+    whole = convert(fixture(name))
+    streamed, _, _ = reports.read_stream(lambda: open(path, "rb"), "sample", "")  # noqa: SIM115
+    ids = [f["Id"] for f in files.map_records(streamed, CTX)[0]]
+    assert ids == [f["Id"] for f in files.map_records(records, CTX)[0]] == [f["Id"] for f in whole]
+
+
+def test_semgrep_oss_requires_login_placeholder_is_no_fingerprint() -> None:
+    # Semgrep OSS, not logged in, gives every result matchBasedId/v1 "requires login":
+    # two SQL queries of one rule in one file were one Id (the collector kept one).
+    findings = convert(fixture("semgrep_oss_requires_login.sarif.json"))
+    assert sorted(f["ProductFields"]["sarif/location"] for f in findings) == [
+        "app/db.py:14",
+        "app/db.py:31",
+    ]
+    assert len({f["Id"] for f in findings}) == 2
+
+
+def test_semgrep_real_fingerprints_still_identify_a_moved_result() -> None:
+    document = fixture("semgrep_oss_requires_login.sarif.json")
+    results = document["runs"][0]["results"]
+    for i, result in enumerate(results):
+        result["fingerprints"] = {"matchBasedId/v1": f"b1c2d3e4{i}"}
+    before = [f["Id"] for f in convert(document)]
+    results[0]["locations"][0]["physicalLocation"]["region"]["startLine"] = 20
+    assert [f["Id"] for f in convert(document)] == before
+
+
+def test_gitleaks8_two_secrets_of_one_commit_in_one_file_are_two_findings() -> None:
+    # gitleaks 8's partialFingerprints are the commit's (sha, author, date, message)
+    findings = convert(fixture("gitleaks8_git.sarif.json"))
+    assert set(by_line(findings)) == {"deploy/env.sh:3", "deploy/env.sh:7"}
+    assert len({f["Id"] for f in findings}) == 2
+
+
+def test_gitleaks8_directory_scan_blank_fingerprints_fall_back_to_the_location() -> None:
+    findings = convert(fixture("gitleaks8_dir.sarif.json"))
+    assert set(by_line(findings)) == {"config/settings.py:12", "config/settings.py:19"}
+    assert len({f["Id"] for f in findings}) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "secrets"),
+    [
+        ("gitleaks8_git.sarif.json", ["AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE"]),
+        ("gitleaks8_dir.sarif.json", ["sk_live_51HcXf2EXAMPLEKEY", "9f8e7d6c5b4a39281706"]),
+        ("bandit.sarif.json", ["hunter2"]),
+    ],
+)
+def test_a_secret_never_reaches_the_finding(name: str, secrets: list[str]) -> None:
+    document = fixture(name)
+    assert all(s in json.dumps(document) for s in secrets)  # the tool wrote them
+    text = json.dumps(convert(document))
+    assert [s for s in secrets if s in text] == []
+
+
+def test_bandit_password_message_is_redacted_but_other_messages_kept() -> None:
+    findings = {f["GeneratorId"]: f for f in convert(fixture("bandit.sarif.json"))}
+    assert findings["Bandit/B105"]["Description"] == "Possible hardcoded password: '<redacted>'"
+    shell = findings["Bandit/B602"]
+    assert shell["Resources"][0]["Details"]["Other"]["snippet"].startswith("subprocess.call")
+    assert shell["Severity"]["Label"] == "HIGH"
+    assert shell["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
+
+
+def test_trivy_sarif_two_packages_of_one_cve_are_two_findings_and_secret_is_masked() -> None:
+    findings = convert(fixture("trivy_image.sarif.json"))
+    cve = [f for f in findings if f["GeneratorId"] == "Trivy/CVE-2024-6119"]
+    assert len({f["Id"] for f in cve}) == 2
+    assert {f["Severity"]["Original"] for f in cve} == {"7.5"}
+    secret = next(f for f in findings if f["GeneratorId"] == "Trivy/aws-access-key-id")
+    assert secret["Severity"]["Label"] == "CRITICAL"
+    assert secret["Resources"][0]["Id"] == "app/.env"
+    assert "snippet" not in secret["Resources"][0]["Details"]["Other"]
+
+
+def test_a_log_without_version_whose_schema_is_2_1_0_is_read() -> None:
+    document = fixture("sarif_spec_corners.sarif.json")
+    assert "version" not in document
+    assert len(convert(document)) == 13
+
+
+@pytest.mark.parametrize(
+    ("changes", "refused"),
+    [
+        ({"version": "2.0.0"}, True),
+        ({"$schema": "http://json.schemastore.org/sarif-1.0.0"}, True),
+        (
+            {
+                "$schema": "https://schemastore.azurewebsites.net/schemas/json/sarif-2.1.0-rtm.5.json"
+            },
+            False,
+        ),
+        ({"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json"}, False),
+    ],
+)
+def test_the_sarif_version_comes_from_version_else_the_schema(
+    changes: dict[str, Any], refused: bool
+) -> None:
+    document = {**fixture("sarif_spec_corners.sarif.json"), **changes}
+    if refused:
+        with pytest.raises(MappingError, match=r"not a SARIF 2\.1\.0 log"):
+            files.read_records(document, "sarif", "s")
+    else:
+        assert len(files.read_records(document, "sarif", "s")[0]) == 13
+
+
+def corners() -> dict[str, dict[str, Any]]:
+    findings = convert(fixture("sarif_spec_corners.sarif.json"))
+    return {f["Description"].split("\n", 1)[0]: f for f in findings}
+
+
+def test_results_located_only_logically_are_told_apart_and_located() -> None:
+    findings = convert(fixture("sarif_spec_corners.sarif.json"))
+    findings = [f for f in findings if f["GeneratorId"] == "SpecTool/R1"]
+    assert sorted(f["Resources"][0]["Id"] for f in findings) == ["pkg.mod.f", "pkg.other.f"]
+    assert len({f["Id"] for f in findings}) == 2
+    details = findings[0]["Resources"][0]["Details"]["Other"]
+    assert details["logicalLocation"] in ("pkg.mod.f", "pkg.other.f")
+    # the message came from the rule's messageStrings, with its arguments
+    assert findings[0]["Description"] == "Variable 'x' in f."
+
+
+def test_a_cwe_relationship_makes_the_rule_a_cwe_finding() -> None:
+    finding = corners()["Variable 'x' in f."]
+    assert finding["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
+
+
+@pytest.mark.parametrize(
+    ("message", "label", "state"),
+    [
+        ("info about it", "INFORMATIONAL", "ACTIVE"),  # kind informational: level none
+        ("review this", "INFORMATIONAL", "ACTIVE"),  # kind review: level none
+        ("level none", "INFORMATIONAL", "ACTIVE"),  # the rule's 8.8 is not this result's
+        ("na", "INFORMATIONAL", "ARCHIVED"),
+        ("sup accepted", "HIGH", "ARCHIVED"),  # a suppression without status is accepted
+        ("sup review", "HIGH", "ACTIVE"),
+        ("sup rejected", "HIGH", "ACTIVE"),
+        ("gone", "HIGH", "ARCHIVED"),  # baselineState absent
+        ("still", "HIGH", "ACTIVE"),  # baselineState unchanged
+        ("no location", "HIGH", "ACTIVE"),
+        ("# Heading", "MEDIUM", "ACTIVE"),  # the result's own numeric security-severity
+    ],
+)
+def test_spec_corner_severity_and_state(message: str, label: str, state: str) -> None:
+    finding = corners()[message]
+    assert (finding["Severity"]["Label"], finding["RecordState"]) == (label, state)
+
+
+def test_a_uri_base_id_keeps_the_relative_uri_and_a_region_without_line_the_file() -> None:
+    found = corners()
+    assert found["still"]["Resources"][0]["Id"] == "src/b.c"
+    assert found["info about it"]["ProductFields"]["sarif/location"] == "a.c"
+    assert found["no location"]["Resources"][0]["Id"] == "SpecTool"
+
+
+def test_clean_scan_and_empty_runs_give_no_finding_and_no_error() -> None:
+    clean = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "tfsec"}}, "results": []}]}
+    assert convert(clean) == []
+    assert convert({"version": "2.1.0", "runs": []}) == []
