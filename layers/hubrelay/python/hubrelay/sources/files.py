@@ -7,7 +7,7 @@ instead of S3, an API page or the Health API).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from hubrelay import asff
@@ -71,17 +71,8 @@ def read_records(
         return [
             Record(r, f"{origin}#[{i}]", "vendor", "vendor", mapping) for i, r in enumerate(items)
         ], []
-    if fmt == "health" or (fmt is None and _looks_like_health(document)):
-        events = document if isinstance(document, list) else [document]
-        records = []
-        for i, event in enumerate(events):
-            native = (
-                health.from_eventbridge(event)
-                if isinstance(event, Mapping) and "detail" in event
-                else event
-            )
-            records.append(Record(native, f"{origin}#[{i}]", "health", health.SCOPE))
-        return records, []
+    if fmt == "health" or (fmt is None and health.looks_like_health(document)):
+        return health.file_records(document, origin)
     folder = scanner_reports.folder_of(key)
     records, _, errors = scanner_reports.parse_report(document, origin, folder, fmt)
     return records, errors
@@ -137,10 +128,3 @@ def _mapper(kind: str) -> Any:
     if kind not in scanner_reports.MAPPERS:
         raise MappingError(f"no mapper for {kind!r}")
     return scanner_reports.MAPPERS[kind]
-
-
-def _looks_like_health(document: Any) -> bool:
-    first = document[0] if isinstance(document, list) and document else document
-    return isinstance(first, Mapping) and (
-        first.get("source") == "aws.health" or isinstance(first.get("event"), Mapping)
-    )

@@ -251,6 +251,115 @@ def from_api(detail: Mapping[str, Any], entities: list[Any], account: str) -> di
     }
 
 
+def looks_like_health(document: Any) -> bool:
+    """Whether a document is one of the forms `file_records` reads."""
+    first = document[0] if isinstance(document, list) and document else document
+    if not is_mapping(first):
+        return False
+    if first.get("source") == "aws.health" or is_mapping(first.get("event")):
+        return True
+    if isinstance(first.get("successfulSet"), list):  # DescribeEventDetails(ForOrganization)
+        return True
+    listed = first.get("events")  # a DescribeEvents(ForOrganization) page
+    if isinstance(listed, list):
+        return not listed or looks_like_health(listed)
+    arn = first.get("arn")
+    return isinstance(arn, str) and arn.startswith("arn:") and ":health:" in arn
+
+
+def file_records(document: Any, origin: str) -> tuple[list[Record], list[tuple[str, str]]]:
+    """(records, errors) of a file of Health events (`hubrelay convert`): EventBridge
+    events, one or an array; the Health API's output as the AWS CLI writes it (a
+    DescribeEvents page {"events": [...]}, a DescribeEventDetails answer {"successfulSet":
+    [...], "failedSet": [...]}, their ForOrganization forms, a bare event); or normalised
+    records. One record per event and account (`_latest`)."""
+    found: list[tuple[str, Any]] = []
+    errors: list[tuple[str, str]] = []
+    for i, part in enumerate(document if isinstance(document, list) else [document]):
+        # "#[0]" for one event too, as convert always named it; the API's lists inside
+        # one answer by their own names (origin#successfulSet[0]).
+        inside = f"{origin}#[{i}]." if isinstance(document, list) else f"{origin}#"
+        found += _file_events(part, f"{origin}#[{i}]", inside, errors)
+    return _latest(found), errors
+
+
+def _file_events(
+    part: Any, where: str, inside: str, errors: list[tuple[str, str]]
+) -> list[tuple[str, Any]]:
+    """(position, native record) of each event one element of a Health file holds: at
+    `where`, or inside it at `inside` + path."""
+    if not is_mapping(part):
+        return [(where, part)]  # map_event says why it is no record
+    if "detail" in part:
+        return [(where, from_eventbridge(part))]
+    if isinstance(part.get("successfulSet"), list):
+        # https://docs.aws.amazon.com/health/latest/APIReference/API_DescribeEventDetails.html
+        # (the ForOrganization items name the account: awsAccountId)
+        for j, failed in enumerate(items(part.get("failedSet"))):
+            reason = f"{obj(failed).get('errorName')}: {obj(failed).get('errorMessage')}"
+            errors.append((f"{inside}failedSet[{j}]", reason))
+        return [
+            (
+                f"{inside}successfulSet[{j}]",
+                from_api(obj(d), [], str(obj(d).get("awsAccountId") or "")),
+            )
+            for j, d in enumerate(part["successfulSet"])
+        ]
+    if isinstance(part.get("events"), list):
+        # https://docs.aws.amazon.com/health/latest/APIReference/API_DescribeEvents.html
+        return [
+            (f"{inside}events[{j}]", from_api({"event": e}, [], ""))
+            for j, e in enumerate(part["events"])
+        ]
+    if "arn" in part and "event" not in part:  # one event of DescribeEvents
+        return [(where, from_api({"event": part}, [], ""))]
+    return [(where, part)]
+
+
+def _latest(found: list[tuple[str, Any]]) -> list[Record]:
+    """One record per event ARN and account, as the finding is one per Id: the latest
+    update (lastUpdatedTime, else the EventBridge time; the first of equals), so that an
+    event closed later in the file is resolved; with the affected entities of every record
+    of that update, EventBridge sending an event with many entities as several, each with
+    "page" and "totalPages" ("Event example", https://docs.aws.amazon.com/health/latest/ug/aws-health-events-eventbridge-schema.html)."""
+    kept: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    # In the file's order, each event where its first record is: (position, record) of a
+    # record that is no event's, None in place of an event's (kept by `keys`).
+    order: list[tuple[str, Any] | None] = []
+    keys: list[tuple[str, str]] = []
+    for position, native in found:
+        event = native.get("event") if is_mapping(native) else None
+        if not is_mapping(event) or not isinstance(event.get("arn"), str):
+            order.append((position, native))  # map_event refuses it, with its reason
+            continue
+        key = (event["arn"], str(native.get("account") or ""))
+        if key not in kept:
+            kept[key] = (position, dict(native))
+            order.append(None)
+            keys.append(key)
+            continue
+        mine, theirs = _updated(native), _updated(kept[key][1])
+        if mine is not None and theirs is not None and mine > theirs:
+            kept[key] = (position, dict(native))
+        elif mine == theirs:
+            merged = kept[key][1]
+            merged["entities"] = [*items(merged.get("entities")), *items(native.get("entities"))]
+    events = iter(keys)
+    return [
+        Record(native, position, "health", SCOPE)
+        for position, native in (entry or kept[next(events)] for entry in order)
+    ]
+
+
+def _updated(native: Mapping[str, Any]) -> Any:
+    """When a record's event was last updated, None when unreadable."""
+    event = obj(native.get("event"))
+    try:
+        return parse_time(event.get("lastUpdatedTime") or native.get("time"))
+    except ValueError:  # MappingError: missing or unreadable
+        return None
+
+
 class HealthSource:
     """DescribeEvents / DescribeEventDetails / DescribeAffectedEntities of one account."""
 
