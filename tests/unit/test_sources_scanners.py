@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubrelay import asff
-from hubrelay.sources import Context, MappingError, files, scanner_reports
+from hubrelay.sources import CLASSES, Context, MappingError, files, scanner_reports
 from tests.support import FIXTURES, load_fixture
 
 CTX = Context("123456789012", ("us-east-1", "eu-west-1"), "", datetime(2026, 11, 1, tzinfo=UTC))
@@ -386,6 +386,132 @@ def test_trivy_failed_misconfiguration_is_a_finding_and_a_pass_is_resolved() -> 
     assert by_generator(findings)["trivy/AVD-DS-0005"][0]["RecordState"] == "ARCHIVED"
 
 
+def ids_of(findings: list[dict[str, Any]]) -> list[str]:
+    ids = [f["Id"] for f in findings]
+    assert len(set(ids)) == len(ids), "two findings share an Id: one would be lost"
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("name", "cluster", "resources"),
+    [
+        (
+            "trivy_k8s_all.json",  # --report all: Resources
+            "kind-dev",
+            {
+                "kind-dev/shop/Deployment/api",
+                "kind-dev/shop/Deployment/web",
+                "kind-dev/kube-system/Pod/etcd-kind-dev-control-plane",
+                "kind-dev/shop/ConfigMap/settings",
+            },
+        ),
+        (
+            "trivy_k8s_summary.json",  # --report summary: Findings, not ASFF's
+            "arn:aws:eks:eu-west-1:123456789012:cluster/prod",
+            {"arn:aws:eks:eu-west-1:123456789012:cluster/prod/default/Deployment/nginx"},
+        ),
+        (
+            "trivy_k8s_before_0_40.json",  # Vulnerabilities and Misconfigurations of resources
+            "minikube",
+            {"minikube/default/Deployment/app"},
+        ),
+    ],
+)
+def test_trivy_k8s_reports_of_every_form_map_each_resources_findings_to_it(
+    name: str, cluster: str, resources: set[str]
+) -> None:
+    document = load_fixture(f"sources/{name}")
+    assert scanner_reports.detect_format(document) == "trivy"
+    findings, errors = convert(document)
+    results = [
+        result
+        for resources_list in ("Resources", "Findings", "Vulnerabilities", "Misconfigurations")
+        for resource in document.get(resources_list, [])
+        for result in resource.get("Results", [])
+    ]
+    wanted = sum(
+        len(result.get(found) or [])
+        for result in results
+        for found in ("Vulnerabilities", "Misconfigurations", "Secrets")
+    )
+    assert [e for e in errors if "could not scan" not in e[1]] == []
+    assert len(ids_of(findings)) == wanted
+    assert {f["Resources"][0]["Id"] for f in findings} == resources
+    assert {f["ProductFields"]["trivy/artifact"] for f in findings} == resources
+    _, complete, _ = scanner_reports.read_report(document, "k", "")
+    assert list(complete) in ([], [f"trivy::{cluster}"])
+
+
+def test_trivy_k8s_one_image_in_two_deployments_is_two_findings_each_on_its_deployment() -> None:
+    findings, _ = convert(load_fixture("sources/trivy_k8s_all.json"))
+    glibc = by_generator(findings)["trivy/CVE-2024-2961"]
+    assert len({f["Id"] for f in glibc}) == 2
+    assert sorted(f["Resources"][0]["Id"] for f in glibc) == [
+        "kind-dev/shop/Deployment/api",
+        "kind-dev/shop/Deployment/web",
+    ]
+    # The same check failing in two namespaces is two findings too.
+    assert len({f["Id"] for f in by_generator(findings)["trivy/AVD-KSV-0012"]}) == 2
+
+
+def test_trivy_k8s_resource_trivy_could_not_scan_is_an_error_and_no_scan_is_complete() -> None:
+    document = load_fixture("sources/trivy_k8s_all.json")
+    records, complete, errors = scanner_reports.read_report(document, "k", "")
+    assert errors == [
+        (
+            "k#Resources[5]",
+            "Trivy could not scan it: scan error: unable to initialize a scanner: unable to"
+            ' find the specified image "registry.internal/report:1.0"',
+        )
+    ]
+    # What the CronJob's image holds is not known: nothing of the cluster is archived.
+    assert complete == {}
+    assert len(records) == 5
+    del document["Resources"][5]
+    _, complete, errors = scanner_reports.read_report(document, "k", "")
+    assert (errors, complete) == ([], {"trivy::kind-dev": frozenset(CLASSES)})
+
+
+def test_trivy_report_before_0_20_a_bare_array_of_results_is_read() -> None:
+    document = load_fixture("sources/trivy_before_0_20.json")
+    assert scanner_reports.detect_format(document) == "trivy"
+    records, complete, errors = scanner_reports.read_report(document, "old.json", "scans")
+    # The image's name from its OS result's Target: two images in one folder, two scopes.
+    assert complete == {"trivy:scans:alpine:3.10": frozenset({"vulnerability"})}
+    assert [r.position for r in records] == [
+        "old.json#[0].Vulnerabilities[0]",
+        "old.json#[2].Vulnerabilities[0]",
+    ]
+    findings, problems = convert(document)
+    assert problems == errors == []
+    assert [f["GeneratorId"] for f in findings] == ["trivy/CVE-2019-1549", "trivy/CVE-2019-10744"]
+    assert findings[1]["Severity"]["Label"] == "HIGH"
+
+
+def test_an_empty_array_is_still_an_asff_file_and_an_asff_list_is_no_old_trivy_report() -> None:
+    assert scanner_reports.detect_format([]) == "asff"
+    with pytest.raises(MappingError, match="not a Trivy JSON report"):
+        scanner_reports.read_report(
+            load_fixture("sources/prowler_asff_list.json"), "x", "", "trivy"
+        )
+
+
+@pytest.mark.parametrize("fmt", [None, "trivy", "grype"])
+def test_an_sbom_is_refused_saying_what_to_scan_with_instead(fmt: str | None) -> None:
+    document = load_fixture("sources/trivy_cyclonedx.json")
+    with pytest.raises(MappingError, match=r"this is a CycloneDX SBOM.*--format json or sarif"):
+        scanner_reports.read_report(document, "x", "", fmt)
+    spdx = {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "packages": []}
+    with pytest.raises(MappingError, match="this is a SPDX SBOM"):
+        scanner_reports.read_report(spdx, "x", "", fmt)
+
+
+def test_a_grype_report_read_as_trivy_is_refused_not_a_clean_scan() -> None:
+    # It was read as a Trivy report without Results: a clean scan that archived everything.
+    with pytest.raises(MappingError, match="not a Trivy JSON report"):
+        scanner_reports.read_report(load_fixture("sources/grype_image.json"), "x", "", "trivy")
+
+
 # --- Grype -----------------------------------------------------------------------------
 
 
@@ -415,6 +541,14 @@ def test_grype_negligible_and_unknown_severities() -> None:
         "Label": "INFORMATIONAL",
         "Original": "Unknown",
     }
+
+
+def test_grype_report_with_null_matches_is_a_clean_scan() -> None:
+    document = load_fixture("sources/grype_matches_null.json")
+    assert scanner_reports.detect_format(document) == "grype"
+    records, complete, errors = scanner_reports.read_report(document, "g", "")
+    assert (records, errors) == ([], [])
+    assert complete == {"grype::.": frozenset({"vulnerability"})}
 
 
 # --- ASFF passthrough ------------------------------------------------------------------

@@ -32,6 +32,16 @@ REPORTS = [
     "trivy_fs_odd_corners.json",
     "trivy_result_not_an_object.json",
     "trivy_clean.json",
+    "trivy_image_debian.json",
+    "trivy_config.json",
+    "trivy_repo_secrets_licenses.json",
+    "trivy_k8s_all.json",  # its resources' results as a stream
+    "trivy_k8s_summary.json",  # its resources read whole one by one
+    "trivy_k8s_before_0_40.json",
+    "trivy_before_0_20.json",  # a bare array of results, read whole one by one
+    "grype_directory.json",
+    "grype_sbom_file.json",
+    "grype_matches_null.json",
     "grype_image.json",
     "grype_clean.json",
     "trivy_asff.json",

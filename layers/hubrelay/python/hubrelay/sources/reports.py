@@ -45,32 +45,33 @@ STREAM_BYTES = 4 * 1024 * 1024
 _NOT_ASFF = 'expected a JSON array of findings or {"Findings": [...]}'
 
 
-def detect_format(document: Any, findings_list: bool | None = None) -> str:
+def detect_format(
+    document: Any, findings_list: bool | None = None, results_list: bool | None = None
+) -> str:
     """Which of FORMATS a parsed JSON document (or its skeleton) is; MappingError when none.
-    `findings_list`: whether every element of a top-level array is an ASFF finding, when
-    the document's elements are not there to say (a skeleton)."""
+    `findings_list`, `results_list`: whether every element of a top-level array is an ASFF
+    finding, or a result of Trivy before 0.20, when the document's elements are not there
+    to say (a skeleton)."""
     if isinstance(document, Mapping):
         if "runs" in document and (
             "sarif" in str(document.get("$schema", "")).lower()
             or document.get("version") == "2.1.0"
         ):
             return "sarif"
-        if "Results" in document and ("SchemaVersion" in document or "ArtifactName" in document):
-            return "trivy"
-        # A clean Trivy report: Trivy leaves Results out when it is empty (`json:",omitempty"`
-        # on types.Report.Results), so its SchemaVersion and ArtifactName are all it holds.
-        if "SchemaVersion" in document and "ArtifactName" in document:
+        if vulnscan.trivy_form(document) is not None:
             return "trivy"
         if "matches" in document and ("descriptor" in document or "source" in document):
             return "grype"
         if isinstance(document.get("Findings"), list):
             return "asff"
-    if isinstance(document, list) and (
-        all(_asff_like(f) for f in document) if findings_list is None else findings_list
-    ):
-        return "asff"
+    if isinstance(document, list):
+        if all(_asff_like(f) for f in document) if findings_list is None else findings_list:
+            return "asff"
+        if vulnscan.trivy_form(document, results_list) is not None:
+            return "trivy"
     raise MappingError(
         "unrecognised report: expected SARIF 2.1.0, Trivy JSON, Grype JSON or ASFF findings"
+        + vulnscan.what_instead(document)
     )
 
 
@@ -195,9 +196,9 @@ def _updated_at(value: Any) -> str:
     return f"UpdatedAt {str(value)[:64]}" if value is not None else "no UpdatedAt"
 
 
-# How a format read as a stream makes a record of the element at a path; None when the
-# element is none of its records.
-Maker = Callable[[streamjson.Path, Any], Record | None]
+# How a format read as a stream makes the records of the element at a path: none when it
+# is none of its records, several when it holds them (a whole Trivy result).
+Maker = Callable[[streamjson.Path, Any], list[Record]]
 
 
 def read_stream(
@@ -207,14 +208,16 @@ def read_stream(
     it: the records are read from a new stream each time they are iterated. Each stream is
     closed when read (or left)."""
     ids = OnePerId(origin)
+    outlines = vulnscan.Outlines()
 
     def each(path: streamjson.Path, item: Any) -> None:
         if _asff_index(path) is not None:
             ids.see(int(path[-1]), item)
+        outlines.see(path, item)
 
     with closing(open_stream()) as stream:
         skeleton = streamjson.skeleton(stream, origin, each)
-    fmt = fmt or detect_format(skeleton, ids.all_findings)
+    fmt = fmt or detect_format(skeleton, ids.all_findings, outlines.all_results)
     make: Maker
     if fmt == "sarif":
         log = sarif.scan(skeleton, origin, folder)
@@ -222,8 +225,8 @@ def read_stream(
         complete = dict.fromkeys(log.complete, frozenset({UNCLASSED}))
         errors = log.errors
     elif fmt == "trivy":
-        scan = vulnscan.trivy_scan(skeleton, origin, folder)
-        make = partial(_trivy_record, scan)
+        scan = vulnscan.trivy_scan(outlines.fill(skeleton), origin, folder)
+        make = scan.streamed
         complete, errors = scan.complete, scan.errors
     elif fmt == "grype":
         scope, context = vulnscan.grype_scan(skeleton, folder)
@@ -251,37 +254,26 @@ class _Streamed:
     def __iter__(self) -> Iterator[Record]:
         with closing(self.open()) as stream:
             for path, item in streamjson.elements(stream, self.origin):
-                if (found := self.record(path, item)) is not None:
-                    yield found
+                yield from self.record(path, item)
 
 
-def _sarif_record(log: sarif.Scan, path: streamjson.Path, item: Any) -> Record | None:
+def _sarif_record(log: sarif.Scan, path: streamjson.Path, item: Any) -> list[Record]:
     """The record at ("runs", r, "results", i), unless its run could not be read."""
     if len(path) != 4 or path[0] != "runs" or path[2] != "results":
-        return None
+        return []
     r = path[1]
     if not isinstance(r, int) or r not in log.runs:
-        return None
-    return log.record(r, int(path[3]), item)
-
-
-def _trivy_record(scan: vulnscan.TrivyScan, path: streamjson.Path, item: Any) -> Record | None:
-    """The record at ("Results", r, list, i), unless its result is not an object."""
-    if len(path) != 4 or path[0] != "Results":
-        return None
-    _, r, key, i = path
-    if not isinstance(r, int) or r not in scan.contexts:
-        return None
-    return scan.record(r, str(key), int(i), item)
+        return []
+    return [log.record(r, int(path[3]), item)]
 
 
 def _grype_record(
     origin: str, scope: str, context: dict[str, Any], path: streamjson.Path, item: Any
-) -> Record | None:
+) -> list[Record]:
     """The record at ("matches", i)."""
     if len(path) != 2 or path[0] != "matches":
-        return None
-    return vulnscan.grype_record(origin, scope, context, int(path[1]), item)
+        return []
+    return [vulnscan.grype_record(origin, scope, context, int(path[1]), item)]
 
 
 def _asff_index(path: streamjson.Path) -> int | None:
@@ -291,9 +283,9 @@ def _asff_index(path: streamjson.Path) -> int | None:
     return None
 
 
-def _asff_record(ids: OnePerId, scope: str, path: streamjson.Path, item: Any) -> Record | None:
+def _asff_record(ids: OnePerId, scope: str, path: streamjson.Path, item: Any) -> list[Record]:
     """The finding at ("Findings", i) or (i,), when it is the copy kept of its Id."""
     i = _asff_index(path)
     if i is None or not ids.keeps(i, item):
-        return None
-    return Record(item, ids.position(i), "asff", scope)
+        return []
+    return [Record(item, ids.position(i), "asff", scope)]

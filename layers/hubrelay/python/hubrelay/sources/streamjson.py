@@ -30,8 +30,14 @@ Spec = Mapping[str, Any]  # key -> LEAF or a nested Spec; "*" stands for every a
 # Where the records of the formats read as a stream are: Trivy's lists in each result,
 # Grype's matches, each SARIF run's results, ASFF's Findings, or the findings of a file
 # that is a bare array ("*" at the top).
+_TRIVY_RESULTS: Spec = {"*": {"Vulnerabilities": LEAF, "Misconfigurations": LEAF, "Secrets": LEAF}}
 SPEC: Spec = {
-    "Results": {"*": {"Vulnerabilities": LEAF, "Misconfigurations": LEAF, "Secrets": LEAF}},
+    "Results": _TRIVY_RESULTS,
+    # The resources of a `trivy k8s` report, each with its Results (its Findings, of
+    # `--report summary`, are read whole one by one, as ASFF's are: "Findings" below).
+    "Resources": {"*": {"Results": _TRIVY_RESULTS}},
+    "Vulnerabilities": {"*": {"Results": _TRIVY_RESULTS}},
+    "Misconfigurations": {"*": {"Results": _TRIVY_RESULTS}},
     "matches": LEAF,
     "runs": {"*": {"results": LEAF}},
     "Findings": LEAF,

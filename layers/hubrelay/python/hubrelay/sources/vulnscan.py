@@ -14,7 +14,8 @@ archives nothing of another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -71,73 +72,298 @@ def trivy_records(document: Any, origin: str, folder: str) -> Scanned:
     array is a clean scan, of vulnerabilities: nothing in it says what else ran.
     """
     scan = trivy_scan(document, origin, folder)
-    out = [
-        scan.record(r, key, i, item)
-        for r, result in enumerate(document.get("Results") or [])
-        if r in scan.contexts
-        for key, _, _ in TRIVY_LISTS
-        if isinstance(result.get(key), list)
-        for i, item in enumerate(result[key])
-    ]
+    out = [found for at, result in trivy_results(document) for found in scan.records(at, result)]
     return out, scan.complete, scan.errors
+
+
+# Where a result is in its report: ("Results", r) in a report of SchemaVersion 2, (r,) in
+# one of Trivy before 0.20, (list, i, "Results", r) in a `trivy k8s` report.
+ResultPath = tuple[str | int, ...]
 
 
 @dataclass
 class TrivyScan:
     """What a Trivy report says besides its records: its scope, the context of each result
-    that is an object (by index), the classes it scans completely, and its errors."""
+    that is an object (by its path), the classes it scans completely, and its errors."""
 
     origin: str
     scope: str
-    contexts: dict[int, dict[str, Any]]
+    contexts: dict[ResultPath, dict[str, Any]]
     complete: dict[str, frozenset[str]]
     errors: list[tuple[str, str]]
 
-    def record(self, r: int, key: str, i: int, item: Any) -> Record:
-        """The record of item `i` of list `key` of result `r`."""
-        scan_class, kind = _TRIVY_LIST_KINDS[key]
-        position = f"{self.origin}#Results[{r}].{key}[{i}]"
-        return Record(item, position, kind, self.scope, self.contexts[r], scan_class)
+    def record(self, path: ResultPath, item: Any) -> Record:
+        """The record of an element of list `key` of the result at `at`: path (*at, key, i)."""
+        *at, key, _ = path
+        scan_class, kind = _TRIVY_LIST_KINDS[str(key)]
+        position = f"{self.origin}#{path_text(path)}"
+        return Record(item, position, kind, self.scope, self.contexts[tuple(at)], scan_class)
+
+    def records(self, at: ResultPath, result: Any) -> list[Record]:
+        """The records of the result at `at` (none unless it is one of the scan's)."""
+        if at not in self.contexts:
+            return []
+        return [
+            self.record((*at, key, i), item)
+            for key, _, _ in TRIVY_LISTS
+            if isinstance(result.get(key), list)
+            for i, item in enumerate(result[key])
+        ]
+
+    def streamed(self, path: ResultPath, item: Any) -> list[Record]:
+        """The records of what the second pass over a report read as a stream gives at
+        `path`: an element of a result's list, or a whole result (a report before Trivy
+        0.20) or k8s resource (`--report summary`), which the first pass outlined."""
+        if len(path) >= 3 and path[-2] in _TRIVY_LIST_KINDS:
+            return [self.record(path, item)] if path[:-2] in self.contexts else []
+        if len(path) == 2 and path[0] == "Findings" and isinstance(item, Mapping):
+            results = enumerate(items(item.get("Results")))
+            return [f for r, one in results for f in self.records((*path, "Results", r), one)]
+        return self.records(path, item) if path in self.contexts else []
 
 
 _TRIVY_LIST_KINDS = {key: (scan_class, kind) for key, scan_class, kind in TRIVY_LISTS}
 
 
+def path_text(path: ResultPath) -> str:
+    """("Results", 0, "Secrets", 2) as "Results[0].Secrets[2]"; (3,) as "[3]"."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else f".{step}" if text else step
+    return text
+
+
 def trivy_scan(document: Any, origin: str, folder: str) -> TrivyScan:
     """A Trivy report's TrivyScan, from the document or from its skeleton (the document with
     its lists left empty: hubrelay.sources.streamjson), which say the same."""
-    if not isinstance(document, Mapping) or not isinstance(document.get("Results"), list | None):
-        raise MappingError("not a Trivy JSON report (no 'Results' array)")
-    artifact = str(document.get("ArtifactName") or "unknown-artifact")
+    artifact = trivy_artifact(document)
     scope = f"trivy:{folder}:{artifact}"
-    shared = {
-        "artifact": artifact,
-        "artifactType": document.get("ArtifactType"),
-        "imageId": dig(document, "Metadata", "ImageID"),
-        "createdAt": document.get("CreatedAt"),
-    }
-    results = document.get("Results") or []
-    contexts: dict[int, dict[str, Any]] = {}
+    contexts: dict[ResultPath, dict[str, Any]] = {}
     errors: list[tuple[str, str]] = []
-    scanned: set[str] = set() if results else {VULNERABILITY}
+    scanned: set[str] = set()
     unreadable: set[str] = set()
-    for r, result in enumerate(results):
-        where = f"{origin}#Results[{r}]"
-        if not isinstance(result, Mapping):
+    for at, result, resource in _trivy_units(document):
+        where = f"{origin}#{path_text(at)}"
+        if resource is not None and not isinstance(resource, Mapping):
+            errors.append((where, f"resource is not a JSON object ({type(resource).__name__})"))
+            unreadable.update(CLASSES)
+        elif result is None and resource is not None:
+            # A k8s resource Trivy could not scan (an image it could not pull): what it
+            # holds is not known, so no class is complete.
+            errors.append((where, f"Trivy could not scan it: {str(resource['Error'])[:500]}"))
+            unreadable.update(CLASSES)
+        elif not isinstance(result, Mapping):
             # Not a result we can read: it may have held any class, so no class is complete.
             errors.append((where, f"result is not a JSON object ({type(result).__name__})"))
             unreadable.update(CLASSES)
-            continue
-        scanned.update(_trivy_classes(result))
-        contexts[r] = {**shared, **{k.lower(): result.get(k) for k in ("Target", "Class", "Type")}}
-        for key, scan_class, _ in TRIVY_LISTS:
-            found = result.get(key)
-            if found is not None and not isinstance(found, list):
-                # Not a scan result we can read: say so, and archive nothing of its class.
-                errors.append((f"{where}.{key}", f"{key} is not an array"))
-                unreadable.add(scan_class)
+        else:
+            scanned.update(_trivy_classes(result))
+            contexts[at] = {
+                **_trivy_shared(document, artifact, resource),
+                **{k.lower(): result.get(k) for k in ("Target", "Class", "Type")},
+            }
+            unreadable.update(_unreadable_lists(result, where, errors))
+    if not contexts and not errors:
+        scanned.add(VULNERABILITY)  # no results: a clean scan (trivy_records)
     complete = frozenset(scanned - unreadable)
     return TrivyScan(origin, scope, contexts, {scope: complete} if complete else {}, errors)
+
+
+# The lists of resources of a `trivy k8s --format json` report (pkg/k8s/report/report.go,
+# https://github.com/aquasecurity/trivy/blob/main/pkg/k8s/report/report.go): Resources
+# with `--report all`, Findings with `--report summary`, and before Trivy 0.40
+# Vulnerabilities and Misconfigurations. Each resource is {Namespace, Kind, Name,
+# Metadata, Results, Error}: its Results are those of a report of one artifact.
+K8S_LISTS = ("Resources", "Findings", "Vulnerabilities", "Misconfigurations")
+
+
+def trivy_form(document: Any, results_list: bool | None = None) -> str | None:
+    """Which of Trivy's JSON reports a document (or its skeleton) is: "report" (SchemaVersion
+    2, Trivy 0.20 on), "k8s" (`trivy k8s`), "legacy" (before 0.20: a bare array of results;
+    `results_list` says whether every element of a skeleton's array is one) or None."""
+    if isinstance(document, Mapping):
+        if isinstance(document.get("ClusterName"), str) and "Results" not in document:
+            return "k8s"
+        if "Results" in document and ("SchemaVersion" in document or "ArtifactName" in document):
+            return "report"
+        # A clean Trivy report: Trivy leaves Results out when it is empty (`json:",omitempty"`
+        # on types.Report.Results), so its SchemaVersion and ArtifactName are all it holds.
+        if "SchemaVersion" in document and "ArtifactName" in document:
+            return "report"
+        return None
+    if isinstance(document, list) and (
+        all(legacy_result(r) for r in document) if results_list is None else results_list
+    ):
+        return "legacy" if document or results_list else None
+    return None
+
+
+def legacy_result(value: Any) -> bool:
+    """Whether a value is a result of Trivy before 0.20 (types.Result then: Target, Type,
+    Vulnerabilities; the report was a JSON array of them), not an ASFF finding."""
+    return isinstance(value, Mapping) and "Target" in value and "SchemaVersion" not in value
+
+
+def trivy_artifact(document: Any) -> str:
+    """The artifact a Trivy report scans: its ArtifactName, a k8s report's ClusterName, or,
+    before Trivy 0.20 (no ArtifactName), the first result's Target without the "(alpine
+    3.10.2)" that Trivy appends to an image's OS result, so that two images scanned into
+    one folder are two scopes, not one archiving the other."""
+    form = "legacy" if isinstance(document, list) else trivy_form(document)
+    if form == "k8s":
+        return str(document["ClusterName"] or "unknown-cluster")
+    if form == "legacy":
+        if not all(legacy_result(r) for r in document):
+            raise MappingError(NOT_TRIVY)
+        target = dig(document, 0, "Target")
+        return _OS_SUFFIX.sub("", target) if isinstance(target, str) and target else _UNKNOWN
+    if not isinstance(document, Mapping) or not isinstance(document.get("Results"), list | None):
+        raise MappingError(f"{NOT_TRIVY}{what_instead(document)}")
+    if not any(key in document for key in ("Results", "SchemaVersion", "ArtifactName")):
+        raise MappingError(f"{NOT_TRIVY}{what_instead(document)}")
+    return str(document.get("ArtifactName") or _UNKNOWN)
+
+
+_UNKNOWN = "unknown-artifact"
+NOT_TRIVY = "not a Trivy JSON report (no 'Results' array)"
+_OS_SUFFIX = re.compile(r" \([^()]*\)$")
+
+
+def what_instead(document: Any) -> str:
+    """What a document that is no report hubrelay reads is, when it says so: an SBOM is
+    the one a scanner's user most often uploads by mistake (`trivy --format cyclonedx`,
+    `grype -o cyclonedx-json`), and a bare refusal would not say what to do instead."""
+    if isinstance(document, Mapping) and (
+        document.get("bomFormat") == "CycloneDX" or "spdxVersion" in document
+    ):
+        kind = "CycloneDX" if "bomFormat" in document else "SPDX"
+        return (
+            f" (this is a {kind} SBOM, which holds no findings to import: scan with Trivy's"
+            " --format json or sarif, or Grype's -o json or sarif)"
+        )
+    return ""
+
+
+def _trivy_units(document: Any) -> Iterator[tuple[ResultPath, Any, Any]]:
+    """(path, result, its k8s resource or None) of each result of a Trivy report; a k8s
+    resource with an Error is also given alone, with None for its result."""
+    if isinstance(document, list):
+        for r, result in enumerate(document):
+            yield (r,), result, None
+        return
+    if trivy_form(document) != "k8s":
+        for r, result in enumerate(document.get("Results") or []):
+            yield ("Results", r), result, None
+        return
+    for key in [k for k in document if k in K8S_LISTS]:  # in the report's order, as streamed
+        for i, resource in enumerate(items(document.get(key))):
+            if not isinstance(resource, Mapping):
+                yield (key, i), None, resource
+                continue
+            if resource.get("Error"):
+                yield (key, i), None, resource
+            for r, result in enumerate(items(resource.get("Results"))):
+                yield (key, i, "Results", r), result, resource
+
+
+def trivy_results(document: Any) -> Iterator[tuple[ResultPath, Mapping[str, Any]]]:
+    """(path, result) of each result of a Trivy report that is an object."""
+    for at, result, _ in _trivy_units(document):
+        if isinstance(result, Mapping):
+            yield at, result
+
+
+@dataclass
+class Outlines:
+    """What the first pass over a report read as a stream keeps of the records that are
+    whole Trivy results (a report before Trivy 0.20, a bare array of them) or k8s
+    resources (the Findings of `trivy k8s --report summary`): each without its findings,
+    so that `trivy_scan` reads the skeleton they `fill` as it reads the whole report, and
+    a large report is still never held. `all_results`: every element of a top-level
+    array is such a result (what the skeleton, its elements left out, cannot say)."""
+
+    found: dict[ResultPath, Any] = field(default_factory=dict)
+    all_results: bool = True
+
+    def see(self, path: ResultPath, item: Any) -> None:
+        if len(path) == 1 and self.all_results:
+            self.all_results = legacy_result(item)
+            if self.all_results:
+                self.found[path] = _outline(item)
+            else:
+                self.found.clear()  # an ASFF list: nothing of it is kept
+        elif len(path) == 2 and path[0] == "Findings" and _k8s_resource(item):
+            results = item.get("Results")
+            kept = {k: item[k] for k in ("Namespace", "Kind", "Name", "Error") if k in item}
+            kept["Metadata"] = {"ImageID": dig(item, "Metadata", "ImageID")}
+            kept["Results"] = (
+                [_outline(r) for r in results] if isinstance(results, list) else results
+            )
+            self.found[path] = kept
+
+    def fill(self, skeleton: Any) -> Any:
+        """The skeleton with the outlines where its elided records are."""
+        if isinstance(skeleton, list):
+            if not self.all_results:
+                raise MappingError(NOT_TRIVY)
+            return [self.found.get((i,)) for i in range(getattr(skeleton, "length", 0))]
+        if trivy_form(skeleton) == "k8s" and isinstance(skeleton.get("Findings"), list):
+            length = getattr(skeleton["Findings"], "length", 0)
+            return {
+                **skeleton,
+                "Findings": [self.found.get(("Findings", i)) for i in range(length)],
+            }
+        return skeleton
+
+
+def _k8s_resource(value: Any) -> bool:
+    """Whether a value is a resource of a `trivy k8s` report, not an ASFF finding."""
+    return isinstance(value, Mapping) and "Kind" in value and "SchemaVersion" not in value
+
+
+def _outline(result: Any) -> Any:
+    """A Trivy result without its findings: what `trivy_scan` reads of it."""
+    if not isinstance(result, Mapping):
+        return result if not isinstance(result, list) else []
+    out = {k: result[k] for k in ("Target", "Class", "Type") if k in result}
+    for key in _TRIVY_LIST_KINDS:
+        if key in result:
+            out[key] = [] if isinstance(result[key], list) else result[key]
+    return out
+
+
+def _trivy_shared(document: Any, artifact: str, resource: Any) -> dict[str, Any]:
+    """What every finding of a result shares: its artifact (for a k8s report, the resource:
+    cluster/namespace/kind/name, which its Ids then name too), type, image and time."""
+    if resource is None:
+        return {
+            "artifact": artifact,
+            "artifactType": dig(document, "ArtifactType"),
+            "imageId": dig(document, "Metadata", "ImageID"),
+            "createdAt": dig(document, "CreatedAt"),
+        }
+    name = "/".join(str(resource.get(k)) for k in ("Namespace", "Kind", "Name") if resource.get(k))
+    return {
+        "artifact": f"{artifact}/{name}",
+        "resource": name,
+        "artifactType": None,
+        "imageId": dig(resource, "Metadata", "ImageID"),
+        "createdAt": None,
+    }
+
+
+def _unreadable_lists(
+    result: Mapping[str, Any], where: str, errors: list[tuple[str, str]]
+) -> set[str]:
+    """The classes of a result's lists that are not arrays, each said in `errors`."""
+    unreadable = set()
+    for key, scan_class, _ in TRIVY_LISTS:
+        found = result.get(key)
+        if found is not None and not isinstance(found, list):
+            # Not a scan result we can read: say so, and archive nothing of its class.
+            errors.append((f"{where}.{key}", f"{key} is not an array"))
+            unreadable.add(scan_class)
+    return unreadable
 
 
 def _trivy_classes(result: Mapping[str, Any]) -> set[str]:
@@ -160,7 +386,7 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
         scanner="trivy",
         identity=(
             record.scope,
-            context["target"],
+            _located(context),
             vuln.get("PkgID") or f"{package}@{installed}",
             vuln.get("PkgPath"),
             vid,
@@ -206,7 +432,7 @@ def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
         finding_id=f"hubrelay/trivy/{MISCONFIGURATION}/{check}/"
         + stable_hash(
             record.scope,
-            context.get("target"),
+            _located(context),
             check,
             cause.get("Resource"),
             cause.get("StartLine"),
@@ -219,9 +445,7 @@ def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
         resources=[
             {
                 "Type": "Other",
-                "Id": str(cause.get("Resource") or context.get("target") or context["artifact"])[
-                    :512
-                ],
+                "Id": str(cause.get("Resource") or _config_of(context))[:512],
                 "Details": {
                     "Other": asff.clip_map(
                         {
@@ -270,7 +494,7 @@ def map_trivy_secret(record: Record, ctx: Context) -> list[Finding]:
     return [
         asff.build_finding(
             finding_id=f"hubrelay/trivy/{SECRET}/{rule}/"
-            + stable_hash(record.scope, context.get("target"), rule, item.get("StartLine"), layer),
+            + stable_hash(record.scope, _located(context), rule, item.get("StartLine"), layer),
             product_arn=ctx.product_arn_in(ctx.home),
             generator_id=f"trivy/{rule}",
             account_id=ctx.account_id,
@@ -295,6 +519,20 @@ def map_trivy_secret(record: Record, ctx: Context) -> list[Finding]:
             " and from every image layer or commit that holds it.",
         )
     ]
+
+
+def _config_of(context: Mapping[str, Any]) -> Any:
+    """What a misconfiguration without a CauseMetadata.Resource is of: the file (Target), or
+    in a k8s report the resource (cluster/namespace/kind/name; its Target is kind/name)."""
+    return (None if context.get("resource") else context.get("target")) or context["artifact"]
+
+
+def _located(context: Mapping[str, Any]) -> Any:
+    """Where a finding is, for its Id: the result's Target, with the k8s resource in a
+    `trivy k8s` report (one image in two Deployments is two findings; the Ids of other
+    reports are as they were before k8s reports were read)."""
+    resource = context.get("resource")
+    return context.get("target") if resource is None else [resource, context.get("target")]
 
 
 def _lines(start: Any, end: Any) -> str | None:
@@ -348,14 +586,16 @@ def grype_records(document: Any, origin: str, folder: str) -> Scanned:
     """Records of a Grype JSON report: a complete scan of its target for vulnerabilities
     (Grype finds nothing else)."""
     scope, context = grype_scan(document, folder)
-    out = [grype_record(origin, scope, context, i, m) for i, m in enumerate(document["matches"])]
+    matches = enumerate(document["matches"] or [])
+    out = [grype_record(origin, scope, context, i, m) for i, m in matches]
     return out, {scope: frozenset({VULNERABILITY})}, []
 
 
 def grype_scan(document: Any, folder: str) -> tuple[str, dict[str, Any]]:
     """(scope, context of every match) of a Grype report or its skeleton."""
-    if not isinstance(document, Mapping) or not isinstance(document.get("matches"), list):
-        raise MappingError("not a Grype JSON report (no 'matches' array)")
+    # `"matches": null` is a clean scan of an early Grype, which left the array nil.
+    if not isinstance(document, Mapping) or not isinstance(document.get("matches", 0), list | None):
+        raise MappingError(f"not a Grype JSON report (no 'matches' array){what_instead(document)}")
     target = dig(document, "source", "target")
     name = str(
         (target.get("userInput") or target.get("imageID"))
