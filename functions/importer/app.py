@@ -24,6 +24,11 @@ services = importer.connect(settings)
 @lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     messages = event.get("Records", [])
+    # The client made before the batch's findings are held: a process's first one reads
+    # botocore's endpoints data and Security Hub's model, 6.4 MB at its peak, which came
+    # on top of them (at the payload limit 1.59x the imports, 1.49x so: bench/memory.py).
+    # A warm start has it already.
+    services.securityhub(settings.region)
     records = [
         (r["messageId"], r["body"], int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)))
         for r in messages

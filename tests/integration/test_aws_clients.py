@@ -288,6 +288,58 @@ def test_the_endpoints_kept_are_botocores_for_the_services_hubrelay_uses(fresh):
     assert len(json.dumps(mine)) < len(json.dumps(theirs)) / 5
 
 
+ENDPOINTS_LIKE = {
+    "version": 3,
+    "partitions": [
+        {"partition": "aws", "services": {"s3": {"endpoints": {"us-east-1": {}}}, "kms": {}}},
+        {"partition": "aws-cn", "regions": {}, "services": {}},
+        {"services": {"sqs": {"defaults": {"protocols": ["https"]}}, "iam": [1, "}"]}},
+    ],
+    "extra": [],
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(ENDPOINTS_LIKE, indent=2),
+        json.dumps(ENDPOINTS_LIKE, separators=(",", ":")),
+        json.dumps(ENDPOINTS_LIKE, indent="\t").replace("\n", "\r\n"),
+        # json.loads keeps the last of two copies of a name
+        '{"partitions": [{"services": {"s3": 1, "s3": {"x": 2}}}], "version": 1, "version": 3}',
+    ],
+    ids=["indented", "compact", "tabs-crlf", "duplicate-names"],
+)
+def test_the_endpoints_file_read_with_some_services_is_json_loads_of_it_without_the_others(
+    tmp_path: Path, text: str
+) -> None:
+    (tmp_path / "endpoints.json").write_text(text)
+    kept = {"s3", "sqs"}
+    expected = json.loads(text)
+    for partition in expected["partitions"]:
+        partition["services"] = {n: e for n, e in partition["services"].items() if n in kept}
+    read = aws._read_endpoints(str(tmp_path / "endpoints"), kept)
+    assert json.dumps(read) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"partitions": {"aws": {}}}', '{"partitions": [{"services": []}]}', "[1, 2]"],
+    ids=["partitions-an-object", "services-a-list", "not-an-object"],
+)
+def test_an_endpoints_file_of_another_layout_is_read_whole(tmp_path: Path, text: str) -> None:
+    # (botocore's EndpointResolver then refuses it or reads it as it would have)
+    (tmp_path / "endpoints.json").write_text(text)
+    assert aws._read_endpoints(str(tmp_path / "endpoints"), {"s3"}) == json.loads(text)
+
+
+def test_an_endpoints_file_that_is_not_json_fails_as_json_loads_does(tmp_path: Path) -> None:
+    (tmp_path / "endpoints.json").write_text('{"partitions": [{"services": {"s3": {]}}')
+    with pytest.raises(json.JSONDecodeError):
+        aws._read_endpoints(str(tmp_path / "endpoints"), {"s3"})
+    assert aws._read_endpoints(str(tmp_path / "none"), {"s3"}) is None
+
+
 def test_the_services_kept_are_keyed_as_botocore_looks_them_up(fresh):
     # botocore looks a service's endpoints up by its model's endpointPrefix
     # (cloudwatch's is "monitoring"): each kept service is keyed so
