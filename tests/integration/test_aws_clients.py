@@ -333,10 +333,23 @@ def test_an_endpoints_file_of_another_layout_is_read_whole(tmp_path: Path, text:
     assert aws._read_endpoints(str(tmp_path / "endpoints"), {"s3"}) == json.loads(text)
 
 
-def test_an_endpoints_file_that_is_not_json_fails_as_json_loads_does(tmp_path: Path) -> None:
-    (tmp_path / "endpoints.json").write_text('{"partitions": [{"services": {"s3": {]}}')
-    with pytest.raises(json.JSONDecodeError):
+@pytest.mark.parametrize(
+    "text",
+    ['{"partitions": [{"services": {"s3": {]}}', '{"partitions": []} {}', '{"partitions": []'],
+    ids=["broken", "text-after-it", "cut-short"],
+)
+def test_an_endpoints_file_that_is_not_json_fails_as_json_loads_does(
+    tmp_path: Path, text: str
+) -> None:
+    (tmp_path / "endpoints.json").write_text(text)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as read:
         aws._read_endpoints(str(tmp_path / "endpoints"), {"s3"})
+    assert str(read.value) == str(expected.value)
+
+
+def test_no_endpoints_file_is_none(tmp_path: Path) -> None:
     assert aws._read_endpoints(str(tmp_path / "none"), {"s3"}) is None
 
 
