@@ -11,6 +11,12 @@ from typing import NoReturn
 
 from hubrelay.commands import convert, enqueue, route, send, validate
 
+# What `hubrelay --help` tells a user (the module's docstring is for whoever reads the code).
+DESCRIPTION = (
+    "Check, convert and send findings for AWS Security Hub, and preview how a hubrelay stack "
+    "routes a Security Hub event. `hubrelay COMMAND --help` describes each command."
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """Command-line mistakes in one line (argparse prints the whole usage first)."""
@@ -20,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="hubrelay", description=__doc__)
+    parser = _Parser(prog="hubrelay", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (validate, convert, send, enqueue, route):
         command.add_parser(commands)

@@ -3,6 +3,7 @@ progress on stderr."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Iterable
@@ -13,6 +14,18 @@ from hubrelay import loading
 
 class CommandError(Exception):
     """A reason the command cannot go on, said in one line (exit code 2)."""
+
+
+def positive_int(text: str) -> int:
+    """argparse's type for a size or a count: a whole number above 0 (argparse says
+    which option in its one line, see hubrelay.cli)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
 
 
 def parse_params(pairs: Iterable[str], flag: str = "--param") -> dict[str, str]:
@@ -27,16 +40,43 @@ def parse_params(pairs: Iterable[str], flag: str = "--param") -> dict[str, str]:
     return values
 
 
+# Enough to tell a file of whitespace from one that holds JSON, without reading a large one.
+_BLANK_PROBE = 4096
+
+
 def read_json(path: str) -> Any:
     """The JSON of a file, read under the loading policy; LoadError names the file."""
     with open(path, "rb") as handle:
-        return loading.load_json(handle.read(), what=path)
+        data = handle.read()
+    if not data or data.isspace():
+        raise CommandError(_empty(path, data))
+    return loading.load_json(data, what=path)
+
+
+def refuse_empty(path: str) -> None:
+    """CommandError for a file with nothing in it, which JSON's parser would only call
+    "Expecting value: line 1 column 1 (char 0)"; OSError when it cannot be opened."""
+    with open(path, "rb") as handle:
+        head = handle.read(_BLANK_PROBE + 1)
+    if len(head) <= _BLANK_PROBE and (not head or head.isspace()):
+        raise CommandError(_empty(path, head))
+
+
+def _empty(path: str, data: bytes) -> str:
+    what = "0 bytes" if not data else "only whitespace"
+    return f"{path}: the file is empty ({what}), expected JSON"
 
 
 def refused(path: str, error: Exception) -> int:
     """One line on stderr naming the file and why it cannot be used; exit code 2."""
-    known = isinstance(error, loading.LoadError | CommandError)
-    text = str(error) if known or not path else f"{path}: {error}"
+    if isinstance(error, loading.LoadError | CommandError):
+        text = str(error)
+    elif isinstance(error, OSError) and error.strerror:
+        # "missing.json: No such file or directory", not "[Errno 2] No such file or
+        # directory: 'missing.json'": the file the system names (a mapping, say) first.
+        text = f"{error.filename or path}: {error.strerror}"
+    else:
+        text = f"{path}: {error}" if path else str(error)
     print(" ".join(text.split()), file=sys.stderr)
     return 2
 

@@ -7,24 +7,59 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from hubrelay import message
-from hubrelay.commands.common import CommandError, Progress, refused, say
+from hubrelay.commands.common import (
+    CommandError,
+    Progress,
+    positive_int,
+    refuse_empty,
+    refused,
+    say,
+)
 from hubrelay.settings import DEFAULT_MAX_MESSAGE_BYTES
 
 FORMATS = ["auto", "sarif", "trivy", "grype", "asff", "health", "vendor"]
+# The Region of a product ARN as the validator reads it (hubrelay.asff.PRODUCT_ARN_RE).
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def account_id(text: str) -> str:
+    """argparse's type for --account: a bad one is one line, not an error per record
+    ("", the default, is the caller's account)."""
+    if text and not _ACCOUNT.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"not a 12-digit account id: {text!r}")
+    return text
+
+
+def region_code(text: str) -> str:
+    if not _REGION.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"not a Region code such as us-east-1: {text!r}")
+    return text
 
 
 def add_parser(commands: Any) -> None:
     conv = commands.add_parser(
         "convert", help="turn a native file (SARIF, Trivy, Grype, ASFF, Health, vendor) into ASFF"
     )
-    conv.add_argument("file")
-    conv.add_argument("--format", default="auto", choices=FORMATS)
-    conv.add_argument("--mapping", default="", help="vendor mapping file (default: built-in)")
+    conv.add_argument("file", help="a scanner report, AWS Health events or a vendor API page")
+    conv.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="default: auto, which tells SARIF, Trivy, Grype, ASFF and Health apart "
+        "(a vendor page needs --format vendor or --mapping)",
+    )
+    conv.add_argument(
+        "--mapping",
+        default="",
+        help="vendor mapping file (default: built-in); implies --format vendor",
+    )
     conv.add_argument(
         "--key",
         default="",
@@ -35,9 +70,12 @@ def add_parser(commands: Any) -> None:
     conv.add_argument(
         "--account",
         default="",
+        type=account_id,
         help="AwsAccountId of the findings (default: yours, from STS GetCallerIdentity)",
     )
-    conv.add_argument("--region", default="us-east-1", help="Region of the ProductArn")
+    conv.add_argument(
+        "--region", default="us-east-1", type=region_code, help="Region of the ProductArn"
+    )
     conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")
     conv.add_argument(
         "--message",
@@ -46,7 +84,10 @@ def add_parser(commands: Any) -> None:
         "size limit: one message, or an array of them",
     )
     conv.add_argument(
-        "--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES, help="with --message"
+        "--max-message-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="with --message",
     )
     conv.set_defaults(run=run)
 
@@ -62,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
     from hubrelay.sources import Context, MappingError, files
 
     try:
-        fmt = None if args.format == "auto" else args.format
-        read, problems = files.read_file(args.file, fmt, args.mapping, key=args.key or "")
+        fmt = _format(args)
+        refuse_empty(args.file)
+        read, problems = _read(args.file, fmt, args.mapping, args.key or "")
         records = _Counted(read)
         # Without records there is nothing to name an account in: no STS call for it.
         account = args.account or (account_from_sts() if records.any() else "000000000000")
@@ -89,6 +131,27 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if problems or errors else 0
+
+
+def _format(args: argparse.Namespace) -> str | None:
+    """The format asked for (None: detect it); a mapping is for vendor pages only."""
+    if args.mapping and args.format not in ("auto", "vendor"):
+        raise CommandError(f"--mapping is for --format vendor, not --format {args.format}")
+    if args.mapping:
+        return "vendor"
+    return None if args.format == "auto" else str(args.format)
+
+
+def _read(path: str, fmt: str | None, mapping: str, key: str) -> tuple[Any, Any]:
+    """files.read_file, with a mapping that cannot be opened named as the mapping."""
+    from hubrelay.sources import files
+
+    try:
+        return files.read_file(path, fmt, mapping, key=key)
+    except OSError as exc:
+        if mapping and exc.filename == mapping:
+            raise CommandError(f"vendor mapping {mapping}: {exc.strerror or exc}") from None
+        raise
 
 
 class _Counted:

@@ -10,7 +10,7 @@ from typing import Any
 
 from hubrelay import message
 from hubrelay.commands import inputs
-from hubrelay.commands.common import CommandError, Progress, refused
+from hubrelay.commands.common import CommandError, Progress, positive_int, refused
 from hubrelay.commands.send import (
     FILE_QUARANTINE_BYTES,
     need_credentials,
@@ -35,7 +35,7 @@ def add_parser(commands: Any) -> None:
     enqueue.add_argument("--dry-run", action="store_true", help="validate and pack only")
     enqueue.add_argument(
         "--max-message-bytes",
-        type=int,
+        type=positive_int,
         default=0,
         help="message size limit (default: HUBRELAY_MAX_MESSAGE_BYTES or 1 MiB)",
     )
@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     largest = max((len(b.encode()) for b in bodies), default=0)
     rows: list[tuple[str, object]] = [
         ("findings read", len(findings)),
+        *inputs.repeated(len(findings), len(quarantine.entries), len(valid)),
         (
             "would send" if args.dry_run else "messages",
             f"{len(valid)} findings in {len(bodies)} messages (largest {largest} bytes, "

@@ -43,7 +43,28 @@ def load_findings(path: str) -> list[Any]:
         return list(document["Findings"])
     if _is_message(document):
         return list(message.decode(json.dumps(document)))
-    raise ValueError(SHAPES)
+    raise ValueError(_native(path, document) or SHAPES)
+
+
+_NATIVE = {"sarif": "a SARIF log", "trivy": "a Trivy report", "grype": "a Grype report"}
+
+
+def _native(path: str, document: Any) -> str:
+    """What to do with a scanner report given where findings are expected ("" if it is
+    none): the commands take findings, which `hubrelay convert` makes of it."""
+    # Imported here so that reading a findings file does not load the sources.
+    from hubrelay.sources import MappingError, reports
+
+    try:
+        fmt = reports.detect_format(document)
+    except MappingError:
+        return ""
+    if fmt not in _NATIVE:
+        return ""
+    return (
+        f"{_NATIVE[fmt]}, not ASFF findings: convert it first, "
+        f"hubrelay convert {path} --account <12-digit account id> --message > message.json"
+    )
 
 
 def named(path: str, findings: Sequence[Any]) -> list[tuple[str, Any]]:
@@ -73,6 +94,21 @@ def quarantined_file(entries: Iterable[Quarantined]) -> dict[str, Any]:
             }
         )
     return {"Findings": findings, "Reasons": reasons}
+
+
+def repeated(read: int, invalid: int, kept: int) -> list[tuple[str, object]]:
+    """The summary's row for findings given more than once (none when there were none):
+    the importer sends one per identity, and a count that does not add up needs saying."""
+    twice = read - invalid - kept
+    if twice <= 0:
+        return []
+    return [
+        (
+            "same finding twice",
+            f"{twice} (the same Id, ProductArn and account again: only the copy with "
+            "the latest UpdatedAt is sent, as the importer does)",
+        )
+    ]
 
 
 def counts(entries: Sequence[Quarantined]) -> str:

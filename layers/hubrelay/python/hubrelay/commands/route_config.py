@@ -68,6 +68,14 @@ def _where(args: Any, event: Any) -> tuple[str, str, str]:
     fields = event if isinstance(event, dict) else {}
     account = args.account or str(fields.get("account") or "")
     region = args.region or str(fields.get("region") or "")
+    if (not account or not region) and "detail-type" not in fields:
+        # Not an event at all (a findings file, a scanner report): say so, rather than ask
+        # for the account and Region it cannot name.
+        raise CommandError(
+            f'{args.file}: not an EventBridge event (no "detail-type"): route reads a '
+            "Security Hub event as EventBridge delivers it (Security Hub Findings - Custom "
+            "Action, Security Hub Findings - Imported, Findings Imported V2)"
+        )
     if not account or not region:
         raise CommandError("the event names no account or Region: pass --account and --region")
     said = "given" if args.account and args.region else "the event's"

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = inputs.named(args.file, findings)
     items = gather_findings(pairs, settings.max_finding_bytes, quarantine)
     rows: list[tuple[str, object]] = [("findings read", len(findings))]
+    rows += inputs.repeated(len(findings), len(quarantine.entries), len(items))
     if args.dry_run:
         return _plan(items, quarantine, settings, rows)
     progress = Progress("imported", len(items))

@@ -7,7 +7,7 @@ from typing import Any
 
 from hubrelay import asff
 from hubrelay.commands import inputs
-from hubrelay.commands.common import refused
+from hubrelay.commands.common import CommandError, positive_int, refused
 from hubrelay.settings import MAX_FINDING_BYTES
 
 
@@ -17,15 +17,21 @@ def add_parser(commands: Any) -> None:
         help='check a JSON file of ASFF findings (an array, {"Findings": [...]}, a queue '
         "message or an array of queue messages)",
     )
-    check.add_argument("file")
-    check.add_argument("--max-finding-bytes", type=int, default=MAX_FINDING_BYTES)
+    check.add_argument("file", help='findings: an array, {"Findings": [...]} or queue messages')
+    check.add_argument(
+        "--max-finding-bytes",
+        type=positive_int,
+        default=MAX_FINDING_BYTES,
+        help=f"largest finding, in bytes of its JSON (default: {MAX_FINDING_BYTES:,}, "
+        "Security Hub's 240 KB)",
+    )
     check.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         findings = inputs.load_findings(args.file)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, CommandError) as exc:
         return refused(args.file, exc)
     bad = 0
     for index, finding in enumerate(findings):
