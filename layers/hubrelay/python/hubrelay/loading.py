@@ -92,6 +92,40 @@ def load_json(data: str | bytes | bytearray, *, what: str) -> Any:
     return document
 
 
+def load_json_values(data: str | bytes | bytearray, *, what: str) -> Any:
+    """`load_json`, or, when `data` holds several JSON values one after another, the list
+    of them: JSON Lines / NDJSON (https://jsonlines.org/: prowler 2's json-asff output, one
+    finding a line) and the objects Amazon Data Firehose writes back to back into an S3
+    object. Each value is read under the same policy (`load_json` of its text); a single
+    document reads exactly as `load_json` reads it."""
+    try:
+        return load_json(data, what=what)
+    except LoadError as exc:
+        if exc.kind != "syntax" or not exc.reason.startswith("not JSON: Extra data"):
+            raise
+    text = _decode(data, what) if isinstance(data, bytes | bytearray) else data
+    if text.startswith("\ufeff"):  # a BOM (utf-8-sig decodes it away; a str may keep it)
+        text = text[1:]
+    decoder, at = marking_decoder(), 0
+    values: list[Any] = []
+    while (at := _skip_whitespace(text, at)) < len(text):
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise LoadError(what, f"not JSON: {exc}", kind="syntax") from None
+        except RecursionError:  # pragma: no cover - load_json refused the depth first
+            raise LoadError(what, DEPTH_REASON, kind="depth") from None
+        values.append(load_json(text[at:end], what=f"{what} (value {len(values) + 1})"))
+        at = end
+    return values
+
+
+def _skip_whitespace(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\n\r":
+        at += 1
+    return at
+
+
 def marking_decoder(
     refused: Callable[[_Refused], object] = lambda marker: None,
 ) -> json.JSONDecoder:

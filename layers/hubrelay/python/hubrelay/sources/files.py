@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from hubrelay import asff
-from hubrelay.loading import load_json
+from hubrelay.loading import load_json_values
 from hubrelay.sources import (
     Context,
     Finding,
@@ -52,7 +52,7 @@ def read_file(
             # Not a scanner report (a Health file, say): read whole below, which also
             # says why when it is nothing readable.
     with open(path, "rb") as handle:
-        document = load_json(handle.read(), what=path)
+        document = load_json_values(handle.read(), what=path)
     return read_records(document, fmt, path, mapping_path, key)
 
 

@@ -23,16 +23,20 @@ complete only for the scanner classes it ran (vulnerability, secret, misconfigur
 `vulnscan`), and archives only findings of those. ASFF files are not complete scans: they
 carry RecordState themselves.
 
-ASFF files are passed through with the stack's ProductArn and account, after two safe
+ASFF files are passed through with the stack's ProductArn and account, after three safe
 repairs (Trivy's contrib/asff.tpl leaves Regions blank when AWS_REGION is not set): a blank
 Resources[].Region or Partition becomes the finding's Region or its partition, and any
-other blank optional string is dropped. A file that holds one Id twice keeps one copy, the
+other blank optional string is dropped; and a number where a map holds strings
+(Details.Other: older templates write CVSS scores unquoted) becomes its text. A file of JSON
+Lines (one finding a line: prowler 2) is read as an array. A file that holds one Id twice
+keeps one copy, the
 one with the latest UpdatedAt (the first of equals), and warns about the other
 (`reports.OnePerId`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +45,7 @@ from botocore.exceptions import ClientError
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from hubrelay import asff
-from hubrelay.loading import load_json
+from hubrelay.loading import load_json_values
 from hubrelay.sources import (
     Context,
     Cursor,
@@ -148,11 +152,19 @@ def _without_blank_optionals(value: Any, shape: Shape) -> Any:
     if isinstance(shape, ListShape) and isinstance(value, list):
         return [_without_blank_optionals(item, shape.member) for item in value]
     if isinstance(shape, MapShape) and isinstance(value, Mapping):
-        return {
-            key: _without_blank_optionals(item, shape.value)
-            for key, item in value.items()
-            if not (shape.value.type_name == "string" and _blank(item))
-        }
+        if shape.value.type_name == "string":
+            return {key: _number_text(item) for key, item in value.items() if not _blank(item)}
+        return {key: _without_blank_optionals(item, shape.value) for key, item in value.items()}
+    return value
+
+
+def _number_text(value: Any) -> Any:
+    """A number in a map of strings (Details.Other, ProductFields) as its JSON text: older
+    releases of Trivy's contrib/asff.tpl write "NvdCvssScoreV3": 7.5 there unquoted (today's,
+    https://github.com/aquasecurity/trivy/blob/main/contrib/asff.tpl, quote it), and Security
+    Hub refuses a number where the model says string."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
     return value
 
 
@@ -285,7 +297,7 @@ class ScannerReportsSource:
                 read = read_stream(lambda: self._body(obj), origin, folder_of(key))
             else:
                 body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-                document = load_json(body.read(), what=origin)
+                document = load_json_values(body.read(), what=origin)
                 read = read_report(document, origin, folder_of(key))
         except (ValueError, RecursionError) as exc:  # JSON or format errors
             return Unit([], cursor, origin, errors=[(origin, f"invalid report: {exc}")])

@@ -179,8 +179,22 @@ class _Walk:
         """Elements of the record arrays; the skeleton last, with the path ()."""
         skeleton = yield from self.node(SPEC, ())
         if self.window.peek() != "":
-            raise self.window.error("text after the JSON document")
+            # JSON Lines, as loading.load_json_values reads them: objects one after
+            # another are the elements of a bare array, unless the first held records.
+            if not isinstance(skeleton, dict) or skeleton.keys() & SPEC.keys():
+                raise self.window.error("text after the JSON document")
+            skeleton = yield from self.sequence(skeleton)
         yield (), skeleton
+
+    def sequence(self, first: Any) -> Walked:
+        """The values after the first of a JSON Lines file, each with its place (i,)."""
+        yield (0,), first
+        count = 1
+        while self.window.peek() != "":
+            where = (count,)
+            yield where, self.value(where)
+            count += 1
+        return Elided(count)
 
     def node(self, spec: Any, path: Path) -> Walked:
         if len(path) > loading.MAX_DEPTH:
