@@ -551,6 +551,63 @@ def test_grype_report_with_null_matches_is_a_clean_scan() -> None:
     assert complete == {"grype::.": frozenset({"vulnerability"})}
 
 
+# --- Ids that would collide ------------------------------------------------------------
+
+
+REAL_REPORTS = sorted(
+    p.name
+    for p in (FIXTURES / "sources").glob("*.json")
+    if p.name.startswith(("trivy_", "grype_")) and "asff" not in p.name
+)
+
+
+@pytest.mark.parametrize("name", [n for n in REAL_REPORTS if n != "trivy_cyclonedx.json"])
+def test_every_finding_of_a_scanner_report_has_an_id_of_its_own_and_the_same_each_read(
+    name: str,
+) -> None:
+    document = load_fixture(f"sources/{name}")
+    first, _ = convert(copy.deepcopy(document))
+    again, _ = convert(document)
+    assert ids_of(first) == ids_of(again)
+
+
+def _without(document: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+    trimmed = copy.deepcopy(document)
+    *parent, last = path
+    node: Any = trimmed
+    for step in parent:
+        node = node[step]
+    del node[last]
+    return trimmed
+
+
+@pytest.mark.parametrize(
+    ("name", "generator", "second"),
+    [
+        # Two AWS keys on line 9 of one file (a minified file has all its keys on one line).
+        (
+            "trivy_repo_secrets_licenses.json",
+            "trivy/aws-secret-access-key",
+            ("Results", 0, "Secrets", 3),
+        ),
+        # One check passing twice in one file, neither with a resource or line.
+        ("trivy_config.json", "trivy/AVD-AWS-0088", ("Results", 2, "Misconfigurations", 2)),
+        # One package at one path in two image layers (grype --scope all-layers).
+        ("grype_directory.json", "grype/CVE-2020-0001", ("matches", 4)),
+    ],
+)
+def test_records_that_share_an_identity_are_each_a_finding_and_the_first_keeps_its_id(
+    name: str, generator: str, second: tuple[Any, ...]
+) -> None:
+    document = load_fixture(f"sources/{name}")
+    findings, _ = convert(document)
+    both = [f["Id"] for f in by_generator(findings)[generator]]
+    assert len(both) == len(set(both)) == 2
+    # Alone in its report, the first has the Id it had before repeats were counted.
+    alone, _ = convert(_without(document, second))
+    assert [f["Id"] for f in by_generator(alone)[generator]] == both[:1]
+
+
 # --- ASFF passthrough ------------------------------------------------------------------
 
 

@@ -87,6 +87,12 @@ def test_records_of_a_stream_can_be_read_again(name: str) -> None:
     assert [r.position for r in records] == [r.position for r in records]
 
 
+def test_repeats_of_an_identity_are_counted_again_each_time_a_stream_is_read() -> None:
+    data = (FIXTURES / "sources" / "grype_directory.json").read_bytes()
+    records, _, _ = reports.read_stream(lambda: io.BytesIO(data), "r.json", "f")
+    assert [r.repeat for r in records] == [r.repeat for r in records] == [0, 0, 0, 0, 1]
+
+
 def test_semgrep_rules_after_the_results_are_found_for_each_result() -> None:
     # Given Semgrep's SARIF, whose keys are sorted: each run's results come before its tool
     data = (FIXTURES / "sources" / "semgrep_results_before_rules.sarif.json").read_bytes()

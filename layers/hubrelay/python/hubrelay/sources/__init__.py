@@ -104,6 +104,9 @@ class Record:
     scope: str  # what a complete scan covers; tracking groups findings by it
     context: Any = None  # shared data the mapper needs (a SARIF run, a vendor mapping)
     scan_class: str = UNCLASSED  # the scanner class of its findings (one of CLASSES)
+    # How many records of its report before it share what its Id is made of: 0 but where
+    # two Trivy or Grype records would collide (hubrelay.sources.vulnscan.Repeats).
+    repeat: int = 0
 
 
 # What reading one report gives: its records, the scopes it scans completely, and

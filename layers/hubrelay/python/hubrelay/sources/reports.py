@@ -97,10 +97,11 @@ def read_report(document: Any, origin: str, folder: str, fmt: str | None = None)
     if fmt == "sarif":
         records, complete, errors = sarif.records(document, origin, folder)
         return records, dict.fromkeys(complete, frozenset({UNCLASSED})), errors
-    if fmt == "trivy":
-        return vulnscan.trivy_records(document, origin, folder)
-    if fmt == "grype":
-        return vulnscan.grype_records(document, origin, folder)
+    if fmt in ("trivy", "grype"):
+        read = vulnscan.trivy_records if fmt == "trivy" else vulnscan.grype_records
+        found, classes, problems = read(document, origin, folder)
+        repeats = vulnscan.Repeats()
+        return [repeats.mark(r) for r in found], classes, problems
     if fmt == "asff":
         findings = document.get("Findings") if isinstance(document, Mapping) else document
         if not isinstance(findings, list):
@@ -252,9 +253,11 @@ class _Streamed:
     record: Maker
 
     def __iter__(self) -> Iterator[Record]:
+        repeats = vulnscan.Repeats()  # counted again each time the records are read
         with closing(self.open()) as stream:
             for path, item in streamjson.elements(stream, self.origin):
-                yield from self.record(path, item)
+                for found in self.record(path, item):
+                    yield repeats.mark(found)
 
 
 def _sarif_record(log: sarif.Scan, path: streamjson.Path, item: Any) -> list[Record]:

@@ -14,8 +14,9 @@ archives nothing of another.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -36,6 +37,7 @@ from hubrelay.sources import (
     obj,
     rfc3339,
     stable_hash,
+    stable_json,
     string,
 )
 
@@ -384,13 +386,7 @@ def map_trivy(record: Record, ctx: Context) -> list[Finding]:
     cwes = ",".join([c for c in items(vuln.get("CweIDs")) if isinstance(c, str)])
     found = _PackageVulnerability(
         scanner="trivy",
-        identity=(
-            record.scope,
-            _located(context),
-            vuln.get("PkgID") or f"{package}@{installed}",
-            vuln.get("PkgPath"),
-            vid,
-        ),
+        identity=_identity(record, _vulnerability_identity),
         vid=str(vid),
         package=package,
         version=installed,
@@ -430,13 +426,7 @@ def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
     where = f"{context.get('target')}:{cause.get('StartLine')}" if cause.get("StartLine") else None
     finding = asff.build_finding(
         finding_id=f"hubrelay/trivy/{MISCONFIGURATION}/{check}/"
-        + stable_hash(
-            record.scope,
-            _located(context),
-            check,
-            cause.get("Resource"),
-            cause.get("StartLine"),
-        ),
+        + stable_hash(*_identity(record, _misconfiguration_identity)),
         product_arn=ctx.product_arn_in(ctx.home),
         generator_id=f"trivy/{check}",
         account_id=ctx.account_id,
@@ -494,7 +484,7 @@ def map_trivy_secret(record: Record, ctx: Context) -> list[Finding]:
     return [
         asff.build_finding(
             finding_id=f"hubrelay/trivy/{SECRET}/{rule}/"
-            + stable_hash(record.scope, _located(context), rule, item.get("StartLine"), layer),
+            + stable_hash(*_identity(record, _secret_identity)),
             product_arn=ctx.product_arn_in(ctx.home),
             generator_id=f"trivy/{rule}",
             account_id=ctx.account_id,
@@ -638,7 +628,7 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
     state = dig(vuln, "fix", "state")
     found = _PackageVulnerability(
         scanner="grype",
-        identity=(record.scope, package.get("purl") or f"{name}@{version}", path, vid),
+        identity=_identity(record, _grype_identity),
         vid=str(vid),
         package=name,
         version=version,
@@ -692,6 +682,86 @@ def _version(cvss: Mapping[str, Any]) -> str:
 
 
 # --- shared ----------------------------------------------------------------------------
+
+
+# What a Trivy or Grype finding's Id is made of (docs/findings.md, "what the <hash>
+# covers"), from its record's native entry, scope and context: what identifies it across
+# scans. Each reads the entry as its mapper does, but never refuses it (Repeats reads
+# every record, mappable or not).
+Identity = Callable[[Mapping[str, Any], str, Any], tuple[Any, ...]]
+
+
+def _vulnerability_identity(vuln: Mapping[str, Any], scope: str, context: Any) -> tuple[Any, ...]:
+    installed = str(vuln.get("InstalledVersion") or "")
+    package = vuln.get("PkgID") or f"{vuln.get('PkgName')}@{installed}"
+    return (scope, _located(context), package, vuln.get("PkgPath"), vuln.get("VulnerabilityID"))
+
+
+def _misconfiguration_identity(
+    item: Mapping[str, Any], scope: str, context: Any
+) -> tuple[Any, ...]:
+    cause = obj(item.get("CauseMetadata"))
+    check = item.get("AVDID") or item.get("ID")
+    return (scope, _located(context), check, cause.get("Resource"), cause.get("StartLine"))
+
+
+def _secret_identity(item: Mapping[str, Any], scope: str, context: Any) -> tuple[Any, ...]:
+    layer = dig(item, "Layer", "DiffID")
+    return (scope, _located(context), item.get("RuleID"), item.get("StartLine"), layer)
+
+
+def _grype_identity(match: Mapping[str, Any], scope: str, context: Any) -> tuple[Any, ...]:
+    package = obj(match.get("artifact"))
+    version = str(package.get("version") or "")
+    name = package.get("purl") or f"{package.get('name')}@{version}"
+    path = dig(package, "locations", 0, "path")
+    return (scope, name, path, dig(match, "vulnerability", "id"))
+
+
+_IDENTITIES: dict[str, Identity] = {
+    "trivy": _vulnerability_identity,
+    "trivy-misconfig": _misconfiguration_identity,
+    "trivy-secret": _secret_identity,
+    "grype": _grype_identity,
+}
+
+
+def _identity(record: Record, identity: Identity) -> tuple[Any, ...]:
+    """What the record's Id is made of: its identity, and its repeat when it has one."""
+    parts = identity(record.native, record.scope, record.context)
+    return (*parts, record.repeat) if record.repeat else parts
+
+
+@dataclass
+class Repeats:
+    """How many records of a report before each share its identity (Record.repeat).
+
+    Two records of one report can share what a Trivy or Grype Id is made of: two matches of
+    one secret rule on one line (a minified file), one package at one path in two image
+    layers (Grype's `--scope all-layers`), a check that passes twice in one file. The
+    collector keeps the first finding of an Id and drops the others, so the nth record of
+    an identity has n in its Id's hash and the first has none: the Id of every record that
+    collided with none is what it was before repeats were counted. Each identity is kept
+    as a 64-bit digest (a report read as a stream is never held; a collision of two
+    digests, about 1 in 10^10 for 100,000 records, would give a record a new Id).
+    """
+
+    seen: set[int] = field(default_factory=set)
+    counts: dict[int, int] = field(default_factory=dict)  # of the identities seen again
+
+    def mark(self, record: Record) -> Record:
+        """The record, its `repeat` set (records of other kinds as they are)."""
+        identity = _IDENTITIES.get(record.kind)
+        if identity is None or not isinstance(record.native, Mapping):
+            return record
+        text = stable_json(identity(record.native, record.scope, record.context))
+        key = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        if key in self.seen:
+            record.repeat = self.counts.get(key, 1)
+            self.counts[key] = record.repeat + 1
+        else:
+            self.seen.add(key)
+        return record
 
 
 @dataclass(slots=True)
