@@ -24,6 +24,7 @@ REAL = [
     ("grype_image.sarif.json", 1),
     ("bandit.sarif.json", 2),
     ("sarif_spec_corners.sarif.json", 13),
+    ("trivy_sarif_template_two_targets.sarif.json", 3),
     ("checkov_terraform.sarif.json", None),
     ("codeql_rules_in_extensions.sarif.json", None),
 ]
@@ -221,3 +222,22 @@ def test_clean_scan_and_empty_runs_give_no_finding_and_no_error() -> None:
     clean = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "tfsec"}}, "results": []}]}
     assert convert(clean) == []
     assert convert({"version": "2.1.0", "runs": []}) == []
+
+
+def test_a_rule_index_that_contradicts_the_rule_id_yields_to_the_id() -> None:
+    # Older Trivy sarif.tpl: each target's vulnerability index as ruleIndex (log4j's 0 is
+    # the image's first rule, openssl's CVE-2023-5363)
+    findings = convert(fixture("trivy_sarif_template_two_targets.sarif.json"))
+    log4j = next(f for f in findings if f["GeneratorId"] == "Trivy/CVE-2021-44228")
+    assert log4j["Title"] == "Trivy: CVE-2021-44228 Package: org.apache.logging.log4j:log4j-core"
+    assert "log4j-core: Remote code execution" in log4j["Description"]
+    openssl = next(f for f in findings if f["GeneratorId"] == "Trivy/CVE-2023-5363")
+    assert openssl["Title"] == "Trivy: CVE-2023-5363 Package: libssl3"
+    assert len({f["Id"] for f in findings}) == 3
+
+
+def test_a_hierarchical_rule_id_below_the_indexed_rule_keeps_it() -> None:
+    document = fixture("trivy_sarif_template_two_targets.sarif.json")
+    document["runs"][0]["results"][0]["ruleId"] = "CVE-2023-5363/libssl3"
+    findings = convert(document)
+    assert findings[0]["Title"] == "Trivy: CVE-2023-5363 Package: libssl3"

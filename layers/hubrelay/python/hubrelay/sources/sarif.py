@@ -166,7 +166,12 @@ class Run:
             rules = self.rules(component if isinstance(component, int) else None)
             if index < len(rules) and isinstance(rules[index], Mapping):
                 found: Mapping[str, Any] = rules[index]
-                return found
+                if _consistent(found, rule_id):
+                    return found
+                # §3.27.6: ruleIndex and ruleId SHALL be consistent. Older Trivy sarif.tpl
+                # wrote each target's own vulnerability index as ruleIndex into the rules
+                # of all targets: the id, the stable identifier, names the rule then.
+                return self._rules_by_id.get(str(rule_id), found)
             if not rule_id:
                 raise MappingError(f"ruleIndex {index} is not in the run's {len(rules)} rules")
         return self._rules_by_id.get(str(rule_id), {}) if rule_id else {}
@@ -278,6 +283,15 @@ def scan(document: Any, origin: str, folder: str) -> Scan:
     # repository and category may not vouch for one that failed. A run that could not be
     # read at all may have covered any scope, so then none is.
     return Scan(origin, readable, set() if unread else complete - incomplete, errors)
+
+
+def _consistent(rule: Mapping[str, Any], rule_id: Any) -> bool:
+    """Whether a result's ruleId names `rule`: its id, or a hierarchical id below it
+    ("CA2101/1" of rule "CA2101", §3.27.5); no ruleId, or a rule without id, says nothing."""
+    own = rule.get("id")
+    if not isinstance(rule_id, str) or not rule_id or not isinstance(own, str):
+        return True
+    return rule_id == own or rule_id.startswith(own + "/")
 
 
 def _version_2_1_0(document: Any) -> bool:
