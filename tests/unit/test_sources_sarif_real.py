@@ -25,6 +25,11 @@ REAL = [
     ("bandit.sarif.json", 2),
     ("sarif_spec_corners.sarif.json", 13),
     ("trivy_sarif_template_two_targets.sarif.json", 3),
+    ("eslint_formatter.sarif.json", 4),
+    ("hadolint.sarif.json", 3),
+    ("kics_terraform.sarif.json", 2),
+    ("osv_scanner.sarif.json", 2),
+    ("snyk_code.sarif.json", 1),
     ("checkov_terraform.sarif.json", None),
     ("codeql_rules_in_extensions.sarif.json", None),
 ]
@@ -109,6 +114,7 @@ def test_gitleaks8_directory_scan_blank_fingerprints_fall_back_to_the_location()
         ("gitleaks8_git.sarif.json", ["AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE"]),
         ("gitleaks8_dir.sarif.json", ["sk_live_51HcXf2EXAMPLEKEY", "9f8e7d6c5b4a39281706"]),
         ("bandit.sarif.json", ["hunter2"]),
+        ("kics_terraform.sarif.json", ["Sup3rS3cret!"]),
     ],
 )
 def test_a_secret_never_reaches_the_finding(name: str, secrets: list[str]) -> None:
@@ -241,3 +247,25 @@ def test_a_hierarchical_rule_id_below_the_indexed_rule_keeps_it() -> None:
     document["runs"][0]["results"][0]["ruleId"] = "CVE-2023-5363/libssl3"
     findings = convert(document)
     assert findings[0]["Title"] == "Trivy: CVE-2023-5363 Package: libssl3"
+
+
+def test_kics_cwe_relationships_and_severity_by_level() -> None:
+    findings = convert(fixture("kics_terraform.sarif.json"))
+    assert {tuple(f["Types"]) for f in findings} == {
+        ("Software and Configuration Checks/Vulnerabilities/CWE",)
+    }
+    assert [f["Severity"]["Label"] for f in findings] == ["HIGH", "HIGH"]  # rule level error
+
+
+def test_hadolint_levels_and_eslint_rule_less_parse_error() -> None:
+    hadolint = convert(fixture("hadolint.sarif.json"))
+    assert [f["Severity"]["Label"] for f in hadolint] == ["MEDIUM", "LOW", "HIGH"]
+    eslint = {f["GeneratorId"]: f for f in convert(fixture("eslint_formatter.sarif.json"))}
+    assert eslint["ESLint"]["Title"] == "ESLint: Parsing error: Unexpected token )"
+    assert eslint["ESLint/no-eval"]["Resources"][0]["Id"].endswith("/src/util.js")
+
+
+def test_osv_scanner_two_versions_of_one_package_are_two_findings() -> None:
+    findings = convert(fixture("osv_scanner.sarif.json"))
+    assert len({f["Id"] for f in findings}) == 2
+    assert {f["Severity"]["Original"] for f in findings} == {"7.2"}
