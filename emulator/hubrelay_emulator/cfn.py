@@ -186,11 +186,53 @@ def _check_parameter(name: str, spec: Mapping[str, Any], raw: str) -> None:
     if pattern is not None and not re.fullmatch(pattern, raw):
         raise TemplateError(f"parameter {name}={raw!r} does not match {pattern}")
     if spec.get("Type") == "Number":
-        number = float(raw)
+        try:
+            number = float(raw)
+        except ValueError:
+            raise TemplateError(f"parameter {name}={raw!r} is not a number") from None
         if "MinValue" in spec and number < float(spec["MinValue"]):
             raise TemplateError(f"parameter {name}={raw} is below {spec['MinValue']}")
         if "MaxValue" in spec and number > float(spec["MaxValue"]):
             raise TemplateError(f"parameter {name}={raw} is above {spec['MaxValue']}")
+
+
+def rule_violations(template: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
+    """`Rule: AssertDescription` of each failed assertion of the template's Rules whose
+    RuleCondition holds: what CloudFormation refuses a stack for before creating anything.
+    The rule functions the template uses (Ref, Fn::Equals, Not, And, Or, Contains); any
+    other raises, as an unknown intrinsic does."""
+    found = []
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not _rule_value(assertion["Assert"], values):
+                found.append(f"{name}: {assertion.get('AssertDescription', 'failed')}")
+    return found
+
+
+def _rule_value(node: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(node, list):
+        return [_rule_value(item, values) for item in node]
+    if isinstance(node, bool):  # YAML's unquoted true, as CloudFormation reads it
+        return str(node).lower()
+    if not isinstance(node, Mapping):
+        return str(node)
+    ((function, arg),) = node.items()
+    if function == "Ref":
+        return values[arg]
+    args = _rule_value(arg, values)
+    if function == "Fn::Equals":
+        return args[0] == args[1]
+    if function == "Fn::Not":
+        return not args[0]
+    if function == "Fn::And":
+        return all(args)
+    if function == "Fn::Or":
+        return any(args)
+    if function == "Fn::Contains":
+        return args[1] in args[0]
+    raise TemplateError(f"rule function {function} is not supported")
 
 
 def _get_att(r: Resolver, arg: Any) -> Any:

@@ -29,16 +29,19 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hubrelay import asff, message
+from hubrelay.commands.common import CommandError, parse_params
 from hubrelay.packing import lower_bound
 from hubrelay.settings import DEFAULT_BATCH_BYTE_BUDGET
+from hubrelay.sources import MappingError
 from hubrelay_emulator import (
+    cfn,
     demo_health,
     demo_report,
     demo_syncback,
@@ -50,7 +53,10 @@ from hubrelay_emulator import (
 )
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.localhttp import start_server, stop_server
-from hubrelay_emulator.runner import DEFAULT_ACCOUNT, StackEmulator
+from hubrelay_emulator.runner import DEFAULT_ACCOUNT, DEFAULT_REGION, StackEmulator
+from hubrelay_emulator.runner.model import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
 
 PARTNER_PRODUCT = f"arn:aws:securityhub:us-east-1:{DEFAULT_ACCOUNT}:product/hubrelay/demo"
 WEBHOOK_SECRET_NAME = "hubrelay-demo-webhook"  # noqa: S105 - a name, not a value
@@ -216,6 +222,14 @@ def _run(
         **parameters,
     }
     summary.source = params["Source"]
+    # The vendor API's token secret is named once it exists (demo_vendor.create_secret): an
+    # ARN of that form stands in for it here.
+    pending = (
+        {"VendorSecretArn": demo_vendor.secret_arn_to_be(DEFAULT_ACCOUNT, DEFAULT_REGION)}
+        if api
+        else {}
+    )
+    check_parameters({**params, **pending})
 
     def create_secrets(stack: StackEmulator) -> None:
         # The operator's step before deploying: the webhook's URL and signing secret.
@@ -592,6 +606,18 @@ def render(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+def check_parameters(parameters: Mapping[str, str]) -> None:
+    """TemplateError, before anything starts, for parameters CloudFormation would refuse:
+    an unknown name, a value outside its constraints, a broken Rule of the template."""
+    template = cfn.load(TEMPLATE)
+    values = cfn.parameter_values(template, parameters, resolve_ssm=lambda name: name)
+    broken = cfn.rule_violations(template, values)
+    if broken:
+        raise cfn.TemplateError(
+            "the template's Rules refuse these parameters: " + "; ".join(broken)
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--findings", type=int, default=300, help="producer sample findings")
@@ -621,21 +647,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.report:
         try:
             report = demo_report.Report.read(args.report)
+            # What the collector cannot read at all is said now, not after the whole demo.
+            report.check(args.report)
         except OSError as exc:
             print(f"make demo: --report {args.report}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-    parameters = dict(p.split("=", 1) for p in args.param)
+        except (ValueError, MappingError) as exc:  # LoadError is a ValueError
+            print(f"make demo: --report {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+    try:
+        parameters = parse_params(args.param)
+    except CommandError as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 2
     # `--param Source=vendor_api` means the built-in vendor API too (it needs its URL).
     source = "vendor_api" if parameters.get("Source") == "vendor_api" else args.source
-    summary = run(
-        args.findings,
-        parameters,
-        # Progress on stderr: stdout is the summary alone (with --json, pure JSON).
-        lambda line: print(f"==> {line}", file=sys.stderr, flush=True),
-        args.vulnerabilities,
-        source,
-        report,
-    )
+    try:
+        summary = run(
+            args.findings,
+            parameters,
+            # Progress on stderr: stdout is the summary alone (with --json, pure JSON).
+            lambda line: print(f"==> {line}", file=sys.stderr, flush=True),
+            args.vulnerabilities,
+            source,
+            report,
+        )
+    except cfn.TemplateError as exc:  # before the stack came up (check_parameters)
+        print(f"make demo: --param: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(asdict(summary), indent=2) if args.json else render(summary))
     reasons = failures(summary)
     for reason in reasons:

@@ -30,6 +30,22 @@ class Report:
         file = Path(path)
         return cls(file.name or "report.json", file.read_bytes())
 
+    def check(self, path: str) -> None:
+        """ValueError (LoadError) or MappingError naming `path` when the collector could not
+        read the report at all: empty, not JSON, or no format its scanner_reports source
+        reads (hubrelay.sources.reports.detect_format, the collector's own test)."""
+        from hubrelay.loading import load_json
+        from hubrelay.sources import MappingError, reports
+
+        if not self.body or self.body.isspace():
+            what = "0 bytes" if not self.body else "only whitespace"
+            raise ValueError(f"{path}: the file is empty ({what}), expected a scanner report")
+        document = load_json(self.body, what=path)
+        try:
+            reports.detect_format(document)
+        except MappingError as exc:
+            raise MappingError(f"{path}: {exc}") from None
+
 
 @dataclass
 class ReportResult:

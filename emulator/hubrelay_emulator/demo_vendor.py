@@ -40,6 +40,11 @@ def parameters(api: vendorapi.VendorApi) -> dict[str, str]:
     return {"Source": "vendor_api", "VendorApiUrl": api.url, "VendorMapping": MAPPING_PARAMETER}
 
 
+def secret_arn_to_be(account: str, region: str) -> str:
+    """An ARN of the form create_secret's will have, for checking the parameters before."""
+    return f"arn:aws:secretsmanager:{region}:{account}:secret:{SECRET_NAME}-AbCdEf"
+
+
 def create_secret(stack: StackEmulator, api: vendorapi.VendorApi) -> None:
     """The operator's steps before deploying: the API token in Secrets Manager, and the
     mapping (the built-in one, as a partner would start) in the SSM parameter."""

@@ -45,17 +45,17 @@ def test_demo_with_your_trivy_report_puts_what_convert_gives_in_security_hub(cap
     assert "==> your report trivy_image.json:" in err
 
 
-def test_demo_with_a_malformed_report_says_why_in_one_line_and_fails(capsys):
+def test_demo_with_a_malformed_report_says_why_in_one_line_before_starting(capsys):
     # When the report is not JSON the collector can read
-    code = demo.main(["--report", str(SOURCES / "truncated.sarif.json"), "--findings", "20"])
+    path = SOURCES / "truncated.sarif.json"
+    code = demo.main(["--report", str(path), "--findings", "20"])
     out, err = capsys.readouterr()
-    # Then the demo fails with one line naming the file and the reason, and no traceback
-    failed = [line for line in err.splitlines() if line.startswith("demo failed:")]
-    assert code == 1
-    assert len(failed) == 1
-    assert failed[0].startswith("demo failed: your report truncated.sarif.json: s3://")
-    assert "invalid report" in failed[0]
-    assert "truncated.sarif.json: 0 findings in Security Hub" in out
+    # Then the demo stops before the stack comes up, with one line naming the file and the
+    # reason (it ran every stage first, then failed), and no traceback
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"make demo: --report {path}: not JSON: ")
+    assert err.count("\n") == 1
     assert "Traceback" not in err
 
 
