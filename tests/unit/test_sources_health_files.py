@@ -126,3 +126,18 @@ def test_a_health_file_with_a_bom_converts(tmp_path: Path) -> None:
 def test_an_empty_describe_events_page_is_no_finding_and_no_error() -> None:
     assert files.read_records({"events": []}, None, "empty") == ([], [])
     assert files.read_records({"successfulSet": [], "failedSet": []}, None, "empty") == ([], [])
+
+
+def test_events_back_to_back_as_firehose_writes_them_convert(tmp_path: Path) -> None:
+    # EventBridge -> Amazon Data Firehose -> S3 writes the events one after another
+    events = load_fixture("sources/health_eventbridge_closed_later.json")
+    events += load_fixture("sources/health_eventbridge_pages.json")
+    path = tmp_path / "firehose.json"
+    path.write_text("".join(json.dumps(e) for e in events))
+    records, errors = files.read_file(str(path), None)
+    findings = files.map_records(records, CTX)[0]
+    assert errors == []
+    assert [(f["GeneratorId"], f["RecordState"], len(f["Resources"])) for f in findings] == [
+        ("AWS_RISK_CREDENTIALS_EXPOSED", "ARCHIVED", 1),
+        ("AWS_ACM_RENEWAL_FAILURE", "ACTIVE", 2),
+    ]
