@@ -43,6 +43,10 @@ SPEC: Spec = {
     "Findings": LEAF,
     "*": LEAF,
 }
+# The keys of SPEC that make an object a report, not the first finding of a JSON Lines file:
+# an ASFF finding has Resources and Vulnerabilities of its own (a k8s report's are arrays of
+# objects with Results, and the report has a ClusterName).
+_REPORT_KEYS = (SPEC.keys() - {"Resources", "Vulnerabilities"}) | {"ClusterName"}
 CHUNK = 1 << 16
 _WHITESPACE = " \t\n\r"
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
@@ -181,7 +185,7 @@ class _Walk:
         if self.window.peek() != "":
             # JSON Lines, as loading.load_json_values reads them: objects one after
             # another are the elements of a bare array, unless the first held records.
-            if not isinstance(skeleton, dict) or skeleton.keys() & SPEC.keys():
+            if not isinstance(skeleton, dict) or skeleton.keys() & _REPORT_KEYS:
                 raise self.window.error("text after the JSON document")
             skeleton = yield from self.sequence(skeleton)
         yield (), skeleton
