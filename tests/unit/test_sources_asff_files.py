@@ -129,3 +129,16 @@ def test_the_collector_reads_json_lines_from_s3() -> None:
     unit = source._read(obj, {})
     assert unit.errors == []
     assert [f["Id"] for f in mapped(unit.records)] == PROWLER2_IDS
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_json_lines_in_utf16_as_powershell_writes_them_are_read(
+    encoding: str, tmp_path: Path
+) -> None:
+    # PowerShell 5's `>` writes UTF-16LE with a byte-order mark
+    path = tmp_path / "findings.json"
+    path.write_bytes(PROWLER2.read_text().encode(encoding))
+    records, _ = files.read_file(str(path), None)
+    assert [f["Id"] for f in mapped(records)] == PROWLER2_IDS
+    streamed, _, _ = reports.read_stream(lambda: open(path, "rb"), "p", "")  # noqa: SIM115
+    assert [f["Id"] for f in mapped(streamed)] == PROWLER2_IDS
