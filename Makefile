@@ -81,8 +81,9 @@ test: lint
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
+# Not echoed: stdout is the demo's own (with ARGS=--json, the summary alone, as JSON).
 demo: venv
-	$(PY) -m hubrelay_emulator.demo $(ARGS)
+	@$(PY) -m hubrelay_emulator.demo $(ARGS)
 
 # The oracle soak: a simulated month of collector runs through the real template, the end
 # state of Security Hub checked against an oracle (tests/soak; docs/operations.md).

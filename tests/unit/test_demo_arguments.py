@@ -4,6 +4,8 @@ read at all failed only after the whole demo had run)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 
 from hubrelay_emulator import cfn, demo
 from hubrelay_emulator.runner import StackEmulator
-from tests.support import FIXTURES
+from tests.support import FIXTURES, ROOT
 
 SOURCES = FIXTURES / "sources"
 
@@ -110,3 +112,15 @@ def test_the_template_rules_pass_at_the_defaults_and_at_the_demos_parameters() -
         "BackSyncNeedsApi",
         "BackSyncNeedsApi",
     ]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_adds_nothing_to_the_demos_stdout() -> None:
+    # `make demo ARGS=--json | jq` needs stdout to be the demo's alone: make echoed the
+    # recipe's command line there first
+    done = subprocess.run(
+        ["make", "--no-print-directory", "demo", "ARGS=--help"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: make demo"), done.stdout[:200]
