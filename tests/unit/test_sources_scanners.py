@@ -512,6 +512,36 @@ def test_a_grype_report_read_as_trivy_is_refused_not_a_clean_scan() -> None:
         scanner_reports.read_report(load_fixture("sources/grype_image.json"), "x", "", "trivy")
 
 
+def test_trivy_excepted_misconfiguration_is_resolved_and_a_failure_is_not() -> None:
+    findings, errors = convert(load_fixture("sources/trivy_config.json"))
+    assert errors == []
+    states = {g: [f["RecordState"] for f in fs] for g, fs in by_generator(findings).items()}
+    assert states["trivy/AVD-DS-0026"] == ["ARCHIVED"]  # Status EXCEPTION
+    assert states["trivy/AVD-DS-0002"] == ["ACTIVE"]  # FAIL
+    assert states["trivy/AVD-KSV-0001"] == ["ACTIVE", "ACTIVE"]  # two containers, two lines
+    bucket = by_generator(findings)["trivy/AVD-AWS-0089"][0]
+    assert bucket["Resources"][0]["Id"] == "aws_s3_bucket.logs"
+    assert bucket["Resources"][0]["Details"]["Other"]["location"] == "main.tf:1"
+
+
+def test_trivy_cvss_v4_scores_are_kept_after_v3_and_rate_a_source_without_v3() -> None:
+    findings, _ = convert(load_fixture("sources/trivy_image_debian.json"))
+    openssl = by_generator(findings)["trivy/CVE-2024-2511"][0]
+    assert [
+        (c["Source"], c["Version"], c["BaseScore"]) for c in openssl["Vulnerabilities"][0]["Cvss"]
+    ] == [
+        ("nvd", "3.1", 5.3),  # the severity source, its v3 first
+        ("nvd", "4.0", 6.9),
+        ("ghsa", "4.0", 8.7),
+    ]
+    assert openssl["Severity"] == {"Label": "MEDIUM", "Original": "5.3"}
+    document = load_fixture("sources/trivy_image_debian.json")
+    vuln = document["Results"][0]["Vulnerabilities"][5]
+    vuln["SeveritySource"] = "ghsa"
+    findings, _ = convert(document)
+    assert by_generator(findings)["trivy/CVE-2024-2511"][0]["Severity"]["Original"] == "8.7"
+
+
 # --- Grype -----------------------------------------------------------------------------
 
 

@@ -460,7 +460,10 @@ def map_trivy_misconfig(record: Record, ctx: Context) -> list[Finding]:
         },
         remediation_text=string(item.get("Resolution")),
         remediation_url=string(item.get("PrimaryURL")),
-        record_state="ARCHIVED" if item.get("Status") == "PASS" else "ACTIVE",
+        # PASS with --include-non-failures; EXCEPTION, a violation the user allowed by a
+        # policy exception (https://trivy.dev/v0.23.0/misconfiguration/policy/exceptions):
+        # both resolved, as SARIF's suppressed results are.
+        record_state="ARCHIVED" if item.get("Status") in ("PASS", "EXCEPTION") else "ACTIVE",
     )
     return [finding]
 
@@ -556,13 +559,17 @@ def _trivy_cvss(vuln: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for source in preferred:
         scores = obj(sources[source])
-        score = scores.get("V3Score")
-        if isinstance(score, (int, float)) and 0 <= score <= 10:
-            vector = scores.get("V3Vector")
-            version = "3.x"
-            if isinstance(vector, str) and vector.startswith("CVSS:"):
-                version = vector.split("/", 1)[0][5:]
-            out.append(_cvss(version, score, vector, source))
+        # v3 first, then v4 (V40Score and V40Vector of trivy-db's types.CVSS,
+        # https://github.com/aquasecurity/trivy-db/blob/main/pkg/types/types.go): a finding's
+        # severity is that of the first v3 or v4 score, so a source with both keeps its v3's.
+        for key, default in (("V3", "3.x"), ("V40", "4.0")):
+            score = scores.get(f"{key}Score")
+            if isinstance(score, (int, float)) and 0 <= score <= 10:
+                vector = scores.get(f"{key}Vector")
+                version = default
+                if isinstance(vector, str) and vector.startswith("CVSS:"):
+                    version = vector.split("/", 1)[0][5:]
+                out.append(_cvss(version, score, vector, source))
         score = scores.get("V2Score")
         if isinstance(score, (int, float)) and 0 <= score <= 10:
             out.append(_cvss("2.0", score, scores.get("V2Vector"), source))
