@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from hubrelay import asff
+from hubrelay.loading import is_mapping
 from hubrelay.sources import MappingError, Record, dig, items, obj, stable_hash, string
 
 if TYPE_CHECKING:
@@ -354,7 +355,7 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
         description=f"{text}\n\n{full}" if full and full != text else text,
         resources=[_resource(run, uri, region, where, facts.secret, logical)],
         severity=_severity(result, facts, level),
-        types=[_CWE_TYPE] if run.names_cwe(items(result.get("taxa"))) else facts.types,
+        types=[_CWE_TYPE] if _cwe_result(run, result) else facts.types,
         created_at=ctx.timestamp(),
         product_fields=_product_fields(run, facts, result, level, where),
         remediation_text=facts.help_text,
@@ -405,20 +406,25 @@ def _fingerprints(result: Mapping[str, Any]) -> Any:
     """The result's fingerprints (§3.27.16), else its partialFingerprints (§3.27.17), else
     None; a set of them whose every value is a placeholder is none. Any other set is used
     whole, as it always was, so that those Ids do not change."""
-    for key in ("fingerprints", "partialFingerprints"):
-        found = result.get(key)
-        if not found:
-            continue
-        if isinstance(found, Mapping) and all(
-            not isinstance(v, str) or v.strip() in _NO_FINGERPRINT for v in found.values()
-        ):
-            continue
+    found = result.get("fingerprints")
+    if found and (not is_mapping(found) or _identifies(found)):
+        return found
+    found = result.get("partialFingerprints")
+    if found and (not is_mapping(found) or _identifies(found)):
         return found
     return None
 
 
+def _identifies(fingerprints: Mapping[str, Any]) -> bool:
+    """Whether any value of a set of fingerprints is one (a loop: the hot path)."""
+    for value in fingerprints.values():
+        if isinstance(value, str) and value.strip() not in _NO_FINGERPRINT:
+            return True
+    return False
+
+
 def _of_a_commit(fingerprints: Any) -> bool:
-    return isinstance(fingerprints, Mapping) and fingerprints.keys() <= _COMMIT_KEYS
+    return is_mapping(fingerprints) and fingerprints.keys() <= _COMMIT_KEYS
 
 
 def _product_fields(
@@ -503,6 +509,12 @@ _QUOTED = re.compile(r"'[^'\n]+'|\"[^\"\n]+\"")
 _REDACTED = "'<redacted>'"
 
 
+def _cwe_result(run: Run, result: Mapping[str, Any]) -> bool:
+    """Whether a result's own taxa (§3.27.8) name a CWE."""
+    taxa = result.get("taxa")
+    return bool(taxa) and run.names_cwe(items(taxa))
+
+
 def _cwe_rule(run: Run, rule: Mapping[str, Any], tags: list[str]) -> bool:
     """Whether a rule names a CWE: by a tag (CodeQL's external/cwe/cwe-079, Semgrep's
     "CWE-89: ..."), or by a relationship into the CWE taxonomy (§3.53, KICS)."""
@@ -525,18 +537,17 @@ def _resource(
     secret: bool = False,
     logical: str = "",
 ) -> dict[str, Any]:
-    details = asff.clip_map(
-        {
-            "uri": uri or None,
-            "logicalLocation": logical or None,
-            "repository": run.repository or None,
-            "startLine": region.get("startLine"),
-            "startColumn": region.get("startColumn"),
-            "endLine": region.get("endLine"),
-            "snippet": None if secret else dig(region, "snippet", "text"),
-        },
-        value_max=1023,
-    )
+    other = {
+        "uri": uri or None,
+        "repository": run.repository or None,
+        "startLine": region.get("startLine"),
+        "startColumn": region.get("startColumn"),
+        "endLine": region.get("endLine"),
+        "snippet": None if secret else dig(region, "snippet", "text"),
+    }
+    if logical:  # only when there is no uri
+        other = {"logicalLocation": logical, **other}
+    details = asff.clip_map(other, value_max=1023)
     resource: dict[str, Any] = {
         "Type": "Other",
         "Id": (run.resource_base + (uri or where or run.tool))[:512],
