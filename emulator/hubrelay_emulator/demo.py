@@ -662,6 +662,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # `--param Source=vendor_api` means the built-in vendor API too (it needs its URL).
     source = "vendor_api" if parameters.get("Source") == "vendor_api" else args.source
+    collector = parameters.get("Source") or source
+    if report is not None and collector != "scanner_reports":
+        # Said now: the report's stage, the last, would only find it out after the rest.
+        print(
+            f"make demo: --report needs the scanner_reports source (the default), not {collector}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         summary = run(
             args.findings,

@@ -90,6 +90,19 @@ def test_a_report_the_collector_cannot_read_at_all_is_refused_before_the_stack(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "source"),
+    [(["--source", "vendor_api"], "vendor_api"), (["--param", "Source=health"], "health")],
+)
+def test_a_report_with_another_source_is_refused_before_the_stack(
+    argv: list[str], source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = str(SOURCES / "trivy_image.json")
+    assert _refusal(["--report", report, *argv], capsys) == (
+        f"make demo: --report needs the scanner_reports source (the default), not {source}"
+    )
+
+
 def test_a_folder_as_the_report_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

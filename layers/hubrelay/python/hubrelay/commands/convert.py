@@ -74,7 +74,10 @@ def add_parser(commands: Any) -> None:
         help="AwsAccountId of the findings (default: yours, from STS GetCallerIdentity)",
     )
     conv.add_argument(
-        "--region", default="us-east-1", type=region_code, help="Region of the ProductArn"
+        "--region",
+        default="us-east-1",
+        type=region_code,
+        help="Region of the ProductArn (default: us-east-1)",
     )
     conv.add_argument("--product-arn", default="", help="partner product ARN (default: private)")
     conv.add_argument(
