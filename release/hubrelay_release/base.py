@@ -21,6 +21,7 @@ from botocore.exceptions import (
     SSOError,
     TokenRetrievalError,
 )
+from botocore.parsers import ResponseParserError
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_NAME = "template.yaml"
@@ -56,10 +57,17 @@ def credentials_refused(exc: ClientError) -> bool:
     return code in REFUSED_CREDENTIALS | EXPIRED_CREDENTIALS | DENIED
 
 
-def aws_failure(exc: BotoCoreError | ClientError) -> str:
+def aws_failure(exc: BotoCoreError | ClientError | ResponseParserError) -> str:
     """One line on an AWS call that failed outside the release's own checks: what to do."""
     if isinstance(exc, ClientError):
         return _refused(exc)
+    if isinstance(exc, ResponseParserError):
+        # Not an AWS answer at all: an HTML page from a proxy, or a local endpoint's crash.
+        answer = " ".join(str(exc).split())[:300]
+        return (
+            "the endpoint's answer is not an AWS response (a proxy's page, or an error of the "
+            f"server at AWS_ENDPOINT_URL, if set): {answer}"
+        )
     if isinstance(exc, NoCredentialsError):
         return f"no AWS credentials found: {CREDENTIALS_HOWTO}"
     if isinstance(exc, PartialCredentialsError):

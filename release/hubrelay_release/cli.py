@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from hubrelay_release.base import PACKAGED_NAME, ROOT, ReleaseError, aws_failure, shown
 from hubrelay_release.buckets import launch_link
@@ -147,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (BotoCoreError, ClientError) as exc:  # credentials, Region, network, permissions
+    # Credentials, Region, network, permissions; an endpoint that is not AWS's.
+    except (BotoCoreError, ClientError, ResponseParserError) as exc:
         print(f"error: {aws_failure(exc)}", file=sys.stderr)
         return 2
     return 0

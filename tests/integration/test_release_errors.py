@@ -145,3 +145,28 @@ def test_a_refused_credential_is_not_mistaken_for_a_bucket_problem() -> None:
 
     with pytest.raises(ClientError):
         bucket_region(Refusing(), BUCKET)
+
+
+def test_an_endpoint_that_answers_an_html_page_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an endpoint that answers 500 with an HTML page (a moto server refusing the stack,
+    # a proxy): botocore cannot parse it and raised past the one-line errors, a traceback
+    from botocore.parsers import ResponseParserError
+
+    from hubrelay_release import cli
+
+    def deploy(args: object) -> None:
+        raise ResponseParserError(
+            "Unable to parse response (syntax error: line 1, column 0), invalid XML "
+            "received.\nb'<!doctype html>\\n<title>500 Internal Server Error</title>'"
+        )
+
+    monkeypatch.setattr(cli, "_deploy", deploy)
+    assert cli.main(["deploy", "--stack", "hubrelay", "--bucket", "acme-us-east-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "error: the endpoint's answer is not an AWS response (a proxy's page, or an error of "
+        "the server at AWS_ENDPOINT_URL, if set): Unable to parse response"
+    )
