@@ -42,6 +42,12 @@ def convert(document: Any) -> list[dict[str, Any]]:
     return findings
 
 
+def convert_all(document: Any) -> list[dict[str, Any]]:
+    """The findings of a log whose records may be refused (convert asserts none is)."""
+    records, _ = files.read_records(document, None, "sample")
+    return files.map_records(records, CTX)[0]
+
+
 def fixture(name: str) -> Any:
     return load_fixture(f"sources/{name}")
 
@@ -269,3 +275,14 @@ def test_osv_scanner_two_versions_of_one_package_are_two_findings() -> None:
     findings = convert(fixture("osv_scanner.sarif.json"))
     assert len({f["Id"] for f in findings}) == 2
     assert {f["Severity"]["Original"] for f in findings} == {"7.2"}
+
+
+def test_a_result_without_location_is_about_the_repository_not_a_path_named_for_the_tool() -> None:
+    findings = convert_all(fixture("sarif_odd_corners.sarif.json"))
+    unlocated = [
+        f
+        for f in findings
+        if not f["ProductFields"].get("sarif/location") and f["GeneratorId"].startswith("CodeQL")
+    ]
+    assert len(unlocated) == 3
+    assert {f["Resources"][0]["Id"] for f in unlocated} == {"https://github.com/example/files"}

@@ -548,10 +548,10 @@ def _resource(
     if logical:  # only when there is no uri
         other = {"logicalLocation": logical, **other}
     details = asff.clip_map(other, value_max=1023)
-    resource: dict[str, Any] = {
-        "Type": "Other",
-        "Id": (run.resource_base + (uri or where or run.tool))[:512],
-    }
+    # A result without a location is about what the run scanned: its repository (not a
+    # path named after the tool inside it), else the tool.
+    located = run.resource_base + uri if uri else (where or run.repository or run.tool)
+    resource: dict[str, Any] = {"Type": "Other", "Id": located[:512]}
     if details:
         resource["Details"] = {"Other": details}
     return resource
