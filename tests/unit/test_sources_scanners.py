@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hubrelay import asff
-from hubrelay.sources import CLASSES, Context, MappingError, files, scanner_reports
+from hubrelay.sources import (
+    CLASSES,
+    Context,
+    MappingError,
+    files,
+    reports,
+    scanner_reports,
+    streamjson,
+)
 from tests.support import FIXTURES, load_fixture
 
 CTX = Context("123456789012", ("us-east-1", "eu-west-1"), "", datetime(2026, 11, 1, tzinfo=UTC))
@@ -469,7 +478,7 @@ def test_trivy_k8s_resource_trivy_could_not_scan_is_an_error_and_no_scan_is_comp
     assert len(records) == 5
     del document["Resources"][5]
     _, complete, errors = scanner_reports.read_report(document, "k", "")
-    assert (errors, complete) == ([], {"trivy::kind-dev": frozenset(CLASSES)})
+    assert (errors, complete) == ([], {"trivy::kind-dev": frozenset(CLASSES) - {"license"}})
 
 
 def test_trivy_report_before_0_20_a_bare_array_of_results_is_read() -> None:
@@ -540,6 +549,36 @@ def test_trivy_cvss_v4_scores_are_kept_after_v3_and_rate_a_source_without_v3() -
     vuln["SeveritySource"] = "ghsa"
     findings, _ = convert(document)
     assert by_generator(findings)["trivy/CVE-2024-2511"][0]["Severity"]["Original"] == "8.7"
+
+
+def test_trivy_licenses_are_findings_rated_as_trivy_rates_them() -> None:
+    document = load_fixture("sources/trivy_repo_secrets_licenses.json")
+    findings, errors = convert(document)
+    assert errors == []
+    licenses = [f for f in findings if f["Id"].startswith("hubrelay/trivy/license/")]
+    assert [(f["Title"], f["Severity"]["Label"]) for f in licenses] == [
+        ("GPL-3.0-only license (restricted) in libreadline8", "HIGH"),
+        ("AGPL-3.0 license (forbidden) in left-pad", "CRITICAL"),
+        ("GPL-2.0-only license (restricted) in vendor/lib/LICENSE", "HIGH"),
+    ]
+    assert licenses[0]["Resources"][0]["Details"]["Other"]["package"] == "libreadline8"
+    assert licenses[2]["Resources"][0]["Details"]["Other"]["path"] == "vendor/lib/LICENSE"
+    _, complete, _ = scanner_reports.read_report(document, "r", "")
+    # A license scan archives licenses (and a vulnerability scan never does).
+    assert complete == {"trivy::https://github.com/acme/payments": frozenset({"secret", "license"})}
+    _, complete, _ = scanner_reports.read_report(
+        load_fixture("sources/trivy_image_debian.json"), "r", ""
+    )
+    assert set(complete.values()) == {frozenset({"vulnerability"})}
+
+
+def test_trivy_packages_of_list_all_pkgs_are_no_records_and_a_stream_never_holds_them() -> None:
+    data = (FIXTURES / "sources" / "trivy_image_debian.json").read_bytes()
+    skeleton = streamjson.skeleton(io.BytesIO(data), "r")
+    packages = skeleton["Results"][0]["Packages"]
+    assert (packages, packages.length) == ([], 2)
+    records, _, _ = reports.read_stream(lambda: io.BytesIO(data), "r", "")
+    assert not [r for r in records if "Packages" in r.position]
 
 
 # --- Grype -----------------------------------------------------------------------------

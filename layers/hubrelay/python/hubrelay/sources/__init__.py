@@ -90,7 +90,8 @@ class Context:
 VULNERABILITY = "vulnerability"
 SECRET = "secret"  # noqa: S105 - a scanner class, no password
 MISCONFIGURATION = "misconfiguration"
-CLASSES = (VULNERABILITY, SECRET, MISCONFIGURATION)
+LICENSE = "license"
+CLASSES = (VULNERABILITY, SECRET, MISCONFIGURATION, LICENSE)
 UNCLASSED = ""
 
 

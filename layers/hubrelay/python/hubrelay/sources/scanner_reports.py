@@ -19,8 +19,8 @@ ArtifactName, Grype source target, each SARIF run's tool, repository and categor
 finding absent from a newer report of the same scope is archived. Keep one folder per
 scanned target when targets share names. Trivy and Grype finding Ids include the scope, so
 one image scanned in two folders is two sets of findings. A Trivy or Grype report is
-complete only for the scanner classes it ran (vulnerability, secret, misconfiguration:
-`vulnscan`), and archives only findings of those. ASFF files are not complete scans: they
+complete only for the scanner classes it ran (vulnerability, secret, misconfiguration,
+license: `vulnscan`), and archives only findings of those. ASFF files are not complete scans: they
 carry RecordState themselves.
 
 ASFF files are passed through with the stack's ProductArn and account, after three safe
@@ -173,6 +173,7 @@ MAPPERS = {
     "trivy": vulnscan.map_trivy,
     "trivy-misconfig": vulnscan.map_trivy_misconfig,
     "trivy-secret": vulnscan.map_trivy_secret,
+    "trivy-license": vulnscan.map_trivy_license,
     "grype": vulnscan.map_grype,
     "asff": map_asff,
 }

@@ -30,7 +30,9 @@ Spec = Mapping[str, Any]  # key -> LEAF or a nested Spec; "*" stands for every a
 # Where the records of the formats read as a stream are: Trivy's lists in each result,
 # Grype's matches, each SARIF run's results, ASFF's Findings, or the findings of a file
 # that is a bare array ("*" at the top).
-_TRIVY_RESULTS: Spec = {"*": {"Vulnerabilities": LEAF, "Misconfigurations": LEAF, "Secrets": LEAF}}
+# Packages, of `--list-all-pkgs`, are no records: elided, so the skeleton never holds them.
+_LISTS = ("Vulnerabilities", "Misconfigurations", "Secrets", "Licenses", "Packages")
+_TRIVY_RESULTS: Spec = {"*": dict.fromkeys(_LISTS, LEAF)}
 SPEC: Spec = {
     "Results": _TRIVY_RESULTS,
     # The resources of a `trivy k8s` report, each with its Results (its Findings, of

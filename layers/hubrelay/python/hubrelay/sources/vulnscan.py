@@ -6,10 +6,10 @@ CVSS-based severity where the report has a score (v3 preferred over v2, the repo
 severity source first), the vendor label otherwise (unknown labels become INFORMATIONAL
 with the original kept), the artifact and package in Resources, and the native details in
 the ASFF `Vulnerabilities` field and ProductFields. Trivy misconfigurations that failed
-become findings too, and so do Trivy's exposed secrets (without the matched text). A report
-is a complete scan of its artifact for the scanner classes it ran (`trivy_records`), and
-each Id names its class, `hubrelay/<scanner>/<class>/...`, so that a scan of one class
-archives nothing of another.
+become findings too, and so do Trivy's exposed secrets (without the matched text) and the
+licenses its license scanner rates. A report is a complete scan of its artifact for the
+scanner classes it ran (`trivy_records`), and each Id names its class,
+`hubrelay/<scanner>/<class>/...`, so that a scan of one class archives nothing of another.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 from hubrelay import asff
 from hubrelay.sources import (
     CLASSES,
+    LICENSE,
     MISCONFIGURATION,
     SECRET,
     VULNERABILITY,
@@ -50,7 +51,8 @@ VULNERABILITY_TYPE = "Software and Configuration Checks/Vulnerabilities/CVE"
 # Trivy's result classes (types.ResultClass: os-pkgs, lang-pkgs, config, secret, license,
 # license-file, custom; the "Class" of each entry of the JSON report's Results,
 # https://trivy.dev/latest/docs/configuration/reporting/#json) and the scanner class each
-# is the output of. License results are not mapped, so no scan is complete for them.
+# is the output of. A license or license-file result says it by its Licenses only: its
+# Class alone (a license-file result without them) says nothing of the packages' licenses.
 TRIVY_RESULT_CLASSES = {
     "os-pkgs": VULNERABILITY,
     "lang-pkgs": VULNERABILITY,
@@ -62,6 +64,7 @@ TRIVY_LISTS = (
     ("Vulnerabilities", VULNERABILITY, "trivy"),
     ("Misconfigurations", MISCONFIGURATION, "trivy-misconfig"),
     ("Secrets", SECRET, "trivy-secret"),
+    ("Licenses", LICENSE, "trivy-license"),
 )
 
 
@@ -520,6 +523,47 @@ def _config_of(context: Mapping[str, Any]) -> Any:
     return (None if context.get("resource") else context.get("target")) or context["artifact"]
 
 
+def map_trivy_license(record: Record, ctx: Context) -> list[Finding]:
+    """A license Trivy's license scanner found (types.DetectedLicense: Severity, Category,
+    PkgName, FilePath, Name, Confidence, Link; https://trivy.dev/latest/docs/scanner/license/):
+    a package's license, or a license file's, rated by the category Trivy's policy puts it
+    in (forbidden CRITICAL, restricted HIGH, reciprocal MEDIUM, notice and the rest LOW by
+    default, or as `--license-*` flags say)."""
+    item, context = _object(record.native), record.context
+    name = item.get("Name")
+    if not isinstance(name, str) or not name:
+        raise MappingError("license without Name")
+    package, path = item.get("PkgName") or None, item.get("FilePath") or None
+    category = item.get("Category") or "unknown"
+    subject = package or path or context.get("target")
+    return [
+        asff.build_finding(
+            finding_id=f"hubrelay/trivy/{LICENSE}/{name}/"
+            + stable_hash(*_identity(record, _license_identity)),
+            product_arn=ctx.product_arn_in(ctx.home),
+            generator_id=f"trivy/license/{name}",
+            account_id=ctx.account_id,
+            title=f"{name} license ({category}) in {subject}",
+            description=f"Trivy's license scanner found the {name} license, of category"
+            f" {category}, in {subject} of {context['artifact']}.",
+            resources=[_artifact_resource(context, package, "", None, path)],
+            severity=_severity([], item.get("Severity")),
+            types=["Software and Configuration Checks/Industry and Regulatory Standards"],
+            created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
+            product_fields={
+                "trivy/artifact": context["artifact"],
+                "trivy/target": context.get("target"),
+                "trivy/class": context.get("class"),
+                "trivy/license": name,
+                "trivy/category": category,
+                "trivy/severity": item.get("Severity"),
+                "trivy/confidence": item.get("Confidence"),
+            },
+            remediation_url=string(item.get("Link")) or None,
+        )
+    ]
+
+
 def _located(context: Mapping[str, Any]) -> Any:
     """Where a finding is, for its Id: the result's Target, with the k8s resource in a
     `trivy k8s` report (one image in two Deployments is two findings; the Ids of other
@@ -725,10 +769,15 @@ def _grype_identity(match: Mapping[str, Any], scope: str, context: Any) -> tuple
     return (scope, name, path, dig(match, "vulnerability", "id"))
 
 
+def _license_identity(item: Mapping[str, Any], scope: str, context: Any) -> tuple[Any, ...]:
+    return (scope, _located(context), item.get("PkgName"), item.get("FilePath"), item.get("Name"))
+
+
 _IDENTITIES: dict[str, Identity] = {
     "trivy": _vulnerability_identity,
     "trivy-misconfig": _misconfiguration_identity,
     "trivy-secret": _secret_identity,
+    "trivy-license": _license_identity,
     "grype": _grype_identity,
 }
 
