@@ -606,6 +606,29 @@ def render(summary: Summary) -> str:
     return "\n".join(lines)
 
 
+# `make demo --help` (the module's docstring is for whoever reads the code).
+DESCRIPTION = """\
+The whole pipeline on this machine, from template.yaml, on a local moto server, with no AWS
+account: sample findings through the queue and the importer, a Trivy report through its S3
+event and the collector, a custom action to a signed webhook with the write-back, the new
+Security Hub's events, a ticket closed and synced back, AWS Health events. README.md, "What
+`make demo` shows", describes each stage and the summary.
+  make demo ARGS="--report trivy.json"    your own report too (Trivy, Grype, SARIF, ASFF)
+  make demo ARGS="--param BatchByteBudget=500000 --findings 1000"
+  make demo ARGS=--json                   the summary alone, as JSON, on stdout"""
+
+
+def _count(text: str) -> int:
+    """argparse's type for a number of samples: 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more: {text!r}")
+    return value
+
+
 def check_parameters(parameters: Mapping[str, str]) -> None:
     """TemplateError, before anything starts, for parameters CloudFormation would refuse:
     an unknown name, a value outside its constraints, a broken Rule of the template."""
@@ -619,9 +642,17 @@ def check_parameters(parameters: Mapping[str, str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--findings", type=int, default=300, help="producer sample findings")
-    parser.add_argument("--vulnerabilities", type=int, default=120, help="in the Trivy report")
+    parser = argparse.ArgumentParser(
+        prog="make demo",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--findings", type=_count, default=300, help="producer sample findings (default: 300)"
+    )
+    parser.add_argument(
+        "--vulnerabilities", type=_count, default=120, help="in the Trivy report (default: 120)"
+    )
     parser.add_argument(
         "--param",
         action="append",

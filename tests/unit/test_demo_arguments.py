@@ -137,3 +137,21 @@ def test_make_demo_adds_nothing_to_the_demos_stdout() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: make demo"), done.stdout[:200]
+
+
+@pytest.mark.parametrize("option", ["--findings", "--vulnerabilities"])
+def test_a_negative_sample_size_is_refused(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        demo.main([option, "-5"])
+    assert stopped.value.code == 2
+    assert f"argument {option}: expected a whole number, 0 or more: '-5'" in capsys.readouterr().err
+
+
+def test_the_help_says_what_the_demo_does_and_how_to_try_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        demo.main(["--help"])
+    out = capsys.readouterr().out
+    assert "python -m hubrelay_emulator.demo" not in out  # the docstring's, for developers
+    assert 'make demo ARGS="--report trivy.json"' in out
