@@ -14,7 +14,7 @@ import pytest
 
 from hubrelay import loading
 from hubrelay.loading import LoadError
-from hubrelay.sources import Context, files, reports
+from hubrelay.sources import Context, MappingError, files, reports
 from hubrelay.sources.scanner_reports import ScannerReportsSource
 from tests.support import FIXTURES, load_fixture
 
@@ -142,3 +142,12 @@ def test_json_lines_in_utf16_as_powershell_writes_them_are_read(
     assert [f["Id"] for f in mapped(records)] == PROWLER2_IDS
     streamed, _, _ = reports.read_stream(lambda: open(path, "rb"), "p", "")  # noqa: SIM115
     assert [f["Id"] for f in mapped(streamed)] == PROWLER2_IDS
+
+
+def test_two_trivy_reports_in_one_file_are_not_taken_for_asff_findings(tmp_path: Path) -> None:
+    # Trivy's SchemaVersion is a number (2), ASFF's a string ("2018-10-08")
+    report = (FIXTURES / "sources" / "trivy_image.json").read_text()
+    path = tmp_path / "appended.json"
+    path.write_text(report + report)
+    with pytest.raises(MappingError, match="unrecognised report"):
+        files.read_file(str(path), None)

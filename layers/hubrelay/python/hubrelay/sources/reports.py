@@ -76,7 +76,9 @@ def detect_format(
 
 
 def _asff_like(value: Any) -> bool:
-    return isinstance(value, Mapping) and "SchemaVersion" in value
+    """An ASFF finding's SchemaVersion is a string ("2018-10-08"); a Trivy report's is a
+    number (2): two Trivy reports written into one file are not a list of findings."""
+    return isinstance(value, Mapping) and isinstance(value.get("SchemaVersion"), str)
 
 
 def folder_of(key: str) -> str:
