@@ -151,3 +151,11 @@ def test_two_trivy_reports_in_one_file_are_not_taken_for_asff_findings(tmp_path:
     path.write_text(report + report)
     with pytest.raises(MappingError, match="unrecognised report"):
         files.read_file(str(path), None)
+
+
+def test_prowler4_json_asff_with_empty_types_and_a_blank_tag_passes_through() -> None:
+    records, _ = files.read_records(load_fixture("sources/prowler4_json_asff.json"), None, "p")
+    findings = mapped(records)
+    assert [f["RecordState"] for f in findings] == ["ACTIVE", "ARCHIVED"]
+    assert findings[0]["Resources"][0]["Tags"] == {"env": "prod"}  # the blank tag dropped
+    assert findings[0]["ProductArn"].split(":")[3] == "eu-west-1"
