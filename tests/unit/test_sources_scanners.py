@@ -620,6 +620,42 @@ def test_grype_report_with_null_matches_is_a_clean_scan() -> None:
     assert complete == {"grype::.": frozenset({"vulnerability"})}
 
 
+def test_grype_epss_and_known_exploited_reach_the_asff_vulnerability() -> None:
+    findings, errors = convert(load_fixture("sources/grype_directory.json"))
+    assert errors == []
+    requests = by_generator(findings)["grype/GHSA-9wx4-h78v-vm56"]
+    vulnerability = requests[0]["Vulnerabilities"][0]
+    assert vulnerability["EpssScore"] == 0.00052
+    assert vulnerability["RelatedVulnerabilities"] == ["CVE-2024-35195"]
+    assert "ExploitAvailable" not in vulnerability  # in no KEV entry: not known, not "NO"
+    assert requests[0]["Resources"][0] == {
+        "Type": "Other",
+        "Id": "/workspace/acme",
+        "Details": {
+            "Other": {
+                "package": "requests",
+                "installedVersion": "2.31.0",
+                "fixedVersion": "2.32.0",
+                "path": "/services/api/requirements.txt",
+            }
+        },
+    }
+    log4j = by_generator(findings)["grype/CVE-2021-44228"][0]
+    assert log4j["Vulnerabilities"][0]["ExploitAvailable"] == "YES"
+    assert log4j["Severity"] == {"Label": "CRITICAL", "Original": "10"}  # v3.1 over v2
+    assert "FixAvailable" not in log4j["Vulnerabilities"][0]  # fix state unknown
+    assert log4j["ProductFields"]["grype/risk"] == "98.1"
+
+
+def test_grype_related_record_of_the_same_cve_scores_it_but_is_not_related() -> None:
+    findings, _ = convert(load_fixture("sources/grype_sbom_file.json"))
+    (openssl,) = findings
+    assert "RelatedVulnerabilities" not in openssl["Vulnerabilities"][0]
+    assert "grype/related" not in openssl["ProductFields"]
+    assert openssl["Severity"] == {"Label": "MEDIUM", "Original": "5.3"}  # NVD's, related
+    assert openssl["Resources"][0]["Id"] == "sbom/billing.cdx.json"
+
+
 # --- Ids that would collide ------------------------------------------------------------
 
 

@@ -677,6 +677,9 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
     if not description and related:
         description = next((r["description"] for r in related if r.get("description")), None)
     state = dig(vuln, "fix", "state")
+    # A related entry of the match's own id (Grype relates a distro's record to NVD's of
+    # the same CVE) gives its scores, but is not another vulnerability.
+    others = [str(r["id"]) for r in related if r.get("id") and r["id"] != vid]
     found = _PackageVulnerability(
         scanner="grype",
         identity=_identity(record, _grype_identity),
@@ -693,7 +696,9 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
         url=vuln.get("dataSource"),
         references=vuln.get("urls"),
         fix_state=state,
-        related=tuple([str(r["id"]) for r in related if r.get("id")]) if related else (),
+        related=tuple(others),
+        epss=_grype_epss(vuln, *related),
+        exploited=any(items(v.get("knownExploited")) for v in (vuln, *related)),
         remediation_url=string(dig(vuln, "urls", 0)) or string(vuln.get("dataSource")),
         product_fields={
             "grype/artifact": context["artifact"],
@@ -702,10 +707,24 @@ def map_grype(record: Record, ctx: Context) -> list[Finding]:
             "grype/namespace": vuln.get("namespace"),
             "grype/fixState": state,
             "grype/purl": package.get("purl"),
-            "grype/related": ",".join([str(r.get("id")) for r in related]) or None,
+            "grype/related": ",".join(others) or None,
+            "grype/risk": vuln.get("risk"),
         },
     )
     return [_finding(found, context, ctx)]
+
+
+def _grype_epss(*vulnerabilities: Mapping[str, Any]) -> float | None:
+    """The first EPSS probability of the vulnerability or a related one: newer Grype (its
+    database v6) gives `epss` [{cve, epss, percentile, date}] and `knownExploited` (CISA
+    KEV entries) with each (grype/presenter/models/vulnerability_metadata.go,
+    https://github.com/anchore/grype/blob/main/grype/presenter/models/vulnerability_metadata.go)."""
+    for vulnerability in vulnerabilities:
+        for entry in items(vulnerability.get("epss")):
+            score = dig(entry, "epss")
+            if isinstance(score, int | float) and not isinstance(score, bool) and 0 <= score <= 1:
+                return float(score)
+    return None
 
 
 def _grype_cvss(entries: Any, source: Any) -> list[dict[str, Any]]:
@@ -828,7 +847,7 @@ class _PackageVulnerability:
     necessarily strings): the finding keeps them as the report gives them.
 
     Not frozen, though nothing changes it once built: a frozen dataclass sets each of
-    these 22 fields through object.__setattr__, four times the cost of building it, and
+    these 24 fields through object.__setattr__, four times the cost of building it, and
     one is built for every vulnerability of every report.
     """
 
@@ -851,6 +870,8 @@ class _PackageVulnerability:
     modified: Any = None
     fix_state: Any = None
     related: tuple[str, ...] = ()
+    epss: float | None = None  # ASFF EpssScore
+    exploited: bool = False  # in CISA's Known Exploited Vulnerabilities: ExploitAvailable YES
     remediation_url: str | None = None
     product_fields: Mapping[str, Any] = field(default_factory=dict)
     record_state: str = "ACTIVE"
@@ -988,6 +1009,10 @@ def _vulnerability(found: _PackageVulnerability) -> dict[str, Any]:
         entry["RelatedVulnerabilities"] = list(found.related[:20])
     if available:
         entry["FixAvailable"] = available
+    if found.epss is not None:
+        entry["EpssScore"] = found.epss
+    if found.exploited:  # no entry says no more than that none is known
+        entry["ExploitAvailable"] = "YES"
     return entry
 
 
