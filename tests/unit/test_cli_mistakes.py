@@ -178,3 +178,26 @@ def test_the_help_speaks_to_users_not_to_the_code(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "hubrelay.commands" not in out
     assert "`hubrelay COMMAND --help`" in out
+
+
+def test_an_unrecognised_file_names_every_kind_convert_reads(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(SOURCES / "not_a_report.json")
+    assert cli.main(["convert", path, *ACCOUNT]) == 2
+    assert _one_line(capsys) == (
+        f"{path}: unrecognised report: expected SARIF 2.1.0, Trivy JSON, Grype JSON or ASFF "
+        "findings, or AWS Health events (a vendor API page needs --mapping FILE or "
+        "--format vendor)"
+    )
+
+
+@pytest.mark.parametrize("command", ["validate", "send"])
+def test_an_eventbridge_event_where_findings_go_says_route_reads_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(FIXTURES / "events" / "custom-action-multi.json")
+    assert cli.main([command, path, *(["--dry-run"] if command == "send" else [])]) == 2
+    assert _one_line(capsys) == (
+        f"{path}: an EventBridge event, not ASFF findings: hubrelay route {path} previews it"
+    )

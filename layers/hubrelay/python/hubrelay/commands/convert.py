@@ -27,6 +27,7 @@ FORMATS = ["auto", "sarif", "trivy", "grype", "asff", "health", "vendor"]
 # The Region of a product ARN as the validator reads it (hubrelay.asff.PRODUCT_ARN_RE).
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
 _ACCOUNT = re.compile(r"\d{12}")
+_OTHERS = "a vendor API page needs --mapping FILE or --format vendor"
 
 
 def account_id(text: str) -> str:
@@ -147,10 +148,15 @@ def _format(args: argparse.Namespace) -> str | None:
 
 def _read(path: str, fmt: str | None, mapping: str, key: str) -> tuple[Any, Any]:
     """files.read_file, with a mapping that cannot be opened named as the mapping."""
-    from hubrelay.sources import files
+    from hubrelay.sources import MappingError, files
 
     try:
         return files.read_file(path, fmt, mapping, key=key)
+    except MappingError as exc:
+        # The collector's words (its scanner reports); convert reads two more kinds.
+        if fmt is None and str(exc).startswith("unrecognised report"):
+            raise MappingError(f"{exc}, or AWS Health events ({_OTHERS})") from None
+        raise
     except OSError as exc:
         if mapping and exc.filename == mapping:
             raise CommandError(f"vendor mapping {mapping}: {exc.strerror or exc}") from None

@@ -52,6 +52,8 @@ _NATIVE = {"sarif": "a SARIF log", "trivy": "a Trivy report", "grype": "a Grype 
 def _native(path: str, document: Any) -> str:
     """What to do with a scanner report given where findings are expected ("" if it is
     none): the commands take findings, which `hubrelay convert` makes of it."""
+    if isinstance(document, dict) and "detail-type" in document:
+        return f"an EventBridge event, not ASFF findings: hubrelay route {path} previews it"
     # Imported here so that reading a findings file does not load the sources.
     from hubrelay.sources import MappingError, reports
 
