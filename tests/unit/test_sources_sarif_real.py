@@ -286,3 +286,22 @@ def test_a_result_without_location_is_about_the_repository_not_a_path_named_for_
     ]
     assert len(unlocated) == 3
     assert {f["Resources"][0]["Id"] for f in unlocated} == {"https://github.com/example/files"}
+
+
+def test_fingerprints_win_over_partial_fingerprints() -> None:
+    document = fixture("snyk_code.sarif.json")
+    result = document["runs"][0]["results"][0]
+    before = convert(document)[0]["Id"]
+    result["partialFingerprints"] = {"primaryLocationLineHash": "0a1b2c:1"}
+    assert convert(document)[0]["Id"] == before
+    result["fingerprints"]["0"] = "another"
+    assert convert(document)[0]["Id"] != before
+
+
+def test_one_fingerprint_in_two_runs_is_one_finding_of_one_tool_and_two_of_two() -> None:
+    run = fixture("snyk_code.sarif.json")["runs"][0]
+    same = {"version": "2.1.0", "runs": [run, copy.deepcopy(run)]}
+    assert len({f["Id"] for f in convert(same)}) == 1
+    other = copy.deepcopy(run)
+    other["tool"]["driver"]["name"] = "SnykCode-2"
+    assert len({f["Id"] for f in convert({"version": "2.1.0", "runs": [run, other]})}) == 2
