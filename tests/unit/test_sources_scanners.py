@@ -581,6 +581,23 @@ def test_trivy_packages_of_list_all_pkgs_are_no_records_and_a_stream_never_holds
     assert not [r for r in records if "Packages" in r.position]
 
 
+def test_trivy_repository_url_credentials_reach_no_finding_and_no_scope() -> None:
+    document = load_fixture("sources/trivy_repo_secrets_licenses.json")
+    token = "glpat-Xk3vQz9T8sLmN2pR7wYb"  # made up
+    document["ArtifactName"] = f"https://oauth2:{token}@gitlab.example.com/acme/payments.git"
+    _, complete, _ = scanner_reports.read_report(document, "r", "ci")
+    findings, _ = convert(document)
+    assert findings
+    assert token not in json.dumps(findings)
+    assert list(complete) == ["trivy:ci:https://gitlab.example.com/acme/payments.git"]
+    assert {f["Resources"][0]["Id"] for f in findings} == {
+        "https://gitlab.example.com/acme/payments.git"
+    }
+    # The next CI job's token is another: the findings keep their Ids.
+    document["ArtifactName"] = "https://oauth2:other@gitlab.example.com/acme/payments.git"
+    assert ids_of(convert(document)[0]) == ids_of(findings)
+
+
 # --- Grype -----------------------------------------------------------------------------
 
 

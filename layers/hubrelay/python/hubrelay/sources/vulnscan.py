@@ -226,10 +226,15 @@ def trivy_artifact(document: Any) -> str:
         raise MappingError(f"{NOT_TRIVY}{what_instead(document)}")
     if not any(key in document for key in ("Results", "SchemaVersion", "ArtifactName")):
         raise MappingError(f"{NOT_TRIVY}{what_instead(document)}")
-    return str(document.get("ArtifactName") or _UNKNOWN)
+    return _USERINFO.sub(r"\1", str(document.get("ArtifactName") or _UNKNOWN))
 
 
 _UNKNOWN = "unknown-artifact"
+# The user and password of a URL (RFC 3986, 3.2.1: "userinfo@"): `trivy repo
+# https://oauth2:<token>@gitlab.example.com/group/app` names the repository with its token.
+# Left out, the token reaches no finding nor the scope, which stays the same when a CI job
+# token changes with every run.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@")
 NOT_TRIVY = "not a Trivy JSON report (no 'Results' array)"
 _OS_SUFFIX = re.compile(r" \([^()]*\)$")
 
