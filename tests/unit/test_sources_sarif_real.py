@@ -139,6 +139,20 @@ def test_bandit_password_message_is_redacted_but_other_messages_kept() -> None:
     assert shell["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
 
 
+def test_a_password_in_the_message_is_not_an_input_of_the_finding_id() -> None:
+    # Given Bandit's log, and the same log with another password quoted in the message
+    document = fixture("bandit.sarif.json")
+    other = json.loads(json.dumps(document).replace("hunter2", "correct horse"))
+    assert other != document
+    # When both are converted
+    ids = {f["GeneratorId"]: f["Id"] for f in convert(document)}
+    other_ids = {f["GeneratorId"]: f["Id"] for f in convert(other)}
+    # Then the password finding's Id is the same: it is no hash of the password (a hash a
+    # dictionary of weak passwords would find), and every other Id is unchanged too
+    assert other_ids == ids
+    assert len(set(ids.values())) == 2
+
+
 def test_trivy_sarif_two_packages_of_one_cve_are_two_findings_and_secret_is_masked() -> None:
     findings = convert(fixture("trivy_image.sarif.json"))
     cve = [f for f in findings if f["GeneratorId"] == "Trivy/CVE-2024-6119"]
