@@ -335,10 +335,12 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
     uri = run.artifact_uri(obj(location.get("artifactLocation")))
     region = obj(location.get("region"))
     logical = "" if uri else run.logical_name(result)
-    # Of the text as the tool wrote it, so that Ids stay what they were.
-    identity = _identity(result, uri, region, text, logical)
     if facts.secret:
         text = _QUOTED.sub(_REDACTED, text)
+    # Of the text as redacted: an Id is an unsalted hash that anyone who reads findings
+    # sees, so a password quoted in the message (Bandit's) would be one dictionary guess
+    # away from it. The Ids of results whose message quoted nothing stay what they were.
+    identity = _identity(result, uri, region, text, logical)
     level = _level(result, facts)
     title = facts.title or text.split("\n", 1)[0]
     line = region.get("startLine")
