@@ -600,7 +600,7 @@ def build_source(
     if settings.source == "health" and isinstance(trigger, HealthEvent):
         from hubrelay.sources.health import HealthEventSource
 
-        return HealthEventSource(trigger.event)
+        return HealthEventSource(trigger.event, lambda: _health_client(settings, services))
     if settings.source == "vendor_api":
         from aws_lambda_powertools.utilities import parameters
 
@@ -630,12 +630,18 @@ def build_source(
             overlap_s=settings.vendor_watermark_overlap_s,
         )
     if settings.source == "health":
-        from hubrelay.sources.health import GLOBAL_REGIONS, HealthSource
+        from hubrelay.sources.health import HealthSource
 
-        # The Health API is served from one Region per partition.
-        endpoint = GLOBAL_REGIONS.get(asff.partition_for(settings.region), "us-east-1")
-        return HealthSource(services.client("health", endpoint), account_id)
+        return HealthSource(_health_client(settings, services), account_id)
     raise ValueError(f"HUBRELAY_SOURCE {settings.source!r} is not a source")
+
+
+def _health_client(settings: Settings, services: Services) -> Any:
+    from hubrelay.sources.health import GLOBAL_REGIONS
+
+    # The Health API is served from one Region per partition.
+    endpoint = GLOBAL_REGIONS.get(asff.partition_for(settings.region), "us-east-1")
+    return services.client("health", endpoint)
 
 
 def vendor_mapping(settings: Settings, services: Services) -> VendorMapping:

@@ -29,7 +29,7 @@ Timestamps come as datetimes (boto3), epoch numbers (the API's JSON) or RFC 1123
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -420,13 +420,57 @@ class HealthEventSource:
 
     name = "health"
 
-    def __init__(self, event: Mapping[str, Any]) -> None:
+    def __init__(self, event: Mapping[str, Any], health: Callable[[], Any] | None = None) -> None:
         self.event = event
+        self.health = health  # the Health API's client, made only for an event in pages
 
     def map(self, record: Record, ctx: Context) -> list[Finding]:
         return map_event(record, ctx)
 
     def collect(self, cursor: Cursor) -> Iterator[Unit]:
         native = from_eventbridge(self.event)
-        position = f"health:{native['event']['arn']}"
+        arn = native["event"]["arn"]
+        position = f"health:{arn}"
+        if self.health is not None and _in_pages(self.event):
+            entities = _every_entity(self.health, arn)
+            native["entities"] = native["entities"] if entities is None else entities
         yield Unit([Record(native, position, "health", SCOPE)], cursor, f"health event {position}")
+
+
+def _in_pages(event: Mapping[str, Any]) -> bool:
+    """Whether EventBridge delivered the event in pages, each with some of its affected
+    entities: AWS Health splits an event whose entities are over EventBridge's 256 KB into
+    pages of one eventArn, not sorted ("Viewing paginated lists of AWS Health events on
+    EventBridge", https://docs.aws.amazon.com/health/latest/ug/pagnation-of-health-events.html).
+    Mapped alone, each page made the finding another one, its Resources those of the last
+    page read. Only for the account's own events: another account's (an organization's
+    view) are not the account's DescribeAffectedEntities."""
+    detail = obj(event.get("detail"))
+    try:
+        pages = int(str(detail.get("totalPages") or 1))
+    except ValueError:
+        return False
+    account = detail.get("affectedAccount")
+    return pages > 1 and (account is None or account == event.get("account"))
+
+
+def _every_entity(health: Callable[[], Any], arn: str) -> list[Any] | None:
+    """Every affected entity of an event, as the poll reads them (DescribeAffectedEntities);
+    None when the API does not answer: an account without a Business, Enterprise On-Ramp or
+    Enterprise Support plan has no Health API (SubscriptionRequiredException,
+    https://docs.aws.amazon.com/health/latest/APIReference/Welcome.html), and then the
+    page's own entities are what there is."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        pages = health().get_paginator("describe_affected_entities")
+        return [e for page in pages.paginate(filter={"eventArns": [arn]}) for e in page["entities"]]
+    except (BotoCoreError, ClientError, KeyError) as exc:
+        from hubrelay.observability import logger
+
+        logger.warning(
+            "Health event in pages mapped with its page's entities",
+            event=arn[:300],
+            reason=str(exc)[:300],
+        )
+        return None
