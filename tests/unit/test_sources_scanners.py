@@ -598,6 +598,42 @@ def test_trivy_repository_url_credentials_reach_no_finding_and_no_scope() -> Non
     assert ids_of(convert(document)[0]) == ids_of(findings)
 
 
+def test_trivy_one_cve_in_two_packages_and_one_package_in_two_targets_are_each_a_finding() -> None:
+    findings, errors = convert(load_fixture("sources/trivy_image_debian.json"))
+    assert errors == []
+    found = by_generator(findings)
+
+    def packages(vid: str) -> list[tuple[str, str]]:
+        other = [f["Resources"][0]["Details"]["Other"] for f in found[f"trivy/{vid}"]]
+        return sorted((o.get("target"), o["package"]) for o in other)
+
+    assert len(packages("CVE-2024-0727")) == 2  # libssl3 and openssl, one target
+    assert packages("GHSA-9wx4-h78v-vm56") == [
+        ("app/requirements.txt", "requests"),
+        ("worker/requirements.txt", "requests"),
+    ]
+    paths = sorted(
+        f["Vulnerabilities"][0]["VulnerablePackages"][0]["FilePath"]
+        for f in found["trivy/CVE-2021-44228"]
+    )
+    assert paths == [
+        "app/lib/log4j-core-2.14.1.jar",
+        "app/plugins/report.jar/BOOT-INF/lib/log4j-core-2.14.1.jar",
+    ]
+    zlib = found["trivy/CVE-2023-45853"][0]  # will_not_fix, no FixedVersion
+    assert zlib["Vulnerabilities"][0]["FixAvailable"] == "NO"
+    assert "Remediation" not in zlib or "Upgrade" not in json.dumps(zlib["Remediation"])
+    assert zlib["Resources"][0]["Type"] == "Container"
+    assert zlib["Resources"][0]["Details"]["Container"] == {
+        "ImageName": "ghcr.io/acme/billing:3.2.0",
+        "ImageId": "sha256:5d6f2a3c8e1b9f7a6c4d2e0b8a7f6e5d4c3b2a190817263544536271809fa1b2",
+    }
+    assert found["trivy/CVE-2024-28182"][0]["Severity"] == {
+        "Label": "INFORMATIONAL",
+        "Original": "UNKNOWN",
+    }
+
+
 # --- Grype -----------------------------------------------------------------------------
 
 
