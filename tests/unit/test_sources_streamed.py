@@ -93,6 +93,38 @@ def test_repeats_of_an_identity_are_counted_again_each_time_a_stream_is_read() -
     assert [r.repeat for r in records] == [r.repeat for r in records] == [0, 0, 0, 0, 1]
 
 
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        (
+            {"ClusterName": "c", "Resources": {"Kind": "Pod"}},
+            ("r.json#Resources", "Resources is not an array"),
+        ),
+        (
+            {"ClusterName": "c", "Resources": [{"Kind": "Pod", "Name": "p", "Results": {"a": 1}}]},
+            ("r.json#Resources[0].Results", "Results is not an array"),
+        ),
+        (
+            {"ClusterName": "c", "Resources": [{"Kind": "Pod", "Name": "p", "Results": [None]}]},
+            ("r.json#Resources[0].Results[0]", "result is not a JSON object (NoneType)"),
+        ),
+        (
+            {"ClusterName": "c", "Findings": ["s", {"Kind": "Pod", "Name": "p"}]},
+            ("r.json#Findings[0]", "resource is not a JSON object (str)"),
+        ),
+    ],
+)
+def test_a_k8s_report_part_that_cannot_be_read_is_an_error_whole_or_streamed_and_archives_nothing(
+    document: dict[str, Any], error: tuple[str, str]
+) -> None:
+    # Was read as a clean scan of the cluster (all its vulnerabilities archived), or a
+    # KeyError ('Error') for a result that is no object.
+    data = json.dumps(document).encode()
+    whole, streamed = _read(data, False), _read(data, True)
+    assert streamed == whole
+    assert (whole["errors"], whole["complete"]) == ([error], {})
+
+
 def test_semgrep_rules_after_the_results_are_found_for_each_result() -> None:
     # Given Semgrep's SARIF, whose keys are sorted: each run's results come before its tool
     data = (FIXTURES / "sources" / "semgrep_results_before_rules.sarif.json").read_bytes()

@@ -150,13 +150,10 @@ def trivy_scan(document: Any, origin: str, folder: str) -> TrivyScan:
     unreadable: set[str] = set()
     for at, result, resource in _trivy_units(document):
         where = f"{origin}#{path_text(at)}"
-        if resource is not None and not isinstance(resource, Mapping):
-            errors.append((where, f"resource is not a JSON object ({type(resource).__name__})"))
-            unreadable.update(CLASSES)
-        elif result is None and resource is not None:
-            # A k8s resource Trivy could not scan (an image it could not pull): what it
-            # holds is not known, so no class is complete.
-            errors.append((where, f"Trivy could not scan it: {str(resource['Error'])[:500]}"))
+        if isinstance(result, _Unread):
+            # A k8s resource Trivy could not scan (an image it could not pull), or one we
+            # cannot read: what it holds is not known, so no class is complete.
+            errors.append((where, result.reason))
             unreadable.update(CLASSES)
         elif not isinstance(result, Mapping):
             # Not a result we can read: it may have held any class, so no class is complete.
@@ -255,9 +252,17 @@ def what_instead(document: Any) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class _Unread:
+    """What stands for the results of a k8s resource that cannot be read, and why."""
+
+    reason: str
+
+
 def _trivy_units(document: Any) -> Iterator[tuple[ResultPath, Any, Any]]:
     """(path, result, its k8s resource or None) of each result of a Trivy report; a k8s
-    resource with an Error is also given alone, with None for its result."""
+    resource that cannot be read, or with an Error, is also given alone, with an _Unread
+    for its result."""
     if isinstance(document, list):
         for r, result in enumerate(document):
             yield (r,), result, None
@@ -267,12 +272,18 @@ def _trivy_units(document: Any) -> Iterator[tuple[ResultPath, Any, Any]]:
             yield ("Results", r), result, None
         return
     for key in [k for k in document if k in K8S_LISTS]:  # in the report's order, as streamed
-        for i, resource in enumerate(items(document.get(key))):
+        if not isinstance(document[key], list | None):
+            yield (key,), _Unread(f"{key} is not an array"), None
+        for i, resource in enumerate(items(document[key])):
             if not isinstance(resource, Mapping):
-                yield (key, i), None, resource
+                kind = type(resource).__name__
+                yield (key, i), _Unread(f"resource is not a JSON object ({kind})"), None
                 continue
             if resource.get("Error"):
-                yield (key, i), None, resource
+                error = str(resource["Error"])[:500]
+                yield (key, i), _Unread(f"Trivy could not scan it: {error}"), resource
+            if not isinstance(resource.get("Results"), list | None):
+                yield (key, i, "Results"), _Unread("Results is not an array"), resource
             for r, result in enumerate(items(resource.get("Results"))):
                 yield (key, i, "Results", r), result, resource
 
@@ -303,6 +314,8 @@ class Outlines:
                 self.found[path] = _outline(item)
             else:
                 self.found.clear()  # an ASFF list: nothing of it is kept
+        elif len(path) == 2 and path[0] == "Findings" and not isinstance(item, Mapping):
+            self.found[path] = [] if isinstance(item, list) else item  # what it is not
         elif len(path) == 2 and path[0] == "Findings" and _k8s_resource(item):
             results = item.get("Results")
             kept = {k: item[k] for k in ("Namespace", "Kind", "Name", "Error") if k in item}
@@ -322,14 +335,15 @@ class Outlines:
             length = getattr(skeleton["Findings"], "length", 0)
             return {
                 **skeleton,
-                "Findings": [self.found.get(("Findings", i)) for i in range(length)],
+                "Findings": [self.found.get(("Findings", i), {}) for i in range(length)],
             }
         return skeleton
 
 
 def _k8s_resource(value: Any) -> bool:
-    """Whether a value is a resource of a `trivy k8s` report, not an ASFF finding."""
-    return isinstance(value, Mapping) and "Kind" in value and "SchemaVersion" not in value
+    """Whether an object is a resource of a `trivy k8s` report, not an ASFF finding (an
+    object of neither, outlined as {}, holds nothing `trivy_scan` reads)."""
+    return any(k in value for k in ("Kind", "Results", "Error")) and "SchemaVersion" not in value
 
 
 def _outline(result: Any) -> Any:
