@@ -164,6 +164,7 @@ def assert_clear(error: BaseException, allowed: tuple[type[BaseException], ...])
 SAMPLES = {
     "sarif": "sources/sarif_multi_run.sarif.json",
     "trivy": "sources/trivy_image.json",
+    "trivy-k8s": "sources/trivy_k8s_all.json",  # resources, their results, an Error
     "grype": "sources/grype_image.json",
     "asff": "findings/valid.json",
     "vendor": "sources/vendor_findings.json",
@@ -691,6 +692,7 @@ TARGETS: dict[str, tuple[Callable[[Any], None], st.SearchStrategy[Any]]] = {
     "importer": (importer, st.lists(message_bodies, min_size=1, max_size=4)),
     "sarif": (scanner_report("sarif"), documents("sarif")),
     "trivy": (scanner_report("trivy"), documents("trivy")),
+    "trivy-k8s": (scanner_report("trivy"), documents("trivy-k8s")),
     "grype": (scanner_report("grype"), documents("grype")),
     "asff": (
         asff_passthrough,

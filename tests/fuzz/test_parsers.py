@@ -50,6 +50,12 @@ def test_trivy_reports_map_or_fail_with_a_mapping_error(document):
 
 
 @FUZZ
+@given(TARGETS["trivy-k8s"][1])
+def test_trivy_k8s_reports_map_or_fail_with_a_mapping_error(document):
+    _run("trivy-k8s", document)
+
+
+@FUZZ
 @given(TARGETS["grype"][1])
 def test_grype_reports_map_or_fail_with_a_mapping_error(document):
     _run("grype", document)
