@@ -515,6 +515,23 @@ def test_an_sbom_is_refused_saying_what_to_scan_with_instead(fmt: str | None) ->
         scanner_reports.read_report(spdx, "x", "", fmt)
 
 
+@pytest.mark.parametrize("fmt", [None, "trivy"])
+def test_a_trivy_compliance_report_is_refused_saying_how_to_scan_for_findings(
+    fmt: str | None,
+) -> None:
+    document = load_fixture("sources/trivy_compliance_docker_cis.json")
+    with pytest.raises(
+        MappingError, match=r"this is a Trivy compliance report.*without --compliance"
+    ):
+        scanner_reports.read_report(document, "x", "", fmt)
+    summary = {"ID": "k8s-cis", "Title": "CIS Kubernetes Benchmarks v1.23", "SummaryControls": []}
+    with pytest.raises(MappingError, match="this is a Trivy compliance report"):
+        scanner_reports.read_report(summary, "x", "", fmt)
+    data = json.dumps(document).encode()
+    with pytest.raises(MappingError, match="this is a Trivy compliance report"):
+        reports.read_stream(lambda: io.BytesIO(data), "x", "", fmt)
+
+
 def test_a_grype_report_read_as_trivy_is_refused_not_a_clean_scan() -> None:
     # It was read as a Trivy report without Results: a clean scan that archived everything.
     with pytest.raises(MappingError, match="not a Trivy JSON report"):
@@ -719,7 +736,14 @@ REAL_REPORTS = sorted(
 )
 
 
-@pytest.mark.parametrize("name", [n for n in REAL_REPORTS if n != "trivy_cyclonedx.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in REAL_REPORTS
+        if n not in ("trivy_cyclonedx.json", "trivy_compliance_docker_cis.json")
+    ],
+)
 def test_every_finding_of_a_scanner_report_has_an_id_of_its_own_and_the_same_each_read(
     name: str,
 ) -> None:

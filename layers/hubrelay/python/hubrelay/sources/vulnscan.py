@@ -224,6 +224,8 @@ def trivy_artifact(document: Any) -> str:
         raise MappingError(f"{NOT_TRIVY}{what_instead(document)}")
     if not any(key in document for key in ("Results", "SchemaVersion", "ArtifactName")):
         raise MappingError(f"{NOT_TRIVY}{what_instead(document)}")
+    if _compliance(document):  # its Results are controls, each with results of its own
+        raise MappingError(f"not a Trivy scan report{what_instead(document)}")
     return _USERINFO.sub(r"\1", str(document.get("ArtifactName") or _UNKNOWN))
 
 
@@ -249,7 +251,28 @@ def what_instead(document: Any) -> str:
             f" (this is a {kind} SBOM, which holds no findings to import: scan with Trivy's"
             " --format json or sarif, or Grype's -o json or sarif)"
         )
+    if _compliance(document):
+        return (
+            " (this is a Trivy compliance report, --compliance: it names no scanned artifact"
+            " and repeats a finding under each control that checks it; scan without"
+            " --compliance, with --format json, for findings)"
+        )
     return ""
+
+
+def _compliance(document: Any) -> bool:
+    """Whether a document is a report of `trivy ... --compliance` (pkg/compliance/report:
+    ComplianceReport {ID, Title, Description, Version, RelatedResources, Results of
+    controls} with `--report all`, SummaryReport {ID, Title, SummaryControls} with
+    `--report summary`, https://github.com/aquasecurity/trivy/blob/main/pkg/compliance/report/report.go)."""
+    return isinstance(document, Mapping) and (
+        "SummaryControls" in document
+        or (
+            "RelatedResources" in document
+            and "Title" in document
+            and "ArtifactName" not in document
+        )
+    )
 
 
 @dataclass(frozen=True)
