@@ -420,7 +420,7 @@ def ids_of(findings: list[dict[str, Any]]) -> list[str]:
             {"arn:aws:eks:eu-west-1:123456789012:cluster/prod/default/Deployment/nginx"},
         ),
         (
-            "trivy_k8s_before_0_40.json",  # Vulnerabilities and Misconfigurations of resources
+            "trivy_k8s_by_scanner.json",  # Vulnerabilities and Misconfigurations of resources
             "minikube",
             {"minikube/default/Deployment/app"},
         ),

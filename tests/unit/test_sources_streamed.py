@@ -37,7 +37,7 @@ REPORTS = [
     "trivy_repo_secrets_licenses.json",
     "trivy_k8s_all.json",  # its resources' results as a stream
     "trivy_k8s_summary.json",  # its resources read whole one by one
-    "trivy_k8s_before_0_40.json",
+    "trivy_k8s_by_scanner.json",
     "trivy_before_0_20.json",  # a bare array of results, read whole one by one
     "grype_directory.json",
     "grype_sbom_file.json",

@@ -174,7 +174,7 @@ def trivy_scan(document: Any, origin: str, folder: str) -> TrivyScan:
 
 # The lists of resources of a `trivy k8s --format json` report (pkg/k8s/report/report.go,
 # https://github.com/aquasecurity/trivy/blob/main/pkg/k8s/report/report.go): Resources
-# with `--report all`, Findings with `--report summary`, and before Trivy 0.40
+# with `--report all`, Findings with `--report summary`, and in earlier releases
 # Vulnerabilities and Misconfigurations. Each resource is {Namespace, Kind, Name,
 # Metadata, Results, Error}: its Results are those of a report of one artifact.
 K8S_LISTS = ("Resources", "Findings", "Vulnerabilities", "Misconfigurations")
@@ -248,7 +248,7 @@ def what_instead(document: Any) -> str:
     ):
         kind = "CycloneDX" if "bomFormat" in document else "SPDX"
         return (
-            f" (this is a {kind} SBOM, which holds no findings to import: scan with Trivy's"
+            f" (this is a {kind} SBOM, which hubrelay does not read: scan with Trivy's"
             " --format json or sarif, or Grype's -o json or sarif)"
         )
     if _compliance(document):
