@@ -15,7 +15,7 @@ The nine headline figures of issue 14 (bench/headline.py) come last, each beside
 same-run baseline and its goal, and go to results.json under `headline`.
 
 Usage: python -m bench [--quick] [--only SECTION,...] [--instructions] [--out FOLDER]
-(make bench ARGS=--quick: a smaller run, about 3 minutes on 2 cores; ARGS=--only=calls,cpu: those
+(make bench: about 2.5 minutes on 2 cores; ARGS=--quick: a smaller run; ARGS=--only=calls,cpu: those
 sections alone, written to bench/results-only.json; ARGS="--only=startup --instructions": the
 cold starts with callgrind's instruction counts beside the CPU times)
 """
@@ -333,7 +333,7 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smaller runs (about 3 minutes on 2 cores; noisier figures)",
+        help="smaller runs (less time, noisier figures)",
     )
     parser.add_argument(
         "--only",
