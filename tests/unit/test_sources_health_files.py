@@ -5,6 +5,7 @@ events of every category and scope, and the Health API's output as the AWS CLI w
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,3 +142,35 @@ def test_events_back_to_back_as_firehose_writes_them_convert(tmp_path: Path) -> 
         ("AWS_RISK_CREDENTIALS_EXPOSED", "ARCHIVED", 1),
         ("AWS_ACM_RENEWAL_FAILURE", "ACTIVE", 2),
     ]
+
+
+def test_an_eventbridge_event_without_a_detail_object_is_its_own_error() -> None:
+    # One broken event of a file is an error of its own: the file's other events convert
+    events = load_fixture("sources/health_eventbridge_scopes.json")
+    events.insert(1, {"source": "aws.health", "detail-type": "AWS Health Event", "detail": None})
+    records, errors = files.read_records(events, None, "f.json")
+    findings, problems = files.map_records(records, CTX)
+    assert len(findings) == 3
+    assert [(p, r) for p, r in errors + problems] == [
+        ("f.json#[1]", "EventBridge event has no detail")
+    ]
+
+
+def test_many_pages_of_one_event_merge_in_linear_time() -> None:
+    # Each page's entities are added to the event's list, not the list copied per page
+    # (20,000 pages of 20 entities took 25 s so; the pages' documents are left as read)
+    page = load_fixture("sources/health_eventbridge_pages.json")[0]
+    events = []
+    for i in range(20_000):
+        detail = {
+            **page["detail"],
+            "affectedEntities": [{"entityValue": f"i-{i}-{j}"} for j in range(20)],
+        }
+        events.append({**page, "detail": detail})
+    started = time.perf_counter()
+    records, errors = files.read_records(events, None, "f.json")
+    assert time.perf_counter() - started < 5
+    assert errors == []
+    assert len(records) == 1
+    assert len(records[0].native["entities"]) == 400_000
+    assert [len(e["detail"]["affectedEntities"]) for e in events[:2]] == [20, 20]

@@ -291,7 +291,11 @@ def _file_events(
     if not is_mapping(part):
         return [(where, part)]  # map_event says why it is no record
     if "detail" in part:
-        return [(where, from_eventbridge(part))]
+        try:
+            return [(where, from_eventbridge(part))]
+        except MappingError as exc:  # one broken event, not the file's other events
+            errors.append((where, str(exc)))
+            return []
     if isinstance(part.get("successfulSet"), list):
         # https://docs.aws.amazon.com/health/latest/APIReference/API_DescribeEventDetails.html
         # (the ForOrganization items name the account: awsAccountId)
@@ -327,6 +331,9 @@ def _latest(found: list[tuple[str, Any]]) -> list[Record]:
     # record that is no event's, None in place of an event's (kept by `keys`).
     order: list[tuple[str, Any] | None] = []
     keys: list[tuple[str, str]] = []
+    # Events whose kept record has a list of entities of its own, added to page by page
+    # (a copy per page was quadratic; the first record's list is the document's).
+    merging: set[tuple[str, str]] = set()
     for position, native in found:
         event = native.get("event") if is_mapping(native) else None
         if not is_mapping(event) or not isinstance(event.get("arn"), str):
@@ -341,9 +348,13 @@ def _latest(found: list[tuple[str, Any]]) -> list[Record]:
         mine, theirs = _updated(native), _updated(kept[key][1])
         if mine is not None and theirs is not None and mine > theirs:
             kept[key] = (position, dict(native))
+            merging.discard(key)
         elif mine == theirs:
             merged = kept[key][1]
-            merged["entities"] = [*items(merged.get("entities")), *items(native.get("entities"))]
+            if key not in merging:
+                merged["entities"] = list(items(merged.get("entities")))
+                merging.add(key)
+            merged["entities"] += items(native.get("entities"))
     events = iter(keys)
     return [
         Record(native, position, "health", SCOPE)
