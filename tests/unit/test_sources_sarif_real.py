@@ -153,6 +153,17 @@ def test_a_password_in_the_message_is_not_an_input_of_the_finding_id() -> None:
     assert len(set(ids.values())) == 2
 
 
+@pytest.mark.parametrize("password", ["it's-a-secret", 'say "cheese" twice', "a'b\"c'd"])
+def test_a_password_with_quotes_in_it_is_redacted_whole(password: str) -> None:
+    # Bandit quotes the password as it is ('%s'), so a quote inside it must not end the
+    # redaction: no part of it reaches the finding, nor its Id (the same as hunter2's)
+    document = fixture("bandit.sarif.json")
+    other = json.loads(json.dumps(document).replace("hunter2", password.replace('"', '\\"')))
+    findings = {f["GeneratorId"]: f for f in convert(other)}
+    assert findings["Bandit/B105"]["Description"] == "Possible hardcoded password: '<redacted>'"
+    assert {f["Id"] for f in findings.values()} == {f["Id"] for f in convert(document)}
+
+
 def test_trivy_sarif_two_packages_of_one_cve_are_two_findings_and_secret_is_masked() -> None:
     findings = convert(fixture("trivy_image.sarif.json"))
     cve = [f for f in findings if f["GeneratorId"] == "Trivy/CVE-2024-6119"]

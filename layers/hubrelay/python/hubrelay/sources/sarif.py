@@ -505,9 +505,11 @@ _SECRET_TOOLS = ("gitleaks", "trufflehog", "detect-secrets", "ggshield", "gitgua
 # Rules about hard-coded passwords and credentials (Bandit's hardcoded_password_string,
 # CodeQL's js/hardcoded-credentials): their snippet is the password. Bandit's message
 # quotes it too ("Possible hardcoded password: 'hunter2'", bandit/plugins/
-# general_hardcoded_password.py), so a quoted text in such a message is redacted.
+# general_hardcoded_password.py), so a quoted text in such a message is redacted: from a
+# line's first quote to its last of that kind, as the password is quoted as it is, any
+# quote in it included ("'it's'" would otherwise leave "s'" of it).
 _SECRET_RULES = ("password", "credential")
-_QUOTED = re.compile(r"'[^'\n]+'|\"[^\"\n]+\"")
+_QUOTED = re.compile(r"'[^\n]+'|\"[^\n]+\"")
 _REDACTED = "'<redacted>'"
 
 
