@@ -330,3 +330,46 @@ def test_one_fingerprint_in_two_runs_is_one_finding_of_one_tool_and_two_of_two()
     other = copy.deepcopy(run)
     other["tool"]["driver"]["name"] = "SnykCode-2"
     assert len({f["Id"] for f in convert({"version": "2.1.0", "runs": [run, other]})}) == 2
+
+
+def _uri_less(repository: str | None, logical: str | None = None) -> dict[str, Any]:
+    """A log of two results of one rule and message with a region but no artifact URI."""
+
+    def result(line: int) -> dict[str, Any]:
+        location: dict[str, Any] = {"physicalLocation": {"region": {"startLine": line}}}
+        if logical:
+            location["logicalLocations"] = [{"fullyQualifiedName": logical}]
+        return {"ruleId": "R1", "message": {"text": "same"}, "locations": [location]}
+
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "LineTool"}},
+        "results": [result(12), result(30)],
+    }
+    if repository:
+        run["versionControlProvenance"] = [{"repositoryUri": repository}]
+    return {"version": "2.1.0", "runs": [run]}
+
+
+@pytest.mark.parametrize(
+    ("repository", "logical", "resource"),
+    [
+        ("https://github.com/example/files", None, "https://github.com/example/files"),
+        (None, None, "LineTool"),
+        ("https://github.com/example/files", "pkg.mod.f", "pkg.mod.f"),
+    ],
+)
+def test_a_region_without_artifact_uri_is_located_as_a_result_without_location(
+    repository: str | None, logical: str | None, resource: str
+) -> None:
+    # Given two results of one rule and message with a line but no artifact URI
+    document = _uri_less(repository, logical)
+    # When converted
+    findings = convert(document)
+    # Then each is about what a result without location is about (never ":12"), keeps
+    # its line in the resource's details, and the two keep Ids of their own
+    assert [f["Resources"][0]["Id"] for f in findings] == [resource, resource]
+    assert [f["ProductFields"].get("sarif/location") for f in findings] == [logical, logical]
+    lines = [f["Resources"][0]["Details"]["Other"]["startLine"] for f in findings]
+    assert lines == ["12", "30"]
+    assert len({f["Id"] for f in findings}) == 2
+    assert [f["Id"] for f in convert(copy.deepcopy(document))] == [f["Id"] for f in findings]

@@ -344,7 +344,11 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
     level = _level(result, facts)
     title = facts.title or text.split("\n", 1)[0]
     line = region.get("startLine")
-    where = f"{uri}:{line}" if line else (uri or logical)
+    # A line is a line of the artifact: a region whose artifactLocation names none (no uri,
+    # no index) locates nothing ":12" could say, so the result is located as one without
+    # a location (its logical location, else what the run scanned: _resource). Its line
+    # stays in the resource's details and in its Id, which tells it from another line's.
+    where = f"{uri}:{line}" if uri and line else (uri or logical)
     full = facts.full
     help_uri = facts.help_uri
     finding = asff.build_finding(
