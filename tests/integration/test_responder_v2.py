@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from hubrelay.responder import preview
+from hubrelay.responder import WriteBackError, preview
 from tests.integration.route_harness import ACCOUNT, REGION, Stack, responder_stack
 from tests.support import load_fixture
 
@@ -174,3 +175,50 @@ def test_a_connector_security_hub_does_not_know_dead_letters_with_the_reason(
     (failed,) = outcome.failed
     assert "ResourceNotFoundException" in failed[2]
     assert outcome.dead_lettered == 1
+
+
+class FailingUpdatesV2:
+    """A Security Hub client whose BatchUpdateFindingsV2 fails with a 500 the first `times`
+    calls; everything else goes to the emulated service."""
+
+    def __init__(self, client: Any, times: int) -> None:
+        self.client, self.times = client, times
+
+    def batch_update_findings_v2(self, **params: Any) -> Any:
+        if self.times > 0:
+            self.times -= 1
+            error = {"Code": "InternalServerException", "Message": "try later"}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 500}}, "X")
+        return self.client.batch_update_findings_v2(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+@pytest.mark.parametrize("destination", ["webhook", "ticket"])
+def test_a_write_back_that_failed_is_redone_on_retry_without_a_second_delivery(
+    stack: Stack, destination: str
+) -> None:
+    # Given a delivery whose BatchUpdateFindingsV2 failed on every attempt, so the finding
+    # is still New and the event is retried (WriteBackError)
+    connector = stack.contract.v2.add_connector(ACCOUNT, REGION)
+    stack.configure(
+        securityhubs="SecurityHub",
+        auto_route_destinations=destination,
+        ticket_connector_id=connector,
+    )
+    event = stack.contract.import_v2(ocsf_finding())
+    real = stack.services.securityhub
+    stack.services.securityhub = lambda region: FailingUpdatesV2(real(region), times=4)
+    with pytest.raises(WriteBackError):
+        stack.route(event)
+    assert stored(stack)["status_id"] == 1
+    # When the event is retried and the write-back goes through
+    stack.services.securityhub = real
+    again = stack.route(copy.deepcopy(event))
+    # Then the retry is the same delivery (a duplicate), not a reopening sent again
+    assert again.delivered == []
+    assert len(stack.webhook.received) == (1 if destination == "webhook" else 0)
+    assert len(stack.contract.v2.tickets) == (1 if destination == "ticket" else 0)
+    assert stored(stack)["status_id"] == 2
+    assert "reopening" not in stored(stack)["comment"]

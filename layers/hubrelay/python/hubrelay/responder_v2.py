@@ -9,8 +9,10 @@ is an `EventFinding` mapped by `hubrelay.ocsf`); what differs is kept here:
   were notified) come from DynamoDB (`writeback_v2.SentRecords`) into its
   UserDefinedFields, where a CSPM finding carries them itself, so the reopening rounds of
   the idempotency key work the same for both;
-- after delivering, the records are written (conditional, forward only) and the finding is
-  written back with BatchUpdateFindingsV2 (`writeback_v2.write_back`);
+- after delivering, the finding is written back with BatchUpdateFindingsV2
+  (`writeback_v2.write_back`), then the records are written (conditional, forward only) for
+  the findings the write-back is done with: a record is what makes a New finding a
+  reopening, so one written before a failed write-back would resend on the retry;
 - `hubrelay route` names each finding by its metadata.uid with the decision made for it.
 """
 
@@ -23,7 +25,7 @@ from hubrelay import writeback_v2
 from hubrelay.asff import FindingKey
 from hubrelay.retry import Retry
 from hubrelay.route_types import Decision, Delivery
-from hubrelay.writeback import Result, Sent, note_text
+from hubrelay.writeback import Result, Sent, note_text, still_pending
 
 
 def is_v2(decision: Decision) -> bool:
@@ -57,13 +59,23 @@ def write_back(
     records: writeback_v2.SentRecords | None,
     retry: Retry,
 ) -> Result:
-    """Record every delivery, then write the findings back (In Progress and a comment)."""
+    """Write the findings back (In Progress and a comment), then record every delivery
+    of a finding the write-back is done with.
+
+    A record makes the next New copy of the finding a reopening (`prepare`). Written before
+    a write-back that failed, it made the retried event, whose finding is still New, a
+    reopening: sent again under a new idempotency key (and a new ticket ClientToken). A
+    finding still pending keeps no record, so its retry is the same delivery (a duplicate)."""
     by_uid = {key[1]: deliveries for key, deliveries in sent.items()}
+    result = writeback_v2.write_back(client, route_name, by_uid, retry)
     if records is not None:
+        pending = {str(u.get("MetadataUid")) for u in still_pending(result)}
         for uid, deliveries in by_uid.items():
+            if uid in pending:
+                continue
             for s in deliveries:
                 records.record(uid, s.destination, s.reference, s.reopened)
-    return writeback_v2.write_back(client, route_name, by_uid, retry)
+    return result
 
 
 def preview_write_back(
