@@ -373,3 +373,172 @@ def test_a_region_without_artifact_uri_is_located_as_a_result_without_location(
     assert lines == ["12", "30"]
     assert len({f["Id"] for f in findings}) == 2
     assert [f["Id"] for f in convert(copy.deepcopy(document))] == [f["Id"] for f in findings]
+
+
+_COMMIT = {
+    "commitSha": "6f1c2d3e",
+    "email": "d@example.com",
+    "author": "Dev",
+    "date": "2026-10-28T09:14:03Z",
+    "commitMessage": "add env",
+}
+
+
+def _alone(tool: str, rule: str = "R1", message: str = "found it", **result: Any) -> Any:
+    """A log of one result of `tool` at src/a.py:3:5, with `result`'s own keys."""
+    located = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": "src/a.py"},
+            "region": {"startLine": 3, "startColumn": 5},
+        }
+    }
+    native = {"ruleId": rule, "message": {"text": message}, "locations": [located], **result}
+    rules = [{"id": "R1"}, {"id": "B105", "name": "hardcoded_password_string"}]
+    return {
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": tool, "rules": rules}}, "results": [native]}],
+    }
+
+
+def _logical(located: dict[str, Any], **result: Any) -> Any:
+    """A log of one result of rule R1 whose only location is `located`."""
+    native = {
+        "ruleId": "R1",
+        "message": {"text": "in a function"},
+        "locations": [located],
+        **result,
+    }
+    run = {"tool": {"driver": {"name": "T", "rules": [{"id": "R1"}]}}, "results": [native]}
+    return {
+        "version": "2.1.0",
+        "runs": [{**run, "logicalLocations": [{"fullyQualifiedName": "pkg.g"}]}],
+    }
+
+
+_F = "hubrelay/sarif/T/R1/"
+# The Ids of these results before the Ids that collided changed (b7e4ab9, with its
+# hubrelay.sources.files), and whether each result kept it: docs/findings.md, "SARIF Ids
+# that collided changed", says exactly which changed.
+ALONE_BEFORE = [
+    (
+        "gitleaks 8 git",
+        _alone("gitleaks", partialFingerprints=_COMMIT),
+        "hubrelay/sarif/gitleaks/R1/",
+        False,
+    ),
+    ("commit keys, any tool", _alone("T", partialFingerprints={"commitSha": "abc"}), _F, False),
+    ("commit keys and another", _alone("T", partialFingerprints={**_COMMIT, "h": "x:1"}), _F, True),
+    (
+        "gitleaks 8 dir",
+        _alone("gitleaks", partialFingerprints=dict.fromkeys(_COMMIT, "")),
+        "hubrelay/sarif/gitleaks/R1/",
+        False,
+    ),
+    ("whitespace", _alone("T", fingerprints={"a": "  "}), _F, False),
+    ("number", _alone("T", fingerprints={"a": 12345}), _F, False),
+    ("null", _alone("T", fingerprints={"a": None}), _F, False),
+    ("object", _alone("T", fingerprints={"a": {"b": "c"}}), _F, False),
+    (
+        "blank, partial real",
+        _alone("T", fingerprints={"a": ""}, partialFingerprints={"h": "abc:1"}),
+        _F,
+        False,
+    ),
+    ("requires login", _alone("T", fingerprints={"matchBasedId/v1": "requires login"}), _F, False),
+    (
+        "requires login and real",
+        _alone("T", fingerprints={"matchBasedId/v1": "requires login", "o": "z"}),
+        _F,
+        True,
+    ),
+    ("blank and real", _alone("T", fingerprints={"a": "", "b": "real"}), _F, True),
+    ("not an object", _alone("T", fingerprints=["x"]), _F, True),
+    (
+        "line hash",
+        _alone("T", partialFingerprints={"primaryLocationLineHash": "39fa2ee9:1"}),
+        _F,
+        True,
+    ),
+    ("no fingerprints", _alone("T"), _F, True),
+    ("logical", _logical({"logicalLocations": [{"fullyQualifiedName": "pkg.f"}]}), _F, False),
+    ("logical by index", _logical({"logicalLocations": [{"index": 0}]}), _F, False),
+    (
+        "logical and region",
+        _logical(
+            {"physicalLocation": {"region": {"startLine": 2}}, "logicalLocations": [{"name": "f"}]}
+        ),
+        _F,
+        False,
+    ),
+    (
+        "logical, fingerprints",
+        _logical({"logicalLocations": [{"name": "f"}]}, partialFingerprints={"h": "a"}),
+        _F,
+        True,
+    ),
+    (
+        "logical and uri",
+        _logical(
+            {
+                "physicalLocation": {"artifactLocation": {"uri": "a.py"}},
+                "logicalLocations": [{"name": "f"}],
+            }
+        ),
+        _F,
+        True,
+    ),
+    (
+        "secret quoted",
+        _alone("T", "B105", "Possible hardcoded password: 'hunter2'"),
+        "hubrelay/sarif/T/B105/",
+        False,
+    ),
+    (
+        "secret quoted, fingerprints",
+        _alone("T", "B105", "password: 'hunter2'", fingerprints={"h": "a"}),
+        "hubrelay/sarif/T/B105/",
+        True,
+    ),
+    (
+        "secret unquoted",
+        _alone("T", "B105", "Possible hardcoded password"),
+        "hubrelay/sarif/T/B105/",
+        True,
+    ),
+]
+BEFORE = {
+    "gitleaks 8 git": "3066ee417d5b44acdb4414b9c67fb3eb",
+    "commit keys, any tool": "2ffa8f5e58871e3d5aee090906ad4dba",
+    "commit keys and another": "3a5db263d96575f204219fae55abd0ce",
+    "gitleaks 8 dir": "8061738711491cdec97f50547b4db87d",
+    "whitespace": "0b1afc369efd0ef2ed009b887c823e3c",
+    "number": "aeeb27e68bb68f4e6a4c901745365ffc",
+    "null": "1c1934287551d95e879c7f0b8c0554b1",
+    "object": "6646b9e6b1339a7d37f2965881e0b1bc",
+    "blank, partial real": "10d9e6ac751eb227c2d3b5e8a79f6ac0",
+    "requires login": "66f6535a40ac0981cda18d6918c71d1a",
+    "requires login and real": "b926820f52cf4a1b5235555bee5abcc1",
+    "blank and real": "87f103d2ca730ba258355915c9ffcb2f",
+    "not an object": "4f611b4dba2892d0e3bc0180da86eb39",
+    "line hash": "760bfa0c834fc971fa2f83a7a3d9fcf0",
+    "no fingerprints": "fb82c0e2750f0cd8342e77f4151e80a4",
+    "logical": "893c9c1a4fb2cbd042871cf838ca1626",
+    "logical by index": "893c9c1a4fb2cbd042871cf838ca1626",
+    "logical and region": "90ab188fab2c7ca5e1e01df3cf00a08c",
+    "logical, fingerprints": "94dbdaa8ab71a6a415af72c5f5cdd41b",
+    "logical and uri": "a3409dfcfc8aff7c87068497c556e265",
+    "secret quoted": "a8b25d71d3afeeb055dd4de130c6deee",
+    "secret quoted, fingerprints": "c937f8bb1d25656b55968962a9a377a7",
+    "secret unquoted": "c782197f86efab4cb3738bf721588bff",
+}
+
+
+@pytest.mark.parametrize(("case", "document", "prefix", "kept"), ALONE_BEFORE)
+def test_which_results_alone_in_their_log_kept_their_id(
+    case: str, document: Any, prefix: str, kept: bool
+) -> None:
+    # Given one result alone in its log (nothing for it to collide with) and its Id before
+    # When it is converted now
+    now = convert(document)[0]["Id"]
+    # Then it has the Id it had before exactly when the documentation says it kept it
+    assert (now == prefix + BEFORE[case]) is kept
