@@ -262,6 +262,9 @@ def scan(document: Any, origin: str, folder: str) -> Scan:
             continue
         tool = str(dig(run_document, "tool", "driver", "name") or "unknown-tool")
         repository = str(dig(run_document, "versionControlProvenance", 0, "repositoryUri") or "")
+        # The whole id, not the part before its last "/" that SARIF 2.1.0 §3.17.3 calls
+        # the category: scopes tracked before stay where they are (docs/findings.md,
+        # "SARIF scopes").
         category = str(dig(run_document, "automationDetails", "id") or "")
         scope = f"sarif:{folder}:{tool}:{repository}:{category}"
         readable[r] = (Run(run_document, tool, repository), scope)
