@@ -154,6 +154,28 @@ def drain(queue_url: str, region: str = REGION) -> Iterator[dict[str, Any]]:
             yield message
 
 
+def throttle(client: Any, operation: str, times: int) -> list[str]:
+    """Make `client`'s next `times` calls of `operation` (e.g. "GetFindings") answer 429
+    TooManyRequestsException, as Security Hub does over an operation's quota (GetFindings:
+    3 requests per second, burst 6, in the service model's documentation). Returns the log
+    of the calls seen: "refused" or "served"."""
+    from botocore.awsrequest import AWSResponse
+
+    seen: list[str] = []
+
+    def refuse(**_: Any) -> Any:
+        if seen.count("refused") >= times:
+            seen.append("served")
+            return None
+        seen.append("refused")
+        error = {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}
+        reply = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 429}}
+        return AWSResponse("https://securityhub", 429, {}, None), reply
+
+    client.meta.events.register(f"before-call.securityhub.{operation}", refuse)
+    return seen
+
+
 # --- the responder's stack and handler ---------------------------------------------------
 
 

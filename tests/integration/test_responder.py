@@ -507,3 +507,22 @@ def test_queued_events_the_policy_refuses_are_rejected_with_the_reason_alone(
         "queued event m-deep: nested too deeply (more than 64 levels)",
     ]
     assert stack.dead_letters() == []
+
+
+def test_a_throttled_read_of_the_current_state_is_retried_not_failed(stack):
+    # Given a custom-action event whose write-back's GetFindings is refused for the rate
+    # twice (GetFindings' quota is 3 requests per second, burst 6: one console selection
+    # of 20 findings is 20 events that arrive together)
+    from tests.integration.route_harness import throttle
+
+    event = stack.click_one("webhook", "guardduty")
+    (finding,) = event["detail"]["findings"]
+    seen = throttle(stack.services.securityhub(REGION), "GetFindings", times=2)
+    # When it is routed
+    outcome = stack.route(event)
+    # Then the read is retried, and the finding written back in the same invocation
+    assert seen == ["refused", "refused", "served"]
+    assert len(outcome.delivered) == 1
+    assert outcome.writeback is not None
+    assert outcome.writeback.unprocessed == []
+    assert stack.stored(finding["Id"])["Workflow"]["Status"] == "NOTIFIED"

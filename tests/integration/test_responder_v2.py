@@ -222,3 +222,20 @@ def test_a_write_back_that_failed_is_redone_on_retry_without_a_second_delivery(
     assert len(stack.contract.v2.tickets) == (1 if destination == "ticket" else 0)
     assert stored(stack)["status_id"] == 2
     assert "reopening" not in stored(stack)["comment"]
+
+
+def test_a_throttled_read_of_the_current_state_is_retried_not_failed(stack: Stack) -> None:
+    # Given GetFindingsV2 refusing two calls for the rate (the automatic route reads the
+    # finding's state before sending and again before the write-back)
+    from tests.integration.route_harness import throttle
+
+    event = stack.contract.import_v2(ocsf_finding())
+    seen = throttle(stack.services.securityhub(REGION), "GetFindingsV2", times=2)
+    # When the event is routed
+    outcome = stack.route(event)
+    # Then both reads are retried: delivered and written back in this invocation
+    assert seen == ["refused", "refused", "served", "served"]
+    assert len(outcome.delivered) == 1
+    assert outcome.writeback is not None
+    assert outcome.writeback.unprocessed == []
+    assert stored(stack)["status_id"] == 2

@@ -186,8 +186,9 @@ def _write_back(
     if responder_v2.is_v2(decision):
         _write_back_v2(client, decision.route.name, sent, settings, services, outcome)
         return
+    retry = Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s)
     try:
-        current = writeback.read_current(client, sent)
+        current = writeback.read_current(client, sent, retry)
     except (ClientError, BotoCoreError) as error:
         # Without the current state the workflow could be moved from a stale copy: retry.
         raise WriteBackError(f"cannot read the findings' current state: {error}") from None
@@ -198,11 +199,7 @@ def _write_back(
     }
     keep_notes = [key for key, state in current.items() if state.analyst_note]
     updates = writeback.build_updates(decision.route.name, sent, status, keep_notes)
-    outcome.writeback = writeback.apply(
-        client,
-        updates,
-        Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s),
-    )
+    outcome.writeback = writeback.apply(client, updates, retry)
     if pending := writeback.still_pending(outcome.writeback):
         # Without the write-back the finding stays NEW and would be routed again by the
         # next Imported event: fail, so the event is retried; the ledger turns the retry's

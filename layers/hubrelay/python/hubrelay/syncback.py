@@ -139,7 +139,7 @@ def _resolve_cspm(
 ) -> None:
     if not closures:
         return
-    current = writeback.read_current(client, [c.key for c in closures if c.key])
+    current = writeback.read_current(client, [c.key for c in closures if c.key], retry)
     for closure in closures:
         assert closure.key is not None
         state = current.get(closure.key)
@@ -168,7 +168,7 @@ def _resolve_v2(
 ) -> None:
     if not closures:
         return
-    current = writeback_v2.read_current(client, [c.uid for c in closures if c.uid])
+    current = writeback_v2.read_current(client, [c.uid for c in closures if c.uid], retry)
     for closure in closures:
         assert closure.uid is not None
         state = current.get(closure.uid)

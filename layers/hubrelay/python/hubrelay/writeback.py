@@ -14,7 +14,7 @@ What each error code means is `hubrelay.errors.SECURITY_HUB_CODES`, shared with 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,9 +150,44 @@ class Current:
 MAX_FILTER_VALUES = 20
 
 
-def read_current(client: Any, keys: Iterable[FindingKey]) -> dict[FindingKey, Current]:
+def read_pages(
+    operation: Callable[..., Any], retry: Retry | None = None, **params: Any
+) -> Iterator[dict[str, Any]]:
+    """The pages of a paged Security Hub read (GetFindings, GetFindingsV2), each page's call
+    retried with backoff when it is throttled or fails transiently.
+
+    The Security Hub client makes one attempt per call (hubrelay.aws), and GetFindings'
+    quota is 3 requests per second, burst 6 (the throttling limits of the Security Hub API
+    reference, in botocore's service model): the events of one console selection of 20
+    findings arrive together, and a read refused for the rate would fail the event for a
+    retry minutes later (WriteBackError) rather than wait a second. botocore's paginator
+    cannot retry one page, so the pages are read here."""
+    retry = retry or Retry(max_attempts=4, base_s=0.4)
+    token: str | None = None
+    while True:
+        request = {**params, "NextToken": token} if token else params
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                page: dict[str, Any] = operation(**request)
+                break
+            except (ClientError, BotoCoreError) as error:
+                if _transient(error) and retry.pause(attempt):
+                    continue
+                raise
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def read_current(
+    client: Any, keys: Iterable[FindingKey], retry: Retry | None = None
+) -> dict[FindingKey, Current]:
     """The current state of each finding (GetFindings by Id and ProductArn); a finding
-    Security Hub does not hold is left out."""
+    Security Hub does not hold is left out. A throttled or failed read is retried
+    (`read_pages`); ClientError or BotoCoreError once the retries are spent."""
     wanted = sorted(set(keys))
     found: dict[FindingKey, Current] = {}
     for start in range(0, len(wanted), MAX_FILTER_VALUES):
@@ -163,7 +198,7 @@ def read_current(client: Any, keys: Iterable[FindingKey]) -> dict[FindingKey, Cu
                 {"Value": arn, "Comparison": "EQUALS"} for arn in sorted({a for a, _ in chunk})
             ],
         }
-        for page in client.get_paginator("get_findings").paginate(Filters=filters):
+        for page in read_pages(client.get_findings, retry, Filters=filters):
             for finding in page.get("Findings", []):
                 key = (finding["ProductArn"], finding["Id"])
                 if key in chunk:

@@ -34,7 +34,7 @@ from hubrelay import asff, errors
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
 from hubrelay.route_types import marker, reopened_field
-from hubrelay.writeback import Result, Sent, note_text
+from hubrelay.writeback import Result, Sent, note_text, read_pages
 
 # 512 characters: the API reference's limit for Comment ("BatchUpdateFindingsV2",
 # https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchUpdateFindingsV2.html).
@@ -85,9 +85,12 @@ def merged_comment(current: str | None, own: str) -> str | None:
     return f"{others}\n\n{part}" if others else part
 
 
-def read_current(client: Any, uids: Iterable[str]) -> dict[str, CurrentV2]:
+def read_current(
+    client: Any, uids: Iterable[str], retry: Retry | None = None
+) -> dict[str, CurrentV2]:
     """The current state of each finding by metadata.uid (GetFindingsV2); a finding the
-    new Security Hub does not hold is left out."""
+    new Security Hub does not hold is left out. A throttled or failed read is retried
+    (`hubrelay.writeback.read_pages`)."""
     wanted = sorted(set(uids))
     found: dict[str, CurrentV2] = {}
     for start in range(0, len(wanted), MAX_FILTER_VALUES):
@@ -97,7 +100,7 @@ def read_current(client: Any, uids: Iterable[str]) -> dict[str, CurrentV2]:
             for uid in chunk
         ]
         filters = {"CompositeFilters": [{"StringFilters": strings, "Operator": "OR"}]}
-        for page in client.get_paginator("get_findings_v2").paginate(Filters=filters):
+        for page in read_pages(client.get_findings_v2, retry, Filters=filters):
             for finding in page.get("Findings", []):
                 uid = (finding.get("metadata") or {}).get("uid")
                 if uid in chunk:
@@ -177,7 +180,7 @@ def write_back(
     client: Any, route_name: str, sent: Mapping[str, list[Sent]], retry: Retry | None = None
 ) -> Result:
     """After deliveries: each New finding In Progress, the comment naming where it went."""
-    current = read_current(client, sent)
+    current = read_current(client, sent, retry)
     own = {uid: note_text(route_name, deliveries) for uid, deliveries in sent.items()}
     wanted = dict.fromkeys(sent, IN_PROGRESS)
     # Only a New finding moves: In Progress is what "notified" is in OCSF's status_id.
@@ -193,7 +196,7 @@ def set_status(
     """Set one finding's StatusId with a comment (hubrelay's part of it), from its current
     state: a Suppressed, Resolved or Archived finding keeps its status (the comment is
     still written). For the status sync back, e.g. `set_status(c, uid, RESOLVED, "...")`."""
-    current = read_current(client, [uid])
+    current = read_current(client, [uid], retry)
     result = apply(client, updates_for(current, {uid: status_id}, {uid: comment}), retry)
     result.unprocessed.extend(_missing([uid], current))
     return result
