@@ -526,3 +526,46 @@ def test_a_throttled_read_of_the_current_state_is_retried_not_failed(stack):
     assert outcome.writeback is not None
     assert outcome.writeback.unprocessed == []
     assert stack.stored(finding["Id"])["Workflow"]["Status"] == "NOTIFIED"
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["suppressed", "archived", "notified"],
+)
+def test_the_automatic_route_never_sends_a_stale_copy_of_a_finding_settled_since(
+    stack, finding, since
+):
+    # Given an Imported event of a NEW, ACTIVE finding that waits (the queue's batching
+    # window, a retry after its visibility timeout, a dead-letter replay) while the finding
+    # is suppressed by an analyst, archived by its provider, or notified (an earlier copy
+    # delivered, the idempotency window since passed)
+    from hubrelay_emulator.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    finding = _private_finding(finding, Id="stale/1")
+    stack.securityhub.batch_import_findings(Findings=[finding])
+    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    identifier = {"ProductArn": finding["ProductArn"], "Id": "stale/1"}
+    if since == "suppressed":
+        stack.securityhub.batch_update_findings(
+            FindingIdentifiers=[identifier], Workflow={"Status": "SUPPRESSED"}
+        )
+    elif since == "archived":
+        stack.securityhub.batch_import_findings(
+            Findings=[dict(finding, UpdatedAt="2026-11-02T10:00:00.000Z", RecordState="ARCHIVED")]
+        )
+    else:
+        stack.route(copy.deepcopy(event))
+        assert len(stack.webhook.accepted()) == 1
+        stack.configure(idempotency_table="")
+    stored_before = stack.stored("stale/1")
+    sent_before = (len(stack.webhook.accepted()), len(stack.published()))
+    # When the stale copy is routed
+    outcome = stack.route(copy.deepcopy(event))
+    # Then nothing is sent and the finding is left as it is, with the reason
+    assert outcome.delivered == []
+    assert (len(stack.webhook.accepted()), len(stack.published())) == (sent_before[0], 0)
+    assert "the event's copy is stale" in outcome.decision.skipped[0][1]
+    assert stack.stored("stale/1") == stored_before

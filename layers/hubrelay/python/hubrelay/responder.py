@@ -114,6 +114,7 @@ def respond(
         return outcome
     try:
         client = services.securityhub(decision.region or settings.region)
+        _skip_stale(decision, client, _retry(settings))
         responder_v2.prepare(decision, client, services.sent_v2)
     except (ClientError, BotoCoreError) as error:
         # Without the current state or the records a finding could be sent again: retry.
@@ -147,6 +148,40 @@ def respond(
             f"{len(dead_letter_failures)} failed deliveries could not be dead-lettered"
         )
     return outcome
+
+
+def _retry(settings: Settings) -> Retry:
+    return Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s)
+
+
+def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
+    """Skip the Security Hub CSPM findings the automatic route must not send now: those
+    Security Hub holds as no longer NEW and ACTIVE (GetFindings).
+
+    The event's copy may be stale: the queue's batching window, a retry after the queue's
+    visibility timeout, EventBridge retrying for an hour, a dead-letter replay. Meanwhile an
+    analyst may have suppressed or resolved the finding, its provider archived it, or an
+    earlier copy of the event notified it (NOTIFIED, past the idempotency window). The new
+    Security Hub's findings are checked the same way (`responder_v2.prepare`). A finding
+    GetFindings does not return is sent as the event has it: nothing says it was settled.
+    A custom action is a person's explicit request: always sent."""
+    route = decision.route
+    findings = [f for f in decision.findings if not f.is_v2]
+    if route is None or route.kind != "auto" or not findings:
+        return
+    current = writeback.read_current(client, [f.key for f in findings], retry)
+    for finding in findings:
+        state = current.get(finding.key)
+        if state is None or state.status_for_write_back() == "NEW":
+            continue
+        now = f"Workflow.Status {state.workflow_status}, RecordState {state.record_state}"
+        decision.findings.remove(finding)
+        decision.skipped.append(
+            (
+                finding.key,
+                f"no longer NEW and ACTIVE in Security Hub ({now}): the event's copy is stale",
+            )
+        )
 
 
 def _deliver_once(
@@ -186,7 +221,7 @@ def _write_back(
     if responder_v2.is_v2(decision):
         _write_back_v2(client, decision.route.name, sent, settings, services, outcome)
         return
-    retry = Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s)
+    retry = _retry(settings)
     try:
         current = writeback.read_current(client, sent, retry)
     except (ClientError, BotoCoreError) as error:
