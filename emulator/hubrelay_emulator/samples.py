@@ -183,16 +183,9 @@ def trivy_report(
     }
 
 
-def sarif_report(
-    results: int, rules_after: bool = False, seed: int = 11, repository: str = "shop"
-) -> dict[str, Any]:
-    """A SARIF 2.1.0 log of one CodeQL-like run, shaped like CodeQL's output: 20 rules,
-    results that point at them by index and at their files by artifact index, with a
-    message id and arguments or a text, and partial fingerprints (about 250 bytes each).
-    `rules_after`: the run's results come before its tool in the file (Semgrep sorts its
-    keys so), which a reader of the stream must still resolve."""
-    rng = random.Random(seed)
-    rules = [
+def _sarif_rules(rng: random.Random) -> list[dict[str, Any]]:
+    """The run's 20 rules, CodeQL-like."""
+    return [
         {
             "id": f"js/{_WORDS[n % len(_WORDS)]}-{n}",
             "shortDescription": {"text": _text(rng, 6)},
@@ -207,31 +200,46 @@ def sarif_report(
         }
         for n in range(20)
     ]
-    files = [{"location": {"uri": f"src/{rng.choice(_WORDS)}/module{n}.js"}} for n in range(200)]
-    found = []
-    for n in range(results):
-        rule = n % len(rules)
-        message: dict[str, Any] = (
-            {"id": "default", "arguments": [f"req.query.p{n % 97}", f"sink{n % 13}"]}
-            if n % 2
-            else {"text": _text(rng, 5)}
-        )
-        found.append(
+
+
+def _sarif_result(
+    rng: random.Random, n: int, rules: list[dict[str, Any]], files: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Result `n`: its rule and file by index, a message id and arguments or a text."""
+    rule = n % len(rules)
+    message: dict[str, Any] = (
+        {"id": "default", "arguments": [f"req.query.p{n % 97}", f"sink{n % 13}"]}
+        if n % 2
+        else {"text": _text(rng, 5)}
+    )
+    return {
+        "ruleId": rules[rule]["id"],
+        "ruleIndex": rule,
+        "message": message,
+        "locations": [
             {
-                "ruleId": rules[rule]["id"],
-                "ruleIndex": rule,
-                "message": message,
-                "locations": [
-                    {
-                        "physicalLocation": {
-                            "artifactLocation": {"index": n % len(files)},
-                            "region": {"startLine": 1 + n // 200, "startColumn": 1 + n % 80},
-                        }
-                    }
-                ],
-                "partialFingerprints": {"primaryLocationLineHash": f"{n:016x}:1"},
+                "physicalLocation": {
+                    "artifactLocation": {"index": n % len(files)},
+                    "region": {"startLine": 1 + n // 200, "startColumn": 1 + n % 80},
+                }
             }
-        )
+        ],
+        "partialFingerprints": {"primaryLocationLineHash": f"{n:016x}:1"},
+    }
+
+
+def sarif_report(
+    results: int, rules_after: bool = False, seed: int = 11, repository: str = "shop"
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log of one CodeQL-like run, shaped like CodeQL's output: 20 rules,
+    results that point at them by index and at their files by artifact index, with a
+    message id and arguments or a text, and partial fingerprints (about 250 bytes each).
+    `rules_after`: the run's results come before its tool in the file (Semgrep sorts its
+    keys so), which a reader of the stream must still resolve."""
+    rng = random.Random(seed)
+    rules = _sarif_rules(rng)
+    files = [{"location": {"uri": f"src/{rng.choice(_WORDS)}/module{n}.js"}} for n in range(200)]
+    found = [_sarif_result(rng, n, rules, files) for n in range(results)]
     tool = {"driver": {"name": "CodeQL", "semanticVersion": "2.16.1", "rules": rules}}
     run: dict[str, Any] = {"results": found} if rules_after else {"tool": tool}
     run.update({"artifacts": files, "tool": tool} if rules_after else {"artifacts": files})
