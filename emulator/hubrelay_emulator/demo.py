@@ -210,70 +210,22 @@ def _run(
 ) -> Summary:
     summary = Summary()
     receiver = Receiver(SIGNING_SECRET).start()
-    params = {
-        "ProductArn": PARTNER_PRODUCT,
-        "Source": "scanner_reports",
-        "EnableWebhook": "true",
-        "WebhookSecretName": WEBHOOK_SECRET_NAME,
-        "AutoRoute": "true",
-        **demo_v2.parameters(),
-        **demo_syncback.parameters(),
-        **(demo_vendor.parameters(api) if api else {}),
-        **parameters,
-    }
+    params = _stack_parameters(parameters, api)
     summary.source = params["Source"]
-    # The vendor API's token secret is named once it exists (demo_vendor.create_secret): an
-    # ARN of that form stands in for it here.
-    pending = (
-        {"VendorSecretArn": demo_vendor.secret_arn_to_be(DEFAULT_ACCOUNT, DEFAULT_REGION)}
-        if api
-        else {}
-    )
-    check_parameters({**params, **pending})
-
-    def create_secrets(stack: StackEmulator) -> None:
-        # The operator's step before deploying: the webhook's URL and signing secret.
-        stack.client("secretsmanager").create_secret(
-            Name=WEBHOOK_SECRET_NAME,
-            SecretString=json.dumps({"url": receiver.url, "signing_secret": SIGNING_SECRET}),
-        )
-        if api is not None:
-            demo_vendor.create_secret(stack, api)
-        demo_v2.create_connector(stack)
-        demo_syncback.create_secret(stack, closures)
-
+    setup = _secrets_setup(receiver, api, closures)
     progress("bringing the stack up from template.yaml on moto's server")
     try:
         with _stage(summary, "stack up"):
-            stack = StackEmulator(parameters=params, setup=create_secrets).up()
+            stack = StackEmulator(parameters=params, setup=setup).up()
         try:
             progress(f"stack up at {stack.endpoint}: {len(stack.resources)} resources")
             _import_path(stack, summary, findings, params, progress)
-            if api is not None:
-                with _stage(summary, "collect"):
-                    demo_vendor.collect(stack, summary, api, _tick, progress)
-                summary.vendor_sample = demo_vendor.mapped_sample(stack)
-            else:
-                _collect(stack, summary, vulnerabilities, progress)
-            routed = _route_out(stack, summary, progress)
-            with _stage(summary, "new Security Hub"):
-                summary.v2 = demo_v2.route_out(stack)
-            if routed:
-                with _stage(summary, "synced back"):
-                    summary.syncback = demo_syncback.run(stack, closures, routed[0], SIGNING_SECRET)
-                progress(demo_syncback.rows(summary.syncback)[0][1])
+            _collect_any(stack, summary, vulnerabilities, api, progress)
+            _route_out_and_back(stack, summary, closures, progress)
             _audit(stack, summary)
             _subscribed_late(stack, summary, progress)
             _your_report(stack, summary, report, progress)
-            summary.denied = [
-                {"function": c.function, "action": c.action, "resource": c.resource}
-                for c in stack.checker.denied()
-            ]
-            summary.denied_calls = len(summary.denied)
-            summary.unused_permissions = stack.checker.unused_statements()
-            summary.failure_path_permissions = {
-                role: sorted(kept) for role, kept in stack.checker.failure_paths().items()
-            }
+            _permissions(stack, summary)
         finally:
             stack.down()
     finally:
@@ -285,6 +237,94 @@ def _run(
     summary.webhook_received = len(receiver.received)
     summary.webhook_verified = receiver.verified
     return summary
+
+
+def _stack_parameters(
+    parameters: dict[str, str], api: vendorapi.VendorApi | None
+) -> dict[str, str]:
+    """The stack's parameters, the caller's over the demo's, checked as CloudFormation would."""
+    params = {
+        "ProductArn": PARTNER_PRODUCT,
+        "Source": "scanner_reports",
+        "EnableWebhook": "true",
+        "WebhookSecretName": WEBHOOK_SECRET_NAME,
+        "AutoRoute": "true",
+        **demo_v2.parameters(),
+        **demo_syncback.parameters(),
+        **(demo_vendor.parameters(api) if api else {}),
+        **parameters,
+    }
+    # The vendor API's token secret is named once it exists (demo_vendor.create_secret): an
+    # ARN of that form stands in for it here.
+    pending = (
+        {"VendorSecretArn": demo_vendor.secret_arn_to_be(DEFAULT_ACCOUNT, DEFAULT_REGION)}
+        if api
+        else {}
+    )
+    check_parameters({**params, **pending})
+    return params
+
+
+def _secrets_setup(
+    receiver: Receiver, api: vendorapi.VendorApi | None, closures: vendorapi.VendorApi
+) -> Callable[[StackEmulator], None]:
+    def create_secrets(stack: StackEmulator) -> None:
+        # The operator's step before deploying: the webhook's URL and signing secret.
+        stack.client("secretsmanager").create_secret(
+            Name=WEBHOOK_SECRET_NAME,
+            SecretString=json.dumps({"url": receiver.url, "signing_secret": SIGNING_SECRET}),
+        )
+        if api is not None:
+            demo_vendor.create_secret(stack, api)
+        demo_v2.create_connector(stack)
+        demo_syncback.create_secret(stack, closures)
+
+    return create_secrets
+
+
+def _collect_any(
+    stack: StackEmulator,
+    summary: Summary,
+    vulnerabilities: int,
+    api: vendorapi.VendorApi | None,
+    progress: Callable[[str], None],
+) -> None:
+    """The collector's stage: from the vendor API when there is one, else from a report."""
+    if api is not None:
+        with _stage(summary, "collect"):
+            demo_vendor.collect(stack, summary, api, _tick, progress)
+        summary.vendor_sample = demo_vendor.mapped_sample(stack)
+    else:
+        _collect(stack, summary, vulnerabilities, progress)
+
+
+def _route_out_and_back(
+    stack: StackEmulator,
+    summary: Summary,
+    closures: vendorapi.VendorApi,
+    progress: Callable[[str], None],
+) -> None:
+    """The custom action, the new Security Hub's route, then a ticket's status synced back."""
+    routed = _route_out(stack, summary, progress)
+    with _stage(summary, "new Security Hub"):
+        summary.v2 = demo_v2.route_out(stack)
+    if routed:
+        with _stage(summary, "synced back"):
+            summary.syncback = demo_syncback.run(stack, closures, routed[0], SIGNING_SECRET)
+        progress(demo_syncback.rows(summary.syncback)[0][1])
+
+
+def _permissions(stack: StackEmulator, summary: Summary) -> None:
+    """What the IAM checker saw: calls denied, permissions unused."""
+    summary.denied = [
+        {"function": c.function, "action": c.action, "resource": c.resource}
+        for c in stack.checker.denied()
+    ]
+    summary.denied_calls = len(summary.denied)
+    summary.unused_permissions = stack.checker.unused_statements()
+    summary.failure_path_permissions = {
+        role: sorted(kept) for role, kept in stack.checker.failure_paths().items()
+    }
 
 
 def _import_path(
@@ -531,6 +571,25 @@ def failures(summary: Summary) -> list[str]:
 
 def render(summary: Summary) -> str:
     rows = [
+        *_delivery_rows(summary),
+        *_route_rows(summary),
+        *demo_v2.rows(summary.v2),
+        *demo_syncback.rows(summary.syncback),
+        *(demo_health.rows(summary.health) if summary.health is not None else []),
+        *(demo_report.rows(summary.report) if summary.report is not None else []),
+        ("throttled calls", str(summary.throttled)),
+        _iam_row(summary),
+        ("time per stage", ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = ["", "hubrelay demo: template.yaml on a local moto server, no AWS account", "-" * 72]
+    lines += [f"{name:<{width}}  {value}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _delivery_rows(summary: Summary) -> list[tuple[str, str]]:
+    """The findings in: sent, collected, delivered, quarantined, archived, lost; the calls."""
+    return [
         (
             "producer findings sent",
             f"{summary.sent} in {summary.messages} messages "
@@ -571,6 +630,12 @@ def render(summary: Summary) -> str:
             f"{summary.lower_bound} (naive chunking by 100: {summary.naive_calls} calls, "
             f"{summary.naive_over_budget} over the byte budget)",
         ),
+    ]
+
+
+def _route_rows(summary: Summary) -> list[tuple[str, str]]:
+    """The findings out: the custom action, the webhook, the write-back, the automatic route."""
+    return [
         ("custom action", f"{summary.clicked} findings, clicked twice"),
         (
             "webhook",
@@ -578,32 +643,24 @@ def render(summary: Summary) -> str:
         ),
         ("written back", f"{summary.written_back} findings NOTIFIED with a note"),
         ("automatic route", f"{summary.auto_routed} imported events matched"),
-        *demo_v2.rows(summary.v2),
-        *demo_syncback.rows(summary.syncback),
-        *(demo_health.rows(summary.health) if summary.health is not None else []),
-        *(demo_report.rows(summary.report) if summary.report is not None else []),
-        ("throttled calls", str(summary.throttled)),
-        (
-            "IAM",
-            f"{summary.denied_calls} denied calls"
-            + "".join(
-                f"; DENIED {d['action']} on {d['resource']} by {d['function']}"
-                for d in summary.denied
-            )
-            + "; unused permissions: "
-            + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none")
-            + (
-                "; for failure paths not taken: " + json.dumps(summary.failure_path_permissions)
-                if summary.failure_path_permissions
-                else ""
-            ),
-        ),
-        ("time per stage", ", ".join(f"{k} {v:.2f}s" for k, v in summary.stages.items())),
     ]
-    width = max(len(name) for name, _ in rows)
-    lines = ["", "hubrelay demo: template.yaml on a local moto server, no AWS account", "-" * 72]
-    lines += [f"{name:<{width}}  {value}" for name, value in rows]
-    return "\n".join(lines)
+
+
+def _iam_row(summary: Summary) -> tuple[str, str]:
+    return (
+        "IAM",
+        f"{summary.denied_calls} denied calls"
+        + "".join(
+            f"; DENIED {d['action']} on {d['resource']} by {d['function']}" for d in summary.denied
+        )
+        + "; unused permissions: "
+        + (json.dumps(summary.unused_permissions) if summary.unused_permissions else "none")
+        + (
+            "; for failure paths not taken: " + json.dumps(summary.failure_path_permissions)
+            if summary.failure_path_permissions
+            else ""
+        ),
+    )
 
 
 # `make demo --help` (the module's docstring is for whoever reads the code).
@@ -641,7 +698,11 @@ def check_parameters(parameters: Mapping[str, str]) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class _Refused(Exception):
+    """A usage error, said before the demo starts: `make demo: <message>`, exit status 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="make demo",
         description=DESCRIPTION,
@@ -673,33 +734,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="your own scanner report (Trivy, Grype, SARIF, ASFF), collected after the rest",
     )
     parser.add_argument("--json", action="store_true", help="print only the summary, as JSON")
-    args = parser.parse_args(argv)
-    report = None
-    if args.report:
-        try:
-            report = demo_report.Report.read(args.report)
-            # What the collector cannot read at all is said now, not after the whole demo.
-            report.check(args.report)
-        except OSError as exc:
-            print(f"make demo: --report {args.report}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-        except (ValueError, MappingError) as exc:  # LoadError is a ValueError
-            print(f"make demo: --report {' '.join(str(exc).split())}", file=sys.stderr)
-            return 2
+    return parser
+
+
+def _read_report(path: str) -> demo_report.Report:
     try:
-        parameters = parse_params(args.param)
+        report = demo_report.Report.read(path)
+        # What the collector cannot read at all is said now, not after the whole demo.
+        report.check(path)
+    except OSError as exc:
+        raise _Refused(f"--report {path}: {exc.strerror or exc}") from exc
+    except (ValueError, MappingError) as exc:  # LoadError is a ValueError
+        raise _Refused(f"--report {' '.join(str(exc).split())}") from exc
+    return report
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    try:
+        return parse_params(pairs)
     except CommandError as exc:
-        print(f"make demo: {exc}", file=sys.stderr)
-        return 2
+        raise _Refused(str(exc)) from exc
+
+
+def _source(chosen: str, parameters: dict[str, str], report: demo_report.Report | None) -> str:
+    """The collector's source, checked against --report."""
     # `--param Source=vendor_api` means the built-in vendor API too (it needs its URL).
-    source = "vendor_api" if parameters.get("Source") == "vendor_api" else args.source
+    source = "vendor_api" if parameters.get("Source") == "vendor_api" else chosen
     collector = parameters.get("Source") or source
     if report is not None and collector != "scanner_reports":
         # Said now: the report's stage, the last, would only find it out after the rest.
-        print(
-            f"make demo: --report needs the scanner_reports source (the default), not {collector}",
-            file=sys.stderr,
-        )
+        raise _Refused(f"--report needs the scanner_reports source (the default), not {collector}")
+    return source
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        report = _read_report(args.report) if args.report else None
+        parameters = _parameters(args.param)
+        source = _source(args.source, parameters, report)
+    except _Refused as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
         return 2
     try:
         summary = run(
