@@ -512,13 +512,9 @@ class Contract:
         (default all), with `error_code` (default "InternalException") and `error_message`.
         Calls refused by the rate limiter do not consume a fault.
         """
-        if kind not in (*_FAULT_ERRORS, "failed_findings"):
-            raise ValueError(f"unknown fault kind {kind!r}")
-        allowed = _FAILED_FINDINGS_PARAMS if kind == "failed_findings" else frozenset()
-        if unknown := set(params) - allowed:
-            raise TypeError(f"fault {kind!r} takes no parameter(s) {sorted(unknown)}")
+        faults = _faults(kind, count, params)
         with self._lock:
-            self._faults.extend(_Fault(kind, dict(params)) for _ in range(count))
+            self._faults.extend(faults)
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call `callback` with every EventBridge event Security Hub would emit.
@@ -590,25 +586,7 @@ class Contract:
             )
         with self._lock:
             hub = self._hub(account, region)
-            target = hub.actions.get(action_arn)
-            if target is None:
-                raise LookupError(f"no action target {action_arn} in {account}/{region}")
-            if missing := [key for key in keys if key not in hub.findings]:
-                raise LookupError(f"no findings {missing} in {account}/{region}")
-            events = [
-                _event(
-                    "Security Hub Findings - Custom Action",
-                    account,
-                    region,
-                    [action_arn],
-                    {
-                        "actionName": target["Name"],
-                        "actionDescription": target["Description"],
-                        "findings": [copy.deepcopy(hub.findings[key])],
-                    },
-                )
-                for key in keys
-            ]
+            events = _custom_action_events(hub, account, region, action_arn, keys)
         self._emit(events)
         return events
 
@@ -635,73 +613,114 @@ class Contract:
             for callback in subscribers:
                 callback(event)
 
-    def _take_token(self, scope: Scope) -> bool:
-        if self.rate_per_second is None:
-            return True
-        now = self.clock()
-        tokens, stamp = self._buckets.get(scope, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - stamp) * self.rate_per_second)
-        allowed = tokens >= 1
-        self._buckets[scope] = (tokens - 1 if allowed else tokens, now)
-        return allowed
 
-    def _may_import(self, caller: str, region: str, finding: Finding) -> bool:
-        """BatchImportFindings' access rule, for a finding `_check_finding` passed.
+def _faults(kind: FaultKind, count: int, params: dict[str, Any]) -> list[_Fault]:
+    """`count` faults of `kind`: ValueError for an unknown kind, TypeError for a parameter
+    it does not take."""
+    if kind not in (*_FAULT_ERRORS, "failed_findings"):
+        raise ValueError(f"unknown fault kind {kind!r}")
+    allowed = _FAILED_FINDINGS_PARAMS if kind == "failed_findings" else frozenset()
+    if unknown := set(params) - allowed:
+        raise TypeError(f"fault {kind!r} takes no parameter(s) {sorted(unknown)}")
+    return [_Fault(kind, dict(params)) for _ in range(count)]
 
-        Findings are accepted only for an account with Security Hub enabled ("BatchImportFindings
-        for finding providers", https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html).
-        The caller is either the finding's own account (AwsAccountId) or an account
-        allow-listed for an official partner integration, which may send for several
-        customers ("BatchImportFindings",
-        https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html).
-        Either way a partner product needs the customer's subscription to that exact product
-        ARN, whether the partner hosts the product or the customer does ("Integration use
-        cases and required permissions",
-        https://docs.aws.amazon.com/securityhub/latest/partnerguide/integration-use-cases.html).
-        The product ARN's account, when it has one, decides nothing else: an ARN without an
-        account is subscribed to and imported like one with an account.
-        """
-        account, product_arn = finding["AwsAccountId"], finding["ProductArn"]
-        if not _hub_enabled(account, region):
-            return False
-        arn = _PRODUCT_ARN.fullmatch(product_arn)
-        assert arn is not None  # _check_finding passed
-        if arn["company"] == "aws":
-            # AWS services send their own findings once the service and Security Hub are
-            # both enabled ("AWS service integrations with Security Hub CSPM",
-            # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html).
-            return False
-        subscribed = product_arn in self._hub(account, region).products
-        # An account's own products, its private default product/<account>/default included
-        # ("Integrating Security Hub CSPM with custom products",
-        # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-custom-providers.html),
-        # are the ones whose ARN carries its account ID: they need no subscription.
-        if caller == account:
-            return subscribed or caller == arn["account"]
-        return subscribed and caller in self._allow_listed_for(arn)
 
-    def _allow_listed_for(self, arn: re.Match[str]) -> set[str]:
-        listed = self._allow_listed.get((arn["partition"], arn["company"], arn["product"]), set())
-        return listed | ({arn["account"]} if arn["account"] else set())
+def _custom_action_events(
+    hub: _Hub, account: str, region: str, action_arn: str, keys: list[FindingKey]
+) -> list[Event]:
+    """One event per finding, in the order given; LookupError for an unknown action target
+    or finding."""
+    target = hub.actions.get(action_arn)
+    if target is None:
+        raise LookupError(f"no action target {action_arn} in {account}/{region}")
+    if missing := [key for key in keys if key not in hub.findings]:
+        raise LookupError(f"no findings {missing} in {account}/{region}")
+    return [
+        _event(
+            "Security Hub Findings - Custom Action",
+            account,
+            region,
+            [action_arn],
+            {
+                "actionName": target["Name"],
+                "actionDescription": target["Description"],
+                "findings": [copy.deepcopy(hub.findings[key])],
+            },
+        )
+        for key in keys
+    ]
 
-    def _store(self, region: str, finding: Finding, now: str) -> Finding | None:
-        """Store `finding`, or ignore it (None) when it is not newer than the stored one.
 
-        Security Hub ignores an update of an existing finding whose UpdatedAt is not later
-        than the stored one (the user guide's "Determining whether to create or update a
-        finding", in "BatchImportFindings for finding providers",
-        https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html):
-        nothing changes, no event, no ingestion billed.
-        """
-        hub = self._hub(finding["AwsAccountId"], region)
-        key = (finding["ProductArn"], finding["Id"])
-        old = hub.findings.get(key)
-        if old is not None and _instant(finding["UpdatedAt"]) <= _instant(old["UpdatedAt"]):
-            return None
-        customer = hub.customer_fields.get(key, set())
-        hub.findings[key] = _as_stored(finding, old, region, now, customer)
-        self.billed_imports += 1
-        return hub.findings[key]
+def _take_token(c: Contract, scope: Scope) -> bool:
+    if c.rate_per_second is None:
+        return True
+    now = c.clock()
+    tokens, stamp = c._buckets.get(scope, (float(c.burst), now))
+    tokens = min(float(c.burst), tokens + (now - stamp) * c.rate_per_second)
+    allowed = tokens >= 1
+    c._buckets[scope] = (tokens - 1 if allowed else tokens, now)
+    return allowed
+
+
+def _may_import(c: Contract, caller: str, region: str, finding: Finding) -> bool:
+    """BatchImportFindings' access rule, for a finding `_check_finding` passed.
+
+    Findings are accepted only for an account with Security Hub enabled ("BatchImportFindings
+    for finding providers", https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html).
+    The caller is either the finding's own account (AwsAccountId) or an account
+    allow-listed for an official partner integration, which may send for several
+    customers ("BatchImportFindings",
+    https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html).
+    Either way a partner product needs the customer's subscription to that exact product
+    ARN, whether the partner hosts the product or the customer does ("Integration use
+    cases and required permissions",
+    https://docs.aws.amazon.com/securityhub/latest/partnerguide/integration-use-cases.html).
+    The product ARN's account, when it has one, decides nothing else: an ARN without an
+    account is subscribed to and imported like one with an account.
+    """
+    account, product_arn = finding["AwsAccountId"], finding["ProductArn"]
+    if not _hub_enabled(account, region):
+        return False
+    arn = _PRODUCT_ARN.fullmatch(product_arn)
+    assert arn is not None  # _check_finding passed
+    if arn["company"] == "aws":
+        # AWS services send their own findings once the service and Security Hub are
+        # both enabled ("AWS service integrations with Security Hub CSPM",
+        # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-internal-providers.html).
+        return False
+    subscribed = product_arn in c._hub(account, region).products
+    # An account's own products, its private default product/<account>/default included
+    # ("Integrating Security Hub CSPM with custom products",
+    # https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-custom-providers.html),
+    # are the ones whose ARN carries its account ID: they need no subscription.
+    if caller == account:
+        return subscribed or caller == arn["account"]
+    return subscribed and caller in _allow_listed_for(c, arn)
+
+
+def _allow_listed_for(c: Contract, arn: re.Match[str]) -> set[str]:
+    listed = c._allow_listed.get((arn["partition"], arn["company"], arn["product"]), set())
+    return listed | ({arn["account"]} if arn["account"] else set())
+
+
+def _store(c: Contract, region: str, finding: Finding, now: str) -> Finding | None:
+    """Store `finding`, or ignore it (None) when it is not newer than the stored one.
+
+    Security Hub ignores an update of an existing finding whose UpdatedAt is not later
+    than the stored one (the user guide's "Determining whether to create or update a
+    finding", in "BatchImportFindings for finding providers",
+    https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html):
+    nothing changes, no event, no ingestion billed.
+    """
+    hub = c._hub(finding["AwsAccountId"], region)
+    key = (finding["ProductArn"], finding["Id"])
+    old = hub.findings.get(key)
+    if old is not None and _instant(finding["UpdatedAt"]) <= _instant(old["UpdatedAt"]):
+        return None
+    customer = hub.customer_fields.get(key, set())
+    hub.findings[key] = _as_stored(finding, old, region, now, customer)
+    c.billed_imports += 1
+    return hub.findings[key]
 
 
 def _instant(value: str) -> datetime:
@@ -854,7 +873,7 @@ def _problem(c: Contract, req: _Request, finding: Any) -> tuple[str, str] | None
         return ("InvalidInput", f"Finding size exceeded {c.max_finding_bytes // 1024} KB")
     if reason := _check_finding(finding, req.region):
         return ("InvalidInput", reason)
-    if c._may_import(req.account, req.region, finding):
+    if _may_import(c, req.account, req.region, finding):
         return None
     owner = finding["AwsAccountId"]
     if not _hub_enabled(owner, req.region):
@@ -885,7 +904,7 @@ def _batch_import_findings(c: Contract, req: _Request) -> Body:
             c.throttled += 1
         return error
 
-    if not c._take_token((req.account, req.region)):
+    if not _take_token(c, (req.account, req.region)):
         raise refuse(SecurityHubError(429, "TooManyRequestsException", "Rate exceeded"))
     fault = c._faults.popleft() if c._faults else None
     if fault is not None and fault.kind in _FAULT_ERRORS:
@@ -909,7 +928,7 @@ def _batch_import_findings(c: Contract, req: _Request) -> Body:
                 {"Id": str(finding_id or ""), "ErrorCode": problem[0], "ErrorMessage": problem[1]}
             )
             continue
-        if (stored := c._store(req.region, finding, now)) is not None:
+        if (stored := _store(c, req.region, finding, now)) is not None:
             req.events.append(_imported_event(stored))
     outcome = "partial" if failed else "ok"
     c.calls.append(CallRecord(req.account, req.region, count, len(req.raw), outcome))
