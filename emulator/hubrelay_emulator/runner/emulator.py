@@ -21,6 +21,7 @@ import logging
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from aws_lambda_powertools.utilities.parameters import base as powertools_parame
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from hubrelay.asff import FindingKey
 from hubrelay_emulator import cfn, iam
 from hubrelay_emulator import securityhub as hub
 from hubrelay_emulator.lambda_runtime import ACCOUNT, REGION
@@ -67,11 +69,55 @@ def start_server() -> tuple[ThreadedMotoServer, str]:
     reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(reset, timeout=30):
         pass
+    _clear_parameter_caches()
+    return server, endpoint
+
+
+def _clear_parameter_caches() -> None:
     # Powertools keeps parameter providers (with clients bound to an endpoint) and their
     # cached values per process; a new stack is a new set of Lambda processes.
     parameters.clear_caches()  # type: ignore[no-untyped-call]
     powertools_parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
-    return server, endpoint
+
+
+@dataclass
+class _Moto:
+    """moto for one stack: its server on 127.0.0.1, or in this process (mock_aws), and the
+    clients made against it."""
+
+    # moto in this process (mock_aws) instead of its server on 127.0.0.1: the same
+    # backends, the contract and the role checks, without an HTTP round trip per call
+    # (the soak's many runs). The functions' clients find moto the same way.
+    in_process: bool
+    endpoint: str = ""  # the server's URL; none in process
+    server: ThreadedMotoServer | None = None
+    mock: Any = None
+    clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    def start(self) -> str:
+        """Start moto; the endpoint URL."""
+        if self.in_process:
+            self.mock = mock_aws()
+            self.mock.start()
+            _clear_parameter_caches()
+        else:
+            self.server, self.endpoint = start_server()
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+            self.server = None
+        if self.mock is not None:
+            self.mock.stop()
+            self.mock = None
+
+    def client(self, service: str, account: str, region: str) -> Any:
+        key = (service, account, region)
+        if key not in self.clients:
+            endpoint = self.endpoint or None
+            self.clients[key] = hub.client_for(account, region, service, endpoint_url=endpoint)
+        return self.clients[key]
 
 
 class StackEmulator:
@@ -100,13 +146,8 @@ class StackEmulator:
         # Runs once the server is up and before any resource exists: what an operator
         # creates before deploying (secrets the parameters name, for instance).
         self.setup = setup
-        self.server: ThreadedMotoServer | None = None
         self.endpoint = ""
-        # moto in this process (mock_aws) instead of its server on 127.0.0.1: the same
-        # backends, the contract and the role checks, without an HTTP round trip per call
-        # (the soak's many runs). The functions' clients find moto the same way.
-        self.in_process = in_process
-        self._mock: Any = None
+        self.moto = _Moto(in_process)
         self.resolver: cfn.Resolver | None = None
         self.resources: dict[str, dict[str, Any]] = {}
         self.functions: dict[str, LambdaFunction] = {}
@@ -128,22 +169,14 @@ class StackEmulator:
         self.events = EventRouter(self)
         self.s3_events = S3Events(self)
         self.urls = FunctionUrls(self)  # AWS::Lambda::Url, each on a port of 127.0.0.1
-        self._clients: dict[tuple[str, str, str], Any] = {}
-        self._unsubscribe: Callable[[], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def up(self) -> StackEmulator:
         started = time.perf_counter()
-        if self.in_process:
-            self._mock = mock_aws()
-            self._mock.start()
-            parameters.clear_caches()  # type: ignore[no-untyped-call]
-            powertools_parameters_base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
-        else:
-            self.server, self.endpoint = start_server()
+        self.endpoint = self.moto.start()
         self.guard.install()
-        self._unsubscribe = self.contract.subscribe(self.events.pending.append)
+        self.events.listen()
         # A documented prerequisite of the stack: Security Hub is enabled in its account.
         hub.enable_hub(self.account, self.region)
         if self.setup:
@@ -160,15 +193,9 @@ class StackEmulator:
 
     def down(self) -> None:
         self.urls.stop()
-        if self._unsubscribe:
-            self._unsubscribe()
+        self.events.stop_listening()
         self.guard.uninstall()
-        if self.server:
-            self.server.stop()
-            self.server = None
-        if self._mock is not None:
-            self._mock.stop()
-            self._mock = None
+        self.moto.stop()
 
     def __enter__(self) -> StackEmulator:
         return self.up()
@@ -178,11 +205,7 @@ class StackEmulator:
 
     def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
         """A client acting as `account` (the stack's by default) against the stack emulator."""
-        key = (service, account or self.account, region or self.region)
-        if key not in self._clients:
-            endpoint = self.endpoint or None
-            self._clients[key] = hub.client_for(key[1], key[2], service, endpoint_url=endpoint)
-        return self._clients[key]
+        return self.moto.client(service, account or self.account, region or self.region)
 
     def now(self) -> float:
         """Seconds since the stack started: real time plus simulated time."""
@@ -191,12 +214,9 @@ class StackEmulator:
     # --- driving it as AWS would -----------------------------------------------------------
 
     def function(self, logical_id: str) -> LambdaFunction:
-        try:
-            return self.functions[logical_id]
-        except KeyError:
-            raise StackError(
-                f"no function {logical_id} in the stack (its condition may be off)"
-            ) from None
+        if logical_id not in self.functions:
+            raise StackError(f"no function {logical_id} in the stack (its condition may be off)")
+        return self.functions[logical_id]
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Run a function's handler in-process, as its Lambda would, and return the result."""
@@ -231,10 +251,7 @@ class StackEmulator:
     # --- Security Hub and SQS, as a person or a dashboard sees them --------------------------
 
     def click(
-        self,
-        action_logical_id: str,
-        finding_keys: list[tuple[str, str]],
-        account: str | None = None,
+        self, action_logical_id: str, finding_keys: list[FindingKey], account: str | None = None
     ) -> list[dict[str, Any]]:
         """A person picks findings in the console and chooses a custom action (one event
         per finding, as Security Hub sends them)."""

@@ -7,6 +7,7 @@ delivered to Lambda or SQS targets, with the target's retries and dead-letter qu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hubrelay_emulator.eventpattern import matches
@@ -24,6 +25,15 @@ class EventRouter:
     def __init__(self, stack: StackEmulator) -> None:
         self.stack = stack
         self.pending: list[dict[str, Any]] = []  # emitted, not yet routed
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def listen(self) -> None:
+        """Take in every event the stack's Security Hub contract emits, until stop_listening."""
+        self._unsubscribe = self.stack.contract.subscribe(self.pending.append)
+
+    def stop_listening(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
 
     def tick(self) -> list[Any]:
         """Fire every schedule once, as EventBridge Scheduler would at its next rate."""
