@@ -250,40 +250,10 @@ class Bench:
         # two bench runs of the same code draw the same delays.
         self.runs += 1
         random.seed(f"hubrelay-bench-{self.runs}")
-        contract = self.stack.contract
-        calls0, throttled0 = len(contract.calls), contract.throttled
-        cpu0, slept0, inv0 = self.clock.cpu, self.slept, self.clock.invocations
-        importer_wall0 = self.clock.wall
-        start, wall0, sim0 = self.clock(), time.perf_counter(), self.stack.clock
+        mark = _Mark.read(self)
         result: list[Run] = []
         yield lambda: result[0]
-        calls = contract.calls[calls0:]
-        imported = sum(c.findings for c in calls if c.outcome == "ok")
-        refused = [c for c in calls if c.outcome not in ("ok", "TooManyRequestsException")]
-        # More than sent is a call imported twice: its answer outlived botocore's read
-        # timeout on a loaded machine and the importer tried again (a harmless overwrite).
-        if imported < len(findings) or any(c.outcome == "partial" for c in calls):
-            raise RuntimeError(f"imported {imported} of {len(findings)} findings: {refused[:3]}")
-        by_group: dict[str, list[int]] = {}
-        for f in findings:
-            by_group.setdefault(f["AwsAccountId"], []).append(asff.finding_size(f))
-        result.append(
-            Run(
-                findings=len(findings),
-                seconds=self.clock() - start,
-                wall_seconds=time.perf_counter() - wall0 + self.stack.clock - sim0,
-                cpu_seconds=self.clock.cpu - cpu0,
-                slept_seconds=self.slept - slept0,
-                importer_wall_seconds=self.clock.wall - importer_wall0 + self.slept - slept0,
-                calls=len(calls),
-                throttled=contract.throttled - throttled0,
-                other_refusals=len(refused),
-                lower_bound=sum(
-                    lower_bound(s, DEFAULT_BATCH_BYTE_BUDGET) for s in by_group.values()
-                ),
-                invocations=self.clock.invocations - inv0,
-            )
-        )
+        result.append(_run_since(self, mark, findings))
 
     def backlog(self, account: str, count: int) -> Run:
         """`count` findings already queued (a backlog): how fast does the importer clear it?"""
@@ -325,6 +295,64 @@ class Bench:
                     break
                 self.stack.advance((sent + 1) * tick - now)  # idle until the next tick ends
         return run()
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """The counters a Run is the difference of, read as its block starts."""
+
+    calls: int
+    throttled: int
+    cpu: float
+    slept: float
+    invocations: int
+    importer_wall: float
+    clock: float  # the importer clock
+    wall: float
+    simulated: float  # the stack's simulated seconds
+
+    @classmethod
+    def read(cls, bench: Bench) -> _Mark:
+        contract = bench.stack.contract
+        return cls(
+            calls=len(contract.calls),
+            throttled=contract.throttled,
+            cpu=bench.clock.cpu,
+            slept=bench.slept,
+            invocations=bench.clock.invocations,
+            importer_wall=bench.clock.wall,
+            clock=bench.clock(),
+            wall=time.perf_counter(),
+            simulated=bench.stack.clock,
+        )
+
+
+def _run_since(bench: Bench, mark: _Mark, findings: list[dict[str, Any]]) -> Run:
+    """The Run of importing `findings` since `mark`; RuntimeError unless every one got in."""
+    contract = bench.stack.contract
+    calls = contract.calls[mark.calls :]
+    imported = sum(c.findings for c in calls if c.outcome == "ok")
+    refused = [c for c in calls if c.outcome not in ("ok", "TooManyRequestsException")]
+    # More than sent is a call imported twice: its answer outlived botocore's read
+    # timeout on a loaded machine and the importer tried again (a harmless overwrite).
+    if imported < len(findings) or any(c.outcome == "partial" for c in calls):
+        raise RuntimeError(f"imported {imported} of {len(findings)} findings: {refused[:3]}")
+    by_group: dict[str, list[int]] = {}
+    for f in findings:
+        by_group.setdefault(f["AwsAccountId"], []).append(asff.finding_size(f))
+    return Run(
+        findings=len(findings),
+        seconds=bench.clock() - mark.clock,
+        wall_seconds=time.perf_counter() - mark.wall + bench.stack.clock - mark.simulated,
+        cpu_seconds=bench.clock.cpu - mark.cpu,
+        slept_seconds=bench.slept - mark.slept,
+        importer_wall_seconds=bench.clock.wall - mark.importer_wall + bench.slept - mark.slept,
+        calls=len(calls),
+        throttled=contract.throttled - mark.throttled,
+        other_refusals=len(refused),
+        lower_bound=sum(lower_bound(s, DEFAULT_BATCH_BYTE_BUDGET) for s in by_group.values()),
+        invocations=bench.clock.invocations - mark.invocations,
+    )
 
 
 def offered_load(rates: list[float], duration: float) -> list[dict[str, Any]]:
