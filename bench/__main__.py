@@ -183,8 +183,16 @@ def render_startup(st: dict[str, Any]) -> list[str]:
 def render_more(results: dict[str, Any]) -> str:
     """The sections after packing, CPU and the collector."""
     lines = render_startup(results["startup"])
-    tp = results["throughput"]
-    lines += [
+    lines += _render_throughput(results["throughput"])
+    lines += _render_memory(results["memory"])
+    lines += _render_cost(results["cost"])
+    lines += _render_latency(results["latency"])
+    return "\n".join(lines)
+
+
+def _render_throughput(tp: dict[str, Any]) -> list[str]:
+    """The offered load and the accounts scaling."""
+    lines = [
         "",
         "Throughput through the local stack, Security Hub limited to 10 calls/s, burst 30, "
         "per account and Region",
@@ -212,12 +220,17 @@ def render_more(results: dict[str, Any]) -> str:
             f"{r['per_ceiling']:>8} {r['calls']:>6} {r['throttled']:>5} "
             f"{r['slowest_account_per_ceiling']:>25}"
         )
-    lines += [
+    return lines
+
+
+def _render_memory(memory: dict[str, Any]) -> list[str]:
+    """Peak memory of each function against its imports alone."""
+    lines = [
         "",
         "Peak memory (RSS, fresh subprocess; AWS in a process of its own), against the same "
         "imports alone:",
     ]
-    for name, m in results["memory"].items():
+    for name, m in memory.items():
         what = (
             f"{m['records']} SQS records ({m['event_mb']} MB of bodies)"
             if name == "importer"
@@ -244,8 +257,13 @@ def render_more(results: dict[str, Any]) -> str:
             f"its {m['function_memory_mb']} MB; the run adds {m['run_over_imports_mb']} MB to "
             f"the imports{extra}"
         )
-    c, month = results["cost"]["per_million"], results["cost"]["unchanged_month"]
-    lines += [
+    return lines
+
+
+def _render_cost(costs: dict[str, Any]) -> list[str]:
+    """Cost per million findings, an unchanged month, the vendor API's schedule."""
+    c, month = costs["per_million"], costs["unchanged_month"]
+    lines = [
         "",
         f"Cost per million findings imported (us-east-1 list prices of {cost.PRICE_DATE}, "
         "in bench/cost.py; prices change):",
@@ -263,7 +281,7 @@ def render_more(results: dict[str, Any]) -> str:
         f" (renewals, ${month['hubrelay_ingestion_usd']:.2f}) + its own "
         f"${month['hubrelay_own_usd']:.2f}",
     ]
-    vendor = results["cost"].get("vendor_api_schedule")
+    vendor = costs.get("vendor_api_schedule")
     if vendor:
         now, before = vendor["usd_per_month"], vendor["usd_per_month_at_5_minutes"]
         lines.append(
@@ -273,9 +291,13 @@ def render_more(results: dict[str, Any]) -> str:
             f"${now['Lambda requests'] + now['Lambda GB-s']:.2f}, Secrets Manager "
             f"${now['Secrets Manager']:.2f}); every 5 minutes: ${before['total']:.2f}"
         )
-    lat = results["latency"]
+    return lines
+
+
+def _render_latency(lat: dict[str, Any]) -> list[str]:
+    """Latency from the source to Security Hub, per configuration."""
     assumed = lat.get("assumed", {})
-    lines += [
+    lines = [
         "",
         "Latency from appearance at the source to import (simulated hour, model in "
         "bench/latency.py; EventBridge delivery assumed "
@@ -289,7 +311,7 @@ def render_more(results: dict[str, Any]) -> str:
             f"  {r['config']:40} {r['findings_per_s']:>6g} {r['p50_s']:>6}s {r['p90_s']:>6}s "
             f"{r['p99_s']:>6}s"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _importer_cost_inputs(tp: dict[str, Any]) -> dict[str, float]:
@@ -327,7 +349,7 @@ def _latency_inputs(results: dict[str, Any]) -> latency.Measured:
 SECTIONS = ("packing", "cpu", "calls", "collector", "startup", "throughput", "memory", "cost")
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--findings", type=int, default=2000, help="findings per packing mix")
     parser.add_argument(
@@ -354,8 +376,12 @@ def main() -> None:
         help="folder for results.json and the plots instead of bench/ (tests/integration/"
         "test_bench.py runs the quick bench there)",
     )
+    return parser
+
+
+def main() -> None:
+    parser = _parser()
     args = parser.parse_args()
-    quick = args.quick
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     if unknown := only - set(SECTIONS):
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -366,7 +392,7 @@ def main() -> None:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         target = args.out / target.name
-    results: dict[str, Any] = {"quick": quick}
+    results: dict[str, Any] = {"quick": args.quick}
 
     def step(name: str) -> bool:
         # What is measured so far is kept: a section that fails (or a loaded machine that
@@ -377,6 +403,25 @@ def main() -> None:
         print(f"==> {name} ({time.perf_counter() - started:.0f}s)", file=sys.stderr, flush=True)
         return True
 
+    _measure(results, args, step)
+    results["headline"], results["headline_detail"] = headline.compute(results)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    figures = []
+    if not only:
+        folder = args.out or plots.THROUGHPUT_PNG.parent
+        figures = [
+            plots.throughput(results, folder / plots.THROUGHPUT_PNG.name),
+            plots.latency(results, folder / plots.LATENCY_PNG.name),
+        ]
+    _print_results(results, bool(only), [target, *figures])
+
+
+def _measure(
+    results: dict[str, Any], args: argparse.Namespace, step: Callable[[str], bool]
+) -> None:
+    """Run each section `step` lets through, in order, into `results`."""
+    quick = args.quick
     if step("packing"):
         results["packing"] = packing(args.findings)
     if step("cpu"):
@@ -404,16 +449,10 @@ def main() -> None:
         }
         if "packing" in results:
             results["latency"] = latency.run(_latency_inputs(results))
-    results["headline"], results["headline_detail"] = headline.compute(results)
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    target.write_text(json.dumps(results, indent=2) + "\n")
-    figures = []
-    if not only:
-        folder = args.out or plots.THROUGHPUT_PNG.parent
-        figures = [
-            plots.throughput(results, folder / plots.THROUGHPUT_PNG.name),
-            plots.latency(results, folder / plots.LATENCY_PNG.name),
-        ]
+
+
+def _print_results(results: dict[str, Any], only: bool, written_to: list[Path]) -> None:
+    """The tables of the sections run (all of them, or those of --only), then the headline."""
     if not only:
         print(render(results))
         print(collector.render(results["collector"]))
@@ -425,7 +464,7 @@ def main() -> None:
         print("\n".join(collector.render_cpu(results["cpu"]["per_record"])))
     print(render_calls(results.get("calls")))
     print(headline.render(results["headline"], results["headline_detail"]))
-    written = ", ".join(str(f) for f in [target, *figures])
+    written = ", ".join(str(f) for f in written_to)
     print(f"\nwritten to {written} in {results['seconds']} s")
 
 
