@@ -569,3 +569,47 @@ def test_the_automatic_route_never_sends_a_stale_copy_of_a_finding_settled_since
     assert (len(stack.webhook.accepted()), len(stack.published())) == (sent_before[0], 0)
     assert "the event's copy is stale" in outcome.decision.skipped[0][1]
     assert stack.stored("stale/1") == stored_before
+
+
+def test_a_reopening_is_sent_when_the_read_is_behind_the_import_that_reopened_it(stack, finding):
+    # Given a notified finding that its provider archives and imports ACTIVE again (Security
+    # Hub resets it to NEW), and a GetFindings that still answers with the copy from before
+    # the reopening import (older UpdatedAt): the read is behind the event, not the event
+    # behind the finding
+    from botocore.awsrequest import AWSResponse
+
+    from hubrelay_emulator.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    finding = _private_finding(finding, Id="lagging/1")
+    stack.securityhub.batch_import_findings(Findings=[finding])
+    for event in [e for e in events if matches(auto_route_pattern({}), e)]:
+        stack.route(event)
+    events.clear()
+    for day, state in ((2, "ARCHIVED"), (3, "ACTIVE")):
+        stamp = f"2026-11-{day:02d}T10:00:00.000Z"
+        stack.securityhub.batch_import_findings(
+            Findings=[dict(finding, UpdatedAt=stamp, RecordState=state)]
+        )
+        if state == "ARCHIVED":
+            before = stack.stored("lagging/1")
+    (reopened,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    served: list[str] = []
+
+    def behind(**_: Any) -> Any:
+        if served:
+            return None
+        served.append("old copy")
+        return AWSResponse("https://securityhub", 200, {}, None), {"Findings": [before]}
+
+    client = stack.services.securityhub(REGION)
+    client.meta.events.register("before-call.securityhub.GetFindings", behind)
+    # When the reopening's event is routed
+    outcome = stack.route(reopened)
+    # Then the reopening is sent, and written back from the (now current) state
+    assert served == ["old copy"]
+    assert len(outcome.delivered) == 2
+    assert len(stack.webhook.accepted()) == 2
+    assert stack.stored("lagging/1")["Workflow"]["Status"] == "NOTIFIED"

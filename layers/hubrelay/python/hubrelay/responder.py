@@ -12,6 +12,7 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -163,8 +164,9 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
     analyst may have suppressed or resolved the finding, its provider archived it, or an
     earlier copy of the event notified it (NOTIFIED, past the idempotency window). The new
     Security Hub's findings are checked the same way (`responder_v2.prepare`). A finding
-    GetFindings does not return is sent as the event has it: nothing says it was settled.
-    A custom action is a person's explicit request: always sent."""
+    GetFindings does not return, or returns as older than the event's copy (UpdatedAt: the
+    read is behind the import that reopened it), is sent as the event has it: nothing says
+    it was settled since. A custom action is a person's explicit request: always sent."""
     route = decision.route
     findings = [f for f in decision.findings if not f.is_v2]
     if route is None or route.kind != "auto" or not findings:
@@ -174,6 +176,8 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
         state = current.get(finding.key)
         if state is None or state.status_for_write_back() == "NEW":
             continue
+        if _older(state.updated_at, finding.UpdatedAt):
+            continue
         now = f"Workflow.Status {state.workflow_status}, RecordState {state.record_state}"
         decision.findings.remove(finding)
         decision.skipped.append(
@@ -182,6 +186,14 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
                 f"no longer NEW and ACTIVE in Security Hub ({now}): the event's copy is stale",
             )
         )
+
+
+def _older(read: str | None, event: str | None) -> bool:
+    """Whether the UpdatedAt read is known to be earlier than the event copy's."""
+    try:
+        return datetime.fromisoformat(str(read)) < datetime.fromisoformat(str(event))
+    except (TypeError, ValueError):  # missing, malformed, or one naive and one aware
+        return False
 
 
 def _deliver_once(

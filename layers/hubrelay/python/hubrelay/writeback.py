@@ -134,6 +134,8 @@ class Current:
     workflow_status: str
     record_state: str
     note_by: str | None  # who wrote the finding's Note, None without one
+    # The provider's last update (BatchUpdateFindings leaves it as it is).
+    updated_at: str | None = None
 
     @property
     def analyst_note(self) -> bool:
@@ -206,6 +208,7 @@ def read_current(
                         str((finding.get("Workflow") or {}).get("Status") or "NEW"),
                         str(finding.get("RecordState") or "ACTIVE"),
                         (finding.get("Note") or {}).get("UpdatedBy"),
+                        finding.get("UpdatedAt"),
                     )
     return found
 
