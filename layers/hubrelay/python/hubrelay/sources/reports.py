@@ -32,9 +32,11 @@ from hubrelay.sources import (
     Parsed,
     Record,
     Scanned,
+    grype,
     parse_time,
     sarif,
     streamjson,
+    trivy,
     vulnscan,
 )
 
@@ -58,7 +60,7 @@ def detect_format(
             or document.get("version") == "2.1.0"
         ):
             return "sarif"
-        if vulnscan.trivy_form(document) is not None:
+        if trivy.trivy_form(document) is not None:
             return "trivy"
         if "matches" in document and ("descriptor" in document or "source" in document):
             return "grype"
@@ -67,7 +69,7 @@ def detect_format(
     if isinstance(document, list):
         if all(_asff_like(f) for f in document) if findings_list is None else findings_list:
             return "asff"
-        if vulnscan.trivy_form(document, results_list) is not None:
+        if trivy.trivy_form(document, results_list) is not None:
             return "trivy"
     raise MappingError(
         "unrecognised report: expected SARIF 2.1.0, Trivy JSON, Grype JSON or ASFF findings"
@@ -100,7 +102,7 @@ def read_report(document: Any, origin: str, folder: str, fmt: str | None = None)
         records, complete, errors = sarif.records(document, origin, folder)
         return records, dict.fromkeys(complete, frozenset({UNCLASSED})), errors
     if fmt in ("trivy", "grype"):
-        read = vulnscan.trivy_records if fmt == "trivy" else vulnscan.grype_records
+        read = trivy.trivy_records if fmt == "trivy" else grype.grype_records
         found, classes, problems = read(document, origin, folder)
         repeats = vulnscan.Repeats()
         return [repeats.mark(r) for r in found], classes, problems
@@ -211,7 +213,7 @@ def read_stream(
     it: the records are read from a new stream each time they are iterated. Each stream is
     closed when read (or left)."""
     ids = OnePerId(origin)
-    outlines = vulnscan.Outlines()
+    outlines = trivy.Outlines()
 
     def each(path: streamjson.Path, item: Any) -> None:
         if _asff_index(path) is not None:
@@ -228,11 +230,11 @@ def read_stream(
         complete = dict.fromkeys(log.complete, frozenset({UNCLASSED}))
         errors = log.errors
     elif fmt == "trivy":
-        scan = vulnscan.trivy_scan(outlines.fill(skeleton), origin, folder)
+        scan = trivy.trivy_scan(outlines.fill(skeleton), origin, folder)
         make = scan.streamed
         complete, errors = scan.complete, scan.errors
     elif fmt == "grype":
-        scope, context = vulnscan.grype_scan(skeleton, folder)
+        scope, context = grype.grype_scan(skeleton, folder)
         make = partial(_grype_record, origin, scope, context)
         complete, errors = {scope: frozenset({VULNERABILITY})}, []
     elif fmt == "asff":
@@ -278,7 +280,7 @@ def _grype_record(
     """The record at ("matches", i)."""
     if len(path) != 2 or path[0] != "matches":
         return []
-    return [vulnscan.grype_record(origin, scope, context, int(path[1]), item)]
+    return [grype.grype_record(origin, scope, context, int(path[1]), item)]
 
 
 def _asff_index(path: streamjson.Path) -> int | None:

@@ -20,7 +20,7 @@ finding absent from a newer report of the same scope is archived. Keep one folde
 scanned target when targets share names. Trivy and Grype finding Ids include the scope, so
 one image scanned in two folders is two sets of findings. A Trivy or Grype report is
 complete only for the scanner classes it ran (vulnerability, secret, misconfiguration,
-license: `vulnscan`), and archives only findings of those. ASFF files are not complete scans: they
+license: `trivy`), and archives only findings of those. ASFF files are not complete scans: they
 carry RecordState themselves.
 
 ASFF files are passed through with the stack's ProductArn and account, after three safe
@@ -53,9 +53,10 @@ from hubrelay.sources import (
     MappingError,
     Record,
     Unit,
+    grype,
     parse_time,
     sarif,
-    vulnscan,
+    trivy,
 )
 from hubrelay.sources.reports import (
     FORMATS,
@@ -170,11 +171,11 @@ def _number_text(value: Any) -> Any:
 
 MAPPERS = {
     "sarif": sarif.map_result,
-    "trivy": vulnscan.map_trivy,
-    "trivy-misconfig": vulnscan.map_trivy_misconfig,
-    "trivy-secret": vulnscan.map_trivy_secret,
-    "trivy-license": vulnscan.map_trivy_license,
-    "grype": vulnscan.map_grype,
+    "trivy": trivy.map_trivy,
+    "trivy-misconfig": trivy.map_trivy_misconfig,
+    "trivy-secret": trivy.map_trivy_secret,
+    "trivy-license": trivy.map_trivy_license,
+    "grype": grype.map_grype,
     "asff": map_asff,
 }
 
