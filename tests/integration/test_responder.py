@@ -613,3 +613,58 @@ def test_a_reopening_is_sent_when_the_read_is_behind_the_import_that_reopened_it
     assert len(outcome.delivered) == 2
     assert len(stack.webhook.accepted()) == 2
     assert stack.stored("lagging/1")["Workflow"]["Status"] == "NOTIFIED"
+
+
+def test_a_dead_lettered_automatic_route_delivery_is_delivered_on_replay(stack, finding):
+    # Given an automatic-route finding whose webhook delivery fails for good while SNS takes
+    # it: the finding is written back NOTIFIED (SNS got it) and the webhook's delivery is
+    # parked in the dead-letter queue, replayable "as is" (dead_letter_body's docstring)
+    from hubrelay_emulator.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    finding = _private_finding(finding, Id="parked/1")
+    stack.securityhub.batch_import_findings(Findings=[finding])
+    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    stack.webhook.fail_if = lambda body: True
+    first = stack.route(copy.deepcopy(event))
+    assert len(first.delivered) == 1
+    assert len(first.failed) == 1
+    assert stack.stored("parked/1")["Workflow"]["Status"] == "NOTIFIED"
+    (parked,) = stack.dead_letters()
+    # When the receiver is back and the parked event is replayed
+    stack.webhook.fail_if = lambda body: False
+    received = len(stack.webhook.accepted())
+    replay = stack.route(parked["event"])
+    # Then the webhook gets the finding (fails since 67c6b89: skipped, 'the event's copy is stale')
+    assert replay.decision.skipped == []
+    assert len(replay.delivered) == 1
+    assert len(stack.webhook.accepted()) == received + 1
+
+
+def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, finding):
+    # Given an automatic-route finding whose webhook delivery fails for good while SNS takes
+    # it, and no dead-letter queue to park it in: the event fails (DeadLetterError) so that
+    # the queue retries it, after the finding was written back NOTIFIED for SNS
+    from hubrelay.responder import DeadLetterError
+    from hubrelay_emulator.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    finding = _private_finding(finding, Id="retried/1")
+    stack.securityhub.batch_import_findings(Findings=[finding])
+    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    stack.configure(responder_dlq_url="")
+    stack.webhook.fail_if = lambda body: True
+    with pytest.raises(DeadLetterError):
+        stack.route(copy.deepcopy(event))
+    assert stack.stored("retried/1")["Workflow"]["Status"] == "NOTIFIED"
+    # When the queue retries the event with the receiver back
+    stack.webhook.fail_if = lambda body: False
+    received = len(stack.webhook.accepted())
+    retry = stack.route(copy.deepcopy(event))
+    # Then the webhook gets the finding (fails since 67c6b89: skipped as stale, lost for good)
+    assert retry.decision.skipped == []
+    assert len(stack.webhook.accepted()) == received + 1

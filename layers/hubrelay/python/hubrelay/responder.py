@@ -166,7 +166,8 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
     Security Hub's findings are checked the same way (`responder_v2.prepare`). A finding
     GetFindings does not return, or returns as older than the event's copy (UpdatedAt: the
     read is behind the import that reopened it), is sent as the event has it: nothing says
-    it was settled since. A custom action is a person's explicit request: always sent."""
+    it was settled since; so is one NOTIFIED whose marks lack a destination of the route
+    (`_undelivered`). A custom action is a person's explicit request: always sent."""
     route = decision.route
     findings = [f for f in decision.findings if not f.is_v2]
     if route is None or route.kind != "auto" or not findings:
@@ -178,6 +179,8 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
             continue
         if _older(state.updated_at, finding.UpdatedAt):
             continue
+        if _undelivered(state, finding, route.destinations):
+            continue
         now = f"Workflow.Status {state.workflow_status}, RecordState {state.record_state}"
         decision.findings.remove(finding)
         decision.skipped.append(
@@ -186,6 +189,16 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
                 f"no longer NEW and ACTIVE in Security Hub ({now}): the event's copy is stale",
             )
         )
+
+
+def _undelivered(state: writeback.Current, finding: Any, destinations: tuple[str, ...]) -> bool:
+    """Whether a finding NOTIFIED since its event still owes this reopening to one of the
+    route's destinations: the write-back marks NOTIFIED once any destination succeeded, so
+    a dead-letter replay or a retry of the one that failed must still reach it (the
+    idempotency ledger keeps the others from being sent twice)."""
+    if (state.workflow_status, state.record_state) != ("NOTIFIED", "ACTIVE"):
+        return False
+    return any(not state.notified(d, finding.reopening(d, "auto")) for d in destinations)
 
 
 def _older(read: str | None, event: str | None) -> bool:

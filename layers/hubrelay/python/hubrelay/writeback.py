@@ -25,7 +25,7 @@ from hubrelay.asff import FindingKey
 from hubrelay.destinations import REGISTRY
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.route_types import marker, reopened_field
+from hubrelay.route_types import MARKER_PREFIX, REOPENED_SUFFIX, marker, reopened_field
 from hubrelay.settings import MAX_FINDINGS_PER_CALL
 
 UPDATED_BY = "hubrelay"
@@ -136,6 +136,14 @@ class Current:
     note_by: str | None  # who wrote the finding's Note, None without one
     # The provider's last update (BatchUpdateFindings leaves it as it is).
     updated_at: str | None = None
+    # (destination, reopenings notified) of each write-back mark it carries (`update_for`).
+    delivered: tuple[tuple[str, int], ...] = ()
+
+    def notified(self, destination: str, reopening: int) -> bool:
+        """Whether the write-back marks say `destination` was sent this reopening (0: the
+        first delivery) or a later one."""
+        rounds = dict(self.delivered)
+        return destination in rounds and rounds[destination] >= reopening
 
     @property
     def analyst_note(self) -> bool:
@@ -184,6 +192,23 @@ def read_pages(
             return
 
 
+def _delivered(fields: Any) -> tuple[tuple[str, int], ...]:
+    """The write-back marks of a finding's UserDefinedFields: `hubrelay:<destination>` and
+    its `hubrelay:<destination>:reopened` count (none: 0)."""
+    if not isinstance(fields, Mapping):
+        return ()
+    out = []
+    for key in fields:
+        if not (isinstance(key, str) and key.startswith(MARKER_PREFIX)):
+            continue
+        if key.endswith(REOPENED_SUFFIX):
+            continue
+        destination = key[len(MARKER_PREFIX) :]
+        count = str(fields.get(reopened_field(destination)) or "0")
+        out.append((destination, int(count) if count.isdigit() and len(count) < 7 else 0))
+    return tuple(out)
+
+
 def read_current(
     client: Any, keys: Iterable[FindingKey], retry: Retry | None = None
 ) -> dict[FindingKey, Current]:
@@ -209,6 +234,7 @@ def read_current(
                         str(finding.get("RecordState") or "ACTIVE"),
                         (finding.get("Note") or {}).get("UpdatedBy"),
                         finding.get("UpdatedAt"),
+                        _delivered(finding.get("UserDefinedFields")),
                     )
     return found
 
