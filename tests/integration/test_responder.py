@@ -214,6 +214,22 @@ def _private_finding(finding: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return updated
 
 
+def _imported_for_the_automatic_route(
+    stack: Any, finding: dict[str, Any], fid: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A private finding imported as `fid`, and the one Imported event of it that the
+    template's AutoRouteRule pattern matches."""
+    from hubrelay_emulator.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    finding = _private_finding(finding, Id=fid)
+    stack.securityhub.batch_import_findings(Findings=[finding])
+    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    return finding, event
+
+
 def test_a_reopened_finding_is_notified_once_per_reopening_and_does_not_loop(stack, finding):
     # The rule's filters, applied as EventBridge would, in front of the responder.
     from hubrelay_emulator.eventpattern import matches
@@ -539,14 +555,7 @@ def test_the_automatic_route_never_sends_a_stale_copy_of_a_finding_settled_since
     # window, a retry after its visibility timeout, a dead-letter replay) while the finding
     # is suppressed by an analyst, archived by its provider, or notified (an earlier copy
     # delivered, the idempotency window since passed)
-    from hubrelay_emulator.eventpattern import matches
-    from tests.integration.test_route_patterns import auto_route_pattern
-
-    events: list[dict[str, Any]] = []
-    stack.contract.subscribe(events.append)
-    finding = _private_finding(finding, Id="stale/1")
-    stack.securityhub.batch_import_findings(Findings=[finding])
-    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    finding, event = _imported_for_the_automatic_route(stack, finding, "stale/1")
     identifier = {"ProductArn": finding["ProductArn"], "Id": "stale/1"}
     if since == "suppressed":
         stack.securityhub.batch_update_findings(
@@ -619,14 +628,7 @@ def test_a_dead_lettered_automatic_route_delivery_is_delivered_on_replay(stack, 
     # Given an automatic-route finding whose webhook delivery fails for good while SNS takes
     # it: the finding is written back NOTIFIED (SNS got it) and the webhook's delivery is
     # parked in the dead-letter queue, replayable "as is" (dead_letter_body's docstring)
-    from hubrelay_emulator.eventpattern import matches
-    from tests.integration.test_route_patterns import auto_route_pattern
-
-    events: list[dict[str, Any]] = []
-    stack.contract.subscribe(events.append)
-    finding = _private_finding(finding, Id="parked/1")
-    stack.securityhub.batch_import_findings(Findings=[finding])
-    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    finding, event = _imported_for_the_automatic_route(stack, finding, "parked/1")
     stack.webhook.fail_if = lambda body: True
     first = stack.route(copy.deepcopy(event))
     assert len(first.delivered) == 1
@@ -648,14 +650,8 @@ def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, fi
     # it, and no dead-letter queue to park it in: the event fails (DeadLetterError) so that
     # the queue retries it, after the finding was written back NOTIFIED for SNS
     from hubrelay.responder import DeadLetterError
-    from hubrelay_emulator.eventpattern import matches
-    from tests.integration.test_route_patterns import auto_route_pattern
 
-    events: list[dict[str, Any]] = []
-    stack.contract.subscribe(events.append)
-    finding = _private_finding(finding, Id="retried/1")
-    stack.securityhub.batch_import_findings(Findings=[finding])
-    (event,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    finding, event = _imported_for_the_automatic_route(stack, finding, "retried/1")
     stack.configure(responder_dlq_url="")
     stack.webhook.fail_if = lambda body: True
     with pytest.raises(DeadLetterError):
