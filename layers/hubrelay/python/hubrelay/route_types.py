@@ -40,6 +40,13 @@ def reopened_field(destination: str) -> str:
     return f"{MARKER_PREFIX}{destination}{REOPENED_SUFFIX}"
 
 
+def reopenings_notified(fields: Mapping[str, Any], destination: str) -> int:
+    """How many reopenings the write-back marked as notified to `destination` (none, or a
+    value that is not a short count: 0); UserDefinedFields are the user's to edit too."""
+    done = str(fields.get(reopened_field(destination)) or "0")
+    return int(done) if done.isdigit() and len(done) < 7 else 0
+
+
 # --- Findings: tolerant records, because every product omits different optional fields. -
 
 
@@ -178,8 +185,7 @@ class EventFinding(OpenRecord):
         the user's explicit request: always round 0 (its key has the action ARN)."""
         if route_kind != "auto" or not self.UserDefinedFields.get(marker(destination)):
             return 0
-        done = str(self.UserDefinedFields.get(reopened_field(destination)) or "0")
-        return (int(done) if done.isdigit() and len(done) < 7 else 0) + 1
+        return reopenings_notified(self.UserDefinedFields, destination) + 1
 
     def raw(self) -> dict[str, Any]:
         """The finding as received (extra fields included), for payloads that carry ASFF."""

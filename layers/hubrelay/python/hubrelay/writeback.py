@@ -25,7 +25,13 @@ from hubrelay.asff import FindingKey
 from hubrelay.destinations import REGISTRY
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.route_types import MARKER_PREFIX, REOPENED_SUFFIX, marker, reopened_field
+from hubrelay.route_types import (
+    MARKER_PREFIX,
+    REOPENED_SUFFIX,
+    marker,
+    reopened_field,
+    reopenings_notified,
+)
 from hubrelay.settings import MAX_FINDINGS_PER_CALL
 
 UPDATED_BY = "hubrelay"
@@ -204,8 +210,7 @@ def _delivered(fields: Any) -> tuple[tuple[str, int], ...]:
         if key.endswith(REOPENED_SUFFIX):
             continue
         destination = key[len(MARKER_PREFIX) :]
-        count = str(fields.get(reopened_field(destination)) or "0")
-        out.append((destination, int(count) if count.isdigit() and len(count) < 7 else 0))
+        out.append((destination, reopenings_notified(fields, destination)))
     return tuple(out)
 
 
