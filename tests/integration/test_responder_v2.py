@@ -239,3 +239,69 @@ def test_a_throttled_read_of_the_current_state_is_retried_not_failed(stack: Stac
     assert outcome.writeback is not None
     assert outcome.writeback.unprocessed == []
     assert stored(stack)["status_id"] == 2
+
+
+def test_a_dead_lettered_v2_delivery_is_delivered_on_replay_and_the_other_not_twice(
+    stack: Stack,
+) -> None:
+    # Given an automatic route to the webhook and SNS, the webhook failing for good: SNS
+    # takes the finding, which is written back In Progress with SNS's record, and the
+    # webhook's delivery is parked in the dead-letter queue, replayable as is
+    stack.configure(auto_route_destinations="webhook,sns")
+    stack.webhook.fail_if = lambda body: True
+    first = stack.route(stack.contract.import_v2(ocsf_finding()))
+    assert [d for d, _, _ in first.delivered] == ["sns"]
+    assert stored(stack)["status_id"] == 2
+    (parked,) = stack.dead_letters()
+    published, received = len(stack.published()), len(stack.webhook.accepted())
+    # When the receiver is back and the parked event is replayed
+    stack.webhook.fail_if = lambda body: False
+    replay = stack.route(parked["event"])
+    # Then the webhook gets the finding (before: skipped, 'no longer New ... stale'), and
+    # SNS, which had it, is not sent it again (the ledger's duplicate of the same round)
+    assert replay.decision.skipped == []
+    assert [d for d, _, _ in replay.delivered] == ["webhook"]
+    assert [d for d, _, _ in replay.duplicates] == ["sns"]
+    assert len(stack.webhook.accepted()) == received + 1
+    assert stack.published() == []  # nothing since the first invocation's `published`
+    assert published == 1
+    # and a third copy of the event finds every destination sent: stale, skipped
+    again = stack.route(parked["event"])
+    assert again.delivered == []
+    assert "no longer New" in again.decision.skipped[0][1]
+
+
+def test_a_v2_retry_after_a_dead_letter_failure_delivers_the_destination_that_failed(
+    stack: Stack,
+) -> None:
+    # Given no dead-letter queue: the webhook's failure fails the event (DeadLetterError)
+    # for the queue to retry, after SNS took the finding and it was written back
+    from hubrelay.responder import DeadLetterError
+
+    stack.configure(auto_route_destinations="webhook,sns", responder_dlq_url="")
+    stack.webhook.fail_if = lambda body: True
+    event = stack.contract.import_v2(ocsf_finding())
+    with pytest.raises(DeadLetterError):
+        stack.route(copy.deepcopy(event))
+    assert stored(stack)["status_id"] == 2
+    # When the queue retries the event with the receiver back
+    stack.webhook.fail_if = lambda body: False
+    received = len(stack.webhook.accepted())
+    retry = stack.route(copy.deepcopy(event))
+    # Then the webhook gets it (before: skipped as stale, lost for good)
+    assert [d for d, _, _ in retry.delivered] == ["webhook"]
+    assert [d for d, _, _ in retry.duplicates] == ["sns"]
+    assert len(stack.webhook.accepted()) == received + 1
+
+
+def test_a_v2_finding_an_analyst_moved_on_is_not_sent_from_a_stale_event(stack: Stack) -> None:
+    # Given a finding both destinations were sent, then resolved by an analyst
+    stack.configure(auto_route_destinations="webhook,sns")
+    event = stack.contract.import_v2(ocsf_finding())
+    assert len(stack.route(copy.deepcopy(event)).delivered) == 2
+    stack.securityhub.batch_update_findings_v2(MetadataUids=["uid-1"], StatusId=4)
+    # When a late copy of the event arrives
+    late = stack.route(copy.deepcopy(event))
+    # Then nothing is sent
+    assert late.delivered == []
+    assert "status_id 4" in late.decision.skipped[0][1]

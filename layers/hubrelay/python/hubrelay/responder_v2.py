@@ -5,9 +5,11 @@ is an `EventFinding` mapped by `hubrelay.ocsf`); what differs is kept here:
 
 - before planning, the automatic route reads the finding's current state (GetFindingsV2):
   one that is no longer New is skipped (the event's copy is stale: a replay, a backlog, or
-  our own write-back's event); then its marks (what was sent where, how many reopenings
-  were notified) come from DynamoDB (`writeback_v2.SentRecords`) into its
-  UserDefinedFields, where a CSPM finding carries them itself, so the reopening rounds of
+  our own write-back's event), unless it is In Progress with a destination of the route
+  still owed the round the others were sent (a dead-letter replay, or the retry after a
+  DeadLetterError: `writeback_v2.owed_round_marks`); then its marks (what was sent where,
+  how many reopenings were notified) come from DynamoDB (`writeback_v2.SentRecords`) into
+  its UserDefinedFields, where a CSPM finding carries them itself, so the reopening rounds of
   the idempotency key work the same for both;
 - after delivering, the finding is written back with BatchUpdateFindingsV2
   (`writeback_v2.write_back`), then the records are written (conditional, forward only) for
@@ -38,18 +40,34 @@ def prepare(decision: Decision, client: Any, records: writeback_v2.SentRecords |
     route = decision.route
     if route is None or not is_v2(decision):
         return
+    current = None
     if route.kind == "auto":
         current = writeback_v2.read_current(client, [f.Id for f in decision.findings])
-        for finding in list(decision.findings):
+    for finding in list(decision.findings):
+        marks = records.marks(finding.Id, route.destinations) if records is not None else {}
+        if current is not None:
             state = current.get(finding.Id)
-            if state is None or state.status_id != writeback_v2.NEW:
-                now = "gone" if state is None else f"status_id {state.status_id}"
-                why = f"no longer New in Security Hub ({now}): the event's copy is stale"
+            marks, why = _marks_to_send(state, marks, route.destinations)
+            if why:
                 decision.findings.remove(finding)
                 decision.skipped.append((finding.key, why))
-    if records is not None:
-        for finding in decision.findings:
-            finding.UserDefinedFields.update(records.marks(finding.Id, route.destinations))
+                continue
+        finding.UserDefinedFields.update(marks)
+
+
+def _marks_to_send(
+    state: writeback_v2.CurrentV2 | None, marks: dict[str, str], destinations: Sequence[str]
+) -> tuple[dict[str, str], str | None]:
+    """(the marks to route with, None) for a finding the automatic route sends now;
+    ({}, why) for one whose event copy is stale."""
+    if state is not None and state.status_id == writeback_v2.NEW:
+        return marks, None
+    if state is not None and state.status_id == writeback_v2.IN_PROGRESS:
+        owed = writeback_v2.owed_round_marks(marks, destinations)
+        if owed is not None:
+            return owed, None
+    now = "gone" if state is None else f"status_id {state.status_id}"
+    return {}, f"no longer New in Security Hub ({now}): the event's copy is stale"
 
 
 def write_back(

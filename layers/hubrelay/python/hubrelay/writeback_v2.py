@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hubrelay import asff, errors
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.route_types import marker, reopened_field
+from hubrelay.route_types import marker, reopened_field, reopenings_notified
 from hubrelay.writeback import Result, Sent, note_text, read_pages
 
 # 512 characters: the API reference's limit for Comment ("BatchUpdateFindingsV2",
@@ -212,6 +212,36 @@ def _missing(uids: Iterable[str], current: Mapping[str, CurrentV2]) -> list[dict
         for u in uids
         if u not in current
     ]
+
+
+def owed_round_marks(
+    marks: Mapping[str, str], destinations: Iterable[str]
+) -> dict[str, str] | None:
+    """For a finding our write-back moved to In Progress: the marks as they were before its
+    last round, when a destination of the route still lacks that round (None when none
+    does, or nothing was recorded).
+
+    The write-back moves the finding out of New once any destination took it, so the
+    round's retry (the queue's, after a DeadLetterError) or a dead-letter replay finds it In
+    Progress. The marks as before the round give each destination the round's idempotency
+    key again: the ones that took it get the ledger's duplicate, not a second notification,
+    and the one that failed is sent that round (`EventFinding.reopening`)."""
+    rounds = {
+        d: reopenings_notified(marks, d) if marks.get(marker(d)) else -1 for d in destinations
+    }
+    last = max(rounds.values(), default=-1)
+    if last < 0 or all(done == last for done in rounds.values()):
+        return None
+    before = dict(marks)
+    for destination, done in rounds.items():
+        if done != last:
+            continue
+        if last == 0:
+            before.pop(marker(destination), None)
+            before.pop(reopened_field(destination), None)
+        else:
+            before[reopened_field(destination)] = str(last - 1)
+    return before
 
 
 # --- What was sent where (DynamoDB) ---------------------------------------------------
