@@ -635,14 +635,18 @@ def test_a_dead_lettered_automatic_route_delivery_is_delivered_on_replay(stack, 
     assert len(first.failed) == 1
     assert stack.stored("parked/1")["Workflow"]["Status"] == "NOTIFIED"
     (parked,) = stack.dead_letters()
+    assert len(stack.published()) == 1
     # When the receiver is back and the parked event is replayed
     stack.webhook.fail_if = lambda body: False
     received = len(stack.webhook.accepted())
     replay = stack.route(parked["event"])
     # Then the webhook gets the finding (fails since 67c6b89: skipped, 'the event's copy is stale')
-    assert replay.decision.skipped == []
-    assert len(replay.delivered) == 1
+    # and SNS, which had it, not again, even without the ledger's record (the marks say so)
+    assert [why for _, why in replay.decision.skipped] == ["sns: sent this round already"]
+    assert [d for d, _, _ in replay.delivered] == ["webhook"]
+    assert replay.duplicates == []
     assert len(stack.webhook.accepted()) == received + 1
+    assert stack.published() == []
 
 
 def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, finding):
@@ -662,5 +666,6 @@ def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, fi
     received = len(stack.webhook.accepted())
     retry = stack.route(copy.deepcopy(event))
     # Then the webhook gets the finding (fails since 67c6b89: skipped as stale, lost for good)
-    assert retry.decision.skipped == []
+    assert [why for _, why in retry.decision.skipped] == ["sns: sent this round already"]
+    assert [d for d, _, _ in retry.delivered] == ["webhook"]
     assert len(stack.webhook.accepted()) == received + 1

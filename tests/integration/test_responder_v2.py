@@ -9,10 +9,11 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from hubrelay.responder import WriteBackError, preview
+from hubrelay.responder import DeadLetterError, WriteBackError, preview
 from tests.integration.route_harness import ACCOUNT, REGION, Stack, responder_stack
 from tests.support import load_fixture
 
@@ -241,31 +242,49 @@ def test_a_throttled_read_of_the_current_state_is_retried_not_failed(stack: Stac
     assert stored(stack)["status_id"] == 2
 
 
+def _reopen(stack: Stack) -> dict[str, Any]:
+    """Set the finding New again (someone, or an automation rule): its reopening's event."""
+    stack.securityhub.batch_update_findings_v2(MetadataUids=["uid-1"], StatusId=1)
+    event: dict[str, Any] = stack.events[-1]  # type: ignore[attr-defined]
+    return event
+
+
+def _forget_the_ledger() -> None:
+    """The idempotency ledger's items expire (IdempotencyWindowMinutes, 60 by default) while
+    the dead-letter queue keeps a message 14 days: the route's ledger items go, the V2
+    records stay."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for item in dynamodb.scan(TableName="idempotency")["Items"]:
+        if item["id"]["S"].startswith("hubrelay-route"):
+            dynamodb.delete_item(TableName="idempotency", Key={"id": item["id"]})
+
+
 def test_a_dead_lettered_v2_delivery_is_delivered_on_replay_and_the_other_not_twice(
     stack: Stack,
 ) -> None:
     # Given an automatic route to the webhook and SNS, the webhook failing for good: SNS
-    # takes the finding, which is written back In Progress with SNS's record, and the
-    # webhook's delivery is parked in the dead-letter queue, replayable as is
+    # takes the finding, which is written back In Progress, and the webhook's delivery is
+    # parked in the dead-letter queue, replayable as is
     stack.configure(auto_route_destinations="webhook,sns")
     stack.webhook.fail_if = lambda body: True
     first = stack.route(stack.contract.import_v2(ocsf_finding()))
     assert [d for d, _, _ in first.delivered] == ["sns"]
     assert stored(stack)["status_id"] == 2
     (parked,) = stack.dead_letters()
-    published, received = len(stack.published()), len(stack.webhook.accepted())
-    # When the receiver is back and the parked event is replayed
+    assert len(stack.published()) == 1
+    received = len(stack.webhook.accepted())
+    # When the receiver is back and the parked event is replayed after the ledger forgot
     stack.webhook.fail_if = lambda body: False
+    _forget_the_ledger()
     replay = stack.route(parked["event"])
-    # Then the webhook gets the finding (before: skipped, 'no longer New ... stale'), and
-    # SNS, which had it, is not sent it again (the ledger's duplicate of the same round)
-    assert replay.decision.skipped == []
+    # Then the webhook gets the finding (before 3665dd3: skipped, 'no longer New ... stale'),
+    # and SNS, which had this round, is not sent it again
     assert [d for d, _, _ in replay.delivered] == ["webhook"]
-    assert [d for d, _, _ in replay.duplicates] == ["sns"]
+    assert replay.duplicates == []
+    assert [why for _, why in replay.decision.skipped] == ["sns: sent this round already"]
     assert len(stack.webhook.accepted()) == received + 1
-    assert stack.published() == []  # nothing since the first invocation's `published`
-    assert published == 1
-    # and a third copy of the event finds every destination sent: stale, skipped
+    assert stack.published() == []
+    # and another copy of the event finds nothing owed: stale, skipped
     again = stack.route(parked["event"])
     assert again.delivered == []
     assert "no longer New" in again.decision.skipped[0][1]
@@ -276,32 +295,120 @@ def test_a_v2_retry_after_a_dead_letter_failure_delivers_the_destination_that_fa
 ) -> None:
     # Given no dead-letter queue: the webhook's failure fails the event (DeadLetterError)
     # for the queue to retry, after SNS took the finding and it was written back
-    from hubrelay.responder import DeadLetterError
-
     stack.configure(auto_route_destinations="webhook,sns", responder_dlq_url="")
     stack.webhook.fail_if = lambda body: True
     event = stack.contract.import_v2(ocsf_finding())
     with pytest.raises(DeadLetterError):
         stack.route(copy.deepcopy(event))
     assert stored(stack)["status_id"] == 2
+    assert len(stack.published()) == 1
     # When the queue retries the event with the receiver back
     stack.webhook.fail_if = lambda body: False
     received = len(stack.webhook.accepted())
     retry = stack.route(copy.deepcopy(event))
-    # Then the webhook gets it (before: skipped as stale, lost for good)
+    # Then the webhook gets it (before: skipped as stale, lost for good), SNS not again
     assert [d for d, _, _ in retry.delivered] == ["webhook"]
-    assert [d for d, _, _ in retry.duplicates] == ["sns"]
     assert len(stack.webhook.accepted()) == received + 1
+    assert stack.published() == []
 
 
-def test_a_v2_finding_an_analyst_moved_on_is_not_sent_from_a_stale_event(stack: Stack) -> None:
-    # Given a finding both destinations were sent, then resolved by an analyst
+def test_a_reopening_dead_lettered_for_one_destination_is_delivered_on_replay(
+    stack: Stack,
+) -> None:
+    # Given both destinations had the first round, and the webhook's delivery of the
+    # reopening failed while SNS took it
     stack.configure(auto_route_destinations="webhook,sns")
-    event = stack.contract.import_v2(ocsf_finding())
+    assert len(stack.route(stack.contract.import_v2(ocsf_finding())).delivered) == 2
+    stack.published()
+    event = _reopen(stack)
+    stack.webhook.fail_if = lambda body: True
+    assert [d for d, _, _ in stack.route(copy.deepcopy(event)).delivered] == ["sns"]
+    (parked,) = stack.dead_letters()
+    assert len(stack.published()) == 1
+    # When the parked delivery is replayed
+    stack.webhook.fail_if = lambda body: False
+    received = len(stack.webhook.accepted())
+    replay = stack.route(parked["event"])
+    # Then the webhook gets the reopening, under the key of its failed attempt (its
+    # payload's round), SNS nothing; a later copy of the event nothing at all
+    assert [d for d, _, _ in replay.delivered] == ["webhook"]
+    assert len(stack.webhook.accepted()) == received + 1
+    assert stack.published() == []
+    assert stack.route(copy.deepcopy(event)).delivered == []
+
+
+def test_a_redelivered_copy_after_a_destination_was_added_sends_nothing(stack: Stack) -> None:
+    # Given the first round sent to SNS only, then the webhook added to the route
+    stack.configure(auto_route_destinations="sns")
+    assert len(stack.route(stack.contract.import_v2(ocsf_finding())).delivered) == 1
+    stack.configure(auto_route_destinations="webhook,sns")
+    # When the finding is reopened, both take it (SNS its reopening 1, the webhook its
+    # first delivery), and the event arrives a second time (EventBridge: at least once)
+    event = _reopen(stack)
+    assert sorted(d for d, _, _ in stack.route(copy.deepcopy(event)).delivered) == [
+        "sns",
+        "webhook",
+    ]
+    received, _ = len(stack.webhook.accepted()), stack.published()
+    _forget_the_ledger()
+    again = stack.route(copy.deepcopy(event))
+    # Then nothing is sent again: the rounds differ per destination, none is owed
+    assert again.delivered == []
+    assert len(stack.webhook.accepted()) == received
+    assert stack.published() == []
+
+
+def test_a_redelivered_copy_after_a_missed_round_sends_nothing(stack: Stack) -> None:
+    # Given the webhook's first round dead-lettered and never replayed, then a reopening
+    # both took (SNS its reopening 1, the webhook its first delivery)
+    stack.configure(auto_route_destinations="webhook,sns")
+    stack.webhook.fail_if = lambda body: True
+    stack.route(stack.contract.import_v2(ocsf_finding()))
+    (parked,) = stack.dead_letters()
+    stack.webhook.fail_if = lambda body: False
+    event = _reopen(stack)
     assert len(stack.route(copy.deepcopy(event)).delivered) == 2
+    received = len(stack.webhook.accepted())
+    _forget_the_ledger()
+    # When the reopening's event arrives again, and the old parked delivery is replayed
+    again = stack.route(copy.deepcopy(event))
+    late = stack.route(parked["event"])
+    # Then neither sends anything
+    assert again.delivered == late.delivered == []
+    assert len(stack.webhook.accepted()) == received
+
+
+def test_a_resolved_finding_a_destination_still_owes_is_not_sent(stack: Stack) -> None:
+    # Given the webhook's delivery dead-lettered, then the finding resolved by an analyst
+    stack.configure(auto_route_destinations="webhook,sns")
+    stack.webhook.fail_if = lambda body: True
+    stack.route(stack.contract.import_v2(ocsf_finding()))
+    (parked,) = stack.dead_letters()
     stack.securityhub.batch_update_findings_v2(MetadataUids=["uid-1"], StatusId=4)
-    # When a late copy of the event arrives
-    late = stack.route(copy.deepcopy(event))
-    # Then nothing is sent
-    assert late.delivered == []
-    assert "status_id 4" in late.decision.skipped[0][1]
+    stack.webhook.fail_if = lambda body: False
+    # When the parked delivery is replayed
+    replay = stack.route(parked["event"])
+    # Then nothing is sent: resolved is settled, whatever is owed
+    assert replay.delivered == []
+    assert "status_id 4" in replay.decision.skipped[0][1]
+
+
+def test_a_failed_delivery_that_cannot_be_recorded_leaves_the_finding_new(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the webhook failing and DynamoDB refusing the record of that failure
+    stack.configure(auto_route_destinations="webhook,sns")
+    stack.webhook.fail_if = lambda body: True
+    error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}}
+
+    def refuse(*_: Any) -> None:
+        raise ClientError(error, "PutItem")  # type: ignore[arg-type]
+
+    assert stack.services.sent_v2 is not None
+    monkeypatch.setattr(stack.services.sent_v2, "owe", refuse)
+    # When the event is routed
+    with pytest.raises(WriteBackError, match="cannot record the failed delivery to webhook"):
+        stack.route(stack.contract.import_v2(ocsf_finding()))
+    # Then the event fails before the write-back: the finding is still New, so the queue's
+    # retry takes the usual way (the webhook sent again, SNS the ledger's duplicate)
+    assert stored(stack)["status_id"] == 1

@@ -1,45 +1,60 @@
-"""The marks a V2 finding In Progress is routed with when a destination still lacks the
-round the others were sent (a dead-letter replay, or the retry after DeadLetterError)."""
+"""What a V2 finding still owes after a failed delivery (`SentRecords.owe` and `.owed`),
+through boto3 on moto's DynamoDB: compared per destination, with what was recorded sent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
 from hubrelay.route_types import marker, reopened_field
-from hubrelay.writeback_v2 import owed_round_marks
+from hubrelay.writeback_v2 import SentRecords
 
 ROUTE = ("webhook", "sns")
 
 
-def sent(destination: str, reopened: int) -> dict[str, str]:
-    return {marker(destination): "T-1", reopened_field(destination): str(reopened)}
+@pytest.fixture
+def records() -> Iterator[SentRecords]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="idempotency",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield SentRecords("idempotency", client)
 
 
-def test_nothing_is_owed_when_every_destination_has_the_last_round() -> None:
-    assert owed_round_marks({**sent("webhook", 2), **sent("sns", 2)}, ROUTE) is None
+def test_nothing_is_owed_without_a_failed_delivery(records: SentRecords) -> None:
+    # Given both sent round 0, nothing failed (or a destination added to the route since)
+    records.record("uid-1", "sns", "T-1", 0)
+    assert records.owed("uid-1", records.marks("uid-1", ROUTE), ROUTE) == []
 
 
-def test_nothing_is_owed_without_any_record() -> None:
-    # In Progress without a record of ours: someone else moved it on.
-    assert owed_round_marks({}, ROUTE) is None
+def test_a_failed_first_delivery_is_owed_until_it_is_recorded_sent(records: SentRecords) -> None:
+    # Given SNS took round 0 and the webhook's delivery of it failed
+    records.record("uid-1", "sns", "T-1", 0)
+    records.owe("uid-1", "webhook", 0)
+    # Then the webhook is owed it, SNS nothing
+    assert records.owed("uid-1", records.marks("uid-1", ROUTE), ROUTE) == ["webhook"]
+    # and once the webhook's delivery is recorded, nothing is
+    records.record("uid-1", "webhook", "T-2", 0)
+    assert records.owed("uid-1", records.marks("uid-1", ROUTE), ROUTE) == []
 
 
-def test_a_first_round_one_destination_missed_is_owed_as_a_first_delivery() -> None:
-    # Given SNS sent the first round (0) and the webhook nothing
-    owed = owed_round_marks(sent("sns", 0), ROUTE)
-    # Then the marks are those before the round: none, so both are round 0 again
-    assert owed == {}
+def test_a_later_round_that_failed_is_owed_an_earlier_one_not(records: SentRecords) -> None:
+    # Given the webhook sent reopening 2, its delivery of reopening 3 failed
+    marks = {marker("webhook"): "T-1", reopened_field("webhook"): "2"}
+    records.owe("uid-1", "webhook", 3)
+    assert records.owed("uid-1", marks, ROUTE) == ["webhook"]
+    # A failure of a round it was since sent (a stale retry) owes nothing
+    records.owe("uid-1", "webhook", 2)
+    assert records.owed("uid-1", marks, ROUTE) == []
 
 
-def test_a_later_round_is_rolled_back_one_for_the_destinations_that_had_it() -> None:
-    # Given SNS notified of reopening 3, the webhook last of reopening 2
-    owed = owed_round_marks({**sent("webhook", 2), **sent("sns", 3)}, ROUTE)
-    # Then SNS's count is 2 again (its delivery of round 3 keyed as before: the ledger's
-    # duplicate) and the webhook's stays 2 (it is sent round 3)
-    assert owed == {**sent("webhook", 2), **sent("sns", 2)}
-
-
-def test_a_count_that_is_not_a_number_reads_as_none_notified() -> None:
-    marks = {marker("sns"): "T-1", reopened_field("sns"): "many", **sent("webhook", 1)}
-    owed = owed_round_marks(marks, ROUTE)
-    assert owed is not None
-    assert owed[reopened_field("webhook")] == "0"
-    assert owed[reopened_field("sns")] == "many"
+def test_what_is_owed_is_per_finding(records: SentRecords) -> None:
+    records.owe("uid-1", "webhook", 0)
+    assert records.owed("uid-2", {}, ROUTE) == []

@@ -128,6 +128,7 @@ def respond(
         except DeliveryError as error:
             reason = str(error)
             outcome.failed.append((delivery.destination, delivery.keys, reason))
+            _owe(decision, delivery, services)
             if _dead_letter(services, settings, event, delivery, reason, decision):
                 outcome.dead_lettered += 1
             else:
@@ -151,6 +152,19 @@ def respond(
     return outcome
 
 
+def _owe(decision: Decision, delivery: Delivery, services: Services) -> None:
+    """Record a failed delivery of V2 findings before the write-back moves them out of New
+    (`responder_v2.prepare` reads it on the retry or the replay). Unrecorded, the finding
+    would stay New: the event is retried then, and the ledger makes the destinations that
+    took it duplicates."""
+    try:
+        responder_v2.owe(decision, delivery, services.sent_v2)
+    except (ClientError, BotoCoreError) as error:
+        raise WriteBackError(
+            f"cannot record the failed delivery to {delivery.destination}: {error}"
+        ) from None
+
+
 def _retry(settings: Settings) -> Retry:
     return Retry(max_attempts=4, base_s=0.4, cap_s=settings.max_retry_backoff_s)
 
@@ -166,8 +180,9 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
     Security Hub's findings are checked the same way (`responder_v2.prepare`). A finding
     GetFindings does not return, or returns as older than the event's copy (UpdatedAt: the
     read is behind the import that reopened it), is sent as the event has it: nothing says
-    it was settled since; so is one NOTIFIED whose marks lack a destination of the route
-    (`_undelivered`). A custom action is a person's explicit request: always sent."""
+    it was settled since; so is one NOTIFIED whose marks lack a destination of the route,
+    to those destinations only (`_undelivered`). A custom action is a person's explicit
+    request: always sent."""
     route = decision.route
     findings = [f for f in decision.findings if not f.is_v2]
     if route is None or route.kind != "auto" or not findings:
@@ -179,7 +194,8 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
             continue
         if _older(state.updated_at, finding.UpdatedAt):
             continue
-        if _undelivered(state, finding, route.destinations):
+        if owed := _undelivered(state, finding, route.destinations):
+            decision.owed[finding.key] = owed
             continue
         now = f"Workflow.Status {state.workflow_status}, RecordState {state.record_state}"
         decision.findings.remove(finding)
@@ -191,14 +207,16 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
         )
 
 
-def _undelivered(state: writeback.Current, finding: Any, destinations: tuple[str, ...]) -> bool:
-    """Whether a finding NOTIFIED since its event still owes this reopening to one of the
-    route's destinations: the write-back marks NOTIFIED once any destination succeeded, so
-    a dead-letter replay or a retry of the one that failed must still reach it (the
-    idempotency ledger keeps the others from being sent twice)."""
+def _undelivered(
+    state: writeback.Current, finding: Any, destinations: tuple[str, ...]
+) -> frozenset[str]:
+    """The route's destinations a finding NOTIFIED since its event still owes this
+    reopening: the write-back marks NOTIFIED once any destination succeeded, so a
+    dead-letter replay or a retry of the one that failed must still reach it, and only it
+    (the others had it, whether or not the idempotency ledger still remembers)."""
     if (state.workflow_status, state.record_state) != ("NOTIFIED", "ACTIVE"):
-        return False
-    return any(not state.notified(d, finding.reopening(d, "auto")) for d in destinations)
+        return frozenset()
+    return frozenset(d for d in destinations if not state.notified(d, finding.reopening(d, "auto")))
 
 
 def _older(read: str | None, event: str | None) -> bool:

@@ -5,12 +5,13 @@ is an `EventFinding` mapped by `hubrelay.ocsf`); what differs is kept here:
 
 - before planning, the automatic route reads the finding's current state (GetFindingsV2):
   one that is no longer New is skipped (the event's copy is stale: a replay, a backlog, or
-  our own write-back's event), unless it is In Progress with a destination of the route
-  still owed the round the others were sent (a dead-letter replay, or the retry after a
-  DeadLetterError: `writeback_v2.owed_round_marks`); then its marks (what was sent where,
-  how many reopenings were notified) come from DynamoDB (`writeback_v2.SentRecords`) into
-  its UserDefinedFields, where a CSPM finding carries them itself, so the reopening rounds of
-  the idempotency key work the same for both;
+  our own write-back's event), unless it is In Progress and a destination's delivery of
+  the round failed (`owe`, before the write-back): the retry after a DeadLetterError, or
+  the replay of the dead-lettered delivery, sends it to those destinations only
+  (`SentRecords.owed`). Its marks (what was sent where, how many reopenings were notified)
+  come from DynamoDB (`writeback_v2.SentRecords`) into its UserDefinedFields, where a CSPM
+  finding carries them itself, so the reopening rounds of the idempotency key work the
+  same for both;
 - after delivering, the finding is written back with BatchUpdateFindingsV2
   (`writeback_v2.write_back`), then the records are written (conditional, forward only) for
   the findings the write-back is done with: a record is what makes a New finding a
@@ -45,29 +46,35 @@ def prepare(decision: Decision, client: Any, records: writeback_v2.SentRecords |
         current = writeback_v2.read_current(client, [f.Id for f in decision.findings])
     for finding in list(decision.findings):
         marks = records.marks(finding.Id, route.destinations) if records is not None else {}
-        if current is not None:
-            state = current.get(finding.Id)
-            marks, why = _marks_to_send(state, marks, route.destinations)
-            if why:
-                decision.findings.remove(finding)
-                decision.skipped.append((finding.key, why))
-                continue
         finding.UserDefinedFields.update(marks)
+        if current is None:
+            continue
+        state = current.get(finding.Id)
+        if state is not None and state.status_id == writeback_v2.NEW:
+            continue
+        owed: list[str] = []
+        in_progress = state is not None and state.status_id == writeback_v2.IN_PROGRESS
+        if records is not None and in_progress:
+            owed = records.owed(finding.Id, marks, route.destinations)
+        if owed:
+            decision.owed[finding.key] = frozenset(owed)
+            continue
+        now = "gone" if state is None else f"status_id {state.status_id}"
+        why = f"no longer New in Security Hub ({now}): the event's copy is stale"
+        decision.findings.remove(finding)
+        decision.skipped.append((finding.key, why))
 
 
-def _marks_to_send(
-    state: writeback_v2.CurrentV2 | None, marks: dict[str, str], destinations: Sequence[str]
-) -> tuple[dict[str, str], str | None]:
-    """(the marks to route with, None) for a finding the automatic route sends now;
-    ({}, why) for one whose event copy is stale."""
-    if state is not None and state.status_id == writeback_v2.NEW:
-        return marks, None
-    if state is not None and state.status_id == writeback_v2.IN_PROGRESS:
-        owed = writeback_v2.owed_round_marks(marks, destinations)
-        if owed is not None:
-            return owed, None
-    now = "gone" if state is None else f"status_id {state.status_id}"
-    return {}, f"no longer New in Security Hub ({now}): the event's copy is stale"
+def owe(decision: Decision, delivery: Delivery, records: writeback_v2.SentRecords | None) -> None:
+    """Record the failed delivery of the automatic route's V2 findings (`prepare` sends
+    them to `delivery.destination` again when the event is retried or replayed)."""
+    route = decision.route
+    if records is None or route is None or route.kind != "auto":
+        return
+    for finding in delivery.findings:
+        if finding.is_v2:
+            round_ = finding.reopening(delivery.destination, route.kind)
+            records.owe(finding.Id, delivery.destination, round_)
 
 
 def write_back(

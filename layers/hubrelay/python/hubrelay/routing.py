@@ -314,7 +314,10 @@ def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
             # workflow): it is notified again, once per reopening (`EventFinding.reopening`
             # keys the delivery; the write-back counts it and moves the finding to NOTIFIED,
             # which the rule no longer matches).
-            if why := destination.not_applicable(finding, config.settings):
+            owed = decision.owed.get(finding.key)
+            if owed is not None and name not in owed:
+                decision.skipped.append((finding.key, f"{name}: sent this round already"))
+            elif why := destination.not_applicable(finding, config.settings):
                 decision.skipped.append((finding.key, f"{name}: {why}"))
             else:
                 eligible.append(finding)

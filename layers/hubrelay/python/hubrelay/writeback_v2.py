@@ -214,39 +214,12 @@ def _missing(uids: Iterable[str], current: Mapping[str, CurrentV2]) -> list[dict
     ]
 
 
-def owed_round_marks(
-    marks: Mapping[str, str], destinations: Iterable[str]
-) -> dict[str, str] | None:
-    """For a finding our write-back moved to In Progress: the marks as they were before its
-    last round, when a destination of the route still lacks that round (None when none
-    does, or nothing was recorded).
-
-    The write-back moves the finding out of New once any destination took it, so the
-    round's retry (the queue's, after a DeadLetterError) or a dead-letter replay finds it In
-    Progress. The marks as before the round give each destination the round's idempotency
-    key again: the ones that took it get the ledger's duplicate, not a second notification,
-    and the one that failed is sent that round (`EventFinding.reopening`)."""
-    rounds = {
-        d: reopenings_notified(marks, d) if marks.get(marker(d)) else -1 for d in destinations
-    }
-    last = max(rounds.values(), default=-1)
-    if last < 0 or all(done == last for done in rounds.values()):
-        return None
-    before = dict(marks)
-    for destination, done in rounds.items():
-        if done != last:
-            continue
-        if last == 0:
-            before.pop(marker(destination), None)
-            before.pop(reopened_field(destination), None)
-        else:
-            before[reopened_field(destination)] = str(last - 1)
-    return before
-
-
 # --- What was sent where (DynamoDB) ---------------------------------------------------
 
 SENT_PREFIX = "hubrelay-v2-sent"
+# A delivery of the automatic route that failed, per (metadata.uid, destination): the
+# round it was for, until a delivery of that round or a later one is recorded (`owed`).
+OWED_PREFIX = "hubrelay-v2-owed"
 SENT_DAYS = 365
 
 
@@ -279,6 +252,42 @@ class SentRecords:
                 found[marker(destination)] = str(item["reference"]["S"])
                 found[reopened_field(destination)] = str(item.get("reopened", {}).get("N", "0"))
         return found
+
+    def owe(self, uid: str, destination: str, reopened: int) -> None:
+        """Record that the delivery of reopening `reopened` to `destination` failed (the
+        latest attempt's round replaces any before it)."""
+        now = int(time.time())
+        item = {
+            "id": {"S": f"{OWED_PREFIX}#{destination}#{uid}"},
+            "reopened": {"N": str(reopened)},
+            "expiration": {"N": str(now + SENT_DAYS * 86400)},
+        }
+        self.client.put_item(TableName=self.table, Item=item)
+
+    def owed(self, uid: str, marks: Mapping[str, str], destinations: Iterable[str]) -> list[str]:
+        """The destinations whose last failed delivery is of a later round than the last
+        one recorded as sent (`marks`, as `marks` returns them).
+
+        Our write-back moves a finding to In Progress once any destination took it, so the
+        retry of the event after a DeadLetterError, or the replay of a dead-lettered
+        delivery, finds it no longer New: these are the destinations it still owes.
+        Compared per destination, the others' rounds do not matter: a destination added to
+        the route later, or one that missed a round, is not owed anything by a copy of an
+        event it was sent."""
+        owed = []
+        for destination in destinations:
+            reply = self.client.get_item(
+                TableName=self.table,
+                Key={"id": {"S": f"{OWED_PREFIX}#{destination}#{uid}"}},
+                ConsistentRead=True,
+            )
+            failed = (reply.get("Item") or {}).get("reopened", {}).get("N")
+            if failed is None:
+                continue
+            sent = reopenings_notified(marks, destination) if marks.get(marker(destination)) else -1
+            if int(failed) > sent:
+                owed.append(destination)
+        return owed
 
     def record(self, uid: str, destination: str, reference: str, reopened: int = 0) -> bool:
         """Record a delivery; False when the record already holds this reopening or a
