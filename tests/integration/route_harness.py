@@ -22,7 +22,7 @@ from hubrelay import aws
 from hubrelay.http import Client
 from hubrelay.responder import RouteOutcome, connect, respond
 from hubrelay.retry import Retry
-from hubrelay.routing import RouteConfig
+from hubrelay.routing import NOT_OWED, RouteConfig
 from hubrelay.settings import Settings
 from hubrelay_emulator import opscenter, securityhub, webhook_verifier
 from hubrelay_emulator.localhttp import start_server, stop_server
@@ -33,6 +33,7 @@ REGION = "us-east-1"
 SIGNING_SECRET = "test-signing-secret"  # a test value, not a credential
 VENDOR_TOKEN = "test-vendor-token"
 REPLAY_WINDOW_S = 300
+SNS_NOT_OWED = f"sns: {NOT_OWED}"
 AUTO_ROUTE_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:auto-route"
 
 
@@ -267,6 +268,16 @@ class Stack:
 
     def published(self) -> list[dict[str, Any]]:
         return [json.loads(m["Body"]) for m in drain(self.topic_reader)]
+
+
+def forget_the_ledger() -> None:
+    """The idempotency ledger's items expire (IdempotencyWindowMinutes, 60 by default) while
+    the dead-letter queue keeps a message 14 days: the route's ledger items go, the V2
+    records stay."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    for item in dynamodb.scan(TableName="idempotency")["Items"]:
+        if item["id"]["S"].startswith("hubrelay-route"):
+            dynamodb.delete_item(TableName="idempotency", Key={"id": item["id"]})
 
 
 @contextlib.contextmanager

@@ -19,7 +19,9 @@ from tests.integration.route_harness import (
     AUTO_ROUTE_QUEUE,
     REGION,
     SIGNING_SECRET,
+    SNS_NOT_OWED,
     Stack,
+    forget_the_ledger,
     load_responder,
     responder_context,
     responder_stack,
@@ -642,11 +644,42 @@ def test_a_dead_lettered_automatic_route_delivery_is_delivered_on_replay(stack, 
     replay = stack.route(parked["event"])
     # Then the webhook gets the finding (fails since 67c6b89: skipped, 'the event's copy is stale')
     # and SNS, which had it, not again, even without the ledger's record (the marks say so)
-    assert [why for _, why in replay.decision.skipped] == ["sns: sent this round already"]
+    assert [why for _, why in replay.decision.skipped] == [SNS_NOT_OWED]
     assert [d for d, _, _ in replay.delivered] == ["webhook"]
     assert replay.duplicates == []
     assert len(stack.webhook.accepted()) == received + 1
     assert stack.published() == []
+
+
+def test_an_old_replay_after_a_reopening_is_not_sent_again_to_the_destination_that_had_it(
+    stack, finding
+):
+    # Given SNS took the first round and the webhook's delivery of it was dead-lettered
+    finding, event = _imported_for_the_automatic_route(stack, finding, "old/1")
+    stack.webhook.fail_if = lambda body: True
+    stack.route(copy.deepcopy(event))
+    (parked,) = stack.dead_letters()
+    assert len(stack.published()) == 1
+    # and the finding was reopened since: archived, then active again (NEW)
+    for day, state in ((2, "ARCHIVED"), (3, "ACTIVE")):
+        stamp = f"2026-11-{day:02d}T10:00:00.000Z"
+        stack.securityhub.batch_import_findings(
+            Findings=[dict(finding, UpdatedAt=stamp, RecordState=state)]
+        )
+    assert stack.stored("old/1")["Workflow"]["Status"] == "NEW"
+    # When the parked delivery is replayed after the idempotency window
+    stack.webhook.fail_if = lambda body: False
+    forget_the_ledger()
+    replay = stack.route(parked["event"])
+    # Then the webhook gets the round it missed, and SNS, whose marks show that round, not
+    # again (before: SNS re-published the first round under its key)
+    assert [d for d, _, _ in replay.delivered] == ["webhook"]
+    assert [why for _, why in replay.decision.skipped] == [SNS_NOT_OWED]
+    assert stack.published() == []
+    # and a second replay finds every destination sent that round: stale
+    again = stack.route(parked["event"])
+    assert again.delivered == []
+    assert "every destination has this copy's round" in again.decision.skipped[0][1]
 
 
 def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, finding):
@@ -666,6 +699,6 @@ def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, fi
     received = len(stack.webhook.accepted())
     retry = stack.route(copy.deepcopy(event))
     # Then the webhook gets the finding (fails since 67c6b89: skipped as stale, lost for good)
-    assert [why for _, why in retry.decision.skipped] == ["sns: sent this round already"]
+    assert [why for _, why in retry.decision.skipped] == [SNS_NOT_OWED]
     assert [d for d, _, _ in retry.delivered] == ["webhook"]
     assert len(stack.webhook.accepted()) == received + 1

@@ -9,12 +9,18 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from hubrelay.responder import DeadLetterError, WriteBackError, preview
-from tests.integration.route_harness import ACCOUNT, REGION, Stack, responder_stack
+from tests.integration.route_harness import (
+    ACCOUNT,
+    REGION,
+    SNS_NOT_OWED,
+    Stack,
+    forget_the_ledger,
+    responder_stack,
+)
 from tests.support import load_fixture
 
 
@@ -249,16 +255,6 @@ def _reopen(stack: Stack) -> dict[str, Any]:
     return event
 
 
-def _forget_the_ledger() -> None:
-    """The idempotency ledger's items expire (IdempotencyWindowMinutes, 60 by default) while
-    the dead-letter queue keeps a message 14 days: the route's ledger items go, the V2
-    records stay."""
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    for item in dynamodb.scan(TableName="idempotency")["Items"]:
-        if item["id"]["S"].startswith("hubrelay-route"):
-            dynamodb.delete_item(TableName="idempotency", Key={"id": item["id"]})
-
-
 def test_a_dead_lettered_v2_delivery_is_delivered_on_replay_and_the_other_not_twice(
     stack: Stack,
 ) -> None:
@@ -275,13 +271,13 @@ def test_a_dead_lettered_v2_delivery_is_delivered_on_replay_and_the_other_not_tw
     received = len(stack.webhook.accepted())
     # When the receiver is back and the parked event is replayed after the ledger forgot
     stack.webhook.fail_if = lambda body: False
-    _forget_the_ledger()
+    forget_the_ledger()
     replay = stack.route(parked["event"])
     # Then the webhook gets the finding (before 3665dd3: skipped, 'no longer New ... stale'),
     # and SNS, which had this round, is not sent it again
     assert [d for d, _, _ in replay.delivered] == ["webhook"]
     assert replay.duplicates == []
-    assert [why for _, why in replay.decision.skipped] == ["sns: sent this round already"]
+    assert [why for _, why in replay.decision.skipped] == [SNS_NOT_OWED]
     assert len(stack.webhook.accepted()) == received + 1
     assert stack.published() == []
     # and another copy of the event finds nothing owed: stale, skipped
@@ -350,7 +346,7 @@ def test_a_redelivered_copy_after_a_destination_was_added_sends_nothing(stack: S
         "webhook",
     ]
     received, _ = len(stack.webhook.accepted()), stack.published()
-    _forget_the_ledger()
+    forget_the_ledger()
     again = stack.route(copy.deepcopy(event))
     # Then nothing is sent again: the rounds differ per destination, none is owed
     assert again.delivered == []
@@ -369,7 +365,7 @@ def test_a_redelivered_copy_after_a_missed_round_sends_nothing(stack: Stack) -> 
     event = _reopen(stack)
     assert len(stack.route(copy.deepcopy(event)).delivered) == 2
     received = len(stack.webhook.accepted())
-    _forget_the_ledger()
+    forget_the_ledger()
     # When the reopening's event arrives again, and the old parked delivery is replayed
     again = stack.route(copy.deepcopy(event))
     late = stack.route(parked["event"])

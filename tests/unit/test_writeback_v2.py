@@ -46,13 +46,23 @@ def test_a_failed_first_delivery_is_owed_until_it_is_recorded_sent(records: Sent
 
 
 def test_a_later_round_that_failed_is_owed_an_earlier_one_not(records: SentRecords) -> None:
-    # Given the webhook sent reopening 2, its delivery of reopening 3 failed
+    # Given the webhook sent reopening 2
     marks = {marker("webhook"): "T-1", reopened_field("webhook"): "2"}
-    records.owe("uid-1", "webhook", 3)
-    assert records.owed("uid-1", marks, ROUTE) == ["webhook"]
     # A failure of a round it was since sent (a stale retry) owes nothing
     records.owe("uid-1", "webhook", 2)
     assert records.owed("uid-1", marks, ROUTE) == []
+    # Its delivery of reopening 3 failed: owed
+    records.owe("uid-1", "webhook", 3)
+    assert records.owed("uid-1", marks, ROUTE) == ["webhook"]
+
+
+def test_an_earlier_round_failing_later_does_not_hide_a_later_one(records: SentRecords) -> None:
+    # Given reopening 3 owed, then a concurrent invocation's attempt at round 2 failing
+    marks = {marker("webhook"): "T-1", reopened_field("webhook"): "2"}
+    records.owe("uid-1", "webhook", 3)
+    records.owe("uid-1", "webhook", 2)
+    # Then reopening 3 is still owed (a conditional put that only moves forward)
+    assert records.owed("uid-1", marks, ROUTE) == ["webhook"]
 
 
 def test_what_is_owed_is_per_finding(records: SentRecords) -> None:

@@ -180,9 +180,9 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
     Security Hub's findings are checked the same way (`responder_v2.prepare`). A finding
     GetFindings does not return, or returns as older than the event's copy (UpdatedAt: the
     read is behind the import that reopened it), is sent as the event has it: nothing says
-    it was settled since; so is one NOTIFIED whose marks lack a destination of the route,
-    to those destinations only (`_undelivered`). A custom action is a person's explicit
-    request: always sent."""
+    it was settled since. A NEW or NOTIFIED one is sent to the destinations whose marks
+    lack the copy's round, and only to them (`_undelivered`). A custom action is a
+    person's explicit request: always sent."""
     route = decision.route
     findings = [f for f in decision.findings if not f.is_v2]
     if route is None or route.kind != "auto" or not findings:
@@ -190,32 +190,37 @@ def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
     current = writeback.read_current(client, [f.key for f in findings], retry)
     for finding in findings:
         state = current.get(finding.key)
-        if state is None or state.status_for_write_back() == "NEW":
-            continue
-        if _older(state.updated_at, finding.UpdatedAt):
-            continue
-        if owed := _undelivered(state, finding, route.destinations):
-            decision.owed[finding.key] = owed
+        if state is None or _older(state.updated_at, finding.UpdatedAt):
             continue
         now = f"Workflow.Status {state.workflow_status}, RecordState {state.record_state}"
+        if (state.workflow_status, state.record_state) not in _OPEN:
+            why = f"no longer NEW and ACTIVE in Security Hub ({now}): the event's copy is stale"
+        elif owed := _undelivered(state, finding, route.destinations):
+            if owed != frozenset(route.destinations):
+                decision.owed[finding.key] = owed
+            continue
+        else:
+            why = f"every destination has this copy's round ({now}): the event's copy is stale"
         decision.findings.remove(finding)
-        decision.skipped.append(
-            (
-                finding.key,
-                f"no longer NEW and ACTIVE in Security Hub ({now}): the event's copy is stale",
-            )
-        )
+        decision.skipped.append((finding.key, why))
+
+
+# A finding the automatic route may still owe something to: NEW (first sent, or reopened),
+# or NOTIFIED by a write-back after some destination took it.
+_OPEN = frozenset({("NEW", "ACTIVE"), ("NOTIFIED", "ACTIVE")})
 
 
 def _undelivered(
     state: writeback.Current, finding: Any, destinations: tuple[str, ...]
 ) -> frozenset[str]:
-    """The route's destinations a finding NOTIFIED since its event still owes this
-    reopening: the write-back marks NOTIFIED once any destination succeeded, so a
-    dead-letter replay or a retry of the one that failed must still reach it, and only it
-    (the others had it, whether or not the idempotency ledger still remembers)."""
-    if (state.workflow_status, state.record_state) != ("NOTIFIED", "ACTIVE"):
-        return frozenset()
+    """The route's destinations whose write-back marks, read now, lack the round of the
+    event's copy (`EventFinding.reopening`, from the copy's own marks).
+
+    The write-back marks NOTIFIED once any destination succeeded, so a dead-letter replay
+    or a retry of the one that failed must still reach it, and only it: the others had it,
+    whether or not the idempotency ledger still remembers. The same holds when the finding
+    was reopened (NEW again) since: an old copy's replay is not sent again to the
+    destinations that had its round, and one every destination had is stale."""
     return frozenset(d for d in destinations if not state.notified(d, finding.reopening(d, "auto")))
 
 

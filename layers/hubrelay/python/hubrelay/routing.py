@@ -297,6 +297,10 @@ def _read_findings(
 # --- Payloads -------------------------------------------------------------------------
 
 
+# A destination a finding settled since its event does not owe the event's round to.
+NOT_OWED = "not owed this round (sent it already, or not on the route then)"
+
+
 def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
     """Every delivery for an accepted decision, in a stable order (destination, finding).
 
@@ -316,7 +320,7 @@ def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
             # which the rule no longer matches).
             owed = decision.owed.get(finding.key)
             if owed is not None and name not in owed:
-                decision.skipped.append((finding.key, f"{name}: sent this round already"))
+                decision.skipped.append((finding.key, f"{name}: {NOT_OWED}"))
             elif why := destination.not_applicable(finding, config.settings):
                 decision.skipped.append((finding.key, f"{name}: {why}"))
             else:

@@ -254,15 +254,25 @@ class SentRecords:
         return found
 
     def owe(self, uid: str, destination: str, reopened: int) -> None:
-        """Record that the delivery of reopening `reopened` to `destination` failed (the
-        latest attempt's round replaces any before it)."""
+        """Record that the delivery of reopening `reopened` to `destination` failed: a
+        conditional put that only moves forward, so a concurrent invocation's attempt at an
+        earlier round never hides a later one."""
         now = int(time.time())
         item = {
             "id": {"S": f"{OWED_PREFIX}#{destination}#{uid}"},
             "reopened": {"N": str(reopened)},
             "expiration": {"N": str(now + SENT_DAYS * 86400)},
         }
-        self.client.put_item(TableName=self.table, Item=item)
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id) OR reopened < :n",
+                ExpressionAttributeValues={":n": {"N": str(reopened)}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def owed(self, uid: str, marks: Mapping[str, str], destinations: Iterable[str]) -> list[str]:
         """The destinations whose last failed delivery is of a later round than the last
