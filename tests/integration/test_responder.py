@@ -682,6 +682,44 @@ def test_an_old_replay_after_a_reopening_is_not_sent_again_to_the_destination_th
     assert "every destination has this copy's round" in again.decision.skipped[0][1]
 
 
+@pytest.mark.parametrize("replay_first", [True, False], ids=["replay-first", "reopening-first"])
+def test_a_reopening_is_notified_once_whichever_comes_first_of_it_and_an_old_replay(
+    stack, finding, replay_first
+):
+    # Given SNS took the first round, the webhook's delivery of it was dead-lettered, and
+    # the finding was reopened since (its reopening's event matched by the rule)
+    from hubrelay_emulator.eventpattern import matches
+    from tests.integration.test_route_patterns import auto_route_pattern
+
+    finding, event = _imported_for_the_automatic_route(stack, finding, "twice/1")
+    stack.webhook.fail_if = lambda body: True
+    stack.route(copy.deepcopy(event))
+    (parked,) = stack.dead_letters()
+    assert len(stack.published()) == 1
+    events: list[dict[str, Any]] = []
+    stack.contract.subscribe(events.append)
+    for day, state in ((2, "ARCHIVED"), (3, "ACTIVE")):
+        stamp = f"2026-11-{day:02d}T10:00:00.000Z"
+        stack.securityhub.batch_import_findings(
+            Findings=[dict(finding, UpdatedAt=stamp, RecordState=state)]
+        )
+    (reopening,) = [e for e in events if matches(auto_route_pattern({}), e)]
+    stack.webhook.fail_if = lambda body: False
+    forget_the_ledger()
+    received = len(stack.webhook.accepted())
+    # When the old delivery is replayed and the reopening's event handled, in either order
+    first, second = (parked["event"], reopening) if replay_first else (reopening, parked["event"])
+    stack.route(copy.deepcopy(first))
+    stack.route(copy.deepcopy(second))
+    # Then SNS is notified of the reopening once, the webhook once, and the finding ends
+    # NOTIFIED with SNS's count at the reopening
+    assert len(stack.published()) == 1
+    assert len(stack.webhook.accepted()) == received + 1
+    stored = stack.stored("twice/1")
+    assert stored["UserDefinedFields"]["hubrelay:sns:reopened"] == "1"
+    assert stored["Workflow"]["Status"] == "NOTIFIED"
+
+
 def test_an_automatic_route_retry_after_a_dead_letter_failure_delivers(stack, finding):
     # Given an automatic-route finding whose webhook delivery fails for good while SNS takes
     # it, and no dead-letter queue to park it in: the event fails (DeadLetterError) so that

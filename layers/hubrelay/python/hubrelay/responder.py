@@ -171,7 +171,8 @@ def _retry(settings: Settings) -> Retry:
 
 def _skip_stale(decision: Decision, client: Any, retry: Retry) -> None:
     """Skip the Security Hub CSPM findings the automatic route must not send now: those
-    Security Hub holds as no longer NEW and ACTIVE (GetFindings).
+    Security Hub holds as no longer NEW and ACTIVE (GetFindings), or whose every route
+    destination has the event copy's round; narrow the others to the destinations owed.
 
     The event's copy may be stale: the queue's batching window, a retry after the queue's
     visibility timeout, EventBridge retrying for an hour, a dead-letter replay. Meanwhile an

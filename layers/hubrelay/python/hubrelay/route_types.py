@@ -218,8 +218,9 @@ class Decision:
     skipped: list[tuple[FindingKey, str]] = field(default_factory=list)  # filtered out
     # Findings of other accounts or Regions than this stack's: never acted on.
     foreign: list[tuple[FindingKey, str]] = field(default_factory=list)
-    # Findings settled since their event that still owe the event's round to some of the
-    # route's destinations (a failed delivery retried or replayed): sent to those only.
+    # Findings the automatic route owes the event copy's round to some of the route's
+    # destinations only (the others had it: a failed delivery retried or replayed, an old
+    # copy replayed after a reopening): sent to those only.
     owed: dict[FindingKey, frozenset[str]] = field(default_factory=dict)
 
     @property

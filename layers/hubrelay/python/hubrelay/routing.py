@@ -297,7 +297,7 @@ def _read_findings(
 # --- Payloads -------------------------------------------------------------------------
 
 
-# A destination a finding settled since its event does not owe the event's round to.
+# A destination the automatic route does not owe the event copy's round (Decision.owed).
 NOT_OWED = "not owed this round (sent it already, or not on the route then)"
 
 
