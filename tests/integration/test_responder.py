@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hubrelay.responder import WriteBackError
+from hubrelay.responder import WriteBackError, preview
 from tests.integration.route_harness import (
     ACCOUNT,
     AUTO_ROUTE_QUEUE,
@@ -638,6 +638,13 @@ def test_a_dead_lettered_automatic_route_delivery_is_delivered_on_replay(stack, 
     assert stack.stored("parked/1")["Workflow"]["Status"] == "NOTIFIED"
     (parked,) = stack.dead_letters()
     assert len(stack.published()) == 1
+    # and its preview with the stack's state shows the webhook only (the event's copy alone
+    # would show both: `hubrelay route EVENT.json --stack NAME` reads the state)
+    shown = preview(parked["event"], stack.config, services=stack.services)
+    assert [d["destination"] for d in shown["deliveries"]] == ["webhook"]
+    assert [s["why"] for s in shown["skipped"]] == [SNS_NOT_OWED]
+    alone = preview(parked["event"], stack.config)
+    assert [d["destination"] for d in alone["deliveries"]] == ["webhook", "sns"]
     # When the receiver is back and the parked event is replayed
     stack.webhook.fail_if = lambda body: False
     received = len(stack.webhook.accepted())

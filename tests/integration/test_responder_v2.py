@@ -408,3 +408,23 @@ def test_a_failed_delivery_that_cannot_be_recorded_leaves_the_finding_new(
     # Then the event fails before the write-back: the finding is still New, so the queue's
     # retry takes the usual way (the webhook sent again, SNS the ledger's duplicate)
     assert stored(stack)["status_id"] == 1
+
+
+def test_a_preview_whose_state_cannot_be_read_says_so_and_shows_the_events_copy(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given GetFindingsV2 refused (the operator's credentials lack it, say)
+    from hubrelay import writeback_v2
+
+    error = {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise ClientError(error, "GetFindingsV2")  # type: ignore[arg-type]
+
+    event = stack.contract.import_v2(ocsf_finding())
+    monkeypatch.setattr(writeback_v2, "read_current", refuse)
+    # When the event is previewed with the stack's state
+    report = preview(event, stack.config, services=stack.services)
+    # Then the preview shows what the event's copy alone would send, and why
+    assert "AccessDeniedException" in report["stateNotRead"]
+    assert [d["destination"] for d in report["deliveries"]] == ["webhook"]

@@ -113,13 +113,7 @@ def respond(
     outcome = RouteOutcome(decision)
     if not decision.accepted or decision.route is None:
         return outcome
-    try:
-        client = services.securityhub(decision.region or settings.region)
-        _skip_stale(decision, client, _retry(settings))
-        responder_v2.prepare(decision, client, services.sent_v2)
-    except (ClientError, BotoCoreError) as error:
-        # Without the current state or the records a finding could be sent again: retry.
-        raise WriteBackError(f"cannot read the finding's state or records: {error}") from None
+    read_state(decision, settings, services)
     sent: dict[FindingKey, list[writeback.Sent]] = {}
     dead_letter_failures: list[str] = []
     for delivery in plan_deliveries(decision, config):
@@ -150,6 +144,18 @@ def respond(
             f"{len(dead_letter_failures)} failed deliveries could not be dead-lettered"
         )
     return outcome
+
+
+def read_state(decision: Decision, settings: Settings, services: Services) -> None:
+    """What Security Hub and the records hold now, applied to the decision: the automatic
+    route's stale copies skipped, the destinations owed narrowed, the V2 marks given."""
+    try:
+        client = services.securityhub(decision.region or settings.region)
+        _skip_stale(decision, client, _retry(settings))
+        responder_v2.prepare(decision, client, services.sent_v2)
+    except (ClientError, BotoCoreError) as error:
+        # Without the current state or the records a finding could be sent again: retry.
+        raise WriteBackError(f"cannot read the finding's state or records: {error}") from None
 
 
 def _owe(decision: Decision, delivery: Delivery, services: Services) -> None:
@@ -390,24 +396,23 @@ def preview(
     event: Any,
     config: RouteConfig,
     signing_secret: str | None = None,
+    services: Services | None = None,
 ) -> dict[str, Any]:
     """What `respond` would do with `event`, without sending anything (`hubrelay route`).
 
     The webhook signature depends on the send time and the signing secret: it is computed
-    (for now) when `signing_secret` is given, else shown as a placeholder. The write-back
-    shown is decided from the event's copy; the responder reads the current state first.
-    """
+    (for now) when `signing_secret` is given, else shown as a placeholder. With a deployed
+    stack's `services`, the findings' current state and records are read first, as
+    `respond` reads them (a dead-letter replay shows the destinations it would reach);
+    the write-back shown is decided from the event's copy."""
     decision = decide(event, config)
-    report: dict[str, Any] = {
-        "accepted": decision.accepted,
-        "reason": decision.reason,
-        "route": None,
-        "deliveries": [],
-        "writeBack": [],
-        "skipped": [],
-        "notOurs": [{"finding": list(k), "why": why} for k, why in decision.foreign],
-        "rejectedFindings": [{"index": i, "why": why} for i, why in decision.rejected],
-    }
+    report = _preview_report(decision)
+    if services is not None and decision.accepted and decision.route is not None:
+        try:
+            read_state(decision, config.settings, services)
+        except WriteBackError as error:
+            # A preview still shows what the event's copy alone would send, and says so.
+            report["stateNotRead"] = str(error)
     route = decision.route
     deliveries = plan_deliveries(decision, config)
     # After planning: the destinations add their own skips ("already sent", "not this
@@ -445,6 +450,19 @@ def preview(
         for update in writeback.build_updates(route.name, sent, status)
     ]
     return report
+
+
+def _preview_report(decision: Decision) -> dict[str, Any]:
+    return {
+        "accepted": decision.accepted,
+        "reason": decision.reason,
+        "route": None,
+        "deliveries": [],
+        "writeBack": [],
+        "skipped": [],
+        "notOurs": [{"finding": list(k), "why": why} for k, why in decision.foreign],
+        "rejectedFindings": [{"index": i, "why": why} for i, why in decision.rejected],
+    }
 
 
 def _is_v2_event(event: Any) -> bool:

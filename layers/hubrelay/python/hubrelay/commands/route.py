@@ -61,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
         outcome = responder.respond(event, settings, config, responder.connect(settings))
         report = responder.outcome_report(outcome)
     else:
+        # --stack NAME: the deployed stack's state is read, as --send reads it (reads only),
+        # so that a dead-letter replay's preview shows the destinations it would reach.
+        services = responder.connect(settings) if args.stack and source.live else None
         secret = None
         if args.sign and settings.webhook_secret_arn:
-            services = responder.connect(settings)
-            document = json.loads(services.outlets.secret(settings.webhook_secret_arn))
+            connected = services or responder.connect(settings)
+            document = json.loads(connected.outlets.secret(settings.webhook_secret_arn))
             secret = str(document.get("signing_secret", "")) or None
-        report = responder.preview(event, config, signing_secret=secret)
+        report = responder.preview(event, config, signing_secret=secret, services=services)
     report = responder.settle_verdict(report)
     report["configuration"] = source.described
     print(json.dumps(report, indent=2, default=str))
