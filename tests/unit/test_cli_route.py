@@ -277,6 +277,58 @@ def test_a_deployed_stacks_configuration_is_read_from_its_responder(capsys, monk
     assert missing_err.count("\n") == 1
 
 
+def test_a_stacks_preview_reads_the_findings_state_in_its_region_and_writes_nothing(
+    capsys, monkeypatch
+):
+    # Given a deployed stack with the automatic route, its Region given by --region alone
+    # (no AWS_REGION or AWS_DEFAULT_REGION), and every AWS call recorded
+    import copy
+
+    import botocore.client
+
+    from hubrelay import aws
+
+    _no_environment(monkeypatch)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    template = copy.deepcopy(STACK_TEMPLATE)
+    variables = template["Resources"]["ResponderFunction"]["Properties"]["Environment"]
+    variables["Variables"].update(
+        {
+            "HUBRELAY_AUTO_ROUTE": "true",
+            "HUBRELAY_AUTO_ROUTE_DESTINATIONS": "webhook",
+            "HUBRELAY_IDEMPOTENCY_TABLE": "relay-idempotency",
+        }
+    )
+    calls: list[str] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation, params):
+        calls.append(operation)
+        return real(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    aws.reset()
+    with mock_aws():
+        import boto3
+
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(
+            StackName="relay", TemplateBody=json.dumps(template)
+        )
+        monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+        monkeypatch.delenv("AWS_REGION", raising=False)
+        calls.clear()
+        event = str(FIXTURES / "events/imported-inspector.json")
+        code, report, err = run(capsys, event, "--stack", "relay", "--region", "us-east-1")
+    aws.reset()
+    # Then the preview read the findings' state (before 7f08768: it read nothing; with it
+    # alone: NoRegionError, a traceback) and made no write
+    assert code in (0, 1), err
+    assert "GetFindings" in calls
+    assert [c for c in calls if not c.startswith(("Get", "Describe"))] == []
+    assert report["configuration"].endswith("us-east-1)")
+
+
 def test_an_event_whose_every_finding_is_rejected_is_not_accepted(capsys, tmp_path):
     # Given an Imported event whose only finding was already worked (NOTIFIED): the
     # automatic route takes none of it

@@ -345,8 +345,12 @@ def _dead_letter(
 
 
 def connect(settings: Settings) -> Services:
-    """Real clients, for the Lambda function and `hubrelay route`."""
+    """Real clients, for the Lambda function and `hubrelay route`, in the stack's Region
+    (`hubrelay route --stack NAME --region R` reads a stack in another Region than the
+    default one; in the function it is the function's own)."""
     from hubrelay import aws
+
+    region = settings.region
 
     def secret(arn: str) -> str:
         # Powertools' parameters utility on the first secret only: the webhook's signing
@@ -360,7 +364,7 @@ def connect(settings: Settings) -> Services:
         Ledger(
             settings.idempotency_table,
             settings.idempotency_window_minutes,
-            aws.lazy_client("dynamodb"),
+            aws.lazy_client("dynamodb", region),
         )
         if settings.idempotency_table
         else NoLedger()
@@ -377,16 +381,18 @@ def connect(settings: Settings) -> Services:
     routes_v2 = settings.idempotency_table and settings.securityhubs != "CSPM"
     return Services(
         securityhub=aws.securityhub,
-        sqs=aws.lazy_client("sqs"),
+        sqs=aws.lazy_client("sqs", region),
         ledger=ledger,
         outlets=Outlets(
-            sns=aws.lazy_client("sns"),
-            ssm=aws.lazy_client("ssm"),
+            sns=aws.lazy_client("sns", region),
+            ssm=aws.lazy_client("ssm", region),
             secret=secret,
             http=http,
             securityhub=aws.securityhub,
         ),
-        sent_v2=writeback_v2.SentRecords(settings.idempotency_table, aws.lazy_client("dynamodb"))
+        sent_v2=writeback_v2.SentRecords(
+            settings.idempotency_table, aws.lazy_client("dynamodb", region)
+        )
         if routes_v2
         else None,
     )

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from hubrelay.commands.common import CommandError, read_json, refused, say
+
+if TYPE_CHECKING:
+    from hubrelay.commands import route_config
+    from hubrelay.routing import RouteConfig
 
 
 def add_parser(commands: Any) -> None:
@@ -25,7 +31,11 @@ def add_parser(commands: Any) -> None:
     mode.add_argument(
         "--dry-run", action="store_true", help="preview only (the default; kept as an alias)"
     )
-    routing.add_argument("--stack", default="", help="read a deployed stack's configuration")
+    routing.add_argument(
+        "--stack",
+        default="",
+        help="read a deployed stack's configuration (and, previewing, the findings' state)",
+    )
     routing.add_argument("--template", default="", help="a template's defaults (template.yaml)")
     routing.add_argument(
         "--param", action="append", default=[], metavar="K=V", help="template parameter value"
@@ -41,7 +51,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hubrelay import responder
     from hubrelay.commands import route_config
     from hubrelay.routing import RouteConfig
 
@@ -56,6 +65,19 @@ def run(args: argparse.Namespace) -> int:
             )
     except (OSError, ValueError, CommandError) as exc:
         return refused(args.file, exc)
+    try:
+        return _route(args, event, source, config)
+    except (ClientError, BotoCoreError) as exc:
+        # Connecting to the stack's services (its Region, credentials): one line, not a trace.
+        return refused(args.file, CommandError(f"stack {args.stack or 'environment'}: {exc}"))
+
+
+def _route(
+    args: argparse.Namespace, event: Any, source: route_config.RouteSource, config: RouteConfig
+) -> int:
+    """Send (--send) or preview, and say what came of it."""
+    from hubrelay import responder
+
     settings = source.settings
     if args.send:
         outcome = responder.respond(event, settings, config, responder.connect(settings))
@@ -75,6 +97,11 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2, default=str))
     verdict = "accepted" if report["accepted"] else "rejected"
     say(f"{verdict}: {report['reason']}")
+    if "stateNotRead" in report:
+        say(
+            f"the findings' current state was not read ({report['stateNotRead']}): the "
+            "deliveries shown are the event's copy's, --send may skip some"
+        )
     # A Findings Imported V2 event: each finding by its metadata.uid, with its decision.
     for finding in report.get("findings", []):
         if finding["decision"] == "accepted":
