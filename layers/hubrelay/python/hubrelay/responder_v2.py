@@ -27,7 +27,7 @@ from typing import Any
 from hubrelay import writeback_v2
 from hubrelay.asff import FindingKey
 from hubrelay.retry import Retry
-from hubrelay.route_types import Decision, Delivery
+from hubrelay.route_types import Decision, Delivery, EventFinding
 from hubrelay.writeback import Result, Sent, note_text, still_pending
 
 
@@ -45,24 +45,31 @@ def prepare(decision: Decision, client: Any, records: writeback_v2.SentRecords |
     if route.kind == "auto":
         current = writeback_v2.read_current(client, [f.Id for f in decision.findings])
     for finding in list(decision.findings):
-        marks = records.marks(finding.Id, route.destinations) if records is not None else {}
+        state = current.get(finding.Id) if current is not None else None
+        status = state.status_id if state is not None else None
+        sendable = current is None or status == writeback_v2.NEW
+        # In Progress: our write-back's, after some destination took it; it may still owe
+        # the others the round (`SentRecords.owed`). A stale finding reads no records.
+        if records is None or not (sendable or status == writeback_v2.IN_PROGRESS):
+            if not sendable:
+                _skip_stale(decision, finding, status)
+            continue
+        marks = records.marks(finding.Id, route.destinations)
         finding.UserDefinedFields.update(marks)
-        if current is None:
+        if sendable:
             continue
-        state = current.get(finding.Id)
-        if state is not None and state.status_id == writeback_v2.NEW:
-            continue
-        owed: list[str] = []
-        in_progress = state is not None and state.status_id == writeback_v2.IN_PROGRESS
-        if records is not None and in_progress:
-            owed = records.owed(finding.Id, marks, route.destinations)
-        if owed:
+        if owed := records.owed(finding.Id, marks, route.destinations):
             decision.owed[finding.key] = frozenset(owed)
-            continue
-        now = "gone" if state is None else f"status_id {state.status_id}"
-        why = f"no longer New in Security Hub ({now}): the event's copy is stale"
-        decision.findings.remove(finding)
-        decision.skipped.append((finding.key, why))
+        else:
+            _skip_stale(decision, finding, status)
+
+
+def _skip_stale(decision: Decision, finding: EventFinding, status: int | None) -> None:
+    now = "gone" if status is None else f"status_id {status}"
+    decision.findings.remove(finding)
+    decision.skipped.append(
+        (finding.key, f"no longer New in Security Hub ({now}): the event's copy is stale")
+    )
 
 
 def owe(decision: Decision, delivery: Delivery, records: writeback_v2.SentRecords | None) -> None:

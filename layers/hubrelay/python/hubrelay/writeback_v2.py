@@ -237,8 +237,24 @@ class SentRecords:
         self.table, self.client = table, client
 
     @staticmethod
-    def key(uid: str, destination: str) -> dict[str, Any]:
-        return {"id": {"S": f"{SENT_PREFIX}#{destination}#{uid}"}}
+    def key(uid: str, destination: str, prefix: str = SENT_PREFIX) -> dict[str, Any]:
+        return {"id": {"S": f"{prefix}#{destination}#{uid}"}}
+
+    def _put_forward(self, item: dict[str, Any], reopened: int) -> bool:
+        """Put `item` unless its key already holds `reopened` or a later round: False then
+        (nothing is changed)."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id) OR reopened < :n",
+                ExpressionAttributeValues={":n": {"N": str(reopened)}},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def marks(self, uid: str, destinations: Iterable[str]) -> dict[str, str]:
         """The finding's marks as UserDefinedFields would hold them, for `destinations`."""
@@ -257,22 +273,12 @@ class SentRecords:
         """Record that the delivery of reopening `reopened` to `destination` failed: a
         conditional put that only moves forward, so a concurrent invocation's attempt at an
         earlier round never hides a later one."""
-        now = int(time.time())
         item = {
-            "id": {"S": f"{OWED_PREFIX}#{destination}#{uid}"},
+            **self.key(uid, destination, OWED_PREFIX),
             "reopened": {"N": str(reopened)},
-            "expiration": {"N": str(now + SENT_DAYS * 86400)},
+            "expiration": {"N": str(int(time.time()) + SENT_DAYS * 86400)},
         }
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(id) OR reopened < :n",
-                ExpressionAttributeValues={":n": {"N": str(reopened)}},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self._put_forward(item, reopened)
 
     def owed(self, uid: str, marks: Mapping[str, str], destinations: Iterable[str]) -> list[str]:
         """The destinations whose last failed delivery is of a later round than the last
@@ -288,7 +294,7 @@ class SentRecords:
         for destination in destinations:
             reply = self.client.get_item(
                 TableName=self.table,
-                Key={"id": {"S": f"{OWED_PREFIX}#{destination}#{uid}"}},
+                Key=self.key(uid, destination, OWED_PREFIX),
                 ConsistentRead=True,
             )
             failed = (reply.get("Item") or {}).get("reopened", {}).get("N")
@@ -310,15 +316,4 @@ class SentRecords:
             "sentAt": {"N": str(now)},
             "expiration": {"N": str(now + SENT_DAYS * 86400)},
         }
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(id) OR reopened < :n",
-                ExpressionAttributeValues={":n": {"N": str(reopened)}},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._put_forward(item, reopened)
