@@ -343,3 +343,77 @@ def test_an_event_whose_every_finding_is_rejected_is_not_accepted(capsys, tmp_pa
     assert err.startswith("rejected: 0 accepted, 1 rejected: auto route")
     assert [s["why"] for s in report["skipped"]] == ["Workflow.Status is NOTIFIED, not NEW"]
     assert code == 1
+
+
+def test_a_signed_preview_reads_the_webhook_secret_in_the_stacks_region(capsys, monkeypatch):
+    # Given a stack in eu-west-1 whose webhook secret is there only, and an operator whose
+    # default Region is another one
+    from hubrelay import aws
+
+    _no_environment(monkeypatch)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.reset()
+    with mock_aws():
+        import boto3
+
+        boto3.client("cloudformation", region_name="eu-west-1").create_stack(
+            StackName="relay", TemplateBody=json.dumps(STACK_TEMPLATE)
+        )
+        boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+            Name="hubrelay/webhook",
+            SecretString=json.dumps({"url": "https://example.com/h", "signing_secret": "s3"}),
+        )
+        code, report, err = run(
+            capsys, MULTI, "--stack", "relay", "--region", "eu-west-1", "--sign"
+        )
+    aws.reset()
+    # Then the payloads are signed with it (before: the secret was looked up in us-east-1,
+    # ResourceNotFoundException, a traceback)
+    assert code == 0, err
+    headers = report["deliveries"][0]["headers"]
+    assert headers["X-Hubrelay-Signature"].startswith("v2=")
+    assert "<" not in headers["X-Hubrelay-Signature"]
+    assert report["configuration"].endswith("eu-west-1)")
+
+
+@pytest.mark.parametrize(
+    ("stored", "said"),
+    [
+        (None, "ResourceNotFoundException"),
+        ("not json", "JSONDecodeError"),
+        (json.dumps({"url": "https://example.com/h"}), "holds no 'signing_secret'"),
+    ],
+    ids=["missing", "not-json", "no-signing-secret"],
+)
+def test_a_signed_preview_whose_secret_cannot_be_used_says_so_in_one_line(
+    capsys, monkeypatch, stored, said
+):
+    # Given a stack whose webhook secret is missing, not JSON, or without its signing secret
+    from hubrelay import aws
+
+    _no_environment(monkeypatch)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.reset()
+    with mock_aws():
+        import boto3
+
+        boto3.client("cloudformation", region_name="us-east-1").create_stack(
+            StackName="relay", TemplateBody=json.dumps(STACK_TEMPLATE)
+        )
+        if stored is not None:
+            boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+                Name="hubrelay/webhook", SecretString=stored
+            )
+        code, report, err = run(capsys, MULTI, "--stack", "relay", "--sign")
+    aws.reset()
+    # Then one line says why, naming the secret and not quoting it; nothing is printed
+    assert code == 2
+    assert report is None
+    assert err.startswith("--sign: the webhook secret hubrelay/webhook ")
+    assert said in err
+    assert err.count("\n") == 1
+    assert "not json" not in err

@@ -9,8 +9,8 @@ whose other imports need no boto3 (the importer; the collector, but for the vend
 source) does not import it, nor s3transfer, which boto3 adds to every S3 client: about 75
 million instructions of a cold start (docs/operations.md, "Cold starts"). Powertools'
 utilities import boto3 whatever the clients are: the responder's Idempotency (its DynamoDB
-persistence, at import), and Parameters, the secrets of the status sync (at import) and of
-the collector's vendor_api source (on its first request).
+persistence, at import), and Parameters, whose cache serves every secret (`secret`, on the
+first read of one).
 """
 
 from __future__ import annotations
@@ -430,7 +430,28 @@ def lazy_client(service: str, region: str | None = None) -> Any:
     return LazyClient(service, region)
 
 
+@cache
+def _secrets(region: str | None) -> Any:
+    # Powertools' Parameters (its cache, max_age and errors) over our client in `region`:
+    # its own default provider is made in the default Region, which is not the stack's
+    # when `hubrelay route --stack NAME --region R` runs on an operator's machine.
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=client("secretsmanager", region))
+
+
+def secret(name: str, region: str | None, max_age: int) -> str:
+    """The text of a Secrets Manager secret (name or ARN), cached `max_age` seconds, read
+    in its ARN's Region, else in `region` (GetSecretValue takes an ARN of its own Region:
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html)."""
+    parts = name.split(":")
+    where = parts[3] if name.startswith("arn:") and len(parts) > 6 and parts[3] else region
+    value = _secrets(where).get(name, max_age=max_age)
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def reset() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
     client.cache_clear()
     _session.cache_clear()
+    _secrets.cache_clear()

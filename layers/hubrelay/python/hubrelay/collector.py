@@ -602,16 +602,12 @@ def build_source(
 
         return HealthEventSource(trigger.event, lambda: _health_client(settings, services))
     if settings.source == "vendor_api":
-        from aws_lambda_powertools.utilities import parameters
-
         from hubrelay import http
         from hubrelay.sources.vendor_api import VendorApiSource, auth_headers
 
         # Cached across warm invocations (secret_max_age_s, 5 minutes by default, as the
         # responder's secrets); never put in env vars or logs.
-        secret = parameters.get_secret(
-            settings.vendor_secret_arn, max_age=settings.secret_max_age_s
-        )
+        secret = aws.secret(settings.vendor_secret_arn, settings.region, settings.secret_max_age_s)
         client = http.Client(
             timeout_s=settings.http_timeout_s,
             max_reply_bytes=settings.http_max_reply_bytes,

@@ -353,12 +353,9 @@ def connect(settings: Settings) -> Services:
     region = settings.region
 
     def secret(arn: str) -> str:
-        # Powertools' parameters utility on the first secret only: the webhook's signing
-        # secret and the vendor's token; an SNS or OpsCenter delivery reads none.
-        from aws_lambda_powertools.utilities import parameters
-
-        value = parameters.get_secret(arn, max_age=settings.secret_max_age_s)
-        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        # Read on a delivery's first use only: the webhook's signing secret and the
+        # vendor's token; an SNS or OpsCenter delivery reads none.
+        return aws.secret(arn, region, settings.secret_max_age_s)
 
     ledger: Ledger | NoLedger = (
         Ledger(

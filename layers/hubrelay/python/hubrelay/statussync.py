@@ -31,13 +31,10 @@ class Services:
 
 def connect(settings: Settings) -> Services:
     """Real clients, for the Lambda function."""
-    from aws_lambda_powertools.utilities import parameters
-
     from hubrelay import aws
 
     def secret(arn: str) -> str:
-        value = parameters.get_secret(arn, max_age=settings.secret_max_age_s)
-        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+        return aws.secret(arn, settings.region, settings.secret_max_age_s)
 
     http = Client(
         timeout_s=settings.http_timeout_s,

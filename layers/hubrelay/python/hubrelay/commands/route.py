@@ -13,7 +13,9 @@ from hubrelay.commands.common import CommandError, read_json, refused, say
 
 if TYPE_CHECKING:
     from hubrelay.commands import route_config
+    from hubrelay.responder import Services
     from hubrelay.routing import RouteConfig
+    from hubrelay.settings import Settings
 
 
 def add_parser(commands: Any) -> None:
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         return refused(args.file, exc)
     try:
         return _route(args, event, source, config)
+    except CommandError as exc:
+        return refused(args.file, exc)
     except (ClientError, BotoCoreError) as exc:
         # Connecting to the stack's services (its Region, credentials): one line, not a trace.
         return refused(args.file, CommandError(f"stack {args.stack or 'environment'}: {exc}"))
@@ -88,9 +92,7 @@ def _route(
         services = responder.connect(settings) if args.stack and source.live else None
         secret = None
         if args.sign and settings.webhook_secret_arn:
-            connected = services or responder.connect(settings)
-            document = json.loads(connected.outlets.secret(settings.webhook_secret_arn))
-            secret = str(document.get("signing_secret", "")) or None
+            secret = _signing_secret(settings, services or responder.connect(settings))
         report = responder.preview(event, config, signing_secret=secret, services=services)
     report = responder.settle_verdict(report)
     report["configuration"] = source.described
@@ -110,3 +112,22 @@ def _route(
             say(f"metadata.uid {finding['metadataUid']}: rejected, {finding['why']}")
     say(f"configuration: {source.described}{'' if args.send else ' (preview: nothing sent)'}")
     return 0 if report["accepted"] else 1
+
+
+def _signing_secret(settings: Settings, services: Services) -> str | None:
+    """--sign: the webhook's signing secret, read as a delivery reads it (in the stack's
+    Region); one line when it cannot be read, never anything of its value."""
+    arn = settings.webhook_secret_arn
+    try:
+        document = json.loads(services.outlets.secret(arn))
+    except Exception as exc:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        # Powertools' GetSecretError says what AWS said (no value); a JSON error may quote
+        # the text, so only its kind.
+        why = str(exc) if isinstance(exc, GetParameterError) else type(exc).__name__
+        raise CommandError(f"--sign: the webhook secret {arn} cannot be read: {why}") from None
+    found = document.get("signing_secret") if isinstance(document, dict) else None
+    if not isinstance(found, str) or not found:
+        raise CommandError(f"--sign: the webhook secret {arn} holds no 'signing_secret'")
+    return found
