@@ -487,3 +487,31 @@ def test_a_function_that_needs_no_boto3_makes_its_clients_without_importing_it(f
         timeout=120,
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_secret_is_read_in_its_arns_region_or_else_the_one_given(monkeypatch):
+    # Given secrets in two Regions, and a default Region that is neither
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.reset()
+    with mock_aws():
+        import boto3
+
+        west = boto3.client("secretsmanager", region_name="eu-west-1")
+        arn = west.create_secret(Name="vendor/token", SecretString="west")["ARN"]
+        boto3.client("secretsmanager", region_name="us-east-2").create_secret(
+            Name="vendor/token", SecretString="east"
+        )
+        # When each is read by name and by ARN with us-east-2 as the Region given
+        by_arn = aws.secret(arn, "us-east-2", 300)
+        by_name = aws.secret("vendor/token", "us-east-2", 300)
+        # And read again after a rotation, within max_age
+        west.put_secret_value(SecretId=arn, SecretString="rotated")
+        cached = aws.secret(arn, "us-east-2", 300)
+    aws.reset()
+    # Then the ARN's Region wins over the one given, a name is read in the one given, and
+    # the value is Powertools' cached one until max_age passes
+    assert (by_arn, by_name, cached) == ("west", "east", "west")
