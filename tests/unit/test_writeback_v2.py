@@ -68,3 +68,38 @@ def test_an_earlier_round_failing_later_does_not_hide_a_later_one(records: SentR
 def test_what_is_owed_is_per_finding(records: SentRecords) -> None:
     records.owe("uid-1", "webhook", 0)
     assert records.owed("uid-2", {}, ROUTE) == []
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [{"N": "5"}, {"NULL": True}, {"L": []}, {"S": ""}],
+    ids=["number", "null", "list", "empty"],
+)
+def test_a_record_whose_values_are_not_what_hubrelay_writes_still_counts_as_sent(
+    records: SentRecords, reference: dict
+) -> None:
+    # Given a record item edited by hand: its reference not a string, its round not a
+    # number, and a failed delivery whose round is not an integer
+    records.client.put_item(
+        TableName="idempotency",
+        Item={
+            **SentRecords.key("uid-1", "webhook"),
+            "reference": reference,
+            "reopened": {"S": "x"},
+        },
+    )
+    records.client.put_item(
+        TableName="idempotency",
+        Item={**SentRecords.key("uid-1", "sns", "hubrelay-v2-owed"), "reopened": {"N": "1.5"}},
+    )
+    # When its marks and what it owes are read (before: KeyError, ValueError)
+    marks = records.marks("uid-1", ROUTE)
+    owed = records.owed("uid-1", marks, ROUTE)
+    # Then the webhook's delivery stands as sent (round 0), and SNS, never recorded sent, is
+    # owed the round it failed, read as 0
+    assert marks[marker("webhook")]
+    assert marks[reopened_field("webhook")] == "0"
+    assert owed == ["sns"]
+    # And the records still move forward: a later round is recorded over the edited one
+    assert records.record("uid-1", "webhook", "T-9", 1) is True
+    assert records.marks("uid-1", ROUTE)[marker("webhook")] == "T-9"

@@ -43,8 +43,12 @@ def reopened_field(destination: str) -> str:
 def reopenings_notified(fields: Mapping[str, Any], destination: str) -> int:
     """How many reopenings the write-back marked as notified to `destination` (none, or a
     value that is not a short count: 0); UserDefinedFields are the user's to edit too."""
-    done = str(fields.get(reopened_field(destination)) or "0")
-    return int(done) if done.isdigit() and len(done) < 7 else 0
+    return count_of(str(fields.get(reopened_field(destination)) or "0"))
+
+
+def count_of(text: str) -> int:
+    """A short count written as digits; 0 for anything else (a value edited by hand)."""
+    return int(text) if text.isdigit() and len(text) < 7 else 0
 
 
 # --- Findings: tolerant records, because every product omits different optional fields. -

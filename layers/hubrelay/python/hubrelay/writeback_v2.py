@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hubrelay import asff, errors
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.route_types import marker, reopened_field, reopenings_notified
+from hubrelay.route_types import count_of, marker, reopened_field, reopenings_notified
 from hubrelay.writeback import Result, Sent, note_text, read_pages
 
 # 512 characters: the API reference's limit for Comment ("BatchUpdateFindingsV2",
@@ -247,8 +247,14 @@ class SentRecords:
             self.client.put_item(
                 TableName=self.table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(id) OR reopened < :n",
-                ExpressionAttributeValues={":n": {"N": str(reopened)}},
+                # `reopened < :n` is not true of a round edited into another type (values
+                # compare within one type), so attribute_type lets such a record move
+                # forward again (https://docs.aws.amazon.com/amazondynamodb/latest/
+                # developerguide/Expressions.OperatorsAndFunctions.html). It comes first:
+                # moto compares the two types and raises.
+                ConditionExpression="attribute_not_exists(id)"
+                " OR NOT attribute_type(reopened, :number) OR reopened < :n",
+                ExpressionAttributeValues={":n": {"N": str(reopened)}, ":number": {"S": "N"}},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -265,8 +271,10 @@ class SentRecords:
             )
             item = reply.get("Item") or {}
             if "reference" in item:
-                found[marker(destination)] = str(item["reference"]["S"])
-                found[reopened_field(destination)] = str(item.get("reopened", {}).get("N", "0"))
+                # Only a delivery is recorded: an item edited into other values still
+                # stands for one (a re-send would be a second ticket).
+                found[marker(destination)] = _value(item["reference"]) or "sent"
+                found[reopened_field(destination)] = str(_round(item.get("reopened")))
         return found
 
     def owe(self, uid: str, destination: str, reopened: int) -> None:
@@ -297,11 +305,11 @@ class SentRecords:
                 Key=self.key(uid, destination, OWED_PREFIX),
                 ConsistentRead=True,
             )
-            failed = (reply.get("Item") or {}).get("reopened", {}).get("N")
-            if failed is None:
+            item = reply.get("Item")
+            if not item:
                 continue
             sent = reopenings_notified(marks, destination) if marks.get(marker(destination)) else -1
-            if int(failed) > sent:
+            if _round(item.get("reopened")) > sent:
                 owed.append(destination)
         return owed
 
@@ -317,3 +325,17 @@ class SentRecords:
             "expiration": {"N": str(now + SENT_DAYS * 86400)},
         }
         return self._put_forward(item, reopened)
+
+
+def _value(attribute: Any) -> str:
+    """A string or number attribute's text; "" for any other (a record edited by hand)."""
+    if isinstance(attribute, dict):
+        for kind in ("S", "N"):
+            if isinstance(attribute.get(kind), str):
+                return str(attribute[kind])
+    return ""
+
+
+def _round(attribute: Any) -> int:
+    """A record's round (a reopening count), read as a CSPM finding's marks are."""
+    return count_of(_value(attribute))
