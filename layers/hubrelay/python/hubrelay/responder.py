@@ -419,7 +419,8 @@ def preview(
     route = decision.route
     deliveries = plan_deliveries(decision, config)
     # After planning: the destinations add their own skips ("already sent", "not this
-    # product's finding").
+    # product's finding"), and the reason names what is planned.
+    report["reason"] = decision.reason
     report["skipped"] = [{"finding": list(k), "why": why} for k, why in decision.skipped]
     if _is_v2_event(event):
         # Each finding by its metadata.uid, with the decision made for it.

@@ -326,4 +326,16 @@ def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
             else:
                 eligible.append(finding)
         out.extend(destination.render(decision, eligible, config.settings))
+    if out:
+        decision.reason = _sending(route, out, len(decision.skipped))
     return out
+
+
+def _sending(route: Route, deliveries: list[Delivery], skipped: int) -> str:
+    """The reason of an accepted decision, from what is planned: the findings' state (a
+    stale copy, a destination not owed) and the destinations' own rules may leave fewer
+    findings and destinations than the route names."""
+    findings = {key for delivery in deliveries for key in delivery.keys}
+    names = dict.fromkeys(delivery.destination for delivery in deliveries)
+    said = f"{route.kind} route {route.name!r}: {len(findings)} finding(s) to {', '.join(names)}"
+    return f"{said}; {skipped} skipped" if skipped else said
