@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -270,8 +271,20 @@ class Stack:
         return [json.loads(m["Body"]) for m in drain(self.topic_reader)]
 
 
+def pass_minutes_in_the_ledger(minutes: float) -> None:
+    """`minutes` go by for the idempotency ledger: its items that would have expired by then
+    go (Powertools keeps an item's expiry in `expiration`, epoch seconds, and treats one
+    past it as absent; DynamoDB's TTL then deletes it)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    then = time.time() + minutes * 60
+    for item in dynamodb.scan(TableName="idempotency")["Items"]:
+        if item["id"]["S"].startswith("hubrelay-route") and float(item["expiration"]["N"]) < then:
+            dynamodb.delete_item(TableName="idempotency", Key={"id": item["id"]})
+
+
 def forget_the_ledger() -> None:
-    """The idempotency ledger's items expire (IdempotencyWindowMinutes, 60 by default) while
+    """The idempotency ledger's items expire (IdempotencyWindowMinutes, 60 by default; the
+    automatic route's after its queue's receives, 153 minutes) while
     the dead-letter queue keeps a message 14 days: the route's ledger items go, the V2
     records stay."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)

@@ -23,6 +23,7 @@ from tests.integration.route_harness import (
     Stack,
     forget_the_ledger,
     load_responder,
+    pass_minutes_in_the_ledger,
     responder_context,
     responder_stack,
 )
@@ -400,6 +401,36 @@ def test_a_write_back_that_failed_sets_the_workflow_when_the_event_is_retried(st
     stored = stack.stored(finding["Id"])
     assert stored["Workflow"]["Status"] == "NOTIFIED"
     assert stored["UserDefinedFields"]["hubrelay:webhook"].startswith("T-")
+
+
+def test_an_automatic_route_delivery_is_not_sent_again_by_a_retry_past_the_window(stack, finding):
+    # Given an automatic-route finding delivered to the webhook and SNS, whose write-back
+    # fails on every attempt of this receive
+    finding, event = _imported_for_the_automatic_route(stack, finding, "retried/1")
+    real = stack.services.securityhub
+    stack.services.securityhub = lambda region: FailingUpdates(real(region), times=4)
+    with pytest.raises(WriteBackError):
+        stack.route(copy.deepcopy(event))
+    assert stack.stored("retried/1")["Workflow"]["Status"] == "NEW"
+    assert (len(stack.webhook.accepted()), len(stack.published())) == (1, 1)
+    # When the queue receives it again past IdempotencyWindowMinutes (60): its 3rd receive
+    # comes 2 visibility timeouts (61 minutes) after the first, its 5th 122 minutes after
+    stack.services.securityhub = real
+    pass_minutes_in_the_ledger(2 * 1830 / 60 + 1)
+    third = stack.route(copy.deepcopy(event))
+    # Then nothing is sent again (before: the ledger had forgotten both deliveries at 60
+    # minutes, and the finding, still NEW and unmarked, was sent to both a second time),
+    # and the write-back is done
+    assert third.delivered == []
+    assert len(stack.webhook.accepted()) == 1
+    assert stack.published() == []
+    assert stack.stored("retried/1")["Workflow"]["Status"] == "NOTIFIED"
+    # And a custom action keeps the window as set: a click 61 minutes after the last one
+    # sends again
+    click = stack.click_one("webhook", "guardduty")
+    stack.route(copy.deepcopy(click))
+    pass_minutes_in_the_ledger(61)
+    assert len(stack.route(copy.deepcopy(click)).delivered) == 1
 
 
 class OversizedFindings:

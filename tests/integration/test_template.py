@@ -20,7 +20,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 from cfnlint.decode import decode_str
 
-from hubrelay.settings import Settings
+from hubrelay.settings import AUTO_ROUTE_VISIBILITY_S, Settings
 from hubrelay_emulator import cfn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -726,3 +726,14 @@ def test_the_default_renewal_is_a_new_finding_every_renewal_in_the_template_too(
     # (issue 11, "Why" 7). A deployment with default parameters gets what Settings defaults to.
     spec = template["Parameters"]["RenewalMode"]
     assert spec["Default"] == Settings().renewal_mode == "new-generation"
+
+
+def test_the_automatic_routes_ledger_window_is_reckoned_with_its_queues_visibility(template):
+    # Settings.auto_route_window_minutes multiplies the responder's
+    # HUBRELAY_AUTO_ROUTE_MAX_RECEIVES by this constant: it must be the queue's own timeout,
+    # and the variable the queue's MaxReceiveCount
+    queue = props(template["Resources"]["AutoRouteQueue"])
+    assert int(queue["VisibilityTimeout"]) == AUTO_ROUTE_VISIBILITY_S
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+    variables = props(template["Resources"]["ResponderFunction"])["Environment"]["Variables"]
+    assert variables["HUBRELAY_AUTO_ROUTE_MAX_RECEIVES"] == {"Ref": "MaxReceiveCount"}

@@ -53,30 +53,56 @@ def _deliver(delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> di
 
 
 class Ledger:
-    def __init__(self, table_name: str, window_minutes: int, client: Any = None) -> None:
-        self.config = IdempotencyConfig(
-            expires_after_seconds=window_minutes * 60,
-            raise_on_no_idempotency_key=True,
-            response_hook=_mark_replay,
-        )
-        self._once = idempotent_function(
-            _deliver,
-            data_keyword_argument="delivery",
-            persistence_store=DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client),
-            config=self.config,
-            key_prefix=KEY_PREFIX,
+    """Deliveries remembered for `window_minutes`; the automatic route's for
+    `automatic_minutes` (Settings.auto_route_window_minutes: its queue retries for longer).
+    Both write the same items (the key prefix is one), each with its own expiry."""
+
+    def __init__(
+        self,
+        table_name: str,
+        window_minutes: int,
+        client: Any = None,
+        automatic_minutes: int | None = None,
+    ) -> None:
+        self.configs = [
+            IdempotencyConfig(
+                expires_after_seconds=minutes * 60,
+                raise_on_no_idempotency_key=True,
+                response_hook=_mark_replay,
+            )
+            for minutes in (window_minutes, automatic_minutes or window_minutes)
+        ]
+        self._once, self._once_automatic = (
+            idempotent_function(
+                _deliver,
+                data_keyword_argument="delivery",
+                # One persistence layer each: a layer takes the expiry of the first config
+                # it is used with (BasePersistenceLayer.configure) and keeps it.
+                persistence_store=DynamoDBPersistenceLayer(
+                    table_name=table_name, boto3_client=client
+                ),
+                config=config,
+                key_prefix=KEY_PREFIX,
+            )
+            for config in self.configs
         )
 
     def register_lambda_context(self, context: Any) -> None:
         # Lets an in-progress record expire with the invocation that wrote it.
-        self.config.register_lambda_context(context)
+        for config in self.configs:
+            config.register_lambda_context(context)
 
-    def once(self, key: dict[str, str], send: Callable[[], dict[str, Any]]) -> Once:
+    def once(
+        self, key: dict[str, str], send: Callable[[], dict[str, Any]], automatic: bool = False
+    ) -> Once:
+        """`send()` unless the ledger holds `key`'s delivery (within the automatic route's
+        window when `automatic`)."""
+        deliver = self._once_automatic if automatic else self._once
         try:
             with warnings.catch_warnings():
                 # Outside Lambda (CLI, tests) there is no remaining time to record.
                 warnings.filterwarnings("ignore", message="Couldn't determine the remaining time")
-                result = dict(self._once(delivery=key, send=send))
+                result = dict(deliver(delivery=key, send=send))
         except IdempotencyAlreadyInProgressError as error:
             raise InProgress(str(error)) from None
         replayed = bool(result.pop(_REPLAYED, False))
@@ -89,5 +115,7 @@ class NoLedger:
     def register_lambda_context(self, context: Any) -> None:
         return None
 
-    def once(self, key: dict[str, str], send: Callable[[], dict[str, Any]]) -> Once:
+    def once(
+        self, key: dict[str, str], send: Callable[[], dict[str, Any]], automatic: bool = False
+    ) -> Once:
         return Once(send(), True)

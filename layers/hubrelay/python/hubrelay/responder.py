@@ -253,7 +253,9 @@ def _deliver_once(
     destination = REGISTRY[delivery.destination]
     try:
         once = services.ledger.once(
-            key, lambda: destination.send(delivery, key, settings, services.outlets)
+            key,
+            lambda: destination.send(delivery, key, settings, services.outlets),
+            automatic=decision.route.kind == "auto",
         )
     except InProgress:
         outcome.duplicates.append((delivery.destination, delivery.keys, "in progress"))
@@ -362,6 +364,7 @@ def connect(settings: Settings) -> Services:
             settings.idempotency_table,
             settings.idempotency_window_minutes,
             aws.lazy_client("dynamodb", region),
+            settings.auto_route_window_minutes(),
         )
         if settings.idempotency_table
         else NoLedger()

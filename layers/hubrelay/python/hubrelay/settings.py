@@ -43,6 +43,9 @@ DEFAULT_BATCH_BYTE_BUDGET = MAX_REQUEST_BYTES
 # A message then holds a whole BatchImportFindings call of 100 findings (hubrelay.message);
 # HUBRELAY_MAX_MESSAGE_BYTES=262144 for a queue kept at the old limit.
 DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+# The automatic route's queue's VisibilityTimeout (template.yaml AutoRouteQueue: 6 x the
+# responder's 300 s timeout + 30 s): a receive that fails is retried this much later.
+AUTO_ROUTE_VISIBILITY_S = 1830
 
 
 class SettingsError(PermanentError, ValueError):
@@ -232,6 +235,15 @@ class Settings:
     # a hostile or broken peer cannot take the function's memory.
     http_max_reply_bytes: int = _field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
+    def auto_route_window_minutes(self) -> int:
+        """The ledger's window for the automatic route: idempotency_window_minutes, or the
+        span of its queue's receives when longer. An event whose delivery went through and
+        whose write-back keeps failing is received again up to auto_route_max_receives
+        times, a visibility timeout apart; once the ledger forgot the delivery, the finding,
+        still NEW with no marks (CSPM) or records (V2), would be sent again."""
+        span = math.ceil(self.auto_route_max_receives * AUTO_ROUTE_VISIBILITY_S / 60)
+        return max(self.idempotency_window_minutes, span)
+
     def region_list(self) -> tuple[str, ...]:
         """Configured Regions, the function's own first when it is among them."""
         listed = [r.strip() for r in self.regions.split(",") if r.strip()]
@@ -278,6 +290,9 @@ class Settings:
     vendor_back_sync: bool = False
     idempotency_table: str = ""
     idempotency_window_minutes: int = _field(60, ge=1, le=7 * 24 * 60)
+    # MaxReceiveCount of the automatic route's queue: its retries span this many visibility
+    # timeouts (AUTO_ROUTE_VISIBILITY_S), which the ledger must outlast for that route.
+    auto_route_max_receives: int = _field(5, ge=1, le=1000)
     responder_dlq_url: str = ""
     http_max_attempts: int = _field(3, ge=1, le=10)
     # How long a secret fetched from Secrets Manager is reused before fetching it again.
