@@ -363,27 +363,33 @@ def test_a_signed_preview_reads_the_webhook_secret_in_the_stacks_region(capsys, 
         )
         boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
             Name="hubrelay/webhook",
-            SecretString=json.dumps({"url": "https://example.com/h", "signing_secret": "s3"}),
+            SecretString=json.dumps(
+                {"url": "https://example.com/h", "signing_secret": "s3", "key_id": "k2"}
+            ),
         )
         code, report, err = run(
             capsys, MULTI, "--stack", "relay", "--region", "eu-west-1", "--sign"
         )
     aws.reset()
-    # Then the payloads are signed with it (before: the secret was looked up in us-east-1,
-    # ResourceNotFoundException, a traceback)
+    # Then the payloads are signed with it, under its key id, as a send signs them (before:
+    # the secret was looked up in us-east-1, ResourceNotFoundException, a traceback; and
+    # the key id shown was "default" whatever the secret's)
+    from hubrelay.destinations import webhook
+
     assert code == 0, err
-    headers = report["deliveries"][0]["headers"]
-    assert headers["X-Hubrelay-Signature"].startswith("v2=")
-    assert "<" not in headers["X-Hubrelay-Signature"]
+    (first, *_) = report["deliveries"]
+    assert first["headers"]["X-Hubrelay-Key-Id"] == "k2"
+    body = first["payload"]["body"].encode()
+    assert webhook.verify(first["headers"], body, {"k2": "s3"}) is None
     assert report["configuration"].endswith("eu-west-1)")
 
 
 @pytest.mark.parametrize(
     ("stored", "said"),
     [
-        (None, "ResourceNotFoundException"),
-        ("not json", "JSONDecodeError"),
-        (json.dumps({"url": "https://example.com/h"}), "holds no 'signing_secret'"),
+        (None, "cannot be read: An error occurred (ResourceNotFoundException)"),
+        ("not json", "its secret is not a JSON object"),
+        (json.dumps({"url": "https://example.com/h"}), "lacks 'url' or 'signing_secret'"),
     ],
     ids=["missing", "not-json", "no-signing-secret"],
 )
@@ -413,7 +419,7 @@ def test_a_signed_preview_whose_secret_cannot_be_used_says_so_in_one_line(
     # Then one line says why, naming the secret and not quoting it; nothing is printed
     assert code == 2
     assert report is None
-    assert err.startswith("--sign: the webhook secret hubrelay/webhook ")
+    assert err.startswith("--sign: the webhook secret hubrelay/webhook")
     assert said in err
     assert err.count("\n") == 1
     assert "not json" not in err

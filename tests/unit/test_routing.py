@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hubrelay.destinations import REGISTRY
-from hubrelay.routing import RouteConfig, decide, labels_at_least, plan_deliveries
+from hubrelay.routing import NOT_OWED, RouteConfig, decide, labels_at_least, plan_deliveries
 from hubrelay.settings import Settings
 from tests.support import load_fixture, nested
 
@@ -440,3 +440,39 @@ def test_a_stack_without_custom_actions_says_so_not_that_the_arn_is_foreign():
     decision = decide(load_fixture("events/custom-action-multi.json"), config)
     assert not decision.accepted
     assert decision.reason.startswith("no custom action is configured")
+
+
+def test_the_reason_counts_findings_not_the_destinations_that_skip_them():
+    # Given one finding on a route to SNS and OpsCenter, of which only SNS is owed
+    cfg = config(auto_route_destinations="sns,opscenter")
+    decision = decide(imported(), cfg)
+    (finding,) = decision.findings
+    decision.owed[finding.key] = frozenset({"sns"})
+    # When the deliveries are planned
+    plan_deliveries(decision, cfg)
+    # Then the reason says where the one finding goes, and no second one (helper-73: "1
+    # finding(s) to sns; 1 skipped" read as two findings)
+    assert decision.reason.endswith(": 1 finding(s) to sns"), decision.reason
+    assert [why for _, why in decision.skipped] == [f"opscenter: {NOT_OWED}"]
+
+
+def test_an_event_whose_every_finding_is_skipped_does_not_say_where_they_go():
+    # Given a vendor custom action on 5 findings none of which is the vendor's product's
+    from hubrelay import responder
+
+    vendor_action = ACTION.replace("Hook", "Vndr")
+    cfg = config(
+        vendor_action_arn=vendor_action,
+        vendor_back_sync=True,
+        vendor_secret_arn="hubrelay/vendor",
+        product_arn="arn:aws:securityhub:us-west-2:222222222222:product/other/other",
+    )
+    multi = event()
+    multi["resources"] = [vendor_action]
+    # When it is previewed
+    report = responder.settle_verdict(responder.preview(multi, cfg))
+    # Then it is not accepted, and says nothing is sent and why, counting findings
+    assert report["accepted"] is False
+    assert len(report["skipped"]) == 5
+    assert report["reason"].startswith("0 accepted, 5 rejected: custom-action route ")
+    assert report["reason"].endswith(": nothing to send; 5 not sent (see skipped)")

@@ -103,3 +103,32 @@ def test_a_record_whose_values_are_not_what_hubrelay_writes_still_counts_as_sent
     # And the records still move forward: a later round is recorded over the edited one
     assert records.record("uid-1", "webhook", "T-9", 1) is True
     assert records.marks("uid-1", ROUTE)[marker("webhook")] == "T-9"
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [({"S": "5"}, 0), ({"N": "10000000"}, 0), ({"N": "-2"}, 0), ({"N": "1.5"}, 1)],
+    ids=["string", "too-large", "negative", "fraction"],
+)
+def test_an_edited_round_is_read_as_the_forward_only_put_compares_it(
+    records: SentRecords, stored: dict, read: int
+) -> None:
+    # Given a sent record whose round was edited by hand, and a failed delivery likewise
+    records.client.put_item(
+        TableName="idempotency",
+        Item={**SentRecords.key("u", "webhook"), "reference": {"S": "T-5"}, "reopened": stored},
+    )
+    records.record("u", "sns", "m-0", 0)
+    records.client.put_item(
+        TableName="idempotency",
+        Item={**SentRecords.key("u", "sns", "hubrelay-v2-owed"), "reopened": stored},
+    )
+    # Then the round is read as the put compares it: a round after it is recorded over it,
+    # the round itself only when it is read as 0 (its value is replaced by a clean 0);
+    # before (helper-73): a string "5" read as 5 was rolled back to 1, a 10000000 read as 0
+    # could never be moved forward, a failed round 1.5 read as 0 hid a failed round 1
+    assert records.marks("u", ROUTE)[reopened_field("webhook")] == str(read)
+    assert records.owed("u", records.marks("u", ROUTE), ROUTE) == (["sns"] if read else [])
+    assert records.record("u", "webhook", "T-again", read) is (read == 0)
+    assert records.record("u", "webhook", "T-next", read + 1) is True
+    assert records.marks("u", ROUTE)[reopened_field("webhook")] == str(read + 1)

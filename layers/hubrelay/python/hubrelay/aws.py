@@ -62,7 +62,7 @@ _DEFAULT = Config(
 # clients or those botocore makes itself (SSO's credential provider).
 ENDPOINTS_KEPT = frozenset(
     {"cloudformation", "dynamodb", "health", "lambda", "s3", "securityhub", "sns", "sqs"}
-    | {"ssm", "sts"}
+    | {"secretsmanager", "ssm", "sts"}
 )
 _ENDPOINTS = "endpoints"  # botocore's data file of the partitions and their endpoints
 

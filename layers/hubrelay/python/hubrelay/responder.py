@@ -401,13 +401,14 @@ def connect(settings: Settings) -> Services:
 def preview(
     event: Any,
     config: RouteConfig,
-    signing_secret: str | None = None,
+    signing: Mapping[str, str] | None = None,
     services: Services | None = None,
 ) -> dict[str, Any]:
     """What `respond` would do with `event`, without sending anything (`hubrelay route`).
 
     The webhook signature depends on the send time and the signing secret: it is computed
-    (for now) when `signing_secret` is given, else shown as a placeholder. With a deployed
+    (for now) when `signing` (key id -> signing secret) is given, else shown as a
+    placeholder. With a deployed
     stack's `services`, the findings' current state and records are read first, as
     `respond` reads them (a dead-letter replay shows the destinations it would reach);
     the write-back shown is decided from the event's copy."""
@@ -439,7 +440,7 @@ def preview(
             "findings": [{"ProductArn": arn, "Id": fid} for arn, fid in delivery.keys],
             "idempotencyKey": key,
             "payload": delivery.payload,
-            **REGISTRY[delivery.destination].preview(delivery, key, signing_secret),
+            **REGISTRY[delivery.destination].preview(delivery, key, signing),
         }
         report["deliveries"].append(entry)
         for finding in delivery.findings:
@@ -511,7 +512,10 @@ def settle_verdict(report: dict[str, Any]) -> dict[str, Any]:
     ]
     if not report.get("accepted") or taken:
         return report
-    refused = len(report.get("skipped", [])) + len(report.get("rejectedFindings", []))
+    # Findings, not (finding, destination) skips: a finding skipped by two destinations is
+    # one refused.
+    skipped = {tuple(entry["finding"]) for entry in report.get("skipped", [])}
+    refused = len(skipped) + len(report.get("rejectedFindings", []))
     refused += len(report.get("notOurs", []))
     counted = f", {refused} rejected" if refused else ""
     report["accepted"] = False

@@ -286,7 +286,7 @@ def _applies(finding: EventFinding, settings: Settings) -> str | None:
 
 
 def _no_preview(
-    delivery: Delivery, key: Mapping[str, str], signing_secret: str | None
+    delivery: Delivery, key: Mapping[str, str], signing: Mapping[str, str] | None
 ) -> dict[str, Any]:
     return {}
 
@@ -308,7 +308,9 @@ class Destination:
     # Why a finding is not this destination's to hear about, or None.
     not_applicable: Callable[[EventFinding, Settings], str | None] = _applies
     # What `hubrelay route` shows besides the payload (the webhook's signed headers).
-    preview: Callable[[Delivery, Mapping[str, str], str | None], dict[str, Any]] = _no_preview
+    preview: Callable[[Delivery, Mapping[str, str], Mapping[str, str] | None], dict[str, Any]] = (
+        _no_preview
+    )
     # What enables it, as the stack parameters (and the setting) an operator sets: said in
     # the error for a custom action whose destination is off.
     needs: str = ""

@@ -326,16 +326,19 @@ def plan_deliveries(decision: Decision, config: RouteConfig) -> list[Delivery]:
             else:
                 eligible.append(finding)
         out.extend(destination.render(decision, eligible, config.settings))
-    if out:
-        decision.reason = _sending(route, out, len(decision.skipped))
+    decision.reason = _sending(route, out, decision)
     return out
 
 
-def _sending(route: Route, deliveries: list[Delivery], skipped: int) -> str:
+def _sending(route: Route, deliveries: list[Delivery], decision: Decision) -> str:
     """The reason of an accepted decision, from what is planned: the findings' state (a
     stale copy, a destination not owed) and the destinations' own rules may leave fewer
-    findings and destinations than the route names."""
-    findings = {key for delivery in deliveries for key in delivery.keys}
-    names = dict.fromkeys(delivery.destination for delivery in deliveries)
-    said = f"{route.kind} route {route.name!r}: {len(findings)} finding(s) to {', '.join(names)}"
-    return f"{said}; {skipped} skipped" if skipped else said
+    findings and destinations than the route names. Findings, not (finding, destination)
+    skips, are counted."""
+    sent = {key for delivery in deliveries for key in delivery.keys}
+    every = {f.key for f in decision.findings} | {key for key, _ in decision.skipped}
+    unsent = f"; {len(every - sent)} not sent (see skipped)" if every - sent else ""
+    if not deliveries:
+        return f"{route.kind} route {route.name!r}: nothing to send{unsent}"
+    names = ", ".join(dict.fromkeys(delivery.destination for delivery in deliveries))
+    return f"{route.kind} route {route.name!r}: {len(sent)} finding(s) to {names}{unsent}"

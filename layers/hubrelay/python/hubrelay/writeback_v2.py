@@ -22,10 +22,12 @@ So:
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hubrelay import asff, errors
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.route_types import count_of, marker, reopened_field, reopenings_notified
+from hubrelay.route_types import marker, reopened_field, reopenings_notified
 from hubrelay.writeback import Result, Sent, note_text, read_pages
 
 # 512 characters: the API reference's limit for Comment ("BatchUpdateFindingsV2",
@@ -221,6 +223,8 @@ SENT_PREFIX = "hubrelay-v2-sent"
 # round it was for, until a delivery of that round or a later one is recorded (`owed`).
 OWED_PREFIX = "hubrelay-v2-owed"
 SENT_DAYS = 365
+# The largest round read (a CSPM finding's marks: route_types.count_of, under 7 digits).
+MAX_ROUND = 999_999
 
 
 class SentRecords:
@@ -247,14 +251,20 @@ class SentRecords:
             self.client.put_item(
                 TableName=self.table,
                 Item=item,
-                # `reopened < :n` is not true of a round edited into another type (values
-                # compare within one type), so attribute_type lets such a record move
-                # forward again (https://docs.aws.amazon.com/amazondynamodb/latest/
-                # developerguide/Expressions.OperatorsAndFunctions.html). It comes first:
+                # A round `_round` reads as 0 (another type, or a number over MAX_ROUND:
+                # edited by hand) is overwritten as a round 0 would be. `reopened < :n` is
+                # not true of another type (values compare within one type), hence
+                # attribute_type (https://docs.aws.amazon.com/amazondynamodb/latest/
+                # developerguide/Expressions.OperatorsAndFunctions.html); it comes first:
                 # moto compares the two types and raises.
                 ConditionExpression="attribute_not_exists(id)"
-                " OR NOT attribute_type(reopened, :number) OR reopened < :n",
-                ExpressionAttributeValues={":n": {"N": str(reopened)}, ":number": {"S": "N"}},
+                " OR NOT attribute_type(reopened, :number) OR reopened < :n"
+                " OR reopened > :max",
+                ExpressionAttributeValues={
+                    ":n": {"N": str(reopened)},
+                    ":number": {"S": "N"},
+                    ":max": {"N": str(MAX_ROUND)},
+                },
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -337,5 +347,11 @@ def _value(attribute: Any) -> str:
 
 
 def _round(attribute: Any) -> int:
-    """A record's round (a reopening count), read as a CSPM finding's marks are."""
-    return count_of(_value(attribute))
+    """A record's round (a reopening count): a number's integer part up to MAX_ROUND, and
+    0 for anything else (edited by hand), which is what the forward-only put overwrites."""
+    text = attribute.get("N") if isinstance(attribute, dict) else None
+    try:
+        value = math.floor(Decimal(text)) if isinstance(text, str) else 0
+    except (ArithmeticError, ValueError):
+        return 0
+    return value if 0 <= value <= MAX_ROUND else 0

@@ -90,10 +90,10 @@ def _route(
         # --stack NAME: the deployed stack's state is read, as --send reads it (reads only),
         # so that a dead-letter replay's preview shows the destinations it would reach.
         services = responder.connect(settings) if args.stack and source.live else None
-        secret = None
+        signing = None
         if args.sign and settings.webhook_secret_arn:
-            secret = _signing_secret(settings, services or responder.connect(settings))
-        report = responder.preview(event, config, signing_secret=secret, services=services)
+            signing = _signing(settings, services or responder.connect(settings))
+        report = responder.preview(event, config, signing=signing, services=services)
     report = responder.settle_verdict(report)
     report["configuration"] = source.described
     print(json.dumps(report, indent=2, default=str))
@@ -114,20 +114,22 @@ def _route(
     return 0 if report["accepted"] else 1
 
 
-def _signing_secret(settings: Settings, services: Services) -> str | None:
-    """--sign: the webhook's signing secret, read as a delivery reads it (in the stack's
-    Region); one line when it cannot be read, never anything of its value."""
+def _signing(settings: Settings, services: Services) -> dict[str, str]:
+    """--sign: the webhook secret's key id and signing secret, read as a delivery reads
+    them (in the stack's Region); one line when they cannot be, never anything of the
+    value."""
+    from hubrelay.destinations import webhook
+    from hubrelay.errors import DeliveryError
+
     arn = settings.webhook_secret_arn
     try:
-        document = json.loads(services.outlets.secret(arn))
+        return webhook.signing_secrets(services.outlets.secret(arn))
+    except DeliveryError as exc:
+        # Says what the secret lacks ("is not a JSON object", "lacks ... 'signing_secret'").
+        raise CommandError(f"--sign: the webhook secret {arn}: {exc}") from None
     except Exception as exc:
         from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-        # Powertools' GetSecretError says what AWS said (no value); a JSON error may quote
-        # the text, so only its kind.
+        # Powertools' GetSecretError says what AWS said (no value); only the kind of any other.
         why = str(exc) if isinstance(exc, GetParameterError) else type(exc).__name__
         raise CommandError(f"--sign: the webhook secret {arn} cannot be read: {why}") from None
-    found = document.get("signing_secret") if isinstance(document, dict) else None
-    if not isinstance(found, str) or not found:
-        raise CommandError(f"--sign: the webhook secret {arn} holds no 'signing_secret'")
-    return found

@@ -264,13 +264,14 @@ def send(
 
 
 def preview(
-    delivery: Delivery, key: Mapping[str, str], signing_secret: str | None
+    delivery: Delivery, key: Mapping[str, str], signing: Mapping[str, str] | None
 ) -> dict[str, Any]:
-    """The headers a send would carry: signed now when the secret is given, else described
-    (the signature depends on the send time and the signing secret)."""
+    """The headers a send would carry: signed now when `signing` (signing_secrets of the
+    webhook secret: its key id and signing secret) is given, else described (the signature
+    depends on the send time and the signing secret)."""
     body = str(delivery.payload["body"])
-    if signing_secret:
-        return {"headers": signed_headers(body, signing_secret, delivery_id(key))}
+    for key_id, secret in (signing or {}).items():
+        return {"headers": signed_headers(body, secret, delivery_id(key), key_id)}
     return {
         "headers": {
             "Content-Type": "application/json",
