@@ -542,3 +542,47 @@ def test_which_results_alone_in_their_log_kept_their_id(
     now = convert(document)[0]["Id"]
     # Then it has the Id it had before exactly when the documentation says it kept it
     assert (now == prefix + BEFORE[case]) is kept
+
+
+def test_trivy_and_grype_sarif_vulnerabilities_are_typed_as_their_json_reports_are() -> None:
+    # Given Trivy's and Grype's SARIF of one image (the same CVE), and osv-scanner's
+    trivy = {f["Id"]: f for f in convert(fixture("trivy_image.sarif.json"))}
+    (grype,) = convert(fixture("grype_image.sarif.json"))
+    osv = convert(fixture("osv_scanner.sarif.json"))
+    cves = [f for f in trivy.values() if f["GeneratorId"] == "Trivy/CVE-2024-6119"]
+    # Then a CVE is a CVE, with its Vulnerabilities entry (before: Code Analysis, none)
+    assert {tuple(f["Types"]) for f in [*cves, grype]} == {
+        ("Software and Configuration Checks/Vulnerabilities/CVE",)
+    }
+    assert sorted(f["Vulnerabilities"][0]["VulnerablePackages"][0]["Name"] for f in cves) == [
+        "libcrypto3",
+        "libssl3",
+    ]
+    (entry,) = cves[0]["Vulnerabilities"]
+    assert entry["Id"] == "CVE-2024-6119"
+    assert entry["VulnerablePackages"][0]["FixedInVersion"] == "3.3.2-r0"
+    assert entry["ReferenceUrls"] == ["https://avd.aquasec.com/nvd/cve-2024-6119"]
+    # Grype's rule id is the CVE and the package; its help link is Grype's home: no link
+    assert grype["Vulnerabilities"] == [{"Id": "CVE-2024-6119"}]
+    assert {f["Vulnerabilities"][0]["Id"] for f in osv} == {"GHSA-35jh-r3h4-6jhm"}
+    assert {tuple(f["Types"]) for f in osv} == {
+        ("Software and Configuration Checks/Vulnerabilities",)
+    }
+    # And a secret is Sensitive Data, as Trivy's JSON and gitleaks' secrets are
+    secret = next(f for f in trivy.values() if f["GeneratorId"] == "Trivy/aws-access-key-id")
+    assert secret["Types"] == ["Sensitive Data Identifications/Security"]
+    assert "Vulnerabilities" not in secret
+    gitleaks = convert(fixture("gitleaks8_git.sarif.json"))
+    assert {tuple(f["Types"]) for f in gitleaks} == {("Sensitive Data Identifications/Security",)}
+
+
+def test_snyk_codes_cwe_property_types_its_result_and_a_level_in_capitals_is_read() -> None:
+    # Given Snyk Code's rule with properties.cwe ["CWE-89"] and no CWE tag
+    (snyk,) = convert(fixture("snyk_code.sarif.json"))
+    assert snyk["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]
+    # And a result whose level is written "Warning" (§3.27.10's values are lower case)
+    document = fixture("hadolint.sarif.json")
+    for result in document["runs"][0]["results"]:
+        result["level"] = "Warning"
+    # Then it is a warning, MEDIUM (before: not a level, INFORMATIONAL)
+    assert {f["Severity"]["Label"] for f in convert(document)} == {"MEDIUM"}

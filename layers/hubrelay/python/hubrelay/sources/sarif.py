@@ -30,15 +30,30 @@ from typing import TYPE_CHECKING, Any
 from hubrelay import asff
 from hubrelay.loading import is_mapping
 from hubrelay.sources import MappingError, Record, dig, items, obj, stable_hash, string
+from hubrelay.sources.trivy import secret_type
+from hubrelay.sources.vulnscan import vulnerability_type
 
 if TYPE_CHECKING:
     from hubrelay.sources import Context, Finding, Parsed
 
 LEVELS = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFORMATIONAL"}
+_LOWER_LEVELS = {level: level for level in LEVELS}
 RESOLVED_KINDS = {"pass", "notApplicable"}
 _ARGUMENT = re.compile(r"\{(\d+)\}")
 _CWE_TYPE = "Software and Configuration Checks/Vulnerabilities/CWE"
 _CODE_TYPE = "Software and Configuration Checks/Code Analysis"
+# A rule that is a published vulnerability: its id is a CVE or GHSA id, or starts with one
+# and the package (Trivy's SARIF: "CVE-2024-6119"; Grype's: "CVE-2024-6119-libcrypto3";
+# osv-scanner's: "GHSA-35jh-r3h4-6jhm"). GHSA ids: https://github.com/github/advisory-database.
+_VULNERABILITY_ID = re.compile(r"CVE-\d{4}-\d{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}")
+# Trivy's SARIF message of a vulnerability (its sarif.tpl): "Package: libcrypto3\n
+# Installed Version: 3.3.1-r3\nVulnerability CVE-2024-6119\n...Fixed Version: 3.3.2-r0".
+_TRIVY_PACKAGE = re.compile(r"^(Package|Installed Version|Fixed Version): (\S.*)$", re.M)
+_PACKAGE_KEYS = {
+    "Package": "Name",
+    "Installed Version": "Version",
+    "Fixed Version": "FixedInVersion",
+}
 # Rules whose facts one run remembers (Run.facts_for): a report names a few hundred rules,
 # but one whose every result names a ruleId of its own would otherwise grow it with each.
 _FACTS_KEPT = 4096
@@ -62,6 +77,7 @@ class RuleFacts:
     full: Any  # fullDescription.text
     level: Any  # defaultConfiguration.level, else "warning"
     score: Any  # properties.security-severity
+    vulnerability: str | None  # the CVE or GHSA id the rule is (_VULNERABILITY_ID)
     types: list[str]
     help_text: str | None
     help_uri: Any
@@ -71,19 +87,32 @@ class RuleFacts:
         rule_id = str(named_id or rule.get("id") or "")
         tags = [t for t in items(dig(rule, "properties", "tags")) if isinstance(t, str)]
         short = dig(rule, "shortDescription", "text")
+        vulnerability = _VULNERABILITY_ID.match(rule_id)
+        vid = vulnerability.group() if vulnerability else None
+        secret = _secret_scan(run.tool, f"{rule_id} {rule.get('name') or ''}", tags)
+        # The types Trivy's and Grype's own reports give the same findings (a CVE, an
+        # exposed secret), so that one scanner's SARIF and JSON are typed alike; a rule
+        # that names a CWE keeps that type.
+        if vid is not None:
+            types = [vulnerability_type(vid)]
+        elif _cwe_rule(run, rule, tags):
+            types = [_CWE_TYPE]
+        else:
+            types = [secret_type(rule_id, rule.get("name"), *tags) if secret else _CODE_TYPE]
         return cls(
             rule=rule,
             rule_id=rule_id,
             named=f"{run.tool[:64]}/{rule_id[:200]}" if rule_id else run.tool[:64],
             generator_id=f"{run.tool}/{rule_id}" if rule_id else run.tool,
             tags=tags,
-            secret=_secret_scan(run.tool, f"{rule_id} {rule.get('name') or ''}", tags),
+            secret=secret,
             short=short,
             title=short or rule.get("name"),
             full=dig(rule, "fullDescription", "text"),
             level=dig(rule, "defaultConfiguration", "level") or "warning",
             score=dig(rule, "properties", "security-severity"),
-            types=[_CWE_TYPE if _cwe_rule(run, rule, tags) else _CODE_TYPE],
+            vulnerability=vid,
+            types=types,
             help_text=string(dig(rule, "help", "text")),
             help_uri=rule.get("helpUri"),
         )
@@ -364,14 +393,37 @@ def map_result(record: Record, ctx: Context) -> list[Finding]:
         description=f"{text}\n\n{full}" if full and full != text else text,
         resources=[_resource(run, uri, region, where, facts.secret, logical)],
         severity=_severity(result, facts, level),
-        types=[_CWE_TYPE] if _cwe_result(run, result) else facts.types,
+        types=[_CWE_TYPE]
+        if facts.types == [_CODE_TYPE] and _cwe_result(run, result)
+        else facts.types,
         created_at=ctx.timestamp(),
         product_fields=_product_fields(run, facts, result, level, where),
         remediation_text=facts.help_text,
         remediation_url=help_uri if isinstance(help_uri, str) else None,
         record_state="ARCHIVED" if _resolved(result) else "ACTIVE",
+        extra=_vulnerabilities(facts, text),
     )
     return [finding]
+
+
+def _vulnerabilities(facts: RuleFacts, text: str) -> dict[str, Any] | None:
+    """A vulnerability rule's ASFF `Vulnerabilities` entry: its id, the package when the
+    message names it as Trivy's does, and the rule's help link."""
+    if facts.vulnerability is None:
+        return None
+    entry: dict[str, Any] = {"Id": facts.vulnerability}
+    package = {_PACKAGE_KEYS[k]: v.strip()[:1024] for k, v in _TRIVY_PACKAGE.findall(text)}
+    if "Name" in package:
+        entry["VulnerablePackages"] = [package]
+    # Only a link about this vulnerability (Grype's helpUri is its own home page).
+    link = facts.help_uri
+    if (
+        isinstance(link, str)
+        and link.startswith("https://")
+        and facts.vulnerability.lower() in link.lower()
+    ):
+        entry["ReferenceUrls"] = [link[:1024]]
+    return {"Vulnerabilities": [entry]}
 
 
 def _identity(
@@ -485,9 +537,12 @@ def _level(result: Mapping[str, Any], facts: RuleFacts) -> str:
     default), its rule's defaultConfiguration.level or "warning"; any other kind (review,
     open, informational...) is not a problem and defaults to "none"."""
     level = result.get("level")
-    if level:
-        return str(level)
-    return str(facts.level) if result.get("kind", "fail") == "fail" else "none"
+    if not level:
+        level = facts.level if result.get("kind", "fail") == "fail" else "none"
+    # §3.27.10's values are lower case; a tool that writes "Warning" means warning. Any
+    # other value is no level: informational, the value kept as Severity.Original.
+    text = str(level)
+    return text if text in LEVELS else _LOWER_LEVELS.get(text.strip().lower(), text)
 
 
 def _severity(result: Mapping[str, Any], facts: RuleFacts, level: str) -> dict[str, Any]:
@@ -530,6 +585,12 @@ def _cwe_rule(run: Run, rule: Mapping[str, Any], tags: list[str]) -> bool:
     """Whether a rule names a CWE: by a tag (CodeQL's external/cwe/cwe-079, Semgrep's
     "CWE-89: ..."), or by a relationship into the CWE taxonomy (§3.53, KICS)."""
     if any("cwe" in t.lower() for t in tags):
+        return True
+    # Snyk Code: properties.cwe, a list of "CWE-89"
+    if any(
+        isinstance(c, str) and c.upper().startswith("CWE-")
+        for c in items(dig(rule, "properties", "cwe"))
+    ):
         return True
     relationships = items(rule.get("relationships"))
     return bool(relationships) and run.names_cwe([obj(r).get("target") for r in relationships])

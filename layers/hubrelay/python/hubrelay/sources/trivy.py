@@ -512,7 +512,7 @@ def map_trivy_secret(record: Record, ctx: Context) -> list[Finding]:
             f" matched {where} in {context['artifact']}. The matched text is not copied here.",
             resources=[artifact_resource(context, None, "", None, None, location=lines)],
             severity=finding_severity([], item.get("Severity")),
-            types=[_secret_type(rule, item.get("Category"), item.get("Title"))],
+            types=[secret_type(rule, item.get("Category"), item.get("Title"))],
             created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
             product_fields={
                 "trivy/artifact": context["artifact"],
@@ -586,7 +586,7 @@ def _lines(start: Any, end: Any) -> str | None:
     return f"line {start}"
 
 
-def _secret_type(*labels: Any) -> str:
+def secret_type(*labels: Any) -> str:
     """The ASFF type of an exposed secret: "Sensitive Data Identifications/Passwords" for a
     password rule, else ".../Security" (keys, tokens, certificates), the two categories of
     the namespace that fit ("Types taxonomy for ASFF",

@@ -244,7 +244,7 @@ def package_finding(
         description=str(found.description or found.headline or title),
         resources=[resource],
         severity=finding_severity(found.cvss, found.label),
-        types=[_vulnerability_type(found.vid)],
+        types=[vulnerability_type(found.vid)],
         created_at=rfc3339(context.get("createdAt"), ctx.timestamp()),
         product_fields=found.product_fields,
         remediation_text=f"Upgrade {found.package} to {found.fixed}." if found.fixed else None,
@@ -372,7 +372,7 @@ def _vulnerability(found: PackageVulnerability) -> dict[str, Any]:
 _FIX_AVAILABLE = {"fixed": "YES", "not-fixed": "NO", "wont-fix": "NO"}
 
 
-def _vulnerability_type(vulnerability_id: Any) -> str:
+def vulnerability_type(vulnerability_id: Any) -> str:
     if str(vulnerability_id).startswith("CVE-"):
         return VULNERABILITY_TYPE
     return "Software and Configuration Checks/Vulnerabilities"
