@@ -27,7 +27,8 @@ def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("name", "fmt", "findings", "errors"),
     [
-        ("sarif_multi_run.sarif.json", "auto", 7, 0),
+        # Seven results, two of them one finding: the collector sends the first (as here).
+        ("sarif_multi_run.sarif.json", "auto", 6, 0),
         ("trivy_image.json", "auto", 6, 1),
         ("grype_image.json", "grype", 4, 1),
         ("health_eventbridge.json", "auto", 2, 0),
@@ -187,11 +188,11 @@ def test_convert_message_prints_one_queue_message_that_validate_accepts(
     assert not out.endswith("\n")  # the file is the message body, byte for byte
     document = json.loads(out)
     assert document["version"] == 1
-    assert len(document["findings"]) == 7
+    assert len(document["findings"]) == 6  # of 7 results, two share an Id
     path = tmp_path / "message.json"
     path.write_text(out)
     assert cli.main(["validate", str(path)]) == 0
-    assert "7 findings: 7 valid, 0 invalid" in capsys.readouterr().out
+    assert "6 findings: 6 valid, 0 invalid" in capsys.readouterr().out
 
 
 def test_convert_message_packs_a_list_of_messages_under_the_limit(
@@ -205,11 +206,11 @@ def test_convert_message_packs_a_list_of_messages_under_the_limit(
     assert isinstance(messages, list)
     assert len(messages) > 1
     assert all(len(json.dumps(m).encode()) <= 4096 for m in messages)
-    assert sum(len(m["findings"]) for m in messages) == 7
+    assert sum(len(m["findings"]) for m in messages) == 6
     path = tmp_path / "messages.json"
     path.write_text(out)
     assert cli.main(["validate", str(path)]) == 0
-    assert "7 findings: 7 valid, 0 invalid" in capsys.readouterr().out
+    assert "6 findings: 6 valid, 0 invalid" in capsys.readouterr().out
 
 
 def test_convert_message_says_in_one_line_when_a_finding_cannot_fit(
@@ -333,3 +334,26 @@ def test_convert_of_a_large_report_holds_neither_the_file_nor_its_findings(
     # Whole: the log's objects and every finding at once (several MB); as a stream, one
     # window of the file, the run's rules and artifacts, and one finding at a time.
     assert streamed < whole / 5, (streamed, whole)
+
+
+def test_convert_leaves_out_a_second_result_with_the_same_id_as_the_collector_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given Checkov's SARIF with a result twice (a module used twice: the same file, rule,
+    # lines and message, no fingerprints), which the collector sends once
+    document = json.loads((SOURCES / "checkov_terraform.sarif.json").read_text())
+    results = document["runs"][0]["results"]
+    results.insert(1, json.loads(json.dumps(results[0])))
+    path = tmp_path / "checkov.sarif"
+    path.write_text(json.dumps(document))
+    # When it is converted
+    code = cli.main(["convert", str(path), "--account", "111122223333"])
+    out, err = capsys.readouterr()
+    # Then the second is left out and named, as not sent (before: printed twice, one Id)
+    converted = json.loads(out)
+    assert len({f["Id"] for f in converted}) == len(converted) == len(results) - 1
+    assert (
+        f"{path}#runs[0].results[1]: same Id as an earlier finding, which is the one sent: " in err
+    )
+    assert f"{len(results)} records: {len(results) - 1} findings, 0 errors, 1 not sent" in err
+    assert code == 0

@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     errors: list[tuple[str, str]] = []
     total = len(read) if isinstance(read, list) else None
     progress = Progress("records mapped", total)
-    findings = files.each_finding(records, ctx, errors, skipped, progress.update)
+    findings = files.each_finding(records, ctx, errors, skipped, progress.update, one_per_id=True)
     try:
         count = _write(findings, args)
     except (OSError, LoadError, message.MessageError) as exc:  # LoadError: the file changed

@@ -98,9 +98,13 @@ def each_finding(
     errors: list[tuple[str, str]],
     skipped: list[tuple[str, str]] | None = None,
     progress: Callable[[int], None] | None = None,
+    one_per_id: bool = False,
 ) -> Iterator[Finding]:
     """`map_records` one finding at a time, as each record is read: the valid findings,
-    and (position, reason) appended to `errors` for each record that cannot be sent."""
+    and (position, reason) appended to `errors` for each record that cannot be sent.
+    `one_per_id`: a finding whose Id an earlier one of its scope has is left out, into
+    `skipped`, as the collector leaves it out (`hubrelay convert`: what it would send)."""
+    seen: set[tuple[str, str]] = set()
     for done, record in enumerate(records, 1):
         if progress is not None:
             progress(done)
@@ -116,7 +120,13 @@ def each_finding(
             violations = asff.validate_finding(finding)
             if violations:
                 errors.append((record.position, "; ".join(str(v) for v in violations)))
+            elif one_per_id and (record.scope, finding["Id"]) in seen:
+                if skipped is not None:
+                    why = f"same Id as an earlier finding, which is the one sent: {finding['Id']}"
+                    skipped.append((record.position, why))
             else:
+                if one_per_id:
+                    seen.add((record.scope, finding["Id"]))
                 yield finding
 
 
