@@ -357,3 +357,22 @@ def test_convert_leaves_out_a_second_result_with_the_same_id_as_the_collector_do
     )
     assert f"{len(results)} records: {len(results) - 1} findings, 0 errors, 1 not sent" in err
     assert code == 0
+
+
+def test_a_gzipped_report_is_refused_as_gzip_not_as_broken_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a Trivy report uploaded gzip-compressed
+    import gzip
+
+    path = tmp_path / "trivy.json.gz"
+    path.write_bytes(gzip.compress((SOURCES / "trivy_image.json").read_bytes()))
+    # When it is converted, read whole or as a stream
+    code = cli.main(["convert", str(path), "--account", "111122223333"])
+    _, err = capsys.readouterr()
+    # Then one line says what it is (before: "not valid UTF-8 (invalid start byte) at byte 1")
+    assert code == 2
+    assert (
+        err
+        == f"{path}: gzip-compressed (RFC 1952): reports are read as uncompressed JSON; gunzip it\n"
+    )

@@ -193,13 +193,22 @@ def _decode(data: bytes | bytearray, what: str) -> str:
     try:
         return bytes(data).decode(encoding)
     except UnicodeDecodeError as exc:
-        raise LoadError(what, encoding_reason(encoding, exc, exc.start), kind="encoding") from None
+        reason = encoding_reason(encoding, exc, exc.start, data)
+        raise LoadError(what, reason, kind="encoding") from None
 
 
-def encoding_reason(encoding: str, exc: UnicodeDecodeError, at: int) -> str:
-    """Why text in `encoding` could not be decoded, at byte `at` of its document."""
+def encoding_reason(
+    encoding: str, exc: UnicodeDecodeError, at: int, start: bytes | bytearray = b""
+) -> str:
+    """Why text in `encoding` could not be decoded, at byte `at` of its document (whose
+    first bytes are `start`)."""
+    if bytes(start[:2]) == GZIP_MAGIC:
+        return "gzip-compressed (RFC 1952): reports are read as uncompressed JSON; gunzip it"
     name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
     return f"not valid {name} ({exc.reason}) at byte {at}"
+
+
+GZIP_MAGIC = b"\x1f\x8b"  # a gzip member's ID1 and ID2 (RFC 1952, 2.3.1)
 
 
 def too_deep(text: str, above: int = 0) -> bool:

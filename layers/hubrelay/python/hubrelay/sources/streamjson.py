@@ -78,6 +78,7 @@ class _Window:
         self.text, self.pos, self.eof = "", 0, False
         self.dropped = 0  # characters of the stream before `text`
         self.encoding, self.read_bytes = encoding, 0  # bytes handed to the decoder
+        self.start = first[:2]  # a gzip member's magic number says what the error is
         self._add(first)
 
     def _add(self, data: bytes) -> None:
@@ -87,9 +88,8 @@ class _Window:
         except UnicodeDecodeError as exc:
             # The byte of the stream, in load_json's words (the same file read whole).
             at = self.read_bytes - pending + exc.start
-            raise LoadError(
-                self.what, loading.encoding_reason(self.encoding, exc, at), kind="encoding"
-            ) from None
+            reason = loading.encoding_reason(self.encoding, exc, at, self.start)
+            raise LoadError(self.what, reason, kind="encoding") from None
         self.read_bytes += len(data)
         self.dropped += self.pos
         self.text = self.text[self.pos :] + decoded
