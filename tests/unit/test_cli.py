@@ -54,7 +54,10 @@ def test_validate_still_refuses_a_product_arn_with_an_11_digit_account(tmp_path,
     assert cli.main(["validate", str(path)]) == 1
     out = capsys.readouterr().out
     assert "[1] INVALID" in out
-    assert "ProductArn: not arn:<partition>:securityhub:" in out
+    assert (
+        "ProductArn: 'arn:aws:securityhub:us-east-1:12345678901:product/aquasecurity/"
+        "aquasecurity' is not arn:<partition>:securityhub:"
+    ) in out
     assert "2 findings: 1 valid, 1 invalid" in out
 
 

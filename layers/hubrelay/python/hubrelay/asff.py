@@ -329,12 +329,12 @@ def _rules(finding: Mapping[str, Any], fid: str, expected_region: str | None) ->
         parsed = _parsed_product_arn(arn)
         if parsed is None:
             out.append(
+                # The value itself (an ARN holds no secret): its length told nothing.
                 Violation(
                     fid,
                     "ProductArn",
-                    "not arn:<partition>:securityhub:<region>:<12-digit account or none>:"
-                    "product/<co>/<product>",
-                    size=len(arn),
+                    f"{arn[:200]!r} is not arn:<partition>:securityhub:<region>:"
+                    "<12-digit account or none>:product/<co>/<product>",
                 )
             )
         elif expected_region and parsed.region != expected_region:
