@@ -586,3 +586,16 @@ def test_snyk_codes_cwe_property_types_its_result_and_a_level_in_capitals_is_rea
         result["level"] = "Warning"
     # Then it is a warning, MEDIUM (before: not a level, INFORMATIONAL)
     assert {f["Severity"]["Label"] for f in convert(document)} == {"MEDIUM"}
+
+
+def test_a_rule_title_that_only_restates_its_id_gives_way_to_the_message() -> None:
+    # Given Semgrep's rules, whose shortDescription is "Semgrep Finding: <rule id>"
+    findings = convert(fixture("semgrep_oss_requires_login.sarif.json"))
+    # Then each finding is titled by its message (before: "Semgrep OSS: Semgrep Finding:
+    # python.lang.security.audit.formatted-sql-query.formatted-sql-query")
+    assert {f["Title"] for f in findings} == {
+        "Semgrep OSS: Detected possible formatted SQL query. Use parameterized queries instead."
+    }
+    # And a rule's own title stays (CodeQL's shortDescription)
+    (sql, *_) = [f for f in convert(fixture("sarif_multi_run.sarif.json")) if "sql" in f["Id"]]
+    assert sql["Title"] == "CodeQL: Database query built from user-controlled sources"

@@ -134,7 +134,9 @@ def test_semgrep_rules_after_the_results_are_found_for_each_result() -> None:
     by_rule = {f["ProductFields"]["sarif/ruleId"]: f for f in read["findings"]}
     md5 = by_rule["python.lang.security.insecure-hash-algorithms.insecure-hash-algorithm-md5"]
     # ...the rule's description, help, help URI and security-severity reach its finding
-    assert md5["Title"].startswith("Semgrep OSS: Semgrep Finding: python.lang.security")
+    # (its shortDescription, "Semgrep Finding: <rule id>", only restates the id: the
+    # finding is titled by its message)
+    assert md5["Title"] == "Semgrep OSS: Detected MD5 hash algorithm which is considered insecure."
     assert md5["Remediation"]["Recommendation"]["Text"] == "Use SHA256 or SHA3 instead."
     assert md5["Severity"]["Label"] == "MEDIUM"  # 5.3
     assert md5["Types"] == ["Software and Configuration Checks/Vulnerabilities/CWE"]

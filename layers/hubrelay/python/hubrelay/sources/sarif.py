@@ -107,7 +107,7 @@ class RuleFacts:
             tags=tags,
             secret=secret,
             short=short,
-            title=short or rule.get("name"),
+            title=_title(rule_id, short, rule.get("name")),
             full=dig(rule, "fullDescription", "text"),
             level=dig(rule, "defaultConfiguration", "level") or "warning",
             score=dig(rule, "properties", "security-severity"),
@@ -594,6 +594,16 @@ def _cwe_rule(run: Run, rule: Mapping[str, Any], tags: list[str]) -> bool:
         return True
     relationships = items(rule.get("relationships"))
     return bool(relationships) and run.names_cwe([obj(r).get("target") for r in relationships])
+
+
+def _title(rule_id: str, *offered: Any) -> Any:
+    """The rule's title: its shortDescription, else its name, unless it only restates the
+    rule's id (Semgrep's "Semgrep Finding: <id>", a name that is the id): then none, and
+    each finding is titled by its message."""
+    for text in offered:
+        if text and not (rule_id and isinstance(text, str) and text.strip().endswith(rule_id)):
+            return text
+    return None
 
 
 def _secret_scan(tool: str, rule_id: str, tags: list[str]) -> bool:
