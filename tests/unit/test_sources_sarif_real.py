@@ -599,3 +599,24 @@ def test_a_rule_title_that_only_restates_its_id_gives_way_to_the_message() -> No
     # And a rule's own title stays (CodeQL's shortDescription)
     (sql, *_) = [f for f in convert(fixture("sarif_multi_run.sarif.json")) if "sql" in f["Id"]]
     assert sql["Title"] == "CodeQL: Database query built from user-controlled sources"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "name"),
+    [
+        ("CKV_AWS_15", "Ensure IAM password policy requires at least one uppercase letter"),
+        ("CKV_AWS_149", "Ensure that Secrets Manager secret is encrypted using KMS CMK"),
+    ],
+)
+def test_a_check_of_a_password_policy_or_a_secrets_key_is_not_an_exposed_secret(
+    rule_id: str, name: str
+) -> None:
+    # Given Checkov rules whose names speak of passwords and secrets (helper-75)
+    document = copy.deepcopy(fixture("checkov_terraform.sarif.json"))
+    run = document["runs"][0]
+    rule = run["tool"]["driver"]["rules"][0]
+    rule.update(id=rule_id, name=name, shortDescription={"text": name})
+    run["results"] = [dict(run["results"][0], ruleId=rule_id, ruleIndex=0)]
+    # Then they are configuration checks: Code Analysis, as before f3630ab typed secrets
+    (finding,) = convert(document)
+    assert finding["Types"] == ["Software and Configuration Checks/Code Analysis"]

@@ -98,7 +98,8 @@ class RuleFacts:
         elif _cwe_rule(run, rule, tags):
             types = [_CWE_TYPE]
         else:
-            types = [secret_type(rule_id, rule.get("name"), *tags) if secret else _CODE_TYPE]
+            exposed = _secret_scanner(run.tool, tags)
+            types = [secret_type(rule_id, rule.get("name"), *tags) if exposed else _CODE_TYPE]
         return cls(
             rule=rule,
             rule_id=rule_id,
@@ -563,7 +564,8 @@ def _by_level(level: str) -> dict[str, Any]:
 
 # Tools whose findings *are* secrets: their snippet is the secret itself (gitleaks writes
 # it unless run with --redact), so it never goes into Security Hub.
-_SECRET_TOOLS = ("gitleaks", "trufflehog", "detect-secrets", "ggshield", "gitguardian", "secret")
+_SECRET_SCANNERS = ("gitleaks", "trufflehog", "detect-secrets", "ggshield", "gitguardian")
+_SECRET_TOOLS = (*_SECRET_SCANNERS, "secret")
 # Rules about hard-coded passwords and credentials (Bandit's hardcoded_password_string,
 # CodeQL's js/hardcoded-credentials): their snippet is the password. Bandit's message
 # quotes it too ("Possible hardcoded password: 'hunter2'", bandit/plugins/
@@ -604,6 +606,15 @@ def _title(rule_id: str, *offered: Any) -> Any:
         if text and not (rule_id and isinstance(text, str) and text.strip().endswith(rule_id)):
             return text
     return None
+
+
+def _secret_scanner(tool: str, tags: list[str]) -> bool:
+    """Whether a rule finds exposed secrets, for its type: a secret scanner's (gitleaks,
+    TruffleHog...) or one tagged "secret" (Trivy's). Narrower than _secret_scan, which
+    also redacts a password rule's message: a check of a password policy or of a
+    secret's encryption (Checkov's) is a configuration check, not an exposed secret."""
+    named = tool.lower()
+    return any(t in named for t in _SECRET_SCANNERS) or any(t.lower() == "secret" for t in tags)
 
 
 def _secret_scan(tool: str, rule_id: str, tags: list[str]) -> bool:
