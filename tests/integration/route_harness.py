@@ -284,7 +284,7 @@ def pass_minutes_in_the_ledger(minutes: float) -> None:
 
 def forget_the_ledger() -> None:
     """The idempotency ledger's items expire (IdempotencyWindowMinutes, 60 by default; the
-    automatic route's after its queue's receives, 153 minutes) while
+    automatic route's after its queue's receives, 183 minutes) while
     the dead-letter queue keeps a message 14 days: the route's ledger items go, the V2
     records stay."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)

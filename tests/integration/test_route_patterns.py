@@ -184,9 +184,9 @@ def test_responder_environment_carries_the_action_arns_from_the_stack():
     assert config.enabled == {"webhook", "sns", "opscenter", "vendor"}
     assert config.auto_route
     assert settings.idempotency_window_minutes == 60
-    # The automatic route's ledger outlasts its queue's receives (5 x 1,830 s)
+    # The automatic route's ledger outlasts its queue's receives ((5 + 1) x 1,830 s)
     assert settings.auto_route_max_receives == 5
-    assert settings.auto_route_window_minutes() == 153
+    assert settings.auto_route_window_minutes() == 183
 
 
 def test_action_ids_and_names_stay_within_security_hub_limits():

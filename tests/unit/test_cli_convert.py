@@ -352,9 +352,7 @@ def test_convert_leaves_out_a_second_result_with_the_same_id_as_the_collector_do
     # Then the second is left out and named, as not sent (before: printed twice, one Id)
     converted = json.loads(out)
     assert len({f["Id"] for f in converted}) == len(converted) == len(results) - 1
-    assert (
-        f"{path}#runs[0].results[1]: same Id as an earlier finding, which is the one sent: " in err
-    )
+    assert f"{path}#runs[0].results[1]: same Id as an earlier finding: hubrelay/sarif/" in err
     assert f"{len(results)} records: {len(results) - 1} findings, 0 errors, 1 not sent" in err
     assert code == 0
 
@@ -376,3 +374,23 @@ def test_a_gzipped_report_is_refused_as_gzip_not_as_broken_text(
         err
         == f"{path}: gzip-compressed (RFC 1952): reports are read as uncompressed JSON; gunzip it\n"
     )
+
+
+def test_convert_like_the_collector_keeps_the_first_copy_of_an_id_even_an_invalid_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a vendor page with one finding twice, its first copy invalid (a 40-character
+    # Region): the collector keeps the first of an Id, which validation then refuses
+    # (helper-75: convert printed the second, which the collector never sends)
+    (good, *_) = json.loads((SOURCES / "vendor_findings.json").read_text())
+    bad = json.loads(json.dumps(good))
+    bad["asset"]["region"] = "x" * 40
+    path = tmp_path / "page.json"
+    path.write_text(json.dumps([bad, good]))
+    code = cli.main(["convert", str(path), "--format", "vendor", "--account", "111122223333"])
+    out, err = capsys.readouterr()
+    # Then neither is printed: the first is an error, the second a copy of its Id
+    assert json.loads(out) == []
+    assert f"{path}#[1]: same Id as an earlier finding: vendor/{good['id']}" in err
+    assert "2 records: 0 findings, 1 errors, 1 not sent" in err
+    assert code == 1

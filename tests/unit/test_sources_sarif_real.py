@@ -620,3 +620,29 @@ def test_a_check_of_a_password_policy_or_a_secrets_key_is_not_an_exposed_secret(
     # Then they are configuration checks: Code Analysis, as before f3630ab typed secrets
     (finding,) = convert(document)
     assert finding["Types"] == ["Software and Configuration Checks/Code Analysis"]
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "types", "entry"),
+    [
+        ("CKV_SECRET_6", ["Sensitive Data Identifications/Security"], None),
+        ("PYSEC-2021-63", ["Software and Configuration Checks/Vulnerabilities"], "PYSEC-2021-63"),
+        ("GO-2022-0646", ["Software and Configuration Checks/Vulnerabilities"], "GO-2022-0646"),
+    ],
+)
+def test_a_rule_id_says_a_secret_or_an_osv_vulnerability(
+    rule_id: str, types: list[str], entry: str | None
+) -> None:
+    # Given Checkov's secrets check, and osv-scanner's ids of OSV's own ecosystems, whose
+    # help link is too long to keep whole
+    document = copy.deepcopy(fixture("checkov_terraform.sarif.json"))
+    run = document["runs"][0]
+    rule = run["tool"]["driver"]["rules"][0]
+    rule.update(id=rule_id, name="Base64 High Entropy String")
+    rule["helpUri"] = f"https://osv.dev/vulnerability/{rule_id}?" + "x" * 1024
+    run["results"] = [dict(run["results"][0], ruleId=rule_id, ruleIndex=0)]
+    # Then the id types it, and a link that would be cut is left out (helper-75)
+    (finding,) = convert(document)
+    assert finding["Types"] == types
+    vulnerabilities = finding.get("Vulnerabilities")
+    assert vulnerabilities == (None if entry is None else [{"Id": entry}])

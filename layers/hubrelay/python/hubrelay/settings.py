@@ -240,8 +240,11 @@ class Settings:
         span of its queue's receives when longer. An event whose delivery went through and
         whose write-back keeps failing is received again up to auto_route_max_receives
         times, a visibility timeout apart; once the ledger forgot the delivery, the finding,
-        still NEW with no marks (CSPM) or records (V2), would be sent again."""
-        span = math.ceil(self.auto_route_max_receives * AUTO_ROUTE_VISIBILITY_S / 60)
+        still NEW with no marks (CSPM) or records (V2), would be sent again. Receives are
+        at least a visibility timeout apart, more when a backlog keeps a visible message
+        waiting (the event source mapping's MaximumConcurrency): one timeout more is kept."""
+        receives = self.auto_route_max_receives + 1
+        span = math.ceil(receives * AUTO_ROUTE_VISIBILITY_S / 60)
         return max(self.idempotency_window_minutes, span)
 
     def region_list(self) -> tuple[str, ...]:

@@ -45,7 +45,12 @@ _CODE_TYPE = "Software and Configuration Checks/Code Analysis"
 # A rule that is a published vulnerability: its id is a CVE or GHSA id, or starts with one
 # and the package (Trivy's SARIF: "CVE-2024-6119"; Grype's: "CVE-2024-6119-libcrypto3";
 # osv-scanner's: "GHSA-35jh-r3h4-6jhm"). GHSA ids: https://github.com/github/advisory-database.
-_VULNERABILITY_ID = re.compile(r"CVE-\d{4}-\d{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}")
+# OSV's own ecosystems' ids too (PYSEC-2021-63, GO-2022-0646, RUSTSEC-2021-0001: the
+# "id" prefixes of https://ossf.github.io/osv-schema/).
+_VULNERABILITY_ID = re.compile(
+    r"CVE-\d{4}-\d{4,}|GHSA(?:-[23456789cfghjmpqrvwx]{4}){3}"
+    r"|(?:PYSEC|GO|RUSTSEC|OSV|GSD|MAL)-\d{4}-\d+"
+)
 # Trivy's SARIF message of a vulnerability (its sarif.tpl): "Package: libcrypto3\n
 # Installed Version: 3.3.1-r3\nVulnerability CVE-2024-6119\n...Fixed Version: 3.3.2-r0".
 _TRIVY_PACKAGE = re.compile(r"^(Package|Installed Version|Fixed Version): (\S.*)$", re.M)
@@ -98,7 +103,7 @@ class RuleFacts:
         elif _cwe_rule(run, rule, tags):
             types = [_CWE_TYPE]
         else:
-            exposed = _secret_scanner(run.tool, tags)
+            exposed = _secret_scanner(run.tool, rule_id, tags)
             types = [secret_type(rule_id, rule.get("name"), *tags) if exposed else _CODE_TYPE]
         return cls(
             rule=rule,
@@ -416,14 +421,16 @@ def _vulnerabilities(facts: RuleFacts, text: str) -> dict[str, Any] | None:
     package = {_PACKAGE_KEYS[k]: v.strip()[:1024] for k, v in _TRIVY_PACKAGE.findall(text)}
     if "Name" in package:
         entry["VulnerablePackages"] = [package]
-    # Only a link about this vulnerability (Grype's helpUri is its own home page).
+    # Only a link about this vulnerability (Grype's helpUri is its own home page); a long
+    # one is left out, not cut into a broken link.
     link = facts.help_uri
     if (
         isinstance(link, str)
+        and len(link) <= 1024
         and link.startswith("https://")
         and facts.vulnerability.lower() in link.lower()
     ):
-        entry["ReferenceUrls"] = [link[:1024]]
+        entry["ReferenceUrls"] = [link]
     return {"Vulnerabilities": [entry]}
 
 
@@ -608,13 +615,16 @@ def _title(rule_id: str, *offered: Any) -> Any:
     return None
 
 
-def _secret_scanner(tool: str, tags: list[str]) -> bool:
+def _secret_scanner(tool: str, rule_id: str, tags: list[str]) -> bool:
     """Whether a rule finds exposed secrets, for its type: a secret scanner's (gitleaks,
-    TruffleHog...) or one tagged "secret" (Trivy's). Narrower than _secret_scan, which
-    also redacts a password rule's message: a check of a password policy or of a
-    secret's encryption (Checkov's) is a configuration check, not an exposed secret."""
+    TruffleHog...), one tagged "secret" (Trivy's), or one whose id says so (Checkov's
+    CKV_SECRET_6). Narrower than _secret_scan, which also redacts a password rule's
+    message: a check of a password policy or of a secret's encryption (Checkov's names)
+    is a configuration check, not an exposed secret."""
     named = tool.lower()
-    return any(t in named for t in _SECRET_SCANNERS) or any(t.lower() == "secret" for t in tags)
+    if any(t in named for t in _SECRET_SCANNERS) or any(t.lower() == "secret" for t in tags):
+        return True
+    return any(word in rule_id.lower() for word in ("secret", *_SECRET_RULES))
 
 
 def _secret_scan(tool: str, rule_id: str, tags: list[str]) -> bool:
