@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hubrelay.routing import RouteConfig, decide
-from hubrelay.settings import Settings
+from hubrelay.settings import Settings, auto_route_window_minutes
 from hubrelay_emulator import cfn
 from hubrelay_emulator.eventpattern import matches
 from tests.support import load_fixture
@@ -186,7 +186,7 @@ def test_responder_environment_carries_the_action_arns_from_the_stack():
     assert settings.idempotency_window_minutes == 60
     # The automatic route's ledger outlasts its queue's receives ((5 + 1) x 1,830 s)
     assert settings.auto_route_max_receives == 5
-    assert settings.auto_route_window_minutes() == 183
+    assert auto_route_window_minutes(settings) == 183
 
 
 def test_action_ids_and_names_stay_within_security_hub_limits():

@@ -729,7 +729,7 @@ def test_the_default_renewal_is_a_new_finding_every_renewal_in_the_template_too(
 
 
 def test_the_automatic_routes_ledger_window_is_reckoned_with_its_queues_visibility(template):
-    # Settings.auto_route_window_minutes multiplies the responder's
+    # settings.auto_route_window_minutes multiplies the responder's
     # HUBRELAY_AUTO_ROUTE_MAX_RECEIVES by this constant: it must be the queue's own timeout,
     # and the variable the queue's MaxReceiveCount
     queue = props(template["Resources"]["AutoRouteQueue"])

@@ -54,7 +54,7 @@ def _deliver(delivery: dict[str, str], send: Callable[[], dict[str, Any]]) -> di
 
 class Ledger:
     """Deliveries remembered for `window_minutes`; the automatic route's for
-    `automatic_minutes` (Settings.auto_route_window_minutes: its queue retries for longer).
+    `automatic_minutes` (settings.auto_route_window_minutes: its queue retries for longer).
     Both write the same items (the key prefix is one), each with its own expiry."""
 
     def __init__(

@@ -27,7 +27,7 @@ from hubrelay.observability import logger
 from hubrelay.retry import Retry
 from hubrelay.route_types import Decision, Delivery, Outlets
 from hubrelay.routing import RouteConfig, decide, plan_deliveries
-from hubrelay.settings import Settings
+from hubrelay.settings import Settings, auto_route_window_minutes
 
 DLQ_VERSION = 1
 
@@ -364,7 +364,7 @@ def connect(settings: Settings) -> Services:
             settings.idempotency_table,
             settings.idempotency_window_minutes,
             aws.lazy_client("dynamodb", region),
-            settings.auto_route_window_minutes(),
+            auto_route_window_minutes(settings),
         )
         if settings.idempotency_table
         else NoLedger()

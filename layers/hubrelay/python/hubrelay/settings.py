@@ -235,18 +235,6 @@ class Settings:
     # a hostile or broken peer cannot take the function's memory.
     http_max_reply_bytes: int = _field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
-    def auto_route_window_minutes(self) -> int:
-        """The ledger's window for the automatic route: idempotency_window_minutes, or the
-        span of its queue's receives when longer. An event whose delivery went through and
-        whose write-back keeps failing is received again up to auto_route_max_receives
-        times, a visibility timeout apart; once the ledger forgot the delivery, the finding,
-        still NEW with no marks (CSPM) or records (V2), would be sent again. Receives are
-        at least a visibility timeout apart, more when a backlog keeps a visible message
-        waiting (the event source mapping's MaximumConcurrency): one timeout more is kept."""
-        receives = self.auto_route_max_receives + 1
-        span = math.ceil(receives * AUTO_ROUTE_VISIBILITY_S / 60)
-        return max(self.idempotency_window_minutes, span)
-
     def region_list(self) -> tuple[str, ...]:
         """Configured Regions, the function's own first when it is among them."""
         listed = [r.strip() for r in self.regions.split(",") if r.strip()]
@@ -334,6 +322,19 @@ class Settings:
     def env_names(cls) -> set[str]:
         """Environment variable names this model reads (template.yaml is checked against it)."""
         return {f"HUBRELAY_{name.upper()}" for name in _names()}
+
+
+def auto_route_window_minutes(settings: Settings) -> int:
+    """The ledger's window for the automatic route: idempotency_window_minutes, or the
+    span of its queue's receives when longer. An event whose delivery went through and
+    whose write-back keeps failing is received again up to auto_route_max_receives
+    times, a visibility timeout apart; once the ledger forgot the delivery, the finding,
+    still NEW with no marks (CSPM) or records (V2), would be sent again. Receives are
+    at least a visibility timeout apart, more when a backlog keeps a visible message
+    waiting (the event source mapping's MaximumConcurrency): one timeout more is kept."""
+    receives = settings.auto_route_max_receives + 1
+    span = math.ceil(receives * AUTO_ROUTE_VISIBILITY_S / 60)
+    return max(settings.idempotency_window_minutes, span)
 
 
 def _names() -> tuple[str, ...]:
