@@ -350,17 +350,11 @@ def test_a_signed_preview_reads_the_webhook_secret_in_the_stacks_region(capsys, 
     # default Region is another one
     from hubrelay import aws
 
-    _no_environment(monkeypatch)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    aws.reset()
+    _operator(monkeypatch)
     with mock_aws():
         import boto3
 
-        boto3.client("cloudformation", region_name="eu-west-1").create_stack(
-            StackName="relay", TemplateBody=json.dumps(STACK_TEMPLATE)
-        )
+        _deploy("eu-west-1")
         boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
             Name="hubrelay/webhook",
             SecretString=json.dumps(
@@ -399,17 +393,11 @@ def test_a_signed_preview_whose_secret_cannot_be_used_says_so_in_one_line(
     # Given a stack whose webhook secret is missing, not JSON, or without its signing secret
     from hubrelay import aws
 
-    _no_environment(monkeypatch)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    aws.reset()
+    _operator(monkeypatch)
     with mock_aws():
         import boto3
 
-        boto3.client("cloudformation", region_name="us-east-1").create_stack(
-            StackName="relay", TemplateBody=json.dumps(STACK_TEMPLATE)
-        )
+        _deploy("us-east-1")
         if stored is not None:
             boto3.client("secretsmanager", region_name="us-east-1").create_secret(
                 Name="hubrelay/webhook", SecretString=stored
@@ -423,3 +411,23 @@ def test_a_signed_preview_whose_secret_cannot_be_used_says_so_in_one_line(
     assert said in err
     assert err.count("\n") == 1
     assert "not json" not in err
+
+
+def _operator(monkeypatch):
+    """An operator's shell: credentials, a default Region of us-east-1, no HUBRELAY_*."""
+    from hubrelay import aws
+
+    _no_environment(monkeypatch)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.reset()
+
+
+def _deploy(region: str) -> None:
+    """The stack `relay` (STACK_TEMPLATE) in `region`, in moto."""
+    import boto3
+
+    boto3.client("cloudformation", region_name=region).create_stack(
+        StackName="relay", TemplateBody=json.dumps(STACK_TEMPLATE)
+    )
