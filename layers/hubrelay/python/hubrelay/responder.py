@@ -408,10 +408,9 @@ def preview(
 
     The webhook signature depends on the send time and the signing secret: it is computed
     (for now) when `signing` (key id -> signing secret) is given, else shown as a
-    placeholder. With a deployed
-    stack's `services`, the findings' current state and records are read first, as
-    `respond` reads them (a dead-letter replay shows the destinations it would reach);
-    the write-back shown is decided from the event's copy."""
+    placeholder. With a deployed stack's `services`, the findings' current state and
+    records are read first, as `respond` reads them (a dead-letter replay shows the
+    destinations it would reach); the write-back shown is decided from the event's copy."""
     decision = decide(event, config)
     report = _preview_report(decision)
     if services is not None and decision.accepted and decision.route is not None:

@@ -46,9 +46,14 @@ def reopenings_notified(fields: Mapping[str, Any], destination: str) -> int:
     return count_of(str(fields.get(reopened_field(destination)) or "0"))
 
 
+# The largest count of reopenings read (a longer one was edited by hand): 6 digits.
+MAX_COUNT = 999_999
+
+
 def count_of(text: str) -> int:
-    """A short count written as digits; 0 for anything else (a value edited by hand)."""
-    return int(text) if text.isdigit() and len(text) < 7 else 0
+    """A short count written as digits (up to MAX_COUNT); 0 for anything else (a value
+    edited by hand)."""
+    return int(text) if text.isdigit() and len(text) <= len(str(MAX_COUNT)) else 0
 
 
 # --- Findings: tolerant records, because every product omits different optional fields. -

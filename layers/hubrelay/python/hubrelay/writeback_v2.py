@@ -35,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from hubrelay import asff, errors
 from hubrelay.observability import logger
 from hubrelay.retry import Retry
-from hubrelay.route_types import marker, reopened_field, reopenings_notified
+from hubrelay.route_types import MAX_COUNT, marker, reopened_field, reopenings_notified
 from hubrelay.writeback import Result, Sent, note_text, read_pages
 
 # 512 characters: the API reference's limit for Comment ("BatchUpdateFindingsV2",
@@ -223,8 +223,8 @@ SENT_PREFIX = "hubrelay-v2-sent"
 # round it was for, until a delivery of that round or a later one is recorded (`owed`).
 OWED_PREFIX = "hubrelay-v2-owed"
 SENT_DAYS = 365
-# The largest round read (a CSPM finding's marks: route_types.count_of, under 7 digits).
-MAX_ROUND = 999_999
+# The largest round read, as of a CSPM finding's marks (route_types.count_of).
+MAX_ROUND = MAX_COUNT
 
 
 class SentRecords:

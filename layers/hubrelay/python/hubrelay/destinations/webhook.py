@@ -203,13 +203,18 @@ def _one_header(headers: Any, name: str) -> str | None:
 def signing_secrets(secret_text: str) -> dict[str, str]:
     """key id -> signing secret, from the webhook secret (JSON {"signing_secret",
     "key_id"?}); DeliveryError when it has none."""
-    secret = json_secret(secret_text, "webhook")
+    key_id, signing_key = _signing_key(json_secret(secret_text, "webhook"))
+    return {key_id: signing_key}
+
+
+def _signing_key(secret: Mapping[str, Any]) -> tuple[str, str]:
+    """(key id, signing secret) of the webhook secret; DeliveryError when it has none."""
     signing_key, key_id = secret.get("signing_secret"), secret.get("key_id", DEFAULT_KEY_ID)
     if not isinstance(signing_key, str) or not signing_key:
         raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
     if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
         raise DeliveryError("webhook secret's 'key_id' is not 1-64 of A-Z a-z 0-9 . _ -")
-    return {key_id: signing_key}
+    return key_id, signing_key
 
 
 def signed_headers(
@@ -242,12 +247,10 @@ def send(
     if why := delivery.payload.get(OVERSIZE):
         raise DeliveryError(str(why))
     secret = json_secret(read_secret(outlets, settings.webhook_secret_arn, "webhook"), "webhook")
-    url, signing_key = secret.get("url"), secret.get("signing_secret")
-    key_id = secret.get("key_id", DEFAULT_KEY_ID)
-    if not isinstance(url, str) or not isinstance(signing_key, str) or not signing_key:
+    url = secret.get("url")
+    if not isinstance(url, str):
         raise DeliveryError("webhook secret lacks 'url' or 'signing_secret'")
-    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id):
-        raise DeliveryError("webhook secret's 'key_id' is not 1-64 of A-Z a-z 0-9 . _ -")
+    key_id, signing_key = _signing_key(secret)
     if note := delivery.payload.get(TRUNCATED):
         logger.warning(
             "webhook body truncated", findings=[f.Id for f in delivery.findings], why=note

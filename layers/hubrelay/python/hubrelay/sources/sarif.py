@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from hubrelay.sources import Context, Finding, Parsed
 
 LEVELS = {"error": "HIGH", "warning": "MEDIUM", "note": "LOW", "none": "INFORMATIONAL"}
-_LOWER_LEVELS = {level: level for level in LEVELS}
 RESOLVED_KINDS = {"pass", "notApplicable"}
 _ARGUMENT = re.compile(r"\{(\d+)\}")
 _CWE_TYPE = "Software and Configuration Checks/Vulnerabilities/CWE"
@@ -550,7 +549,8 @@ def _level(result: Mapping[str, Any], facts: RuleFacts) -> str:
     # §3.27.10's values are lower case; a tool that writes "Warning" means warning. Any
     # other value is no level: informational, the value kept as Severity.Original.
     text = str(level)
-    return text if text in LEVELS else _LOWER_LEVELS.get(text.strip().lower(), text)
+    lowered = text.strip().lower()
+    return lowered if text not in LEVELS and lowered in LEVELS else text
 
 
 def _severity(result: Mapping[str, Any], facts: RuleFacts, level: str) -> dict[str, Any]:
